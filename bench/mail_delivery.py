@@ -1,0 +1,151 @@
+"""Benchmark: our SMTP backend's send_batch against raw smtplib, both to an aiosmtpd sink on loopback.
+
+    python bench/mail_delivery.py                  # 10,000 messages
+    python bench/mail_delivery.py --n 2000
+    python bench/mail_delivery.py --render learnhours.notifiers.render:bench_message
+
+Messages are rendered before any timing starts, so only delivery is measured. Both runs use one
+connection and the same sink; the backend runs with no rate limit. The sink runs in this process
+(aiosmtpd's thread), so absolute figures are a floor set by Python on both ends; the ratio is the
+point: what our per-message checks and bookkeeping cost on top of smtplib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import smtplib
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from learnhours.notifiers.backends import SmtpBackend, parse_smtp_url  # noqa: E402
+
+Render = Callable[[int], EmailMessage]
+
+_COURSES = ["當前政府重大政策", "環境教育", "性別主流化", "廉政與服務倫理", "人權教育", "資通安全"]
+
+
+def sample_message(i: int) -> EmailMessage:
+    """A reminder of about 3 KB on the wire: text and HTML alternatives, Chinese, UTF-8."""
+    rows = [(c, (i + k) % 5, 4 + k % 3) for k, c in enumerate(_COURSES)]
+    text_rows = "\n".join(
+        f"  - {c}：已完成 {done} 小時，尚缺 {need} 小時" for c, done, need in rows
+    )
+    html_rows = "".join(
+        f"<tr><td>{c}</td><td>{done}</td><td>{need}</td></tr>" for c, done, need in rows
+    )
+    intro = (
+        f"同仁您好（第 {i} 號通知）：\n依本府 112 年度公務人員終身學習實施計畫，每人每年應完成學習時數"
+        "至少 20 小時，其中當前政府重大政策 1 小時、環境教育 4 小時、民主治理價值 5 小時。"
+        "截至 112年8月31日，系統查得您的時數如下："
+    )
+    outro = "請於 112年12月22日前參加課程，以免時數未能於年底前登錄。如有疑問請洽人事室。"
+    msg = EmailMessage()
+    msg["From"] = "新竹市政府人事處 <hr@hccg.example.gov.tw>"
+    msg["To"] = f"staff{i}@hccg.example.gov.tw"
+    msg["Subject"] = "【學習時數提醒】您的 112 年度學習時數尚未達標"
+    msg["Message-ID"] = make_msgid(idstring=f"bench{i}", domain="learnhours.test")
+    msg.set_content(f"{intro}\n{text_rows}\n{outro}\n")
+    msg.add_alternative(
+        f"<html><body><p>{intro}</p><table border='1'><tr><th>類別</th><th>已完成</th>"
+        f"<th>尚缺</th></tr>{html_rows}</table><p>{outro}</p></body></html>",
+        subtype="html",
+    )
+    return msg
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.count += 1
+        return "250 OK"
+
+
+class _LoopbackController(Controller):
+    def _trigger_server(self) -> None:
+        self.port = self.server.sockets[0].getsockname()[1]  # port 0 -> the one the OS chose
+        super()._trigger_server()
+
+
+def _raw_smtplib(port: int, messages: Sequence[EmailMessage]) -> float:
+    start = time.perf_counter()
+    conn = smtplib.SMTP("127.0.0.1", port, local_hostname="bench", timeout=60)
+    for msg in messages:
+        conn.send_message(msg)
+    conn.quit()
+    return time.perf_counter() - start
+
+
+def _backend(port: int, messages: Sequence[EmailMessage]) -> tuple[float, Counter[str]]:
+    backend = SmtpBackend(
+        parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=60"), local_hostname="bench"
+    )
+    start = time.perf_counter()
+    outcomes = Counter(d.outcome for d in backend.send_batch(messages))
+    return time.perf_counter() - start, outcomes
+
+
+def _load_render(spec: str) -> Render:
+    module, _, name = spec.partition(":")
+    if not name:
+        raise SystemExit(f"--render {spec}: expected module:function, e.g. mypkg.render:message")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: Sequence[str] | None = None, render: Render | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="messages per run (default 10000)")
+    parser.add_argument("--render", metavar="MODULE:FUNC", help="render(i) -> EmailMessage to use")
+    args = parser.parse_args(argv)
+    if args.render:
+        render = _load_render(args.render)
+    render = render or sample_message
+
+    t0 = time.perf_counter()
+    messages = [render(i) for i in range(args.n)]
+    render_s = time.perf_counter() - t0
+    size = sum(len(m.as_bytes()) for m in messages[:200]) / min(200, len(messages))
+    print(f"rendered {args.n} messages in {render_s:.2f} s, ~{size / 1024:.1f} KB each on the wire")
+
+    sink = _Sink()
+    server = _LoopbackController(sink, hostname="127.0.0.1", port=0, server_hostname="bench-sink")
+    server.start()
+    try:
+        warm = messages[: min(200, len(messages))]  # first connection, imports, caches
+        _raw_smtplib(server.port, warm)
+        _backend(server.port, warm)
+        sink.count = 0
+
+        raw_s = _raw_smtplib(server.port, messages)
+        raw_received, sink.count = sink.count, 0
+        ours_s, outcomes = _backend(server.port, messages)
+        ours_received = sink.count
+    finally:
+        server.stop()
+
+    n = args.n
+    print(
+        f"(a) raw smtplib, one connection : {raw_s:7.2f} s  {n / raw_s:8.0f} msg/s  ({raw_received} received)"
+    )
+    print(
+        f"(b) SmtpBackend.send_batch      : {ours_s:7.2f} s  {n / ours_s:8.0f} msg/s  "
+        f"({ours_received} received, {dict(outcomes)})"
+    )
+    print(f"ratio (b)/(a): {ours_s / raw_s:.3f}")
+    ok = raw_received == n and ours_received == n and outcomes.get("sent") == n
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

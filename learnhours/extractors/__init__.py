@@ -1,0 +1,1 @@
+"""Read the outside world: files in the inbox, the portal over HTTP."""

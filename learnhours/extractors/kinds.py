@@ -1,0 +1,190 @@
+"""File kinds as data: a header signature plus a column map. A new export shape is a table entry."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+
+def normalize_header(cell: object) -> str:
+    """`＊身分證字號 ` -> `身分證字號`: NFKC, no spaces, no required-marker asterisk."""
+    text = unicodedata.normalize("NFKC", str(cell or "")).replace("\xa0", "")
+    return "".join(text.split()).lstrip("*")
+
+
+@dataclass(frozen=True)
+class FileKind:
+    name: str
+    label: str  # what a clerk calls it
+    signature: frozenset[str]  # headers that must all be present
+    columns: dict[str, str]  # header -> field
+    required: tuple[str, ...]  # fields a row cannot do without
+    gregorian: bool = False  # dates are Gregorian (e-learning), not ROC
+    is_roster: bool = False
+
+    def field_map(self, header: list[str]) -> dict[int, str]:
+        """Column index -> field, for the columns this kind knows; unknown extras are ignored."""
+        return {i: self.columns[h] for i, h in enumerate(header) if h in self.columns}
+
+
+_RECORD_REQUIRED = ("person_id", "name", "course_name")
+
+AGENCY_EXPORT = FileKind(
+    name="agency_export",
+    label="機關學習紀錄匯出檔",
+    signature=frozenset({"身分證字號", "姓名", "課程名稱", "課程類別代碼"}),
+    columns={
+        "身分證字號": "person_id",
+        "姓名": "name",
+        "服務機關代碼": "agency_code",
+        "服務機關": "agency",
+        "課程代碼": "course_code",
+        "課程名稱": "course_name",
+        "期別": "session",
+        "開課機關": "organizer",
+        "課程類別代碼": "category_code",
+        "學習性質": "mode",
+        "數位時數": "digital_hours",
+        "實體時數": "physical_hours",
+        "認證時數": "certified_hours",
+        "開課起始日期": "course_start",
+        "開課結束日期": "course_end",
+        "上課起始日期": "class_start",
+        "上課結束日期": "class_end",
+        "訓練成績": "score",
+        "出勤上課狀況": "attendance",
+        "登錄日期": "registered_on",
+    },
+    required=(*_RECORD_REQUIRED, "category_code"),
+)
+
+BATCH_UPLOAD = FileKind(
+    name="batch_upload",
+    label="終身學習入口網站批次上傳檔（25欄）",
+    signature=frozenset({"身分證字號", "課程名稱", "實際上課起始日期", "訓練總數", "訓練總數單位"}),
+    columns={
+        "身分證字號": "person_id",
+        "課程名稱": "course_name",
+        "開課起始日期": "course_start",
+        "開課結束日期": "course_end",
+        "姓名": "name",
+        "課程類別代碼": "category_code",
+        "期別": "session",
+        "訓練總數": "total_count",
+        "訓練總數單位": "total_unit",
+        "訓練成績": "score",
+        "出勤上課狀況": "attendance",
+        "學習性質": "mode",
+        "數位時數": "digital_hours",
+        "實體時數": "physical_hours",
+        "課程代碼": "course_code",
+        "實際上課起始日期": "class_start",
+        "實際上課結束日期": "class_end",
+    },
+    required=(*_RECORD_REQUIRED, "category_code", "course_start", "course_end", "session"),
+)
+
+BATCH_UPLOAD_19 = FileKind(
+    name="batch_upload_19",
+    label="終身學習入口網站批次上傳檔（舊版19欄）",
+    signature=frozenset({"身分證字號", "名稱", "起始日期", "終迄日期", "訓練總數"}),
+    columns={
+        "身分證字號": "person_id",
+        "名稱": "course_name",
+        "起始日期": "course_start",
+        "終迄日期": "course_end",
+        "姓名": "name",
+        "課程類別代碼": "category_code",
+        "期別": "session",
+        "訓練總數": "total_count",
+        "訓練總數單位": "total_unit",
+        "訓練成績": "score",
+        "出勤上課狀況": "attendance",
+        "學習性質": "mode",
+        "數位時數": "digital_hours",
+        "實體時數": "physical_hours",
+        "課程代碼": "course_code",
+    },
+    required=(*_RECORD_REQUIRED, "category_code", "course_start", "course_end"),
+)
+
+ENVIRONMENT_UPLOAD = FileKind(
+    name="environment_upload",
+    label="環境教育時數上傳檔",
+    signature=frozenset({"身分證字號", "課程名稱", "課程方法代碼", "課程時數"}),
+    columns={
+        "學員所屬機關(構)代碼": "agency_code",
+        "身分證字號": "person_id",
+        "課程名稱": "course_name",
+        "上課起始日期": "class_start",
+        "姓名": "name",
+        "課程類別代碼": "category_code",
+        "期別": "session",
+        "上課結束日期": "class_end",
+        "課程時數": "total_count",
+        "學習性質": "mode",
+        "數位時數": "digital_hours",
+        "實體時數": "physical_hours",
+        "課程代碼": "course_code",
+    },
+    required=(*_RECORD_REQUIRED, "category_code", "class_start", "class_end"),
+)
+
+ELEARNING = FileKind(
+    name="elearning",
+    label="e等公務園+學習紀錄",
+    signature=frozenset({"身分證字號", "課程名稱", "閱讀時數", "問卷狀態"}),
+    columns={
+        "身分證字號": "person_id",
+        "姓名": "name",
+        "課程代碼": "course_code",
+        "課程名稱": "course_name",
+        "課程類別代碼": "category_code",
+        "認證時數": "certified_hours",
+        "上課起始日期": "class_start",
+        "上課結束日期": "class_end",
+        "測驗分數": "score",
+        "及格分數": "pass_mark",
+        "閱讀時數": "reading_time",
+        "應閱讀時數": "required_reading",
+        "問卷狀態": "questionnaire",
+    },
+    required=(*_RECORD_REQUIRED, "certified_hours", "class_start", "class_end"),
+    gregorian=True,
+)
+
+ROSTER = FileKind(
+    name="roster",
+    label="人員名冊",
+    signature=frozenset({"身分證字號", "姓名", "單位", "人員類別"}),
+    columns={
+        "身分證字號": "person_id",
+        "姓名": "name",
+        "單位": "unit",
+        "職稱": "title",
+        "主管": "supervisor",
+        "人員類別": "person_category",
+        "到職日期": "hired_on",
+        "離職日期": "left_on",
+        "留職停薪起日": "leave_from",
+        "留職停薪迄日": "leave_to",
+        "電子郵件": "email",
+    },
+    required=("person_id", "name", "unit", "person_category"),
+    is_roster=True,
+)
+
+# Most specific first: the agency export's signature is a subset of several others'.
+KINDS: tuple[FileKind, ...] = (
+    ELEARNING,
+    ENVIRONMENT_UPLOAD,
+    BATCH_UPLOAD,
+    BATCH_UPLOAD_19,
+    ROSTER,
+    AGENCY_EXPORT,
+)
+
+
+def detect_kind(header: list[str]) -> FileKind | None:
+    present = set(header)
+    return next((kind for kind in KINDS if kind.signature <= present), None)

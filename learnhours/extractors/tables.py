@@ -1,0 +1,211 @@
+"""Open any file HR hands us as rows of text cells: CSV (UTF-8 or Big5), .xlsx, HTML-as-.xls, .xls."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from learnhours.extractors.kinds import FileKind, detect_kind, normalize_header
+
+HEADER_SEARCH_ROWS = 10  # some exports put a title row or two above the header
+Cells = list[object]
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read; the message says why in plain words."""
+
+
+@dataclass
+class Table:
+    kind: FileKind
+    header: list[str]
+    rows: Iterator[tuple[int, Cells]]  # (1-based line or row number, cells)
+    encoding: str
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _sniff_encoding(head: bytes) -> str:
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sample's end is still UTF-8.
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"
+    try:
+        head.decode("cp950")
+    except UnicodeDecodeError:
+        try:
+            head.decode("big5hkscs")
+        except UnicodeDecodeError:
+            raise UnreadableFile(
+                "無法辨識文字編碼（不是 UTF-8 也不是 Big5）；請以「CSV UTF-8」或 Big5 另存後再放入"
+            ) from None
+    return "cp950"
+
+
+class _LineDecoder:
+    """Decodes byte lines one by one; a Big5 line with HKSCS characters falls back to big5hkscs."""
+
+    def __init__(self, raw: io.BufferedReader, encoding: str) -> None:
+        self.raw = raw
+        self.encoding = encoding
+        self.bad_lines: dict[int, str] = {}
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.raw:
+            self.line += 1
+            if self.line == 1 and self.encoding == "utf-8-sig":
+                chunk = chunk.removeprefix(b"\xef\xbb\xbf")
+            for encoding in (
+                (self.encoding, "big5hkscs") if self.encoding == "cp950" else (self.encoding,)
+            ):
+                try:
+                    yield chunk.decode(encoding.removesuffix("-sig"))
+                    break
+                except UnicodeDecodeError:
+                    continue
+            else:
+                self.bad_lines[self.line] = chunk.decode(self.encoding, errors="replace")
+                yield "\n"  # keep line numbers; the row is rejected by the caller
+
+
+def _csv_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]], _LineDecoder]:
+    raw = path.open("rb")
+    encoding = _sniff_encoding(raw.read(65536))
+    raw.seek(0)
+    decoder = _LineDecoder(raw, encoding)
+    reader = csv.reader(decoder, skipinitialspace=False)
+
+    def rows() -> Iterator[tuple[int, Cells]]:
+        try:
+            for cells in reader:
+                yield reader.line_num, cells
+        except csv.Error as exc:
+            raise UnreadableFile(f"第 {reader.line_num} 行 CSV 格式錯誤：{exc}") from exc
+        finally:
+            raw.close()
+
+    return encoding, rows(), decoder
+
+
+# --- spreadsheets and HTML ---------------------------------------------------------------------
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, Cells]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise UnreadableFile(f"不是完整的 .xlsx 檔（可能下載不完整）：{exc}") from exc
+    try:
+        sheet = book.worksheets[0]
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, list(cells)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
+        raise UnreadableFile(f".xlsx 檔內容損壞：{exc}") from exc
+    finally:
+        book.close()
+
+
+def _xls_rows(path: Path) -> Iterator[tuple[int, Cells]]:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(path, on_demand=True)
+    except xlrd.XLRDError as exc:
+        raise UnreadableFile(f"不是可讀的 .xls 檔：{exc}") from exc
+    sheet = book.sheet_by_index(0)
+    for r in range(sheet.nrows):
+        cells: Cells = []
+        for c in range(sheet.ncols):
+            cell = sheet.cell(r, c)
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                cells.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode).date())
+            elif cell.ctype == xlrd.XL_CELL_NUMBER and float(cell.value).is_integer():
+                cells.append(int(cell.value))
+            else:
+                cells.append(cell.value)
+        yield r + 1, cells
+
+
+def _html_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]]]:
+    from bs4 import BeautifulSoup
+
+    data = path.read_bytes()
+    encoding = _sniff_encoding(data[:65536])
+    soup = BeautifulSoup(data, "html.parser", from_encoding=encoding.removesuffix("-sig"))
+    table = soup.find("table")
+    if table is None:
+        raise UnreadableFile("HTML 檔裡沒有表格（<table>）")
+
+    def rows() -> Iterator[tuple[int, Cells]]:
+        for number, tr in enumerate(table.find_all("tr"), start=1):
+            yield number, [td.get_text(" ", strip=True) for td in tr.find_all(["td", "th"])]
+
+    return encoding, rows()
+
+
+# --- entry --------------------------------------------------------------------------------------
+
+
+def _cell_text(value: object) -> object:
+    if isinstance(value, (date, datetime)):
+        return value
+    return "" if value is None else value
+
+
+def open_table(path: Path) -> Table:
+    """Detect the file's format by content and its kind by header; raise UnreadableFile if neither."""
+    try:
+        head = path.open("rb").read(8)
+    except OSError as exc:
+        raise UnreadableFile(f"無法開啟檔案：{exc.strerror}") from exc
+    if not head:
+        raise UnreadableFile("檔案是空的")
+    decoder = None
+    if head.startswith(b"PK\x03\x04"):
+        encoding, rows = "xlsx", _xlsx_rows(path)
+    elif head.startswith(b"\xd0\xcf\x11\xe0"):
+        encoding, rows = "xls", _xls_rows(path)
+    elif head.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"<"):
+        encoding, rows = _html_rows(path)
+    else:
+        if b"\x00" in path.open("rb").read(4096):
+            raise UnreadableFile("不是文字檔（含二進位資料）；請確認是否為匯出的 CSV / Excel 檔")
+        encoding, rows, decoder = _csv_rows(path)
+
+    seen: list[list[str]] = []
+    for number, cells in rows:
+        header = [normalize_header(c) for c in cells]
+        kind = detect_kind(header)
+        if kind is not None:
+            bad = decoder.bad_lines if decoder else {}
+            body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
+            return Table(kind, header, _flag_bad_lines(body, bad), encoding)
+        if any(header):
+            seen.append(header)
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    first = "、".join(h for h in seen[0] if h)[:120] if seen else "（沒有內容）"
+    raise UnreadableFile(
+        f"看不出是哪一種檔案：前 {HEADER_SEARCH_ROWS} 列沒有可辨識的標題列（第一列是：{first}）"
+    )
+
+
+def _flag_bad_lines(
+    rows: Iterator[tuple[int, Cells]], bad: dict[int, str]
+) -> Iterator[tuple[int, Cells]]:
+    for number, cells in rows:
+        yield number, (["\x00UNDECODABLE"] if number in bad else cells)

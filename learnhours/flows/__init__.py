@@ -1,0 +1,1 @@
+"""Prefect flows and the CLI: thin wiring of extractors, transforms, warehouse and notifiers."""

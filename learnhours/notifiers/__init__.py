@@ -1,0 +1,1 @@
+"""Notifiers: decide who gets what, keep the notice ledger, render and deliver mail."""

@@ -1,0 +1,242 @@
+"""Who met the plan: DOMAIN "How the product counts", rules 4-8, on hours already summed per person."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from learnhours.plans import Plan, Requirement, UnitTier
+
+ZERO = Decimal(0)
+Status = Literal["met", "short", "exempt"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """A roster person as compliance sees them."""
+
+    person_id: str
+    name: str
+    unit: str
+    is_supervisor: bool
+    category: str
+    left_on: date | None
+    leave_from: date | None
+    leave_to: date | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's hours per requirement over one window, and whether the bundle is complete."""
+
+    hours: Mapping[str, Decimal]
+    bundle_done: bool = False
+
+
+NO_STANDING = Standing(hours={})
+
+
+@dataclass
+class PersonResult:
+    member: Member
+    status: Status
+    hours: dict[str, Decimal]
+    gaps: dict[str, Decimal]  # requirement id -> hours still missing toward its target
+    needed: Decimal
+    bundle_done: bool
+    exempt_reason: str = ""
+    outcomes: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return "、".join(self.outcomes)
+
+
+@dataclass
+class UnitResult:
+    unit: str
+    headcount: int  # people not exempt
+    met: int
+    rate: Decimal
+    tier: str
+    short: list[PersonResult]
+    averages: dict[str, Decimal]
+
+
+# --- rule 6: nested requirements ----------------------------------------------------------------
+
+
+def children(plan: Plan) -> dict[str, list[Requirement]]:
+    """For each requirement, the largest requirements strictly inside it."""
+    reqs = plan.requirements
+    inside = {
+        r.id: [o for o in reqs if o.id != r.id and r.contains(o) and not o.contains(r)]
+        for r in reqs
+    }
+    return {
+        r.id: [
+            c
+            for c in inside[r.id]
+            if not any(c.id in {x.id for x in inside[o.id]} for o in inside[r.id])
+        ]
+        for r in reqs
+    }
+
+
+def roots(plan: Plan) -> list[Requirement]:
+    return [
+        r
+        for r in plan.requirements
+        if not any(o.id != r.id and o.contains(r) and not r.contains(o) for o in plan.requirements)
+    ]
+
+
+def needed_hours(plan: Plan, gaps: Mapping[str, Decimal]) -> Decimal:
+    """The fewest extra hours meeting every requirement at once (DOMAIN rule 6)."""
+    kids = children(plan)
+    memo: dict[str, Decimal] = {}
+
+    def need(req: Requirement) -> Decimal:
+        if req.id not in memo:
+            memo[req.id] = max(gaps.get(req.id, ZERO), sum((need(c) for c in kids[req.id]), ZERO))
+        return memo[req.id]
+
+    return sum((need(r) for r in roots(plan)), ZERO)
+
+
+# --- rule 7: status per person ------------------------------------------------------------------
+
+
+def exempt_reason(plan: Plan, m: Member, as_of: date) -> str:
+    if m.category not in plan.population:
+        return f"人員類別「{m.category}」不在計畫適用對象"
+    if m.left_on and m.left_on <= as_of:
+        return f"已於 {m.left_on.isoformat()} 離職"
+    if (
+        m.leave_from
+        and m.leave_to
+        and m.leave_from <= plan.period.start
+        and m.leave_to >= plan.period.end
+    ):
+        return "全年留職停薪"
+    return ""
+
+
+def _gaps(
+    plan: Plan, hours: Mapping[str, Decimal], supervisor: bool, *, outcome: bool
+) -> dict[str, Decimal]:
+    return {
+        r.id: max(
+            ZERO,
+            (r.threshold(supervisor) if outcome else r.target(supervisor)) - hours.get(r.id, ZERO),
+        )
+        for r in plan.requirements
+    }
+
+
+def assess_person(
+    plan: Plan, m: Member, now: Standing, judged: Standing, as_of: date
+) -> PersonResult:
+    hours = {r.id: now.hours.get(r.id, ZERO) for r in plan.requirements}
+    gaps = _gaps(plan, hours, m.is_supervisor, outcome=False)
+    reason = exempt_reason(plan, m, as_of)
+    met = all(g == 0 for g in gaps.values()) or now.bundle_done
+    result = PersonResult(
+        member=m,
+        status="exempt" if reason else ("met" if met else "short"),
+        hours=hours,
+        gaps=gaps,
+        needed=ZERO if met else needed_hours(plan, gaps),
+        bundle_done=now.bundle_done,
+        exempt_reason=reason,
+    )
+    if not reason:
+        result.outcomes = _outcomes(plan, m, judged, as_of)
+    return result
+
+
+def _outcomes(plan: Plan, m: Member, judged: Standing, as_of: date) -> list[str]:
+    texts = []
+    # A penalty is only decided once the judge date has passed (Z8).
+    penalty_due = (
+        as_of >= plan.judged_on
+        and not judged.bundle_done
+        and any(_gaps(plan, judged.hours, m.is_supervisor, outcome=True).values())
+    )
+    for outcome in plan.outcomes:
+        if (outcome.when == "bundle_completed" and judged.bundle_done) or (
+            outcome.when == "not_met_at_judge" and penalty_due
+        ):
+            texts.append(outcome.text)
+    return texts
+
+
+def assess(
+    plan: Plan,
+    members: Iterable[Member],
+    now: Mapping[str, Standing],
+    judged: Mapping[str, Standing],
+    as_of: date,
+) -> list[PersonResult]:
+    return [
+        assess_person(
+            plan, m, now.get(m.person_id, NO_STANDING), judged.get(m.person_id, NO_STANDING), as_of
+        )
+        for m in members
+    ]
+
+
+# --- rule 8 and Z9: units -----------------------------------------------------------------------
+
+
+def _counts_for_tier(tier: UnitTier, p: PersonResult, plan: Plan) -> bool:
+    requirements_met = not any(p.gaps.values())
+    if tier.counts == "bundle_and_requirements":
+        return p.bundle_done and requirements_met
+    if tier.counts == "bundle_or_requirements":
+        return p.bundle_done or requirements_met
+    return p.status == "met"
+
+
+def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal]) -> str:
+    for tier in plan.unit_tiers:
+        counted = sum(_counts_for_tier(tier, p, plan) for p in people)
+        # Compare exactly: 9 of 10 is 90 % and must reach a 0.9 threshold.
+        if counted < tier.min_rate * len(people):
+            continue
+        if tier.below_rate is not None and counted >= tier.below_rate * len(people):
+            continue
+        if all(averages.get(rid, ZERO) >= need for rid, need in tier.average_at_least.items()):
+            return tier.text
+    return ""
+
+
+def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult]:
+    by_unit: dict[str, list[PersonResult]] = defaultdict(list)
+    for p in results:
+        by_unit[p.member.unit].append(p)
+    units = []
+    for unit, members in sorted(by_unit.items()):
+        counted = [p for p in members if p.status != "exempt"]
+        met = sum(p.status == "met" for p in counted)
+        averages = {
+            r.id: (sum((p.hours[r.id] for p in counted), ZERO) / len(counted)) if counted else ZERO
+            for r in plan.requirements
+        }
+        units.append(
+            UnitResult(
+                unit=unit,
+                headcount=len(counted),
+                met=met,
+                rate=(Decimal(met) / len(counted)) if counted else ZERO,
+                tier=_tier(plan, counted, averages) if counted else "",
+                short=sorted((p for p in counted if p.status == "short"), key=lambda p: -p.needed),
+                averages=averages,
+            )
+        )
+    return units

@@ -1,0 +1,140 @@
+"""How many hours a record earns: DOMAIN "How the product counts", rules 1-3."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+ZERO = Decimal(0)
+
+# 訓練總數單位 code -> our unit; day and credit are turned into hours by the plan's factors.
+TOTAL_UNITS = {
+    "1": "hour",
+    "小時": "hour",
+    "2": "day",
+    "天": "day",
+    "6": "credit",
+    "學分": "credit",
+}
+
+_ABSENCE_WORDS = ("事假", "病假", "喪假", "請假", "缺課", "公假", "婚假", "產假")
+_ABSENT_HOURS = re.compile(r"共\s*(\d+(?:\.\d+)?)\s*(小時|時|分鐘|分)")
+
+
+class HoursError(ValueError):
+    """A cell that should hold hours but does not."""
+
+
+def parse_hours(text: object, *, allow_empty: bool = True) -> Decimal | None:
+    """`1.5`, `３`, `2 小時` -> Decimal; empty -> None; negative or non-numeric -> HoursError."""
+    value = unicodedata.normalize("NFKC", str(text if text is not None else "")).strip()
+    value = value.removesuffix("小時").strip()
+    if not value:
+        if allow_empty:
+            return None
+        raise HoursError("時數空白")
+    try:
+        hours = Decimal(value)
+    except InvalidOperation:
+        raise HoursError(f"「{value}」不是數字") from None
+    if not hours.is_finite():
+        raise HoursError(f"「{value}」不是數字")
+    if hours < 0:
+        raise HoursError(f"時數不可為負數（{value}）")
+    return hours
+
+
+def parse_duration(text: object) -> Decimal | None:
+    """閱讀時數 `H:MM:SS` (or plain hours) -> hours as Decimal."""
+    value = unicodedata.normalize("NFKC", str(text or "")).strip()
+    if not value:
+        return None
+    if ":" in value:
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
+            raise HoursError(f"「{value}」不是時間長度，應如 1:30:00")
+        h, m, *s = (int(p) for p in parts)
+        seconds = h * 3600 + m * 60 + (s[0] if s else 0)
+        return (Decimal(seconds) / 3600).quantize(Decimal("0.0001"))
+    return parse_hours(value)
+
+
+def base_quantity(
+    certified: Decimal | None,
+    digital: Decimal | None,
+    physical: Decimal | None,
+    total_count: Decimal | None,
+    total_unit: str,
+) -> tuple[Decimal, str] | None:
+    """Rule 1: 認證時數 when > 0; else 數位 + 實體; else 訓練總數 in its unit. None if nothing given."""
+    if certified is not None and certified > 0:
+        return certified, "hour"
+    if (digital or ZERO) + (physical or ZERO) > 0:
+        return (digital or ZERO) + (physical or ZERO), "hour"
+    if total_count is not None and total_count > 0:
+        return total_count, total_unit
+    if (
+        certified is not None
+        or digital is not None
+        or physical is not None
+        or total_count is not None
+    ):
+        return ZERO, "hour"
+    return None
+
+
+def absent_hours(attendance: str) -> Decimal | None:
+    """Hours of leave or absence written in 出勤上課狀況; 0 for 全勤 or empty; None if unstated."""
+    text = unicodedata.normalize("NFKC", attendance or "").strip()
+    if not text or text == "全勤":
+        return ZERO
+    stated = _ABSENT_HOURS.findall(text)
+    if stated:
+        return sum(
+            (Decimal(n) / 60 if unit.startswith("分") else Decimal(n) for n, unit in stated), ZERO
+        )
+    if any(word in text for word in _ABSENCE_WORDS):
+        return None
+    return ZERO
+
+
+def attendance_reason(attendance: str, course_hours: Decimal) -> str | None:
+    """Rule 2 / H5: absent for more than a third of the course's hours -> the record earns 0 h."""
+    absent = absent_hours(attendance)
+    if absent is None or course_hours <= 0:
+        return None
+    if absent * 3 > course_hours:
+        return f"缺課 {_plain(absent)} 小時，超過課程時數 {_plain(course_hours)} 小時的三分之一"
+    return None
+
+
+def elearning_reason(
+    score: Decimal | None,
+    pass_mark: Decimal | None,
+    reading: Decimal | None,
+    required_reading: Decimal | None,
+    questionnaire: str,
+) -> str | None:
+    """Rule 3: an e-learning course counts only when test, reading time and questionnaire all pass."""
+    failures = []
+    if pass_mark is not None and (score is None or score < pass_mark):
+        failures.append(
+            f"測驗 {_plain(score) if score is not None else '未作答'} 分，未達 {_plain(pass_mark)} 分"
+        )
+    if required_reading is not None and (reading or ZERO) < required_reading:
+        failures.append(
+            f"閱讀時數 {_plain(reading or ZERO)} 小時，未達應閱讀 {_plain(required_reading)} 小時"
+        )
+    if questionnaire.strip() and questionnaire.strip() != "已填寫":
+        failures.append("問卷未填寫")
+    return "；".join(failures) or None
+
+
+def _plain(value: Decimal) -> str:
+    """Hours as people write them: 3, 1.5, 0.25 (no trailing zeros, no exponent)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+plain = _plain

@@ -1,0 +1,259 @@
+"""Turn one raw row of any record kind into a normalized learning record, or say why not."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from learnhours.transforms.dates import DateError, parse_date
+from learnhours.transforms.hours import (
+    TOTAL_UNITS,
+    HoursError,
+    attendance_reason,
+    base_quantity,
+    elearning_reason,
+    parse_duration,
+    parse_hours,
+)
+from learnhours.transforms.ids import is_valid_id, normalize_id
+
+# What a clerk reads in the rejected-rows list, per field.
+FIELD_LABELS = {
+    "person_id": "身分證字號",
+    "name": "姓名",
+    "course_name": "課程名稱",
+    "course_code": "課程代碼",
+    "session": "期別",
+    "category_code": "課程類別代碼",
+    "certified_hours": "認證時數",
+    "digital_hours": "數位時數",
+    "physical_hours": "實體時數",
+    "total_count": "訓練總數",
+    "total_unit": "訓練總數單位",
+    "course_start": "開課起始日期",
+    "course_end": "開課結束日期",
+    "class_start": "上課起始日期",
+    "class_end": "上課結束日期",
+    "score": "測驗分數",
+    "pass_mark": "及格分數",
+    "reading_time": "閱讀時數",
+    "required_reading": "應閱讀時數",
+    "questionnaire": "問卷狀態",
+    "unit": "單位",
+    "person_category": "人員類別",
+    "supervisor": "主管",
+    "hired_on": "到職日期",
+    "left_on": "離職日期",
+    "leave_from": "留職停薪起日",
+    "leave_to": "留職停薪迄日",
+    "email": "電子郵件",
+    "hours": "時數",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    value: str
+    reason: str
+
+    @property
+    def column(self) -> str:
+        return FIELD_LABELS.get(self.field, self.field)
+
+
+class RowRejected(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.reason for p in problems))
+        self.problems = problems
+
+
+def clean(value: object) -> str:
+    """NFKC (full-width digits), no &nbsp;, no stray spaces."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFKC", str(value)).replace("\xa0", " ").strip()
+
+
+class _Row:
+    """Field access that collects every problem of a row instead of stopping at the first."""
+
+    def __init__(self, fields: dict[str, object], gregorian: bool) -> None:
+        self.fields = fields
+        self.gregorian = gregorian
+        self.problems: list[Problem] = []
+
+    def text(self, field: str, *, required: bool = False) -> str:
+        value = clean(self.fields.get(field))
+        if required and not value:
+            self.problems.append(
+                Problem(field, "", f"必填欄位「{FIELD_LABELS.get(field, field)}」空白")
+            )
+        return value
+
+    def date(self, field: str) -> date | None:
+        raw = self.fields.get(field)
+        try:
+            return parse_date(raw, gregorian=self.gregorian)
+        except DateError as exc:
+            self.problems.append(Problem(field, clean(raw), f"{FIELD_LABELS[field]}{exc}"))
+            return None
+
+    def hours(self, field: str) -> Decimal | None:
+        try:
+            return parse_hours(self.fields.get(field))
+        except HoursError as exc:
+            self.problems.append(
+                Problem(field, clean(self.fields.get(field)), f"{FIELD_LABELS[field]}：{exc}")
+            )
+            return None
+
+    def duration(self, field: str) -> Decimal | None:
+        try:
+            return parse_duration(self.fields.get(field))
+        except HoursError as exc:
+            self.problems.append(
+                Problem(field, clean(self.fields.get(field)), f"{FIELD_LABELS[field]}：{exc}")
+            )
+            return None
+
+    def person_id(self) -> str:
+        pid = normalize_id(self.fields.get("person_id"))
+        if not pid:
+            self.problems.append(Problem("person_id", "", "必填欄位「身分證字號」空白"))
+        elif not is_valid_id(pid):
+            # The value itself is personal data: keep only its masked form.
+            masked = pid[:3] + "****" + pid[7:] if len(pid) == 10 else "（格式不符）"
+            self.problems.append(Problem("person_id", masked, "身分證字號格式或檢查碼錯誤"))
+        return pid
+
+    def check(self) -> None:
+        if self.problems:
+            raise RowRejected(self.problems)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One normalized learning record (a warehouse row without lineage)."""
+
+    person_id: str
+    course_key: str
+    session: str
+    start_date: date
+    end_date: date
+    name: str
+    course_code: str | None
+    course_name: str
+    category_code: int | None
+    quantity: Decimal
+    unit: str
+    zero_reason: str | None
+    raw: str
+    digest: str
+
+
+def normalize_record(
+    fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
+) -> Record:
+    """Apply rules 1-3 and 5's key to one row. Raises RowRejected listing every problem found."""
+    row = _Row(fields, gregorian)
+    pid = row.person_id()
+    for field in required:
+        if field not in ("person_id",):
+            row.text(field, required=True)
+    name = row.text("name")
+    course_name = row.text("course_name")
+    course_code = row.text("course_code") or None
+    session = row.text("session")
+    category_text = row.text("category_code")
+    category: int | None = None
+    if category_text:
+        if category_text.isdigit():
+            category = int(category_text)
+        else:
+            row.problems.append(
+                Problem("category_code", category_text, f"課程類別代碼「{category_text}」應為數字")
+            )
+
+    course_start, course_end = row.date("course_start"), row.date("course_end")
+    class_start, class_end = row.date("class_start"), row.date("class_end")
+    start = class_start or course_start
+    end = class_end or course_end
+    if (
+        start is None
+        and end is None
+        and not any(p.field.endswith(("_start", "_end")) for p in row.problems)
+    ):
+        row.problems.append(Problem("class_end", "", "沒有上課或開課日期"))
+    elif start and end and end < start:
+        row.problems.append(
+            Problem("class_end", end.isoformat(), f"結束日期 {end} 早於起始日期 {start}")
+        )
+
+    certified = row.hours("certified_hours")
+    digital, physical = row.hours("digital_hours"), row.hours("physical_hours")
+    total_count = row.hours("total_count")
+    unit_text = row.text("total_unit") or "1"
+    total_unit = TOTAL_UNITS.get(unit_text)
+    if total_unit is None:
+        row.problems.append(
+            Problem("total_unit", unit_text, "訓練總數單位應為 1（小時）、2（天）或 6（學分）")
+        )
+    score, pass_mark = row.hours("score"), row.hours("pass_mark")
+    reading, required_reading = row.duration("reading_time"), row.duration("required_reading")
+    row.check()
+
+    base = base_quantity(certified, digital, physical, total_count, total_unit or "hour")
+    if base is None:
+        raise RowRejected(
+            [Problem("hours", "", "沒有任何時數（認證時數、數位/實體時數、訓練總數皆空白）")]
+        )
+    quantity, unit = base
+    hours_for_attendance = quantity if unit == "hour" else Decimal(0)
+    reason = attendance_reason(row.text("attendance"), hours_for_attendance)
+    if "questionnaire" in fields or "reading_time" in fields:
+        reason = reason or elearning_reason(
+            score, pass_mark, reading, required_reading, row.text("questionnaire")
+        )
+
+    assert start is not None or end is not None
+    start = start or end
+    end = end or start
+    values = {
+        "course_code": course_code,
+        "course_name": course_name,
+        "category": category,
+        "quantity": str(quantity),
+        "unit": unit,
+        "zero_reason": reason,
+        "end": end.isoformat(),
+        "name": name,
+    }
+    raw = json.dumps(
+        {k: clean(v) if not isinstance(v, date) else v.isoformat() for k, v in fields.items()},
+        ensure_ascii=False,
+    )
+    return Record(
+        person_id=pid,
+        course_key=f"code:{course_code}" if course_code else f"name:{course_name}",
+        session=session,
+        start_date=start,
+        end_date=end,
+        name=name,
+        course_code=course_code,
+        course_name=course_name,
+        category_code=category,
+        quantity=quantity,
+        unit=unit,
+        zero_reason=reason,
+        raw=raw,
+        digest=hashlib.sha1(
+            json.dumps(values, ensure_ascii=False, sort_keys=True).encode()
+        ).hexdigest(),
+    )

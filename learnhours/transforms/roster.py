@@ -1,0 +1,59 @@
+"""Turn one roster (人員名冊) row into a person, or say why not."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from learnhours.transforms.records import Problem, _Row
+
+CATEGORIES = ("編制內", "約聘", "約僱", "臨時")
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str
+    name: str
+    unit: str
+    title: str
+    is_supervisor: bool
+    category: str
+    hired_on: date | None
+    left_on: date | None
+    leave_from: date | None
+    leave_to: date | None
+    email: str | None
+
+
+def normalize_person(fields: dict[str, object]) -> Person:
+    row = _Row(fields, gregorian=False)
+    pid = row.person_id()
+    name = row.text("name", required=True)
+    unit = row.text("unit", required=True)
+    category = row.text("person_category", required=True).replace("約雇", "約僱")
+    if category and category not in CATEGORIES:
+        row.problems.append(
+            Problem("person_category", category, f"人員類別應為 {'、'.join(CATEGORIES)} 之一")
+        )
+    supervisor = row.text("supervisor").upper()
+    if supervisor not in ("", "Y", "N", "是", "否"):
+        row.problems.append(Problem("supervisor", supervisor, "主管欄應為 Y 或 N"))
+    email = row.text("email") or None
+    if email and not _EMAIL.match(email):
+        row.problems.append(Problem("email", email, "電子郵件格式不正確"))
+    if "\n" in name or "\r" in name:
+        row.problems.append(Problem("name", name, "姓名含換行字元"))
+    dates = {f: row.date(f) for f in ("hired_on", "left_on", "leave_from", "leave_to")}
+    row.check()
+    return Person(
+        person_id=pid,
+        name=name,
+        unit=unit,
+        title=row.text("title"),
+        is_supervisor=supervisor in ("Y", "是"),
+        category=category,
+        email=email,
+        **dates,
+    )

@@ -1,0 +1,39 @@
+"""Taiwan working days (official calendar, make-up workdays included) and reminder stages."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+import holidays
+
+
+@lru_cache(maxsize=32)
+def _calendar(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("TW", years=range(year - 1, year + 2))
+
+
+def is_working_day(day: date) -> bool:
+    return _calendar(day.year).is_working_day(day)
+
+
+def last_day_registered_in_time(deadline: date, lag_working_days: int) -> date:
+    """The last day a course can end and still be registered by `deadline` (H4).
+
+    Organizers register hours within `lag` working days after a course ends, so the course must end
+    on a day with at least `lag` working days between it (exclusive) and the deadline (inclusive).
+    """
+    day, counted = deadline, 0
+    while counted < lag_working_days:
+        counted += is_working_day(day)
+        day -= timedelta(days=1)
+    return day
+
+
+def current_stage(stages: list[int], effective_deadline: date, today: date) -> int | None:
+    """DOMAIN rule 9: the smallest listed offset at or above the days left; None outside every stage."""
+    days_left = (effective_deadline - today).days
+    if days_left < 0:
+        return None
+    candidates = [s for s in stages if s >= days_left]
+    return min(candidates) if candidates else None

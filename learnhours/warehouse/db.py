@@ -1,0 +1,70 @@
+"""Engine creation and migrations applied on first use."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+
+DATABASE_URL_ENV = "LEARNHOURS_DATABASE_URL"
+DEFAULT_URL = "sqlite:///var/warehouse.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+# SQLite keeps NUMERIC as REAL; hours have at most two decimals, so the round trip is exact enough.
+warnings.filterwarnings("ignore", category=sa_exc.SAWarning, message=".*Decimal objects natively.*")
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL
+
+
+def create_engine_for(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def is_current(engine: Engine) -> bool:
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head
+
+
+def connect(url: str | None = None) -> Engine:
+    """The warehouse engine, migrated to the newest schema."""
+    engine = create_engine_for(url or database_url())
+    if not is_current(engine):
+        upgrade(engine)
+    return engine

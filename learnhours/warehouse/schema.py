@@ -1,0 +1,138 @@
+"""Warehouse tables (SQLAlchemy Core). Alembic migrations in migrations/ create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+HOURS = Numeric(8, 2, asdecimal=True)
+
+# One row per file ingested (or refused): the lineage every record points to.
+ingest_batch = Table(
+    "ingest_batch",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False),
+    Column("rows_updated", Integer, nullable=False),
+    Column("rows_duplicate", Integer, nullable=False),
+    Column("rows_rejected", Integer, nullable=False),
+)
+
+# The roster (人員名冊): a snapshot replaced by each roster ingest; people who left it are kept.
+person = Table(
+    "person",
+    metadata,
+    Column("person_id", String(10), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("unit", Text, nullable=False),
+    Column("title", Text, nullable=False, default=""),
+    Column("is_supervisor", Boolean, nullable=False),
+    Column("category", String(8), nullable=False),
+    Column("hired_on", Date),
+    Column("left_on", Date),
+    Column("leave_from", Date),
+    Column("leave_to", Date),
+    Column("email", Text),
+    Column("on_roster", Boolean, nullable=False),
+    Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
+)
+
+# Learning records keyed by DOMAIN rule 5: same person, course, session and start date count once.
+learning_record = Table(
+    "learning_record",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", String(10), nullable=False),
+    Column("course_key", Text, nullable=False),
+    Column("session", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("course_code", Text),
+    Column("course_name", Text, nullable=False),
+    Column("category_code", Integer),
+    # Counted hours = quantity in its unit (hour, day, credit: day and credit factors are per plan),
+    # or 0 when zero_reason says why the record earns nothing (DOMAIN rules 1-3).
+    Column("quantity", HOURS, nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("zero_reason", Text),
+    Column("source_kind", String(40), nullable=False),
+    Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("raw", Text, nullable=False),
+    # A digest of the normalized values: an unchanged re-delivery is a duplicate, a changed one a correction.
+    Column("digest", String(40), nullable=False),
+    UniqueConstraint(
+        "person_id", "course_key", "session", "start_date", name="uq_learning_record_key"
+    ),
+    Index("ix_learning_record_end_date", "end_date"),
+)
+
+# Rows refused at load, with where and why, so a clerk can fix the source.
+rejected_row = Table(
+    "rejected_row",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("column_name", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+# The notice ledger (outbox): one row per notice, its Message-ID fixed when the row is made.
+notice = Table(
+    "notice",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # reminder | digest | summary | failure
+    Column("recipient_key", Text, nullable=False),  # person id, unit name, or the run date
+    Column("stage", Integer, nullable=False),
+    Column("created_on", Date, nullable=False),
+    Column("message_id", Text, nullable=False, unique=True),
+    Column("to_address", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("mime", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | sending | sent | failed
+    Column("detail", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("plan_id", "kind", "recipient_key", "stage", name="uq_notice_key"),
+)
+
+# One nightly run at a time, on SQLite and PostgreSQL alike.
+run_lock = Table(
+    "run_lock",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,715 @@
+"""A WSGI emulator of the lifelong-learning portal and e等公務園+, with injectable faults.
+
+It serves the paths named in sites/lifelong-portal.yaml and sites/elearn-plus.yaml, so the
+shipped profiles work against it once their base_url points here. Two styles on purpose:
+the portal behaves like an ASP.NET WebForms site (__VIEWSTATE, anti-forgery token, postback
+paging), e等公務園+ like a plain PHP site (CSRF token, GET query form, link paging).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import itertools
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from http.cookies import SimpleCookie
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+AGENCY_EXPORT_HEADER = (
+    "身分證字號",
+    "姓名",
+    "服務機關代碼",
+    "服務機關",
+    "課程代碼",
+    "課程名稱",
+    "期別",
+    "開課機關",
+    "課程類別代碼",
+    "課程類別",
+    "學習性質",
+    "數位時數",
+    "實體時數",
+    "認證時數",
+    "開課起始日期",
+    "開課結束日期",
+    "上課起始日期",
+    "上課結束日期",
+    "訓練成績",
+    "出勤上課狀況",
+    "登錄日期",
+)
+ELEARN_HEADER = (
+    "身分證字號",
+    "姓名",
+    "課程代碼",
+    "課程名稱",
+    "課程類別代碼",
+    "認證時數",
+    "上課起始日期",
+    "上課結束日期",
+    "測驗分數",
+    "及格分數",
+    "閱讀時數",
+    "應閱讀時數",
+    "問卷狀態",
+)
+
+# Paths, as named in the shipped site profiles.
+PORTAL_LOGIN = "/Login.aspx"
+PORTAL_QUERY = "/Agency/LearnRecordQuery.aspx"
+PORTAL_EXPORT = "/Agency/LearnRecordExport.ashx"
+PORTAL_COOKIE = "ASP.NET_SessionId"
+ELEARN_LOGIN = "/mooc/login.php"
+ELEARN_QUERY = "/mooc/agency/records.php"
+ELEARN_EXPORT = "/mooc/agency/records_export.php"
+ELEARN_COOKIE = "PHPSESSID"
+
+# Letter of a 身分證字號 -> its two-digit code, in code order (A=10 ... Z=33, I=34, O=35).
+_ID_LETTERS = dict(zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36), strict=True))
+
+
+@dataclass
+class FaultPlan:
+    """Misbehaviour to inject; counters are per emulator instance."""
+
+    server_errors: int = 0  # the first N requests answer 500
+    slow_requests: int = 0  # the next N requests wait delay_seconds before answering
+    delay_seconds: float = 0.0
+    changed_login_page: bool = False  # login form with other ids and field names
+    captcha: bool = False  # login page shows a captcha, login always refused
+    expire_session_after_pages: int = 0  # after K result pages the session is dropped (0: never)
+    expiring_sessions: int = 1  # how many logged-in sessions expire that way
+    truncated_downloads: int = 0  # the first N exports are cut short
+    honest_length: bool = False  # cut-short exports announce their real (short) length
+
+
+@dataclass
+class _Session:
+    site: str
+    csrf: str
+    user: str | None = None
+    pages_served: int = 0
+    expires_after: int = 0
+    rows: list[dict[str, str]] | None = None
+    query_id: str = ""
+
+
+class PortalEmulator:
+    """The WSGI app. `users` maps account to password; rows are dicts keyed by column name."""
+
+    def __init__(
+        self,
+        users: dict[str, str],
+        records: Iterable[dict[str, Any]] = (),
+        elearn_records: Iterable[dict[str, Any]] = (),
+        faults: FaultPlan | None = None,
+        *,
+        page_size: int = 20,
+        encoding: str = "utf-8-sig",
+        elearn_encoding: str = "utf-8-sig",
+    ) -> None:
+        self.users = dict(users)
+        self.records = [{k: str(v) for k, v in r.items()} for r in records]
+        self.elearn_records = [{k: str(v) for k, v in r.items()} for r in elearn_records]
+        self.faults = faults or FaultPlan()
+        self.page_size = page_size
+        self.encoding = encoding
+        self.elearn_encoding = elearn_encoding
+        self.sessions: dict[str, _Session] = {}
+        self.request_log: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
+        self.logins = 0
+        self._lock = threading.Lock()
+        self._errors_left = self.faults.server_errors
+        self._slow_left = self.faults.slow_requests
+        self._truncations_left = self.faults.truncated_downloads
+        self._expiring_left = self.faults.expiring_sessions
+        self._routes: dict[tuple[str, str], Callable[[_Request], _Response]] = {
+            ("GET", PORTAL_LOGIN): self._portal_login_page,
+            ("POST", PORTAL_LOGIN): self._portal_login,
+            ("GET", PORTAL_QUERY): self._portal_query_page,
+            ("POST", PORTAL_QUERY): self._portal_query,
+            ("GET", PORTAL_EXPORT): self._export,
+            ("GET", ELEARN_LOGIN): self._elearn_login_page,
+            ("POST", ELEARN_LOGIN): self._elearn_login,
+            ("GET", ELEARN_QUERY): self._elearn_query,
+            ("GET", ELEARN_EXPORT): self._export,
+        }
+
+    # -- WSGI ---------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        req = _Request(environ)
+        with self._lock:
+            self.request_log.append((time.monotonic(), req.method, req.path))
+            fail = self._errors_left > 0
+            self._errors_left -= fail
+            slow = not fail and self._slow_left > 0
+            self._slow_left -= slow
+        if fail:
+            resp = _Response(
+                "<h1>500 Internal Server Error</h1>", status="500 Internal Server Error"
+            )
+        else:
+            if slow:
+                time.sleep(self.faults.delay_seconds)
+            handler = self._routes.get((req.method, req.path))
+            if handler is None:
+                resp = _Response("<h1>404 找不到網頁</h1>", status="404 Not Found")
+            else:
+                resp = handler(req)
+        start_response(resp.status, resp.headers)
+        return [resp.body]
+
+    # -- sessions -----------------------------------------------------------------------------
+    def _session(self, req: _Request, site: str) -> _Session | None:
+        sid = req.cookies.get(PORTAL_COOKIE if site == "portal" else ELEARN_COOKIE)
+        session = self.sessions.get(sid or "")
+        return session if session is not None and session.site == site else None
+
+    def _new_session(self, site: str, resp: _Response, **kw: Any) -> _Session:
+        sid = secrets.token_hex(12)
+        session = _Session(site=site, csrf=secrets.token_urlsafe(16), **kw)
+        self.sessions[sid] = session
+        cookie = PORTAL_COOKIE if site == "portal" else ELEARN_COOKIE
+        resp.headers.append(("Set-Cookie", f"{cookie}={sid}; Path=/; HttpOnly"))
+        return session
+
+    def _authed(self, req: _Request, site: str) -> tuple[_Session | None, _Response | None]:
+        """The logged-in session, or a redirect to the login page (absent or expired session)."""
+        session = self._session(req, site)
+        login = PORTAL_LOGIN if site == "portal" else ELEARN_LOGIN
+        expired = (
+            session is not None
+            and session.expires_after
+            and session.pages_served >= session.expires_after
+        )
+        if session is None or session.user is None or expired:
+            if expired:
+                self.sessions = {k: v for k, v in self.sessions.items() if v is not session}
+            return None, _Response.redirect(f"{login}?ReturnUrl={quote(req.path)}")
+        return session, None
+
+    def _logged_in(self, site: str, user: str, landing: str) -> _Response:
+        resp = _Response.redirect(landing)
+        with self._lock:
+            self.logins += 1
+            expires = 0
+            if self.faults.expire_session_after_pages and self._expiring_left > 0:
+                self._expiring_left -= 1
+                expires = self.faults.expire_session_after_pages
+        self._new_session(site, resp, user=user, expires_after=expires)
+        return resp
+
+    # -- lifelong-learning portal (ASP.NET WebForms style) ------------------------------------
+    def _portal_login_page(self, req: _Request, message: str = "") -> _Response:
+        resp = _Response("")
+        session = self._session(req, "portal") or self._new_session("portal", resp)
+        f = self.faults
+        form_id, user_f, pw_f = (
+            ("aspnetForm", "ctl00$Main$txtUserID", "ctl00$Main$txtPwd")
+            if f.changed_login_page
+            else ("form1", "txtAccount", "txtPassword")
+        )
+        captcha = (
+            '<img id="imgCaptcha" src="/Captcha.ashx" alt="驗證碼">'
+            '<input type="text" name="txtCaptcha">'
+            if f.captcha
+            else ""
+        )
+        resp.body = _page(
+            "終身學習入口網站 - 機關帳號登入",
+            f"""
+<form method="post" action="{PORTAL_LOGIN}" id="{form_id}">
+{_viewstate()}
+<input type="hidden" name="__RequestVerificationToken" value="{session.csrf}">
+<label>帳號 <input type="text" name="{user_f}" id="txtAccount"></label>
+<label>密碼 <input type="password" name="{pw_f}" id="txtPassword"></label>
+{captcha}
+<input type="submit" name="btnLogin" value="登入">
+<span id="lblMessage" class="error">{html.escape(message)}</span>
+</form>""",
+        )
+        return resp
+
+    def _portal_login(self, req: _Request) -> _Response:
+        session = self._session(req, "portal")
+        form = req.form
+        if (
+            "__VIEWSTATE" not in form
+            or session is None
+            or (form.get("__RequestVerificationToken") != session.csrf)
+        ):
+            return _Response("<h1>400 驗證失敗 (anti-forgery token)</h1>", status="400 Bad Request")
+        if self.faults.captcha:
+            return self._portal_login_page(req, "請輸入驗證碼")
+        if "btnLogin" not in form:  # WebForms ignores a post without the clicked button
+            return self._portal_login_page(req)
+        user, password = form.get("txtAccount", ""), form.get("txtPassword", "")
+        if user not in self.users or self.users[user] != password:
+            return self._portal_login_page(req, "帳號或密碼錯誤，請重新輸入")
+        return self._logged_in("portal", user, PORTAL_QUERY)
+
+    def _portal_query_page(self, req: _Request) -> _Response:
+        session, redirect = self._authed(req, "portal")
+        if redirect:
+            return redirect
+        return _Response(self._portal_page(session, {}, ""))
+
+    def _portal_query(self, req: _Request) -> _Response:
+        session, redirect = self._authed(req, "portal")
+        if redirect:
+            return redirect
+        form = req.form
+        if "__VIEWSTATE" not in form:
+            return _Response("<h1>400 Bad Request</h1>", status="400 Bad Request")
+        if form.get("__EVENTTARGET") == "ctl00$Main$gvResult" and session.rows is not None:
+            match = re.fullmatch(r"Page\$(\d+)", form.get("__EVENTARGUMENT", ""))
+            page_no = int(match.group(1)) if match else 1
+            return _Response(self._portal_page(session, form, "", page_no))
+        if "btnQuery" not in form:
+            return _Response(self._portal_page(session, form, ""))
+        start = _parse_date(form.get("txtDateFrom", ""))
+        end = _parse_date(form.get("txtDateTo", ""))
+        if start is None or end is None:
+            return _Response(self._portal_page(session, form, "日期格式錯誤，請輸入如 112/01/01"))
+        session.rows = _select(self.records, form.get("txtOrgCode", "").strip(), start, end)
+        session.query_id = secrets.token_hex(6)
+        return _Response(self._portal_page(session, form, "", 1))
+
+    def _portal_page(
+        self,
+        session: _Session,
+        form: dict[str, str],
+        message: str,
+        page_no: int = 0,
+    ) -> str:
+        def value(name: str) -> str:
+            return html.escape(form.get(name, ""))
+
+        results = ""
+        if page_no:
+            session.pages_served += 1
+            results = self._results_html(session, page_no, site="portal")
+        return _page(
+            "終身學習入口網站 - 機關學習紀錄查詢",
+            f"""
+<div id="header"><a id="lnkLogout" href="/Logout.aspx">登出</a></div>
+<form method="post" action="{PORTAL_QUERY}" id="form1">
+{_viewstate()}
+<input type="hidden" name="__EVENTTARGET" value="">
+<input type="hidden" name="__EVENTARGUMENT" value="">
+<label>服務機關代碼 <input type="text" name="txtOrgCode" value="{value("txtOrgCode")}"></label>
+<label>上課結束日期 <input type="text" name="txtDateFrom" value="{value("txtDateFrom")}">
+ ~ <input type="text" name="txtDateTo" value="{value("txtDateTo")}"></label>
+<input type="submit" name="btnQuery" value="查詢">
+<span id="lblError">{html.escape(message)}</span>
+{results}
+</form>""",
+        )
+
+    # -- e等公務園+ (plain PHP style) -----------------------------------------------------------
+    def _elearn_login_page(self, req: _Request, message: str = "") -> _Response:
+        resp = _Response("")
+        session = self._session(req, "elearn") or self._new_session("elearn", resp)
+        f = self.faults
+        form_id, user_f, pw_f = (
+            ("signin", "username", "passwd")
+            if f.changed_login_page
+            else ("loginForm", "account", "password")
+        )
+        captcha = (
+            '<div class="captcha"><img src="/mooc/captcha.php" alt="驗證碼">'
+            '<input type="text" name="captcha"></div>'
+            if f.captcha
+            else ""
+        )
+        alert = f'<div class="alert alert-danger">{html.escape(message)}</div>' if message else ""
+        resp.body = _page(
+            "e等公務園+學習網 - 登入",
+            f"""
+{alert}
+<form id="{form_id}" method="post" action="{ELEARN_LOGIN}">
+<input type="hidden" name="csrf_token" value="{session.csrf}">
+<input type="text" name="{user_f}" placeholder="帳號">
+<input type="password" name="{pw_f}" placeholder="密碼">
+{captcha}
+<button type="submit">登入</button>
+</form>""",
+        )
+        return resp
+
+    def _elearn_login(self, req: _Request) -> _Response:
+        session = self._session(req, "elearn")
+        form = req.form
+        if session is None or form.get("csrf_token") != session.csrf:
+            return _Response("<h1>403 CSRF token mismatch</h1>", status="403 Forbidden")
+        if self.faults.captcha:
+            return self._elearn_login_page(req, "驗證碼錯誤")
+        user, password = form.get("account", ""), form.get("password", "")
+        if user not in self.users or self.users[user] != password:
+            return self._elearn_login_page(req, "帳號或密碼錯誤")
+        return self._logged_in("elearn", user, ELEARN_QUERY)
+
+    def _elearn_query(self, req: _Request) -> _Response:
+        session, redirect = self._authed(req, "elearn")
+        if redirect:
+            return redirect
+        q = req.query
+        results = message = ""
+        if "start" in q:
+            start, end = _parse_date(q.get("start", "")), _parse_date(q.get("end", ""))
+            if start is None or end is None:
+                message = "日期格式錯誤"
+            else:
+                if "page" not in q or session.rows is None:
+                    rows = _select(self.elearn_records, q.get("org", "").strip(), start, end)
+                    session.rows, session.query_id = rows, secrets.token_hex(6)
+                session.pages_served += 1
+                page_no = int(q["page"]) if q.get("page", "").isdigit() else 1
+                results = self._results_html(session, page_no, site="elearn", query=q)
+        return _Response(
+            _page(
+                "e等公務園+學習網 - 機關學習紀錄",
+                f"""
+<nav><a class="logout" href="/mooc/logout.php">登出</a></nav>
+<form id="queryForm" method="get" action="{ELEARN_QUERY}">
+<input type="text" name="org" value="{html.escape(q.get("org", ""))}">
+<input type="date" name="start" value="{html.escape(q.get("start", ""))}">
+<input type="date" name="end" value="{html.escape(q.get("end", ""))}">
+<button type="submit">查詢</button>
+</form>
+<p class="message">{html.escape(message)}</p>
+{results}""",
+            )
+        )
+
+    # -- results and exports (shared) -----------------------------------------------------------
+    def _results_html(
+        self,
+        session: _Session,
+        page_no: int,
+        *,
+        site: str,
+        query: dict[str, str] | None = None,
+    ) -> str:
+        rows = session.rows or []
+        if not rows:
+            return (
+                '<span id="lblNoData">查無資料</span>'
+                if site == "portal"
+                else '<p class="empty">查無資料</p>'
+            )
+        pages = max(1, -(-len(rows) // self.page_size))
+        page_no = min(max(page_no, 1), pages)
+        shown = rows[(page_no - 1) * self.page_size : page_no * self.page_size]
+        cols = ("姓名", "課程名稱", "上課結束日期", "認證時數")
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(r.get(c, ''))}</td>" for c in cols) + "</tr>"
+            for r in shown
+        )
+        export = PORTAL_EXPORT if site == "portal" else ELEARN_EXPORT
+        qid = session.query_id
+        if site == "portal":
+            table_id, cls = "ctl00_Main_gvResult", ""
+            nxt = (
+                f'<a class="pager-next" href="javascript:__doPostBack('
+                f"'ctl00$Main$gvResult','Page${page_no + 1}')\">下一頁</a>"
+                if page_no < pages
+                else '<a class="pager-next aspNetDisabled">下一頁</a>'
+            )
+        else:
+            table_id, cls = "records", "records"
+            params = dict(query or {}, page=str(page_no + 1))
+            nxt = (
+                f'<a class="next" rel="next" href="{ELEARN_QUERY}?{html.escape(urlencode(params))}">'
+                "下一頁</a>"
+                if page_no < pages
+                else ""
+            )
+        return f"""
+<table id="{table_id}" class="{cls}"><tr>{head}</tr>{body}</table>
+<div class="pager">第 {page_no} / {pages} 頁 {nxt}</div>
+<a class="export-page" href="{export}?q={qid}&amp;page={page_no}">匯出本頁 CSV</a>
+<a id="lnkExportAll" href="{export}?q={qid}&amp;all=1">匯出全部 CSV</a>"""
+
+    def _export(self, req: _Request) -> _Response:
+        site = "portal" if req.path == PORTAL_EXPORT else "elearn"
+        session, redirect = self._authed(req, site)
+        if redirect:
+            return redirect
+        q = req.query
+        if session.rows is None or q.get("q") != session.query_id:
+            return _Response(_page("錯誤", "<p>查詢已逾時，請重新查詢</p>"))
+        rows = session.rows
+        if "all" not in q:
+            page_no = int(q["page"]) if q.get("page", "").isdigit() else 1
+            rows = rows[(page_no - 1) * self.page_size : page_no * self.page_size]
+        header = AGENCY_EXPORT_HEADER if site == "portal" else ELEARN_HEADER
+        encoding = self.encoding if site == "portal" else self.elearn_encoding
+        body = _csv_bytes(header, rows, encoding)
+        length = len(body)
+        with self._lock:
+            cut = self._truncations_left > 0
+            self._truncations_left -= cut
+        if cut:
+            # Cut inside the last row, so the file also looks unfinished to a reader.
+            last_row = body.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+            body = body[: len(body.rstrip(b"\r\n")) - len(last_row) // 2]
+            if self.faults.honest_length:
+                length = len(body)
+        charset = "utf-8" if encoding.startswith("utf") else "big5"
+        resp = _Response(body, content_type=f"text/csv; charset={charset}")
+        resp.headers = [(k, v) for k, v in resp.headers if k != "Content-Length"]
+        resp.headers += [
+            ("Content-Length", str(length)),
+            ("Content-Disposition", 'attachment; filename="LearnRecord.csv"'),
+        ]
+        return resp
+
+
+# -- serving ----------------------------------------------------------------------------------
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    block_on_close = False  # a handler still sleeping for an injected delay must not block close
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the client gave up (timeouts are part of the tests)
+
+
+@contextmanager
+def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run a WSGI app on loopback in a daemon thread; yields its base URL ("http://…:port/")."""
+    server = make_server(
+        host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        daemon=True,
+        name="portal-emulator",
+    )
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)
+
+
+# -- sample data for tests and the demo ---------------------------------------------------------
+def make_national_id(letter: str = "A", sex: int = 1, serial: int = 0) -> str:
+    """A 身分證字號 with a valid check digit: letter, 1/2 (or 8/9), 7 digits of serial, check."""
+    code = _ID_LETTERS[letter.upper()]
+    digits = [code // 10, code % 10, sex] + [int(d) for d in f"{serial % 10**7:07d}"]
+    total = sum(d * w for d, w in zip(digits, (1, 9, 8, 7, 6, 5, 4, 3, 2, 1), strict=True))
+    return f"{letter.upper()}{sex}{serial % 10**7:07d}{(10 - total % 10) % 10}"
+
+
+_SAMPLE_COURSES = (  # (code, name, category code, category, hours)
+    ("501001", "當前政府重大政策講座", "501", "當前政府重大政策", "1"),
+    ("337002", "環境教育與永續發展", "337", "環境教育", "4"),
+    ("393003", "CEDAW 導論", "393", "性別主流化", "2"),
+    ("502004", "廉政與服務倫理", "502", "廉政與服務倫理", "3"),
+    ("521005", "資通安全通識", "521", "資通安全", "3"),
+)
+_SAMPLE_NAMES = [
+    "王小明",
+    "李美玲",
+    "陳志強",
+    "林淑芬",
+    "張家豪",
+    "黃雅婷",
+    "吳建宏",
+    "劉怡君",
+    "蔡宗翰",
+    "楊佩珊",
+]
+
+
+def sample_agency_rows(
+    agency_code: str = "379680000A",
+    agency: str = "苗栗縣竹南鎮公所",
+    *,
+    people: int = 5,
+    year: int = 2023,
+    courses_each: int = 3,
+) -> list[dict[str, str]]:
+    """Agency-export rows (ROC dates) for `people` people, `courses_each` courses each."""
+    rows = []
+    roc = year - 1911
+    for p, course in itertools.product(range(people), range(courses_each)):
+        code, name, cat, cat_name, hours = _SAMPLE_COURSES[(p + course) % len(_SAMPLE_COURSES)]
+        month = 1 + (p * courses_each + course) % 11
+        day = f"{roc}/{month:02d}/{10 + course:02d}"
+        rows.append(
+            {
+                "身分證字號": make_national_id("ABKHJ"[p % 5], 1 + p % 2, 1000 + p),
+                "姓名": _SAMPLE_NAMES[p % len(_SAMPLE_NAMES)],
+                "服務機關代碼": agency_code,
+                "服務機關": agency,
+                "課程代碼": code,
+                "課程名稱": name,
+                "期別": "1",
+                "開課機關": "行政院人事行政總處公務人力發展學院",
+                "課程類別代碼": cat,
+                "課程類別": cat_name,
+                "學習性質": "2",
+                "數位時數": "0",
+                "實體時數": hours,
+                "認證時數": hours,
+                "開課起始日期": day,
+                "開課結束日期": day,
+                "上課起始日期": day,
+                "上課結束日期": day,
+                "訓練成績": "",
+                "出勤上課狀況": "全勤",
+                "登錄日期": f"{roc}/{min(month + 1, 12):02d}/01",
+            }
+        )
+    return rows
+
+
+def sample_elearn_rows(*, people: int = 3, year: int = 2023) -> list[dict[str, str]]:
+    """e等公務園+ rows (Gregorian dates): one passed, one failed test, one without a test."""
+    rows = []
+    for p in range(people):
+        for i, (code, name, cat, _, hours) in enumerate(_SAMPLE_COURSES[:3]):
+            tested = i != 0
+            rows.append(
+                {
+                    "身分證字號": make_national_id("EFGHM"[p % 5], 2 - p % 2, 2000 + p),
+                    "姓名": _SAMPLE_NAMES[(p + 3) % len(_SAMPLE_NAMES)],
+                    "課程代碼": f"E{code}",
+                    "課程名稱": name,
+                    "課程類別代碼": cat,
+                    "認證時數": hours,
+                    "上課起始日期": f"{year}-0{3 + i}-01",
+                    "上課結束日期": f"{year}-0{3 + i}-02",
+                    "測驗分數": ("90" if (p + i) % 2 else "55") if tested else "",
+                    "及格分數": ("60" if i == 1 else "75") if tested else "",
+                    "閱讀時數": f"{int(hours)}:05:00",
+                    "應閱讀時數": f"{int(hours)}:00:00",
+                    "問卷狀態": "已填寫" if p % 3 else "未填寫",
+                }
+            )
+    return rows
+
+
+# -- small helpers ----------------------------------------------------------------------------
+class _Request:
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.method = environ["REQUEST_METHOD"].upper()
+        self.path = environ.get("PATH_INFO", "/")
+        self.query = _flat(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        self.cookies = {k: m.value for k, m in cookie.items()}
+        self.form: dict[str, str] = {}
+        if self.method == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(size).decode("utf-8", "replace")
+            self.form = _flat(parse_qs(raw, keep_blank_values=True))
+
+
+class _Response:
+    def __init__(
+        self,
+        body: str | bytes,
+        *,
+        status: str = "200 OK",
+        content_type: str = "text/html; charset=utf-8",
+    ) -> None:
+        self.status = status
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.headers = [("Content-Type", content_type)]
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+    @body.setter
+    def body(self, value: str | bytes) -> None:
+        self._body = value.encode("utf-8") if isinstance(value, str) else value
+
+    @classmethod
+    def redirect(cls, location: str) -> _Response:
+        resp = cls("", status="302 Found")
+        resp.headers.append(("Location", location))
+        return resp
+
+
+def _flat(parsed: dict[str, list[str]]) -> dict[str, str]:
+    return {k: v[-1] for k, v in parsed.items()}
+
+
+def _page(title: str, content: str) -> str:
+    return (
+        f'<!DOCTYPE html><html lang="zh-Hant"><head><meta charset="utf-8"><title>{title}</title>'
+        f"</head><body>{content}</body></html>"
+    )
+
+
+def _viewstate() -> str:
+    state = secrets.token_urlsafe(48)
+    return (
+        f'<input type="hidden" name="__VIEWSTATE" id="__VIEWSTATE" value="/wEP{state}">'
+        '<input type="hidden" name="__VIEWSTATEGENERATOR" value="C2EE9ABB">'
+        f'<input type="hidden" name="__EVENTVALIDATION" value="/wEd{secrets.token_urlsafe(24)}">'
+    )
+
+
+def _parse_date(text: str) -> date | None:
+    """ROC (112/03/01, 112-03-01, 1120301) or Gregorian (2023-03-01) dates."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{2,4})[-/.](\d{1,2})[-/.](\d{1,2})", text) or re.fullmatch(
+        r"(\d{2,3})(\d{2})(\d{2})", text
+    )
+    if not m:
+        return None
+    year, month, day = (int(g) for g in m.groups())
+    if year < 1000:
+        year += 1911
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _select(
+    rows: list[dict[str, str]], agency: str, start: date, end: date
+) -> list[dict[str, str]]:
+    """Rows of the agency (when the row names one) whose course ended in [start, end]."""
+    picked = []
+    for row in rows:
+        if agency and row.get("服務機關代碼", agency) != agency:
+            continue
+        ended = _parse_date(row.get("上課結束日期") or row.get("開課結束日期") or "")
+        if ended is not None and start <= ended <= end:
+            picked.append(row)
+    return picked
+
+
+def _csv_bytes(header: tuple[str, ...], rows: list[dict[str, str]], encoding: str) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(
+        out, fieldnames=header, extrasaction="ignore", restval="", lineterminator="\r\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)

@@ -1,0 +1,485 @@
+"""Fetching exports over HTTP, against the local portal emulator with injected faults."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import sys
+import types
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from learnhours.emulator import (
+    AGENCY_EXPORT_HEADER,
+    ELEARN_HEADER,
+    FaultPlan,
+    PortalEmulator,
+    make_national_id,
+    sample_elearn_rows,
+    serve,
+)
+from learnhours.extractors.portal_http import (
+    CaptchaRequired,
+    Credentials,
+    DownloadCorrupt,
+    FetchError,
+    LayoutChanged,
+    LoginError,
+    LoginPageChanged,
+    MissingCredentials,
+    PortalUnavailable,
+    WrongPassword,
+    check_export,
+    fetch_exports,
+    resolve_credentials,
+)
+from learnhours.extractors.site_profile import ProfileError, load_profile, profile_from_dict
+
+AGENCY = "379680000A"
+USER, PASSWORD = "hr-zhunan", "s3cret-pw!"
+CREDS = Credentials(USER, PASSWORD)
+YEAR = (date(2023, 1, 1), date(2023, 12, 31))
+
+
+# -- factories --------------------------------------------------------------------------------
+def agency_row(person: int, course: int, *, agency: str = AGENCY, ended: str = "112/05/10") -> dict:
+    return {
+        "身分證字號": make_national_id("A", 1 + person % 2, 100 + person),
+        "姓名": f"測試員{person}",
+        "服務機關代碼": agency,
+        "服務機關": "苗栗縣竹南鎮公所",
+        "課程代碼": f"C{course:03d}",
+        "課程名稱": f"環境教育課程{course}",
+        "期別": "1",
+        "開課機關": "公務人力發展學院",
+        "課程類別代碼": "337",
+        "課程類別": "環境教育",
+        "學習性質": "2",
+        "數位時數": "0",
+        "實體時數": "2",
+        "認證時數": "2",
+        "開課起始日期": ended,
+        "開課結束日期": ended,
+        "上課起始日期": ended,
+        "上課結束日期": ended,
+        "訓練成績": "",
+        "出勤上課狀況": "全勤",
+        "登錄日期": "112/05/20",
+    }
+
+
+def agency_rows(people: int = 6, courses: int = 2) -> list[dict]:
+    return [agency_row(p, c) for p in range(people) for c in range(courses)]
+
+
+@pytest.fixture
+def portal():
+    """Start an emulator: portal(records=..., faults=..., **options) -> (emulator, base_url)."""
+    with ExitStack() as stack:
+
+        def start(records=None, elearn_records=None, faults=None, **options):
+            emulator = PortalEmulator(
+                {USER: PASSWORD},
+                agency_rows() if records is None else records,
+                sample_elearn_rows(people=4) if elearn_records is None else elearn_records,
+                faults,
+                **options,
+            )
+            return emulator, stack.enter_context(serve(emulator))
+
+        yield start
+
+
+def profile(name: str, base_url: str, **network):
+    """A shipped profile pointed at the emulator, with fast timeouts and no waiting."""
+    settings = dict(
+        connect_timeout_seconds=0.3,
+        read_timeout_seconds=0.3,
+        retries=2,
+        backoff_seconds=0,
+        min_interval_seconds=0,
+    )
+    settings.update(network)
+    return replace(load_profile(name), base_url=base_url).with_network(**settings)
+
+
+def per_page(p):
+    return replace(p, pages=replace(p.pages, export="per_page", export_link="a.export-page"))
+
+
+def read_csv(path: Path, encoding: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
+
+
+def inbox_files(inbox: Path) -> list[str]:
+    return sorted(p.name for p in inbox.iterdir()) if inbox.exists() else []
+
+
+# -- happy paths ------------------------------------------------------------------------------
+def test_portal_export_saved_under_its_hash_and_second_fetch_skips_it(portal, tmp_path, caplog):
+    other_agency = agency_row(99, 1, agency="376440000A")
+    outside_range = agency_row(98, 1, ended="111/12/31")
+    emulator, url = portal(records=[*agency_rows(), other_agency, outside_range], encoding="cp950")
+    p = profile("lifelong-portal", url)
+    caplog.set_level(logging.DEBUG)
+
+    first = fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+
+    assert len(first.saved) == 1 and not first.skipped
+    saved = first.saved[0]
+    body = saved.path.read_bytes()
+    assert saved.path.name == f"{hashlib.sha256(body).hexdigest()}.csv"
+    assert saved.sha256 == hashlib.sha256(body).hexdigest() and saved.bytes == len(body)
+    rows = read_csv(saved.path, "cp950")  # Big5 as served
+    assert tuple(rows[0]) == AGENCY_EXPORT_HEADER
+    assert len(rows) - 1 == 12  # the other agency's row and the 2022 row are not in the query
+
+    second = fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+    assert not second.saved
+    assert [(s.sha256, s.reason) for s in second.skipped] == [
+        (saved.sha256, "already in the inbox")
+    ]
+    assert inbox_files(tmp_path) == [saved.path.name]
+    # Personal data stays out of the logs: no password, no account, no national ID.
+    assert PASSWORD not in caplog.text and USER not in caplog.text
+    assert make_national_id("A", 1, 100) not in caplog.text
+
+
+def test_elearn_records_per_page_saved_and_skipped_when_seen(portal, tmp_path):
+    emulator, url = portal(elearn_records=sample_elearn_rows(people=5), page_size=4)
+    p = profile("elearn-plus", url)
+
+    report = fetch_exports(p, tmp_path / "inbox", *YEAR, credentials=CREDS)
+
+    assert report.pages == 4 and len(report.saved) == 4  # 15 rows, 4 a page
+    rows = [r for f in report.saved for r in read_csv(f.path, "utf-8-sig")[1:]]
+    assert tuple(read_csv(report.saved[0].path, "utf-8-sig")[0]) == ELEARN_HEADER
+    assert len(rows) == 15
+    seen = {f.sha256 for f in report.saved}
+    again = fetch_exports(p, tmp_path / "other-inbox", *YEAR, credentials=CREDS, seen_hashes=seen)
+    assert not again.saved and {s.reason for s in again.skipped} == {"seen before"}
+    assert inbox_files(tmp_path / "other-inbox") == []
+
+
+def test_portal_postback_paging_with_an_export_per_page(portal, tmp_path):
+    emulator, url = portal(records=agency_rows(people=10, courses=2), page_size=6)
+    report = fetch_exports(
+        per_page(profile("lifelong-portal", url)), tmp_path, *YEAR, credentials=CREDS
+    )
+    assert report.pages == 4 and len(report.saved) == 4
+    assert sum(len(read_csv(f.path, "utf-8-sig")) - 1 for f in report.saved) == 20
+
+
+def test_file_already_in_inbox_under_another_name_is_skipped(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("lifelong-portal", url)
+    first = fetch_exports(p, tmp_path / "a", *YEAR, credentials=CREDS)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "downloaded-by-hand.csv").write_bytes(first.saved[0].path.read_bytes())
+    again = fetch_exports(p, tmp_path / "b", *YEAR, credentials=CREDS)
+    assert not again.saved and again.skipped[0].reason == "already in the inbox"
+
+
+def test_empty_query_is_reported_not_a_layout_change(portal, tmp_path):
+    emulator, url = portal(records=[])
+    report = fetch_exports(profile("lifelong-portal", url), tmp_path, *YEAR, credentials=CREDS)
+    assert report.no_records and not report.saved and inbox_files(tmp_path) == []
+
+
+# -- transient failures -----------------------------------------------------------------------
+def test_server_errors_are_retried_until_success(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(server_errors=2))
+    report = fetch_exports(
+        profile("lifelong-portal", url, retries=2), tmp_path, *YEAR, credentials=CREDS
+    )
+    assert len(report.saved) == 1
+    assert [path for _, _, path in emulator.request_log[:3]] == ["/Login.aspx"] * 3
+
+
+def test_server_errors_beyond_the_retries_raise_portal_unavailable(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(server_errors=50))
+    with pytest.raises(PortalUnavailable, match="login page .* failed 3 time.*HTTP 500"):
+        fetch_exports(
+            profile("lifelong-portal", url, retries=2), tmp_path, *YEAR, credentials=CREDS
+        )
+    assert len(emulator.request_log) == 3
+
+
+def test_client_errors_are_not_retried(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("lifelong-portal", url, retries=3)
+    p = replace(p, query=replace(p.query, url="/Agency/Moved.aspx"))
+    with pytest.raises(LayoutChanged, match="404"):
+        fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+    assert [path for _, _, path in emulator.request_log].count("/Agency/Moved.aspx") == 1
+
+
+def test_response_slower_than_the_timeout_is_retried(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(slow_requests=1, delay_seconds=0.8))
+    report = fetch_exports(
+        profile("lifelong-portal", url, read_timeout_seconds=0.3),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+    )
+    assert len(report.saved) == 1
+    assert [path for _, _, path in emulator.request_log[:2]] == ["/Login.aspx"] * 2
+
+
+def test_portal_always_slower_than_the_timeout_is_unavailable(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(slow_requests=10, delay_seconds=0.8))
+    with pytest.raises(PortalUnavailable, match="no answer within 0.3 s"):
+        fetch_exports(
+            profile("lifelong-portal", url, read_timeout_seconds=0.3, retries=1),
+            tmp_path,
+            *YEAR,
+            credentials=CREDS,
+        )
+
+
+def test_requests_keep_the_profiles_minimum_interval(portal, tmp_path):
+    emulator, url = portal()
+    fetch_exports(
+        profile("lifelong-portal", url, min_interval_seconds=0.1),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+    )
+    times = [t for t, _, _ in emulator.request_log]
+    assert len(times) >= 4
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.08  # times are taken on the server side: allow some jitter
+
+
+# -- login failures ---------------------------------------------------------------------------
+def test_wrong_password_is_named_and_never_logged(portal, tmp_path, caplog):
+    emulator, url = portal()
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(WrongPassword, match="refused the account or password") as failure:
+        fetch_exports(
+            profile("lifelong-portal", url),
+            tmp_path,
+            *YEAR,
+            credentials=Credentials(USER, "not-the-password"),
+        )
+    assert failure.value.cause == "wrong password"
+    assert "not-the-password" not in str(failure.value) + caplog.text
+    assert "not-the-password" not in repr(Credentials(USER, "not-the-password"))
+    assert inbox_files(tmp_path) == []
+
+
+def test_wrong_password_on_elearn(portal, tmp_path):
+    emulator, url = portal()
+    with pytest.raises(WrongPassword):
+        fetch_exports(
+            profile("elearn-plus", url), tmp_path, *YEAR, credentials=Credentials(USER, "nope")
+        )
+
+
+@pytest.mark.parametrize("site", ["lifelong-portal", "elearn-plus"])
+def test_captcha_on_the_login_page_stops_the_run(portal, tmp_path, site):
+    emulator, url = portal(faults=FaultPlan(captcha=True))
+    with pytest.raises(CaptchaRequired, match="captcha") as failure:
+        fetch_exports(profile(site, url), tmp_path, *YEAR, credentials=CREDS)
+    assert failure.value.cause == "captcha shown"
+    assert emulator.logins == 0
+
+
+@pytest.mark.parametrize("site", ["lifelong-portal", "elearn-plus"])
+def test_changed_login_page_is_a_layout_change_naming_the_key(portal, tmp_path, site):
+    emulator, url = portal(faults=FaultPlan(changed_login_page=True))
+    with pytest.raises(LoginPageChanged, match=r"login\.(form|user_field)") as failure:
+        fetch_exports(profile(site, url), tmp_path, *YEAR, credentials=CREDS)
+    assert isinstance(failure.value, LayoutChanged) and isinstance(failure.value, LoginError)
+    assert failure.value.cause == "page changed"
+
+
+def test_login_without_the_button_field_is_reported_as_a_changed_page(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("lifelong-portal", url)
+    p = replace(p, login=replace(p.login, extra_fields={}))
+    with pytest.raises(LoginPageChanged, match="neither login.success_selector"):
+        fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+
+
+# -- sessions ---------------------------------------------------------------------------------
+def test_h_session_expiring_mid_pagination_logs_in_again_once_and_continues(portal, tmp_path):
+    emulator, url = portal(
+        elearn_records=sample_elearn_rows(people=5),
+        page_size=3,
+        faults=FaultPlan(expire_session_after_pages=2),
+    )
+    report = fetch_exports(profile("elearn-plus", url), tmp_path, *YEAR, credentials=CREDS)
+    assert report.relogins == 1 and emulator.logins == 2
+    assert report.pages == 5 and len(report.saved) == 5
+    assert sum(len(read_csv(f.path, "utf-8-sig")) - 1 for f in report.saved) == 15
+
+
+def test_portal_session_expiring_mid_postback_paging(portal, tmp_path):
+    emulator, url = portal(
+        records=agency_rows(people=8), page_size=5, faults=FaultPlan(expire_session_after_pages=1)
+    )
+    report = fetch_exports(
+        per_page(profile("lifelong-portal", url)), tmp_path, *YEAR, credentials=CREDS
+    )
+    assert report.relogins == 1 and len(report.saved) == 4
+
+
+def test_session_expiring_again_without_progress_fails(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(expire_session_after_pages=1, expiring_sessions=9))
+    with pytest.raises(LoginError, match="ended the session again"):
+        fetch_exports(profile("elearn-plus", url), tmp_path, *YEAR, credentials=CREDS)
+
+
+# -- broken downloads and layout changes ------------------------------------------------------
+def test_download_cut_short_is_not_saved(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(truncated_downloads=99))
+    with pytest.raises(DownloadCorrupt, match="cut short") as failure:
+        fetch_exports(
+            profile("lifelong-portal", url, retries=1), tmp_path, *YEAR, credentials=CREDS
+        )
+    assert inbox_files(tmp_path) == []  # not even a partial file
+    assert failure.value.report is not None and not failure.value.report.saved
+
+
+def test_download_cut_short_once_is_fetched_again(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(truncated_downloads=1))
+    report = fetch_exports(profile("lifelong-portal", url), tmp_path, *YEAR, credentials=CREDS)
+    assert len(report.saved) == 1
+    check_export(report.saved[0].path.read_bytes(), load_profile("lifelong-portal"))
+
+
+def test_truncated_file_with_a_matching_length_is_refused(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(truncated_downloads=1, honest_length=True))
+    with pytest.raises(DownloadCorrupt, match="cut short"):
+        fetch_exports(profile("lifelong-portal", url), tmp_path, *YEAR, credentials=CREDS)
+    assert inbox_files(tmp_path) == []
+
+
+def test_changed_export_link_is_a_layout_change_naming_key_and_selector(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("lifelong-portal", url)
+    p = replace(p, pages=replace(p.pages, export_link="a#btnExcel"))
+    with pytest.raises(LayoutChanged, match=r"pages\.export_link \(selector 'a#btnExcel'\)"):
+        fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+
+
+def test_changed_result_table_is_not_an_empty_success(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("elearn-plus", url)
+    p = replace(p, query=replace(p.query, results_selector="table#grid"))
+    with pytest.raises(LayoutChanged, match="query.results_selector"):
+        fetch_exports(p, tmp_path, *YEAR, credentials=CREDS)
+
+
+def test_export_with_an_unexpected_header_is_refused():
+    p = load_profile("lifelong-portal")
+    body = "\ufeff姓名,課程名稱\r\n王小明,環境教育\r\n".encode()
+    with pytest.raises(DownloadCorrupt, match="lacks 身分證字號"):
+        check_export(body, p)
+    whole = ",".join(AGENCY_EXPORT_HEADER) + "\r\n" + ",".join("1" * 21) + "\r\n"
+    check_export(whole.encode("utf-8-sig"), p)
+    with pytest.raises(DownloadCorrupt, match="line 2 has 12 fields where the header has 21"):
+        check_export(whole.encode("utf-8-sig")[:-20], p)
+    with pytest.raises(DownloadCorrupt, match="web page"):
+        check_export(b"<html><body>error</body></html>", p)
+    with pytest.raises(DownloadCorrupt, match="cannot be read"):
+        check_export(",".join(AGENCY_EXPORT_HEADER).encode("utf-8")[:-1] + b"\xff\xfe", p)
+
+
+# -- credentials and profiles -----------------------------------------------------------------
+def test_credentials_come_from_the_environment_names_in_the_profile(monkeypatch):
+    p = load_profile("elearn-plus")
+    creds = resolve_credentials(
+        p, {"LEARNHOURS_ELEARN_USER": "u", "LEARNHOURS_ELEARN_PASSWORD": "x"}
+    )
+    assert creds == Credentials("u", "x")
+    with pytest.raises(MissingCredentials, match="LEARNHOURS_ELEARN_USER"):
+        resolve_credentials(p, {})
+
+
+def test_credentials_from_a_prefect_secret_block_when_configured(monkeypatch):
+    loaded = []
+
+    class FakeSecret:
+        @classmethod
+        def load(cls, name):
+            loaded.append(name)
+            return types.SimpleNamespace(get=lambda: {"user": "u", "password": "x"})
+
+    fake = types.ModuleType("prefect.blocks.system")
+    fake.Secret = FakeSecret
+    monkeypatch.setitem(sys.modules, "prefect", types.ModuleType("prefect"))
+    monkeypatch.setitem(sys.modules, "prefect.blocks", types.ModuleType("prefect.blocks"))
+    monkeypatch.setitem(sys.modules, "prefect.blocks.system", fake)
+    p = load_profile("lifelong-portal")
+    p = replace(p, credentials=replace(p.credentials, secret_block="portal-login"))
+    assert resolve_credentials(p, {}) == Credentials("u", "x") and loaded == ["portal-login"]
+
+
+def test_missing_credentials_fail_before_any_request(portal, tmp_path, monkeypatch):
+    emulator, url = portal()
+    monkeypatch.delenv("LEARNHOURS_PORTAL_USER", raising=False)
+    monkeypatch.delenv("LEARNHOURS_PORTAL_PASSWORD", raising=False)
+    with pytest.raises(MissingCredentials):
+        fetch_exports(profile("lifelong-portal", url), tmp_path, *YEAR)
+    assert emulator.request_log == []
+
+
+def test_shipped_profiles_load():
+    portal_profile, elearn = load_profile("lifelong-portal"), load_profile("elearn-plus")
+    assert portal_profile.base_url == "https://lifelonglearn.cpa.gov.tw/"
+    assert elearn.base_url == "https://elearn.hrd.gov.tw/" and elearn.kind == "elearn-records"
+
+
+def _profile_dict() -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(load_profile("lifelong-portal").source).read_text("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["login"].pop("password_field"), "'login.password_field' is missing"),
+        (lambda d: d["pages"].update(export="sometimes"), "'pages.export' is 'sometimes'"),
+        (lambda d: d["network"].update(retires=3), "'network.retires' is not a known profile key"),
+        (
+            lambda d: d["network"].update(read_timeout_seconds=-1),
+            "read_timeout_seconds' must be above 0",
+        ),
+        (lambda d: d["query"].update(date_format="{roc}"), "'query.date_format' is invalid"),
+        (lambda d: d["export"].update(encodings=["big-5x"]), "unknown encoding"),
+    ],
+)
+def test_invalid_profile_names_the_key(change, message):
+    data = _profile_dict()
+    change(data)
+    with pytest.raises(ProfileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        profile_from_dict(data, source="sites/test.yaml")
+
+
+def test_unknown_profile_name():
+    with pytest.raises(ProfileError, match="no site profile named 'nope'"):
+        load_profile("nope")
+
+
+def test_generated_national_ids_have_a_valid_check_digit():
+    assert make_national_id("A", 1, 2345678) == "A123456789"
+    weights = (1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1)
+    codes = {"A": 10, "K": 19, "Z": 33, "I": 34, "O": 35}
+    for letter, code in codes.items():
+        nid = make_national_id(letter, 2, 7654321)
+        digits = [code // 10, code % 10] + [int(c) for c in nid[1:]]
+        assert sum(d * w for d, w in zip(digits, weights, strict=True)) % 10 == 0
+
+
+def test_fetch_errors_share_one_base_class():
+    for error in (LoginError, LayoutChanged, DownloadCorrupt, PortalUnavailable):
+        assert issubclass(error, FetchError)

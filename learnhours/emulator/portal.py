@@ -26,29 +26,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-AGENCY_EXPORT_HEADER = (
-    "身分證字號",
-    "姓名",
-    "服務機關代碼",
-    "服務機關",
-    "課程代碼",
-    "課程名稱",
-    "期別",
-    "開課機關",
-    "課程類別代碼",
-    "課程類別",
-    "學習性質",
-    "數位時數",
-    "實體時數",
-    "認證時數",
-    "開課起始日期",
-    "開課結束日期",
-    "上課起始日期",
-    "上課結束日期",
-    "訓練成績",
-    "出勤上課狀況",
-    "登錄日期",
-)
+from learnhours.demo_data import EXPORT_HEADER
+from learnhours.transforms.ids import check_digit
+
+AGENCY_EXPORT_HEADER = tuple(EXPORT_HEADER)
 ELEARN_HEADER = (
     "身分證字號",
     "姓名",
@@ -75,8 +56,6 @@ ELEARN_QUERY = "/mooc/agency/records.php"
 ELEARN_EXPORT = "/mooc/agency/records_export.php"
 ELEARN_COOKIE = "PHPSESSID"
 
-# Letter of a 身分證字號 -> its two-digit code, in code order (A=10 ... Z=33, I=34, O=35).
-_ID_LETTERS = dict(zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36), strict=True))
 
 
 @dataclass
@@ -516,10 +495,8 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
 # -- sample data for tests and the demo ---------------------------------------------------------
 def make_national_id(letter: str = "A", sex: int = 1, serial: int = 0) -> str:
     """A 身分證字號 with a valid check digit: letter, 1/2 (or 8/9), 7 digits of serial, check."""
-    code = _ID_LETTERS[letter.upper()]
-    digits = [code // 10, code % 10, sex] + [int(d) for d in f"{serial % 10**7:07d}"]
-    total = sum(d * w for d, w in zip(digits, (1, 9, 8, 7, 6, 5, 4, 3, 2, 1), strict=True))
-    return f"{letter.upper()}{sex}{serial % 10**7:07d}{(10 - total % 10) % 10}"
+    prefix = f"{letter.upper()}{sex}{serial % 10**7:07d}"
+    return prefix + check_digit(prefix)
 
 
 _SAMPLE_COURSES = (  # (code, name, category code, category, hours)

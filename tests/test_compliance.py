@@ -82,3 +82,13 @@ def test_records_of_people_not_on_roster_never_counted(engine, tmp_path):
     result = compute(engine, find_plan(PLAN), date(2023, 12, 31))
     assert [p.member.person_id for p in result.people] == [a]
     assert result.people[0].status == "short"
+
+
+def test_rule6_an_including_nests_under_its_parent():
+    plan = find_plan("miaoli-zhunan-2018")
+    gaps = {"total": Decimal(0), "policy": Decimal(0), "environment": Decimal(0), "democracy": Decimal(0),
+            "gender": Decimal(0), "cedaw": Decimal(1)}
+    # the CEDAW hour is also a gender, democracy and total hour: one hour closes every gap
+    assert needed_hours(plan, gaps) == Decimal(1)
+    gaps.update(gender=Decimal(2), democracy=Decimal(1))
+    assert needed_hours(plan, gaps) == Decimal(2)

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from learnhours.plans import Plan, Requirement, UnitTier
+from learnhours.plans import Check, Plan, UnitTier
 
 ZERO = Decimal(0)
 Status = Literal["met", "short", "exempt"]
@@ -51,6 +51,10 @@ class PersonResult:
     bundle_done: bool
     exempt_reason: str = ""
     outcomes: list[str] = field(default_factory=list)
+    # On records up to the judge date (or the as-of date, if earlier): what rewards look at (Z7-Z9).
+    judged_hours: dict[str, Decimal] = field(default_factory=dict)
+    judged_bundle_done: bool = False
+    judged_requirements_met: bool = False
 
     @property
     def outcome(self) -> str:
@@ -71,9 +75,9 @@ class UnitResult:
 # --- rule 6: nested requirements ----------------------------------------------------------------
 
 
-def children(plan: Plan) -> dict[str, list[Requirement]]:
+def children(plan: Plan) -> dict[str, list[Check]]:
     """For each requirement, the largest requirements strictly inside it."""
-    reqs = plan.requirements
+    reqs = plan.checks
     inside = {
         r.id: [o for o in reqs if o.id != r.id and r.contains(o) and not o.contains(r)]
         for r in reqs
@@ -88,25 +92,46 @@ def children(plan: Plan) -> dict[str, list[Requirement]]:
     }
 
 
-def roots(plan: Plan) -> list[Requirement]:
+def roots(plan: Plan) -> list[Check]:
     return [
         r
-        for r in plan.requirements
-        if not any(o.id != r.id and o.contains(r) and not r.contains(o) for o in plan.requirements)
+        for r in plan.checks
+        if not any(o.id != r.id and o.contains(r) and not r.contains(o) for o in plan.checks)
     ]
 
 
-def needed_hours(plan: Plan, gaps: Mapping[str, Decimal]) -> Decimal:
+@dataclass(frozen=True)
+class Nesting:
+    """Rule 6's tree for one plan, worked out once per recompute rather than once per person."""
+
+    children: dict[str, list[Check]]
+    roots: list[Check]
+    # (id, target, outcome threshold) for others and for supervisors: plain tuples for the hot loop.
+    figures: dict[bool, tuple[tuple[str, Decimal, Decimal], ...]]
+
+    @classmethod
+    def of(cls, plan: Plan) -> Nesting:
+        figures = {
+            sup: tuple((c.id, c.target(sup), c.threshold(sup)) for c in plan.checks)
+            for sup in (False, True)
+        }
+        return cls(children(plan), roots(plan), figures)
+
+
+def needed_hours(
+    plan: Plan, gaps: Mapping[str, Decimal], nesting: Nesting | None = None
+) -> Decimal:
     """The fewest extra hours meeting every requirement at once (DOMAIN rule 6)."""
-    kids = children(plan)
+    nesting = nesting or Nesting.of(plan)
+    kids = nesting.children
     memo: dict[str, Decimal] = {}
 
-    def need(req: Requirement) -> Decimal:
+    def need(req: Check) -> Decimal:
         if req.id not in memo:
             memo[req.id] = max(gaps.get(req.id, ZERO), sum((need(c) for c in kids[req.id]), ZERO))
         return memo[req.id]
 
-    return sum((need(r) for r in roots(plan)), ZERO)
+    return sum((need(r) for r in nesting.roots), ZERO)
 
 
 # --- rule 7: status per person ------------------------------------------------------------------
@@ -127,49 +152,49 @@ def exempt_reason(plan: Plan, m: Member, as_of: date) -> str:
     return ""
 
 
-def _gaps(
-    plan: Plan, hours: Mapping[str, Decimal], supervisor: bool, *, outcome: bool
-) -> dict[str, Decimal]:
-    return {
-        r.id: max(
-            ZERO,
-            (r.threshold(supervisor) if outcome else r.target(supervisor)) - hours.get(r.id, ZERO),
-        )
-        for r in plan.requirements
-    }
-
-
 def assess_person(
-    plan: Plan, m: Member, now: Standing, judged: Standing, as_of: date
+    plan: Plan,
+    m: Member,
+    now: Standing,
+    judged: Standing,
+    as_of: date,
+    nesting: Nesting | None = None,
 ) -> PersonResult:
-    hours = {r.id: now.hours.get(r.id, ZERO) for r in plan.requirements}
-    gaps = _gaps(plan, hours, m.is_supervisor, outcome=False)
+    nesting = nesting or Nesting.of(plan)
+    figures = nesting.figures[bool(m.is_supervisor)]
+    hours = {rid: now.hours.get(rid, ZERO) for rid, _, _ in figures}
+    gaps = {rid: max(ZERO, target - hours[rid]) for rid, target, _ in figures}
     reason = exempt_reason(plan, m, as_of)
-    met = all(g == 0 for g in gaps.values()) or now.bundle_done
+    met = not any(gaps.values()) or now.bundle_done
+    judged_hours = (
+        hours if judged is now else {rid: judged.hours.get(rid, ZERO) for rid, _, _ in figures}
+    )
     result = PersonResult(
         member=m,
         status="exempt" if reason else ("met" if met else "short"),
         hours=hours,
         gaps=gaps,
-        needed=ZERO if met else needed_hours(plan, gaps),
+        needed=ZERO if met or reason else needed_hours(plan, gaps, nesting),
         bundle_done=now.bundle_done,
         exempt_reason=reason,
+        judged_hours=judged_hours,
+        judged_bundle_done=judged.bundle_done,
+        # What the penalty clause checks: outcome thresholds where the plan has them (Z4, Z8).
+        judged_requirements_met=all(judged_hours[rid] >= floor for rid, _, floor in figures),
     )
-    if not reason:
-        result.outcomes = _outcomes(plan, m, judged, as_of)
+    if not reason and plan.outcomes:
+        result.outcomes = _outcomes(plan, result, as_of)
     return result
 
 
-def _outcomes(plan: Plan, m: Member, judged: Standing, as_of: date) -> list[str]:
+def _outcomes(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
     texts = []
-    # A penalty is only decided once the judge date has passed (Z8).
+    # A penalty is decided only once the judge date is over: a course on that day still counts (Z8).
     penalty_due = (
-        as_of >= plan.judged_on
-        and not judged.bundle_done
-        and any(_gaps(plan, judged.hours, m.is_supervisor, outcome=True).values())
+        as_of > plan.judged_on and not p.judged_bundle_done and not p.judged_requirements_met
     )
     for outcome in plan.outcomes:
-        if (outcome.when == "bundle_completed" and judged.bundle_done) or (
+        if (outcome.when == "bundle_completed" and p.judged_bundle_done) or (
             outcome.when == "not_met_at_judge" and penalty_due
         ):
             texts.append(outcome.text)
@@ -183,9 +208,15 @@ def assess(
     judged: Mapping[str, Standing],
     as_of: date,
 ) -> list[PersonResult]:
+    nesting = Nesting.of(plan)
     return [
         assess_person(
-            plan, m, now.get(m.person_id, NO_STANDING), judged.get(m.person_id, NO_STANDING), as_of
+            plan,
+            m,
+            now.get(m.person_id, NO_STANDING),
+            judged.get(m.person_id, NO_STANDING),
+            as_of,
+            nesting,
         )
         for m in members
     ]
@@ -194,18 +225,18 @@ def assess(
 # --- rule 8 and Z9: units -----------------------------------------------------------------------
 
 
-def _counts_for_tier(tier: UnitTier, p: PersonResult, plan: Plan) -> bool:
-    requirements_met = not any(p.gaps.values())
+def _counts_for_tier(tier: UnitTier, p: PersonResult) -> bool:
+    # Unit rewards are judged on data up to the judge date (Z9), like the personal ones.
     if tier.counts == "bundle_and_requirements":
-        return p.bundle_done and requirements_met
+        return p.judged_bundle_done and p.judged_requirements_met
     if tier.counts == "bundle_or_requirements":
-        return p.bundle_done or requirements_met
+        return p.judged_bundle_done or p.judged_requirements_met
     return p.status == "met"
 
 
 def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal]) -> str:
     for tier in plan.unit_tiers:
-        counted = sum(_counts_for_tier(tier, p, plan) for p in people)
+        counted = sum(_counts_for_tier(tier, p) for p in people)
         # Compare exactly: 9 of 10 is 90 % and must reach a 0.9 threshold.
         if counted < tier.min_rate * len(people):
             continue
@@ -224,9 +255,12 @@ def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult
     for unit, members in sorted(by_unit.items()):
         counted = [p for p in members if p.status != "exempt"]
         met = sum(p.status == "met" for p in counted)
+        # Judged hours: the Z9 average is read on the judge date like the rate it goes with.
         averages = {
-            r.id: (sum((p.hours[r.id] for p in counted), ZERO) / len(counted)) if counted else ZERO
-            for r in plan.requirements
+            r.id: (sum((p.judged_hours[r.id] for p in counted), ZERO) / len(counted))
+            if counted
+            else ZERO
+            for r in plan.checks
         }
         units.append(
             UnitResult(

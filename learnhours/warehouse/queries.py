@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Float, and_, case, func, literal, or_, select
 
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import Member, Standing
 from learnhours.warehouse.schema import ingest_batch, learning_record, person, rejected_row
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 lr = learning_record.c
 
 
@@ -37,14 +37,43 @@ def members(connection: Connection) -> list[Member]:
     return [Member(*row) for row in rows]
 
 
-def counted_hours(plan: Plan):  # noqa: ANN201 - a SQL expression
-    """Rules 1-3 in SQL: quantity in its unit times the plan's factor; 0 with a zero reason."""
-    factor = case(
-        (lr.unit == "day", literal(plan.hours_per_day)),
-        (lr.unit == "credit", literal(plan.hours_per_credit)),
-        else_=literal(Decimal(1)),
+def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 - SQL expression
+    """Rules 1-3 in SQL: quantity in its unit times the plan's factor; 0 with a zero reason.
+
+    `zero_filtered`: the caller's WHERE already drops zero-reason records.
+    """
+    hours = case(
+        (lr.unit == "hour", lr.quantity),
+        (lr.unit == "day", lr.quantity * literal(plan.hours_per_day)),
+        (lr.unit == "credit", lr.quantity * literal(plan.hours_per_credit)),
+        else_=lr.quantity,
     )
-    return case((lr.zero_reason.is_(None), lr.quantity * factor), else_=literal(ZERO))
+    if zero_filtered:
+        return hours
+    return case((lr.zero_reason.is_(None), hours), else_=literal(ZERO))
+
+
+def check_matches(plan: Plan):  # noqa: ANN201 - check id -> SQL condition
+    """Which records count toward each requirement (category codes; an `including` also by name)."""
+
+    def by_code(codes: frozenset[int] | None):  # noqa: ANN202
+        return literal(True) if codes is None else lr.category_code.in_(sorted(codes))
+
+    conditions = {}
+    for check in plan.checks:
+        if check.parent is None:
+            conditions[check.id] = by_code(check.codes)
+            continue
+        own = [lr.category_code.in_(sorted(check.codes))] if check.codes else []
+        # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
+        own += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
+        conditions[check.id] = and_(conditions[check.parent], or_(*own))
+    return conditions
+
+
+def _hours(value: float | None) -> Decimal:
+    # Summed as float (SQLite does anyway): back to the 0.01 h the warehouse stores.
+    return Decimal(round(value, 2)).quantize(CENT) if value else ZERO
 
 
 def standings(
@@ -52,69 +81,62 @@ def standings(
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
     """Hours per person and requirement, now (records to the as-of date) and at the judge date.
 
-    One GROUP BY over the records (person x category x keyword flags); mapping categories to
-    requirements happens on the aggregate, which has a few rows per person.
+    One GROUP BY person over the plan period (rule 4): a SUM per requirement and window, and the
+    bundle courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
     """
     now_end = min(as_of, plan.period.end)
     judge_end = min(as_of, plan.judged_on)
-    hours = counted_hours(plan)
-    words = sorted({w for r in plan.requirements for w in r.name_contains})
-    word_flags = [
-        case((lr.course_name.contains(w), 1), else_=0).label(f"w{i}") for i, w in enumerate(words)
+    windows = [now_end] if judge_end >= now_end else [now_end, judge_end]
+    hours = counted_hours(plan, zero_filtered=True)
+    matches = check_matches(plan)
+
+    def within(end: date, condition):  # noqa: ANN001, ANN202
+        # The WHERE clause already stops at now_end: only an earlier judge date needs a test.
+        return condition if end == now_end else and_(lr.end_date <= end, condition)
+
+    columns = [
+        func.sum(case((within(end, matches[c.id]), hours)), type_=Float)
+        for end in windows
+        for c in plan.checks
     ]
+    codes = [c.code for c in plan.bundle.courses] if plan.bundle else []
+    if codes:
+        passed = lr.course_code.in_(codes)
+        columns += [
+            func.count(func.distinct(case((within(end, passed), lr.course_code))))
+            for end in windows
+        ]
+    # Records earning 0 h (rules 2-3) add nothing and never pass a bundle course: leave them out.
     query = (
-        select(
-            lr.person_id,
-            lr.category_code,
-            *word_flags,
-            func.sum(case((lr.end_date <= now_end, hours), else_=ZERO)),
-            func.sum(case((lr.end_date <= judge_end, hours), else_=ZERO)),
-        )
-        .where(lr.end_date.between(plan.period.start, max(now_end, judge_end)))
-        .group_by(lr.person_id, lr.category_code, *word_flags)
-    )
-    now: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    judged: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for pid, code, *rest in connection.execute(query):
-        flags, h_now, h_judge = rest[: len(words)], Decimal(rest[-2] or 0), Decimal(rest[-1] or 0)
-        named = {w for w, f in zip(words, flags, strict=True) if f}
-        for req in plan.requirements:
-            if req.matches_code(code) or named & set(req.name_contains):
-                now[pid][req.id] += h_now
-                judged[pid][req.id] += h_judge
-    bundle_now, bundle_judged = _bundle(connection, plan, now_end, judge_end)
-    people = set(now) | bundle_now | bundle_judged
-    return (
-        {p: Standing(dict(now.get(p, {})), p in bundle_now) for p in people},
-        {p: Standing(dict(judged.get(p, {})), p in bundle_judged) for p in people},
-    )
-
-
-def _bundle(
-    connection: Connection, plan: Plan, now_end: date, judge_end: date
-) -> tuple[set[str], set[str]]:
-    """People who passed every course of the plan's bundle (Z6), by now and by the judge date."""
-    if plan.bundle is None:
-        return set(), set()
-    codes = [c.code for c in plan.bundle.courses]
-    passed = and_(
-        lr.course_code.in_(codes), lr.zero_reason.is_(None), lr.end_date >= plan.period.start
-    )
-    rows = connection.execute(
-        select(
-            lr.person_id,
-            func.count(func.distinct(case((lr.end_date <= now_end, lr.course_code)))),
-            func.count(func.distinct(case((lr.end_date <= judge_end, lr.course_code)))),
-        )
-        .where(passed)
+        select(lr.person_id, *columns)
+        .where(lr.end_date.between(plan.period.start, now_end), lr.zero_reason.is_(None))
         .group_by(lr.person_id)
     )
-    now, judged = set(), set()
-    for pid, n_now, n_judge in rows:
-        if n_now == len(codes):
-            now.add(pid)
-        if n_judge == len(codes):
-            judged.add(pid)
+    ids = [c.id for c in plan.checks]
+    n = len(ids)
+    # Few distinct sums occur (hours come in halves and quarters): convert each once.
+    decimals: dict[float | None, Decimal] = {None: ZERO}
+
+    def hours_of(values: list) -> dict[str, Decimal]:
+        out = {}
+        for rid, value in zip(ids, values, strict=True):
+            d = decimals.get(value)
+            if d is None:
+                d = decimals[value] = _hours(value)
+            out[rid] = d
+        return out
+
+    now: dict[str, Standing] = {}
+    judged: dict[str, Standing] = {}
+    for pid, *values in connection.execute(query).fetchall():
+        done = values[n * len(windows) :]
+        complete = [bool(codes) and count == len(codes) for count in done] or [False] * len(windows)
+        now[pid] = Standing(hours_of(values[:n]), complete[0])
+        judged[pid] = (
+            now[pid]
+            if len(windows) == 1
+            else Standing(hours_of(values[n : 2 * n]), complete[1])
+        )
     return now, judged
 
 
@@ -162,3 +184,66 @@ def rejected_rows(
     if limit:
         query = query.limit(limit)
     return [tuple(r) for r in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One stored learning record of a person, with the file it came from (for `explain`)."""
+
+    course_code: str | None
+    course_name: str
+    session: str
+    category_code: int | None
+    start_date: date
+    end_date: date
+    quantity: Decimal
+    unit: str
+    zero_reason: str | None
+    source_kind: str
+    file_name: str
+    line_no: int
+    file_duplicates: int  # rows of that file that repeated a record already stored
+
+
+def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
+    """Every record stored for one person, any date, oldest first."""
+    rows = connection.execute(
+        select(
+            lr.course_code,
+            lr.course_name,
+            lr.session,
+            lr.category_code,
+            lr.start_date,
+            lr.end_date,
+            lr.quantity,
+            lr.unit,
+            lr.zero_reason,
+            lr.source_kind,
+            ingest_batch.c.file_name,
+            lr.line_no,
+            ingest_batch.c.rows_duplicate,
+        )
+        .join(ingest_batch, ingest_batch.c.id == lr.batch_id)
+        .where(lr.person_id == person_id)
+        .order_by(lr.end_date, lr.course_name)
+    )
+    return [PersonRecord(*row) for row in rows]
+
+
+def member(connection: Connection, person_id: str) -> Member | None:
+    """One person as compliance sees them (on the roster or not)."""
+    row = connection.execute(
+        select(
+            person.c.person_id,
+            person.c.name,
+            person.c.unit,
+            person.c.is_supervisor,
+            person.c.category,
+            person.c.left_on,
+            person.c.leave_from,
+            person.c.leave_to,
+            person.c.email,
+            person.c.on_roster,
+        ).where(person.c.person_id == person_id)
+    ).first()
+    return Member(*row[:-1]) if row and row[-1] else None

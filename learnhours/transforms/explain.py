@@ -1,0 +1,169 @@
+"""Why a person stands where they do: each record counted or not, and what is still missing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+from learnhours.plans import Check, Plan
+from learnhours.transforms.compliance import PersonResult
+from learnhours.transforms.dates import roc
+from learnhours.transforms.hours import plain
+from learnhours.transforms.ids import mask_id
+from learnhours.transforms.workdays import last_day_registered_in_time
+
+STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}
+
+
+class StoredRecord(Protocol):
+    """What explain needs of a stored record (queries.PersonRecord has it)."""
+
+    course_code: str | None
+    course_name: str
+    session: str
+    category_code: int | None
+    end_date: date
+    quantity: Decimal
+    unit: str
+    zero_reason: str | None
+    source_kind: str
+    file_name: str
+    line_no: int
+    file_duplicates: int
+
+
+@dataclass(frozen=True)
+class RecordVerdict:
+    record: StoredRecord
+    hours: Decimal  # counted hours (0 when not counted)
+    counts_for: tuple[str, ...]  # requirement names
+    why_not: str  # empty when counted
+
+
+def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
+    """DOMAIN rule 1 with the plan's day and credit factors (the SQL in queries.counted_hours)."""
+    factor = {"day": plan.hours_per_day, "credit": plan.hours_per_credit}.get(r.unit, Decimal(1))
+    return r.quantity * factor
+
+
+def _matches(check: Check, checks: dict[str, Check], r: StoredRecord) -> bool:
+    if check.parent is None:
+        return check.matches_code(r.category_code)
+    own = (check.codes is not None and r.category_code in check.codes) or any(
+        w.upper() in r.course_name.upper() for w in check.name_contains
+    )
+    return own and _matches(checks[check.parent], checks, r)
+
+
+def judge_record(plan: Plan, r: StoredRecord, as_of: date) -> RecordVerdict:
+    """Rules 2-4 for one record, in words."""
+    if r.end_date not in plan.period:
+        why = f"課程結束日 {roc(r.end_date)} 不在計畫期間（{roc(plan.period.start)}至{roc(plan.period.end)}）"
+    elif r.end_date > as_of:
+        why = f"課程結束日 {roc(r.end_date)} 在查詢日 {roc(as_of)} 之後"
+    elif r.zero_reason:
+        why = f"不採計：{r.zero_reason}"
+    else:
+        checks = {c.id: c for c in plan.checks}
+        names = tuple(c.name for c in plan.checks if _matches(c, checks, r))
+        return RecordVerdict(r, record_hours(plan, r), names, "")
+    return RecordVerdict(r, Decimal(0), (), why)
+
+
+def _source(r: StoredRecord) -> str:
+    text = f"來源：{r.file_name} 第 {r.line_no} 行"
+    if r.file_duplicates:
+        text += f"（該檔有 {r.file_duplicates} 列與已匯入的紀錄重複，重複者只計一次）"
+    return text
+
+
+def explain(
+    plan: Plan,
+    person_id: str,
+    result: PersonResult | None,
+    records: Sequence[StoredRecord],
+    as_of: date,
+    rejected_rows: int,
+) -> list[str]:
+    """The lines `learnhours explain` prints, in words a clerk uses."""
+    who = result.member.name if result else "（不在人員名冊）"
+    lines = [f"{who}（{mask_id(person_id)}）— {plan.name}，資料截至 {roc(as_of)}"]
+    if result is None:
+        lines.append("此人不在目前的人員名冊上：紀錄會保留並列入報表，但不列入計算。")
+    else:
+        m = result.member
+        lines.append(
+            f"單位：{m.unit}；{'主管' if m.is_supervisor else '非主管'}；人員類別：{m.category}；"
+            f"狀態：{STATUS_TEXT[result.status]}"
+            + (f"（{result.exempt_reason}）" if result.exempt_reason else "")
+        )
+    verdicts = [judge_record(plan, r, as_of) for r in records]
+    counted = [v for v in verdicts if not v.why_not]
+    lines.append("")
+    lines.append(f"採計的紀錄（{len(counted)} 筆）：")
+    for v in counted:
+        r = v.record
+        lines.append(
+            f"  ✓ {roc(r.end_date)} {r.course_name}（類別 {r.category_code or '無'}）"
+            f" {plain(v.hours)} 小時 → {'、'.join(v.counts_for) or '（不屬於任何要求）'}"
+        )
+        lines.append(f"      {_source(r)}")
+    skipped = [v for v in verdicts if v.why_not]
+    if skipped:
+        lines.append("")
+        lines.append(f"未採計的紀錄（{len(skipped)} 筆）：")
+        for v in skipped:
+            r = v.record
+            lines.append(f"  ✗ {roc(r.end_date)} {r.course_name}：{v.why_not}")
+            lines.append(f"      {_source(r)}")
+    lines.append("")
+    lines.append(
+        "同一人、同一課程代碼與期別（無代碼時同一課程名稱）、同一起始日的紀錄只計一次，"
+        "不論由哪個檔案匯入；上列為採用的那一筆。"
+    )
+    if rejected_rows:
+        lines.append(
+            f"匯入時共有 {rejected_rows} 列資料被拒絕。被拒絕的列不保存身分證字號，"
+            "無法確認是否屬於此人；請用 `learnhours rejected` 查看並修正來源檔。"
+        )
+    if result is not None and result.status != "exempt":
+        lines.append("")
+        lines.extend(_missing(plan, result, as_of))
+    return lines
+
+
+def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
+    lines = ["各項要求："]
+    supervisor = p.member.is_supervisor
+    for c in plan.checks:
+        target = c.target(supervisor)
+        if target == 0 and p.hours[c.id] == 0:
+            continue
+        gap = p.gaps[c.id]
+        mark = "✓" if gap == 0 else "✗"
+        line = f"  {mark} {c.name}：{plain(p.hours[c.id])} / {plain(target)} 小時"
+        if gap:
+            line += f"，尚差 {plain(gap)} 小時"
+        if c.threshold(supervisor) != target:
+            line += f"（懲處門檻 {plain(c.threshold(supervisor))} 小時）"
+        lines.append(line)
+    if plan.bundle is not None:
+        lines.append(f"  {'✓' if p.bundle_done else '✗'} {plan.bundle.name}：{'已完成' if p.bundle_done else '未完成'}"
+                     + ("（計畫尚未列出課程）" if not plan.bundle.courses else ""))
+    if p.status == "met":
+        lines.append("已達成本計畫的要求。")
+    else:
+        last_day = last_day_registered_in_time(plan.deadline, plan.registration_lag_working_days)
+        lines.append(f"合計至少還需 {plain(p.needed)} 小時（同一小時可同時計入多項要求）。")
+        if last_day >= as_of:
+            lag = plan.registration_lag_working_days
+            note = f"（主辦機關於課程結束後 {lag} 個工作日內登錄時數）" if lag else ""
+            lines.append(f"最晚請在 {roc(last_day)} 前上完課，時數才來得及在 {roc(plan.deadline)} 前登錄{note}。")
+        else:
+            lines.append(f"已過最後上課日 {roc(last_day)}（期限 {roc(plan.deadline)}）。")
+    if p.outcomes:
+        lines.append(f"獎懲：{p.outcome}（依 {roc(plan.judged_on)} 前的資料）")
+    return lines

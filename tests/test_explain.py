@@ -1,0 +1,95 @@
+"""`learnhours explain`: which records counted toward which requirement, which did not and why."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from learnhours.cli import main
+from learnhours.demo_data import write_csv
+from learnhours.warehouse.load import ingest_file
+from tests.factories import export_file, new_id, person, record, roster_file
+
+ELEARNING_HEADER = ["身分證字號", "姓名", "課程代碼", "課程名稱", "課程類別代碼", "認證時數", "上課起始日期",
+                    "上課結束日期", "測驗分數", "及格分數", "閱讀時數", "應閱讀時數", "問卷狀態"]
+PLAN = "hsinchu-city-2023"
+
+
+def _explain(engine, capsys, pid: str, as_of: str = "2023-07-01") -> str:
+    code = main(["--database-url", str(engine.url), "explain", pid, "--plan", PLAN, "--as-of", as_of])
+    out = capsys.readouterr().out
+    assert code == 0
+    return out
+
+
+def test_explain_names_counted_records_their_file_and_requirements(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid, name="林小華")]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, code="G1", course="性別主流化導論", category=393,
+                                                      hours=2, day=date(2023, 3, 1))], name="上半年.csv"))
+    out = _explain(engine, capsys, pid)
+    assert "林小華" in out and pid not in out and pid[:3] + "****" + pid[7:] in out
+    assert "性別主流化導論（類別 393） 2 小時 → 年度學習時數、民主治理價值、性別主流化" in out
+    assert "來源：上半年.csv 第 2 行" in out
+
+
+def test_explain_says_why_records_did_not_count(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    rows = [
+        record(pid, code="A", course="去年的課", category=12, hours=3, day=date(2022, 12, 30)),
+        record(pid, code="B", course="下個月的課", category=12, hours=3, day=date(2023, 8, 1)),
+        record(pid, code="C", course="請假太多的課", category=12, hours=3, day=date(2023, 5, 1),
+               attendance="112-05-01~112-05-01 病假 共2小時"),
+    ]
+    ingest_file(engine, export_file(tmp_path, rows))
+    write_csv(tmp_path / "elearn.csv", ELEARNING_HEADER, [{
+        "身分證字號": pid, "姓名": "王小明", "課程代碼": "E9", "課程名稱": "沒通過的數位課", "課程類別代碼": 339,
+        "認證時數": 2, "上課起始日期": "2023-04-01", "上課結束日期": "2023-04-01", "測驗分數": 50,
+        "及格分數": 60, "閱讀時數": "2:00:00", "應閱讀時數": "1:00:00", "問卷狀態": "已填寫"}], "utf-8-sig")
+    assert ingest_file(engine, tmp_path / "elearn.csv").loaded == 1
+    out = _explain(engine, capsys, pid)
+    assert "去年的課：課程結束日 111年12月30日 不在計畫期間" in out
+    assert "下個月的課：課程結束日 112年8月1日 在查詢日 112年7月1日 之後" in out
+    assert "請假太多的課：不採計：缺課 2 小時，超過課程時數 3 小時的三分之一" in out
+    assert "沒通過的數位課：不採計：測驗 50 分，未達 60 分" in out
+    assert "採計的紀錄（0 筆）" in out
+
+
+def test_explain_duplicate_counts_once_and_names_the_file_it_came_from(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    row = record(pid, code="P", category=501, hours=1, day=date(2023, 3, 1))
+    ingest_file(engine, export_file(tmp_path, [row], name="first.csv"))
+    again = ingest_file(engine, export_file(tmp_path / "b", [row, record(pid, code="Q", category=12)],
+                                            name="second.xlsx"))
+    assert again.duplicates == 1
+    out = _explain(engine, capsys, pid)
+    assert out.count("當前政府重大政策（類別 501） 1 小時") == 1
+    assert "來源：first.csv 第 2 行" in out
+
+
+def test_explain_lists_what_is_missing_and_the_last_day_to_attend(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, code="J", category=12, hours=3)]))
+    out = _explain(engine, capsys, pid)
+    assert "✗ 環境教育：0 / 4 小時，尚差 4 小時" in out
+    assert "合計至少還需 17 小時" in out
+    # H4: 7 working days before 112年12月31日
+    assert "最晚請在 112年12月20日 前上完課" in out
+
+
+def test_explain_rejected_rows_cannot_be_linked_and_says_so(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    ingest_file(engine, export_file(tmp_path, [record(pid), record(pid, code="X", 上課結束日期="112-13-45")]))
+    out = _explain(engine, capsys, pid)
+    assert "1 列資料被拒絕" in out and "learnhours rejected" in out
+
+
+def test_explain_person_not_on_roster(engine, tmp_path, capsys):
+    a, stranger = new_id(), new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(a)]))
+    ingest_file(engine, export_file(tmp_path, [record(stranger)]))
+    assert "不在目前的人員名冊上" in _explain(engine, capsys, stranger)
+    assert main(["--database-url", str(engine.url), "explain", new_id(), "--plan", PLAN]) == 1

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench clean smoke-deploy
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,11 @@ test: $(BIN)/.installed  ## every test, slow and PostgreSQL ones included
 test-fast: $(BIN)/.installed  ## the quick loop while developing (under a minute)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+smoke-deploy: $(BIN)/.installed  ## a real Prefect server, `prefect deploy --all`, one run by a worker (slow)
+	scripts/smoke-deploy.sh
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check learnhours tests bench
 
 clean:
-	rm -rf var/warehouse.db* var/outbox var/demo
+	rm -rf var/warehouse.db* var/outbox var/demo var/smoke-*

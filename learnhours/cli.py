@@ -161,6 +161,7 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
+    from learnhours.notifiers import outbox
     from learnhours.transforms.dates import roc
 
     engine = _engine(args)
@@ -172,17 +173,35 @@ def cmd_notify(args: argparse.Namespace) -> int:
             f"{result.plan.name}：{roc(result.as_of)}，{stage}；最後上課日 {roc(tonight.last_day)}"
         )
         if tonight.stale:
-            print(f"資料過舊：{tonight.stale}，今晚不提醒同仁")
+            print(f"資料過舊：{tonight.stale}，今晚不提醒同仁，只寄人事室摘要（含警告）")
         for d in tonight.drafts:
-            print(f"  寄 {d.label} <{d.to_address}>：{d.subject}")
+            kind = "單位摘要" if d.kind == "digest" else "提醒"
+            print(f"  寄 {d.label} <{d.to_address}>（{kind}）：{d.subject}")
         for s in tonight.skipped:
             print(f"  略過 {s.label}：{s.reason}")
+        with engine.connect() as connection:
+            waiting = outbox.listing(connection, "pending", result.plan.id)
+        for r in waiting:
+            print(f"  重試 {r.to_address}（{r.kind}，第 {r.stage} 天階段，{r.created_on} 排入）")
         print(
-            f"共 {len(tonight.drafts)} 封待寄、{len(tonight.skipped)} 筆略過（試算，未記錄也未寄出）；另寄人事室摘要"
+            f"共 {len(tonight.drafts)} 封新通知、{len(waiting)} 封待重試、{len(tonight.skipped)} 筆略過；"
+            "另寄人事室摘要（每日一次）。試算：未記錄也未寄出"
         )
         return 0
     report = steps.notify(engine, result, result.as_of, args.outbox)
-    print(f"新排入 {report.queued} 封；寄送結果：{report.outcomes or '無'}（{report.backend}）")
+    stage = f"第 {report.tonight.stage} 天階段" if report.tonight.stage is not None else "非提醒階段"
+    print(
+        f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
+        f"略過 {len(report.tonight.skipped)} 筆，取代過期待寄 {report.superseded} 封；"
+        f"寄送結果 {report.outcomes or '無'}（{report.backend}）"
+    )
+    if report.tonight.stale:
+        print(f"資料過舊：{report.tonight.stale}；今晚未提醒同仁，已通知人事室")
+    if report.summary_note:
+        print(report.summary_note)
+    if report.outcomes.get("unavailable"):
+        print("郵件伺服器無法連線：通知保留為待寄，下次執行再寄")
+        return 1
     return 0
 
 
@@ -216,29 +235,111 @@ def cmd_plans(args: argparse.Namespace) -> int:
         try:
             plan = load_plan(path)
             print(f"{plan.id:24} {plan.period.start} ~ {plan.period.end}  {plan.name}")
+            for note in plan.warnings():
+                print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
             print(f"{path.stem:24} （無效）{exc}")
     return 0
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
+    from learnhours.transforms.dates import roc
+    from learnhours.transforms.hours import plain as hours
+
     plan = load_plan(args.file)
-    print(f"✓ {args.file}：{plan.name}，{len(plan.requirements)} 項要求，截止 {plan.deadline}")
+    print(f"✓ {args.file}：{plan.name}（{plan.id}）")
+    print(f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
+          + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else ""))
+    print(f"  適用對象：{'、'.join(plan.population)}；登錄時間 {plan.registration_lag_working_days} 個工作日")
+    for c in plan.checks:
+        role = (f"主管 {hours(c.minimum.supervisor)}／非主管 {hours(c.minimum.other)}"
+                if c.minimum.supervisor != c.minimum.other else hours(c.minimum.other))
+        print(f"  {'  ' if c.parent else ''}{c.id}（{c.name}）：至少 {role} 小時")
+    for note in plan.warnings():
+        print(f"  ⚠ {note}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from learnhours.transforms.compliance import assess
+    from learnhours.transforms.explain import explain
+    from learnhours.transforms.ids import normalize_id
+    from learnhours.warehouse import queries
+
+    plan, as_of, pid = find_plan(args.plan), _as_of(args), normalize_id(args.person_id)
+    with _engine(args).connect() as connection:
+        who = queries.member(connection, pid)
+        records = queries.person_records(connection, pid)
+        rejected = len(queries.rejected_rows(connection))
+        now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
+    if who is None and not records:
+        print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
+        return 1
+    result = assess(plan, [who], now, judged, as_of)[0] if who else None
+    print("\n".join(explain(plan, pid, result, records, as_of, rejected)))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from learnhours.flows.failure import NightlyFailed
     from learnhours.flows.nightly import nightly
 
-    summary = nightly(
-        plan_id=args.plan,
-        inbox=args.inbox,
-        as_of=args.as_of,
-        database_url=args.database_url,
-        outbox_dir=args.outbox,
-    )
+    try:
+        summary = nightly(
+            plan_id=args.plan,
+            inbox=args.inbox,
+            fetch=args.fetch,
+            profile=args.profile,
+            as_of=args.as_of,
+            database_url=args.database_url,
+            outbox_dir=args.outbox,
+        )
+    except NightlyFailed as exc:
+        print(f"夜間作業失敗：{exc}", file=sys.stderr)
+        return 1
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from learnhours.extractors.portal_http import FetchError
+    from learnhours.flows.failure import scrub
+    from learnhours.flows.nightly import fetch_to_inbox, portal_profile
+
+    engine = _engine(args)
+    date_to = args.date_to or _today()
+    date_from = args.date_from or date(date_to.year, 1, 1)
+    try:
+        report = fetch_to_inbox(engine, portal_profile(args.profile), args.inbox, date_from, date_to)
+    except FetchError as exc:
+        print(f"✗ 下載失敗（{type(exc).__name__}）：{scrub(str(exc))}", file=sys.stderr)
+        print("  見 docs/fetch.md「What makes a run fail」", file=sys.stderr)
+        return 1
+    print(
+        f"{report.profile}：{date_from} ~ {date_to}，下載 {len(report.saved)} 個檔案，"
+        f"略過 {len(report.skipped)} 個（已有），共 {report.pages} 頁"
+        + ("；入口網站表示查無資料" if report.no_records else "")
+    )
+    args.paths = [args.inbox]
+    return cmd_ingest(args)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from learnhours.warehouse import db
+
+    engine = db.create_engine_for(args.database_url or db.database_url())
+    if args.db_command == "upgrade":
+        db.upgrade(engine, args.revision)
+    current, head = db.revisions(engine)
+    print(f"{engine.url.render_as_string(hide_password=True)}：版本 {current or '（空的資料庫）'}"
+          + ("（最新）" if current == head else f"，最新為 {head}：請執行 `learnhours db upgrade`"))
+    return 0
+
+
+def _today() -> date:
+    from learnhours.flows.steps import today_in_taipei
+
+    return today_in_taipei()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -249,18 +350,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     as_of = args.as_of or today_in_taipei()
     plan_id = f"national-{as_of.year}"
     inbox = Path("var/demo/inbox")
-    write_inbox(build_sample(as_of.year, as_of), inbox)
+    sample = build_sample(as_of.year, as_of)
     os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
-    summary = nightly(
+    run = dict(
         plan_id=plan_id,
         inbox=inbox,
         as_of=as_of,
         database_url=args.database_url,
         outbox_dir=args.outbox,
     )
+    if args.fetch:
+        summary = _demo_fetch(sample, run)
+    else:
+        write_inbox(sample, inbox)
+        summary = nightly(**run)
     mails = sum(summary["mail"].values())
     print()
-    print(f"learnhours demo（{plan_id}，資料截至 {as_of}）")
+    print(f"learnhours demo（{plan_id}，資料截至 {as_of}）" + ("，自模擬入口網站下載" if args.fetch else ""))
     print(
         f"  檔案 {summary['files']} 個，載入 {summary['rows_loaded']} 列，拒絕 {summary['rows_rejected']} 列"
     )
@@ -273,6 +379,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  郵件：{args.outbox}/*.eml   資料庫：{args.database_url or 'var/warehouse.db'}")
     print(f"  看看：learnhours status --plan {plan_id} --format table")
     return 0
+
+
+def _demo_fetch(sample, run: dict) -> dict:  # noqa: ANN001
+    """The demo's records served by the portal emulator on loopback; the roster goes in the inbox."""
+    from learnhours.demo_data import ROSTER_HEADER, write_csv
+    from learnhours.emulator import PortalEmulator, serve
+    from learnhours.flows.nightly import nightly
+
+    inbox = run["inbox"]
+    inbox.mkdir(parents=True, exist_ok=True)
+    # The portal exports learning records only; the roster comes from the agency's own HR system.
+    write_csv(inbox / f"{sample.year - 1911}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig")
+    os.environ["LEARNHOURS_PORTAL_USER"], os.environ["LEARNHOURS_PORTAL_PASSWORD"] = "demo", "demo"
+    emulator = PortalEmulator(users={"demo": "demo"}, records=sample.records, page_size=200)
+    with serve(emulator) as base_url:
+        return nightly(**run, fetch=True, portal_url=base_url, polite=False)
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -318,9 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--outbox", type=Path, default=Path("var/outbox"), help="file outbox folder")
     p = add("notices", cmd_notices, "list the notice ledger")
-    p.add_argument("--status", choices=("pending", "sending", "sent", "failed"))
+    p.add_argument(
+        "--status",
+        choices=("pending", "sending", "sent", "failed", "superseded"),
+        help="sending = stuck (maybe delivered): checked by HR, never resent",
+    )
     p.add_argument("--plan")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
+    p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
+    p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)")
     add("plans", cmd_plans, "list the plans in plans/")
     p = add("plan", lambda a: a.plan_parser.print_help() or 2, "plan files: check")
     plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND")
@@ -338,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--inbox", type=Path, default=Path(os.environ.get("LEARNHOURS_INBOX", "var/inbox"))
     )
     p.add_argument("--outbox", type=Path, default=Path("var/outbox"))
+    p.add_argument("--fetch", action="store_true", help="fetch from the portal first")
+    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
     p = add(
         "demo", cmd_demo, "generate a sample agency for this year and run the nightly flow on it"
     )
@@ -345,6 +477,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
     )
     p.add_argument("--outbox", type=Path, default=Path("var/outbox"))
+    p.add_argument(
+        "--fetch", action="store_true", help="fetch the records from a local portal emulator"
+    )
+    p = add("fetch", cmd_fetch, "download exports from the portal into the inbox, then ingest")
+    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
+    p.add_argument(
+        "--inbox", type=Path, default=Path(os.environ.get("LEARNHOURS_INBOX", "var/inbox"))
+    )
+    p.add_argument("--from", dest="date_from", type=_date, help="YYYY-MM-DD (default: 1 January)")
+    p.add_argument("--to", dest="date_to", type=_date, help="YYYY-MM-DD (default: today)")
+    p = add("db", lambda a: a.db_parser.print_help() or 2, "warehouse schema: upgrade, current")
+    p.set_defaults(db_parser=p)
+    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+    up = db_sub.add_parser("upgrade", help="apply the migrations (to the newest by default)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db)
+    db_sub.add_parser("current", help="show the schema revision").set_defaults(func=cmd_db)
     return parser
 
 

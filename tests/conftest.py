@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from learnhours.warehouse.db import connect
 
@@ -15,10 +18,51 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ["LEARNHOURS_PLANS_DIR"] = str(ROOT / "plans")
 
+PG_URL = os.environ.get("LEARNHOURS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
 
 @pytest.fixture
 def engine(tmp_path: Path):
     engine = connect(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL URL, or a skip that says why (the server did not answer)."""
+    probe = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+    try:
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to connect means: no server for these tests
+        reason = f"PostgreSQL not reachable at {PG_URL} (set LEARNHOURS_TEST_PG_URL): {type(exc).__name__}"
+        if os.environ.get("LEARNHOURS_TEST_PG_REQUIRED"):  # CI: a missing server is a failure
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        probe.dispose()
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str):
+    """A URL whose connections live in a fresh, empty schema, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in pg_server else "?"
+    yield f"{pg_server}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str):
+    """The `engine` fixture on PostgreSQL: a migrated warehouse in its own schema."""
+    engine = connect(pg_url)
     yield engine
     engine.dispose()
 

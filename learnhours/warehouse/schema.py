@@ -136,3 +136,22 @@ run_lock = Table(
     Column("holder", Text, nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )
+
+# One row per nightly run (revision 0002): when, how it ended, and counts only, never names or IDs.
+run_log = Table(
+    "run_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(12), nullable=False),  # running | completed | failed
+    Column("files", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("rows_rejected", Integer, nullable=False, default=0),
+    Column("people", Integer, nullable=False, default=0),
+    Column("short", Integer, nullable=False, default=0),
+    Column("mails_sent", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default=""),  # the cause of a failure, in plain words
+    Index("ix_run_log_started_at", "started_at"),
+)

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse.schema import learning_record, person, rejected_row
-from tests.factories import export_file, new_id, person as a_person, record, roster_file
+from tests.factories import export_file, new_id, record, roster_file
+from tests.factories import person as a_person
 
 
 def _records(engine):
@@ -86,3 +87,22 @@ def test_empty_file_is_reported(engine, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
     assert ingest_file(engine, path).error == "檔案是空的"
+
+
+def test_cli_ingest_prints_per_file_and_rejected_lists_rows(engine, tmp_path, capsys):
+    from learnhours.cli import main
+
+    inbox = tmp_path / "inbox"
+    export_file(inbox, [record(new_id()), record("A123456788"), record(new_id(), code="2")], "a.csv")
+    (inbox / "junk.csv").write_text("欄一,欄二\n1,2\n", encoding="utf-8")
+    url = str(engine.url)
+    assert main(["--database-url", url, "ingest", str(inbox)]) == 1  # one file could not be read
+    out = capsys.readouterr().out
+    assert "a.csv：機關學習紀錄匯出檔，讀取 3 列，新增 2、更新 0、重複 0、拒絕 1" in out
+    assert "第 3 行「身分證字號」：身分證字號格式或檢查碼錯誤" in out
+    assert "junk.csv：無法匯入：看不出是哪一種檔案" in out
+    main(["--database-url", url, "ingest", str(inbox / "a.csv")])
+    assert "a.csv：已匯入過（內容相同），略過" in capsys.readouterr().out
+    assert main(["--database-url", url, "rejected", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["file,line,column,value,reason", "a.csv,3,身分證字號,A12****788,身分證字號格式或檢查碼錯誤"]

@@ -31,26 +31,34 @@ class Table:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
+def _decodes(line: bytes, encoding: str) -> bool:
+    try:
+        line.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _sniff_encoding(head: bytes) -> str:
+    """UTF-8 (with or without BOM) or Big5, by which one reads more of the sample's lines.
+
+    Decided line by line so that one damaged line does not make the whole file unreadable: the
+    caller rejects that line alone.
+    """
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
-    try:
-        head.decode("utf-8")
+    lines = head.splitlines()
+    if len(lines) > 1 and len(head) >= 65536:
+        lines.pop()  # the sample's last line may be cut mid-character
+    utf8 = sum(_decodes(line, "utf-8") for line in lines)
+    big5 = sum(_decodes(line, "cp950") or _decodes(line, "big5hkscs") for line in lines)
+    if not lines or utf8 >= big5 and utf8 * 2 >= len(lines):
         return "utf-8"
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sample's end is still UTF-8.
-        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
-            return "utf-8"
-    try:
-        head.decode("cp950")
-    except UnicodeDecodeError:
-        try:
-            head.decode("big5hkscs")
-        except UnicodeDecodeError:
-            raise UnreadableFile(
-                "無法辨識文字編碼（不是 UTF-8 也不是 Big5）；請以「CSV UTF-8」或 Big5 另存後再放入"
-            ) from None
-    return "cp950"
+    if big5 * 2 >= len(lines):
+        return "cp950"
+    raise UnreadableFile(
+        "無法辨識文字編碼（不是 UTF-8 也不是 Big5）；請以「CSV UTF-8」或 Big5 另存後再放入"
+    )
 
 
 class _LineDecoder:
@@ -104,10 +112,13 @@ def _csv_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]], _LineDecode
 
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, Cells]]:
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
+    handle = path.open("rb")  # a file object: openpyxl would refuse a name not ending in .xlsx
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        book = load_workbook(handle, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
+        handle.close()
         raise UnreadableFile(f"不是完整的 .xlsx 檔（可能下載不完整）：{exc}") from exc
     try:
         sheet = book.worksheets[0]
@@ -117,6 +128,7 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, Cells]]:
         raise UnreadableFile(f".xlsx 檔內容損壞：{exc}") from exc
     finally:
         book.close()
+        handle.close()
 
 
 def _xls_rows(path: Path) -> Iterator[tuple[int, Cells]]:
@@ -191,9 +203,11 @@ def open_table(path: Path) -> Table:
         header = [normalize_header(c) for c in cells]
         kind = detect_kind(header)
         if kind is not None:
-            bad = decoder.bad_lines if decoder else {}
+            if decoder is not None:
+                # CSV cells are already text; only lines that could not be decoded need flagging.
+                return Table(kind, header, _flag_bad_lines(rows, decoder.bad_lines), encoding)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
-            return Table(kind, header, _flag_bad_lines(body, bad), encoding)
+            return Table(kind, header, body, encoding)
         if any(header):
             seen.append(header)
         if number >= HEADER_SEARCH_ROWS:

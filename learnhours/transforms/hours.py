@@ -28,8 +28,8 @@ class HoursError(ValueError):
 
 def parse_hours(text: object, *, allow_empty: bool = True) -> Decimal | None:
     """`1.5`, `３`, `2 小時` -> Decimal; empty -> None; negative or non-numeric -> HoursError."""
-    value = unicodedata.normalize("NFKC", str(text if text is not None else "")).strip()
-    value = value.removesuffix("小時").strip()
+    shown = unicodedata.normalize("NFKC", str(text if text is not None else "")).strip()
+    value = shown.removesuffix("小時").strip()
     if not value:
         if allow_empty:
             return None
@@ -37,11 +37,11 @@ def parse_hours(text: object, *, allow_empty: bool = True) -> Decimal | None:
     try:
         hours = Decimal(value)
     except InvalidOperation:
-        raise HoursError(f"「{value}」不是數字") from None
+        raise HoursError(f"「{shown}」不是數字") from None
     if not hours.is_finite():
-        raise HoursError(f"「{value}」不是數字")
+        raise HoursError(f"「{shown}」不是數字")
     if hours < 0:
-        raise HoursError(f"時數不可為負數（{value}）")
+        raise HoursError(f"時數不可為負數（{shown}）")
     return hours
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from learnhours.transforms.dates import DateError, parse_date
 from learnhours.transforms.hours import (
@@ -76,9 +78,31 @@ def clean(value: object) -> str:
     """NFKC (full-width digits), no &nbsp;, no stray spaces."""
     if value is None:
         return ""
+    if type(value) is str:
+        # NFKC leaves ASCII alone; names and course titles repeat, so the rest is cached.
+        return value.strip() if value.isascii() else _clean_text(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return unicodedata.normalize("NFKC", str(value)).replace("\xa0", " ").strip()
+
+
+@lru_cache(maxsize=16384)
+def _clean_text(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).replace("\xa0", " ").strip()
+
+
+# Export files repeat the same few dates, hour figures and IDs thousands of times: parse each once.
+_parse_date_text = lru_cache(maxsize=4096)(parse_date)
+_parse_hours_text = lru_cache(maxsize=1024)(parse_hours)
+
+
+_PASS_MARK = re.compile(r"(\d+(?:\.\d+)?)\s*分")
+
+
+@lru_cache(maxsize=65536)
+def _checked_id(value: str) -> tuple[str, bool]:
+    pid = normalize_id(value)
+    return pid, is_valid_id(pid)
 
 
 class _Row:
@@ -100,18 +124,31 @@ class _Row:
     def date(self, field: str) -> date | None:
         raw = self.fields.get(field)
         try:
+            if type(raw) is str:
+                return _parse_date_text(raw, gregorian=self.gregorian)
             return parse_date(raw, gregorian=self.gregorian)
         except DateError as exc:
             self.problems.append(Problem(field, clean(raw), f"{FIELD_LABELS[field]}{exc}"))
             return None
 
     def hours(self, field: str) -> Decimal | None:
+        value = self.fields.get(field)
         try:
-            return parse_hours(self.fields.get(field))
+            return _parse_hours_text(value) if type(value) is str else parse_hours(value)
         except HoursError as exc:
             self.problems.append(
                 Problem(field, clean(self.fields.get(field)), f"{FIELD_LABELS[field]}：{exc}")
             )
+            return None
+
+    def pass_mark(self) -> Decimal | None:
+        """及格分數 as a number, or as the course page writes it: `課程測驗：80分(含)以上`."""
+        value = clean(self.fields.get("pass_mark"))
+        match = _PASS_MARK.search(value)
+        try:
+            return parse_hours(match.group(1) if match else value)
+        except HoursError as exc:
+            self.problems.append(Problem("pass_mark", value, f"及格分數：{exc}"))
             return None
 
     def duration(self, field: str) -> Decimal | None:
@@ -124,10 +161,11 @@ class _Row:
             return None
 
     def person_id(self) -> str:
-        pid = normalize_id(self.fields.get("person_id"))
+        raw = self.fields.get("person_id")
+        pid, valid = _checked_id(raw if type(raw) is str else clean(raw))
         if not pid:
             self.problems.append(Problem("person_id", "", "必填欄位「身分證字號」空白"))
-        elif not is_valid_id(pid):
+        elif not valid:
             # The value itself is personal data: keep only its masked form.
             masked = pid[:3] + "****" + pid[7:] if len(pid) == 10 else "（格式不符）"
             self.problems.append(Problem("person_id", masked, "身分證字號格式或檢查碼錯誤"))
@@ -205,7 +243,7 @@ def normalize_record(
         row.problems.append(
             Problem("total_unit", unit_text, "訓練總數單位應為 1（小時）、2（天）或 6（學分）")
         )
-    score, pass_mark = row.hours("score"), row.hours("pass_mark")
+    score, pass_mark = row.hours("score"), row.pass_mark()
     reading, required_reading = row.duration("reading_time"), row.duration("required_reading")
     row.check()
 
@@ -225,20 +263,13 @@ def normalize_record(
     assert start is not None or end is not None
     start = start or end
     end = end or start
-    values = {
-        "course_code": course_code,
-        "course_name": course_name,
-        "category": category,
-        "quantity": str(quantity),
-        "unit": unit,
-        "zero_reason": reason,
-        "end": end.isoformat(),
-        "name": name,
-    }
     raw = json.dumps(
-        {k: clean(v) if not isinstance(v, date) else v.isoformat() for k, v in fields.items()},
+        {k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()},
         ensure_ascii=False,
+        default=str,
     )
+    values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "",
+              end.isoformat(), name)
     return Record(
         person_id=pid,
         course_key=f"code:{course_code}" if course_code else f"name:{course_name}",
@@ -253,7 +284,5 @@ def normalize_record(
         unit=unit,
         zero_reason=reason,
         raw=raw,
-        digest=hashlib.sha1(
-            json.dumps(values, ensure_ascii=False, sort_keys=True).encode()
-        ).hexdigest(),
+        digest=hashlib.sha1("\x1f".join(values).encode()).hexdigest(),
     )

@@ -1,0 +1,182 @@
+"""Benchmark: learnhours ingest of N agency-export rows against the database's own bulk loader.
+
+    .venv/bin/python bench/ingest.py --rows 100000                 # SQLite (default)
+    .venv/bin/python bench/ingest.py --rows 100000 --postgres postgresql+psycopg://127.0.0.1:5432/test
+
+Each side runs in its own child process so peak RSS (ru_maxrss) is that side's alone.
+SQLite baseline: the `sqlite3` CLI `.import` into an unindexed table (Python executemany if the CLI
+is missing, said so in the output). PostgreSQL baseline: `COPY ... FROM STDIN` via psycopg into an
+unindexed table. The project's side is `ingest_file`: parse, normalize, validate and upsert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from learnhours.demo_data import COURSES, EXPORT_HEADER, make_id  # noqa: E402
+
+
+def generate(path: Path, rows: int, encoding: str = "utf-8-sig", seed: int = 1) -> None:
+    """N distinct records (people x courses x sessions) in the agency-export layout, streamed."""
+    rng = random.Random(seed)
+    people = [make_id(rng) for _ in range(max(1, rows // 20))]
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(EXPORT_HEADER)
+        for i in range(rows):
+            pid = people[i % len(people)]
+            code, name, cat, cat_name, hours = COURSES[(i // len(people)) % len(COURSES)]
+            session = str(i // (len(people) * len(COURSES)) + 1)
+            month, day = 1 + (i % 12), 1 + (i % 28)
+            roc = f"112-{month:02d}-{day:02d}"
+            writer.writerow(
+                [pid, "王小明", "379680000A", "示範鎮公所", code, name, session, "示範訓練中心",
+                 cat, cat_name, 2, 0, hours, hours, roc, roc, roc, roc, "", "全勤", roc]
+            )
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- the sides, each run in a child process ------------------------------------------------------
+
+
+def side_project(csv_path: str, url: str) -> dict:
+    from learnhours.warehouse.db import connect
+    from learnhours.warehouse.load import ingest_file
+
+    engine = connect(url)
+    start = time.perf_counter()
+    report = ingest_file(engine, Path(csv_path))
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    again = ingest_file(engine, Path(csv_path))
+    reseconds = time.perf_counter() - start
+    assert again.skipped, "re-ingest should be a no-op"
+    return {"seconds": seconds, "loaded": report.loaded, "rejected": report.rejected,
+            "error": report.error, "reingest_seconds": reseconds, "rss_mb": _rss_mb()}
+
+
+def side_sqlite_native(csv_path: str, db: str) -> dict:
+    columns = ", ".join(f'"{h}" TEXT' for h in EXPORT_HEADER)
+    if shutil.which("sqlite3"):
+        # .import reads the header as data when the table exists: skip it.
+        script = f"CREATE TABLE raw ({columns});\n.mode csv\n.import --skip 1 '{csv_path}' raw\n"
+        start = time.perf_counter()
+        subprocess.run(["sqlite3", db], input=script.encode(), check=True)
+        seconds = time.perf_counter() - start
+        how = "sqlite3 CLI .import"
+        rss = None  # the CLI is its own process; see /usr/bin/time for it
+    else:
+        import sqlite3
+
+        start = time.perf_counter()
+        con = sqlite3.connect(db)
+        con.execute(f"CREATE TABLE raw ({columns})")
+        with open(csv_path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            con.executemany(f"INSERT INTO raw VALUES ({', '.join('?' * len(EXPORT_HEADER))})", reader)
+        con.commit()
+        seconds = time.perf_counter() - start
+        how = "python sqlite3 executemany (no sqlite3 CLI)"
+        rss = _rss_mb()
+    return {"seconds": seconds, "how": how, "rss_mb": rss}
+
+
+def side_postgres_native(csv_path: str, url: str) -> dict:
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    columns = ", ".join(f'"{h}" TEXT' for h in EXPORT_HEADER)
+    with psycopg.connect(dsn, autocommit=False) as con:
+        con.execute("DROP TABLE IF EXISTS bench_raw")
+        con.execute(f"CREATE TABLE bench_raw ({columns})")
+        con.commit()
+        start = time.perf_counter()
+        with con.cursor() as cur, cur.copy(
+            "COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)"
+        ) as copy, open(csv_path, "rb") as handle:
+            handle.read(3)  # BOM
+            while block := handle.read(1 << 20):
+                copy.write(block)
+        con.commit()
+        seconds = time.perf_counter() - start
+        con.execute("DROP TABLE bench_raw")
+        con.commit()
+    return {"seconds": seconds, "how": "psycopg COPY FROM STDIN", "rss_mb": _rss_mb()}
+
+
+def _child(side: str, *args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--side", side, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+BENCH_SCHEMA = "lh_bench"
+
+
+def _bench_schema(url: str) -> str:
+    """A schema of the bench's own, so a shared database's other tables are never touched."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; CREATE SCHEMA {BENCH_SCHEMA}"))
+    engine.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{BENCH_SCHEMA}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--postgres", help="a PostgreSQL URL; the bench works in its own schema")
+    parser.add_argument("--side", help=argparse.SUPPRESS)
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.side:
+        side = {"project": side_project, "sqlite": side_sqlite_native,
+                "postgres": side_postgres_native}[options.side]
+        print(json.dumps(side(*options.args)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="lh-bench-") as tmp:
+        work = Path(tmp)
+        csv_path = work / "export.csv"
+        start = time.perf_counter()
+        generate(csv_path, options.rows)
+        print(f"generated {options.rows:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - start:.1f} s")
+        if options.postgres:
+            url = _bench_schema(options.postgres)
+            native = _child("postgres", str(csv_path), url)
+            ours = _child("project", str(csv_path), url)
+        else:
+            native = _child("sqlite", str(csv_path), str(work / "native.db"))
+            ours = _child("project", str(csv_path), f"sqlite:///{work / 'warehouse.db'}")
+        ratio = ours["seconds"] / native["seconds"]
+        print(f"native ({native['how']}): {native['seconds']:.2f} s"
+              + (f", peak RSS {native['rss_mb']:.0f} MB" if native["rss_mb"] else ""))
+        print(f"learnhours ingest_file: {ours['seconds']:.2f} s, loaded {ours['loaded']:,}, "
+              f"rejected {ours['rejected']}, peak RSS {ours['rss_mb']:.0f} MB {ours['error']}")
+        print(f"re-ingest (same file, skipped by hash): {ours['reingest_seconds']:.2f} s")
+        print(f"ratio learnhours / native: {ratio:.2f}x (goal <= 2x; peak RSS goal < 300 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from learnhours.notifiers import backends, notices, outbox
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
 from learnhours.transforms.dates import roc
+from learnhours.transforms.workdays import current_stage
 from learnhours.warehouse import queries
 from learnhours.warehouse.load import FileReport, ingest_file
 
@@ -42,9 +45,7 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
 
 def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:
     """Ingest each file in its own transaction; a bad file is reported and the others go on."""
-    reports = [ingest_file(engine, path) for path in files_under(paths)]
-    # Rosters decide who is counted: load them before records so a first run is complete.
-    return reports
+    return [ingest_file(engine, path) for path in files_under(paths)]
 
 
 @dataclass
@@ -67,12 +68,21 @@ def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
 class NotifyReport:
     tonight: notices.Tonight
     queued: int = 0
+    superseded: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     summary_sent: bool = False
+    summary_note: str = ""  # why no summary went out, when none did
     backend: str = ""
 
 
-def _context(engine: Engine, plan: Plan, today: date) -> notices.Context:
+ENV_MAIL_FROM = "LEARNHOURS_MAIL_FROM"
+ENV_HR_ADDRESSES = "LEARNHOURS_HR_ADDRESSES"
+
+
+def _context(
+    engine: Engine, plan: Plan, today: date, env: Mapping[str, str] = os.environ
+) -> notices.Context:
+    """What every notice needs: plan, dates, staleness, and who sends to whom (env overrides plan)."""
     with engine.connect() as connection:
         fresh = queries.freshness(connection)
     stale = ""
@@ -86,30 +96,29 @@ def _context(engine: Engine, plan: Plan, today: date) -> notices.Context:
         )
         age = datetime.now(UTC) - loaded
         if age > timedelta(days=plan.reminders.freshness_days):
-            stale = f"最新一批學習紀錄於 {roc(loaded.astimezone(TAIPEI).date())} 匯入，已超過 {plan.reminders.freshness_days} 天"
-    return notices.Context(plan, today, fresh.newest_record, stale)
+            stale = (
+                f"最新一批學習紀錄於 {roc(loaded.astimezone(TAIPEI).date())} 匯入，"
+                f"已超過 {plan.reminders.freshness_days} 天"
+            )
+    sender = env.get(ENV_MAIL_FROM, "").strip() or plan.reminders.sender or notices.DEFAULT_SENDER
+    listed = env.get(ENV_HR_ADDRESSES, "").strip()
+    hr = [a.strip() for a in listed.replace(";", ",").split(",")] if listed else []
+    hr_addresses = tuple(a for a in (hr or plan.reminders.hr_addresses) if a)
+    return notices.Context(plan, today, fresh.newest_record, stale, sender, hr_addresses)
 
 
 def plan_notices(engine: Engine, result: Compliance, today: date) -> notices.Tonight:
     """Tonight's send plan without touching the ledger: what `notify --dry-run` prints."""
     ctx = _context(engine, result.plan, today)
-    tonight = notices.plan_tonight(ctx, result.people, result.units)
-    if tonight.stage is not None:
+    stage = current_stage(result.plan.reminders.stages, ctx.last_day, today)
+    done: dict[str, set[str]] = {}
+    if stage is not None:
         with engine.connect() as connection:
             done = {
-                kind: outbox.already_noticed(connection, result.plan.id, kind, tonight.stage)
+                kind: outbox.already_noticed(connection, result.plan.id, kind, stage)
                 for kind in ("reminder", "digest")
             }
-        kept = []
-        for draft in tonight.drafts:
-            if draft.recipient_key in done[draft.kind]:
-                tonight.skipped.append(
-                    notices.Skip(draft.label, f"第 {tonight.stage} 天階段已通知過")
-                )
-            else:
-                kept.append(draft)
-        tonight.drafts = kept
-    return tonight
+    return notices.plan_tonight(ctx, result.people, result.units, done)
 
 
 def notify(
@@ -120,18 +129,22 @@ def notify(
     backend: backends.MailBackend | None = None,
 ) -> NotifyReport:
     """Queue tonight's reminders and digests, send everything pending, then the HR summary."""
+    started = datetime.now(UTC)
     backend = backend or backends.backend_from_env(outbox_dir)
     plan = result.plan
     tonight = plan_notices(engine, result, today)
     report = NotifyReport(tonight=tonight, backend=backend.name)
+    outcomes: Counter[str] = Counter()
     with engine.begin() as connection:
+        report.superseded = outbox.supersede(
+            connection, plan.id, tonight.stage, tonight.short_keys, today
+        )
         report.queued = outbox.enqueue(connection, plan.id, tonight.drafts, today)
-    outcomes = outbox.deliver(engine, backend, plan.id, kinds=("reminder", "digest"))
-    sent = [
-        f"{d.label}：{'單位摘要' if d.kind == 'digest' else '提醒'}（第 {d.stage} 天階段）"
-        for d in tonight.drafts
-    ]
+    if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
+        outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("reminder", "digest")))
+    ctx = _context(engine, plan, today)
     with engine.connect() as connection:
+        sent = _sent_lines(outbox.sent_since(connection, plan.id, started))
         quality = {
             "rejected": queries.rejected_rows(connection),
             "unknown": [
@@ -139,14 +152,41 @@ def notify(
                 for _pid, name, count in queries.unknown_people(connection, plan)
             ],
             "no_address": [
-                p.member.name for p in result.people if p.status != "exempt" and not p.member.email
+                f"{p.member.name}（{p.member.unit}）"
+                for p in result.people
+                if p.status != "exempt" and not p.member.email
+            ],
+            "bad_address": [
+                f"{s.label}：{s.reason}"
+                for s in tonight.skipped
+                if s.reason != notices.NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
             ],
             "failed": outbox.troubles(connection, plan.id),
         }
-    ctx = _context(engine, plan, today)
     summary = notices.summary_draft(ctx, result.people, result.units, quality, sent)
+    if not ctx.hr_addresses:
+        report.summary_note = f"計畫沒有 hr_addresses，也沒有設定 {ENV_HR_ADDRESSES}：未寄摘要"
+        log.warning("%s: no HR address, no summary", plan.id)
     with engine.begin() as connection:
         report.summary_sent = outbox.enqueue(connection, plan.id, summary, today) > 0
+        if summary and not report.summary_sent:
+            report.summary_note = "今天的摘要已排入或寄出過，不重寄"
     outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("summary",)))
     report.outcomes = dict(outcomes)
     return report
+
+
+_KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
+
+
+def _sent_lines(rows: list) -> list[str]:
+    """One line per kind and stage: HR reads counts; `learnhours notices` has every message."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for r in rows:
+        groups.setdefault((r.kind, r.stage), []).append(r.to_address)
+    return [
+        f"{_KIND.get(kind, kind)}{f'（第 {stage} 天階段）' if kind != 'summary' else ''}："
+        f"{len(addresses)} 封"
+        + (f"（{'、'.join(addresses)}）" if kind == "digest" else "")
+        for (kind, stage), addresses in groups.items()
+    ]

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from email.policy import SMTP
+from functools import cached_property
 
+from learnhours.notifiers.render import (
+    NO_ADDRESS as NO_ADDRESS,  # re-exported: the flow tells it apart from other skips
+)
 from learnhours.notifiers.render import (
     Attachment,
     HeaderInjection,
     build_message,
+    build_mime,
+    cjk_font,
+    clean_line,
     new_message_id,
+    rate_chart,
     render,
+    shortfall_workbook,
+    unit_keys,
+    valid_address,
 )
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult, UnitResult
@@ -20,6 +34,8 @@ from learnhours.transforms.hours import plain
 from learnhours.transforms.workdays import current_stage, last_day_registered_in_time
 
 SUMMARY_STAGE = 0
+CHART_CID = "unit-rates@learnhours"
+DEFAULT_SENDER = "人事室 <hr@localhost>"
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class Tonight:
     stale: str
     drafts: list[Draft] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    short_keys: set[str] = field(default_factory=set)  # who is short tonight (ledger clean-up)
 
 
 @dataclass(frozen=True)
@@ -59,33 +76,45 @@ class Context:
     today: date
     data_through: date | None
     stale: str  # non-empty: why the data is too old to remind people on
+    sender: str = DEFAULT_SENDER
+    hr_addresses: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # one working-day walk per run, not per message
     def last_day(self) -> date:
         return last_day_registered_in_time(
             self.plan.deadline, self.plan.registration_lag_working_days
         )
 
-    @property
-    def sender(self) -> str:
-        return self.plan.reminders.sender or "人事室 <hr@localhost>"
-
-    def common(self) -> dict[str, object]:
+    @cached_property
+    def _common(self) -> dict[str, object]:
         return {
             "plan": self.plan,
             "deadline": roc(self.plan.deadline),
             "last_day": roc(self.last_day),
-            "data_through": roc(self.data_through) + "（最新上課日）"
+            "data_through": f"{roc(self.data_through)}（最新上課日）"
             if self.data_through
             else "目前",
         }
 
+    def common(self) -> dict[str, object]:
+        return dict(self._common)
+
 
 def _message(
-    ctx: Context, to: str, subject: str, template: str, attachments=(), **values
-) -> tuple[bytes, str]:  # noqa: ANN001
+    ctx: Context,
+    to: str,
+    subject: str,
+    template: str,
+    attachments: tuple[Attachment, ...] = (),
+    **values: object,
+) -> tuple[bytes, str]:
     text, html = render(template, subject=subject, **ctx.common(), **values)
     message_id = new_message_id(ctx.sender)
+    if not attachments:
+        mime = build_mime(
+            sender=ctx.sender, to=to, subject=subject, text=text, html=html, message_id=message_id
+        )
+        return mime, message_id
     message = build_message(
         sender=ctx.sender,
         to=to,
@@ -93,36 +122,68 @@ def _message(
         text=text,
         html=html,
         message_id=message_id,
-        attachments=tuple(attachments),
+        attachments=attachments,
     )
-    return message.as_bytes(), message_id
+    return message.as_bytes(policy=SMTP), message_id
 
 
-def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, str]]:
+def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
     return [
         {
             "name": r.name,
             "hours": plain(p.hours[r.id]),
             "target": plain(r.target(p.member.is_supervisor)),
             "gap": plain(p.gaps[r.id]),
+            "short": p.gaps[r.id] > 0,
         }
-        for r in plan.requirements
+        for r in plan.checks
     ]
 
 
 def missing_text(plan: Plan, p: PersonResult) -> str:
     return "、".join(
-        f"{r.name}差{plain(p.gaps[r.id])}小時" for r in plan.requirements if p.gaps[r.id] > 0
+        f"{r.name}差{plain(p.gaps[r.id])}小時" for r in plan.checks if p.gaps[r.id] > 0
     )
 
 
-def plan_tonight(ctx: Context, people: list[PersonResult], units: list[UnitResult]) -> Tonight:
-    """Reminders to short people and digests to unit heads for the current stage, if any."""
+def percent(rate: Decimal) -> str:
+    return f"{(rate * 100).quantize(Decimal('0.1'))}%"
+
+
+def heading_for(plan: Plan, unit: UnitResult) -> str:
+    """Z9 for a unit head: the tier the unit reaches now, or how many more people reach the next."""
+    if not plan.unit_tiers or not unit.headcount:
+        return ""
+    for tier in sorted(plan.unit_tiers, key=lambda t: t.min_rate):
+        if unit.rate < tier.min_rate:
+            more = math.ceil(tier.min_rate * unit.headcount) - unit.met
+            extra = "，並需符合計畫的平均時數等條件" if tier.average_at_least else ""
+            now = f"目前可達「{unit.tier}」；" if unit.tier else ""
+            return f"{now}再 {more} 人達成（達成率 {percent(tier.min_rate)}）即可達「{tier.text}」{extra}"
+    return f"目前可達「{unit.tier}」" if unit.tier else "達成率已達最高門檻，但尚未符合其他條件"
+
+
+Done = Mapping[str, set[str]]  # kind -> recipient keys already in the ledger for tonight's stage
+
+
+def plan_tonight(
+    ctx: Context, people: list[PersonResult], units: list[UnitResult], done: Done | None = None
+) -> Tonight:
+    """Reminders to short people and digests to unit heads for the current stage, if any.
+
+    Keys in `done` are skipped before rendering: a nightly re-run renders nothing it will not send.
+    """
+    done = done or {}
     stage = current_stage(ctx.plan.reminders.stages, ctx.last_day, ctx.today)
-    tonight = Tonight(stage=stage, last_day=ctx.last_day, stale=ctx.stale)
+    short = [p for p in people if p.status == "short"]
+    tonight = Tonight(
+        stage=stage,
+        last_day=ctx.last_day,
+        stale=ctx.stale,
+        short_keys={p.member.person_id for p in short},
+    )
     if stage is None:
         return tonight
-    short = [p for p in people if p.status == "short"]
     if ctx.stale:
         tonight.skipped.extend(
             Skip(p.member.name, f"資料過舊，今晚不提醒（{ctx.stale}）") for p in short
@@ -131,7 +192,7 @@ def plan_tonight(ctx: Context, people: list[PersonResult], units: list[UnitResul
     for p in short:
         _add(
             tonight,
-            ctx,
+            done,
             p.member.email,
             p.member.name,
             lambda to, p=p: _reminder(ctx, p, stage, to),
@@ -141,6 +202,8 @@ def plan_tonight(ctx: Context, people: list[PersonResult], units: list[UnitResul
         )
     heads = {p.member.unit: p for p in people if p.member.is_supervisor and p.status != "exempt"}
     for unit in units:
+        if not unit.headcount:
+            continue
         head = heads.get(unit.unit)
         if head is None:
             tonight.skipped.append(
@@ -149,7 +212,7 @@ def plan_tonight(ctx: Context, people: list[PersonResult], units: list[UnitResul
             continue
         _add(
             tonight,
-            ctx,
+            done,
             head.member.email,
             f"{unit.unit}主管{head.member.name}",
             lambda to, u=unit: _digest(ctx, u, stage, to),
@@ -162,23 +225,27 @@ def plan_tonight(ctx: Context, people: list[PersonResult], units: list[UnitResul
 
 def _add(
     tonight: Tonight,
-    ctx: Context,
+    done: Done,
     email: str | None,
     label: str,
-    make,
+    make: Callable[[str], tuple[str, bytes, str]],
     kind: str,
     key: str,
     stage: int,
-) -> None:  # noqa: ANN001
-    if not email:
-        tonight.skipped.append(Skip(label, "名冊上沒有電子郵件"))
+) -> None:
+    # A label with a line break is shown flattened: HR must still read who was skipped.
+    shown = " ".join(label.split())
+    if key in done.get(kind, ()):
+        tonight.skipped.append(Skip(shown, f"第 {stage} 天階段已通知過"))
         return
     try:
-        subject, mime, message_id = make(email)
+        to = valid_address(email)
+        clean_line(label, "姓名或單位名稱")
+        subject, mime, message_id = make(to)
     except HeaderInjection as exc:
-        tonight.skipped.append(Skip(label, str(exc)))
+        tonight.skipped.append(Skip(shown, str(exc)))
         return
-    tonight.drafts.append(Draft(kind, key, stage, email, subject, mime, message_id, label))
+    tonight.drafts.append(Draft(kind, key, stage, to, subject, mime, message_id, shown))
 
 
 def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:
@@ -191,6 +258,7 @@ def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, 
         person=p.member,
         needed=plain(p.needed),
         rows=requirement_rows(ctx.plan, p),
+        missing=missing_text(ctx.plan, p),
         stage=stage,
     )
     return subject, mime, message_id
@@ -203,13 +271,68 @@ def _digest(ctx: Context, unit: UnitResult, stage: int, to: str) -> tuple[str, b
         for p in unit.short
     ]
     mime, message_id = _message(
-        ctx, to, subject, "digest", unit=unit, rate=percent(unit.rate), short=short, stage=stage
+        ctx,
+        to,
+        subject,
+        "digest",
+        unit=unit,
+        rate=percent(unit.rate),
+        heading=heading_for(ctx.plan, unit),
+        short=short,
+        stage=stage,
     )
     return subject, mime, message_id
 
 
-def percent(rate: Decimal) -> str:
-    return f"{(rate * 100).quantize(Decimal('0.1'))}%"
+# -- the HR summary -------------------------------------------------------------------------------
+
+
+def attachment_name(plan: Plan, today: date) -> str:
+    """ASCII, and never an ID: mail clients and file systems keep it as it is."""
+    return f"shortfalls-{plan.id}-{today.isoformat()}.xlsx"
+
+
+def summary_attachments(
+    ctx: Context, people: list[PersonResult], units: list[UnitResult]
+) -> tuple[Attachment, ...]:
+    """The unit-rate chart (inline PNG) and the .xlsx of everyone short (with 身分證字號)."""
+    counted = [u for u in units if u.headcount]
+    lines = sorted({t.min_rate for t in ctx.plan.unit_tiers}, reverse=True)
+    chart = rate_chart([u.unit for u in counted], [u.rate for u in counted], lines)
+    reqs = ctx.plan.checks
+    headers = [
+        "身分證字號",
+        "姓名",
+        "單位",
+        "電子郵件",
+        "尚差時數",
+        *(f"{r.name}尚差" for r in reqs),
+    ]
+    rows = [
+        [
+            p.member.person_id,
+            p.member.name,
+            p.member.unit,
+            p.member.email or "",
+            p.needed,
+            *(p.gaps[r.id] for r in reqs),
+        ]
+        for p in sorted(people, key=lambda p: (p.member.unit, -p.needed))
+        if p.status == "short"
+    ]
+    return (
+        Attachment("unit-rates.png", chart, "image", "png", inline_cid=CHART_CID),
+        Attachment(
+            attachment_name(ctx.plan, ctx.today),
+            shortfall_workbook(headers, rows),
+            "application",
+            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    )
+
+
+def summary_key(today: date, address: str) -> str:
+    return f"{today.isoformat()}:{address}"
 
 
 def summary_draft(
@@ -218,49 +341,62 @@ def summary_draft(
     units: list[UnitResult],
     quality: dict[str, list],
     sent: list[str],
-    attachments: tuple[Attachment, ...] = (),
+    attachments: tuple[Attachment, ...] | None = None,
 ) -> list[Draft]:
-    """The HR summary, one per plan and day, to every HR address of the plan."""
+    """The HR summary, one per plan and day, to every HR address (the plan's or the environment's)."""
+    if not ctx.hr_addresses:
+        return []
+    if attachments is None:
+        attachments = summary_attachments(ctx, people, units)
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
         "met": sum(p.status == "met" for p in people),
         "short": sum(p.status == "short" for p in people),
         "exempt": sum(p.status == "exempt" for p in people),
     }
+    counted = [u for u in units if u.headcount]
+    keys = unit_keys([u.unit for u in counted], cjk_font())
     unit_rows = [
         {
+            "key": key,
             "unit": u.unit,
             "headcount": u.headcount,
             "met": u.met,
             "rate": percent(u.rate),
             "tier": u.tier,
         }
-        for u in units
+        for key, u in zip(keys, counted, strict=True)
     ]
     chart = next((a.inline_cid for a in attachments if a.inline_cid), None)
     attachment = next((a.filename for a in attachments if not a.inline_cid), None)
     subject = f"【學習時數摘要】{ctx.plan.name} {roc(ctx.today)}：{totals['short']} 人未達成"
+    if ctx.stale:
+        subject += "（資料過舊，未寄提醒）"
     drafts = []
-    for address in ctx.plan.reminders.hr_addresses:
-        mime, message_id = _message(
-            ctx,
-            address,
-            subject,
-            "summary",
-            attachments,
-            today=roc(ctx.today),
-            stale=ctx.stale,
-            totals=totals,
-            units=unit_rows,
-            sent=sent,
-            quality=quality,
-            chart_cid=chart,
-            attachment=attachment,
-        )
+    for address in ctx.hr_addresses:
+        try:
+            mime, message_id = _message(
+                ctx,
+                address,
+                subject,
+                "summary",
+                attachments,
+                today=roc(ctx.today),
+                stale=ctx.stale,
+                totals=totals,
+                units=unit_rows,
+                keyed=any(r["key"] != r["unit"] for r in unit_rows),
+                sent=sent,
+                quality=quality,
+                chart_cid=chart,
+                attachment=attachment,
+            )
+        except HeaderInjection:
+            continue  # a bad HR address: the others still get the summary
         drafts.append(
             Draft(
                 "summary",
-                f"{ctx.today.isoformat()}:{address}",
+                summary_key(ctx.today, address),
                 SUMMARY_STAGE,
                 address,
                 subject,

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
+from email.policy import Compat32
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from learnhours.notifiers.backends import Delivery, MailBackend
+from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend
 from learnhours.notifiers.notices import Draft
 from learnhours.warehouse.schema import notice
 
+log = logging.getLogger(__name__)
 MARK_EVERY = 50  # ledger commits per this many messages; a crash leaves at most this many `sending`
 _STATUS = {
     "sent": "sent",
@@ -55,7 +59,11 @@ def enqueue(connection: Connection, plan_id: str, drafts: Iterable[Draft], today
     statement = dialect.insert(notice).on_conflict_do_nothing(
         index_elements=["plan_id", "kind", "recipient_key", "stage"]
     )
-    return sum(connection.execute(statement, [row]).rowcount for row in rows)
+    # One executemany, new rows counted by difference: per-row rowcount is not portable there.
+    count = select(func.count()).select_from(notice)
+    before = connection.execute(count).scalar_one()
+    connection.execute(statement, rows)
+    return connection.execute(count).scalar_one() - before
 
 
 def already_noticed(connection: Connection, plan_id: str, kind: str, stage: int) -> set[str]:
@@ -71,7 +79,13 @@ def already_noticed(connection: Connection, plan_id: str, kind: str, stage: int)
 def deliver(
     engine: Engine, backend: MailBackend, plan_id: str, kinds: tuple[str, ...] | None = None
 ) -> Counter:
-    """Send every pending notice of the plan over one backend batch; returns outcome counts."""
+    """Send every pending notice of the plan over one backend batch; returns outcome counts.
+
+    Rows go to `sending` a chunk at a time before the wire, so a crash after sending never leads
+    to a resend. Rows marked but never handed to the backend (it stopped early) go back to
+    `pending`; rows handed over without an answer stay `sending` and are reported to HR.
+    An unreachable server is counted as `unavailable`; everything stays pending for the next run.
+    """
     query = select(notice.c.id, notice.c.message_id, notice.c.mime).where(
         notice.c.plan_id == plan_id, notice.c.status == "pending"
     )
@@ -79,52 +93,160 @@ def deliver(
         query = query.where(notice.c.kind.in_(kinds))
     with engine.connect() as connection:
         pending = connection.execute(query.order_by(notice.c.id)).all()
+    if not pending:
+        return Counter()
     ids = {row.message_id: row.id for row in pending}
     counts: Counter = Counter()
+    # SMTP needs only the headers (envelope, checks); the body goes out as stored. Parsing the
+    # whole message into header objects costs more than sending it. Other backends read it all.
+    parse = _headers_only if backend.name == "smtp" else _whole
+    marked: set[int] = set()  # marked `sending`, not yet handed to the backend
+    done: list[Delivery] = []  # answered, not yet recorded
 
-    def messages() -> Iterator[email.message.EmailMessage]:
+    def messages() -> Iterator[email.message.Message]:
         rows = iter(pending)
         while chunk := list(islice(rows, MARK_EVERY)):
-            # Marked before the wire: if we die after sending, the row stays `sending`, not pending.
+            # One commit records the last chunk's outcomes and marks the next chunk `sending`.
             with engine.begin() as connection:
+                _mark(connection, ids, done)
+                done.clear()
                 connection.execute(
                     update(notice)
                     .where(notice.c.id.in_([r.id for r in chunk]))
                     .values(status="sending", attempts=notice.c.attempts + 1)
                 )
+            marked.update(r.id for r in chunk)
             for row in chunk:
-                yield email.message_from_bytes(
-                    row.mime.encode("utf-8"), policy=email.policy.default
-                )
+                marked.discard(row.id)
+                yield parse(_crlf(row.mime.encode("utf-8")))
 
-    done: list[Delivery] = []
     try:
         for delivery in backend.send_batch(messages()):
             done.append(delivery)
             counts[delivery.outcome] += 1
-            if len(done) >= MARK_EVERY:
-                _mark(engine, ids, done)
-                done = []
+    except BackendUnavailable as exc:
+        log.warning("mail backend unavailable, notices stay pending: %s", exc)
+        counts["unavailable"] += 1
     finally:
-        # Also when the backend gives up (BackendUnavailable): what it reported is recorded.
-        _mark(engine, ids, done)
+        # Also when the backend gives up: what it reported is recorded, the untouched go back.
+        with engine.begin() as connection:
+            _mark(connection, ids, done)
+            if marked:
+                connection.execute(
+                    update(notice)
+                    .where(notice.c.id.in_(sorted(marked)), notice.c.status == "sending")
+                    .values(status="pending", attempts=notice.c.attempts - 1)
+                )
     return counts
 
 
-def _mark(engine: Engine, ids: dict[str, int], deliveries: list[Delivery]) -> None:
+def _crlf(raw: bytes) -> bytes:
+    """Wire line ends; rows written before the ledger stored CRLF have bare LF."""
+    return raw if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
+
+
+class _AsStored(Compat32):
+    """Headers go back on the wire exactly as the ledger stored them (already folded, CRLF)."""
+
+    def fold(self, name: str, value: str) -> str:
+        return f"{name}: {value}{self.linesep}"
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        return self.fold(name, value).encode("ascii", "surrogateescape")
+
+
+_AS_STORED = _AsStored(linesep="\r\n")
+
+
+# A header line and its folded continuation lines, as the ledger stored them.
+_HEADER = re.compile(r"^([!-9;-~]+):[ \t]?([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.MULTILINE)
+
+
+def _headers_only(raw: bytes) -> email.message.Message:
+    """Headers as stored (folded, encoded); the body stays the stored text, untouched."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    message = email.message.Message(policy=_AS_STORED)
+    for name, value in _HEADER.findall(head.decode("ascii", "surrogateescape")):
+        message[name] = value
+    message.set_payload(body.decode("ascii", "surrogateescape"))
+    return message
+
+
+def _whole(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def supersede(
+    connection: Connection,
+    plan_id: str,
+    stage: int | None,
+    short_keys: set[str],
+    today: date,
+) -> int:
+    """Pending notices that must not go out any more; returns how many were set aside.
+
+    Rule 9: a run sends only the current stage, so a reminder or digest still pending from an
+    earlier stage (a 4xx, a dropped connection) is superseded, as is a reminder to someone no
+    longer short, and a summary from an earlier day.
+    """
+    pending = notice.c.plan_id == plan_id, notice.c.status == "pending"
+    stale_stage = notice.c.kind.in_(("reminder", "digest"))
+    if stage is not None:
+        stale_stage = stale_stage & (notice.c.stage != stage)
+    statements = [
+        (stale_stage, "已進入下一提醒階段，不補寄"),
+        (
+            (notice.c.kind == "reminder") & notice.c.recipient_key.not_in(short_keys or {""}),
+            "已達成或不再適用，不寄",
+        ),
+        ((notice.c.kind == "summary") & (notice.c.created_on < today), "已有較新的摘要"),
+    ]
+    total = 0
+    for condition, why in statements:
+        total += connection.execute(
+            update(notice).where(*pending, condition).values(status="superseded", detail=why)
+        ).rowcount
+    return total
+
+
+def sent_since(connection: Connection, plan_id: str, since: datetime) -> list:
+    """Notices of the plan that went out at or after `since` (what tonight's run sent)."""
+    return connection.execute(
+        select(notice.c.kind, notice.c.stage, notice.c.to_address, notice.c.subject)
+        .where(notice.c.plan_id == plan_id, notice.c.status == "sent", notice.c.sent_at >= since)
+        .order_by(notice.c.id)
+    ).all()
+
+
+def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery]) -> None:
     if not deliveries:
         return
     now = datetime.now(UTC)
-    with engine.begin() as connection:
-        for d in deliveries:
-            if d.message_id not in ids:
-                continue
-            values = {"status": _STATUS[d.outcome], "detail": d.detail[:500]}
-            if d.outcome == "sent":
-                values["sent_at"] = now
-            connection.execute(
-                update(notice).where(notice.c.id == ids[d.message_id]).values(**values)
-            )
+    rows = [
+        {
+            "row_id": ids[d.message_id],
+            "new_status": _STATUS[d.outcome],
+            "new_detail": d.detail[:500],
+            "new_sent_at": now if d.outcome == "sent" else None,
+        }
+        for d in deliveries
+        if d.message_id in ids
+    ]
+    if not rows:
+        return
+    # One executemany per chunk: a statement per message would cost more than sending it.
+    statement = (
+        update(notice)
+        .where(notice.c.id == bindparam("row_id"))
+        .values(
+            status=bindparam("new_status"),
+            detail=bindparam("new_detail"),
+            sent_at=func.coalesce(
+                bindparam("new_sent_at", type_=notice.c.sent_at.type), notice.c.sent_at
+            ),
+        )
+    )
+    connection.execute(statement, rows)
 
 
 def listing(connection: Connection, status: str | None = None, plan_id: str | None = None) -> list:

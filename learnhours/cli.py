@@ -508,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as exc:
         print(f"計畫檔錯誤：{exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `learnhours status | head`: the reader left; that is not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

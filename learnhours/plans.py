@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -20,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 PLANS_DIR_ENV = "LEARNHOURS_PLANS_DIR"
 REQUIREMENT_ALL = "all"
@@ -27,6 +31,15 @@ REQUIREMENT_ALL = "all"
 
 class PlanError(ValueError):
     """A plan file that cannot be used; the message names the file, line and field."""
+
+
+Loc = tuple[int | str, ...]
+
+
+def _located(message: str, *at: int | str) -> PydanticCustomError:
+    """A model-level error that knows which of the model's fields it is about, so load_plan can
+    point at that field's line rather than at the start of the model."""
+    return PydanticCustomError("located", "{message}", {"message": message, "at": at})
 
 
 def _code_list(value: object) -> object:
@@ -156,7 +169,7 @@ class Period(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Period:
         if self.end < self.start:
-            raise ValueError("end 早於 start")
+            raise _located(f"早於 start（{self.start}），但寫的是「{self.end}」", "end")
         return self
 
     def __contains__(self, day: date) -> bool:
@@ -207,13 +220,20 @@ class Bundle(_Strict):
         if not self.courses:
             return self
         codes = [c.code for c in self.courses]
-        if len(set(codes)) != len(codes):
-            raise ValueError(f"courses 的 code 重複：{sorted(c for c in codes if codes.count(c) > 1)}")
+        for i, code in enumerate(codes):
+            if code in codes[:i]:
+                first = codes.index(code) + 1
+                raise _located(f"code「{code}」重複：第 {first} 項已經用過", "courses", i, "code")
         if self.course_count is not None and len(self.courses) != self.course_count:
-            raise ValueError(f"course_count 寫 {self.course_count} 門，courses 卻列了 {len(self.courses)} 門")
+            raise _located(
+                f"course_count 寫 {self.course_count} 門，courses 卻列了 {len(self.courses)} 門",
+                "course_count",
+            )
         listed = sum((c.hours for c in self.courses), Decimal(0))
         if self.total_hours is not None and listed != self.total_hours:
-            raise ValueError(f"total_hours 寫 {self.total_hours} 小時，courses 合計 {listed} 小時")
+            raise _located(
+                f"total_hours 寫 {self.total_hours} 小時，courses 合計 {listed} 小時", "total_hours"
+            )
         return self
 
 
@@ -256,26 +276,12 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
-        ids = [r.id for r in self.requirements]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"requirements 的 id 重複：{ids}")
-        if self.deadline not in self.period:
-            raise ValueError("deadline 應在 period 之內")
-        if self.judge_date and self.judge_date not in self.period:
-            raise ValueError("judge_date 應在 period 之內")
-        inner = [r.including.id for r in self.requirements if r.including]
-        clash = set(inner) & set(ids) or {i for i in inner if inner.count(i) > 1}
-        if clash:
-            raise ValueError(f"including 的 id 與其他 id 重複：{sorted(clash)}")
-        for tier in self.unit_tiers:
-            unknown = set(tier.average_at_least) - set(ids) - set(inner)
-            if unknown:
-                raise ValueError(f"unit_tiers 提到不存在的 requirement：{sorted(unknown)}")
-            if tier.counts != "met" and self.bundle is None:
-                raise ValueError(f"unit_tiers「{tier.text}」用到組裝課程，但計畫沒有 bundle")
-        for outcome in self.outcomes:
-            if outcome.when == "bundle_completed" and self.bundle is None:
-                raise ValueError(f"outcomes「{outcome.text}」用到組裝課程，但計畫沒有 bundle")
+        # load_plan runs the same checks on the file as written, with lines; this guards plans
+        # built in code.
+        problems = _inconsistencies(self.model_dump())
+        if problems:
+            summary = "；".join(f"{'.'.join(map(str, loc))}：{text}" for loc, text in problems)
+            raise PydanticCustomError("plan_inconsistent", "{summary}", {"summary": summary})
         return self
 
     @property
@@ -319,91 +325,313 @@ class Plan(_Strict):
         return notes
 
 
+# --- checks across fields ----------------------------------------------------------------------
+
+
+def _items(value: object) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mapping items of a list, with their positions; anything else is left to the model."""
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+
+def _day(value: object) -> date | None:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else None
+
+
+def _inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Problems between fields, each with the location of the field to fix.
+
+    Works on the file as written as well as on a validated plan, so a typo elsewhere does not
+    hide these: whatever cannot be read yet is skipped here and reported by the model.
+    """
+    problems: list[tuple[Loc, str]] = []
+    requirements = _items(data.get("requirements"))
+    first: dict[str, int] = {}
+    for i, req in requirements:
+        rid = req.get("id")
+        if not isinstance(rid, str):
+            continue
+        if rid in first:
+            problems.append((("requirements", i, "id"), f"id「{rid}」重複：第 {first[rid] + 1} 項已經用過"))
+        else:
+            first[rid] = i
+    inner: dict[str, int] = {}
+    for i, req in requirements:
+        including = req.get("including")
+        iid = including.get("id") if isinstance(including, Mapping) else None
+        if not isinstance(iid, str):
+            continue
+        if iid in first:
+            text = f"id「{iid}」與 requirements 第 {first[iid] + 1} 項的 id 重複"
+        elif iid in inner:
+            text = f"id「{iid}」與 requirements 第 {inner[iid] + 1} 項的 including 重複"
+        else:
+            inner[iid] = i
+            continue
+        problems.append((("requirements", i, "including", "id"), text))
+    known = [*first, *inner]
+
+    period = data.get("period")
+    start = _day(period.get("start")) if isinstance(period, Mapping) else None
+    end = _day(period.get("end")) if isinstance(period, Mapping) else None
+    if start and end and start <= end:
+        for field in ("deadline", "judge_date"):
+            day = _day(data.get(field))
+            if day and not start <= day <= end:
+                problems.append(((field,), f"應在 period 之內（{start} 至 {end}），但寫的是「{day}」"))
+
+    no_bundle = data.get("bundle") is None
+    for t, tier in _items(data.get("unit_tiers")):
+        average = tier.get("average_at_least")
+        for rid in average if isinstance(average, Mapping) else ():
+            if rid not in known:
+                problems.append(
+                    (("unit_tiers", t, "average_at_least", rid), f"沒有 id 為「{rid}」的要求" + _guess(rid, known))
+                )
+        counts = tier.get("counts")
+        if counts in ("bundle_and_requirements", "bundle_or_requirements") and no_bundle:
+            problems.append((("unit_tiers", t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle"))
+    for o, outcome in _items(data.get("outcomes")):
+        if outcome.get("when") == "bundle_completed" and no_bundle:
+            problems.append((("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle"))
+    return problems
+
+
 # --- loading -----------------------------------------------------------------------------------
 
 
-def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int:
-    """The 1-based line of the YAML node a pydantic error location points at (best effort)."""
-    for key in loc:
+class _PlanLoader(yaml.SafeLoader):
+    """Safe YAML, except that an impossible date (2023-02-30) stays the text the clerk wrote.
+
+    PyYAML raises on it without a line and stops there; kept as text, the model reports it at its
+    line together with every other problem in the file.
+    """
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_PlanLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
+@dataclass(frozen=True, order=True)
+class _Problem:
+    line: int
+    field: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"  第 {self.line} 行 {self.field}：{self.text}"
+
+
+def _item_label(sequence: yaml.SequenceNode, index: int) -> str:
+    """`gender` for the item whose id is gender, when no other item has that id; else `第 2 項`."""
+
+    def id_of(item: yaml.Node) -> str | None:
+        if isinstance(item, yaml.MappingNode):
+            for key, value in item.value:
+                if key.value == "id" and isinstance(value, yaml.ScalarNode) and value.value:
+                    return str(value.value)
+        return None
+
+    rid = id_of(sequence.value[index])
+    if rid is not None and [id_of(item) for item in sequence.value].count(rid) == 1:
+        return rid
+    return f"第 {index + 1} 項"
+
+
+def _where(root: yaml.Node, loc: Loc) -> tuple[int, str]:
+    """The 1-based line and the field, as a clerk reads it, that an error location points at.
+
+    The line is that of the key (or list item) reached last: a missing key is reported at its
+    parent. Steps the file does not have are dropped, except a last missing key, so
+    `minimum: abc` is one problem at `minimum`, not two at the `supervisor`/`other` it stands for.
+    """
+    node, line, field = root, root.start_mark.line + 1, ""
+    for step, key in enumerate(loc):
         if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == key), None)
-            if child is None:
+            pair = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+            if pair is None:
+                if step == len(loc) - 1:
+                    field = f"{field}.{key}" if field else str(key)
                 break
-            node = child
+            line, node = pair[0].start_mark.line + 1, pair[1]
+            field = f"{field}.{key}" if field else str(key)
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            field += f"[{_item_label(node, key)}]"
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-    return node.start_mark.line + 1
+    return line, field or "（整份計畫）"
 
 
-def _bad_date(node: yaml.Node | None) -> str:
-    """Where the first impossible date (2023-02-30) is, as ` 第 N 行 field`."""
-    stack: list[tuple[yaml.Node | None, str]] = [(node, "")]
-    while stack:
-        item, trail = stack.pop()
-        if isinstance(item, yaml.MappingNode):
-            stack.extend((v, f"{trail}.{k.value}".lstrip(".")) for k, v in reversed(item.value))
-        elif isinstance(item, yaml.SequenceNode):
-            stack.extend((v, f"{trail}.{i}") for i, v in reversed(list(enumerate(item.value))))
-        elif isinstance(item, yaml.ScalarNode) and item.tag.endswith(":timestamp"):
-            try:
-                date.fromisoformat(item.value[:10])
-            except ValueError:
-                return f" 第 {item.start_mark.line + 1} 行 {trail}"
+def _wrote(value: object) -> str:
+    """What the clerk wrote, to quote back in a message."""
+    if value is None:
+        return "，但沒有填值"
+    if isinstance(value, (str, int, float, Decimal, date)):
+        return f"，但寫的是「{value}」"
+    if isinstance(value, list):
+        return "，但寫的是清單"
+    if isinstance(value, Mapping):
+        return "，但寫的是「欄位: 值」對應表"
     return ""
 
 
-def _duplicate_keys(node: yaml.Node, trail: str = "") -> list[str]:
+def _guess(written: object, choices: list[str]) -> str:
+    match = difflib.get_close_matches(str(written), choices, n=1)
+    return f"，是否為「{match[0]}」？" if match else ""
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if get_origin(annotation) is None and isinstance(annotation, type):
+        return annotation if issubclass(annotation, BaseModel) else None
+    return next(filter(None, map(_model_in, get_args(annotation))), None)
+
+
+def _field_names(loc: Loc) -> list[str]:
+    """The fields the model allows at `loc` (a location inside a plan)."""
+    model: type[BaseModel] | None = Plan
+    for key in loc:
+        if isinstance(key, int):
+            continue
+        field = model.model_fields.get(key) if model else None
+        model = _model_in(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
+_PATTERNS = {
+    r"^[a-z][a-z0-9_]*$": "只能用小寫英文、數字與底線，並以英文字母開頭，如 gender",
+    r"^[a-z0-9][a-z0-9-]*$": "只能用小寫英文、數字與連字號，如 hsinchu-city-2023",
+    r"^https?://": "應以 http:// 或 https:// 開頭",
+}
+_INTEGER = {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}
+_NUMBER = {"decimal_parsing", "decimal_type", "decimal_finite_number", "float_parsing", "float_type"}
+_DATE = {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"}
+_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def _message(err: Mapping[str, Any], loc: Loc) -> str:
+    """A pydantic error in words a clerk reads; pydantic's English only for types not mapped."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return f"缺少必填欄位「{loc[-1]}」"
+    if kind == "extra_forbidden":
+        allowed = _field_names(loc[:-1])
+        guess = _guess(loc[-1], allowed)
+        return f"不認得的欄位「{loc[-1]}」" + (guess or f"；這裡可寫：{'、'.join(allowed)}")
+    if kind in _INTEGER:
+        return "應為整數" + _wrote(value)
+    if kind in _NUMBER:
+        return "應為數字" + _wrote(value)
+    if kind in _DATE:
+        impossible = isinstance(value, str) and re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value)
+        return "應為日期（YYYY-MM-DD）" + _wrote(value) + ("（沒有這一天）" if impossible else "")
+    if kind == "literal_error":
+        options = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
+        return (
+            "應為下列之一：" + "、".join(f"「{o}」" for o in options) + _wrote(value)
+            + _guess(value, options)
+        )
+    if kind == "greater_than_equal":
+        return f"應大於或等於 {ctx['ge']}" + _wrote(value)
+    if kind == "less_than_equal":
+        return f"應小於或等於 {ctx['le']}" + _wrote(value)
+    if kind == "too_short":
+        return f"至少要寫 {ctx['min_length']} 項"
+    if kind == "string_type":
+        return "應為文字" + _wrote(value)
+    if kind == "string_pattern_mismatch":
+        return _PATTERNS.get(str(ctx.get("pattern")), f"格式不符（{ctx.get('pattern')}）") + _wrote(value)
+    if kind == "list_type":
+        return "應為清單，如 [a, b]" + _wrote(value)
+    if kind in _MAPPING:
+        # `minimum:` left empty: a figure was meant, so "expected a mapping" would mislead.
+        return "沒有填值" if value is None else "應為「欄位: 值」的對應表" + _wrote(value)
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind == "located":
+        return str(ctx["message"])
+    return str(err["msg"])
+
+
+def _duplicate_keys(node: yaml.Node, root: yaml.Node, loc: Loc = ()) -> list[_Problem]:
     """A key written twice silently keeps the last value in YAML: report each as an error."""
     problems = []
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for key, value in node.value:
-            where = f"{trail}.{key.value}" if trail else str(key.value)
+            line = key.start_mark.line + 1
             if key.value in seen:
-                problems.append(f"  第 {key.start_mark.line + 1} 行 {where}: 同一層重複寫了「{key.value}」")
-            seen.add(key.value)
-            problems.extend(_duplicate_keys(value, where))
+                _, field = _where(root, (*loc, key.value))
+                text = f"同一層重複寫了「{key.value}」，第 {seen[key.value]} 行已經寫過"
+                problems.append(_Problem(line, field, text))
+            else:
+                seen[key.value] = line
+            problems.extend(_duplicate_keys(value, root, (*loc, key.value)))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            problems.extend(_duplicate_keys(item, f"{trail}.{i}"))
+            problems.extend(_duplicate_keys(item, root, (*loc, i)))
     return problems
+
+
+def _problems(node: yaml.Node, data: Mapping[str, Any]) -> list[_Problem]:
+    """Every problem in a plan file, in line order: keys written twice, each field the model
+    rejects, and the checks across fields."""
+
+    def at(loc: Loc, text: str) -> _Problem:
+        return _Problem(*_where(node, loc), text)
+
+    found = _duplicate_keys(node, node)
+    across = [at(loc, text) for loc, text in _inconsistencies(data)]
+    found += across
+    try:
+        Plan.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            if err["type"] == "plan_inconsistent" and across:
+                continue  # the same checks, already reported above with their lines
+            loc = tuple(err["loc"]) + tuple((err.get("ctx") or {}).get("at", ()))
+            found.append(at(loc, _message(err, loc)))
+    # dict.fromkeys: one line per problem even when two model fields stand for one YAML value.
+    return sorted(dict.fromkeys(found), key=lambda p: p.line)
 
 
 def load_plan(path: Path) -> Plan:
     """Read and validate one plan file; PlanError names the file, line and field of each problem."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        loader = _PlanLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"{path}: 無法讀取計畫檔：{exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"第 {mark.line + 1} 行" if mark else ""
-        raise PlanError(f"{path}{where}: YAML 格式錯誤：{getattr(exc, 'problem', exc)}") from exc
-    except ValueError as exc:
-        # PyYAML builds dates itself and fails without a line: find the date that is not one.
-        raise PlanError(f"{path}{_bad_date(yaml.compose(text))}: 日期不存在：{exc}") from None
+        start = getattr(exc, "context_mark", None)
+        where = f" 第 {mark.line + 1} 行" if mark else ""
+        since = f"，從第 {start.line + 1} 行開始" if start and mark and start.line != mark.line else ""
+        raise PlanError(
+            f"{path}{where}: YAML 格式錯誤{since}（常見原因：括號或引號沒有成對、縮排不齊、"
+            f"冒號後少了空格）。原文：{getattr(exc, 'problem', exc)}"
+        ) from exc
     if not isinstance(data, dict) or node is None:
         raise PlanError(f"{path}: 計畫檔應為 YAML 對應表（key: value）")
-    duplicates = _duplicate_keys(node)
-    if duplicates:
-        raise PlanError(f"{path}: 計畫檔有 {len(duplicates)} 個問題：\n" + "\n".join(duplicates))
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(
-                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-            )
-            field = ".".join(str(p) for p in loc) or "(整份計畫)"
-            problems.append(f"  第 {_line_of(node, loc)} 行 {field}: {err['msg']}")
+    problems = _problems(node, data)
+    if problems:
         raise PlanError(
-            f"{path}: 計畫檔有 {len(problems)} 個問題：\n" + "\n".join(problems)
-        ) from None
+            f"{path}: 計畫檔有 {len(problems)} 個問題：\n" + "\n".join(map(str, problems))
+        )
+    return Plan.model_validate(data)
 
 
 def plans_dir() -> Path:

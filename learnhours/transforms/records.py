@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from json.encoder import encode_basestring
+from operator import itemgetter
+from typing import NamedTuple
 
 from learnhours.transforms.dates import DateError, parse_date
 from learnhours.transforms.hours import (
@@ -176,9 +179,12 @@ class _Row:
             raise RowRejected(self.problems)
 
 
-@dataclass(frozen=True)
-class Record:
-    """One normalized learning record (a warehouse row without lineage)."""
+class Record(NamedTuple):
+    """One normalized learning record (a warehouse row without lineage).
+
+    A named tuple, not a dataclass: a million of these are made per large file, and a frozen
+    dataclass costs several times more to build.
+    """
 
     person_id: str
     course_key: str
@@ -196,10 +202,10 @@ class Record:
     digest: str
 
 
-def normalize_record(
+def _normalize_row(
     fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
 ) -> Record:
-    """Apply rules 1-3 and 5's key to one row. Raises RowRejected listing every problem found."""
+    """The rules applied field by field: the reference the cached path in normalize_record follows."""
     row = _Row(fields, gregorian)
     pid = row.person_id()
     for field in required:
@@ -286,3 +292,111 @@ def normalize_record(
         raw=raw,
         digest=hashlib.sha1("\x1f".join(values).encode()).hexdigest(),
     )
+
+
+def normalize_record(
+    fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
+) -> Record:
+    """Apply rules 1-3 and 5's key to one row. Raises RowRejected listing every problem found."""
+    return _normalizer(tuple(fields), gregorian, required)(fields)
+
+
+def _json_value(value: object) -> str:
+    """One value exactly as json.dumps writes it inside the raw row."""
+    if type(value) is str:
+        return encode_basestring(value)
+    if isinstance(value, date):
+        value = value.isoformat()
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _Course(NamedTuple):
+    """What a row's course cells decide, whoever attended: everything in a Record but the person."""
+
+    course_key: str
+    session: str
+    start_date: date
+    end_date: date
+    course_code: str | None
+    course_name: str
+    category_code: int | None
+    quantity: Decimal
+    unit: str
+    zero_reason: str | None
+    digest_head: bytes  # the digest's input up to the name, which comes last
+    raw_parts: tuple[str, str, str]  # the raw JSON around the ID and the name
+
+
+_COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
+
+
+class _RecordNormalizer:
+    """normalize_record for one column layout, remembering each distinct set of course cells.
+
+    An export repeats the same course session (code, dates, hours, attendance) for every person who
+    attended: those cells are validated once and only the ID and the name are checked per row. A
+    row whose course cells were never seen, or whose ID or name is wrong, takes _normalize_row,
+    which also supplies every rejection, so problems are found and worded in one place only.
+    """
+
+    def __init__(self, names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]) -> None:
+        self.names, self.gregorian, self.required = names, gregorian, required
+        self.courses: dict[tuple, _Course] = {}
+        self.fast = "person_id" in names and "name" in names
+        if not self.fast:
+            return
+        self.pid_at, self.name_at = names.index("person_id"), names.index("name")
+        rest = [i for i in range(len(names)) if i not in (self.pid_at, self.name_at)]
+        self.rest = itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
+        self.name_required = "name" in required
+
+    def __call__(self, fields: dict[str, object]) -> Record:
+        if not self.fast:
+            return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+        values = tuple(fields.values())
+        rest = self.rest(values)
+        try:
+            "".join(rest)  # only all-text rows are remembered: 1 == 1.0 == True as dict keys
+        except TypeError:
+            return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+        course = self.courses.get(rest)
+        raw_pid, raw_name = values[self.pid_at], values[self.name_at]
+        if course is not None and type(raw_pid) is str:
+            pid, valid = _checked_id(raw_pid)
+            name = clean(raw_name)
+            if valid and (name or not self.name_required):
+                before, between, after = course.raw_parts
+                if self.pid_at < self.name_at:
+                    raw = f"{before}{encode_basestring(raw_pid)}{between}{_json_value(raw_name)}{after}"
+                else:
+                    raw = f"{before}{_json_value(raw_name)}{between}{encode_basestring(raw_pid)}{after}"
+                return Record(pid, course.course_key, course.session, course.start_date,
+                              course.end_date, name, course.course_code, course.course_name,
+                              course.category_code, course.quantity, course.unit,
+                              course.zero_reason, raw,
+                              hashlib.sha1(course.digest_head + name.encode()).hexdigest())  # fmt: skip
+        record = _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+        if course is None:
+            if len(self.courses) >= _COURSE_CACHE_SIZE:
+                self.courses.clear()
+            self.courses[rest] = self._course(record, values)
+        return record
+
+    def _course(self, r: Record, values: tuple) -> _Course:
+        values_text = (r.course_code or "", r.course_name, str(r.category_code), str(r.quantity),
+                       r.unit, r.zero_reason or "", r.end_date.isoformat(), "")  # fmt: skip
+        parts = [f"{encode_basestring(n)}: {_json_value(v)}" for n, v in zip(self.names, values, strict=True)]
+        first, second = sorted((self.pid_at, self.name_at))
+        before = "{" + "".join(f"{p}, " for p in parts[:first])
+        before += f"{encode_basestring(self.names[first])}: "
+        between = "".join(f", {p}" for p in parts[first + 1 : second]) + ", "
+        between += f"{encode_basestring(self.names[second])}: "
+        after = "".join(f", {p}" for p in parts[second + 1 :]) + "}"
+        return _Course(r.course_key, r.session, r.start_date, r.end_date, r.course_code,
+                       r.course_name, r.category_code, r.quantity, r.unit, r.zero_reason,
+                       "\x1f".join(values_text).encode(), (before, between, after))  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _normalizer(names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]) -> _RecordNormalizer:
+    return _RecordNormalizer(names, gregorian, required)

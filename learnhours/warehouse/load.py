@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
+from queue import Empty, Queue
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.extractors.tables import Table, UnreadableFile, open_table
-from learnhours.transforms.records import Problem, Record, RowRejected, normalize_record
+from learnhours.transforms.records import Problem, RowRejected, normalize_record
 from learnhours.transforms.roster import normalize_person
 from learnhours.warehouse.schema import ingest_batch, person, rejected_row
 
@@ -77,7 +85,7 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
     try:
         table = open_table(path)
         report.kind, report.label = table.kind.name, table.kind.label
-        with engine.begin() as connection:
+        with engine.connect() as connection, _bulk_settings(connection), connection.begin():
             batch_id = connection.execute(
                 ingest_batch.insert().values(
                     file_name=path.name,
@@ -94,7 +102,7 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
             if table.kind.is_roster:
                 _load_roster(connection, table, batch_id, report)
             else:
-                _load_records(connection, table, batch_id, report)
+                _load_records(connection, table, batch_id, report, path)
             connection.execute(
                 update(ingest_batch)
                 .where(ingest_batch.c.id == batch_id)
@@ -131,6 +139,32 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
     return report
 
 
+_SQLITE_CACHE_KB = 65536
+
+
+@contextmanager
+def _bulk_settings(connection: Connection) -> Iterator[None]:
+    """SQLite settings for one file's load, put back afterwards for the pooled connection.
+
+    A larger page cache keeps the unique index in memory as the table grows. synchronous=NORMAL
+    under WAL skips the fsync at commit: a power cut may lose the last file's load (the next run
+    loads it again, its hash not being recorded), never leave half of it.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    cache, sync = (driver.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "synchronous"))
+    driver.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
+    driver.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        if connection.connection.is_valid:
+            driver.execute(f"PRAGMA cache_size = {int(cache)}")
+            driver.execute(f"PRAGMA synchronous = {int(sync)}")
+
+
 def _nothing_kept(report: FileReport) -> None:
     """The file's transaction rolled back: its counts must not claim otherwise."""
     report.loaded = report.updated = report.duplicates = report.rejected = 0
@@ -140,13 +174,22 @@ def _nothing_kept(report: FileReport) -> None:
 def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
     """Rows as field dicts; blank lines skipped."""
     field_map = table.kind.field_map(table.header)
+    names = tuple(field_map.values())
+    pick = itemgetter(*field_map) if len(field_map) > 1 else lambda cells: (cells[next(iter(field_map))],)
+    width = max(field_map, default=-1) + 1
     for line, cells in table.rows:
         if cells == [_UNDECODABLE]:
             yield line, {_UNDECODABLE: True}
             continue
-        if not any(str(c).strip() for c in cells):
+        try:
+            blank = not "".join(cells).strip()  # all-text rows (CSV): one C call instead of a loop
+        except TypeError:
+            blank = not any(str(c).strip() for c in cells)
+        if blank:
             continue
-        yield line, {name: cells[i] if i < len(cells) else "" for i, name in field_map.items()}
+        if len(cells) < width:
+            cells = [*cells, *[""] * (width - len(cells))]
+        yield line, dict(zip(names, pick(cells), strict=True))
 
 
 def _reject(
@@ -169,24 +212,137 @@ def _reject(
     )
 
 
-def _normalized(
-    connection: Connection, table: Table, batch_id: int, report: FileReport, normalize
-) -> Iterator:
+def _outcomes(table: Table, normalize) -> Iterator[tuple[int, object]]:  # noqa: ANN001
+    """(line, normalized row) or (line, list of its problems), for every non-blank row."""
     for line, fields in _fields(table):
-        report.rows_read += 1
         if _UNDECODABLE in fields:
-            _reject(
-                connection,
-                batch_id,
-                line,
-                [Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")],
-                report,
-            )
+            yield line, [Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")]
             continue
         try:
             yield line, normalize(fields)
         except RowRejected as exc:
-            _reject(connection, batch_id, line, exc.problems, report)
+            yield line, exc.problems
+
+
+def _normalized(
+    connection: Connection, batch_id: int, report: FileReport, outcomes: Iterable
+) -> Iterator:
+    """The normalized rows; each rejected one written to rejected_row as it passes."""
+    for line, outcome in outcomes:
+        report.rows_read += 1
+        if type(outcome) is list:
+            _reject(connection, batch_id, line, outcome, report)
+        else:
+            yield line, outcome
+
+
+# --- a second process for large files -----------------------------------------------------------
+
+PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
+_CHUNKS_AHEAD = 4  # parsed chunks waiting for the writer: memory stays flat on any file size
+
+
+class _WorkerFailed(Exception):
+    """The parsing process ended without saying why (killed, or an error that would not pickle)."""
+
+
+def _normalize_for(kind):  # noqa: ANN001, ANN202
+    # Looked up at call time: tests replace normalize_record to simulate a crash mid-file.
+    return lambda f: normalize_record(f, gregorian=kind.gregorian, required=kind.required)
+
+
+def _parse_main() -> None:
+    """The second process: read and normalize argv[1], pickle the outcomes chunk by chunk to stdout.
+
+    A pipe gives flat memory for free (the writer blocks while the loader is busy), and if the
+    loading process dies the next write fails and this one ends too.
+    """
+    out = sys.stdout.buffer
+    path, dialect, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    chunk: list = []
+    try:
+        table = open_table(Path(path))
+        for outcome in _outcomes(table, _record_rows(table.kind, postgres=dialect == "postgresql")):
+            chunk.append(outcome)
+            if len(chunk) >= size:
+                pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+                chunk = []
+        pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
+    except BrokenPipeError:
+        os._exit(1)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes to the loading process
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001
+            exc = _WorkerFailed(type(exc).__name__)
+        # The rows before the failure first: the report counts them as one process would.
+        pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(exc, out)
+    out.flush()
+
+
+def _parallel_outcomes(path: Path, dialect: str) -> Iterator[tuple[int, object]]:
+    """_outcomes computed in a second process while this one writes to the database.
+
+    A fresh interpreter rather than multiprocessing: a fork of a process with threads (Prefect's)
+    can inherit a held lock, and spawn would re-run the caller's __main__.
+    """
+    import learnhours
+
+    env = dict(os.environ)
+    package_root = str(Path(learnhours.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from learnhours.warehouse.load import _parse_main; _parse_main()",
+         str(path), dialect, str(CHUNK)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    # A reader thread unpickles the next chunks while the driver writes this one (sqlite3 and
+    # psycopg let go of the GIL while the database works), so the parsing process never waits.
+    chunks: Queue = Queue(maxsize=_CHUNKS_AHEAD)
+
+    def read() -> None:
+        try:
+            while True:
+                item = pickle.load(worker.stdout)
+                chunks.put(item)
+                if item is None or isinstance(item, BaseException):
+                    return
+        except EOFError:
+            chunks.put(_WorkerFailed(f"exit code {worker.wait()}"))
+        except BaseException as exc:  # noqa: BLE001 - handed to the loading thread
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            with suppress(Empty):
+                chunks.get(timeout=0.05)
+        worker.wait()
+        worker.stdout.close()
+
+
+def _use_worker(table: Table, path: Path | None) -> bool:
+    if path is None or table.encoding in ("xlsx", "xls") or (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        return path.stat().st_size >= PARALLEL_MIN_BYTES
+    except OSError:
+        return False
 
 
 # --- learning records ---------------------------------------------------------------------------
@@ -211,110 +367,204 @@ def _driver_sql(connection: Connection, sql: str) -> str:
 
 
 _PG_EXISTING = (
-    "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest FROM learning_record r "
+    "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no "
+    "FROM learning_record r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, c, s, d) "
     "ON r.person_id = k.p AND r.course_key = k.c AND r.session = k.s AND r.start_date = k.d"
 )
 
 
-def _existing_digests(connection: Connection, cursor, keys: list[tuple]) -> dict:  # noqa: ANN001
-    """Digest of each key already in the warehouse, for one chunk's keys."""
+def _existing(connection: Connection, cursor, keys: list[tuple]) -> dict:  # noqa: ANN001
+    """(digest, batch id, line) of each key already in the warehouse, for one chunk's keys."""
     if connection.dialect.name == "postgresql":
         # Four array parameters instead of thousands of tuple literals: one cheap plan per chunk.
         cursor.execute(_PG_EXISTING, [list(column) for column in zip(*keys, strict=True)])
-        return {tuple(row[:-1]): row[-1] for row in cursor.fetchall()}
+        return {tuple(row[:4]): tuple(row[4:]) for row in cursor.fetchall()}
     found: dict = {}
     # SQLite: a VALUES list joined on the unique index; under SQLite's 32766-variable limit per query.
     for part in _chunks(keys, 1000):
         values = ", ".join(["(?, ?, ?, ?)"] * len(part))
-        params = [v for p, c, s, d in part for v in (p, c, s, d.isoformat())]
+        params = [v for key in part for v in key]
         cursor.execute(
             f"WITH k(p, c, s, d) AS (VALUES {values}) "
-            "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest "
+            "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no "
             "FROM k JOIN learning_record r ON r.person_id = k.p AND r.course_key = k.c "
             "AND r.session = k.s AND r.start_date = k.d",
             params,
         )
-        for p, c, s, d, digest in cursor.fetchall():
-            found[(p, c, s, date.fromisoformat(d))] = digest
+        for row in cursor.fetchall():
+            found[tuple(row[:4])] = tuple(row[4:])  # ISO text dates, as in the parameter rows
     return found
 
 
-def _load_records(connection: Connection, table: Table, batch_id: int, report: FileReport) -> None:
-    kind = table.kind
-    rows = _normalized(
-        connection,
-        table,
-        batch_id,
-        report,
-        lambda f: normalize_record(f, gregorian=kind.gregorian, required=kind.required),
-    )
+def _record_rows(kind, *, postgres: bool):  # noqa: ANN001, ANN202
+    """normalize_record giving a parameter row for the driver, in _ROW order.
+
+    Built where the row is parsed (possibly the second process), so the loading process only
+    writes. sqlite3 has no Decimal or date type: REAL hours (two decimals at most), ISO text dates
+    exactly as SQLAlchemy's Date writes them.
+    """
+    normalize = _normalize_for(kind)
+    kind_name = kind.name
+
+    def row(fields: dict[str, object]) -> tuple:
+        r = normalize(fields)
+        if postgres:
+            values = (*r[:5], r.name, r.course_code, r.course_name, r.category_code, r.quantity,
+                      r.unit, r.zero_reason, r.raw, r.digest, kind_name)  # fmt: skip
+            # The row as a line of COPY text too: psycopg's write_row costs the loader more.
+            return (*values, "\t".join(map(_copy_text, values)))
+        return (r.person_id, r.course_key, r.session, r.start_date.isoformat(),
+                r.end_date.isoformat(), r.name, r.course_code, r.course_name, r.category_code,
+                float(r.quantity), r.unit, r.zero_reason, r.raw, r.digest, kind_name)  # fmt: skip
+
+    return row
+
+
+def _copy_text(value: object) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    text = value if type(value) is str else str(value)  # date: ISO; Decimal: plain digits
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.translate(_COPY_ESCAPES)
+    return text
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+# A record's parameter row: the key, the other columns, the source kind; line and batch added last.
+# On PostgreSQL the row carries its COPY text before the line.
+_ROW = (*_KEY, *_RECORD_COLUMNS, "source_kind")
+_DIGEST_AT = _ROW.index("digest")
+_SOURCE_END = len(_ROW)
+
+
+def _load_records(
+    connection: Connection, table: Table, batch_id: int, report: FileReport, path: Path | None = None
+) -> None:
+    dialect = connection.dialect.name
+    pg = dialect == "postgresql"
+    if _use_worker(table, path):
+        table.rows.close()  # the second process reads the file on its own
+        outcomes = _parallel_outcomes(path, dialect)
+    else:
+        outcomes = _outcomes(table, _record_rows(table.kind, postgres=pg))
+    try:
+        _write_records(connection, _normalized(connection, batch_id, report, outcomes), batch_id, report)
+    finally:
+        outcomes.close()  # at once, not when the traceback goes: stops the second process
+
+
+def _write_records(connection: Connection, rows: Iterator, batch_id: int, report: FileReport) -> None:
+    pg = connection.dialect.name == "postgresql"
     # The hot path talks to the driver directly with plain tuples: SQLAlchemy's per-row parameter
-    # processing costs more than parsing the row did.
-    names = (*_KEY, *_RECORD_COLUMNS, "batch_id", "line_no", "source_kind")
+    # processing costs more than parsing the row did. The batch id is the same for every row.
+    batch = int(batch_id)
+    names = (*_ROW, "line_no", "batch_id")
     insert_sql = _driver_sql(
         connection,
-        f"INSERT INTO learning_record ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        f"INSERT INTO learning_record ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' * (len(names) - 1))}, {batch})",
     )
-    update_names = (*_RECORD_COLUMNS, "batch_id", "line_no", "source_kind")
     update_sql = _driver_sql(
         connection,
-        f"UPDATE learning_record SET {', '.join(f'{c} = ?' for c in update_names)} "
+        f"UPDATE learning_record SET {', '.join(f'{c} = ?' for c in names[4:-1])}, batch_id = {batch} "
         f"WHERE {' AND '.join(f'{k} = ?' for k in _KEY)}",
     )
     cursor = connection.connection.driver_connection.cursor()
-    if connection.dialect.name == "postgresql":
+    if pg:
         # The planner's statistics still describe the table as it was before this file: left alone it
         # hashes the whole growing table for every chunk. Per-key index probes are what we want.
         cursor.execute("SET LOCAL enable_hashjoin = off")
         cursor.execute("SET LOCAL enable_mergejoin = off")
-    else:
-        # A larger page cache keeps the unique index's pages in memory as the table grows.
-        cursor.execute("PRAGMA cache_size = -65536")
+    writer = _Writer(cursor, pg, names, insert_sql, batch)
+    # Most chunks of a new file hold only new keys: insert them outright and look keys up only
+    # when that fails (a key already stored). PostgreSQL: COPY inside a savepoint, undone if a key
+    # collides; after such a chunk the next one is looked up first, so a re-delivered file does
+    # not pay for a failed COPY per chunk. SQLite: INSERT .. ON CONFLICT DO NOTHING, then the keys
+    # not inserted are told apart by the batch and line stored with them. (A SQLite savepoint
+    # would copy every index page the chunk touches into a statement journal: the cost that grew
+    # with the table.)
+    optimistic = True
     for chunk in _chunks(rows, CHUNK):
-        latest: dict[tuple, tuple[int, Record]] = {}
-        for line, record in chunk:
-            key = (record.person_id, record.course_key, record.session, record.start_date)
-            if key in latest:
+        latest: dict[tuple, tuple] = {}
+        for line, row in chunk:
+            key = row[:4]  # person_id, course_key, session, start_date
+            earlier = latest.get(key)
+            if earlier is not None:
                 # The same course twice in one file: the later row is the file's word on it.
-                report.duplicates += latest[key][1].digest == record.digest
-                report.updated += latest[key][1].digest != record.digest
-            latest[key] = (line, record)
-        existing = _existing_digests(connection, cursor, list(latest))
+                same = earlier[_DIGEST_AT] == row[_DIGEST_AT]
+                report.duplicates += same
+                report.updated += not same
+            latest[key] = (*row, line)
+        new = list(latest.values())
+        if not pg:
+            inserted = writer.insert_new(new)
+            report.loaded += inserted
+            if inserted == len(new):
+                continue
+        elif optimistic and writer.insert_all_new(new):
+            report.loaded += len(new)
+            continue
+        existing = _existing(connection, cursor, list(latest))
+        optimistic = not existing
         inserts, updates = [], []
-        for key, (line, r) in latest.items():
-            values = (r.end_date, r.name, r.course_code, r.course_name, r.category_code,
-                      r.quantity, r.unit, r.zero_reason, r.raw, r.digest,
-                      batch_id, line, kind.name)  # fmt: skip
-            if key not in existing:
-                inserts.append((*key, *values))
-            elif existing[key] == r.digest:
+        for key, row in latest.items():
+            stored = existing.get(key)
+            if stored is None:
+                inserts.append(row)
+            elif not pg and stored[1] == batch and stored[2] == row[-1]:
+                pass  # inserted just above, counted there
+            elif stored[0] == row[_DIGEST_AT]:
                 report.duplicates += 1
             else:
-                updates.append((*values, *key))
-        if connection.dialect.name == "sqlite":
-            # sqlite3 has no Decimal or date type: REAL hours (two decimals at most), ISO text dates
-            # exactly as SQLAlchemy's Date writes them.
-            inserts = [
-                (*t[:3], t[3].isoformat(), t[4].isoformat(), *t[5:9], float(t[9]), *t[10:])
-                for t in inserts
-            ]
-            updates = [
-                (t[0].isoformat(), *t[1:5], float(t[5]), *t[6:-1], t[-1].isoformat())
-                for t in updates
-            ]
-        if inserts and connection.dialect.name == "postgresql":
-            # Bulk loads on PostgreSQL use COPY; the keys were checked absent just above, inside
-            # this same transaction, so plain COPY into the table cannot collide.
-            with cursor.copy(f"COPY learning_record ({', '.join(names)}) FROM STDIN") as copy:
-                for row in inserts:
-                    copy.write_row(row)
-        elif inserts:
-            cursor.executemany(insert_sql, inserts)
+                updates.append((*row[4:_SOURCE_END], row[-1], *key))
+        if inserts:
+            writer.insert(inserts)
         if updates:
             cursor.executemany(update_sql, updates)
         report.loaded += len(inserts)
         report.updated += len(updates)
+
+
+class _Writer:
+    """Inserts parameter rows (without the batch id) through the driver's fastest way."""
+
+    def __init__(self, cursor, pg: bool, names: tuple, insert_sql: str, batch: int) -> None:  # noqa: ANN001
+        self.cursor, self.pg, self.insert_sql, self.batch = cursor, pg, insert_sql, batch
+        self.copy_sql = f"COPY learning_record ({', '.join(names)}) FROM STDIN"
+        self.ignore_sql = f"{insert_sql} ON CONFLICT DO NOTHING"
+
+    def insert(self, rows: list[tuple]) -> None:
+        """Rows whose keys are known to be absent."""
+        if self.pg:
+            # Bulk loads on PostgreSQL use COPY.
+            tail = f"\t{self.batch}\n"
+            with self.cursor.copy(self.copy_sql) as copy:
+                copy.write("".join([f"{row[-2]}\t{row[-1]}{tail}" for row in rows]))
+        else:
+            self.cursor.executemany(self.insert_sql, rows)
+
+    def insert_all_new(self, rows: list[tuple]) -> bool:
+        """PostgreSQL: COPY on the guess that no key is stored yet; if one is, undo it and say so."""
+        import psycopg
+
+        cursor = self.cursor
+        cursor.execute("SAVEPOINT lh_chunk")
+        try:
+            self.insert(rows)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT lh_chunk")
+            cursor.execute("RELEASE SAVEPOINT lh_chunk")
+            return False
+        cursor.execute("RELEASE SAVEPOINT lh_chunk")
+        return True
+
+    def insert_new(self, rows: list[tuple]) -> int:
+        """SQLite: insert the rows whose key is not stored yet; how many were."""
+        self.cursor.executemany(self.ignore_sql, rows)
+        return self.cursor.rowcount
 
 
 # --- roster -------------------------------------------------------------------------------------
@@ -332,7 +582,7 @@ def _upsert(connection: Connection, table, rows: list[dict], key: str) -> None: 
 
 def _load_roster(connection: Connection, table: Table, batch_id: int, report: FileReport) -> None:
     people: dict[str, dict] = {}
-    for _line, p in _normalized(connection, table, batch_id, report, normalize_person):
+    for _line, p in _normalized(connection, batch_id, report, _outcomes(table, normalize_person)):
         if p.person_id in people:
             report.duplicates += 1
         people[p.person_id] = {**asdict(p), "on_roster": True, "batch_id": batch_id}

@@ -1,0 +1,190 @@
+"""The fast ingest paths give exactly what the plain ones give: cached course cells, the parsing
+process for large files, and the insert-first chunk with its fallback to key lookups."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from learnhours.extractors.kinds import AGENCY_EXPORT
+from learnhours.transforms import records
+from learnhours.transforms.records import RowRejected, normalize_record
+from learnhours.warehouse import load
+from learnhours.warehouse.load import ingest_file
+from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row
+from tests.factories import export_file, new_id, record
+
+_FIELDS = dict.fromkeys(AGENCY_EXPORT.columns.values(), "")
+
+
+def _fields(pid: str, name: str = "王小明", **cells: object) -> dict[str, object]:
+    """A field dict in the export's column order, as load._fields builds it."""
+    base = {
+        "person_id": pid, "name": name, "course_code": "1001", "course_name": "淨零轉型",
+        "session": "1", "category_code": "501", "certified_hours": "2", "digital_hours": "0",
+        "physical_hours": "2", "course_start": "112-05-10", "course_end": "112-05-10",
+        "class_start": "112-05-10", "class_end": "112-05-10", "attendance": "全勤",
+    }  # fmt: skip
+    return {k: str(v) if not isinstance(v, (int, float, date)) else v
+            for k, v in {**_FIELDS, **base, **cells}.items() if k in _FIELDS}  # fmt: skip
+
+
+def _outcome(normalize, fields: dict[str, object]):  # noqa: ANN001, ANN202
+    try:
+        return normalize(fields, gregorian=False, required=AGENCY_EXPORT.required)
+    except RowRejected as exc:
+        return exc.problems
+
+
+def test_rule5_cached_course_cells_give_the_same_record_and_problems_as_field_by_field():
+    pid, other = new_id(), new_id()
+    rows = [
+        _fields(pid),
+        _fields(other, name='名字有"引號"與\\斜線'),  # same course cells: the cached path
+        _fields(other, name=""),  # required name blank after a cached course: rejected the same way
+        _fields("A123456788"),  # bad check digit after a cached course
+        _fields(pid, attendance="事假 共1小時"),  # one cell differs: a course of its own
+        _fields(new_id(), attendance="事假 共1小時"),
+        _fields(pid, certified_hours="abc"),  # a bad course, twice
+        _fields(new_id(), certified_hours="abc"),
+        _fields(pid, certified_hours=3, class_start=date(2023, 5, 9)),  # spreadsheet cell types
+        _fields(new_id(), certified_hours=3, class_start=date(2023, 5, 9)),
+        _fields(pid, certified_hours=3.0, class_start=date(2023, 5, 9)),  # 3 == 3.0: not one key
+    ]
+    for fields in rows:
+        fast, plain = _outcome(normalize_record, fields), _outcome(records._normalize_row, fields)
+        assert fast == plain
+        if not isinstance(fast, list):
+            expected_raw = json.dumps(
+                {k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()},
+                ensure_ascii=False,
+                default=str,
+            )
+            assert fast.raw == expected_raw
+
+
+def _rows() -> list[dict]:
+    keep, twice = new_id(), new_id()
+    rows = [record(keep, code=str(1000 + i)) for i in range(30)]
+    rows += [
+        record(twice, code="7", hours=1),
+        record("A123456788", code="8"),  # rejected
+        record(twice, code="7", hours=1),  # the same course twice, unchanged: a duplicate
+        record(twice, code="9", hours=1),
+        record(twice, code="9", hours=2),  # twice, changed: the later row is an update
+        record(keep, code="10", **{"上課起始日期": "not a date"}),  # rejected
+    ]
+    return rows
+
+
+def _stored(engine):  # noqa: ANN001, ANN202
+    with engine.connect() as c:
+        recs = c.execute(
+            select(*(col for col in learning_record.c if col.name not in ("id", "batch_id")))
+            .order_by(learning_record.c.line_no)
+        ).all()
+        rejects = c.execute(
+            select(rejected_row.c.line_no, rejected_row.c.column_name, rejected_row.c.value,
+                   rejected_row.c.reason).order_by(rejected_row.c.id)
+        ).all()  # fmt: skip
+    return recs, rejects
+
+
+def _counts(report):  # noqa: ANN001, ANN202
+    return (report.rows_read, report.loaded, report.updated, report.duplicates, report.rejected,
+            report.problems, report.error)  # fmt: skip
+
+
+def test_large_file_path_in_a_second_process_loads_exactly_what_one_process_does(
+    engine, tmp_path, monkeypatch
+):
+    rows = _rows()
+    one = ingest_file(engine, export_file(tmp_path / "a", rows))
+    expected = _stored(engine)
+    assert (one.loaded, one.updated, one.duplicates, one.rejected) == (32, 1, 1, 2)
+    for table in (learning_record, rejected_row, ingest_batch):  # the same file may load again
+        with engine.begin() as c:
+            c.execute(table.delete())
+    monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(load, "CHUNK", 7)  # several chunks through the pipe
+    real, started = load._parallel_outcomes, []
+    monkeypatch.setattr(load, "_parallel_outcomes", lambda *a: started.append(a) or real(*a))
+    two = ingest_file(engine, export_file(tmp_path / "b", rows, "b.csv"))
+    assert started and _counts(two) == _counts(one)
+    assert _stored(engine) == expected
+
+
+def test_csv_error_in_the_second_process_is_reported_as_in_one_and_nothing_kept(
+    engine, tmp_path, monkeypatch
+):
+    path = export_file(tmp_path, _rows())
+    lines = path.read_bytes().split(b"\r\n")
+    lines.insert(20, b"x" * 200_000)  # a field over the csv module's limit, mid-file
+    path.write_bytes(b"\r\n".join(lines))
+    in_one = ingest_file(engine, path)
+    assert "CSV 格式錯誤" in in_one.error
+    monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(load, "CHUNK", 4)  # the first chunks are written before the fault
+    in_two = ingest_file(engine, path)  # not skipped: a failed file leaves no hash behind
+    assert _counts(in_two) == _counts(in_one)
+    assert _stored(engine) == ([], [])
+
+
+def test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
+    engine, tmp_path, monkeypatch
+):
+    """The first chunks insert outright; a later chunk with stored keys is undone and looked up."""
+    monkeypatch.setattr(load, "CHUNK", 3)
+    old = [record(new_id(), code=str(i)) for i in range(4)]
+    ingest_file(engine, export_file(tmp_path, old, "first.csv"))
+    changed = {**old[1], "認證時數": 5, "實體時數": 5}
+    rows = [record(new_id(), code="50") for _ in range(5)] + [old[0], changed, record(new_id())]
+    report = ingest_file(engine, export_file(tmp_path, rows, "second.csv"))
+    assert (report.loaded, report.updated, report.duplicates, report.rejected) == (6, 1, 1, 0)
+    recs, _ = _stored(engine)
+    assert len(recs) == 10
+    assert len({(r.person_id, r.course_key, r.session, r.start_date) for r in recs}) == 10
+
+
+@pytest.mark.parametrize("value", ["a\\b", "tab\there", "line\nbreak", None, "中文"])
+def test_copy_text_escapes_what_postgresql_copy_would_misread(value):
+    text = load._copy_text(value)
+    assert "\t" not in text and "\n" not in text
+    if value is None:
+        assert text == "\\N"
+    else:
+        unescaped = text.replace("\\t", "\t").replace("\\n", "\n").replace("\\\\", "\\")
+        assert unescaped == value
+
+
+# --- the same on PostgreSQL (COPY text, savepoints) -----------------------------------------------
+
+
+@pytest.mark.postgres
+def test_second_process_on_postgresql(pg_engine, tmp_path, monkeypatch):
+    test_large_file_path_in_a_second_process_loads_exactly_what_one_process_does(
+        pg_engine, tmp_path, monkeypatch
+    )
+
+
+@pytest.mark.postgres
+def test_rule5_chunk_meeting_stored_keys_on_postgresql(pg_engine, tmp_path, monkeypatch):
+    test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
+        pg_engine, tmp_path, monkeypatch
+    )
+
+
+@pytest.mark.postgres
+def test_copy_text_round_trips_awkward_names_on_postgresql(pg_engine, tmp_path):
+    names = ["反\\斜線", 'a "quote"', "tab\there"]
+    rows = [record(new_id(), name=n, code=str(i)) for i, n in enumerate(names)]
+    report = ingest_file(pg_engine, export_file(tmp_path, rows, encoding="utf-8-sig"))
+    assert report.loaded == 3
+    recs, _ = _stored(pg_engine)
+    assert [r.name for r in recs] == [n.strip() for n in names]
+    assert [json.loads(r.raw)["name"] for r in recs] == names

@@ -121,8 +121,31 @@ def inbox_files(inbox: Path) -> list[str]:
     return sorted(p.name for p in inbox.iterdir()) if inbox.exists() else []
 
 
+def sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class FakeClock:
+    """A monotonic clock that only moves when slept on: records the waits the fetcher asks for."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 100.0
+        self.step = step  # time each clock read "takes", to mimic slow requests
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 # -- happy paths ------------------------------------------------------------------------------
-def test_portal_export_saved_under_its_hash_and_second_fetch_skips_it(portal, tmp_path, caplog):
+def test_portal_export_saved_under_a_readable_name_and_second_fetch_skips_it(
+    portal, tmp_path, caplog
+):
     other_agency = agency_row(99, 1, agency="376440000A")
     outside_range = agency_row(98, 1, ended="111/12/31")
     emulator, url = portal(records=[*agency_rows(), other_agency, outside_range], encoding="cp950")
@@ -134,8 +157,9 @@ def test_portal_export_saved_under_its_hash_and_second_fetch_skips_it(portal, tm
     assert len(first.saved) == 1 and not first.skipped
     saved = first.saved[0]
     body = saved.path.read_bytes()
-    assert saved.path.name == f"{hashlib.sha256(body).hexdigest()}.csv"
-    assert saved.sha256 == hashlib.sha256(body).hexdigest() and saved.bytes == len(body)
+    # What HR sees in the rejected-row list: profile, query dates, page, short content hash.
+    assert saved.path.name == f"lifelong-portal-2023-01-01_2023-12-31-p1-{sha256(body)[:12]}.csv"
+    assert saved.sha256 == sha256(body) and saved.bytes == len(body)
     rows = read_csv(saved.path, "cp950")  # Big5 as served
     assert tuple(rows[0]) == AGENCY_EXPORT_HEADER
     assert len(rows) - 1 == 12  # the other agency's row and the 2022 row are not in the query
@@ -174,6 +198,20 @@ def test_portal_postback_paging_with_an_export_per_page(portal, tmp_path):
     )
     assert report.pages == 4 and len(report.saved) == 4
     assert sum(len(read_csv(f.path, "utf-8-sig")) - 1 for f in report.saved) == 20
+    assert [f.path.name for f in report.saved] == [
+        f"lifelong-portal-2023-01-01_2023-12-31-p{n}-{f.sha256[:12]}.csv"
+        for n, f in enumerate(report.saved, 1)
+    ]
+
+
+def test_saved_names_carry_no_personal_data_and_no_portal_file_name(portal, tmp_path):
+    emulator, url = portal(records=agency_rows(people=3))
+    p = replace(profile("lifelong-portal", url), name="終身學習 入口/網站")
+    report = fetch_exports(p, tmp_path, date(2023, 3, 1), date(2023, 8, 31), credentials=CREDS)
+    name = report.saved[0].path.name
+    assert name == f"終身學習-入口-網站-2023-03-01_2023-08-31-p1-{report.saved[0].sha256[:12]}.csv"
+    assert "LearnRecord" not in name  # the portal's Content-Disposition name is not used
+    assert USER not in name and make_national_id("A", 1, 100) not in name
 
 
 def test_file_already_in_inbox_under_another_name_is_skipped(portal, tmp_path):
@@ -184,6 +222,25 @@ def test_file_already_in_inbox_under_another_name_is_skipped(portal, tmp_path):
     (tmp_path / "b" / "downloaded-by-hand.csv").write_bytes(first.saved[0].path.read_bytes())
     again = fetch_exports(p, tmp_path / "b", *YEAR, credentials=CREDS)
     assert not again.saved and again.skipped[0].reason == "already in the inbox"
+
+
+def test_a_name_that_looks_like_a_hash_is_not_trusted_only_the_content(portal, tmp_path):
+    emulator, url = portal()
+    p = profile("lifelong-portal", url)
+    export = fetch_exports(p, tmp_path / "a", *YEAR, credentials=CREDS).saved[0]
+    inbox = tmp_path / "b"
+    inbox.mkdir()
+    # Files named as an older fetcher named them, and as this one does, but holding other bytes
+    # (edited by hand, or cut short by a copy): the export is still missing from this inbox.
+    (inbox / f"{export.sha256}.csv").write_bytes(b"edited by hand")
+    (inbox / export.path.name).write_bytes(b"cut short")
+
+    report = fetch_exports(p, inbox, *YEAR, credentials=CREDS)
+
+    assert not report.skipped and len(report.saved) == 1
+    assert report.saved[0].path.read_bytes() == export.path.read_bytes()
+    assert report.saved[0].path.name == export.path.name.replace(".csv", "-2.csv")
+    assert (inbox / export.path.name).read_bytes() == b"cut short"  # never overwritten
 
 
 def test_empty_query_is_reported_not_a_layout_change(portal, tmp_path):
@@ -245,16 +302,47 @@ def test_portal_always_slower_than_the_timeout_is_unavailable(portal, tmp_path):
 
 def test_requests_keep_the_profiles_minimum_interval(portal, tmp_path):
     emulator, url = portal()
+    clock = FakeClock()  # stands still between requests: every gap must be slept in full
     fetch_exports(
         profile("lifelong-portal", url, min_interval_seconds=0.1),
         tmp_path,
         *YEAR,
         credentials=CREDS,
+        clock=clock,
+        sleep=clock.sleep,
     )
-    times = [t for t, _, _ in emulator.request_log]
-    assert len(times) >= 4
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.08  # times are taken on the server side: allow some jitter
+    requests = len(emulator.request_log)
+    assert requests >= 4
+    assert clock.sleeps == pytest.approx([0.1] * (requests - 1))
+
+
+def test_minimum_interval_sleeps_only_the_time_left(portal, tmp_path):
+    emulator, url = portal()
+    clock = FakeClock(step=0.03)  # each clock read is 30 ms later: part of the gap has passed
+    fetch_exports(
+        profile("lifelong-portal", url, min_interval_seconds=0.1),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert clock.sleeps == pytest.approx([0.07] * (len(emulator.request_log) - 1))
+
+
+def test_retries_wait_a_doubling_backoff(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(server_errors=2))
+    clock = FakeClock()
+    report = fetch_exports(
+        profile("lifelong-portal", url, retries=2, backoff_seconds=1.5),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert len(report.saved) == 1
+    assert clock.sleeps == pytest.approx([1.5, 3.0])  # before retry 1 and retry 2
 
 
 # -- login failures ---------------------------------------------------------------------------

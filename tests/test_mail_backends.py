@@ -30,7 +30,9 @@ from learnhours.notifiers.backends import (
     SmtpBackend,
     SmtpSettings,
     backend_from_env,
+    config,
     parse_smtp_url,
+    smtp,
 )
 
 SUBJECT = "【學習時數提醒】您尚缺 4 小時環境教育"
@@ -468,7 +470,7 @@ def test_smtp_rate_limit_spaces_messages_using_the_injected_clock():
 
 def test_rate_limit_sleeps_only_the_time_left():
     clock = FakeClock(step=0.15)
-    pacer = backends._Pacer(5, clock, clock.sleep)
+    pacer = smtp._Pacer(5, clock, clock.sleep)
     for _ in range(3):
         pacer.wait()
     assert clock.sleeps == pytest.approx([0.05, 0.05])
@@ -476,7 +478,7 @@ def test_rate_limit_sleeps_only_the_time_left():
 
 def test_no_rate_never_sleeps():
     clock = FakeClock()
-    pacer = backends._Pacer(None, clock, clock.sleep)
+    pacer = smtp._Pacer(None, clock, clock.sleep)
     for _ in range(3):
         pacer.wait()
     assert clock.sleeps == []
@@ -547,7 +549,7 @@ def test_password_from_a_prefect_secret_block_only_when_named(monkeypatch):
         asked.append(name)
         return PASSWORD
 
-    monkeypatch.setattr(backends, "_load_prefect_secret", fake_load)
+    monkeypatch.setattr(config, "_load_prefect_secret", fake_load)
     url = "smtps://hr@mail.example.gov.tw"
     backend = backend_from_env(
         Path("o"), {"LEARNHOURS_SMTP_URL": url, "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password"}
@@ -569,7 +571,7 @@ def test_failing_prefect_block_names_the_block(monkeypatch):
     def broken(name: str) -> str:
         raise ValueError("Unable to find block document named smtp-password")
 
-    monkeypatch.setattr(backends, "_load_prefect_secret", broken)
+    monkeypatch.setattr(config, "_load_prefect_secret", broken)
     env = {
         "LEARNHOURS_SMTP_URL": "smtps://hr@mail.example.gov.tw",
         "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password",

@@ -1,63 +1,34 @@
-"""Mail delivery backends (SMTP, file outbox, console, in-memory), chosen by configuration.
-
-The ledger hands a backend fully built messages and marks each notice from the `Delivery` the
-backend yields right after attempting it:
-
-    sent           the server (or outbox) took the message
-    retry          refused for now (4xx): leave the notice pending for a later run
-    failed         refused for good (5xx, or a message we will not send): `detail` says why
-    unknown        the connection broke after the content went out: it may have been delivered,
-                   so the ledger marks it stuck ('sending') and reports it, and never resends it
-    not_attempted  nothing was tried for this message: it stays pending
-
-Configuration (see `backend_from_env`):
-
-    LEARNHOURS_SMTP_URL             smtp://relay:25 (plain, local relay only)
-                                    smtp+starttls://user@mail.example.gov.tw:587
-                                    smtps://user@mail.example.gov.tw:465
-                                    query options: ?rate=5 (messages/s), ?timeout=30 (seconds),
-                                    ?verify=false (INSECURE, local testing only, see below)
-    LEARNHOURS_SMTP_PASSWORD        the login password (never put it in the URL)
-    LEARNHOURS_SMTP_PASSWORD_BLOCK  or: the name of a Prefect Secret block holding it
-    LEARNHOURS_MAIL_BACKEND         console | file | memory | smtp, to force one
-
-Without LEARNHOURS_SMTP_URL the default is the file outbox, which needs nothing running.
-
-?verify=false turns OFF TLS certificate and host name checks: anyone on the path can then read
-the password and every reminder. It exists for a test server with a self-signed certificate on
-your own machine. For an agency CA, keep verification on and point SSL_CERT_FILE at the CA bundle.
-"""
+"""The SMTP backend: LEARNHOURS_SMTP_URL parsed into settings, TLS, login, rate limit, outcomes."""
 
 from __future__ import annotations
 
 import base64
-import email.policy
-import hashlib
 import logging
-import os
-import re
 import smtplib
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
-from email.utils import getaddresses
-from pathlib import Path
-from typing import Literal, Protocol, TextIO
+from email.message import EmailMessage
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-log = logging.getLogger(__name__)
+from learnhours.notifiers.backends.base import (
+    BackendUnavailable,
+    Delivery,
+    MailConfigError,
+    Outcome,
+    message_id_of,
+    not_attempted,
+    refusal_reason,
+)
 
-Outcome = Literal["sent", "retry", "failed", "unknown", "not_attempted"]
+log = logging.getLogger(__name__)
 
 ENV_URL = "LEARNHOURS_SMTP_URL"
 ENV_PASSWORD = "LEARNHOURS_SMTP_PASSWORD"
 ENV_PASSWORD_BLOCK = "LEARNHOURS_SMTP_PASSWORD_BLOCK"
-ENV_BACKEND = "LEARNHOURS_MAIL_BACKEND"
-DEFAULT_OUTBOX_DIR = Path("var/outbox")
 DEFAULT_TIMEOUT = 30.0
 
 # scheme -> (security, default port)
@@ -69,240 +40,6 @@ _SCHEMES: dict[str, tuple[Literal["plain", "starttls", "tls"], int]] = {
 _URL_OPTIONS = ("rate", "timeout", "verify")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-# Address headers may never carry a line break; other headers may only be folded (break + blank).
-_ADDRESS_HEADERS = ("from", "to", "cc", "bcc", "reply-to", "sender", "message-id")
-_BARE_LINE_BREAK = re.compile(r"[\r\n](?![ \t\r\n])")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """Outcome for one message."""
-
-    message_id: str
-    outcome: Outcome
-    detail: str = ""
-
-
-class MailBackend(Protocol):
-    name: str
-
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]: ...
-
-
-class MailConfigError(ValueError):
-    """The mail settings in the environment are wrong; the message says which and how to fix it."""
-
-
-class BackendUnavailable(RuntimeError):
-    """The backend could not start sending (connection, TLS, login, outbox folder).
-
-    Raised by `send_batch` after it has yielded `not_attempted` for every message of the batch.
-    """
-
-    def __init__(self, where: str, cause: str) -> None:
-        super().__init__(f"{where}: {cause}")
-        self.where = where
-        self.cause = cause
-
-
-# -- message checks shared by every backend -------------------------------------------------------
-
-
-def message_id_of(msg: Message) -> str:
-    return str(msg.get("Message-ID", "") or "").strip()
-
-
-def refusal_reason(msg: Message) -> str | None:
-    """Why this message must not be sent, or None. Guards against header injection."""
-    for name, value in msg.items():
-        text = str(value)
-        if name.lower() in _ADDRESS_HEADERS:
-            if "\r" in text or "\n" in text:
-                return (
-                    f"header {name} contains a line break (CR/LF): refused, it could inject headers"
-                )
-        elif _BARE_LINE_BREAK.search(text):
-            return f"header {name} contains a bare line break: refused, it could inject headers"
-    if not message_id_of(msg):
-        return "no Message-ID header (the ledger sets one when it makes the notice row)"
-    if not msg.get("From"):
-        return "no From header"
-    if not any(msg.get_all(h) for h in ("To", "Cc", "Bcc")):
-        return "no recipient (To/Cc/Bcc all missing)"
-    return None
-
-
-def _not_attempted(messages: Iterable[Message], detail: str) -> Iterator[Delivery]:
-    for msg in messages:
-        yield Delivery(message_id_of(msg), "not_attempted", detail)
-
-
-def _wire_bytes(msg: Message) -> bytes:
-    # CRLF line ends and RFC 2047 headers: what an SMTP server receives, and what Outlook opens.
-    return msg.as_bytes(policy=email.policy.SMTP)
-
-
-# -- file outbox (the default) --------------------------------------------------------------------
-
-
-def outbox_name(message_id: str) -> str:
-    """File name stem for a message: a hash, so no personal ID or name can reach the file system."""
-    return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
-
-
-class FileBackend:
-    """Writes each message to `<directory>/<sha256(Message-ID)[:32]>.eml` (same message, same file)."""
-
-    name = "file"
-
-    def __init__(self, directory: Path = DEFAULT_OUTBOX_DIR) -> None:
-        self.directory = Path(directory)
-
-    def __repr__(self) -> str:
-        return f"FileBackend(directory={str(self.directory)!r})"
-
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / f"{outbox_name(message_id)}.eml"
-
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        it = iter(messages)
-        ready = False
-        for msg in it:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
-            if not ready:
-                try:
-                    self.directory.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    err = BackendUnavailable(
-                        f"outbox folder {self.directory}",
-                        f"cannot be created ({exc.strerror or exc}); check the path and permissions",
-                    )
-                    yield Delivery(mid, "not_attempted", str(err))
-                    yield from _not_attempted(it, str(err))
-                    raise err from None
-                ready = True
-            path = self.path_for(mid)
-            tmp = path.with_name(path.name + ".tmp")
-            try:
-                tmp.write_bytes(_wire_bytes(msg))
-                os.replace(tmp, path)  # atomic: a crash never leaves half a message behind
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                yield Delivery(mid, "retry", f"cannot write {path.name}: {exc.strerror or exc}")
-                continue
-            yield Delivery(mid, "sent", str(path))
-
-
-# -- console --------------------------------------------------------------------------------------
-
-
-class ConsoleBackend:
-    """Prints each message, headers decoded and the plain-text part, for a dry run by an operator."""
-
-    name = "console"
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
-
-    def __repr__(self) -> str:
-        return "ConsoleBackend()"
-
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        out = self._stream or sys.stdout  # looked up late so redirected stdout is honoured
-        for msg in messages:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
-            out.write(_readable(msg))
-            out.flush()
-            yield Delivery(mid, "sent", "printed")
-
-
-def _readable(msg: Message) -> str:
-    lines = ["-" * 72]
-    for name in ("From", "To", "Cc", "Subject", "Date", "Message-ID"):
-        for value in msg.get_all(name, []):
-            lines.append(f"{name}: {value}")
-    body = msg.get_body(preferencelist=("plain",)) if isinstance(msg, EmailMessage) else None
-    if body is None:
-        lines += ["", msg.as_string()]
-    else:
-        lines += ["", body.get_content().rstrip("\n")]
-        for part in msg.walk():
-            if part is not body and not part.is_multipart():
-                size = len(part.get_payload(decode=True) or b"")
-                lines.append(f"[+ {part.get_content_type()} part, {size} bytes]")
-    return "\n".join(lines) + "\n"
-
-
-# -- in memory, for tests -------------------------------------------------------------------------
-
-# Like Django's mail.outbox: what a MemoryBackend made by backend_from_env keeps. Tests clear it.
-MEMORY_OUTBOX: list[EmailMessage] = []
-
-
-class MemoryBackend:
-    """Keeps messages in `self.outbox`. `faults` maps a recipient address to a simulated outcome.
-
-    A simulated 'unknown' keeps the message (it may have gone out) and leaves the rest of the batch
-    not_attempted, like a dropped SMTP connection; 'not_attempted' simulates an unreachable server
-    (every message not_attempted, then BackendUnavailable), like SMTP's connection failure.
-    """
-
-    name = "memory"
-
-    def __init__(
-        self,
-        outbox: list[EmailMessage] | None = None,
-        faults: Mapping[str, Outcome] | None = None,
-    ) -> None:
-        self.outbox: list[EmailMessage] = [] if outbox is None else outbox
-        self.faults = {addr.lower(): outcome for addr, outcome in (faults or {}).items()}
-
-    def __repr__(self) -> str:
-        return f"MemoryBackend({len(self.outbox)} messages)"
-
-    def _fault(self, msg: Message) -> Outcome | None:
-        headers = [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
-        for _, addr in getaddresses(headers):
-            if addr.lower() in self.faults:
-                return self.faults[addr.lower()]
-        return None
-
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        it = iter(messages)
-        for msg in it:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
-            fault = self._fault(msg)
-            if fault in (None, "sent"):
-                self.outbox.append(msg)
-                yield Delivery(mid, "sent", "kept in memory")
-            elif fault == "unknown":
-                self.outbox.append(msg)
-                yield Delivery(mid, "unknown", "simulated: connection lost after the content")
-                yield from _not_attempted(it, "simulated: connection lost earlier in the batch")
-                return
-            elif fault == "not_attempted":
-                err = BackendUnavailable("memory backend", "simulated: server unreachable")
-                yield Delivery(mid, "not_attempted", str(err))
-                yield from _not_attempted(it, str(err))
-                raise err
-            else:
-                yield Delivery(mid, fault, f"simulated {fault}")
-
-
-# -- SMTP -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -533,12 +270,12 @@ class SmtpBackend:
                         conn = self._connect()
                     except BackendUnavailable as err:
                         yield Delivery(mid, "not_attempted", str(err))
-                        yield from _not_attempted(it, str(err))
+                        yield from not_attempted(it, str(err))
                         raise
                 pacer.wait()
                 yield self._send_one(conn, msg, mid)
                 if conn.sock is None:  # the server hung up (dropped, or 421 closing)
-                    yield from _not_attempted(
+                    yield from not_attempted(
                         it, f"connection to {self.settings.host} lost earlier in the batch"
                     )
                     return
@@ -677,60 +414,3 @@ def _close_quietly(conn: smtplib.SMTP) -> None:
         pass
     finally:
         conn.close()
-
-
-# -- configuration --------------------------------------------------------------------------------
-
-
-def _load_prefect_secret(block_name: str) -> str:
-    from prefect.blocks.system import Secret  # only when configured: prefect is slow to import
-
-    value = Secret.load(block_name).get()
-    if not isinstance(value, str):
-        raise MailConfigError(
-            f"Prefect Secret block {block_name!r} holds a {type(value).__name__}, not a password string"
-        )
-    return value
-
-
-def _password_from_env(env: Mapping[str, str]) -> str | None:
-    password = env.get(ENV_PASSWORD, "")
-    if password:
-        return password
-    block = env.get(ENV_PASSWORD_BLOCK, "").strip()
-    if not block:
-        return None
-    try:
-        return _load_prefect_secret(block)
-    except MailConfigError:
-        raise
-    except Exception as exc:  # any Prefect/API failure: say which block, never a value
-        raise MailConfigError(
-            f"cannot load the Prefect Secret block {block!r} named by {ENV_PASSWORD_BLOCK}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-
-
-def backend_from_env(
-    outbox_dir: Path = DEFAULT_OUTBOX_DIR, env: Mapping[str, str] = os.environ
-) -> MailBackend:
-    """The backend the environment asks for; the file outbox at `outbox_dir` when nothing is set."""
-    forced = env.get(ENV_BACKEND, "").strip().lower()
-    url = env.get(ENV_URL, "").strip()
-    if forced not in ("", "console", "file", "memory", "smtp"):
-        raise MailConfigError(f"{ENV_BACKEND}={forced!r}: expected console, file, memory or smtp")
-    kind = forced or ("smtp" if url else "file")
-    if kind == "console":
-        return ConsoleBackend()
-    if kind == "memory":
-        return MemoryBackend(MEMORY_OUTBOX)
-    if kind == "file":
-        return FileBackend(outbox_dir)
-    if not url:
-        raise MailConfigError(
-            f"{ENV_BACKEND}=smtp but {ENV_URL} is not set, "
-            "e.g. smtp+starttls://user@mail.example.gov.tw:587"
-        )
-    settings = parse_smtp_url(url)
-    password = _password_from_env(env) if settings.username else None
-    return SmtpBackend(settings, password)

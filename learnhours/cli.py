@@ -162,34 +162,44 @@ def cmd_units(args: argparse.Namespace) -> int:
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
     from learnhours.notifiers import outbox
+    from learnhours.notifiers.notices import stage_name
     from learnhours.transforms.dates import roc
 
     engine = _engine(args)
     result = steps.compute(engine, find_plan(args.plan), _as_of(args))
     if args.dry_run:
         tonight = steps.plan_notices(engine, result, result.as_of)
-        stage = f"第 {tonight.stage} 天階段" if tonight.stage is not None else "不在任何提醒階段"
+        stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
         print(
             f"{result.plan.name}：{roc(result.as_of)}，{stage}；最後上課日 {roc(tonight.last_day)}"
         )
+        summary = {
+            "due": "另寄人事室摘要",
+            "done": "今天的人事室摘要已寄過，不重寄",
+            "no_address": "沒有人事室信箱，不寄摘要",
+        }[tonight.summary]
         if tonight.stale:
-            print(f"資料過舊：{tonight.stale}，今晚不提醒同仁，只寄人事室摘要（含警告）")
+            print(f"資料過舊：{tonight.stale}，今晚不提醒同仁；{summary}（含警告）")
+        # Name, unit and masked ID: HR must tell two people of the same name apart.
         for d in tonight.drafts:
             kind = "單位摘要" if d.kind == "digest" else "提醒"
-            print(f"  寄 {d.label} <{d.to_address}>（{kind}）：{d.subject}")
+            print(f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}")
         for s in tonight.skipped:
-            print(f"  略過 {s.label}：{s.reason}")
+            who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
+            print(f"  略過 {who}：{s.reason}")
         with engine.connect() as connection:
             waiting = outbox.listing(connection, "pending", result.plan.id)
         for r in waiting:
-            print(f"  重試 {r.to_address}（{r.kind}，第 {r.stage} 天階段，{r.created_on} 排入）")
+            when = stage_name(r.stage) if r.kind != "summary" else "每日"
+            print(f"  重試 {r.to_address}（{r.kind}，{when}，{r.created_on} 排入）")
+        print(f"未列入提醒：已達成 {tonight.met} 人、免列計 {tonight.exempt} 人")
         print(
             f"共 {len(tonight.drafts)} 封新通知、{len(waiting)} 封待重試、{len(tonight.skipped)} 筆略過；"
-            "另寄人事室摘要（每日一次）。試算：未記錄也未寄出"
+            f"{summary}。試算：未記錄也未寄出"
         )
         return 0
     report = steps.notify(engine, result, result.as_of, args.outbox)
-    stage = f"第 {report.tonight.stage} 天階段" if report.tonight.stage is not None else "非提醒階段"
+    stage = stage_name(report.tonight.stage) if report.tonight.stage is not None else "非提醒階段"
     print(
         f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
         f"略過 {len(report.tonight.skipped)} 筆，取代過期待寄 {report.superseded} 封；"

@@ -16,12 +16,13 @@ PLAN = "national-2026"
 TODAY = date(2026, 11, 23)  # 28 days before the effective deadline 2026-12-21: stage 30
 
 
-def _setup(engine, tmp_path):
+def _setup(engine, tmp_path, *others: dict):
     short, head = new_id(), new_id()
     people = [
         person(short, name="林小華", email="lin@example.gov.tw"),
         person(head, name="陳課長", supervisor=True, email="chen@example.gov.tw"),
         person(name="無信箱", email=None),
+        *others,
     ]
     ingest_file(engine, roster_file(tmp_path, people))
     ingest_file(engine, export_file(tmp_path, [record(short, day=date(2026, 5, 1), name="林小華")]))
@@ -56,9 +57,13 @@ def test_reminder_reads_in_chinese_with_last_day(engine, tmp_path):
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
     parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
-    assert parsed["Subject"] == "【學習時數提醒】尚差 19 小時，請於115年12月21日前完成"
+    assert parsed["Subject"] == "【學習時數提醒】尚差 19 小時，請於115年12月21日（含）以前完成"
     text = parsed.get_body(("plain",)).get_content()
-    assert "林小華 您好" in text and "115年12月21日" in text
+    assert "林小華 您好" in text
+    # 以後 includes its own day in Taiwan: the first day too late is the day after the last day.
+    assert "請於 115年12月21日（含）以前完成課程" in text
+    assert "115年12月22日以後結束的課程可能來不及" in text
+    assert "計算日 115年11月23日；最新一筆上課日 115年5月1日" in text
     assert "<td" in parsed.get_body(("html",)).get_content()
 
 
@@ -183,7 +188,7 @@ def test_dry_run_records_and_sends_nothing(engine, tmp_path, capsys, monkeypatch
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "第 30 天階段" in out and "林小華" in out and "無信箱" in out
+    assert code == 0 and "截止前 30 天" in out and "林小華" in out and "無信箱" in out
     assert _outbox_rows(engine) == []
 
 
@@ -235,8 +240,9 @@ def test_summary_lists_people_without_address_once(engine, tmp_path):
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     text = summary.get_body(("plain",)).get_content()
-    assert "名冊上沒有電子郵件：1 人（無信箱（民政課））" in text
-    assert "電子郵件地址或姓名有問題：0" in text
+    assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
+    assert "- 已達成、名冊上沒有電子郵件：0 人" in text
+    assert "- 電子郵件地址或姓名有問題：0 筆" in text
 
 
 class _CrashAfterFirst:
@@ -288,17 +294,130 @@ def test_rule9_ledger_never_twice_on_postgresql(pg_engine, tmp_path):
     assert sorted(s for _k, s, _st in _outbox_rows(pg_engine)) == ["sent"] * 4
 
 
-def test_z9_digest_names_the_tier_the_unit_is_heading_for():
+def test_z9_digest_words_the_next_tier_as_the_tier_counts_until_the_judge_date(engine, tmp_path):
+    from learnhours.notifiers.notices import heading_for
+    from tests.test_rules import Z, load, miaoli_with_bundle, required
+
+    ids = [new_id() for _ in range(10)]
+    people = [person(p, unit="民政課", supervisor=i == 0) for i, p in enumerate(ids)]
+    # 5 met, 2 more count for the tier with 2 h of 性別主流化 (Z4's penalty threshold): 7 of 10.
+    rows = [r for p in ids[:5] for r in required(p, Z)]
+    rows += [r for p in ids[5:7] for r in required(p, Z, gender=2)]
+    load(engine, tmp_path, people, rows)
+    plan = miaoli_with_bundle()
+    before = compute(engine, plan, date(2018, 7, 1))
+    unit = before.units[0]
+    assert heading_for(plan, unit, before.people, date(2018, 7, 1)) == (
+        "於 107年8月31日（含）以前再 1 人完成組裝課程或必修課程，即可達「單位主管嘉獎1次」"
+    )
+    after = compute(engine, plan, date(2018, 9, 1))
+    assert heading_for(plan, after.units[0], after.people, date(2018, 9, 1)) == (
+        "依 107年8月31日（含）以前的紀錄，本單位未達團體獎勵門檻"
+    )
+    assert heading_for(find_plan(PLAN), unit, before.people, date(2018, 7, 1)) == ""
+
+
+def test_rates_round_half_up_like_excel():
     from decimal import Decimal
 
-    from learnhours.notifiers.notices import heading_for
-    from learnhours.transforms.compliance import UnitResult
+    from learnhours.notifiers.notices import percent
 
-    plan = find_plan("miaoli-zhunan-2018")
-    unit = UnitResult("民政課", 10, 7, Decimal("0.7"), "", [], {})
-    assert heading_for(plan, unit).startswith(
-        "再 1 人達成（達成率 80.0%）即可達「單位主管嘉獎1次」"
-    )
-    near = UnitResult("民政課", 10, 8, Decimal("0.8"), "單位主管嘉獎1次", [], {})
-    assert heading_for(plan, near).startswith("目前可達「單位主管嘉獎1次」；再 1 人達成")
-    assert heading_for(find_plan(PLAN), unit) == ""  # a plan without group rewards
+    assert percent(Decimal(18) / 32) == "56.3%"  # 56.25: half-to-even would show 56.2 %
+    assert percent(Decimal(1) / 16) == "6.3%"
+
+
+def _text(message) -> str:
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    return parsed.get_body(("plain",)).get_content()
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine, tmp_path):
+    _setup(engine, tmp_path)
+    backend = MemoryBackend()
+    plan = find_plan(PLAN)
+    notify(engine, compute(engine, plan, TODAY), TODAY, tmp_path / "outbox", backend)
+    by_kind = {str(m["Subject"]).split("】")[0]: m for m in backend.outbox}
+    reminder = _lines(_text(by_kind["【學習時數提醒"]))
+    for check in plan.checks:
+        line = next(x for x in reminder if x.startswith(f"- {check.name}："))
+        assert line.count("應完成") == 1, line  # one requirement a line, nothing glued on
+    assert "可以到這裡上課：" in reminder
+    assert "- e等公務園+學習平臺：https://elearn.hrd.gov.tw/" in reminder
+    digest = _lines(_text(by_kind["【單位學習時數"]))
+    assert any(x.startswith("最後上課日：") for x in digest)
+    assert sum(x.startswith("- ") and "尚差" in x for x in digest) == 3
+    assert all(x.count("尚差") <= 1 for x in digest)
+    summary = _lines(_text(by_kind["【學習時數摘要"]))
+    assert "- 民政課：0/3 人，達成率 0.0%" in summary
+    assert "今晚寄出：" in summary and "資料品質：" in summary
+    assert sum(x.startswith("- 同仁提醒（截止前 30 天）") for x in summary) == 1
+
+
+def test_rule6_reminder_explains_why_gaps_add_up_to_more_than_needed(engine, tmp_path):
+    _setup(engine, tmp_path)
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    text = _text(next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw"))
+    # 19 h needed, yet the listed gaps add up to 19 + 4 + 5 + 1 = 29 h.
+    assert "同一小時可同時計入多項（例如性別主流化時數也計入民主治理價值與年度學習時數）" in text
+
+
+def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_path):
+    met = new_id()
+    _setup(engine, tmp_path, person(met, name="已達成無信箱", email=None))
+    rows = [record(met, code=f"C{i}", category=c, hours=h, day=date(2026, 5, 1))
+            for i, (c, h) in enumerate([(501, 1), (339, 4), (393, 1), (502, 4), (12, 10)])]
+    ingest_file(engine, export_file(tmp_path, rows))
+    refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", refusing)
+    text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
+    section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
+    assert "- 名冊上沒有電子郵件：1 人（無信箱（民政課））" in section
+    assert "- 郵件伺服器暫時拒收，下次執行重寄：1 人（林小華（民政課））" in section
+    assert "陳課長" not in section  # got tonight's reminder
+    assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
+    assert "- 已達成、名冊上沒有電子郵件：1 人（已達成無信箱（民政課））" in text
+    # The next night, same stage: the reminder already went out and is not sent again.
+    later = date(2026, 11, 24)
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), later), later, tmp_path / "outbox", backend)
+    text = _text(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
+    assert "- 本階段（截止前 30 天）先前已寄過提醒，不重寄：1 人（陳課長（民政課））" in text
+
+
+def test_dry_run_tells_homonyms_apart_and_counts_who_is_left_out(engine, tmp_path, capsys, monkeypatch):
+    from learnhours import cli
+    from learnhours.transforms.ids import mask_id
+
+    twin = new_id()
+    _setup(engine, tmp_path, person(twin, name="林小華", unit="財政課", email="lin2@example.gov.tw"),
+           person(name="臨時人員", category="臨時"))
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    argv = ["--database-url", str(engine.url), "notify", "--plan", PLAN,
+            "--as-of", TODAY.isoformat()]
+    assert cli.main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"寄 林小華（財政課，{mask_id(twin)}）<lin2@example.gov.tw>" in out
+    assert "寄 林小華（民政課，" in out and twin not in out
+    assert "未列入提醒：已達成 0 人、免列計 1 人" in out
+    assert "截止前 30 天" in out and "另寄人事室摘要" in out
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert cli.main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "另寄人事室摘要" not in out and "今天的人事室摘要已寄過，不重寄" in out
+
+
+def test_stale_reason_only_when_the_newest_batch_is_older_than_the_limit():
+    from datetime import UTC, datetime, timedelta
+
+    from learnhours.notifiers.quality import stale_reason
+
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    assert stale_reason(now - timedelta(days=7), 7, now) == ""
+    assert stale_reason(now - timedelta(days=8), 7, now) == "最新一批學習紀錄於 115年11月15日 匯入，已超過 7 天"
+    assert stale_reason(None, 7, now) == "尚未匯入任何學習紀錄"

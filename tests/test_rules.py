@@ -273,3 +273,54 @@ def test_records_of_people_not_on_roster_are_not_in_any_unit(engine, tmp_path):
     result = compute(engine, find_plan(HSINCHU), date(2023, 7, 1))
     assert [p.member.person_id for p in result.people] == [a]
     assert (result.units[0].headcount, result.units[0].met) == (1, 1)
+
+
+# --- Z9: the next tier a unit head can still reach, counted as the tiers count -------------------
+
+
+def _unit_of(engine, tmp_path, rows: list[Callable[[str], list[dict]]], as_of: date):
+    ids = [new_id() for _ in rows]
+    people = [person(p, unit="民政課", supervisor=i == 0) for i, p in enumerate(ids)]
+    load(engine, tmp_path, people, [r for p, make in zip(ids, rows, strict=True) for r in make(p)])
+    return compute(engine, miaoli_with_bundle(), as_of)
+
+
+def test_z9_next_tier_needs_bundle_and_required_for_the_top_tier(engine, tmp_path):
+    from learnhours.transforms.compliance import next_tier
+
+    # 9 of 10 met the required courses without the bundle: the "or" tier is reached; the "and"
+    # tier still needs 9 people with bundle and required courses, though 90 % are "met".
+    result = _unit_of(engine, tmp_path, [lambda p: required(p, Z)] * 9 + [lambda p: []], date(2018, 7, 1))
+    assert (result.units[0].rate, result.units[0].tier) == (D("0.9"), "單位主管嘉獎1次")
+    assert next_tier(result.plan, result.people, date(2018, 7, 1)) == ("單位主管嘉獎2次", 9, {})
+
+
+def test_z9_next_tier_counts_judged_requirements_not_reminder_status(engine, tmp_path):
+    from learnhours.transforms.compliance import next_tier
+
+    # 5 met; 2 have 2 h of 性別主流化: short for reminders (target 4 h) yet counted by the tier
+    # (the penalty threshold, 2 h): 7 of 10 count, so one more reaches 80 %, not three.
+    rows = [lambda p: required(p, Z)] * 5 + [lambda p: required(p, Z, gender=2)] * 2 + [lambda p: []] * 3
+    result = _unit_of(engine, tmp_path, rows, date(2018, 7, 1))
+    assert (result.units[0].met, result.units[0].tier) == (5, "")
+    assert next_tier(result.plan, result.people, date(2018, 7, 1)) == ("單位主管嘉獎1次", 1, {})
+
+
+def test_z9_next_tier_names_an_average_still_missing(engine, tmp_path):
+    from learnhours.transforms.compliance import next_tier
+
+    # 8 of 10 count (80 %), but 性別主流化 averages 8 x 2 h / 10 = 1.6 h, under the tier's 2 h.
+    rows = [lambda p: required(p, Z, gender=2)] * 8 + [lambda p: []] * 2
+    result = _unit_of(engine, tmp_path, rows, date(2018, 7, 1))
+    assert next_tier(result.plan, result.people, date(2018, 7, 1)) == (
+        "單位主管嘉獎1次", 0, {"gender": D("0.4")}
+    )
+
+
+def test_z9_no_next_tier_after_the_judge_date(engine, tmp_path):
+    from learnhours.transforms.compliance import next_tier
+
+    rows = [lambda p: required(p, Z)] * 7 + [lambda p: []] * 3
+    result = _unit_of(engine, tmp_path, rows, date(2018, 9, 1))
+    assert next_tier(result.plan, result.people, date(2018, 8, 31)) is not None  # the day itself
+    assert next_tier(result.plan, result.people, date(2018, 9, 1)) is None

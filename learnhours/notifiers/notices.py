@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from email.policy import SMTP
 from functools import cached_property
 
@@ -28,9 +28,10 @@ from learnhours.notifiers.render import (
     valid_address,
 )
 from learnhours.plans import Plan
-from learnhours.transforms.compliance import PersonResult, UnitResult
+from learnhours.transforms.compliance import PersonResult, UnitResult, children, next_tier
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
+from learnhours.transforms.ids import mask_id
 from learnhours.transforms.workdays import current_stage, last_day_registered_in_time
 
 SUMMARY_STAGE = 0
@@ -50,12 +51,18 @@ class Draft:
     mime: bytes
     message_id: str
     label: str  # who it is for, as HR reads it (a name or a unit; never an ID)
+    unit: str = ""
+    masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run`, never in mail
 
 
 @dataclass(frozen=True)
 class Skip:
     label: str
     reason: str
+    kind: str = ""  # reminder | digest
+    key: str = ""  # the ledger's recipient key (a person ID for a reminder): never shown
+    unit: str = ""
+    masked_id: str = ""
 
 
 @dataclass
@@ -68,6 +75,16 @@ class Tonight:
     drafts: list[Draft] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     short_keys: set[str] = field(default_factory=set)  # who is short tonight (ledger clean-up)
+    met: int = 0  # left out of reminders: already met the plan
+    exempt: int = 0  # left out of reminders and rates: not in the plan's population (rule 7)
+    # The HR summary tonight: "due", "done" (today's is in the ledger: it never goes out twice),
+    # or "no_address" (neither the plan nor the environment names an HR address).
+    summary: str = "due"
+
+
+def stage_name(stage: int) -> str:
+    """A stage in words: days before the effective deadline (rule 9), "截止前 30 天"."""
+    return f"截止前 {stage} 天"
 
 
 @dataclass(frozen=True)
@@ -87,13 +104,14 @@ class Context:
 
     @cached_property
     def _common(self) -> dict[str, object]:
+        newest = f"最新一筆上課日 {roc(self.data_through)}" if self.data_through else "尚無上課紀錄"
         return {
             "plan": self.plan,
             "deadline": roc(self.plan.deadline),
             "last_day": roc(self.last_day),
-            "data_through": f"{roc(self.data_through)}（最新上課日）"
-            if self.data_through
-            else "目前",
+            # "以後" includes the day itself in Taiwan: the first day too late is the day after.
+            "too_late": roc(self.last_day + timedelta(days=1)),
+            "data_note": f"計算日 {roc(self.today)}；{newest}",
         }
 
     def common(self) -> dict[str, object]:
@@ -146,21 +164,66 @@ def missing_text(plan: Plan, p: PersonResult) -> str:
     )
 
 
+def overlap_note(plan: Plan, p: PersonResult) -> str:
+    """Why the listed gaps add up to more than the needed hours (rule 6), with the plan's own nesting."""
+    if sum(p.gaps.values()) <= p.needed:
+        return ""
+    kids = children(plan)
+    parent = {c.id: r for r in plan.checks for c in kids[r.id]}
+    chains = []
+    for r in plan.checks:
+        chain = [r]
+        while chain[-1].id in parent:
+            chain.append(parent[chain[-1].id])
+        chains.append(chain)
+    longest = max(chains, key=len)
+    example = (
+        f"（例如{longest[0].name}時數也計入{'與'.join(c.name for c in longest[1:])}）"
+        if len(longest) > 1
+        else ""
+    )
+    return f"同一小時可同時計入多項{example}，所以各項差額加總會多於尚差的 {plain(p.needed)} 小時。"
+
+
 def percent(rate: Decimal) -> str:
-    return f"{(rate * 100).quantize(Decimal('0.1'))}%"
+    # Half up, as Excel rounds: 18/32 is 56.3 %, not 56.2 %.
+    return f"{(rate * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
-def heading_for(plan: Plan, unit: UnitResult) -> str:
-    """Z9 for a unit head: the tier the unit reaches now, or how many more people reach the next."""
+def _tenth(hours: Decimal) -> Decimal:
+    return hours.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+_COUNTS = {
+    "bundle_and_requirements": "完成組裝課程及必修課程",
+    "bundle_or_requirements": "完成組裝課程或必修課程",
+    "met": "達成",
+}
+
+
+def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of: date) -> str:
+    """Z9 in words for a unit head: the tier reached, and what the next one still lacks."""
     if not plan.unit_tiers or not unit.headcount:
         return ""
-    for tier in sorted(plan.unit_tiers, key=lambda t: t.min_rate):
-        if unit.rate < tier.min_rate:
-            more = math.ceil(tier.min_rate * unit.headcount) - unit.met
-            extra = "，並需符合計畫的平均時數等條件" if tier.average_at_least else ""
-            now = f"目前可達「{unit.tier}」；" if unit.tier else ""
-            return f"{now}再 {more} 人達成（達成率 {percent(tier.min_rate)}）即可達「{tier.text}」{extra}"
-    return f"目前可達「{unit.tier}」" if unit.tier else "達成率已達最高門檻，但尚未符合其他條件"
+    judged = roc(plan.judged_on)
+    if as_of > plan.judged_on:
+        reached = f"達「{unit.tier}」" if unit.tier else "未達團體獎勵門檻"
+        return f"依 {judged}（含）以前的紀錄，本單位{reached}"
+    now = f"目前可達「{unit.tier}」" if unit.tier else ""
+    ahead = next_tier(plan, people, as_of)
+    if ahead is None:
+        return now
+    tier = next(t for t in plan.unit_tiers if t.text == ahead.text)
+    needs = []
+    if ahead.people_missing:
+        needs.append(f"再 {ahead.people_missing} 人{_COUNTS[tier.counts]}")
+    for rid, lacking in ahead.averages_missing.items():
+        needs.append(
+            f"{plan.requirement(rid).name}平均時數再增加 {plain(_tenth(lacking))} 小時"
+            f"（應平均 {plain(tier.average_at_least[rid])} 小時）"
+        )
+    goal = f"於 {judged}（含）以前{'、'.join(needs)}，即可達「{ahead.text}」"
+    return f"{now}；{goal}" if now else goal
 
 
 Done = Mapping[str, set[str]]  # kind -> recipient keys already in the ledger for tonight's stage
@@ -181,12 +244,22 @@ def plan_tonight(
         last_day=ctx.last_day,
         stale=ctx.stale,
         short_keys={p.member.person_id for p in short},
+        met=sum(p.status == "met" for p in people),
+        exempt=sum(p.status == "exempt" for p in people),
     )
     if stage is None:
         return tonight
     if ctx.stale:
         tonight.skipped.extend(
-            Skip(p.member.name, f"資料過舊，今晚不提醒（{ctx.stale}）") for p in short
+            Skip(
+                p.member.name,
+                f"資料過舊，今晚不提醒（{ctx.stale}）",
+                "reminder",
+                p.member.person_id,
+                p.member.unit,
+                mask_id(p.member.person_id),
+            )
+            for p in short
         )
         return tonight
     for p in short:
@@ -194,6 +267,7 @@ def plan_tonight(
             tonight,
             done,
             p.member.email,
+            p,
             p.member.name,
             lambda to, p=p: _reminder(ctx, p, stage, to),
             "reminder",
@@ -201,21 +275,31 @@ def plan_tonight(
             stage,
         )
     heads = {p.member.unit: p for p in people if p.member.is_supervisor and p.status != "exempt"}
+    by_unit: dict[str, list[PersonResult]] = defaultdict(list)
+    for p in people:
+        by_unit[p.member.unit].append(p)
     for unit in units:
         if not unit.headcount:
             continue
         head = heads.get(unit.unit)
         if head is None:
             tonight.skipped.append(
-                Skip(unit.unit, "單位沒有主管（名冊主管欄皆非 Y），未寄單位摘要")
+                Skip(
+                    unit.unit,
+                    "單位沒有主管（名冊主管欄皆非 Y），未寄單位摘要",
+                    "digest",
+                    unit.unit,
+                    unit.unit,
+                )
             )
             continue
         _add(
             tonight,
             done,
             head.member.email,
+            head,
             f"{unit.unit}主管{head.member.name}",
-            lambda to, u=unit: _digest(ctx, u, stage, to),
+            lambda to, u=unit: _digest(ctx, u, by_unit[u.unit], stage, to),
             "digest",
             unit.unit,
             stage,
@@ -227,6 +311,7 @@ def _add(
     tonight: Tonight,
     done: Done,
     email: str | None,
+    who: PersonResult,
     label: str,
     make: Callable[[str], tuple[str, bytes, str]],
     kind: str,
@@ -235,21 +320,25 @@ def _add(
 ) -> None:
     # A label with a line break is shown flattened: HR must still read who was skipped.
     shown = " ".join(label.split())
+    unit, masked = " ".join(who.member.unit.split()), mask_id(who.member.person_id)
     if key in done.get(kind, ()):
-        tonight.skipped.append(Skip(shown, f"第 {stage} 天階段已通知過"))
+        reason = f"本階段（{stage_name(stage)}）已通知過"
+        tonight.skipped.append(Skip(shown, reason, kind, key, unit, masked))
         return
     try:
         to = valid_address(email)
         clean_line(label, "姓名或單位名稱")
         subject, mime, message_id = make(to)
     except HeaderInjection as exc:
-        tonight.skipped.append(Skip(shown, str(exc)))
+        tonight.skipped.append(Skip(shown, str(exc), kind, key, unit, masked))
         return
-    tonight.drafts.append(Draft(kind, key, stage, to, subject, mime, message_id, shown))
+    tonight.drafts.append(
+        Draft(kind, key, stage, to, subject, mime, message_id, shown, unit, masked)
+    )
 
 
 def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:
-    subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(ctx.last_day)}前完成"
+    subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(ctx.last_day)}（含）以前完成"
     mime, message_id = _message(
         ctx,
         to,
@@ -259,12 +348,15 @@ def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, 
         needed=plain(p.needed),
         rows=requirement_rows(ctx.plan, p),
         missing=missing_text(ctx.plan, p),
+        overlap=overlap_note(ctx.plan, p),
         stage=stage,
     )
     return subject, mime, message_id
 
 
-def _digest(ctx: Context, unit: UnitResult, stage: int, to: str) -> tuple[str, bytes, str]:
+def _digest(
+    ctx: Context, unit: UnitResult, people: list[PersonResult], stage: int, to: str
+) -> tuple[str, bytes, str]:
     subject = f"【單位學習時數】{unit.unit} 達成率 {percent(unit.rate)}，{len(unit.short)} 人未達成"
     short = [
         {"name": p.member.name, "needed": plain(p.needed), "missing": missing_text(ctx.plan, p)}
@@ -277,7 +369,7 @@ def _digest(ctx: Context, unit: UnitResult, stage: int, to: str) -> tuple[str, b
         "digest",
         unit=unit,
         rate=percent(unit.rate),
-        heading=heading_for(ctx.plan, unit),
+        heading=heading_for(ctx.plan, unit, people, ctx.today),
         short=short,
         stage=stage,
     )
@@ -329,6 +421,17 @@ def summary_attachments(
             "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
     )
+
+
+def quality_lists(quality: Mapping[str, list]) -> list[tuple[str, str, list]]:
+    """The summary's data-quality lists in reading order: (title, counting word, items)."""
+    return [
+        ("有學習紀錄但不在人員名冊", "人", quality.get("unknown", [])),
+        ("未達成且無電子郵件", "人", quality.get("no_address_short", [])),
+        ("已達成、名冊上沒有電子郵件", "人", quality.get("no_address_met", [])),
+        ("電子郵件地址或姓名有問題", "筆", quality.get("bad_address", [])),
+        ("寄送失敗或狀態不明的通知", "封", quality.get("failed", [])),
+    ]
 
 
 def summary_key(today: date, address: str) -> str:
@@ -388,6 +491,7 @@ def summary_draft(
                 keyed=any(r["key"] != r["unit"] for r in unit_rows),
                 sent=sent,
                 quality=quality,
+                lists=quality_lists(quality),
                 chart_cid=chart,
                 attachment=attachment,
             )

@@ -209,10 +209,28 @@ def supersede(
     return total
 
 
+def stage_statuses(
+    connection: Connection, plan_id: str, kind: str, stage: int
+) -> dict[str, tuple[str, str]]:
+    """recipient key -> (status, detail) of every notice of one kind and stage in the ledger."""
+    rows = connection.execute(
+        select(notice.c.recipient_key, notice.c.status, notice.c.detail).where(
+            notice.c.plan_id == plan_id, notice.c.kind == kind, notice.c.stage == stage
+        )
+    )
+    return {key: (status, detail or "") for key, status, detail in rows}
+
+
 def sent_since(connection: Connection, plan_id: str, since: datetime) -> list:
     """Notices of the plan that went out at or after `since` (what tonight's run sent)."""
     return connection.execute(
-        select(notice.c.kind, notice.c.stage, notice.c.to_address, notice.c.subject)
+        select(
+            notice.c.kind,
+            notice.c.stage,
+            notice.c.to_address,
+            notice.c.subject,
+            notice.c.recipient_key,
+        )
         .where(notice.c.plan_id == plan_id, notice.c.status == "sent", notice.c.sent_at >= since)
         .order_by(notice.c.id)
     ).all()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from learnhours.plans import Check, Plan, UnitTier
 
@@ -274,3 +275,44 @@ def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult
             )
         )
     return units
+
+
+class NextTier(NamedTuple):
+    """The Z9 tier a unit can still reach before the judge date, and what it lacks for it."""
+
+    text: str
+    people_missing: int  # more people who must count for the tier (0: the rate is already there)
+    averages_missing: dict[str, Decimal]  # requirement id -> average hours still below the tier's
+
+
+def next_tier(plan: Plan, unit_people: Iterable[PersonResult], as_of: date) -> NextTier | None:
+    """The next better tier of the unit (Z9), counted as the tiers count, or None when there is none.
+
+    None after the judge date (nothing can change the reward any more), for a plan without unit
+    tiers, for a unit with nobody counted, and for a unit already at the plan's best tier.
+    """
+    if not plan.unit_tiers or as_of > plan.judged_on:
+        return None
+    counted = [p for p in unit_people if p.status != "exempt"]
+    if not counted:
+        return None
+    averages = {
+        rid: sum((p.judged_hours.get(rid, ZERO) for p in counted), ZERO) / len(counted)
+        for tier in plan.unit_tiers
+        for rid in tier.average_at_least
+    }
+    current = _tier(plan, counted, averages)
+    # Tiers are tried best first: the next one up is the last listed before the current one.
+    ranks = [t.text for t in plan.unit_tiers]
+    better = plan.unit_tiers[: ranks.index(current)] if current in ranks else plan.unit_tiers
+    if not better:
+        return None
+    tier = better[-1]
+    have = sum(_counts_for_tier(tier, p) for p in counted)
+    need = math.ceil(tier.min_rate * len(counted))  # exact Decimal: 0.9 of 10 is 9, not 10
+    short_of = {
+        rid: floor - averages[rid]
+        for rid, floor in tier.average_at_least.items()
+        if averages[rid] < floor
+    }
+    return NextTier(tier.text, max(0, need - have), short_of)

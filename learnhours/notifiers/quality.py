@@ -1,0 +1,140 @@
+"""The HR summary's facts besides the unit table: stale data, what went out tonight, which short
+people got no reminder and why, and the data-quality lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from learnhours.notifiers import outbox
+from learnhours.notifiers.notices import NO_ADDRESS, SUMMARY_STAGE, Tonight, stage_name
+from learnhours.plans import Plan
+from learnhours.transforms.compliance import PersonResult
+from learnhours.transforms.dates import roc
+from learnhours.warehouse import queries
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+SHOWN = 30  # names listed per line; HR opens the attachment or `learnhours notices` for the rest
+_KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
+_LEDGER = {
+    "pending": "郵件伺服器暫時拒收，下次執行重寄",
+    "failed": "寄送失敗，請確認地址（見「寄送失敗或狀態不明的通知」）",
+    "sending": "寄送狀態不明，不會重寄，請確認是否收到",
+    "superseded": "未寄出（已被取代）",
+}
+
+
+def stale_reason(newest_batch: datetime | None, freshness_days: int, now: datetime) -> str:
+    """Why the data is too old to remind people on, or "" when it is fresh enough."""
+    if newest_batch is None:
+        return "尚未匯入任何學習紀錄"
+    loaded = newest_batch if newest_batch.tzinfo else newest_batch.replace(tzinfo=now.tzinfo)
+    if now - loaded <= timedelta(days=freshness_days):
+        return ""
+    return (
+        f"最新一批學習紀錄於 {roc(loaded.astimezone(TAIPEI).date())} 匯入，"
+        f"已超過 {freshness_days} 天"
+    )
+
+
+def sent_lines(rows: Iterable) -> list[str]:
+    """One line per kind and stage: HR reads counts; `learnhours notices` has every message."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for r in rows:
+        groups.setdefault((r.kind, r.stage), []).append(r.to_address)
+    return [
+        f"{_KIND.get(kind, kind)}{f'（{stage_name(stage)}）' if kind != 'summary' else ''}："
+        f"{len(addresses)} 封" + (f"（{'、'.join(addresses)}）" if kind == "digest" else "")
+        for (kind, stage), addresses in groups.items()
+    ]
+
+
+def _who(p: PersonResult) -> str:
+    return f"{p.member.name}（{p.member.unit}）"
+
+
+def _grouped(by_reason: Mapping[str, Sequence[str]]) -> list[str]:
+    lines = []
+    for reason, names in by_reason.items():
+        listed = "、".join(names[:SHOWN]) + ("……" if len(names) > SHOWN else "")
+        lines.append(f"{reason}：{len(names)} 人（{listed}）")
+    return lines
+
+
+def unreminded(
+    tonight: Tonight,
+    people: Iterable[PersonResult],
+    ledger: Mapping[str, tuple[str, str]],
+    sent_keys: set[str],
+) -> list[str]:
+    """Short people who got no reminder tonight, grouped by why (one line per reason)."""
+    short = [p for p in people if p.status == "short"]
+    if not short:
+        return []
+    if tonight.stage is None:
+        return [f"今晚不在任何提醒階段，未寄同仁提醒：未達成 {len(short)} 人"]
+    if tonight.stale:
+        return [f"資料過舊，今晚未寄同仁提醒：未達成 {len(short)} 人"]
+    skipped = {s.key: s.reason for s in tonight.skipped if s.kind == "reminder"}
+    by_reason: dict[str, list[str]] = {}
+    for p in short:
+        key = p.member.person_id
+        if key in sent_keys:
+            continue
+        status, _detail = ledger.get(key, ("", ""))
+        if status == "sent":
+            reason = f"本階段（{stage_name(tonight.stage)}）先前已寄過提醒，不重寄"
+        elif status:
+            reason = _LEDGER.get(status, status)
+        else:
+            reason = skipped.get(key, "未排入提醒")
+        by_reason.setdefault(reason, []).append(_who(p))
+    return _grouped(by_reason)
+
+
+def section(
+    connection: Connection,
+    plan: Plan,
+    people: list[PersonResult],
+    tonight: Tonight,
+    since: datetime,
+) -> tuple[list[str], dict[str, list]]:
+    """(what went out since `since`, the data-quality lists) for the HR summary."""
+    sent_rows = outbox.sent_since(connection, plan.id, since)
+    sent_keys = {
+        r.recipient_key for r in sent_rows if r.kind == "reminder" and r.stage == tonight.stage
+    }
+    ledger = (
+        outbox.stage_statuses(connection, plan.id, "reminder", tonight.stage)
+        if tonight.stage is not None
+        else {}
+    )
+    counted = [p for p in people if p.status != "exempt"]
+    quality = {
+        "unreminded": unreminded(tonight, people, ledger, sent_keys),
+        "rejected": queries.rejected_rows(connection),
+        "unknown": [
+            f"{name}（{count} 筆）"
+            for _pid, name, count in queries.unknown_people(connection, plan)
+        ],
+        "no_address_short": [
+            _who(p) for p in counted if p.status == "short" and not p.member.email
+        ],
+        "no_address_met": [_who(p) for p in counted if p.status == "met" and not p.member.email],
+        "bad_address": [
+            f"{s.label}：{s.reason}"
+            for s in tonight.skipped
+            if s.reason != NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
+        ],
+        "failed": outbox.troubles(connection, plan.id),
+    }
+    return sent_lines(sent_rows), quality
+
+
+def summary_due(connection: Connection, plan_id: str, keys: Iterable[str]) -> bool:
+    """Whether any of today's summary keys is not yet in the ledger (one summary a day)."""
+    done = outbox.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
+    return any(k not in done for k in keys)

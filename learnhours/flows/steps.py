@@ -7,16 +7,15 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from learnhours.notifiers import backends, notices, outbox
+from learnhours.notifiers import backends, notices, outbox, quality
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
-from learnhours.transforms.dates import roc
 from learnhours.transforms.workdays import current_stage
 from learnhours.warehouse import queries
 from learnhours.warehouse.load import FileReport, ingest_file
@@ -85,21 +84,9 @@ def _context(
     """What every notice needs: plan, dates, staleness, and who sends to whom (env overrides plan)."""
     with engine.connect() as connection:
         fresh = queries.freshness(connection)
-    stale = ""
-    if fresh.newest_batch is None:
-        stale = "尚未匯入任何學習紀錄"
-    else:
-        loaded = (
-            fresh.newest_batch
-            if fresh.newest_batch.tzinfo
-            else fresh.newest_batch.replace(tzinfo=UTC)
-        )
-        age = datetime.now(UTC) - loaded
-        if age > timedelta(days=plan.reminders.freshness_days):
-            stale = (
-                f"最新一批學習紀錄於 {roc(loaded.astimezone(TAIPEI).date())} 匯入，"
-                f"已超過 {plan.reminders.freshness_days} 天"
-            )
+    stale = quality.stale_reason(
+        fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
+    )
     sender = env.get(ENV_MAIL_FROM, "").strip() or plan.reminders.sender or notices.DEFAULT_SENDER
     listed = env.get(ENV_HR_ADDRESSES, "").strip()
     hr = [a.strip() for a in listed.replace(";", ",").split(",")] if listed else []
@@ -112,13 +99,17 @@ def plan_notices(engine: Engine, result: Compliance, today: date) -> notices.Ton
     ctx = _context(engine, result.plan, today)
     stage = current_stage(result.plan.reminders.stages, ctx.last_day, today)
     done: dict[str, set[str]] = {}
-    if stage is not None:
-        with engine.connect() as connection:
+    with engine.connect() as connection:
+        if stage is not None:
             done = {
                 kind: outbox.already_noticed(connection, result.plan.id, kind, stage)
                 for kind in ("reminder", "digest")
             }
-    return notices.plan_tonight(ctx, result.people, result.units, done)
+        keys = [notices.summary_key(today, a) for a in ctx.hr_addresses]
+        due = quality.summary_due(connection, result.plan.id, keys)
+    tonight = notices.plan_tonight(ctx, result.people, result.units, done)
+    tonight.summary = "due" if due else ("done" if keys else "no_address")
+    return tonight
 
 
 def notify(
@@ -144,26 +135,8 @@ def notify(
         outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("reminder", "digest")))
     ctx = _context(engine, plan, today)
     with engine.connect() as connection:
-        sent = _sent_lines(outbox.sent_since(connection, plan.id, started))
-        quality = {
-            "rejected": queries.rejected_rows(connection),
-            "unknown": [
-                f"{name}（{count} 筆）"
-                for _pid, name, count in queries.unknown_people(connection, plan)
-            ],
-            "no_address": [
-                f"{p.member.name}（{p.member.unit}）"
-                for p in result.people
-                if p.status != "exempt" and not p.member.email
-            ],
-            "bad_address": [
-                f"{s.label}：{s.reason}"
-                for s in tonight.skipped
-                if s.reason != notices.NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
-            ],
-            "failed": outbox.troubles(connection, plan.id),
-        }
-    summary = notices.summary_draft(ctx, result.people, result.units, quality, sent)
+        sent, facts = quality.section(connection, plan, result.people, tonight, started)
+    summary = notices.summary_draft(ctx, result.people, result.units, facts, sent)
     if not ctx.hr_addresses:
         report.summary_note = f"計畫沒有 hr_addresses，也沒有設定 {ENV_HR_ADDRESSES}：未寄摘要"
         log.warning("%s: no HR address, no summary", plan.id)
@@ -174,19 +147,3 @@ def notify(
     outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("summary",)))
     report.outcomes = dict(outcomes)
     return report
-
-
-_KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
-
-
-def _sent_lines(rows: list) -> list[str]:
-    """One line per kind and stage: HR reads counts; `learnhours notices` has every message."""
-    groups: dict[tuple[str, int], list[str]] = {}
-    for r in rows:
-        groups.setdefault((r.kind, r.stage), []).append(r.to_address)
-    return [
-        f"{_KIND.get(kind, kind)}{f'（第 {stage} 天階段）' if kind != 'summary' else ''}："
-        f"{len(addresses)} 封"
-        + (f"（{'、'.join(addresses)}）" if kind == "digest" else "")
-        for (kind, stage), addresses in groups.items()
-    ]

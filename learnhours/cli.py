@@ -383,10 +383,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"  人員 {summary['people']}：達成 {summary['met']}、未達成 {summary['short']}、免列計 {summary['exempt']}"
     )
-    print(
-        f"  提醒階段：{summary['stage'] if summary['stage'] is not None else '無'}；本次寫出郵件 {mails} 封"
-    )
-    print(f"  郵件：{args.outbox}/*.eml   資料庫：{args.database_url or 'var/warehouse.db'}")
+    from learnhours.warehouse.db import database_url
+
+    stage = f"截止前 {summary['stage']} 天" if summary["stage"] is not None else "不在提醒期間"
+    again = "（每封通知只寫一次：重跑不會重寫）" if mails == 0 and summary["queued"] == 0 else ""
+    print(f"  提醒階段：{stage}；本次寫出郵件 {mails} 封{again}")
+    print(f"  郵件：{args.outbox}/*.eml   資料庫：{args.database_url or database_url()}")
     print(f"  看看：learnhours status --plan {plan_id} --format table")
     return 0
 

@@ -41,7 +41,7 @@ def generate(url: str, people: int, records: int, year: int, seed: int = 7) -> N
         c.execute(
             ingest_batch.insert().values(
                 id=1, file_name="bench", sha256="0" * 64, kind="agency_export",
-                loaded_at=datetime.now(UTC), rows_read=records, rows_loaded=records,
+                loaded_at=datetime.now(UTC), last_seen_at=datetime.now(UTC), rows_read=records, rows_loaded=records,
                 rows_updated=0, rows_duplicate=0, rows_rejected=0,
             )
         )

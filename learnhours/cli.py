@@ -280,9 +280,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with _engine(args).connect() as connection:
         who = queries.member(connection, pid)
         records = queries.person_records(connection, pid)
-        rejected = len(queries.rejected_rows(connection))
+        rejected = queries.person_rejections(connection, pid)
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
-    if who is None and not records:
+    if who is None and not records and not rejected.rows:
         print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
         return 1
     result = assess(plan, [who], now, judged, as_of)[0] if who else None

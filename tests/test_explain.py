@@ -79,12 +79,36 @@ def test_explain_lists_what_is_missing_and_the_last_day_to_attend(engine, tmp_pa
     assert "最晚請在 112年12月20日 前上完課" in out
 
 
-def test_explain_rejected_rows_cannot_be_linked_and_says_so(engine, tmp_path, capsys):
+def test_explain_lists_the_persons_rejected_rows_and_counts_the_unlinkable(engine, tmp_path, capsys):
+    pid, other = new_id(), new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    rows = [record(pid), record(pid, code="X", 上課結束日期="112-13-45"), record("A123456788", code="Y"),
+            record(other, code="Z", 認證時數="9999")]
+    ingest_file(engine, export_file(tmp_path, rows, name="下半年.csv"))
+    out = _explain(engine, capsys, pid)
+    assert "此人被拒絕、未匯入的資料列（1 列" in out
+    assert "  ✗ 下半年.csv 第 3 行「上課結束日期」：上課結束日期「112-13-45」不是存在的日期" in out
+    assert "9999" not in out  # another person's rejected row is not this one's
+    assert "另有 1 列被拒絕的資料因身分證字號空白或錯誤" in out and "learnhours rejected" in out
+    assert "A123456788" not in out
+
+
+def test_explain_person_known_only_by_a_rejected_row(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(new_id())]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, 上課起始日期="112-02-30")], name="a.csv"))
+    out = _explain(engine, capsys, pid)
+    assert "不在目前的人員名冊上" in out
+    assert "a.csv 第 2 行「上課起始日期」：上課起始日期「112-02-30」不是存在的日期" in out
+
+
+def test_r1_zero_hours_record_says_why_it_earns_nothing(engine, tmp_path, capsys):
     pid = new_id()
     ingest_file(engine, roster_file(tmp_path, [person(pid)]))
-    ingest_file(engine, export_file(tmp_path, [record(pid), record(pid, code="X", 上課結束日期="112-13-45")]))
+    row = record(pid, code="Z0", course="零時數的課", 認證時數="", 數位時數=0, 實體時數=0)
+    ingest_file(engine, export_file(tmp_path, [row]))
     out = _explain(engine, capsys, pid)
-    assert "1 列資料被拒絕" in out and "learnhours rejected" in out
+    assert "零時數的課：不採計：時數為 0：認證時數空白，數位時數、實體時數皆為 0" in out
 
 
 def test_explain_person_not_on_roster(engine, tmp_path, capsys):

@@ -57,7 +57,11 @@ CASES = [
     ("date-not-a-date", _agency, None, {"上課結束日期": "明天"}, "上課結束日期", "明天", f"上課結束日期「明天」不是日期，{DATE_SHAPES}"),
     ("date-slash-impossible", _agency, None, {"上課起始日期": "112/04/31"}, "上課起始日期", "112/04/31", "上課起始日期「112/04/31」不是存在的日期"),
     ("dates-all-empty", _agency, None, {"開課起始日期": "", "開課結束日期": "", "上課起始日期": "", "上課結束日期": ""}, "上課結束日期", "", "沒有上課或開課日期"),
-    ("end-before-start", _agency, None, {"上課結束日期": "112-05-09"}, "上課結束日期", "2023-05-09", "結束日期 2023-05-09 早於起始日期 2023-05-10"),
+    ("end-before-start", _agency, None, {"上課結束日期": "112-05-09"}, "上課結束日期", "112-05-09", "上課結束日期「112-05-09」早於上課起始日期「112-05-10」"),
+    ("course-end-before-start", _agency, None, {"上課起始日期": "", "上課結束日期": "", "開課起始日期": "1120305", "開課結束日期": "112/03/01"}, "開課結束日期", "112/03/01", "開課結束日期「112/03/01」早於開課起始日期「1120305」"),
+    ("hours-over-24-a-day", _agency, None, {"認證時數": "9999"}, "認證時數", "9999", "認證時數 9999 小時超過上限：課程期間 112年5月10日至112年5月10日 共 1 天，每天最多 24 小時，合計上限 24 小時"),
+    ("hours-over-24-a-day-physical", _agency, None, {"認證時數": "", "上課起始日期": "112-05-09", "實體時數": "48.5"}, "實體時數", "48.5", "實體時數 48.5 小時超過上限：課程期間 112年5月9日至112年5月10日 共 2 天，每天最多 24 小時，合計上限 48 小時"),
+    ("hours-over-24-a-day-sum", _agency, None, {"認證時數": "0", "數位時數": "20", "實體時數": "10"}, "時數", "20+10", "數位時數 20 + 實體時數 10 = 30 小時超過上限：課程期間 112年5月10日至112年5月10日 共 1 天，每天最多 24 小時，合計上限 24 小時"),
     ("hours-text", _agency, None, {"認證時數": "兩小時"}, "認證時數", "兩小時", "認證時數：「兩小時」不是數字"),
     ("hours-negative", _agency, None, {"認證時數": "-1"}, "認證時數", "-1", "認證時數：時數不可為負數（-1）"),
     ("hours-nan", _agency, None, {"實體時數": "NaN"}, "實體時數", "NaN", "實體時數：「NaN」不是數字"),
@@ -67,6 +71,7 @@ CASES = [
     ("batch-unit-unknown", batch_row, BATCH_25, {"訓練總數單位": "3"}, "訓練總數單位", "3", "訓練總數單位應為 1（小時）、2（天）或 6（學分）"),
     ("batch-session-empty", batch_row, BATCH_25, {"期別": ""}, "期別", "", "必填欄位「期別」空白"),
     ("batch-total-negative", batch_row, BATCH_25, {"訓練總數": "-3", "數位時數": "", "實體時數": ""}, "訓練總數", "-3", "訓練總數：時數不可為負數（-3）"),
+    ("batch-days-over-24-a-day", batch_row, BATCH_25, {"訓練總數": "5", "訓練總數單位": "2", "數位時數": "", "實體時數": ""}, "訓練總數", "5", "訓練總數 5 天（以每天 6 小時計為 30 小時）超過上限：課程期間 112年5月10日至112年5月10日 共 1 天，每天最多 24 小時，合計上限 24 小時"),
     ("batch-course-start-empty", batch_row, BATCH_25, {"開課起始日期": ""}, "開課起始日期", "", "必填欄位「開課起始日期」空白"),
     ("env-start-empty", environment_row, ENVIRONMENT, {"上課起始日期": ""}, "上課起始日期", "", "必填欄位「上課起始日期」空白"),
     ("env-hours-text", environment_row, ENVIRONMENT, {"課程時數": "二", "數位時數": "", "實體時數": ""}, "訓練總數", "二", "訓練總數：「二」不是數字"),
@@ -106,6 +111,9 @@ def test_malformed_row_is_rejected_whole_and_the_rest_loads(
     assert [(r.line_no, r.column_name, r.value, r.reason) for r in rejected] == [
         (3, column, value, reason)
     ]
+    # The row's ID is kept for `explain` only when it is valid; an invalid one stays masked in value.
+    valid_id = None if column == "身分證字號" else bad["身分證字號"]
+    assert rejected[0].person_id == valid_id
     assert kept == 3
 
 

@@ -10,8 +10,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, insert, inspect, select
 
 from learnhours.cli import main
-from learnhours.warehouse import db, run_log
-from learnhours.warehouse.schema import ingest_batch, metadata, notice
+from learnhours.warehouse import db, queries, run_log
+from learnhours.warehouse.schema import ingest_batch, metadata, notice, rejected_row
+
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -29,7 +31,7 @@ def test_empty_database_upgrades_to_head_matching_the_schema(empty_url):
     engine = db.create_engine_for(empty_url)
     db.upgrade(engine)
     current, head = db.revisions(engine)
-    assert current == head == "0002"
+    assert current == head == HEAD
     with engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diffs == []
@@ -58,7 +60,7 @@ def test_upgrade_from_0001_keeps_data_and_adds_run_log(empty_url):
         )
     engine.dispose()
     engine = db.connect(empty_url)  # what every command does: migrate on first use
-    assert _revision(engine) == "0002"
+    assert _revision(engine) == HEAD
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ingest_batch)).scalar() == 1
         assert connection.execute(select(notice.c.message_id)).scalar() == "<m1@demo.gov.tw>"
@@ -77,7 +79,7 @@ def test_downgrade_to_0001_and_back(empty_url):
     assert _revision(engine) == "0001"
     assert "run_log" not in inspect(engine).get_table_names()
     db.upgrade(engine)
-    assert _revision(engine) == "0002"
+    assert _revision(engine) == HEAD
     engine.dispose()
 
 
@@ -85,4 +87,68 @@ def test_cli_db_current_and_upgrade(empty_url, capsys):
     assert main(["--database-url", empty_url, "db", "current"]) == 0
     assert "learnhours db upgrade" in capsys.readouterr().out
     assert main(["--database-url", empty_url, "db", "upgrade"]) == 0
-    assert "0002（最新）" in capsys.readouterr().out
+    assert f"{HEAD}（最新）" in capsys.readouterr().out
+
+
+def _batch_0002(connection, sha: str, kind: str, loaded_at: datetime) -> int:
+    """An ingest_batch row as revision 0002 had it (no last_seen_at)."""
+    return connection.execute(
+        insert(ingest_batch).values(
+            file_name=f"{sha[:4]}.csv", sha256=sha * 64, kind=kind, loaded_at=loaded_at,
+            rows_read=1, rows_loaded=0, rows_updated=0, rows_duplicate=0, rows_rejected=1,
+        )
+    ).inserted_primary_key[0]
+
+
+def test_upgrade_from_0002_backfills_last_seen_and_adds_rejected_person_id(empty_url):
+    engine = db.create_engine_for(empty_url)
+    db.upgrade(engine, "0002")
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("ingest_batch", "rejected_row")}
+    assert "last_seen_at" not in columns["ingest_batch"] and "person_id" not in columns["rejected_row"]
+    export_at, roster_at = datetime(2026, 10, 1, 8, tzinfo=UTC), datetime(2026, 11, 20, 8, tzinfo=UTC)
+    with engine.begin() as connection:
+        batch = _batch_0002(connection, "a", "agency_export", export_at)
+        _batch_0002(connection, "b", "roster", roster_at)
+        connection.execute(
+            insert(rejected_row).values(batch_id=batch, line_no=3, column_name="身分證字號",
+                                        value="A12****788", reason="身分證字號格式或檢查碼錯誤")
+        )
+    engine.dispose()
+    engine = db.connect(empty_url)
+    assert _revision(engine) == HEAD
+    with engine.begin() as connection:
+        seen = dict(connection.execute(select(ingest_batch.c.kind, ingest_batch.c.last_seen_at)).all())
+        loaded = dict(connection.execute(select(ingest_batch.c.kind, ingest_batch.c.loaded_at)).all())
+        assert seen == loaded  # backfilled: until now a batch was last seen when loaded
+        # Freshness now reads last_seen_at, and still ignores the roster.
+        assert queries.freshness(connection).newest_batch == seen["agency_export"]
+        assert connection.execute(select(rejected_row.c.person_id)).scalar_one() is None
+        connection.execute(
+            insert(rejected_row).values(batch_id=batch, line_no=4, column_name="上課結束日期",
+                                        value="112-13-45", reason="r", person_id="A123456789")
+        )
+        assert queries.person_rejections(connection, "A123456789").unlinked == 1
+    engine.dispose()
+
+
+def test_downgrade_from_0003_to_0002_keeps_the_rows(empty_url):
+    from alembic import command
+
+    engine = db.connect(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(ingest_batch).values(
+                file_name="a.csv", sha256="c" * 64, kind="agency_export", loaded_at=datetime.now(UTC),
+                last_seen_at=datetime.now(UTC), rows_read=1, rows_loaded=1, rows_updated=0,
+                rows_duplicate=0, rows_rejected=0,
+            )
+        )
+    config = db.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    assert _revision(engine) == "0002"
+    assert "last_seen_at" not in {c["name"] for c in inspect(engine).get_columns("ingest_batch")}
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(ingest_batch)).scalar() == 1
+    engine.dispose()

@@ -152,9 +152,8 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
 
     _setup(engine, tmp_path)
     with engine.begin() as connection:
-        connection.execute(
-            update(ingest_batch).values(loaded_at=datetime.now(UTC) - timedelta(days=30))
-        )
+        old = datetime.now(UTC) - timedelta(days=30)  # freshness reads last_seen_at (0003)
+        connection.execute(update(ingest_batch).values(loaded_at=old, last_seen_at=old))
     backend = MemoryBackend()
     report = notify(
         engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend

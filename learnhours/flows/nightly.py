@@ -18,7 +18,7 @@ from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause
 from learnhours.plans import Plan, find_plan
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
-from learnhours.warehouse.load import FileReport
+from learnhours.warehouse.load import FileReport, mark_seen
 from learnhours.warehouse.lock import run_lock_held
 from learnhours.warehouse.schema import ingest_batch
 
@@ -51,7 +51,10 @@ def fetch_to_inbox(
 
     with engine.connect() as connection:
         seen = set(connection.execute(select(ingest_batch.c.sha256)).scalars())
-    return fetch_exports(profile, inbox, date_from, date_to, seen_hashes=seen)
+    report = fetch_exports(profile, inbox, date_from, date_to, seen_hashes=seen)
+    # Sent again unchanged: never saved nor ingested, yet proof the data is current (freshness).
+    mark_seen(engine, [s.sha256 for s in report.skipped])
+    return report
 
 
 def _worth_retrying(_task, _task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature

@@ -30,13 +30,17 @@ def today_in_taipei() -> date:
 
 
 def files_under(paths: Iterable[Path]) -> list[Path]:
-    """Files named directly, and every ingestible file inside named folders (rosters first)."""
+    """Files named directly, in the order given, and every ingestible file inside named folders.
+
+    A folder's files come oldest first by modification time, then by name: overlapping exports
+    are applied last-writer-wins, so the newest export (a corrected one) must have the last word,
+    even on a fresh warehouse that loads them all in one run. Names do not say which is newer.
+    """
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGESTIBLE)
-            )
+            inside = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGESTIBLE]
+            found.extend(sorted(inside, key=lambda p: (p.stat().st_mtime_ns, p.name, str(p))))
         else:
             found.append(path)
     return found

@@ -35,6 +35,28 @@ class StoredRecord(Protocol):
     file_duplicates: int
 
 
+class StoredRejection(Protocol):
+    """One problem of a rejected row carrying the person's ID (queries.RejectedLine has it)."""
+
+    @property
+    def file_name(self) -> str: ...
+    @property
+    def line_no(self) -> int: ...
+    @property
+    def column_name(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class Rejections(Protocol):
+    """The person's rejected rows, and how many rejected rows cannot be linked to anyone."""
+
+    @property
+    def rows(self) -> Sequence[StoredRejection]: ...
+    @property
+    def unlinked(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class RecordVerdict:
     record: StoredRecord
@@ -86,7 +108,7 @@ def explain(
     result: PersonResult | None,
     records: Sequence[StoredRecord],
     as_of: date,
-    rejected_rows: int,
+    rejected: Rejections,
 ) -> list[str]:
     """The lines `learnhours explain` prints, in words a clerk uses."""
     who = result.member.name if result else "（不在人員名冊）"
@@ -124,14 +146,25 @@ def explain(
         "同一人、同一課程代碼與期別（無代碼時同一課程名稱）、同一起始日的紀錄只計一次，"
         "不論由哪個檔案匯入；上列為採用的那一筆。"
     )
-    if rejected_rows:
-        lines.append(
-            f"匯入時共有 {rejected_rows} 列資料被拒絕。被拒絕的列不保存身分證字號，"
-            "無法確認是否屬於此人；請用 `learnhours rejected` 查看並修正來源檔。"
-        )
+    lines.extend(_rejected(rejected))
     if result is not None and result.status != "exempt":
         lines.append("")
         lines.extend(_missing(plan, result, as_of))
+    return lines
+
+
+def _rejected(rejected: Rejections) -> list[str]:
+    lines = []
+    if rejected.rows:
+        count = len({(r.file_name, r.line_no) for r in rejected.rows})
+        lines += ["", f"此人被拒絕、未匯入的資料列（{count} 列，請修正來源檔後重新匯入）："]
+        lines += [f"  ✗ {r.file_name} 第 {r.line_no} 行「{r.column_name}」：{r.reason}" for r in rejected.rows]
+    if rejected.unlinked:
+        # Their IDs are invalid (kept masked only), so nobody can tell whose they are.
+        lines.append(
+            f"另有 {rejected.unlinked} 列被拒絕的資料因身分證字號空白或錯誤（或於舊版匯入）"
+            "無法對應到人，可能也有此人的紀錄；請用 `learnhours rejected` 查看並修正來源檔。"
+        )
     return lines
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from learnhours.transforms.dates import roc
+
 ZERO = Decimal(0)
+
+# The plausibility check at load knows no plan, so it converts days and credits with the default
+# factors (plans.py: hours_per_day 6, hours_per_credit 18); counting uses the plan's own.
+MAX_HOURS_A_DAY = Decimal(24)
+DEFAULT_HOURS_PER = {"hour": Decimal(1), "day": Decimal(6), "credit": Decimal(18)}
+_UNIT_WORDS = {"day": "天", "credit": "學分"}
 
 # 訓練總數單位 code -> our unit; day and credit are turned into hours by the plan's factors.
 TOTAL_UNITS = {
@@ -82,6 +91,64 @@ def base_quantity(
     ):
         return ZERO, "hour"
     return None
+
+
+def zero_hours_reason(given: dict[str, Decimal | None]) -> str:
+    """Why a record with no positive hours earns 0 h, naming its hour columns (label -> value)."""
+    blank = [label for label, value in given.items() if value is None]
+    zero = [label for label, value in given.items() if value is not None]
+    parts = []
+    if blank:
+        parts.append(f"{'、'.join(blank)}空白")
+    if zero:
+        parts.append(f"{'、'.join(zero)}{'皆' if len(zero) > 1 else ''}為 0")
+    return f"時數為 0：{'，'.join(parts)}"
+
+
+def hours_over_limit(
+    certified: Decimal | None,
+    digital: Decimal | None,
+    physical: Decimal | None,
+    total_count: Decimal | None,
+    unit: str,
+    start: date,
+    end: date,
+) -> tuple[str, str, str] | None:
+    """(field, value, reason) when a record claims more than 24 h per calendar day of its span.
+
+    Follows base_quantity to name the cell the hours came from. None when plausible.
+    """
+    days = (end - start).days + 1
+    limit = MAX_HOURS_A_DAY * days
+    span = f"課程期間 {roc(start)}至{roc(end)} 共 {days} 天，每天最多 24 小時，合計上限 {_plain(limit)} 小時"
+    if certified is not None and certified > 0:
+        if certified > limit:
+            return "certified_hours", _plain(certified), f"認證時數 {_plain(certified)} 小時超過上限：{span}"
+        return None
+    digital, physical = digital or ZERO, physical or ZERO
+    if digital + physical > 0:
+        if digital + physical <= limit:
+            return None
+        if not digital or not physical:
+            field, label = ("physical_hours", "實體時數") if physical else ("digital_hours", "數位時數")
+            value = physical or digital
+            return field, _plain(value), f"{label} {_plain(value)} 小時超過上限：{span}"
+        value = f"{_plain(digital)}+{_plain(physical)}"
+        return "hours", value, (
+            f"數位時數 {_plain(digital)} + 實體時數 {_plain(physical)} = "
+            f"{_plain(digital + physical)} 小時超過上限：{span}"
+        )
+    if total_count is None or total_count <= 0:
+        return None
+    hours = total_count * DEFAULT_HOURS_PER[unit]
+    if hours <= limit:
+        return None
+    if unit == "hour":
+        claimed = f"{_plain(total_count)} 小時"
+    else:
+        factor = _plain(DEFAULT_HOURS_PER[unit])
+        claimed = f"{_plain(total_count)} {_UNIT_WORDS[unit]}（以每{_UNIT_WORDS[unit]} {factor} 小時計為 {_plain(hours)} 小時）"
+    return "total_count", _plain(total_count), f"訓練總數 {claimed}超過上限：{span}"
 
 
 def absent_hours(attendance: str) -> Decimal | None:

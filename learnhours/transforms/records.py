@@ -14,15 +14,17 @@ from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import NamedTuple
 
-from learnhours.transforms.dates import DateError, parse_date
+from learnhours.transforms.dates import DateError, parse_date, roc
 from learnhours.transforms.hours import (
     TOTAL_UNITS,
     HoursError,
     attendance_reason,
     base_quantity,
     elearning_reason,
+    hours_over_limit,
     parse_duration,
     parse_hours,
+    zero_hours_reason,
 )
 from learnhours.transforms.ids import is_valid_id, normalize_id
 
@@ -72,9 +74,13 @@ class Problem:
 
 
 class RowRejected(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
+    """A row refused whole. `person_id` is its 身分證字號 when that one is valid (the row failed for
+    another reason), so the refusal can be shown to the person's HR clerk; None otherwise."""
+
+    def __init__(self, problems: list[Problem], person_id: str | None = None) -> None:
         super().__init__("; ".join(p.reason for p in problems))
         self.problems = problems
+        self.person_id = person_id
 
 
 def clean(value: object) -> str:
@@ -108,13 +114,18 @@ def _checked_id(value: str) -> tuple[str, bool]:
     return pid, is_valid_id(pid)
 
 
-class _Row:
-    """Field access that collects every problem of a row instead of stopping at the first."""
+class RowReader:
+    """Field access that collects every problem of a row instead of stopping at the first.
+
+    Shared by every row kind (learning records here, the roster in roster.py): each reads its
+    fields through it and calls check() once, which refuses the row listing all its problems.
+    """
 
     def __init__(self, fields: dict[str, object], gregorian: bool) -> None:
         self.fields = fields
         self.gregorian = gregorian
         self.problems: list[Problem] = []
+        self.valid_id: str | None = None  # set by person_id() when the ID passes its checksum
 
     def text(self, field: str, *, required: bool = False) -> str:
         value = clean(self.fields.get(field))
@@ -172,11 +183,22 @@ class _Row:
             # The value itself is personal data: keep only its masked form.
             masked = pid[:3] + "****" + pid[7:] if len(pid) == 10 else "（格式不符）"
             self.problems.append(Problem("person_id", masked, "身分證字號格式或檢查碼錯誤"))
+        else:
+            self.valid_id = pid
         return pid
+
+    def shown(self, field: str, value: date) -> str:
+        """A date cell as the file wrote it (text), or in ROC words for a real date cell (.xlsx)."""
+        raw = self.fields.get(field)
+        return clean(raw) if isinstance(raw, str) else roc(value)
 
     def check(self) -> None:
         if self.problems:
-            raise RowRejected(self.problems)
+            raise RowRejected(self.problems, self.valid_id)
+
+    def reject(self, problem: Problem) -> RowRejected:
+        """The refusal of this row for one problem found after check()."""
+        return RowRejected([problem], self.valid_id)
 
 
 class Record(NamedTuple):
@@ -206,7 +228,7 @@ def _normalize_row(
     fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
 ) -> Record:
     """The rules applied field by field: the reference the cached path in normalize_record follows."""
-    row = _Row(fields, gregorian)
+    row = RowReader(fields, gregorian)
     pid = row.person_id()
     for field in required:
         if field not in ("person_id",):
@@ -236,8 +258,17 @@ def _normalize_row(
     ):
         row.problems.append(Problem("class_end", "", "沒有上課或開課日期"))
     elif start and end and end < start:
+        # Name the columns and quote the cells as written: the clerk fixes them in the source file.
+        start_field = "class_start" if class_start else "course_start"
+        end_field = "class_end" if class_end else "course_end"
+        shown_start, shown_end = row.shown(start_field, start), row.shown(end_field, end)
         row.problems.append(
-            Problem("class_end", end.isoformat(), f"結束日期 {end} 早於起始日期 {start}")
+            Problem(
+                end_field,
+                shown_end,
+                f"{FIELD_LABELS[end_field]}「{shown_end}」早於"
+                f"{FIELD_LABELS[start_field]}「{shown_start}」",
+            )
         )
 
     certified = row.hours("certified_hours")
@@ -255,20 +286,29 @@ def _normalize_row(
 
     base = base_quantity(certified, digital, physical, total_count, total_unit or "hour")
     if base is None:
-        raise RowRejected(
-            [Problem("hours", "", "沒有任何時數（認證時數、數位/實體時數、訓練總數皆空白）")]
+        raise row.reject(
+            Problem("hours", "", "沒有任何時數（認證時數、數位/實體時數、訓練總數皆空白）")
         )
     quantity, unit = base
+    assert start is not None or end is not None
+    start = start or end
+    end = end or start
+    over = hours_over_limit(certified, digital, physical, total_count, unit, start, end)
+    if over is not None:
+        field, value, reason = over
+        raise row.reject(Problem(field, clean(fields[field]) if field in fields else value, reason))
+
     hours_for_attendance = quantity if unit == "hour" else Decimal(0)
     reason = attendance_reason(row.text("attendance"), hours_for_attendance)
     if "questionnaire" in fields or "reading_time" in fields:
         reason = reason or elearning_reason(
             score, pass_mark, reading, required_reading, row.text("questionnaire")
         )
-
-    assert start is not None or end is not None
-    start = start or end
-    end = end or start
+    if not reason and quantity == 0:
+        # Kept as a 0 h record, but with words for `explain` and the data, like any other 0 h.
+        parsed = (("certified_hours", certified), ("digital_hours", digital),
+                  ("physical_hours", physical), ("total_count", total_count))  # fmt: skip
+        reason = zero_hours_reason({FIELD_LABELS[f]: v for f, v in parsed if f in fields})
     raw = json.dumps(
         {k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()},
         ensure_ascii=False,

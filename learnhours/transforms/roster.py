@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from learnhours.transforms.records import Problem, _Row
+from learnhours.transforms.records import Problem, RowReader
 
 CATEGORIES = ("編制內", "約聘", "約僱", "臨時")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
@@ -28,7 +28,7 @@ class Person:
 
 
 def normalize_person(fields: dict[str, object]) -> Person:
-    row = _Row(fields, gregorian=False)
+    row = RowReader(fields, gregorian=False)
     pid = row.person_id()
     name = row.text("name", required=True)
     unit = row.text("unit", required=True)

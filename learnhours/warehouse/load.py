@@ -17,6 +17,7 @@ from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from queue import Empty, Queue
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -81,17 +82,20 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
         ).scalar_one_or_none()
     if known is not None:
         report.kind, report.skipped = known, True
+        _seen_again(engine, sha, path)
         return report
     try:
         table = open_table(path)
         report.kind, report.label = table.kind.name, table.kind.label
         with engine.connect() as connection, _bulk_settings(connection), connection.begin():
+            now = datetime.now(UTC)
             batch_id = connection.execute(
                 ingest_batch.insert().values(
                     file_name=path.name,
                     sha256=sha,
                     kind=table.kind.name,
-                    loaded_at=datetime.now(UTC),
+                    loaded_at=now,
+                    last_seen_at=now,
                     rows_read=0,
                     rows_loaded=0,
                     rows_updated=0,
@@ -137,6 +141,42 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
         report.rejected,
     )
     return report
+
+
+def mark_seen(engine: Engine, digests: Iterable[str], when: datetime | None = None) -> int:
+    """Content already loaded was delivered again (`when`, default now): its batches' last_seen_at
+    moves forward, never back. How many batches moved. Freshness (queries.freshness) reads it.
+
+    A short transaction of its own: a portal that sends the same export in a quiet week still
+    proves the data current, even though nothing is loaded.
+    """
+    when = when or datetime.now(UTC)
+    digests = sorted(set(digests))
+    if not digests:
+        return 0
+    with engine.begin() as connection:
+        return connection.execute(
+            update(ingest_batch)
+            .where(ingest_batch.c.sha256.in_(digests), ingest_batch.c.last_seen_at < when)
+            .values(last_seen_at=when)
+        ).rowcount
+
+
+def _seen_again(engine: Engine, sha: str, path: Path) -> None:
+    """The same content offered again: seen as of the file's modification time, capped at now.
+
+    Not simply now: the nightly run offers every file left in the inbox again, and an old file
+    lying there must not make the data look fresh. A new download or copy has a new mtime.
+    """
+    now = datetime.now(UTC)
+    try:
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return
+    try:
+        mark_seen(engine, [sha], min(modified, now))
+    except Exception as exc:  # noqa: BLE001 - a freshness note must not fail the file's report
+        log.warning("%s: could not note the content as seen again (%s)", path.name, type(exc).__name__)
 
 
 _SQLITE_CACHE_KB = 65536
@@ -192,11 +232,18 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
         yield line, dict(zip(names, pick(cells), strict=True))
 
 
+class _Refused(NamedTuple):
+    """A rejected row's outcome: its problems, and its 身分證字號 only when that one is valid."""
+
+    problems: list[Problem]
+    person_id: str | None
+
+
 def _reject(
-    connection: Connection, batch_id: int, line: int, problems: list[Problem], report: FileReport
+    connection: Connection, batch_id: int, line: int, refused: _Refused, report: FileReport
 ) -> None:
     report.rejected += 1
-    report.problems.extend((line, p) for p in problems)
+    report.problems.extend((line, p) for p in refused.problems)
     connection.execute(
         rejected_row.insert(),
         [
@@ -206,22 +253,23 @@ def _reject(
                 "column_name": p.column,
                 "value": p.value,
                 "reason": p.reason,
+                "person_id": refused.person_id,
             }
-            for p in problems
+            for p in refused.problems
         ],
     )
 
 
 def _outcomes(table: Table, normalize) -> Iterator[tuple[int, object]]:  # noqa: ANN001
-    """(line, normalized row) or (line, list of its problems), for every non-blank row."""
+    """(line, normalized row) or (line, _Refused), for every non-blank row."""
     for line, fields in _fields(table):
         if _UNDECODABLE in fields:
-            yield line, [Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")]
+            yield line, _Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
             continue
         try:
             yield line, normalize(fields)
         except RowRejected as exc:
-            yield line, exc.problems
+            yield line, _Refused(exc.problems, exc.person_id)
 
 
 def _normalized(
@@ -230,7 +278,7 @@ def _normalized(
     """The normalized rows; each rejected one written to rejected_row as it passes."""
     for line, outcome in outcomes:
         report.rows_read += 1
-        if type(outcome) is list:
+        if type(outcome) is _Refused:
             _reject(connection, batch_id, line, outcome, report)
         else:
             yield line, outcome

@@ -147,8 +147,13 @@ class Freshness:
 
 
 def freshness(connection: Connection) -> Freshness:
+    """When learning records last arrived: the newest non-roster batch's last delivery.
+
+    last_seen_at, not loaded_at: an export identical to one already loaded (a quiet week) is
+    skipped by its hash, yet it proves the data current.
+    """
     newest_batch = connection.execute(
-        select(func.max(ingest_batch.c.loaded_at)).where(ingest_batch.c.kind != "roster")
+        select(func.max(ingest_batch.c.last_seen_at)).where(ingest_batch.c.kind != "roster")
     ).scalar_one()
     newest_record = connection.execute(select(func.max(lr.end_date))).scalar_one()
     return Freshness(newest_batch, newest_record)
@@ -184,6 +189,46 @@ def rejected_rows(
     if limit:
         query = query.limit(limit)
     return [tuple(r) for r in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    """One problem of a rejected row that carried this person's (valid) 身分證字號."""
+
+    file_name: str
+    line_no: int
+    column_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PersonRejections:
+    """What `explain` says about rejected rows: this person's own, and how many cannot be linked."""
+
+    rows: list[RejectedLine]
+    unlinked: int  # rejected lines without a valid ID: they may or may not be this person's
+
+
+def person_rejections(connection: Connection, person_id: str) -> PersonRejections:
+    rows = connection.execute(
+        select(
+            ingest_batch.c.file_name,
+            rejected_row.c.line_no,
+            rejected_row.c.column_name,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .where(rejected_row.c.person_id == person_id)
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    lines = (
+        select(rejected_row.c.batch_id, rejected_row.c.line_no)
+        .where(rejected_row.c.person_id.is_(None))
+        .distinct()
+        .subquery()
+    )
+    unlinked = connection.execute(select(func.count()).select_from(lines)).scalar_one()
+    return PersonRejections([RejectedLine(*r) for r in rows], unlinked)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ ingest_batch = Table(
     Column("sha256", String(64), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
+    # When this content was last delivered (revision 0003): set at load, moved on when the same
+    # content arrives again and is skipped. Freshness is measured from it, not from loaded_at.
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("rows_read", Integer, nullable=False),
     Column("rows_loaded", Integer, nullable=False),
     Column("rows_updated", Integer, nullable=False),
@@ -105,6 +108,10 @@ rejected_row = Table(
     Column("column_name", Text, nullable=False),
     Column("value", Text, nullable=False),
     Column("reason", Text, nullable=False),
+    # The row's 身分證字號 when it is valid and the row failed for another reason (revision 0003),
+    # so `explain` can show a person their refused rows; never an invalid ID (masked in `value`).
+    Column("person_id", String(10)),
+    Index("ix_rejected_row_person_id", "person_id"),
 )
 
 # The notice ledger (outbox): one row per notice, its Message-ID fixed when the row is made.

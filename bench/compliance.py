@@ -40,19 +40,36 @@ def generate(url: str, people: int, records: int, year: int, seed: int = 7) -> N
     with engine.begin() as c:
         c.execute(
             ingest_batch.insert().values(
-                id=1, file_name="bench", sha256="0" * 64, kind="agency_export",
-                loaded_at=datetime.now(UTC), last_seen_at=datetime.now(UTC), rows_read=records, rows_loaded=records,
-                rows_updated=0, rows_duplicate=0, rows_rejected=0,
+                id=1,
+                file_name="bench",
+                sha256="0" * 64,
+                kind="agency_export",
+                loaded_at=datetime.now(UTC),
+                last_seen_at=datetime.now(UTC),
+                rows_read=records,
+                rows_loaded=records,
+                rows_updated=0,
+                rows_duplicate=0,
+                rows_rejected=0,
             )
         )
         c.execute(
             person.insert(),
             [
                 {
-                    "person_id": pid, "name": "員工", "unit": UNITS[i % len(UNITS)], "title": "課員",
-                    "is_supervisor": i % 25 == 0, "category": "臨時" if i % 50 == 0 else "編制內",
-                    "hired_on": None, "left_on": None, "leave_from": None, "leave_to": None,
-                    "email": None, "on_roster": True, "batch_id": 1,
+                    "person_id": pid,
+                    "name": "員工",
+                    "unit": UNITS[i % len(UNITS)],
+                    "title": "課員",
+                    "is_supervisor": i % 25 == 0,
+                    "category": "臨時" if i % 50 == 0 else "編制內",
+                    "hired_on": None,
+                    "left_on": None,
+                    "leave_from": None,
+                    "leave_to": None,
+                    "email": None,
+                    "on_roster": True,
+                    "batch_id": 1,
                 }
                 for i, pid in enumerate(ids)
             ],
@@ -62,12 +79,23 @@ def generate(url: str, people: int, records: int, year: int, seed: int = 7) -> N
             day = start + timedelta(days=rng.randrange(365))
             chunk.append(
                 {
-                    "person_id": ids[rng.randrange(people)], "course_key": f"code:{n}", "session": "1",
-                    "start_date": day, "end_date": day, "name": "員工", "course_code": str(n),
-                    "course_name": "課程", "category_code": rng.choice(CATEGORIES),
-                    "quantity": Decimal(rng.choice((1, 2, 3, 0.5))), "unit": "hour",
-                    "zero_reason": "缺課" if n % 97 == 0 else None, "source_kind": "agency_export",
-                    "batch_id": 1, "line_no": n + 2, "raw": "{}", "digest": "0",
+                    "person_id": ids[rng.randrange(people)],
+                    "course_key": f"code:{n}",
+                    "session": "1",
+                    "start_date": day,
+                    "end_date": day,
+                    "name": "員工",
+                    "course_code": str(n),
+                    "course_name": "課程",
+                    "category_code": rng.choice(CATEGORIES),
+                    "quantity": Decimal(rng.choice((1, 2, 3, 0.5))),
+                    "unit": "hour",
+                    "zero_reason": "缺課" if n % 97 == 0 else None,
+                    "source_kind": "agency_export",
+                    "batch_id": 1,
+                    "line_no": n + 2,
+                    "raw": "{}",
+                    "digest": "0",
                 }
             )
             if len(chunk) == 20000:
@@ -103,7 +131,9 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         t0 = time.perf_counter()
         generate(url, args.people, args.records, plan.period.start.year)
-        print(f"generated {args.people} people, {args.records} records in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {args.people} people, {args.records} records in {time.perf_counter() - t0:.1f} s"
+        )
         engine = connect(url)
         sql = text(group_by_sql(plan))
         params = {"start": plan.period.start.isoformat(), "end": as_of.isoformat()}

@@ -47,8 +47,29 @@ def generate(path: Path, rows: int, encoding: str = "utf-8-sig", seed: int = 1) 
             month, day = 1 + (i % 12), 1 + (i % 28)
             roc = f"112-{month:02d}-{day:02d}"
             writer.writerow(
-                [pid, "王小明", "379680000A", "示範鎮公所", code, name, session, "示範訓練中心",
-                 cat, cat_name, 2, 0, hours, hours, roc, roc, roc, roc, "", "全勤", roc]
+                [
+                    pid,
+                    "王小明",
+                    "379680000A",
+                    "示範鎮公所",
+                    code,
+                    name,
+                    session,
+                    "示範訓練中心",
+                    cat,
+                    cat_name,
+                    2,
+                    0,
+                    hours,
+                    hours,
+                    roc,
+                    roc,
+                    roc,
+                    roc,
+                    "",
+                    "全勤",
+                    roc,
+                ]
             )
 
 
@@ -71,9 +92,15 @@ def side_project(csv_path: str, url: str) -> dict:
     again = ingest_file(engine, Path(csv_path))
     reseconds = time.perf_counter() - start
     assert again.skipped, "re-ingest should be a no-op"
-    return {"seconds": seconds, "loaded": report.loaded, "rejected": report.rejected,
-            "error": report.error, "reingest_seconds": reseconds, "rss_mb": _rss_mb(),
-            "parser_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+    return {
+        "seconds": seconds,
+        "loaded": report.loaded,
+        "rejected": report.rejected,
+        "error": report.error,
+        "reingest_seconds": reseconds,
+        "rss_mb": _rss_mb(),
+        "parser_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
+    }
 
 
 def side_sqlite_native(csv_path: str, db: str) -> dict:
@@ -95,7 +122,9 @@ def side_sqlite_native(csv_path: str, db: str) -> dict:
         with open(csv_path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             next(reader)
-            con.executemany(f"INSERT INTO raw VALUES ({', '.join('?' * len(EXPORT_HEADER))})", reader)
+            con.executemany(
+                f"INSERT INTO raw VALUES ({', '.join('?' * len(EXPORT_HEADER))})", reader
+            )
         con.commit()
         seconds = time.perf_counter() - start
         how = "python sqlite3 executemany (no sqlite3 CLI)"
@@ -113,9 +142,11 @@ def side_postgres_native(csv_path: str, url: str) -> dict:
         con.execute(f"CREATE TABLE bench_raw ({columns})")
         con.commit()
         start = time.perf_counter()
-        with con.cursor() as cur, cur.copy(
-            "COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)"
-        ) as copy, open(csv_path, "rb") as handle:
+        with (
+            con.cursor() as cur,
+            cur.copy("COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            open(csv_path, "rb") as handle,
+        ):
             handle.read(3)  # BOM
             while block := handle.read(1 << 20):
                 copy.write(block)
@@ -131,7 +162,10 @@ def _child(side: str, *args: str) -> dict:
     # written back by the kernel: flush them first, or the side timed next pays for that I/O.
     os.sync()
     out = subprocess.run(
-        [sys.executable, __file__, "--side", side, *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--side", side, *args],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -145,7 +179,9 @@ def _bench_schema(url: str) -> str:
 
     engine = create_engine(url)
     with engine.begin() as c:
-        c.execute(text(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; CREATE SCHEMA {BENCH_SCHEMA}"))
+        c.execute(
+            text(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; CREATE SCHEMA {BENCH_SCHEMA}")
+        )
     engine.dispose()
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{BENCH_SCHEMA}"
 
@@ -158,8 +194,11 @@ def main() -> None:
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.side:
-        side = {"project": side_project, "sqlite": side_sqlite_native,
-                "postgres": side_postgres_native}[options.side]
+        side = {
+            "project": side_project,
+            "sqlite": side_sqlite_native,
+            "postgres": side_postgres_native,
+        }[options.side]
         print(json.dumps(side(*options.args)))
         return
 
@@ -168,8 +207,10 @@ def main() -> None:
         csv_path = work / "export.csv"
         start = time.perf_counter()
         generate(csv_path, options.rows)
-        print(f"generated {options.rows:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(
+            f"generated {options.rows:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
         if options.postgres:
             url = _bench_schema(options.postgres)
             native = _child("postgres", str(csv_path), url)
@@ -178,12 +219,16 @@ def main() -> None:
             native = _child("sqlite", str(csv_path), str(work / "native.db"))
             ours = _child("project", str(csv_path), f"sqlite:///{work / 'warehouse.db'}")
         ratio = ours["seconds"] / native["seconds"]
-        print(f"native ({native['how']}): {native['seconds']:.2f} s"
-              + (f", peak RSS {native['rss_mb']:.0f} MB" if native["rss_mb"] else ""))
-        print(f"learnhours ingest_file: {ours['seconds']:.2f} s, loaded {ours['loaded']:,}, "
-              f"rejected {ours['rejected']}, peak RSS {ours['rss_mb']:.0f} MB"
-              + (f" + parser process {ours['parser_rss_mb']:.0f} MB" if ours["parser_rss_mb"] else "")
-              + f" {ours['error']}")
+        print(
+            f"native ({native['how']}): {native['seconds']:.2f} s"
+            + (f", peak RSS {native['rss_mb']:.0f} MB" if native["rss_mb"] else "")
+        )
+        print(
+            f"learnhours ingest_file: {ours['seconds']:.2f} s, loaded {ours['loaded']:,}, "
+            f"rejected {ours['rejected']}, peak RSS {ours['rss_mb']:.0f} MB"
+            + (f" + parser process {ours['parser_rss_mb']:.0f} MB" if ours["parser_rss_mb"] else "")
+            + f" {ours['error']}"
+        )
         print(f"re-ingest (same file, skipped by hash): {ours['reingest_seconds']:.2f} s")
         print(f"ratio learnhours / native: {ratio:.2f}x (goal <= 2x; peak RSS goal < 300 MB)")
 

@@ -353,7 +353,9 @@ def _inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
         if not isinstance(rid, str):
             continue
         if rid in first:
-            problems.append((("requirements", i, "id"), f"id「{rid}」重複：第 {first[rid] + 1} 項已經用過"))
+            problems.append(
+                (("requirements", i, "id"), f"id「{rid}」重複：第 {first[rid] + 1} 項已經用過")
+            )
         else:
             first[rid] = i
     inner: dict[str, int] = {}
@@ -379,7 +381,9 @@ def _inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
         for field in ("deadline", "judge_date"):
             day = _day(data.get(field))
             if day and not start <= day <= end:
-                problems.append(((field,), f"應在 period 之內（{start} 至 {end}），但寫的是「{day}」"))
+                problems.append(
+                    ((field,), f"應在 period 之內（{start} 至 {end}），但寫的是「{day}」")
+                )
 
     no_bundle = data.get("bundle") is None
     for t, tier in _items(data.get("unit_tiers")):
@@ -387,14 +391,21 @@ def _inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
         for rid in average if isinstance(average, Mapping) else ():
             if rid not in known:
                 problems.append(
-                    (("unit_tiers", t, "average_at_least", rid), f"沒有 id 為「{rid}」的要求" + _guess(rid, known))
+                    (
+                        ("unit_tiers", t, "average_at_least", rid),
+                        f"沒有 id 為「{rid}」的要求" + _guess(rid, known),
+                    )
                 )
         counts = tier.get("counts")
         if counts in ("bundle_and_requirements", "bundle_or_requirements") and no_bundle:
-            problems.append((("unit_tiers", t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle"))
+            problems.append(
+                (("unit_tiers", t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle")
+            )
     for o, outcome in _items(data.get("outcomes")):
         if outcome.get("when") == "bundle_completed" and no_bundle:
-            problems.append((("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle"))
+            problems.append(
+                (("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle")
+            )
     return problems
 
 
@@ -512,7 +523,13 @@ _PATTERNS = {
     r"^https?://": "應以 http:// 或 https:// 開頭",
 }
 _INTEGER = {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}
-_NUMBER = {"decimal_parsing", "decimal_type", "decimal_finite_number", "float_parsing", "float_type"}
+_NUMBER = {
+    "decimal_parsing",
+    "decimal_type",
+    "decimal_finite_number",
+    "float_parsing",
+    "float_type",
+}
 _DATE = {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"}
 _MAPPING = {"model_type", "model_attributes_type", "dict_type"}
 
@@ -536,7 +553,9 @@ def _message(err: Mapping[str, Any], loc: Loc) -> str:
     if kind == "literal_error":
         options = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected", "")))
         return (
-            "應為下列之一：" + "、".join(f"「{o}」" for o in options) + _wrote(value)
+            "應為下列之一："
+            + "、".join(f"「{o}」" for o in options)
+            + _wrote(value)
             + _guess(value, options)
         )
     if kind == "greater_than_equal":
@@ -548,7 +567,9 @@ def _message(err: Mapping[str, Any], loc: Loc) -> str:
     if kind == "string_type":
         return "應為文字" + _wrote(value)
     if kind == "string_pattern_mismatch":
-        return _PATTERNS.get(str(ctx.get("pattern")), f"格式不符（{ctx.get('pattern')}）") + _wrote(value)
+        return _PATTERNS.get(str(ctx.get("pattern")), f"格式不符（{ctx.get('pattern')}）") + _wrote(
+            value
+        )
     if kind == "list_type":
         return "應為清單，如 [a, b]" + _wrote(value)
     if kind in _MAPPING:
@@ -619,7 +640,9 @@ def load_plan(path: Path) -> Plan:
         mark = getattr(exc, "problem_mark", None)
         start = getattr(exc, "context_mark", None)
         where = f" 第 {mark.line + 1} 行" if mark else ""
-        since = f"，從第 {start.line + 1} 行開始" if start and mark and start.line != mark.line else ""
+        since = (
+            f"，從第 {start.line + 1} 行開始" if start and mark and start.line != mark.line else ""
+        )
         raise PlanError(
             f"{path}{where}: YAML 格式錯誤{since}（常見原因：括號或引號沒有成對、縮排不齊、"
             f"冒號後少了空格）。原文：{getattr(exc, 'problem', exc)}"

@@ -6,7 +6,14 @@ import random
 from datetime import date
 from pathlib import Path
 
-from learnhours.demo_data import EXPORT_HEADER, ROSTER_HEADER, make_id, roc_text, write_csv, write_xlsx
+from learnhours.demo_data import (
+    EXPORT_HEADER,
+    ROSTER_HEADER,
+    make_id,
+    roc_text,
+    write_csv,
+    write_xlsx,
+)
 
 _rng = random.Random(20261123)
 
@@ -15,27 +22,67 @@ def new_id() -> str:
     return make_id(_rng)
 
 
-def person(pid: str | None = None, *, name: str = "王小明", unit: str = "民政課", supervisor: bool = False,
-           category: str = "編制內", email: str | None = "someone@example.gov.tw", left: date | None = None,
-           leave: tuple[date, date] | None = None) -> dict[str, str]:
+def person(
+    pid: str | None = None,
+    *,
+    name: str = "王小明",
+    unit: str = "民政課",
+    supervisor: bool = False,
+    category: str = "編制內",
+    email: str | None = "someone@example.gov.tw",
+    left: date | None = None,
+    leave: tuple[date, date] | None = None,
+) -> dict[str, str]:
     return {
-        "身分證字號": pid or new_id(), "姓名": name, "單位": unit, "職稱": "課員", "主管": "Y" if supervisor else "N",
-        "人員類別": category, "到職日期": "100-08-01", "離職日期": roc_text(left) if left else "",
-        "留職停薪起日": roc_text(leave[0]) if leave else "", "留職停薪迄日": roc_text(leave[1]) if leave else "",
+        "身分證字號": pid or new_id(),
+        "姓名": name,
+        "單位": unit,
+        "職稱": "課員",
+        "主管": "Y" if supervisor else "N",
+        "人員類別": category,
+        "到職日期": "100-08-01",
+        "離職日期": roc_text(left) if left else "",
+        "留職停薪起日": roc_text(leave[0]) if leave else "",
+        "留職停薪迄日": roc_text(leave[1]) if leave else "",
         "電子郵件": email or "",
     }
 
 
-def record(pid: str, *, code: str = "1001", course: str = "當前政府重大政策", category: int = 501,
-           hours: float | str = 1, day: date = date(2023, 5, 10), session: str = "1",
-           attendance: str = "全勤", name: str = "王小明", **overrides: object) -> dict[str, object]:
+def record(
+    pid: str,
+    *,
+    code: str = "1001",
+    course: str = "當前政府重大政策",
+    category: int = 501,
+    hours: float | str = 1,
+    day: date = date(2023, 5, 10),
+    session: str = "1",
+    attendance: str = "全勤",
+    name: str = "王小明",
+    **overrides: object,
+) -> dict[str, object]:
     row = {
-        "身分證字號": pid, "姓名": name, "服務機關代碼": "379680000A", "服務機關": "示範鎮公所",
-        "課程代碼": code, "課程名稱": course, "期別": session, "開課機關": "示範訓練中心",
-        "課程類別代碼": category, "課程類別": "", "學習性質": 2, "數位時數": 0, "實體時數": hours,
-        "認證時數": hours, "開課起始日期": roc_text(day), "開課結束日期": roc_text(day),
-        "上課起始日期": roc_text(day), "上課結束日期": roc_text(day), "訓練成績": "",
-        "出勤上課狀況": attendance, "登錄日期": roc_text(day),
+        "身分證字號": pid,
+        "姓名": name,
+        "服務機關代碼": "379680000A",
+        "服務機關": "示範鎮公所",
+        "課程代碼": code,
+        "課程名稱": course,
+        "期別": session,
+        "開課機關": "示範訓練中心",
+        "課程類別代碼": category,
+        "課程類別": "",
+        "學習性質": 2,
+        "數位時數": 0,
+        "實體時數": hours,
+        "認證時數": hours,
+        "開課起始日期": roc_text(day),
+        "開課結束日期": roc_text(day),
+        "上課起始日期": roc_text(day),
+        "上課結束日期": roc_text(day),
+        "訓練成績": "",
+        "出勤上課狀況": attendance,
+        "登錄日期": roc_text(day),
     }
     row.update(overrides)
     return row
@@ -46,7 +93,9 @@ def roster_file(folder: Path, people: list[dict], name: str = "roster.csv") -> P
     return write_csv(folder / name, ROSTER_HEADER, people, "utf-8-sig")
 
 
-def export_file(folder: Path, rows: list[dict], name: str = "export.csv", encoding: str = "cp950") -> Path:
+def export_file(
+    folder: Path, rows: list[dict], name: str = "export.csv", encoding: str = "cp950"
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if name.endswith(".xlsx"):
         return write_xlsx(folder / name, EXPORT_HEADER, rows)

@@ -29,7 +29,12 @@ def _load(engine, tmp_path, people, rows):
 
 def test_h3_complete_person_is_met_and_short_person_needs_nested_hours(engine, tmp_path):
     a, b = new_id(), new_id()
-    _load(engine, tmp_path, [person(a), person(b)], [*_complete(a), record(b, code="j", category=12, hours=3)])
+    _load(
+        engine,
+        tmp_path,
+        [person(a), person(b)],
+        [*_complete(a), record(b, code="j", category=12, hours=3)],
+    )
     result = compute(engine, find_plan(PLAN), date(2023, 12, 31))
     by_id = {p.member.person_id: p for p in result.people}
     assert by_id[a].status == "met" and by_id[a].needed == 0
@@ -40,7 +45,13 @@ def test_h3_complete_person_is_met_and_short_person_needs_nested_hours(engine, t
 
 def test_rule6_needed_hours_larger_of_gap_and_children():
     plan = find_plan("national-2026")
-    gaps = {"total": Decimal(2), "policy": Decimal(1), "environment": Decimal(4), "democracy": Decimal(0), "gender": Decimal(1)}
+    gaps = {
+        "total": Decimal(2),
+        "policy": Decimal(1),
+        "environment": Decimal(4),
+        "democracy": Decimal(0),
+        "gender": Decimal(1),
+    }
     assert needed_hours(plan, gaps) == Decimal(6)
 
 
@@ -48,7 +59,9 @@ def test_rule4_course_on_deadline_counts_day_after_does_not(engine, tmp_path):
     a, b = new_id(), new_id()
     rows = [*_complete(a, date(2023, 12, 31)), *_complete(b, date(2024, 1, 1))]
     _load(engine, tmp_path, [person(a), person(b)], rows)
-    by_id = {p.member.person_id: p for p in compute(engine, find_plan(PLAN), date(2024, 1, 5)).people}
+    by_id = {
+        p.member.person_id: p for p in compute(engine, find_plan(PLAN), date(2024, 1, 5)).people
+    }
     assert by_id[a].status == "met"
     assert by_id[b].status == "short"
 
@@ -66,14 +79,23 @@ def test_h1_temporary_staff_exempt_and_left_out_of_rates(engine, tmp_path):
     result = compute(engine, find_plan(PLAN), date(2023, 12, 31))
     statuses = {p.member.person_id: p.status for p in result.people}
     assert statuses == {a: "met", t: "exempt"}
-    assert (result.units[0].headcount, result.units[0].met, result.units[0].rate) == (1, 1, Decimal(1))
+    assert (result.units[0].headcount, result.units[0].met, result.units[0].rate) == (
+        1,
+        1,
+        Decimal(1),
+    )
 
 
 def test_rule7_left_and_full_year_leave_are_exempt(engine, tmp_path):
     gone, leave = new_id(), new_id()
-    people = [person(gone, left=date(2023, 3, 31)), person(leave, leave=(date(2022, 12, 1), date(2024, 1, 31)))]
+    people = [
+        person(gone, left=date(2023, 3, 31)),
+        person(leave, leave=(date(2022, 12, 1), date(2024, 1, 31))),
+    ]
     _load(engine, tmp_path, people, [record(gone)])
-    assert {p.status for p in compute(engine, find_plan(PLAN), date(2023, 12, 31)).people} == {"exempt"}
+    assert {p.status for p in compute(engine, find_plan(PLAN), date(2023, 12, 31)).people} == {
+        "exempt"
+    }
 
 
 def test_records_of_people_not_on_roster_never_counted(engine, tmp_path):
@@ -86,8 +108,14 @@ def test_records_of_people_not_on_roster_never_counted(engine, tmp_path):
 
 def test_rule6_an_including_nests_under_its_parent():
     plan = find_plan("miaoli-zhunan-2018")
-    gaps = {"total": Decimal(0), "policy": Decimal(0), "environment": Decimal(0), "democracy": Decimal(0),
-            "gender": Decimal(0), "cedaw": Decimal(1)}
+    gaps = {
+        "total": Decimal(0),
+        "policy": Decimal(0),
+        "environment": Decimal(0),
+        "democracy": Decimal(0),
+        "gender": Decimal(0),
+        "cedaw": Decimal(1),
+    }
     # the CEDAW hour is also a gender, democracy and total hour: one hour closes every gap
     assert needed_hours(plan, gaps) == Decimal(1)
     gaps.update(gender=Decimal(2), democracy=Decimal(1))

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from datetime import date
 
-from learnhours.cli import main
 from learnhours.demo_data import write_csv
+from learnhours.flows.cli import main
 from learnhours.warehouse.load import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
-ELEARNING_HEADER = ["身分證字號", "姓名", "課程代碼", "課程名稱", "課程類別代碼", "認證時數", "上課起始日期",
-                    "上課結束日期", "測驗分數", "及格分數", "閱讀時數", "應閱讀時數", "問卷狀態"]
+ELEARNING_HEADER = [
+    "身分證字號",
+    "姓名",
+    "課程代碼",
+    "課程名稱",
+    "課程類別代碼",
+    "認證時數",
+    "上課起始日期",
+    "上課結束日期",
+    "測驗分數",
+    "及格分數",
+    "閱讀時數",
+    "應閱讀時數",
+    "問卷狀態",
+]
 PLAN = "hsinchu-city-2023"
 
 
 def _explain(engine, capsys, pid: str, as_of: str = "2023-07-01") -> str:
-    code = main(["--database-url", str(engine.url), "explain", pid, "--plan", PLAN, "--as-of", as_of])
+    code = main(
+        ["--database-url", str(engine.url), "explain", pid, "--plan", PLAN, "--as-of", as_of]
+    )
     out = capsys.readouterr().out
     assert code == 0
     return out
@@ -24,8 +39,23 @@ def _explain(engine, capsys, pid: str, as_of: str = "2023-07-01") -> str:
 def test_explain_names_counted_records_their_file_and_requirements(engine, tmp_path, capsys):
     pid = new_id()
     ingest_file(engine, roster_file(tmp_path, [person(pid, name="林小華")]))
-    ingest_file(engine, export_file(tmp_path, [record(pid, code="G1", course="性別主流化導論", category=393,
-                                                      hours=2, day=date(2023, 3, 1))], name="上半年.csv"))
+    ingest_file(
+        engine,
+        export_file(
+            tmp_path,
+            [
+                record(
+                    pid,
+                    code="G1",
+                    course="性別主流化導論",
+                    category=393,
+                    hours=2,
+                    day=date(2023, 3, 1),
+                )
+            ],
+            name="上半年.csv",
+        ),
+    )
     out = _explain(engine, capsys, pid)
     assert "林小華" in out and pid not in out and pid[:3] + "****" + pid[7:] in out
     assert "性別主流化導論（類別 393） 2 小時 → 年度學習時數、民主治理價值、性別主流化" in out
@@ -38,14 +68,39 @@ def test_explain_says_why_records_did_not_count(engine, tmp_path, capsys):
     rows = [
         record(pid, code="A", course="去年的課", category=12, hours=3, day=date(2022, 12, 30)),
         record(pid, code="B", course="下個月的課", category=12, hours=3, day=date(2023, 8, 1)),
-        record(pid, code="C", course="請假太多的課", category=12, hours=3, day=date(2023, 5, 1),
-               attendance="112-05-01~112-05-01 病假 共2小時"),
+        record(
+            pid,
+            code="C",
+            course="請假太多的課",
+            category=12,
+            hours=3,
+            day=date(2023, 5, 1),
+            attendance="112-05-01~112-05-01 病假 共2小時",
+        ),
     ]
     ingest_file(engine, export_file(tmp_path, rows))
-    write_csv(tmp_path / "elearn.csv", ELEARNING_HEADER, [{
-        "身分證字號": pid, "姓名": "王小明", "課程代碼": "E9", "課程名稱": "沒通過的數位課", "課程類別代碼": 339,
-        "認證時數": 2, "上課起始日期": "2023-04-01", "上課結束日期": "2023-04-01", "測驗分數": 50,
-        "及格分數": 60, "閱讀時數": "2:00:00", "應閱讀時數": "1:00:00", "問卷狀態": "已填寫"}], "utf-8-sig")
+    write_csv(
+        tmp_path / "elearn.csv",
+        ELEARNING_HEADER,
+        [
+            {
+                "身分證字號": pid,
+                "姓名": "王小明",
+                "課程代碼": "E9",
+                "課程名稱": "沒通過的數位課",
+                "課程類別代碼": 339,
+                "認證時數": 2,
+                "上課起始日期": "2023-04-01",
+                "上課結束日期": "2023-04-01",
+                "測驗分數": 50,
+                "及格分數": 60,
+                "閱讀時數": "2:00:00",
+                "應閱讀時數": "1:00:00",
+                "問卷狀態": "已填寫",
+            }
+        ],
+        "utf-8-sig",
+    )
     assert ingest_file(engine, tmp_path / "elearn.csv").loaded == 1
     out = _explain(engine, capsys, pid)
     assert "去年的課：課程結束日 111年12月30日 不在計畫期間" in out
@@ -60,8 +115,10 @@ def test_explain_duplicate_counts_once_and_names_the_file_it_came_from(engine, t
     ingest_file(engine, roster_file(tmp_path, [person(pid)]))
     row = record(pid, code="P", category=501, hours=1, day=date(2023, 3, 1))
     ingest_file(engine, export_file(tmp_path, [row], name="first.csv"))
-    again = ingest_file(engine, export_file(tmp_path / "b", [row, record(pid, code="Q", category=12)],
-                                            name="second.xlsx"))
+    again = ingest_file(
+        engine,
+        export_file(tmp_path / "b", [row, record(pid, code="Q", category=12)], name="second.xlsx"),
+    )
     assert again.duplicates == 1
     out = _explain(engine, capsys, pid)
     assert out.count("當前政府重大政策（類別 501） 1 小時") == 1
@@ -79,11 +136,17 @@ def test_explain_lists_what_is_missing_and_the_last_day_to_attend(engine, tmp_pa
     assert "最晚請在 112年12月20日 前上完課" in out
 
 
-def test_explain_lists_the_persons_rejected_rows_and_counts_the_unlinkable(engine, tmp_path, capsys):
+def test_explain_lists_the_persons_rejected_rows_and_counts_the_unlinkable(
+    engine, tmp_path, capsys
+):
     pid, other = new_id(), new_id()
     ingest_file(engine, roster_file(tmp_path, [person(pid)]))
-    rows = [record(pid), record(pid, code="X", 上課結束日期="112-13-45"), record("A123456788", code="Y"),
-            record(other, code="Z", 認證時數="9999")]
+    rows = [
+        record(pid),
+        record(pid, code="X", 上課結束日期="112-13-45"),
+        record("A123456788", code="Y"),
+        record(other, code="Z", 認證時數="9999"),
+    ]
     ingest_file(engine, export_file(tmp_path, rows, name="下半年.csv"))
     out = _explain(engine, capsys, pid)
     assert "此人被拒絕、未匯入的資料列（1 列" in out
@@ -96,7 +159,9 @@ def test_explain_lists_the_persons_rejected_rows_and_counts_the_unlinkable(engin
 def test_explain_person_known_only_by_a_rejected_row(engine, tmp_path, capsys):
     pid = new_id()
     ingest_file(engine, roster_file(tmp_path, [person(new_id())]))
-    ingest_file(engine, export_file(tmp_path, [record(pid, 上課起始日期="112-02-30")], name="a.csv"))
+    ingest_file(
+        engine, export_file(tmp_path, [record(pid, 上課起始日期="112-02-30")], name="a.csv")
+    )
     out = _explain(engine, capsys, pid)
     assert "不在目前的人員名冊上" in out
     assert "a.csv 第 2 行「上課起始日期」：上課起始日期「112-02-30」不是存在的日期" in out

@@ -26,14 +26,28 @@ def test_nightly_flow_runs_demo_twice_without_sending_twice(prefect_harness, tmp
     sample = build_sample(2026, AS_OF, people=60)
     write_inbox(sample, inbox)
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    first = nightly(plan_id="national-2026", inbox=inbox, as_of=AS_OF, database_url=url, outbox_dir=tmp_path / "outbox")
+    first = nightly(
+        plan_id="national-2026",
+        inbox=inbox,
+        as_of=AS_OF,
+        database_url=url,
+        outbox_dir=tmp_path / "outbox",
+    )
     assert first["files"] == 3 and first["files_failed"] == 0 and first["short"] > 0
     assert first["mail"]["sent"] == len(list((tmp_path / "outbox").glob("*.eml")))
-    second = nightly(plan_id="national-2026", inbox=inbox, as_of=AS_OF, database_url=url, outbox_dir=tmp_path / "outbox")
+    second = nightly(
+        plan_id="national-2026",
+        inbox=inbox,
+        as_of=AS_OF,
+        database_url=url,
+        outbox_dir=tmp_path / "outbox",
+    )
     assert second["queued"] == 0 and second["mail"] == {}
     assert second["rows_loaded"] == 0
     with connect(url).connect() as connection:
-        runs = connection.execute(select(run_log.c.status, run_log.c.rows_loaded).order_by(run_log.c.id)).all()
+        runs = connection.execute(
+            select(run_log.c.status, run_log.c.rows_loaded).order_by(run_log.c.id)
+        ).all()
     assert runs == [("completed", first["rows_loaded"]), ("completed", 0)]
     summary, units = _artifacts("nightly-summary"), _artifacts("unit-rates")
     assert "60 people" in summary and "民政課" in units
@@ -45,24 +59,36 @@ def _artifacts(key: str) -> str:
 
     # Raw request: Prefect 3.8.8's read_artifacts sends nulls its own server rejects (422).
     with get_client(sync_client=True) as client:
-        found = client._client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}}).json()
+        found = client._client.post(
+            "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}}
+        ).json()
     assert found, f"no artifact {key}"
     # A table artifact's data is JSON text with \\u escapes: read it back as text people see.
     return "\n".join(
-        a["data"] if key == "nightly-summary" else json.dumps(json.loads(a["data"]), ensure_ascii=False)
+        a["data"]
+        if key == "nightly-summary"
+        else json.dumps(json.loads(a["data"]), ensure_ascii=False)
         for a in found
     )
 
 
 @pytest.mark.slow
-def test_invalid_plan_fails_the_run_and_mails_the_administrator(prefect_harness, tmp_path, monkeypatch):
+def test_invalid_plan_fails_the_run_and_mails_the_administrator(
+    prefect_harness, tmp_path, monkeypatch
+):
     from learnhours.flows.nightly import nightly
 
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
     MEMORY_OUTBOX.clear()
-    state = nightly(plan_id="no-such-plan", inbox=tmp_path, as_of=AS_OF,
-                    database_url=f"sqlite:///{tmp_path / 'w.db'}", outbox_dir=tmp_path, return_state=True)
+    state = nightly(
+        plan_id="no-such-plan",
+        inbox=tmp_path,
+        as_of=AS_OF,
+        database_url=f"sqlite:///{tmp_path / 'w.db'}",
+        outbox_dir=tmp_path,
+        return_state=True,
+    )
     assert state.is_failed()
     assert "the plan cannot be used" in state.message and "no-such-plan" in state.message
     (mail,) = MEMORY_OUTBOX
@@ -70,7 +96,9 @@ def test_invalid_plan_fails_the_run_and_mails_the_administrator(prefect_harness,
 
 
 @pytest.mark.slow
-def test_run_refused_while_another_holds_the_lock_touches_nothing(prefect_harness, tmp_path, monkeypatch):
+def test_run_refused_while_another_holds_the_lock_touches_nothing(
+    prefect_harness, tmp_path, monkeypatch
+):
     from learnhours.flows.nightly import nightly
 
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
@@ -80,8 +108,14 @@ def test_run_refused_while_another_holds_the_lock_touches_nothing(prefect_harnes
     engine = connect(url)
     holder = acquire(engine)  # the "first run", still going
     try:
-        state = nightly(plan_id="national-2026", inbox=inbox, as_of=AS_OF, database_url=url,
-                        outbox_dir=tmp_path, return_state=True)
+        state = nightly(
+            plan_id="national-2026",
+            inbox=inbox,
+            as_of=AS_OF,
+            database_url=url,
+            outbox_dir=tmp_path,
+            return_state=True,
+        )
     finally:
         release(engine, holder)
     assert state.is_failed() and "another nightly run is going" in state.message
@@ -103,8 +137,16 @@ def test_fetch_on_downloads_from_the_portal_then_ingests(prefect_harness, tmp_pa
     write_csv(inbox / "115年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig")
     url = f"sqlite:///{tmp_path / 'w.db'}"
     with serve(PortalEmulator(users={"acct": "pw"}, records=sample.records)) as base_url:
-        run = dict(plan_id="national-2026", inbox=inbox, fetch=True, portal_url=base_url, polite=False,
-                   as_of=AS_OF, database_url=url, outbox_dir=tmp_path)
+        run = dict(
+            plan_id="national-2026",
+            inbox=inbox,
+            fetch=True,
+            portal_url=base_url,
+            polite=False,
+            as_of=AS_OF,
+            database_url=url,
+            outbox_dir=tmp_path,
+        )
         first = nightly(**run)
         second = nightly(**run)
     assert first["files"] == 2 and first["rows_loaded"] == len(sample.roster) + len(sample.records)
@@ -126,13 +168,21 @@ def _dump(engine) -> dict[str, list]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_nightly_twice_on_postgres_leaves_warehouse_and_ledger_identical(prefect_harness, pg_url, tmp_path, monkeypatch):
+def test_nightly_twice_on_postgres_leaves_warehouse_and_ledger_identical(
+    prefect_harness, pg_url, tmp_path, monkeypatch
+):
     from learnhours.flows.nightly import nightly
 
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
     inbox = tmp_path / "inbox"
     write_inbox(build_sample(2026, AS_OF, people=60), inbox)
-    run = dict(plan_id="national-2026", inbox=inbox, as_of=AS_OF, database_url=pg_url, outbox_dir=tmp_path / "outbox")
+    run = dict(
+        plan_id="national-2026",
+        inbox=inbox,
+        as_of=AS_OF,
+        database_url=pg_url,
+        outbox_dir=tmp_path / "outbox",
+    )
     first = nightly(**run)
     engine = connect(pg_url)
     after_first = _dump(engine)
@@ -140,5 +190,10 @@ def test_nightly_twice_on_postgres_leaves_warehouse_and_ledger_identical(prefect
     nightly(**run)
     assert _dump(engine) == after_first
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM run_log WHERE status = 'completed'")).scalar() == 2
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM run_log WHERE status = 'completed'")
+            ).scalar()
+            == 2
+        )
     engine.dispose()

@@ -49,7 +49,11 @@ def test_bad_id_row_rejected_with_line_and_reason_rest_loads(engine, tmp_path):
     assert (report.loaded, report.rejected) == (3, 1)
     with engine.connect() as c:
         row = c.execute(select(rejected_row)).one()
-    assert (row.line_no, row.column_name, row.reason) == (3, "身分證字號", "身分證字號格式或檢查碼錯誤")
+    assert (row.line_no, row.column_name, row.reason) == (
+        3,
+        "身分證字號",
+        "身分證字號格式或檢查碼錯誤",
+    )
     assert row.value == "A12****788"  # the rejected value is stored masked
 
 
@@ -90,10 +94,12 @@ def test_empty_file_is_reported(engine, tmp_path):
 
 
 def test_cli_ingest_prints_per_file_and_rejected_lists_rows(engine, tmp_path, capsys):
-    from learnhours.cli import main
+    from learnhours.flows.cli import main
 
     inbox = tmp_path / "inbox"
-    export_file(inbox, [record(new_id()), record("A123456788"), record(new_id(), code="2")], "a.csv")
+    export_file(
+        inbox, [record(new_id()), record("A123456788"), record(new_id(), code="2")], "a.csv"
+    )
     (inbox / "junk.csv").write_text("欄一,欄二\n1,2\n", encoding="utf-8")
     url = str(engine.url)
     assert main(["--database-url", url, "ingest", str(inbox)]) == 1  # one file could not be read
@@ -105,4 +111,7 @@ def test_cli_ingest_prints_per_file_and_rejected_lists_rows(engine, tmp_path, ca
     assert "a.csv：已匯入過（內容相同），略過" in capsys.readouterr().out
     assert main(["--database-url", url, "rejected", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["file,line,column,value,reason", "a.csv,3,身分證字號,A12****788,身分證字號格式或檢查碼錯誤"]
+    assert lines == [
+        "file,line,column,value,reason",
+        "a.csv,3,身分證字號,A12****788,身分證字號格式或檢查碼錯誤",
+    ]

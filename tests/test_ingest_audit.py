@@ -26,7 +26,9 @@ def test_r1_zero_digital_and_physical_with_empty_certified_keeps_a_reason(engine
     report = ingest_file(engine, export_file(tmp_path, [row]))
     assert (report.loaded, report.rejected) == (1, 0)
     with engine.connect() as c:
-        quantity, reason = c.execute(select(learning_record.c.quantity, learning_record.c.zero_reason)).one()
+        quantity, reason = c.execute(
+            select(learning_record.c.quantity, learning_record.c.zero_reason)
+        ).one()
     assert quantity == 0
     assert reason == "時數為 0：認證時數空白，數位時數、實體時數皆為 0"
 
@@ -41,8 +43,11 @@ def test_r1_all_hour_cells_zero_names_each(engine, tmp_path):
 
 def test_hours_at_24_a_day_load_and_over_is_rejected_naming_the_limit(engine, tmp_path):
     pid = new_id()
-    rows = [record(pid, code="A", hours=24), record(pid, code="B", hours="24.5"),
-            record(pid, code="C", hours=72, 上課起始日期="112-05-08")]  # 3 days: 72 h is the limit
+    rows = [
+        record(pid, code="A", hours=24),
+        record(pid, code="B", hours="24.5"),
+        record(pid, code="C", hours=72, 上課起始日期="112-05-08"),
+    ]  # 3 days: 72 h is the limit
     report = ingest_file(engine, export_file(tmp_path, rows))
     assert (report.loaded, report.rejected) == (2, 1)
     with engine.connect() as c:
@@ -55,7 +60,7 @@ def test_end_before_start_in_xlsx_date_cells_shows_roc_dates(engine, tmp_path):
     bad = record(new_id(), 上課起始日期=date(2023, 3, 5), 上課結束日期=date(2023, 3, 1))
     report = ingest_file(engine, export_file(tmp_path, [bad, record(new_id())], "a.xlsx"))
     assert (report.loaded, report.rejected) == (1, 1)
-    (_, problem), = report.problems
+    ((_, problem),) = report.problems
     assert (problem.column, problem.value) == ("上課結束日期", "112年3月1日")
     assert problem.reason == "上課結束日期「112年3月1日」早於上課起始日期「112年3月5日」"
 
@@ -105,7 +110,9 @@ def test_same_export_delivered_again_keeps_the_data_fresh(engine, tmp_path):
     assert ingest_file(engine, again).skipped
     assert stale_reason(_newest(engine), 7, now) == ""
     with engine.connect() as c:
-        loaded, seen = c.execute(select(ingest_batch.c.loaded_at, ingest_batch.c.last_seen_at)).one()
+        loaded, seen = c.execute(
+            select(ingest_batch.c.loaded_at, ingest_batch.c.last_seen_at)
+        ).one()
     assert seen > loaded  # loaded_at still says when it was loaded
 
 
@@ -126,7 +133,9 @@ def test_mark_seen_moves_forward_only_and_ignores_the_roster(engine, tmp_path):
     ingest_file(engine, roster_file(tmp_path, [person()]))
     old = _backdate_batches(engine, 30)
     with engine.connect() as c:
-        roster_sha = c.execute(select(ingest_batch.c.sha256).where(ingest_batch.c.kind == "roster")).scalar()
+        roster_sha = c.execute(
+            select(ingest_batch.c.sha256).where(ingest_batch.c.kind == "roster")
+        ).scalar()
     assert mark_seen(engine, [roster_sha]) == 1
     assert stale_reason(_newest(engine), 7, datetime.now(UTC))  # a roster is not learning data
     assert mark_seen(engine, [roster_sha], old - timedelta(days=5)) == 0  # never back

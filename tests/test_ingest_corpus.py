@@ -95,7 +95,9 @@ CASES = [
 def test_malformed_row_is_rejected_whole_and_the_rest_loads(
     engine, tmp_path, builder, header, overrides, column, value, reason
 ):
-    good = [builder(new_id(), **({"課程代碼": str(i)} if builder is _agency else {})) for i in range(3)]
+    good = [
+        builder(new_id(), **({"課程代碼": str(i)} if builder is _agency else {})) for i in range(3)
+    ]
     bad = builder(new_id(), **overrides)
     rows = [good[0], bad, good[1], good[2]]
     if header is None:
@@ -125,7 +127,9 @@ def test_a_row_with_several_problems_lists_each(engine, tmp_path):
 
 
 def test_undecodable_line_is_rejected_and_the_rest_loads(engine, tmp_path):
-    path = export_file(tmp_path, [record(new_id(), code=str(i)) for i in range(3)], "enc.csv", "cp950")
+    path = export_file(
+        tmp_path, [record(new_id(), code=str(i)) for i in range(3)], "enc.csv", "cp950"
+    )
     lines = path.read_bytes().split(b"\r\n")
     lines[2] = lines[2].replace("王小明".encode("cp950"), b"\xff\xfe\xfa")  # not Big5, not HKSCS
     path.write_bytes(b"\r\n".join(lines))
@@ -146,16 +150,34 @@ UNREADABLE = [
     ("empty", lambda tmp: b"", "檔案是空的"),
     ("unknown-header", lambda tmp: "欄一,欄二\n1,2\n".encode(), "看不出是哪一種檔案"),
     ("truncated-xlsx", _truncated_xlsx, "不是完整的 .xlsx 檔（可能下載不完整）"),
-    ("zip-not-xlsx", lambda tmp: b"PK\x03\x04" + os.urandom(200), "不是完整的 .xlsx 檔（可能下載不完整）"),
-    ("binary-junk", lambda tmp: b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4, "不是文字檔（含二進位資料）"),
-    ("wrong-encoding", lambda tmp: "身分證字號,姓名\n".encode("utf-16-le").replace(b"\x00", b"\x81"), "無法辨識文字編碼"),
-    ("html-without-table", lambda tmp: b"<html><body><p>session expired</p></body></html>", "HTML 檔裡沒有表格"),
+    (
+        "zip-not-xlsx",
+        lambda tmp: b"PK\x03\x04" + os.urandom(200),
+        "不是完整的 .xlsx 檔（可能下載不完整）",
+    ),
+    (
+        "binary-junk",
+        lambda tmp: b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4,
+        "不是文字檔（含二進位資料）",
+    ),
+    (
+        "wrong-encoding",
+        lambda tmp: "身分證字號,姓名\n".encode("utf-16-le").replace(b"\x00", b"\x81"),
+        "無法辨識文字編碼",
+    ),
+    (
+        "html-without-table",
+        lambda tmp: b"<html><body><p>session expired</p></body></html>",
+        "HTML 檔裡沒有表格",
+    ),
     ("fake-xls", lambda tmp: b"\xd0\xcf\x11\xe0" + b"\x00" * 100, "不是可讀的 .xls 檔"),
     ("only-blank-lines", lambda tmp: b"\r\n\r\n\r\n", "看不出是哪一種檔案"),
 ]
 
 
-@pytest.mark.parametrize(("make", "reason"), [u[1:] for u in UNREADABLE], ids=[u[0] for u in UNREADABLE])
+@pytest.mark.parametrize(
+    ("make", "reason"), [u[1:] for u in UNREADABLE], ids=[u[0] for u in UNREADABLE]
+)
 def test_unreadable_file_is_reported_and_nothing_of_it_stays(engine, tmp_path, make, reason):
     path = tmp_path / "inbox" / "bad.dat"
     path.parent.mkdir()
@@ -171,7 +193,9 @@ def test_unreadable_file_is_reported_and_nothing_of_it_stays(engine, tmp_path, m
 def test_roster_without_a_usable_row_is_refused_and_the_old_roster_kept(engine, tmp_path):
     keep = a_person()
     ingest_file(engine, write_rows(tmp_path / "r1.csv", ROSTER_HEADER, [keep], "utf-8-sig"))
-    report = ingest_file(engine, write_rows(tmp_path / "r2.csv", ROSTER_HEADER, [_roster("A123456788")]))
+    report = ingest_file(
+        engine, write_rows(tmp_path / "r2.csv", ROSTER_HEADER, [_roster("A123456788")])
+    )
     assert report.error == "人員名冊沒有任何可用的資料列，未套用（原名冊保留）"
     with engine.connect() as c:
         assert c.execute(select(person.c.on_roster)).scalar_one() is True
@@ -180,7 +204,9 @@ def test_roster_without_a_usable_row_is_refused_and_the_old_roster_kept(engine, 
 # --- one transaction per file -------------------------------------------------------------------
 
 
-def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(engine, tmp_path, monkeypatch):
+def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
+    engine, tmp_path, monkeypatch
+):
     rows = [record(new_id(), code=str(i)) for i in range(25)] + [record("A123456788")]
     path = export_file(tmp_path, rows, "big.csv")
     real = load.normalize_record
@@ -256,7 +282,9 @@ def test_reingest_of_same_content_under_another_name_is_skipped(engine, tmp_path
 
 @pytest.mark.postgres
 def test_pg_crash_mid_file_leaves_nothing_and_rerun_loads_whole(pg_engine, tmp_path, monkeypatch):
-    test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(pg_engine, tmp_path, monkeypatch)
+    test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
+        pg_engine, tmp_path, monkeypatch
+    )
 
 
 @pytest.mark.postgres
@@ -269,5 +297,7 @@ def test_pg_r5_overlap_duplicates_and_corrections(pg_engine, tmp_path, monkeypat
     b = ingest_file(pg_engine, export_file(tmp_path, second, "b.xlsx"))
     assert (a.loaded, b.loaded, b.duplicates, b.updated) == (5, 3, 1, 1)
     with pg_engine.connect() as c:
-        hours = dict(c.execute(select(learning_record.c.course_code, learning_record.c.quantity)).all())
+        hours = dict(
+            c.execute(select(learning_record.c.course_code, learning_record.c.quantity)).all()
+        )
     assert len(hours) == 8 and hours["4"] == 2 and hours["3"] == 1

@@ -15,10 +15,89 @@ from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse.schema import ingest_batch, learning_record
 from tests.factories import export_file, new_id, person, record, roster_file
 
-BATCH_25 = ["*身分證字號", "*課程名稱", "*開課起始日期", "*開課起始時間", "*開課結束日期", "*開課結束時間", "*姓名", "*學位學分", "*課程類別代碼", "*上課縣市", "*期別", "*訓練總數", "*訓練總數單位", "訓練成績", "證件字號", "出勤上課狀況", "生日", "*學習性質", "*數位時數", "*實體時數", "課程代碼", "*實際上課起始日期", "*實際上課起始時間", "*實際上課結束日期", "*實際上課結束時間"]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
-BATCH_19 = ["*身分證字號", "*名稱", "*起始日期", "*終迄日期", "*姓名", "*學位學分", "*課程類別代碼", "*上課縣市", "*期別", "*訓練總數", "*訓練總數單位", "訓練成績", "證件字號", "出勤上課狀況", "生日", "*學習性質", "*數位時數", "*實體時數", "課程代碼"]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
-ENVIRONMENT = ["*年度", "*學員所屬機關(構)代碼", "*身分證字號", "*課程名稱", "*上課起始日期", "*姓名", "*課程方法代碼", "*課程類別代碼", "*內容概要", "*實施縣市", "實施地點", "*期別", "*上課結束日期", "*課程時數", "*學習性質", "*數位時數", "*實體時數", "課程代碼"]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
-ELEARNING = ["身分證字號", "姓名", "課程代碼", "課程名稱", "課程類別代碼", "認證時數", "上課起始日期", "上課結束日期", "測驗分數", "及格分數", "閱讀時數", "應閱讀時數", "問卷狀態"]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+BATCH_25 = [
+    "*身分證字號",
+    "*課程名稱",
+    "*開課起始日期",
+    "*開課起始時間",
+    "*開課結束日期",
+    "*開課結束時間",
+    "*姓名",
+    "*學位學分",
+    "*課程類別代碼",
+    "*上課縣市",
+    "*期別",
+    "*訓練總數",
+    "*訓練總數單位",
+    "訓練成績",
+    "證件字號",
+    "出勤上課狀況",
+    "生日",
+    "*學習性質",
+    "*數位時數",
+    "*實體時數",
+    "課程代碼",
+    "*實際上課起始日期",
+    "*實際上課起始時間",
+    "*實際上課結束日期",
+    "*實際上課結束時間",
+]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+BATCH_19 = [
+    "*身分證字號",
+    "*名稱",
+    "*起始日期",
+    "*終迄日期",
+    "*姓名",
+    "*學位學分",
+    "*課程類別代碼",
+    "*上課縣市",
+    "*期別",
+    "*訓練總數",
+    "*訓練總數單位",
+    "訓練成績",
+    "證件字號",
+    "出勤上課狀況",
+    "生日",
+    "*學習性質",
+    "*數位時數",
+    "*實體時數",
+    "課程代碼",
+]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+ENVIRONMENT = [
+    "*年度",
+    "*學員所屬機關(構)代碼",
+    "*身分證字號",
+    "*課程名稱",
+    "*上課起始日期",
+    "*姓名",
+    "*課程方法代碼",
+    "*課程類別代碼",
+    "*內容概要",
+    "*實施縣市",
+    "實施地點",
+    "*期別",
+    "*上課結束日期",
+    "*課程時數",
+    "*學習性質",
+    "*數位時數",
+    "*實體時數",
+    "課程代碼",
+]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+ELEARNING = [
+    "身分證字號",
+    "姓名",
+    "課程代碼",
+    "課程名稱",
+    "課程類別代碼",
+    "認證時數",
+    "上課起始日期",
+    "上課結束日期",
+    "測驗分數",
+    "及格分數",
+    "閱讀時數",
+    "應閱讀時數",
+    "問卷狀態",
+]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
 
 
 def batch_row(pid: str, **overrides: object) -> dict[str, object]:
@@ -67,7 +146,11 @@ def elearning_row(pid: str, **overrides: object) -> dict[str, object]:
 
 
 def write_rows(
-    path: Path, header: list[str], rows: list[dict], encoding: str = "cp950", quote_all_but: str = ""
+    path: Path,
+    header: list[str],
+    rows: list[dict],
+    encoding: str = "cp950",
+    quote_all_but: str = "",
 ) -> Path:
     """A CSV as the portal's tools write it: every field quoted except `quote_all_but` (if given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,16 +177,27 @@ def _records(engine) -> list:
 def test_agency_export_csv_in_each_encoding(engine, tmp_path, encoding):
     rows = [record(new_id(), code=str(i), name="陳怡君") for i in range(3)]
     report = ingest_file(engine, export_file(tmp_path, rows, "a.csv", encoding))
-    assert (report.kind, report.loaded, report.rejected, report.error) == ("agency_export", 3, 0, "")
+    assert (report.kind, report.loaded, report.rejected, report.error) == (
+        "agency_export",
+        3,
+        0,
+        "",
+    )
     assert {r.name for r in _records(engine)} == {"陳怡君"}
 
 
 def test_big5_hkscs_name_survives_among_cp950_rows(engine, tmp_path):
     pid = new_id()
-    rows = [record(new_id(), code="1"), record(pid, code="2", name="李嘅喆"), record(new_id(), code="3")]
+    rows = [
+        record(new_id(), code="1"),
+        record(pid, code="2", name="李嘅喆"),
+        record(new_id(), code="3"),
+    ]
     path = tmp_path / "hkscs.csv"
     # cp950 cannot encode the rare characters; the portal writes them in Big5-HKSCS.
-    path.write_bytes(export_file(tmp_path, rows, "a.csv", "utf-8").read_text("utf-8").encode("big5hkscs"))
+    path.write_bytes(
+        export_file(tmp_path, rows, "a.csv", "utf-8").read_text("utf-8").encode("big5hkscs")
+    )
     report = ingest_file(engine, path)
     assert (report.loaded, report.rejected) == (3, 0)
     assert "李嘅喆" in {r.name for r in _records(engine)}
@@ -112,7 +206,9 @@ def test_big5_hkscs_name_survives_among_cp950_rows(engine, tmp_path):
 def test_xlsx_with_date_cells_and_with_roc_text(engine, tmp_path):
     from openpyxl import Workbook
 
-    ingest_file(engine, export_file(tmp_path, [record(new_id(), day=date(2023, 3, 1))], "cells.xlsx"))
+    ingest_file(
+        engine, export_file(tmp_path, [record(new_id(), day=date(2023, 3, 1))], "cells.xlsx")
+    )
     book = Workbook()
     sheet = book.active
     sheet.append(["學習紀錄查詢結果"])  # a title row above the header, as some exports have
@@ -121,7 +217,9 @@ def test_xlsx_with_date_cells_and_with_roc_text(engine, tmp_path):
     book.save(tmp_path / "text.xlsx")
     report = ingest_file(engine, tmp_path / "text.xlsx")
     assert (report.loaded, report.rejected) == (1, 0)
-    assert [r.start_date for r in _records(engine)] == [date(2023, 3, 1), date(2023, 3, 2)][:1] + [date(2023, 3, 2)]
+    assert [r.start_date for r in _records(engine)] == [date(2023, 3, 1), date(2023, 3, 2)][:1] + [
+        date(2023, 3, 2)
+    ]
 
 
 def test_html_table_saved_as_xls_with_nbsp_and_full_width_digits(engine, tmp_path):
@@ -137,7 +235,11 @@ def test_html_table_saved_as_xls_with_nbsp_and_full_width_digits(engine, tmp_pat
     report = ingest_file(engine, path)
     assert (report.kind, report.loaded, report.rejected) == ("agency_export", 1, 0)
     (rec,) = _records(engine)
-    assert (rec.course_code, rec.quantity, rec.course_name) == ("1001", Decimal(2), "當前政府重大政策")
+    assert (rec.course_code, rec.quantity, rec.course_name) == (
+        "1001",
+        Decimal(2),
+        "當前政府重大政策",
+    )
 
 
 def test_genuine_binary_xls(engine, tmp_path):
@@ -177,7 +279,17 @@ def test_kind_is_detected_from_header_not_file_name(engine, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ["112-03-01", "112/03/01", "112/3/1", "1120301", "民國112年3月1日", "112年3月1日", "１１２-０３-０１", "112.03.01"]
+    "text",
+    [
+        "112-03-01",
+        "112/03/01",
+        "112/3/1",
+        "1120301",
+        "民國112年3月1日",
+        "112年3月1日",
+        "１１２-０３-０１",
+        "112.03.01",
+    ],
 )
 def test_roc_date_shapes(engine, tmp_path, text):
     row = record(new_id(), **{"上課起始日期": text, "上課結束日期": text})
@@ -214,20 +326,34 @@ def test_r1_batch_upload_total_in_days_and_credits_keeps_its_unit(engine, tmp_pa
     ]
     ingest_file(engine, write_rows(tmp_path / "batch.csv", BATCH_25, rows))
     assert [(r.quantity, r.unit) for r in _records(engine)] == [
-        (Decimal(2), "day"), (Decimal(1), "credit"), (Decimal(4), "hour")
+        (Decimal(2), "day"),
+        (Decimal(1), "credit"),
+        (Decimal(4), "hour"),
     ]
 
 
 def test_batch_upload_older_19_column_variant(engine, tmp_path):
-    report = ingest_file(engine, write_rows(tmp_path / "old.csv", BATCH_19, [batch19_row(new_id())]))
-    assert (report.kind, report.loaded, report.rejected) == ("batch_upload_19", 1, 0), report.problems
+    report = ingest_file(
+        engine, write_rows(tmp_path / "old.csv", BATCH_19, [batch19_row(new_id())])
+    )
+    assert (report.kind, report.loaded, report.rejected) == ("batch_upload_19", 1, 0), (
+        report.problems
+    )
     (rec,) = _records(engine)
-    assert (rec.course_name, rec.start_date, rec.quantity) == ("環境教育淨零生活", date(2023, 5, 10), Decimal(3))
+    assert (rec.course_name, rec.start_date, rec.quantity) == (
+        "環境教育淨零生活",
+        date(2023, 5, 10),
+        Decimal(3),
+    )
 
 
 def test_environment_upload_loads(engine, tmp_path):
-    report = ingest_file(engine, write_rows(tmp_path / "env.csv", ENVIRONMENT, [environment_row(new_id())]))
-    assert (report.kind, report.loaded, report.rejected) == ("environment_upload", 1, 0), report.problems
+    report = ingest_file(
+        engine, write_rows(tmp_path / "env.csv", ENVIRONMENT, [environment_row(new_id())])
+    )
+    assert (report.kind, report.loaded, report.rejected) == ("environment_upload", 1, 0), (
+        report.problems
+    )
     assert _records(engine)[0].quantity == Decimal(2)
 
 

@@ -83,8 +83,9 @@ def _rows() -> list[dict]:
 def _stored(engine):  # noqa: ANN001, ANN202
     with engine.connect() as c:
         recs = c.execute(
-            select(*(col for col in learning_record.c if col.name not in ("id", "batch_id")))
-            .order_by(learning_record.c.line_no)
+            select(
+                *(col for col in learning_record.c if col.name not in ("id", "batch_id"))
+            ).order_by(learning_record.c.line_no)
         ).all()
         rejects = c.execute(
             select(rejected_row.c.line_no, rejected_row.c.column_name, rejected_row.c.value,

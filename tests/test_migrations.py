@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, insert, inspect, select
 
-from learnhours.cli import main
+from learnhours.flows.cli import main
 from learnhours.warehouse import db, queries, run_log
 from learnhours.warehouse.schema import ingest_batch, metadata, notice, rejected_row
 
@@ -46,16 +46,31 @@ def test_upgrade_from_0001_keeps_data_and_adds_run_log(empty_url):
     with engine.begin() as connection:
         connection.execute(
             insert(ingest_batch).values(
-                file_name="115年人員名冊.csv", sha256="a" * 64, kind="roster",
-                loaded_at=datetime.now(UTC), rows_read=2, rows_loaded=2, rows_updated=0,
-                rows_duplicate=0, rows_rejected=0,
+                file_name="115年人員名冊.csv",
+                sha256="a" * 64,
+                kind="roster",
+                loaded_at=datetime.now(UTC),
+                rows_read=2,
+                rows_loaded=2,
+                rows_updated=0,
+                rows_duplicate=0,
+                rows_rejected=0,
             )
         )
         connection.execute(
             insert(notice).values(
-                plan_id="national-2026", kind="summary", recipient_key="2026-11-23", stage=0,
-                created_on=datetime(2026, 11, 23).date(), message_id="<m1@demo.gov.tw>",
-                to_address="hr@demo.gov.tw", subject="s", mime="m", status="sent", detail="", attempts=1,
+                plan_id="national-2026",
+                kind="summary",
+                recipient_key="2026-11-23",
+                stage=0,
+                created_on=datetime(2026, 11, 23).date(),
+                message_id="<m1@demo.gov.tw>",
+                to_address="hr@demo.gov.tw",
+                subject="s",
+                mime="m",
+                status="sent",
+                detail="",
+                attempts=1,
             )
         )
     engine.dispose()
@@ -94,8 +109,15 @@ def _batch_0002(connection, sha: str, kind: str, loaded_at: datetime) -> int:
     """An ingest_batch row as revision 0002 had it (no last_seen_at)."""
     return connection.execute(
         insert(ingest_batch).values(
-            file_name=f"{sha[:4]}.csv", sha256=sha * 64, kind=kind, loaded_at=loaded_at,
-            rows_read=1, rows_loaded=0, rows_updated=0, rows_duplicate=0, rows_rejected=1,
+            file_name=f"{sha[:4]}.csv",
+            sha256=sha * 64,
+            kind=kind,
+            loaded_at=loaded_at,
+            rows_read=1,
+            rows_loaded=0,
+            rows_updated=0,
+            rows_duplicate=0,
+            rows_rejected=1,
         )
     ).inserted_primary_key[0]
 
@@ -103,29 +125,52 @@ def _batch_0002(connection, sha: str, kind: str, loaded_at: datetime) -> int:
 def test_upgrade_from_0002_backfills_last_seen_and_adds_rejected_person_id(empty_url):
     engine = db.create_engine_for(empty_url)
     db.upgrade(engine, "0002")
-    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("ingest_batch", "rejected_row")}
-    assert "last_seen_at" not in columns["ingest_batch"] and "person_id" not in columns["rejected_row"]
-    export_at, roster_at = datetime(2026, 10, 1, 8, tzinfo=UTC), datetime(2026, 11, 20, 8, tzinfo=UTC)
+    columns = {
+        t: {c["name"] for c in inspect(engine).get_columns(t)}
+        for t in ("ingest_batch", "rejected_row")
+    }
+    assert (
+        "last_seen_at" not in columns["ingest_batch"] and "person_id" not in columns["rejected_row"]
+    )
+    export_at, roster_at = (
+        datetime(2026, 10, 1, 8, tzinfo=UTC),
+        datetime(2026, 11, 20, 8, tzinfo=UTC),
+    )
     with engine.begin() as connection:
         batch = _batch_0002(connection, "a", "agency_export", export_at)
         _batch_0002(connection, "b", "roster", roster_at)
         connection.execute(
-            insert(rejected_row).values(batch_id=batch, line_no=3, column_name="身分證字號",
-                                        value="A12****788", reason="身分證字號格式或檢查碼錯誤")
+            insert(rejected_row).values(
+                batch_id=batch,
+                line_no=3,
+                column_name="身分證字號",
+                value="A12****788",
+                reason="身分證字號格式或檢查碼錯誤",
+            )
         )
     engine.dispose()
     engine = db.connect(empty_url)
     assert _revision(engine) == HEAD
     with engine.begin() as connection:
-        seen = dict(connection.execute(select(ingest_batch.c.kind, ingest_batch.c.last_seen_at)).all())
-        loaded = dict(connection.execute(select(ingest_batch.c.kind, ingest_batch.c.loaded_at)).all())
+        seen = dict(
+            connection.execute(select(ingest_batch.c.kind, ingest_batch.c.last_seen_at)).all()
+        )
+        loaded = dict(
+            connection.execute(select(ingest_batch.c.kind, ingest_batch.c.loaded_at)).all()
+        )
         assert seen == loaded  # backfilled: until now a batch was last seen when loaded
         # Freshness now reads last_seen_at, and still ignores the roster.
         assert queries.freshness(connection).newest_batch == seen["agency_export"]
         assert connection.execute(select(rejected_row.c.person_id)).scalar_one() is None
         connection.execute(
-            insert(rejected_row).values(batch_id=batch, line_no=4, column_name="上課結束日期",
-                                        value="112-13-45", reason="r", person_id="A123456789")
+            insert(rejected_row).values(
+                batch_id=batch,
+                line_no=4,
+                column_name="上課結束日期",
+                value="112-13-45",
+                reason="r",
+                person_id="A123456789",
+            )
         )
         assert queries.person_rejections(connection, "A123456789").unlinked == 1
     engine.dispose()
@@ -138,9 +183,16 @@ def test_downgrade_from_0003_to_0002_keeps_the_rows(empty_url):
     with engine.begin() as connection:
         connection.execute(
             insert(ingest_batch).values(
-                file_name="a.csv", sha256="c" * 64, kind="agency_export", loaded_at=datetime.now(UTC),
-                last_seen_at=datetime.now(UTC), rows_read=1, rows_loaded=1, rows_updated=0,
-                rows_duplicate=0, rows_rejected=0,
+                file_name="a.csv",
+                sha256="c" * 64,
+                kind="agency_export",
+                loaded_at=datetime.now(UTC),
+                last_seen_at=datetime.now(UTC),
+                rows_read=1,
+                rows_loaded=1,
+                rows_updated=0,
+                rows_duplicate=0,
+                rows_rejected=0,
             )
         )
     config = db.alembic_config(engine)

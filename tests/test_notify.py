@@ -169,7 +169,7 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
 
 
 def test_dry_run_records_and_sends_nothing(engine, tmp_path, capsys, monkeypatch):
-    from learnhours import cli
+    from learnhours.flows import cli
 
     db = tmp_path / "warehouse.db"
     _setup(engine, tmp_path)
@@ -368,8 +368,10 @@ def test_rule6_reminder_explains_why_gaps_add_up_to_more_than_needed(engine, tmp
 def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_path):
     met = new_id()
     _setup(engine, tmp_path, person(met, name="已達成無信箱", email=None))
-    rows = [record(met, code=f"C{i}", category=c, hours=h, day=date(2026, 5, 1))
-            for i, (c, h) in enumerate([(501, 1), (339, 4), (393, 1), (502, 4), (12, 10)])]
+    rows = [
+        record(met, code=f"C{i}", category=c, hours=h, day=date(2026, 5, 1))
+        for i, (c, h) in enumerate([(501, 1), (339, 4), (393, 1), (502, 4), (12, 10)])
+    ]
     ingest_file(engine, export_file(tmp_path, rows))
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", refusing)
@@ -388,16 +390,29 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     assert "- 本階段（截止前 30 天）先前已寄過提醒，不重寄：1 人（陳課長（民政課））" in text
 
 
-def test_dry_run_tells_homonyms_apart_and_counts_who_is_left_out(engine, tmp_path, capsys, monkeypatch):
-    from learnhours import cli
+def test_dry_run_tells_homonyms_apart_and_counts_who_is_left_out(
+    engine, tmp_path, capsys, monkeypatch
+):
+    from learnhours.flows import cli
     from learnhours.transforms.ids import mask_id
 
     twin = new_id()
-    _setup(engine, tmp_path, person(twin, name="林小華", unit="財政課", email="lin2@example.gov.tw"),
-           person(name="臨時人員", category="臨時"))
+    _setup(
+        engine,
+        tmp_path,
+        person(twin, name="林小華", unit="財政課", email="lin2@example.gov.tw"),
+        person(name="臨時人員", category="臨時"),
+    )
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
-    argv = ["--database-url", str(engine.url), "notify", "--plan", PLAN,
-            "--as-of", TODAY.isoformat()]
+    argv = [
+        "--database-url",
+        str(engine.url),
+        "notify",
+        "--plan",
+        PLAN,
+        "--as-of",
+        TODAY.isoformat(),
+    ]
     assert cli.main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"寄 林小華（財政課，{mask_id(twin)}）<lin2@example.gov.tw>" in out
@@ -418,5 +433,8 @@ def test_stale_reason_only_when_the_newest_batch_is_older_than_the_limit():
 
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     assert stale_reason(now - timedelta(days=7), 7, now) == ""
-    assert stale_reason(now - timedelta(days=8), 7, now) == "最新一批學習紀錄於 115年11月15日 匯入，已超過 7 天"
+    assert (
+        stale_reason(now - timedelta(days=8), 7, now)
+        == "最後一次收到學習紀錄匯出檔是 115年11月15日，已超過 7 天；請確認入口網站的匯出或下載是否正常"
+    )
     assert stale_reason(None, 7, now) == "尚未匯入任何學習紀錄"

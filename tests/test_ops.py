@@ -50,7 +50,9 @@ def _dead_pid() -> int:
 def _plant(engine, holder: str, age: timedelta) -> None:
     with engine.begin() as connection:
         connection.execute(
-            insert(run_lock).values(name="nightly", holder=holder, acquired_at=datetime.now(UTC) - age)
+            insert(run_lock).values(
+                name="nightly", holder=holder, acquired_at=datetime.now(UTC) - age
+            )
         )
 
 
@@ -124,9 +126,7 @@ def test_run_log_records_start_and_finish_counts(any_engine):
 
 
 def test_failure_cause_unreachable_database_in_plain_words():
-    engine = create_engine_for(
-        "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
-    )
+    engine = create_engine_for("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(OperationalError) as caught:
         engine.connect()
     assert plain_cause(caught.value).startswith("cannot reach the warehouse database")
@@ -156,9 +156,9 @@ def test_no_admin_address_means_no_notice_and_no_crash(monkeypatch, tmp_path):
 
 
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):
-    from learnhours.cli import main
     from learnhours.demo_data import build_sample
     from learnhours.emulator import PortalEmulator, serve
+    from learnhours.flows.cli import main
 
     monkeypatch.setenv("LEARNHOURS_PORTAL_USER", "acct")
     monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", "pw")
@@ -171,8 +171,19 @@ def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch
         for key in ("min_interval_seconds", "backoff_seconds"):
             text = re.sub(rf"{key}: \d+", f"{key}: 0", text)
         profile.write_text(text, encoding="utf-8")
-        args = ["--database-url", url, "fetch", "--profile", str(profile), "--inbox", str(tmp_path / "inbox"),
-                "--from", "2026-01-01", "--to", "2026-11-23"]
+        args = [
+            "--database-url",
+            url,
+            "fetch",
+            "--profile",
+            str(profile),
+            "--inbox",
+            str(tmp_path / "inbox"),
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-11-23",
+        ]
         assert main(args) == 0
         first = capsys.readouterr().out
         assert main(args) == 0
@@ -182,16 +193,29 @@ def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch
 
 
 def test_cli_fetch_wrong_password_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
-    from learnhours.cli import main
     from learnhours.emulator import PortalEmulator, serve
+    from learnhours.flows.cli import main
 
     monkeypatch.setenv("LEARNHOURS_PORTAL_USER", "acct")
     monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", "wrong")
     with serve(PortalEmulator(users={"acct": "pw"})) as base_url:
         profile = tmp_path / "portal.yaml"
         text = (ROOT / "sites" / "lifelong-portal.yaml").read_text(encoding="utf-8")
-        profile.write_text(text.replace("base_url: https://lifelonglearn.cpa.gov.tw/", f"base_url: {base_url}")
-                           .replace("min_interval_seconds: 3", "min_interval_seconds: 0"), encoding="utf-8")
-        code = main(["--database-url", f"sqlite:///{tmp_path / 'w.db'}", "fetch", "--profile", str(profile),
-                     "--inbox", str(tmp_path / "inbox")])
+        profile.write_text(
+            text.replace(
+                "base_url: https://lifelonglearn.cpa.gov.tw/", f"base_url: {base_url}"
+            ).replace("min_interval_seconds: 3", "min_interval_seconds: 0"),
+            encoding="utf-8",
+        )
+        code = main(
+            [
+                "--database-url",
+                f"sqlite:///{tmp_path / 'w.db'}",
+                "fetch",
+                "--profile",
+                str(profile),
+                "--inbox",
+                str(tmp_path / "inbox"),
+            ]
+        )
     assert code == 1 and "WrongPassword" in capsys.readouterr().err

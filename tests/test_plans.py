@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from learnhours.cli import main
+from learnhours.flows.cli import main
 from learnhours.plans import Plan, PlanError, find_plan, load_plan, plan_files, plans_dir
 
 REQUIREMENT_IDS = ["total", "policy", "environment", "democracy", "gender"]
@@ -81,7 +81,11 @@ def test_shipped_plans_have_the_five_requirements_with_domain_codes(plan_id):
 
 
 def test_every_plan_file_loads():
-    assert {p.stem for p in plan_files()} >= {"hsinchu-city-2023", "miaoli-zhunan-2018", "national-2026"}
+    assert {p.stem for p in plan_files()} >= {
+        "hsinchu-city-2023",
+        "miaoli-zhunan-2018",
+        "national-2026",
+    }
     for path in plan_files():
         assert load_plan(path).id == path.stem
 
@@ -93,9 +97,12 @@ def test_good_plan_loads(tmp_path):
 # One row per kind of mistake: what the clerk wrote instead, and the exact lines they read back.
 FIELD_MISTAKES = [
     pytest.param(
-        "    minimum: 2\n", "    minimun: 2\n",
-        ["第 12 行 requirements[gender].minimum：缺少必填欄位「minimum」",
-         "第 15 行 requirements[gender].minimun：不認得的欄位「minimun」，是否為「minimum」？"],
+        "    minimum: 2\n",
+        "    minimun: 2\n",
+        [
+            "第 12 行 requirements[gender].minimum：缺少必填欄位「minimum」",
+            "第 15 行 requirements[gender].minimun：不認得的欄位「minimun」，是否為「minimum」？",
+        ],
         id="misspelt-key-suggests-the-field",
     ),
     pytest.param(
@@ -105,89 +112,112 @@ FIELD_MISTAKES = [
         id="unknown-key-lists-the-fields",
     ),
     pytest.param(
-        "agency: 測試機關\n", "",
+        "agency: 測試機關\n",
+        "",
         ["第 1 行 agency：缺少必填欄位「agency」"],
         id="missing-top-level-field",
     ),
     pytest.param(
-        "deadline: 2023-12-31", "deadline: 2023-02-30",
+        "deadline: 2023-12-31",
+        "deadline: 2023-02-30",
         ["第 5 行 deadline：應為日期（YYYY-MM-DD），但寫的是「2023-02-30」（沒有這一天）"],
         id="impossible-date",
     ),
     pytest.param(
-        "deadline: 2023-12-31", "deadline: 年底",
+        "deadline: 2023-12-31",
+        "deadline: 年底",
         ["第 5 行 deadline：應為日期（YYYY-MM-DD），但寫的是「年底」"],
         id="not-a-date",
     ),
     pytest.param(
-        "stages: [30, 7]", "stages: [30, 7.5]",
+        "stages: [30, 7]",
+        "stages: [30, 7.5]",
         ["第 17 行 reminders.stages[第 2 項]：應為整數，但寫的是「7.5」"],
         id="not-an-integer-counts-items-from-1",
     ),
     pytest.param(
-        "minimum: 20", "minimum: 二十",
+        "minimum: 20",
+        "minimum: 二十",
         ["第 11 行 requirements[total].minimum：應為數字，但寫的是「二十」"],
         id="not-a-number-once-not-per-role",
     ),
     pytest.param(
-        "minimum: 20", "minimum:",
+        "minimum: 20",
+        "minimum:",
         ["第 11 行 requirements[total].minimum：沒有填值"],
         id="empty-value",
     ),
     pytest.param(
-        "minimum: 20", "minimum: -1",
+        "minimum: 20",
+        "minimum: -1",
         ["第 11 行 requirements[total].minimum：應大於或等於 0，但寫的是「-1」"],
         id="negative-hours",
     ),
     pytest.param(
-        "minimum: 20", "minimum: {supervisor: 20, others: 20}",
-        ["第 11 行 requirements[total].minimum.other：缺少必填欄位「other」",
-         "第 11 行 requirements[total].minimum.others：不認得的欄位「others」，是否為「other」？"],
+        "minimum: 20",
+        "minimum: {supervisor: 20, others: 20}",
+        [
+            "第 11 行 requirements[total].minimum.other：缺少必填欄位「other」",
+            "第 11 行 requirements[total].minimum.others：不認得的欄位「others」，是否為「other」？",
+        ],
         id="unknown-role",
     ),
     pytest.param(
-        "population: [編制內]", "population: [正式]",
-        ["第 6 行 population[第 1 項]：應為下列之一：「編制內」、「約聘」、「約僱」、「臨時」，但寫的是「正式」"],
+        "population: [編制內]",
+        "population: [正式]",
+        [
+            "第 6 行 population[第 1 項]：應為下列之一：「編制內」、「約聘」、「約僱」、「臨時」，但寫的是「正式」"
+        ],
         id="not-one-of-the-choices",
     ),
     pytest.param(
-        "population: [編制內]", "population: 編制內",
+        "population: [編制內]",
+        "population: 編制內",
         ["第 6 行 population：應為清單，如 [a, b]，但寫的是「編制內」"],
         id="not-a-list",
     ),
     pytest.param(
-        "population: [編制內]", "population: []",
+        "population: [編制內]",
+        "population: []",
         ["第 6 行 population：至少要寫 1 項"],
         id="empty-list",
     ),
     pytest.param(
-        "codes: all", "codes: [501, 345-337]",
+        "codes: all",
+        "codes: [501, 345-337]",
         ["第 10 行 requirements[total].codes：「345-337」不是代碼區間，應如 337-345"],
         id="reversed-code-range",
     ),
     pytest.param(
-        "codes: all", "codes: [政策]",
+        "codes: all",
+        "codes: [政策]",
         ["第 10 行 requirements[total].codes：「政策」不是類別代碼（應為數字）"],
         id="code-not-a-number",
     ),
     pytest.param(
-        "- id: gender", "- id: Gender",
-        ["第 12 行 requirements[Gender].id："
-         "只能用小寫英文、數字與底線，並以英文字母開頭，如 gender，但寫的是「Gender」"],
+        "- id: gender",
+        "- id: Gender",
+        [
+            "第 12 行 requirements[Gender].id："
+            "只能用小寫英文、數字與底線，並以英文字母開頭，如 gender，但寫的是「Gender」"
+        ],
         id="id-pattern",
     ),
     pytest.param(
-        "  stages: [30, 7]", "  stages: [30, 30]",
+        "  stages: [30, 7]",
+        "  stages: [30, 30]",
         ["第 17 行 reminders.stages：stages 應為不重複的非負天數，如 [60, 30, 14, 7]"],
         id="repeated-stage",
     ),
     pytest.param(
-        "    minimum: 2\n", "    minimum: 2\n    minimum: 3\n",
+        "    minimum: 2\n",
+        "    minimum: 2\n    minimum: 3\n",
         ["第 16 行 requirements[gender].minimum：同一層重複寫了「minimum」，第 15 行已經寫過"],
         id="key-written-twice-not-a-silent-override",
     ),
     pytest.param(
-        "period: {start: 2023-01-01, end: 2023-12-31}", "period: {start: 2023-12-31, end: 2023-01-01}",
+        "period: {start: 2023-01-01, end: 2023-12-31}",
+        "period: {start: 2023-12-31, end: 2023-01-01}",
         ["第 4 行 period.end：早於 start（2023-12-31），但寫的是「2023-01-01」"],
         id="period-backwards",
     ),
@@ -214,34 +244,46 @@ MODEL_MISTAKES = [
     ),
     pytest.param(
         GOOD.replace("deadline: 2023-12-31", "deadline: 2023-12-31\njudge_date: 2022-08-31"),
-        ["第 6 行 judge_date：應在 period 之內（2023-01-01 至 2023-12-31），但寫的是「2022-08-31」"],
+        [
+            "第 6 行 judge_date：應在 period 之內（2023-01-01 至 2023-12-31），但寫的是「2022-08-31」"
+        ],
         id="judge-date-outside-period",
     ),
     pytest.param(
         GOOD + TIERS,
-        ["第 19 行 outcomes[第 1 項].when：「bundle_completed」要用到組裝課程，但計畫沒有 bundle",
-         "第 23 行 unit_tiers[第 1 項].counts：「bundle_and_requirements」要用到組裝課程，但計畫沒有 bundle",
-         "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？"],
+        [
+            "第 19 行 outcomes[第 1 項].when：「bundle_completed」要用到組裝課程，但計畫沒有 bundle",
+            "第 23 行 unit_tiers[第 1 項].counts：「bundle_and_requirements」要用到組裝課程，但計畫沒有 bundle",
+            "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
+        ],
         id="tiers-name-unknown-requirement-and-missing-bundle",
     ),
     pytest.param(
         GOOD + TIERS.replace("counts: bundle_and_requirements", "counts: mett") + BUNDLE,
-        ["第 23 行 unit_tiers[第 1 項].counts："
-         "應為下列之一：「met」、「bundle_and_requirements」、「bundle_or_requirements」，"
-         "但寫的是「mett」，是否為「met」？",
-         "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
-         "第 27 行 bundle.course_count：course_count 寫 2 門，courses 卻列了 1 門"],
+        [
+            "第 23 行 unit_tiers[第 1 項].counts："
+            "應為下列之一：「met」、「bundle_and_requirements」、「bundle_or_requirements」，"
+            "但寫的是「mett」，是否為「met」？",
+            "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
+            "第 27 行 bundle.course_count：course_count 寫 2 門，courses 卻列了 1 門",
+        ],
         id="bundle-present-but-annex-and-tier-wrong",
     ),
     pytest.param(
-        GOOD + BUNDLE.replace("course_count: 2", "course_count: 1")
+        GOOD
+        + BUNDLE.replace("course_count: 2", "course_count: 1")
         + "    - {code: A1, name: 乙, hours: 2}\n",
         ["第 24 行 bundle.courses[第 2 項].code：code「A1」重複：第 1 項已經用過"],
         id="z6-bundle-course-code-twice",
     ),
     pytest.param(
-        GOOD.replace("    minimum: 2\n", "    minimum: 2\n    including: {id: total, name: x, codes: [393], minimum: 1}\n"),
-        ["第 16 行 requirements[gender].including.id：id「total」與 requirements 第 1 項的 id 重複"],
+        GOOD.replace(
+            "    minimum: 2\n",
+            "    minimum: 2\n    including: {id: total, name: x, codes: [393], minimum: 1}\n",
+        ),
+        [
+            "第 16 行 requirements[gender].including.id：id「total」與 requirements 第 1 項的 id 重複"
+        ],
         id="including-id-clashes",
     ),
 ]
@@ -269,7 +311,9 @@ def test_plan_every_problem_reported_at_once_a_bad_date_hides_nothing(tmp_path):
 
 
 def test_plan_messages_carry_no_pydantic_english(tmp_path):
-    text = GOOD.replace("    minimum: 2\n", "    minimun: 2\n").replace("stages: [30, 7]", "stages: [a]")
+    text = GOOD.replace("    minimum: 2\n", "    minimun: 2\n").replace(
+        "stages: [30, 7]", "stages: [a]"
+    )
     message = "\n".join(_problems(tmp_path, text))
     for english in ("Field required", "Extra inputs", "Input should", "valid integer"):
         assert english not in message
@@ -285,9 +329,13 @@ def test_plan_built_in_code_still_checked_across_fields():
     with pytest.raises(ValueError, match=r"deadline：應在 period 之內"):
         Plan.model_validate(
             {
-                "id": "x", "name": "x", "agency": "x",
-                "period": {"start": "2023-01-01", "end": "2023-12-31"}, "deadline": "2024-01-01",
-                "population": ["編制內"], "reminders": {"stages": [7]},
+                "id": "x",
+                "name": "x",
+                "agency": "x",
+                "period": {"start": "2023-01-01", "end": "2023-12-31"},
+                "deadline": "2024-01-01",
+                "population": ["編制內"],
+                "reminders": {"stages": [7]},
                 "requirements": [{"id": "total", "name": "x", "codes": "all", "minimum": 1}],
             }
         )
@@ -316,10 +364,14 @@ def test_plan_check_command_reports_the_line(tmp_path, capsys):
 
 def test_plan_error_example_in_docs_is_what_plan_check_prints(tmp_path):
     """docs/plans.md teaches the messages: its example is the national plan with four typos."""
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "plans.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "plans.md").read_text(
+        encoding="utf-8"
+    )
     block = docs.split("$ learnhours plan check plans/test-2027.yaml\n", 1)[1].split("```", 1)[0]
     shown = [line.strip() for line in block.splitlines()[1:]]
-    lines = (plans_dir() / "national-2026.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = (
+        (plans_dir() / "national-2026.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    )
     lines[29] = lines[29].replace("minimum", "minimun")  # line 30: gender's minimum
     lines[18] = lines[18].replace("environment", "policy")  # line 19
     text = (

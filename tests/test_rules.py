@@ -58,15 +58,26 @@ def required(pid: str, day: date, *, gender: float = 4, job: float = 10) -> list
         record(pid, code="P1", category=501, hours=1, day=day),
         record(pid, code="E1", category=339, hours=4, day=day),
         record(pid, code="G1", course="CEDAW導論", category=393, hours=gender, day=day),
-        record(pid, code="D1", course="廉政與服務倫理", category=502, hours=max(1, 5 - gender), day=day),
+        record(
+            pid, code="D1", course="廉政與服務倫理", category=502, hours=max(1, 5 - gender), day=day
+        ),
         record(pid, code="J1", course="公文寫作", category=12, hours=job, day=day),
     ]
 
 
 def bundle_rows(pid: str, day: date, *, failed: str = "") -> list[dict]:
     return [
-        record(pid, code=c["code"], course=c["name"], category=c["category"], hours=c["hours"], day=day,
-               attendance=f"107-01-01~107-01-01 事假 共{c['hours']}小時" if c["code"] == failed else "全勤")
+        record(
+            pid,
+            code=c["code"],
+            course=c["name"],
+            category=c["category"],
+            hours=c["hours"],
+            day=day,
+            attendance=f"107-01-01~107-01-01 事假 共{c['hours']}小時"
+            if c["code"] == failed
+            else "全勤",
+        )
         for c in BUNDLE
     ]
 
@@ -92,77 +103,281 @@ class Case:
 Z = date(2018, 6, 1)
 H = date(2023, 6, 1)
 CASES = [
-    Case("z1_permanent_staff_counted", lambda: find_plan(MIAOLI), lambda p: [], date(2018, 7, 1), "short", D(20)),
-    Case("z1_employed_staff_counted", lambda: find_plan(MIAOLI), lambda p: [], date(2018, 7, 1), "short", D(20),
-         who={"category": "約僱"}),
-    Case("z1_contract_staff_not_in_population", lambda: find_plan(MIAOLI), lambda p: [], date(2018, 7, 1),
-         "exempt", who={"category": "約聘"}),
-    Case("z2_last_day_of_period_counts", lambda: find_plan(MIAOLI), lambda p: required(p, date(2018, 12, 31)),
-         date(2019, 1, 15), "met", outcome="申誡1次"),
-    Case("z2_day_after_period_does_not_count", lambda: find_plan(MIAOLI), lambda p: required(p, date(2019, 1, 1)),
-         date(2019, 1, 15), "short", D(20), outcome="申誡1次"),
-    Case("z2_judge_date_course_counts_for_outcome", lambda: find_plan(MIAOLI),
-         lambda p: required(p, date(2018, 8, 31)), date(2018, 9, 1), "met"),
-    Case("z2_day_after_judge_date_is_penalised", lambda: find_plan(MIAOLI),
-         lambda p: required(p, date(2018, 9, 1)), date(2018, 9, 1), "met", outcome="申誡1次"),
-    Case("z3_required_courses_met", lambda: find_plan(MIAOLI), lambda p: required(p, Z), date(2018, 7, 1), "met"),
-    Case("z3_missing_environment_is_short", lambda: find_plan(MIAOLI),
-         lambda p: [r for r in required(p, Z) if r["課程代碼"] != "E1"], date(2018, 7, 1), "short", D(4)),
-    Case("z4_gender_below_target_is_short_for_reminders", lambda: find_plan(MIAOLI),
-         lambda p: required(p, Z, gender=2, job=10), date(2018, 7, 1), "short", D(2)),
-    Case("z4_gender_2h_is_enough_for_the_penalty_clause", lambda: find_plan(MIAOLI),
-         lambda p: required(p, Z, gender=2, job=10), date(2018, 9, 1), "short", D(2)),
-    Case("z4_supervisor_threshold_differs", lambda: plan_with(MIAOLI, **{
-             "req.gender.outcome_minimum": {"supervisor": 3, "other": 2}}),
-         lambda p: required(p, Z, gender=2, job=10), date(2018, 9, 1), "short", D(2), "申誡1次",
-         who={"supervisor": True}),
-    Case("z4_cedaw_must_be_included", lambda: find_plan(MIAOLI),
-         lambda p: [*[r for r in required(p, Z) if r["課程代碼"] != "G1"],
-                    record(p, code="G2", course="性別主流化概論", category=386, hours=4, day=Z)],
-         date(2018, 7, 1), "short", D(1)),
-    Case("z4_cedaw_by_course_name", lambda: find_plan(MIAOLI),
-         lambda p: [*[r for r in required(p, Z) if r["課程代碼"] != "G1"],
-                    record(p, code="G2", course="C.E.D.A.W.實務案例", category=390, hours=4, day=Z)],
-         date(2018, 7, 1), "met"),
-    Case("z5_twenty_hours_a_year", lambda: find_plan(MIAOLI), lambda p: required(p, Z, job=9),
-         date(2018, 7, 1), "short", D(1)),
-    Case("z6_bundle_completed_meets_everything", miaoli_with_bundle, lambda p: bundle_rows(p, Z),
-         date(2018, 7, 1), "met", outcome="嘉獎2次"),
-    Case("z6_failed_bundle_course_not_completed", miaoli_with_bundle, lambda p: bundle_rows(p, Z, failed="B02"),
-         date(2018, 7, 1), "short", D(16)),
-    Case("z6_empty_annex_completes_nothing", lambda: find_plan(MIAOLI), lambda p: bundle_rows(p, Z),
-         date(2018, 7, 1), "short", D(15)),
-    Case("z7_bundle_after_judge_date_no_reward", miaoli_with_bundle,
-         lambda p: bundle_rows(p, date(2018, 9, 3)), date(2018, 12, 31), "met", outcome="申誡1次"),
-    Case("z7_reward_shown_once", miaoli_with_bundle, lambda p: bundle_rows(p, Z) + bundle_rows(p, Z),
-         date(2018, 9, 1), "met", outcome="嘉獎2次"),
-    Case("z8_not_met_at_judge_date_penalised", lambda: find_plan(MIAOLI), lambda p: required(p, Z, job=5),
-         date(2018, 9, 1), "short", D(5), "申誡1次"),
-    Case("z8_no_penalty_before_the_judge_date_is_over", lambda: find_plan(MIAOLI),
-         lambda p: required(p, Z, job=5), date(2018, 8, 31), "short", D(5)),
-    Case("h1_temporary_staff_not_bound", lambda: find_plan(HSINCHU), lambda p: [], date(2023, 7, 1), "exempt",
-         who={"category": "臨時"}),
-    Case("h1_contract_staff_bound", lambda: find_plan(HSINCHU), lambda p: [], date(2023, 7, 1), "short", D(20),
-         who={"category": "約聘"}),
-    Case("h2_before_period_does_not_count", lambda: find_plan(HSINCHU), lambda p: required(p, date(2022, 12, 31)),
-         date(2023, 7, 1), "short", D(20)),
-    Case("h2_first_day_counts", lambda: find_plan(HSINCHU), lambda p: required(p, date(2023, 1, 1)),
-         date(2023, 7, 1), "met"),
-    Case("h3_total_gap_larger_than_required", lambda: find_plan(HSINCHU),
-         lambda p: [record(p, code="J", category=12, hours=3, day=H)], date(2023, 7, 1), "short", D(17)),
-    Case("h3_required_gap_larger_than_total", lambda: find_plan(HSINCHU),
-         lambda p: [record(p, code="J", category=12, hours=19, day=H)], date(2023, 7, 1), "short", D(10)),
-    Case("h3_nested_democracy_gap", lambda: find_plan(HSINCHU),
-         lambda p: [r for r in required(p, H, gender=1) if r["課程代碼"] != "D1"], date(2023, 7, 1), "short",
-         D(4)),
-    Case("h5_absence_over_a_third_counts_zero", lambda: find_plan(HSINCHU),
-         lambda p: [*required(p, H, job=7),
-                    record(p, code="J2", category=12, hours=3, day=H, attendance="112-06-01~112-06-01 事假 共1.5小時")],
-         date(2023, 7, 1), "short", D(3)),
-    Case("h5_absence_of_exactly_a_third_counts", lambda: find_plan(HSINCHU),
-         lambda p: [*required(p, H, job=7),
-                    record(p, code="J2", category=12, hours=3, day=H, attendance="112-06-01~112-06-01 事假 共1小時")],
-         date(2023, 7, 1), "met"),
+    Case(
+        "z1_permanent_staff_counted",
+        lambda: find_plan(MIAOLI),
+        lambda p: [],
+        date(2018, 7, 1),
+        "short",
+        D(20),
+    ),
+    Case(
+        "z1_employed_staff_counted",
+        lambda: find_plan(MIAOLI),
+        lambda p: [],
+        date(2018, 7, 1),
+        "short",
+        D(20),
+        who={"category": "約僱"},
+    ),
+    Case(
+        "z1_contract_staff_not_in_population",
+        lambda: find_plan(MIAOLI),
+        lambda p: [],
+        date(2018, 7, 1),
+        "exempt",
+        who={"category": "約聘"},
+    ),
+    Case(
+        "z2_last_day_of_period_counts",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, date(2018, 12, 31)),
+        date(2019, 1, 15),
+        "met",
+        outcome="申誡1次",
+    ),
+    Case(
+        "z2_day_after_period_does_not_count",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, date(2019, 1, 1)),
+        date(2019, 1, 15),
+        "short",
+        D(20),
+        outcome="申誡1次",
+    ),
+    Case(
+        "z2_judge_date_course_counts_for_outcome",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, date(2018, 8, 31)),
+        date(2018, 9, 1),
+        "met",
+    ),
+    Case(
+        "z2_day_after_judge_date_is_penalised",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, date(2018, 9, 1)),
+        date(2018, 9, 1),
+        "met",
+        outcome="申誡1次",
+    ),
+    Case(
+        "z3_required_courses_met",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z),
+        date(2018, 7, 1),
+        "met",
+    ),
+    Case(
+        "z3_missing_environment_is_short",
+        lambda: find_plan(MIAOLI),
+        lambda p: [r for r in required(p, Z) if r["課程代碼"] != "E1"],
+        date(2018, 7, 1),
+        "short",
+        D(4),
+    ),
+    Case(
+        "z4_gender_below_target_is_short_for_reminders",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z, gender=2, job=10),
+        date(2018, 7, 1),
+        "short",
+        D(2),
+    ),
+    Case(
+        "z4_gender_2h_is_enough_for_the_penalty_clause",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z, gender=2, job=10),
+        date(2018, 9, 1),
+        "short",
+        D(2),
+    ),
+    Case(
+        "z4_supervisor_threshold_differs",
+        lambda: plan_with(MIAOLI, **{"req.gender.outcome_minimum": {"supervisor": 3, "other": 2}}),
+        lambda p: required(p, Z, gender=2, job=10),
+        date(2018, 9, 1),
+        "short",
+        D(2),
+        "申誡1次",
+        who={"supervisor": True},
+    ),
+    Case(
+        "z4_cedaw_must_be_included",
+        lambda: find_plan(MIAOLI),
+        lambda p: [
+            *[r for r in required(p, Z) if r["課程代碼"] != "G1"],
+            record(p, code="G2", course="性別主流化概論", category=386, hours=4, day=Z),
+        ],
+        date(2018, 7, 1),
+        "short",
+        D(1),
+    ),
+    Case(
+        "z4_cedaw_by_course_name",
+        lambda: find_plan(MIAOLI),
+        lambda p: [
+            *[r for r in required(p, Z) if r["課程代碼"] != "G1"],
+            record(p, code="G2", course="C.E.D.A.W.實務案例", category=390, hours=4, day=Z),
+        ],
+        date(2018, 7, 1),
+        "met",
+    ),
+    Case(
+        "z5_twenty_hours_a_year",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z, job=9),
+        date(2018, 7, 1),
+        "short",
+        D(1),
+    ),
+    Case(
+        "z6_bundle_completed_meets_everything",
+        miaoli_with_bundle,
+        lambda p: bundle_rows(p, Z),
+        date(2018, 7, 1),
+        "met",
+        outcome="嘉獎2次",
+    ),
+    Case(
+        "z6_failed_bundle_course_not_completed",
+        miaoli_with_bundle,
+        lambda p: bundle_rows(p, Z, failed="B02"),
+        date(2018, 7, 1),
+        "short",
+        D(16),
+    ),
+    Case(
+        "z6_empty_annex_completes_nothing",
+        lambda: find_plan(MIAOLI),
+        lambda p: bundle_rows(p, Z),
+        date(2018, 7, 1),
+        "short",
+        D(15),
+    ),
+    Case(
+        "z7_bundle_after_judge_date_no_reward",
+        miaoli_with_bundle,
+        lambda p: bundle_rows(p, date(2018, 9, 3)),
+        date(2018, 12, 31),
+        "met",
+        outcome="申誡1次",
+    ),
+    Case(
+        "z7_reward_shown_once",
+        miaoli_with_bundle,
+        lambda p: bundle_rows(p, Z) + bundle_rows(p, Z),
+        date(2018, 9, 1),
+        "met",
+        outcome="嘉獎2次",
+    ),
+    Case(
+        "z8_not_met_at_judge_date_penalised",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z, job=5),
+        date(2018, 9, 1),
+        "short",
+        D(5),
+        "申誡1次",
+    ),
+    Case(
+        "z8_no_penalty_before_the_judge_date_is_over",
+        lambda: find_plan(MIAOLI),
+        lambda p: required(p, Z, job=5),
+        date(2018, 8, 31),
+        "short",
+        D(5),
+    ),
+    Case(
+        "h1_temporary_staff_not_bound",
+        lambda: find_plan(HSINCHU),
+        lambda p: [],
+        date(2023, 7, 1),
+        "exempt",
+        who={"category": "臨時"},
+    ),
+    Case(
+        "h1_contract_staff_bound",
+        lambda: find_plan(HSINCHU),
+        lambda p: [],
+        date(2023, 7, 1),
+        "short",
+        D(20),
+        who={"category": "約聘"},
+    ),
+    Case(
+        "h2_before_period_does_not_count",
+        lambda: find_plan(HSINCHU),
+        lambda p: required(p, date(2022, 12, 31)),
+        date(2023, 7, 1),
+        "short",
+        D(20),
+    ),
+    Case(
+        "h2_first_day_counts",
+        lambda: find_plan(HSINCHU),
+        lambda p: required(p, date(2023, 1, 1)),
+        date(2023, 7, 1),
+        "met",
+    ),
+    Case(
+        "h3_total_gap_larger_than_required",
+        lambda: find_plan(HSINCHU),
+        lambda p: [record(p, code="J", category=12, hours=3, day=H)],
+        date(2023, 7, 1),
+        "short",
+        D(17),
+    ),
+    Case(
+        "h3_required_gap_larger_than_total",
+        lambda: find_plan(HSINCHU),
+        lambda p: [record(p, code="J", category=12, hours=19, day=H)],
+        date(2023, 7, 1),
+        "short",
+        D(10),
+    ),
+    Case(
+        "h3_nested_democracy_gap",
+        lambda: find_plan(HSINCHU),
+        lambda p: [r for r in required(p, H, gender=1) if r["課程代碼"] != "D1"],
+        date(2023, 7, 1),
+        "short",
+        D(4),
+    ),
+    Case(
+        "h5_absence_over_a_third_counts_zero",
+        lambda: find_plan(HSINCHU),
+        lambda p: [
+            *required(p, H, job=7),
+            record(
+                p,
+                code="J2",
+                category=12,
+                hours=3,
+                day=H,
+                attendance="112-06-01~112-06-01 事假 共1.5小時",
+            ),
+        ],
+        date(2023, 7, 1),
+        "short",
+        D(3),
+    ),
+    Case(
+        "h5_absence_of_exactly_a_third_counts",
+        lambda: find_plan(HSINCHU),
+        lambda p: [
+            *required(p, H, job=7),
+            record(
+                p,
+                code="J2",
+                category=12,
+                hours=3,
+                day=H,
+                attendance="112-06-01~112-06-01 事假 共1小時",
+            ),
+        ],
+        date(2023, 7, 1),
+        "met",
+    ),
 ]
 
 
@@ -171,7 +386,11 @@ def test_rule(engine, tmp_path, case: Case):
     pid = new_id()
     load(engine, tmp_path, [person(pid, **case.who)], case.rows(pid))
     result = compute(engine, case.plan(), case.as_of).people[0]
-    assert (result.status, result.needed, result.outcome) == (case.status, case.needed, case.outcome)
+    assert (result.status, result.needed, result.outcome) == (
+        case.status,
+        case.needed,
+        case.outcome,
+    )
 
 
 # --- Z9: unit tiers, ties at exactly 80 % and 90 % ----------------------------------------------
@@ -187,16 +406,33 @@ def _unit(engine, tmp_path, done: int, rows: Callable[[str], list[dict]], size: 
 @pytest.mark.parametrize(
     ("rule", "done", "rows", "tier"),
     [
-        ("z9_exactly_90_percent_bundle_and_required", 9, lambda p: [*required(p, Z), *bundle_rows(p, Z)],
-         "單位主管嘉獎2次"),
-        ("z9_89_percent_falls_to_the_lower_tier", 8, lambda p: [*required(p, Z), *bundle_rows(p, Z)],
-         "單位主管嘉獎1次"),
+        (
+            "z9_exactly_90_percent_bundle_and_required",
+            9,
+            lambda p: [*required(p, Z), *bundle_rows(p, Z)],
+            "單位主管嘉獎2次",
+        ),
+        (
+            "z9_89_percent_falls_to_the_lower_tier",
+            8,
+            lambda p: [*required(p, Z), *bundle_rows(p, Z)],
+            "單位主管嘉獎1次",
+        ),
         ("z9_exactly_80_percent_bundle_only", 8, lambda p: bundle_rows(p, Z), "單位主管嘉獎1次"),
-        ("z9_90_percent_bundle_only_is_lower_tier", 9, lambda p: bundle_rows(p, Z), "單位主管嘉獎1次"),
+        (
+            "z9_90_percent_bundle_only_is_lower_tier",
+            9,
+            lambda p: bundle_rows(p, Z),
+            "單位主管嘉獎1次",
+        ),
         ("z9_70_percent_no_reward", 7, lambda p: bundle_rows(p, Z), ""),
         ("z9_gender_average_below_2_no_reward", 9, lambda p: required(p, Z, gender=2, job=10), ""),
-        ("z9_records_after_judge_date_do_not_count", 9,
-         lambda p: [*required(p, date(2018, 9, 1)), *bundle_rows(p, date(2018, 9, 1))], ""),
+        (
+            "z9_records_after_judge_date_do_not_count",
+            9,
+            lambda p: [*required(p, date(2018, 9, 1)), *bundle_rows(p, date(2018, 9, 1))],
+            "",
+        ),
     ],
 )
 def test_z9_unit_tiers(engine, tmp_path, rule, done, rows, tier):
@@ -208,7 +444,12 @@ def test_z9_unit_tiers(engine, tmp_path, rule, done, rows, tier):
 def test_z9_exempt_people_left_out_of_the_rate(engine, tmp_path):
     ids = [new_id() for _ in range(10)]
     people = [person(p, category="約聘" if i == 9 else "編制內") for i, p in enumerate(ids)]
-    load(engine, tmp_path, people, [r for p in ids[:8] for r in [*required(p, Z), *bundle_rows(p, Z)]])
+    load(
+        engine,
+        tmp_path,
+        people,
+        [r for p in ids[:8] for r in [*required(p, Z), *bundle_rows(p, Z)]],
+    )
     unit = compute(engine, miaoli_with_bundle(), date(2018, 9, 1)).units[0]
     assert (unit.headcount, unit.met, unit.rate) == (9, 8, D(8) / 9)
     assert unit.tier == "單位主管嘉獎1次"  # 8/9 = 88.9 %
@@ -254,7 +495,10 @@ def test_rule4_roc_years_and_leap_day(engine, tmp_path, year):
 def test_rule8_person_moved_between_units_counts_in_the_new_unit(engine, tmp_path):
     a, b = new_id(), new_id()
     load(engine, tmp_path, [person(a, unit="民政課"), person(b, unit="民政課")], required(a, H))
-    ingest_file(engine, roster_file(tmp_path, [person(a, unit="財政課"), person(b, unit="民政課")], "roster2.csv"))
+    ingest_file(
+        engine,
+        roster_file(tmp_path, [person(a, unit="財政課"), person(b, unit="民政課")], "roster2.csv"),
+    )
     units = {u.unit: u for u in compute(engine, find_plan(HSINCHU), date(2023, 7, 1)).units}
     assert (units["財政課"].headcount, units["財政課"].met) == (1, 1)
     assert (units["民政課"].headcount, units["民政課"].met) == (1, 0)
@@ -290,7 +534,9 @@ def test_z9_next_tier_needs_bundle_and_required_for_the_top_tier(engine, tmp_pat
 
     # 9 of 10 met the required courses without the bundle: the "or" tier is reached; the "and"
     # tier still needs 9 people with bundle and required courses, though 90 % are "met".
-    result = _unit_of(engine, tmp_path, [lambda p: required(p, Z)] * 9 + [lambda p: []], date(2018, 7, 1))
+    result = _unit_of(
+        engine, tmp_path, [lambda p: required(p, Z)] * 9 + [lambda p: []], date(2018, 7, 1)
+    )
     assert (result.units[0].rate, result.units[0].tier) == (D("0.9"), "單位主管嘉獎1次")
     assert next_tier(result.plan, result.people, date(2018, 7, 1)) == ("單位主管嘉獎2次", 9, {})
 
@@ -300,7 +546,11 @@ def test_z9_next_tier_counts_judged_requirements_not_reminder_status(engine, tmp
 
     # 5 met; 2 have 2 h of 性別主流化: short for reminders (target 4 h) yet counted by the tier
     # (the penalty threshold, 2 h): 7 of 10 count, so one more reaches 80 %, not three.
-    rows = [lambda p: required(p, Z)] * 5 + [lambda p: required(p, Z, gender=2)] * 2 + [lambda p: []] * 3
+    rows = (
+        [lambda p: required(p, Z)] * 5
+        + [lambda p: required(p, Z, gender=2)] * 2
+        + [lambda p: []] * 3
+    )
     result = _unit_of(engine, tmp_path, rows, date(2018, 7, 1))
     assert (result.units[0].met, result.units[0].tier) == (5, "")
     assert next_tier(result.plan, result.people, date(2018, 7, 1)) == ("單位主管嘉獎1次", 1, {})
@@ -313,7 +563,9 @@ def test_z9_next_tier_names_an_average_still_missing(engine, tmp_path):
     rows = [lambda p: required(p, Z, gender=2)] * 8 + [lambda p: []] * 2
     result = _unit_of(engine, tmp_path, rows, date(2018, 7, 1))
     assert next_tier(result.plan, result.people, date(2018, 7, 1)) == (
-        "單位主管嘉獎1次", 0, {"gender": D("0.4")}
+        "單位主管嘉獎1次",
+        0,
+        {"gender": D("0.4")},
     )
 
 

@@ -57,7 +57,6 @@ ELEARN_EXPORT = "/mooc/agency/records_export.php"
 ELEARN_COOKIE = "PHPSESSID"
 
 
-
 @dataclass
 class FaultPlan:
     """Misbehaviour to inject; counters are per emulator instance."""

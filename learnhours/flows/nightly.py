@@ -165,7 +165,9 @@ def nightly(
             try:
                 if fetch:
                     date_from, date_to = fetch_range(plan, as_of)
-                    fetch_portal(database_url, profile, portal_url, polite, inbox, date_from, date_to)
+                    fetch_portal(
+                        database_url, profile, portal_url, polite, inbox, date_from, date_to
+                    )
                 reports = ingest_inbox(database_url, inbox)
                 result = recompute(database_url, plan_id, as_of)
                 notified = send_notices(database_url, result, as_of, outbox_dir)

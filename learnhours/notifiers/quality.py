@@ -35,8 +35,8 @@ def stale_reason(newest_batch: datetime | None, freshness_days: int, now: dateti
     if now - loaded <= timedelta(days=freshness_days):
         return ""
     return (
-        f"最新一批學習紀錄於 {roc(loaded.astimezone(TAIPEI).date())} 匯入，"
-        f"已超過 {freshness_days} 天"
+        f"最後一次收到學習紀錄匯出檔是 {roc(loaded.astimezone(TAIPEI).date())}，"
+        f"已超過 {freshness_days} 天；請確認入口網站的匯出或下載是否正常"
     )
 
 

@@ -158,7 +158,10 @@ def _rejected(rejected: Rejections) -> list[str]:
     if rejected.rows:
         count = len({(r.file_name, r.line_no) for r in rejected.rows})
         lines += ["", f"此人被拒絕、未匯入的資料列（{count} 列，請修正來源檔後重新匯入）："]
-        lines += [f"  ✗ {r.file_name} 第 {r.line_no} 行「{r.column_name}」：{r.reason}" for r in rejected.rows]
+        lines += [
+            f"  ✗ {r.file_name} 第 {r.line_no} 行「{r.column_name}」：{r.reason}"
+            for r in rejected.rows
+        ]
     if rejected.unlinked:
         # Their IDs are invalid (kept masked only), so nobody can tell whose they are.
         lines.append(
@@ -184,8 +187,10 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             line += f"（懲處門檻 {plain(c.threshold(supervisor))} 小時）"
         lines.append(line)
     if plan.bundle is not None:
-        lines.append(f"  {'✓' if p.bundle_done else '✗'} {plan.bundle.name}：{'已完成' if p.bundle_done else '未完成'}"
-                     + ("（計畫尚未列出課程）" if not plan.bundle.courses else ""))
+        lines.append(
+            f"  {'✓' if p.bundle_done else '✗'} {plan.bundle.name}：{'已完成' if p.bundle_done else '未完成'}"
+            + ("（計畫尚未列出課程）" if not plan.bundle.courses else "")
+        )
     if p.status == "met":
         lines.append("已達成本計畫的要求。")
     else:
@@ -194,7 +199,9 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         if last_day >= as_of:
             lag = plan.registration_lag_working_days
             note = f"（主辦機關於課程結束後 {lag} 個工作日內登錄時數）" if lag else ""
-            lines.append(f"最晚請在 {roc(last_day)} 前上完課，時數才來得及在 {roc(plan.deadline)} 前登錄{note}。")
+            lines.append(
+                f"最晚請在 {roc(last_day)} 前上完課，時數才來得及在 {roc(plan.deadline)} 前登錄{note}。"
+            )
         else:
             lines.append(f"已過最後上課日 {roc(last_day)}（期限 {roc(plan.deadline)}）。")
     if p.outcomes:

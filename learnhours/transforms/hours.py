@@ -123,20 +123,30 @@ def hours_over_limit(
     span = f"課程期間 {roc(start)}至{roc(end)} 共 {days} 天，每天最多 24 小時，合計上限 {_plain(limit)} 小時"
     if certified is not None and certified > 0:
         if certified > limit:
-            return "certified_hours", _plain(certified), f"認證時數 {_plain(certified)} 小時超過上限：{span}"
+            return (
+                "certified_hours",
+                _plain(certified),
+                f"認證時數 {_plain(certified)} 小時超過上限：{span}",
+            )
         return None
     digital, physical = digital or ZERO, physical or ZERO
     if digital + physical > 0:
         if digital + physical <= limit:
             return None
         if not digital or not physical:
-            field, label = ("physical_hours", "實體時數") if physical else ("digital_hours", "數位時數")
+            field, label = (
+                ("physical_hours", "實體時數") if physical else ("digital_hours", "數位時數")
+            )
             value = physical or digital
             return field, _plain(value), f"{label} {_plain(value)} 小時超過上限：{span}"
         value = f"{_plain(digital)}+{_plain(physical)}"
-        return "hours", value, (
-            f"數位時數 {_plain(digital)} + 實體時數 {_plain(physical)} = "
-            f"{_plain(digital + physical)} 小時超過上限：{span}"
+        return (
+            "hours",
+            value,
+            (
+                f"數位時數 {_plain(digital)} + 實體時數 {_plain(physical)} = "
+                f"{_plain(digital + physical)} 小時超過上限：{span}"
+            ),
         )
     if total_count is None or total_count <= 0:
         return None

@@ -314,8 +314,16 @@ def _normalize_row(
         ensure_ascii=False,
         default=str,
     )
-    values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "",
-              end.isoformat(), name)
+    values = (
+        course_code or "",
+        course_name,
+        str(category),
+        str(quantity),
+        unit,
+        reason or "",
+        end.isoformat(),
+        name,
+    )
     return Record(
         person_id=pid,
         course_key=f"code:{course_code}" if course_code else f"name:{course_name}",
@@ -387,7 +395,9 @@ class _RecordNormalizer:
             return
         self.pid_at, self.name_at = names.index("person_id"), names.index("name")
         rest = [i for i in range(len(names)) if i not in (self.pid_at, self.name_at)]
-        self.rest = itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
+        self.rest = (
+            itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
+        )
         self.name_required = "name" in required
 
     def __call__(self, fields: dict[str, object]) -> Record:
@@ -425,7 +435,10 @@ class _RecordNormalizer:
     def _course(self, r: Record, values: tuple) -> _Course:
         values_text = (r.course_code or "", r.course_name, str(r.category_code), str(r.quantity),
                        r.unit, r.zero_reason or "", r.end_date.isoformat(), "")  # fmt: skip
-        parts = [f"{encode_basestring(n)}: {_json_value(v)}" for n, v in zip(self.names, values, strict=True)]
+        parts = [
+            f"{encode_basestring(n)}: {_json_value(v)}"
+            for n, v in zip(self.names, values, strict=True)
+        ]
         first, second = sorted((self.pid_at, self.name_at))
         before = "{" + "".join(f"{p}, " for p in parts[:first])
         before += f"{encode_basestring(self.names[first])}: "
@@ -438,5 +451,7 @@ class _RecordNormalizer:
 
 
 @lru_cache(maxsize=64)
-def _normalizer(names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]) -> _RecordNormalizer:
+def _normalizer(
+    names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]
+) -> _RecordNormalizer:
     return _RecordNormalizer(names, gregorian, required)

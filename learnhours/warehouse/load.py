@@ -124,7 +124,9 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
         # The transaction rolled back. Only the type is shown: driver messages may quote row values,
         # and those hold personal IDs.
-        log.error("%s: ingest failed with %s; nothing of it was kept", path.name, type(exc).__name__)
+        log.error(
+            "%s: ingest failed with %s; nothing of it was kept", path.name, type(exc).__name__
+        )
         report.error = (
             f"匯入途中發生未預期的錯誤（{type(exc).__name__}），本檔未留下任何資料；"
             "下次執行會重新完整匯入，若一再發生請通知系統管理者"
@@ -176,7 +178,9 @@ def _seen_again(engine: Engine, sha: str, path: Path) -> None:
     try:
         mark_seen(engine, [sha], min(modified, now))
     except Exception as exc:  # noqa: BLE001 - a freshness note must not fail the file's report
-        log.warning("%s: could not note the content as seen again (%s)", path.name, type(exc).__name__)
+        log.warning(
+            "%s: could not note the content as seen again (%s)", path.name, type(exc).__name__
+        )
 
 
 _SQLITE_CACHE_KB = 65536
@@ -194,7 +198,9 @@ def _bulk_settings(connection: Connection) -> Iterator[None]:
         yield
         return
     driver = connection.connection.driver_connection
-    cache, sync = (driver.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "synchronous"))
+    cache, sync = (
+        driver.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "synchronous")
+    )
     driver.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KB}")
     driver.execute("PRAGMA synchronous = NORMAL")
     try:
@@ -215,7 +221,11 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
     """Rows as field dicts; blank lines skipped."""
     field_map = table.kind.field_map(table.header)
     names = tuple(field_map.values())
-    pick = itemgetter(*field_map) if len(field_map) > 1 else lambda cells: (cells[next(iter(field_map))],)
+    pick = (
+        itemgetter(*field_map)
+        if len(field_map) > 1
+        else lambda cells: (cells[next(iter(field_map))],)
+    )
     width = max(field_map, default=-1) + 1
     for line, cells in table.rows:
         if cells == [_UNDECODABLE]:
@@ -411,7 +421,9 @@ _RECORD_COLUMNS = (
 
 def _driver_sql(connection: Connection, sql: str) -> str:
     """`?` placeholders in the driver's own style (sqlite3: qmark, psycopg: format)."""
-    return sql.replace("?", "%s") if connection.dialect.paramstyle in ("format", "pyformat") else sql
+    return (
+        sql.replace("?", "%s") if connection.dialect.paramstyle in ("format", "pyformat") else sql
+    )
 
 
 _PG_EXISTING = (
@@ -489,7 +501,11 @@ _SOURCE_END = len(_ROW)
 
 
 def _load_records(
-    connection: Connection, table: Table, batch_id: int, report: FileReport, path: Path | None = None
+    connection: Connection,
+    table: Table,
+    batch_id: int,
+    report: FileReport,
+    path: Path | None = None,
 ) -> None:
     dialect = connection.dialect.name
     pg = dialect == "postgresql"
@@ -499,12 +515,16 @@ def _load_records(
     else:
         outcomes = _outcomes(table, _record_rows(table.kind, postgres=pg))
     try:
-        _write_records(connection, _normalized(connection, batch_id, report, outcomes), batch_id, report)
+        _write_records(
+            connection, _normalized(connection, batch_id, report, outcomes), batch_id, report
+        )
     finally:
         outcomes.close()  # at once, not when the traceback goes: stops the second process
 
 
-def _write_records(connection: Connection, rows: Iterator, batch_id: int, report: FileReport) -> None:
+def _write_records(
+    connection: Connection, rows: Iterator, batch_id: int, report: FileReport
+) -> None:
     pg = connection.dialect.name == "postgresql"
     # The hot path talks to the driver directly with plain tuples: SQLAlchemy's per-row parameter
     # processing costs more than parsing the row did. The batch id is the same for every row.

@@ -62,16 +62,16 @@ def _alive(holder: Holder) -> bool:
     return True
 
 
-def acquire(
-    engine: Engine, name: str = NIGHTLY, *, stale_after: timedelta = STALE_AFTER
-) -> Holder:
+def acquire(engine: Engine, name: str = NIGHTLY, *, stale_after: timedelta = STALE_AFTER) -> Holder:
     """Take the lock or raise RunLocked; breaks a lock older than `stale_after` whose process is gone."""
     me = this_process()
     for attempt in range(2):
         try:
             with engine.begin() as connection:
                 connection.execute(
-                    insert(run_lock).values(name=name, holder=str(me), acquired_at=datetime.now(UTC))
+                    insert(run_lock).values(
+                        name=name, holder=str(me), acquired_at=datetime.now(UTC)
+                    )
                 )
             return me
         except IntegrityError:

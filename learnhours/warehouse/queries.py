@@ -133,9 +133,7 @@ def standings(
         complete = [bool(codes) and count == len(codes) for count in done] or [False] * len(windows)
         now[pid] = Standing(hours_of(values[:n]), complete[0])
         judged[pid] = (
-            now[pid]
-            if len(windows) == 1
-            else Standing(hours_of(values[n : 2 * n]), complete[1])
+            now[pid] if len(windows) == 1 else Standing(hours_of(values[n : 2 * n]), complete[1])
         )
     return now, judged
 

@@ -183,7 +183,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
         # Name, unit and masked ID: HR must tell two people of the same name apart.
         for d in tonight.drafts:
             kind = "單位摘要" if d.kind == "digest" else "提醒"
-            print(f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}")
+            print(
+                f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+            )
         for s in tonight.skipped:
             who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
             print(f"  略過 {who}：{s.reason}")
@@ -258,12 +260,19 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.file)
     print(f"✓ {args.file}：{plan.name}（{plan.id}）")
-    print(f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
-          + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else ""))
-    print(f"  適用對象：{'、'.join(plan.population)}；登錄時間 {plan.registration_lag_working_days} 個工作日")
+    print(
+        f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
+        + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else "")
+    )
+    print(
+        f"  適用對象：{'、'.join(plan.population)}；登錄時間 {plan.registration_lag_working_days} 個工作日"
+    )
     for c in plan.checks:
-        role = (f"主管 {hours(c.minimum.supervisor)}／非主管 {hours(c.minimum.other)}"
-                if c.minimum.supervisor != c.minimum.other else hours(c.minimum.other))
+        role = (
+            f"主管 {hours(c.minimum.supervisor)}／非主管 {hours(c.minimum.other)}"
+            if c.minimum.supervisor != c.minimum.other
+            else hours(c.minimum.other)
+        )
         print(f"  {'  ' if c.parent else ''}{c.id}（{c.name}）：至少 {role} 小時")
     for note in plan.warnings():
         print(f"  ⚠ {note}")
@@ -320,7 +329,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     date_to = args.date_to or _today()
     date_from = args.date_from or date(date_to.year, 1, 1)
     try:
-        report = fetch_to_inbox(engine, portal_profile(args.profile), args.inbox, date_from, date_to)
+        report = fetch_to_inbox(
+            engine, portal_profile(args.profile), args.inbox, date_from, date_to
+        )
     except FetchError as exc:
         print(f"✗ 下載失敗（{type(exc).__name__}）：{scrub(str(exc))}", file=sys.stderr)
         print("  見 docs/fetch.md「What makes a run fail」", file=sys.stderr)
@@ -341,8 +352,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         db.upgrade(engine, args.revision)
     current, head = db.revisions(engine)
-    print(f"{engine.url.render_as_string(hide_password=True)}：版本 {current or '（空的資料庫）'}"
-          + ("（最新）" if current == head else f"，最新為 {head}：請執行 `learnhours db upgrade`"))
+    print(
+        f"{engine.url.render_as_string(hide_password=True)}：版本 {current or '（空的資料庫）'}"
+        + ("（最新）" if current == head else f"，最新為 {head}：請執行 `learnhours db upgrade`")
+    )
     return 0
 
 
@@ -376,7 +389,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = nightly(**run)
     mails = sum(summary["mail"].values())
     print()
-    print(f"learnhours demo（{plan_id}，資料截至 {as_of}）" + ("，自模擬入口網站下載" if args.fetch else ""))
+    print(
+        f"learnhours demo（{plan_id}，資料截至 {as_of}）"
+        + ("，自模擬入口網站下載" if args.fetch else "")
+    )
     print(
         f"  檔案 {summary['files']} 個，載入 {summary['rows_loaded']} 列，拒絕 {summary['rows_rejected']} 列"
     )
@@ -402,7 +418,9 @@ def _demo_fetch(sample, run: dict) -> dict:  # noqa: ANN001
     inbox = run["inbox"]
     inbox.mkdir(parents=True, exist_ok=True)
     # The portal exports learning records only; the roster comes from the agency's own HR system.
-    write_csv(inbox / f"{sample.year - 1911}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig")
+    write_csv(
+        inbox / f"{sample.year - 1911}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig"
+    )
     os.environ["LEARNHOURS_PORTAL_USER"], os.environ["LEARNHOURS_PORTAL_PASSWORD"] = "demo", "demo"
     emulator = PortalEmulator(users={"demo": "demo"}, records=sample.records, page_size=200)
     with serve(emulator) as base_url:
@@ -462,7 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
     p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
     p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
-    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)")
+    p.add_argument(
+        "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
+    )
     add("plans", cmd_plans, "list the plans in plans/")
     p = add("plan", lambda a: a.plan_parser.print_help() or 2, "plan files: check")
     plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND")

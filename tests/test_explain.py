@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from learnhours.demo_data import write_csv
+from learnhours.demo_data import ELEARNING_HEADER, write_csv
 from learnhours.flows.cli import main
 from learnhours.warehouse.load import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
-ELEARNING_HEADER = [
-    "身分證字號",
-    "姓名",
-    "課程代碼",
-    "課程名稱",
-    "課程類別代碼",
-    "認證時數",
-    "上課起始日期",
-    "上課結束日期",
-    "測驗分數",
-    "及格分數",
-    "閱讀時數",
-    "應閱讀時數",
-    "問卷狀態",
-]
 PLAN = "hsinchu-city-2023"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from learnhours.demo_data import EXPORT_HEADER
+from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER
 from learnhours.flows.steps import ingest_paths
 from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse.schema import ingest_batch, learning_record
@@ -83,21 +83,7 @@ ENVIRONMENT = [
     "*實體時數",
     "課程代碼",
 ]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
-ELEARNING = [
-    "身分證字號",
-    "姓名",
-    "課程代碼",
-    "課程名稱",
-    "課程類別代碼",
-    "認證時數",
-    "上課起始日期",
-    "上課結束日期",
-    "測驗分數",
-    "及格分數",
-    "閱讀時數",
-    "應閱讀時數",
-    "問卷狀態",
-]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+ELEARNING = ELEARNING_HEADER
 
 
 def batch_row(pid: str, **overrides: object) -> dict[str, object]:

@@ -26,25 +26,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from learnhours.demo_data import EXPORT_HEADER
+from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER
 from learnhours.transforms.ids import check_digit
 
 AGENCY_EXPORT_HEADER = tuple(EXPORT_HEADER)
-ELEARN_HEADER = (
-    "身分證字號",
-    "姓名",
-    "課程代碼",
-    "課程名稱",
-    "課程類別代碼",
-    "認證時數",
-    "上課起始日期",
-    "上課結束日期",
-    "測驗分數",
-    "及格分數",
-    "閱讀時數",
-    "應閱讀時數",
-    "問卷狀態",
-)
+ELEARN_HEADER = tuple(ELEARNING_HEADER)
 
 # Paths, as named in the shipped site profiles.
 PORTAL_LOGIN = "/Login.aspx"

@@ -17,20 +17,24 @@ CENT = Decimal("0.01")
 lr = learning_record.c
 
 
+# The roster columns a Member is built from, in its field order.
+_MEMBER_COLUMNS = (
+    person.c.person_id,
+    person.c.name,
+    person.c.unit,
+    person.c.is_supervisor,
+    person.c.category,
+    person.c.left_on,
+    person.c.leave_from,
+    person.c.leave_to,
+    person.c.email,
+)
+
+
 def members(connection: Connection) -> list[Member]:
     """Everyone on the current roster."""
     rows = connection.execute(
-        select(
-            person.c.person_id,
-            person.c.name,
-            person.c.unit,
-            person.c.is_supervisor,
-            person.c.category,
-            person.c.left_on,
-            person.c.leave_from,
-            person.c.leave_to,
-            person.c.email,
-        )
+        select(*_MEMBER_COLUMNS)
         .where(person.c.on_roster)
         .order_by(person.c.unit, person.c.person_id)
     )
@@ -276,17 +280,6 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
 def member(connection: Connection, person_id: str) -> Member | None:
     """One person as compliance sees them (on the roster or not)."""
     row = connection.execute(
-        select(
-            person.c.person_id,
-            person.c.name,
-            person.c.unit,
-            person.c.is_supervisor,
-            person.c.category,
-            person.c.left_on,
-            person.c.leave_from,
-            person.c.leave_to,
-            person.c.email,
-            person.c.on_roster,
-        ).where(person.c.person_id == person_id)
+        select(*_MEMBER_COLUMNS, person.c.on_roster).where(person.c.person_id == person_id)
     ).first()
     return Member(*row[:-1]) if row and row[-1] else None

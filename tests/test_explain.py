@@ -118,7 +118,7 @@ def test_explain_lists_what_is_missing_and_the_last_day_to_attend(engine, tmp_pa
     assert "✗ 環境教育：0 / 4 小時，尚差 4 小時" in out
     assert "合計至少還需 17 小時" in out
     # H4: 7 working days before 112年12月31日
-    assert "最晚請在 112年12月20日 前上完課" in out
+    assert "最晚請在 112年12月20日（含）以前上完課" in out
 
 
 def test_explain_lists_the_persons_rejected_rows_and_counts_the_unlinkable(

@@ -200,7 +200,7 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             lag = plan.registration_lag_working_days
             note = f"（主辦機關於課程結束後 {lag} 個工作日內登錄時數）" if lag else ""
             lines.append(
-                f"最晚請在 {roc(last_day)} 前上完課，時數才來得及在 {roc(plan.deadline)} 前登錄{note}。"
+                f"最晚請在 {roc(last_day)}（含）以前上完課，時數才來得及在 {roc(plan.deadline)}（含）以前登錄{note}。"
             )
         else:
             lines.append(f"已過最後上課日 {roc(last_day)}（期限 {roc(plan.deadline)}）。")

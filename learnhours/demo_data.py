@@ -100,6 +100,9 @@ COMPLETE_SET = (
 )  # 23 h
 
 
+REGISTRATION_DAYS = 3  # a course shows in the exports this many days after it ends
+
+
 def make_id(rng: random.Random, sex: str = "") -> str:
     prefix = (
         rng.choice("ABCDEFGHJKLMNPQRSTUVXYWZIO")
@@ -121,12 +124,16 @@ class Sample:
 
 
 def build_sample(year: int, as_of: date, *, people: int = 200, seed: int = 115) -> Sample:
-    """A deterministic agency: most complete, some short, a few exempt, one duplicate-prone course."""
+    """A deterministic agency: most complete, some short, a few exempt, one duplicate-prone course.
+
+    The agency and its whole year of courses depend only on `year` and `seed`; `as_of` only decides
+    which courses are registered by then (3 days after they end). So demos run on different days
+    see the same people and a growing set of the same records, as HR would.
+    """
     rng = random.Random(seed)
     sample = Sample(year)
     seen: set[str] = set()
     start = date(year, 1, 5)
-    span = max(1, (min(as_of, date(year, 12, 31)) - start).days - 14)
     for index in range(people):
         pid = make_id(rng)
         while pid in seen:
@@ -179,13 +186,17 @@ def build_sample(year: int, as_of: date, *, people: int = 200, seed: int = 115) 
             if chosen
             else []
         )
+        # Those who complete do so by October; the others spread their courses over the year.
+        span = 280 if profile < 0.62 else 340
         for code in chosen + extra:
             course = next(c for c in COURSES if c[0] == code)
             day = start + timedelta(days=rng.randrange(span))
             attendance = "全勤"
             if rng.random() < 0.02 and course[4] >= 3:
                 attendance = f"{roc_text(day)}~{roc_text(day)} 09:00~11:00 事假 共2小時"
-            sample.records.append(_record(pid, name, course, day, attendance, rng))
+            record = _record(pid, name, course, day, attendance, rng)
+            if day + timedelta(days=REGISTRATION_DAYS) <= as_of:
+                sample.records.append(record)
     return sample
 
 
@@ -218,7 +229,7 @@ def _record(
                 roc_text(day),
                 "",
                 attendance,
-                roc_text(day + timedelta(days=3)),
+                roc_text(day + timedelta(days=REGISTRATION_DAYS)),
             ),
             strict=True,
         )

@@ -24,7 +24,7 @@ from learnhours.emulator import (
     sample_elearn_rows,
     serve,
 )
-from learnhours.extractors.portal_http import (
+from learnhours.extractors.portal import (
     CaptchaRequired,
     Credentials,
     DownloadCorrupt,

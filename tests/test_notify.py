@@ -438,3 +438,40 @@ def test_stale_reason_only_when_the_newest_batch_is_older_than_the_limit():
         == "最後一次收到學習紀錄匯出檔是 115年11月15日，已超過 7 天；請確認入口網站的匯出或下載是否正常"
     )
     assert stale_reason(None, 7, now) == "尚未匯入任何學習紀錄"
+
+
+def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine, tmp_path):
+    # hsinchu-city-2023 sets no separate figure for 性別主流化 (H3): nobody reads "應完成 0 小時".
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid, email="lin@example.gov.tw")]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 1))]))
+    backend = MemoryBackend()
+    today = date(2023, 12, 1)
+    notify(
+        engine,
+        compute(engine, find_plan("hsinchu-city-2023"), today),
+        today,
+        tmp_path / "o",
+        backend,
+    )
+    reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
+    text = (
+        email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
+        .get_body(("plain",))
+        .get_content()
+    )
+    assert "環境教育" in text and "應完成 0 小時" not in text
+
+
+def test_mail_never_cites_a_class_date_after_the_computation_date(engine, tmp_path):
+    from learnhours.warehouse import queries
+
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    rows = [
+        record(pid, code="a", day=date(2026, 11, 2)),
+        record(pid, code="b", day=date(2026, 12, 2)),
+    ]
+    ingest_file(engine, export_file(tmp_path, rows))
+    with engine.connect() as connection:
+        assert queries.freshness(connection, date(2026, 11, 23)).newest_record == date(2026, 11, 2)

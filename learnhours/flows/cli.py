@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -299,20 +301,38 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
+    """Hand --database-url to the flow through the environment, not as a flow parameter:
+    Prefect keeps a run's parameters, and a URL may carry a password."""
+    from learnhours.warehouse.db import DATABASE_URL_ENV
+
+    before = os.environ.get(DATABASE_URL_ENV)
+    if args.database_url:
+        os.environ[DATABASE_URL_ENV] = args.database_url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATABASE_URL_ENV, None)
+        else:
+            os.environ[DATABASE_URL_ENV] = before
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from learnhours.flows.failure import NightlyFailed
     from learnhours.flows.nightly import nightly
 
     try:
-        summary = nightly(
-            plan_id=args.plan,
-            inbox=args.inbox,
-            fetch=args.fetch,
-            profile=args.profile,
-            as_of=args.as_of,
-            database_url=args.database_url,
-            outbox_dir=args.outbox,
-        )
+        with _database_in_environment(args):
+            summary = nightly(
+                plan_id=args.plan,
+                inbox=args.inbox,
+                fetch=args.fetch,
+                profile=args.profile,
+                as_of=args.as_of,
+                outbox_dir=args.outbox,
+            )
     except NightlyFailed as exc:
         print(f"夜間作業失敗：{exc}", file=sys.stderr)
         return 1
@@ -321,7 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from learnhours.extractors.portal_http import FetchError
+    from learnhours.extractors.portal import FetchError
     from learnhours.flows.failure import scrub
     from learnhours.flows.nightly import fetch_to_inbox, portal_profile
 
@@ -375,36 +395,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     inbox = Path("var/demo/inbox")
     sample = build_sample(as_of.year, as_of)
     os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
-    run = dict(
-        plan_id=plan_id,
-        inbox=inbox,
-        as_of=as_of,
-        database_url=args.database_url,
-        outbox_dir=args.outbox,
-    )
-    if args.fetch:
-        summary = _demo_fetch(sample, run)
-    else:
-        write_inbox(sample, inbox)
-        summary = nightly(**run)
+    run = dict(plan_id=plan_id, inbox=inbox, as_of=as_of, outbox_dir=args.outbox)
+    with _database_in_environment(args):
+        if args.fetch:
+            summary = _demo_fetch(sample, run)
+        else:
+            write_inbox(sample, inbox)
+            summary = nightly(**run)
     mails = sum(summary["mail"].values())
     print()
     print(
         f"learnhours demo（{plan_id}，資料截至 {as_of}）"
         + ("，自模擬入口網站下載" if args.fetch else "")
     )
+    skipped = summary["files_skipped"]
     print(
-        f"  檔案 {summary['files']} 個，載入 {summary['rows_loaded']} 列，拒絕 {summary['rows_rejected']} 列"
+        f"  檔案 {summary['files']} 個"
+        + (f"（{skipped} 個內容與已匯入的相同，略過）" if skipped else "")
+        + f"，載入 {summary['rows_loaded']} 列，拒絕 {summary['rows_rejected']} 列"
     )
     print(
         f"  人員 {summary['people']}：達成 {summary['met']}、未達成 {summary['short']}、免列計 {summary['exempt']}"
     )
+    from sqlalchemy.engine import make_url
+
     from learnhours.warehouse.db import database_url
 
     stage = f"截止前 {summary['stage']} 天" if summary["stage"] is not None else "不在提醒期間"
     again = "（每封通知只寫一次：重跑不會重寫）" if mails == 0 and summary["queued"] == 0 else ""
     print(f"  提醒階段：{stage}；本次寫出郵件 {mails} 封{again}")
-    print(f"  郵件：{args.outbox}/*.eml   資料庫：{args.database_url or database_url()}")
+    shown = make_url(args.database_url or database_url()).render_as_string(hide_password=True)
+    print(f"  郵件：{args.outbox}/*.eml   資料庫：{shown}")
     print(f"  看看：learnhours status --plan {plan_id} --format table")
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from learnhours.extractors.portal_http import FetchError
+from learnhours.extractors.portal import FetchError
 from learnhours.notifiers.backends import backend_from_env
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError

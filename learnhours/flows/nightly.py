@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from sqlalchemy import Engine, select
 
-from learnhours.extractors.portal_http import DownloadCorrupt, FetchReport, PortalUnavailable
+from learnhours.extractors.portal import DownloadCorrupt, FetchReport, PortalUnavailable
 from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.flows import steps
 from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause
@@ -47,7 +47,7 @@ def fetch_to_inbox(
     engine: Engine, profile: SiteProfile, inbox: Path, date_from: date, date_to: date
 ) -> FetchReport:
     """Download the exports not yet loaded (by content hash) into the inbox."""
-    from learnhours.extractors.portal_http import fetch_exports
+    from learnhours.extractors.portal import fetch_exports
 
     with engine.connect() as connection:
         seen = set(connection.execute(select(ingest_batch.c.sha256)).scalars())
@@ -196,6 +196,7 @@ def run_summary(
         "as_of": result.as_of.isoformat(),
         "files": len(reports),
         "files_failed": sum(not r.ok for r in reports),
+        "files_skipped": sum(r.skipped for r in reports),
         "rows_loaded": sum(r.loaded for r in reports),
         "rows_rejected": sum(r.rejected for r in reports),
         "people": len(statuses),

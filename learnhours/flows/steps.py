@@ -87,7 +87,7 @@ def _context(
 ) -> notices.Context:
     """What every notice needs: plan, dates, staleness, and who sends to whom (env overrides plan)."""
     with engine.connect() as connection:
-        fresh = queries.freshness(connection)
+        fresh = queries.freshness(connection, today)
     stale = quality.stale_reason(
         fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
     )
@@ -100,6 +100,12 @@ def _context(
 
 def plan_notices(engine: Engine, result: Compliance, today: date) -> notices.Tonight:
     """Tonight's send plan without touching the ledger: what `notify --dry-run` prints."""
+    return _plan(engine, result, today)[1]
+
+
+def _plan(
+    engine: Engine, result: Compliance, today: date
+) -> tuple[notices.Context, notices.Tonight]:
     ctx = _context(engine, result.plan, today)
     stage = current_stage(result.plan.reminders.stages, ctx.last_day, today)
     done: dict[str, set[str]] = {}
@@ -113,7 +119,7 @@ def plan_notices(engine: Engine, result: Compliance, today: date) -> notices.Ton
         due = quality.summary_due(connection, result.plan.id, keys)
     tonight = notices.plan_tonight(ctx, result.people, result.units, done)
     tonight.summary = "due" if due else ("done" if keys else "no_address")
-    return tonight
+    return ctx, tonight
 
 
 def notify(
@@ -127,7 +133,8 @@ def notify(
     started = datetime.now(UTC)
     backend = backend or backends.backend_from_env(outbox_dir)
     plan = result.plan
-    tonight = plan_notices(engine, result, today)
+    # One context for the whole night: the staleness that held reminders back is the one HR reads.
+    ctx, tonight = _plan(engine, result, today)
     report = NotifyReport(tonight=tonight, backend=backend.name)
     outcomes: Counter[str] = Counter()
     with engine.begin() as connection:
@@ -137,7 +144,6 @@ def notify(
         report.queued = outbox.enqueue(connection, plan.id, tonight.drafts, today)
     if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
         outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("reminder", "digest")))
-    ctx = _context(engine, plan, today)
     with engine.connect() as connection:
         sent, facts = quality.section(connection, plan, result.people, tonight, started)
     summary = notices.summary_draft(ctx, result.people, result.units, facts, sent)

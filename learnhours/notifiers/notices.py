@@ -146,6 +146,9 @@ def _message(
 
 
 def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
+    """A row per requirement; one the plan sets no hours for is left out unless hours count toward it
+    (as `learnhours explain` does), so nobody reads "應完成 0 小時"."""
+    supervisor = p.member.is_supervisor
     return [
         {
             "name": r.name,
@@ -155,6 +158,7 @@ def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
             "short": p.gaps[r.id] > 0,
         }
         for r in plan.checks
+        if r.target(supervisor) > 0 or p.hours[r.id] > 0
     ]
 
 
@@ -213,7 +217,7 @@ def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of:
     ahead = next_tier(plan, people, as_of)
     if ahead is None:
         return now
-    tier = next(t for t in plan.unit_tiers if t.text == ahead.text)
+    tier = ahead.tier
     needs = []
     if ahead.people_missing:
         needs.append(f"再 {ahead.people_missing} 人{_COUNTS[tier.counts]}")
@@ -222,7 +226,7 @@ def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of:
             f"{plan.requirement(rid).name}平均時數再增加 {plain(_tenth(lacking))} 小時"
             f"（應平均 {plain(tier.average_at_least[rid])} 小時）"
         )
-    goal = f"於 {judged}（含）以前{'、'.join(needs)}，即可達「{ahead.text}」"
+    goal = f"於 {judged}（含）以前{'、'.join(needs)}，即可達「{tier.text}」"
     return f"{now}；{goal}" if now else goal
 
 

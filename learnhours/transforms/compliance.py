@@ -280,7 +280,7 @@ def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult
 class NextTier(NamedTuple):
     """The Z9 tier a unit can still reach before the judge date, and what it lacks for it."""
 
-    text: str
+    tier: UnitTier
     people_missing: int  # more people who must count for the tier (0: the rate is already there)
     averages_missing: dict[str, Decimal]  # requirement id -> average hours still below the tier's
 
@@ -315,4 +315,4 @@ def next_tier(plan: Plan, unit_people: Iterable[PersonResult], as_of: date) -> N
         for rid, floor in tier.average_at_least.items()
         if averages[rid] < floor
     }
-    return NextTier(tier.text, max(0, need - have), short_of)
+    return NextTier(tier, max(0, need - have), short_of)

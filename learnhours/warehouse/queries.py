@@ -148,16 +148,20 @@ class Freshness:
     newest_record: date | None
 
 
-def freshness(connection: Connection) -> Freshness:
+def freshness(connection: Connection, as_of: date | None = None) -> Freshness:
     """When learning records last arrived: the newest non-roster batch's last delivery.
 
     last_seen_at, not loaded_at: an export identical to one already loaded (a quiet week) is
-    skipped by its hash, yet it proves the data current.
+    skipped by its hash, yet it proves the data current. The newest class date is the newest on or
+    before `as_of`: a mail computed for a date never cites a later one.
     """
     newest_batch = connection.execute(
         select(func.max(ingest_batch.c.last_seen_at)).where(ingest_batch.c.kind != "roster")
     ).scalar_one()
-    newest_record = connection.execute(select(func.max(lr.end_date))).scalar_one()
+    newest = select(func.max(lr.end_date))
+    if as_of is not None:
+        newest = newest.where(lr.end_date <= as_of)
+    newest_record = connection.execute(newest).scalar_one()
     return Freshness(newest_batch, newest_record)
 
 

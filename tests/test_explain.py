@@ -107,7 +107,37 @@ def test_explain_duplicate_counts_once_and_names_the_file_it_came_from(engine, t
     assert again.duplicates == 1
     out = _explain(engine, capsys, pid)
     assert out.count("當前政府重大政策（類別 501） 1 小時") == 1
-    assert "來源：first.csv 第 2 行" in out
+    assert "來源：first.csv 第 2 行；此紀錄共收到 2 次（重複匯入或更正），只計一次" in out
+    assert "不論由哪個檔案匯入" in out
+
+
+def test_r5_explain_counts_a_records_own_copies_not_its_files_duplicates(engine, tmp_path, capsys):
+    pid, other = new_id(), new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid), person(other)]))
+    mine = record(pid, code="P", category=501, hours=1, day=date(2023, 3, 1))
+    theirs = record(other, code="P", category=501, hours=1, day=date(2023, 3, 1))
+    # The file has one duplicate, but it is the other person's row.
+    report = ingest_file(engine, export_file(tmp_path, [mine, theirs, theirs], name="a.csv"))
+    assert report.duplicates == 1
+    out = _explain(engine, capsys, pid)
+    assert "來源：a.csv 第 2 行\n" in out
+    assert "收到" not in out and "重複" not in out and "不論由哪個檔案匯入" not in out
+    assert "此紀錄共收到 2 次" in _explain(engine, capsys, other)
+
+
+def test_r5_explain_counts_corrections_and_duplicates_from_every_file(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    row = record(pid, code="P", category=501, hours=1, day=date(2023, 3, 1))
+    fixed = record(pid, code="P", category=501, hours=2, day=date(2023, 3, 1))
+    ingest_file(engine, export_file(tmp_path / "1", [row], name="first.csv"))
+    assert ingest_file(engine, export_file(tmp_path / "2", [fixed], name="fix.csv")).updated == 1
+    assert (
+        ingest_file(engine, export_file(tmp_path / "3", [fixed], name="again.xlsx")).duplicates == 1
+    )
+    out = _explain(engine, capsys, pid)
+    assert "當前政府重大政策（類別 501） 2 小時" in out
+    assert "來源：fix.csv 第 2 行；此紀錄共收到 3 次（重複匯入或更正），只計一次" in out
 
 
 def test_explain_lists_what_is_missing_and_the_last_day_to_attend(engine, tmp_path, capsys):

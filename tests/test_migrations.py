@@ -11,9 +11,15 @@ from sqlalchemy import func, insert, inspect, select
 
 from learnhours.flows.cli import main
 from learnhours.warehouse import db, queries, run_log
-from learnhours.warehouse.schema import ingest_batch, metadata, notice, rejected_row
+from learnhours.warehouse.schema import (
+    ingest_batch,
+    learning_record,
+    metadata,
+    notice,
+    rejected_row,
+)
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -203,4 +209,91 @@ def test_downgrade_from_0003_to_0002_keeps_the_rows(empty_url):
     assert "last_seen_at" not in {c["name"] for c in inspect(engine).get_columns("ingest_batch")}
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ingest_batch)).scalar() == 1
+    engine.dispose()
+
+
+def _batch_0003(connection, sha: str) -> int:
+    now = datetime.now(UTC)
+    return connection.execute(
+        insert(ingest_batch).values(
+            file_name=f"{sha}.csv",
+            sha256=sha * 64,
+            kind="agency_export",
+            loaded_at=now,
+            last_seen_at=now,
+            rows_read=3,
+            rows_loaded=3,
+            rows_updated=0,
+            rows_duplicate=0,
+            rows_rejected=0,
+        )  # fmt: skip
+    ).inserted_primary_key[0]
+
+
+def _record_0003(connection, batch: int, key: str, code: str | None, name: str, line: int) -> None:
+    """A learning_record row as revision 0003 had it (no copies)."""
+    connection.execute(
+        insert(learning_record).values(
+            person_id="A123456789",
+            course_key=key,
+            session="1",
+            start_date=datetime(2023, 4, 1).date(),
+            end_date=datetime(2023, 4, 1).date(),
+            name="王小明",
+            course_code=code,
+            course_name=name,
+            category_code=339,
+            quantity=4,
+            unit="hour",
+            source_kind="agency_export",
+            batch_id=batch,
+            line_no=line,
+            raw="{}",
+            digest="d" * 40,
+        )
+    )
+
+
+def test_upgrade_from_0003_adds_copies_and_merges_codeless_twins(empty_url):
+    engine = db.create_engine_for(empty_url)
+    db.upgrade(engine, "0003")
+    assert "copies" not in {c["name"] for c in inspect(engine).get_columns("learning_record")}
+    with engine.begin() as connection:
+        batch = _batch_0003(connection, "e")
+        _record_0003(connection, batch, "code:2001", "2001", "氣候變遷", 2)
+        _record_0003(connection, batch, "name:氣候變遷", None, "氣候變遷", 3)  # rule 5: the same
+        _record_0003(connection, batch, "name:淨零生活", None, "淨零生活", 4)
+    engine.dispose()
+    engine = db.connect(empty_url)
+    assert _revision(engine) == HEAD
+    assert "ix_learning_record_codeless" in {
+        i["name"] for i in inspect(engine).get_indexes("learning_record")
+    }
+    with engine.begin() as connection:
+        rows = connection.execute(
+            select(learning_record.c.course_key, learning_record.c.copies).order_by(
+                learning_record.c.line_no
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("code:2001", 2), ("name:淨零生活", 1)]
+    engine.dispose()
+
+
+def test_downgrade_from_0004_to_0003_keeps_the_records(empty_url):
+    from alembic import command
+
+    engine = db.connect(empty_url)
+    with engine.begin() as connection:
+        batch = _batch_0003(connection, "f")
+        _record_0003(connection, batch, "code:2001", "2001", "氣候變遷", 2)
+    config = db.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    assert _revision(engine) == "0003"
+    assert "copies" not in {c["name"] for c in inspect(engine).get_columns("learning_record")}
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(learning_record)).scalar() == 1
+    db.upgrade(engine)
+    assert _revision(engine) == HEAD
     engine.dispose()

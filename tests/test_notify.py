@@ -273,12 +273,12 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
     assert statuses == ["pending", "pending", "sending"]  # handed over: stuck; the rest: back
     backend = MemoryBackend()
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
-    stuck = crashing.sent[0]["To"]
-    assert stuck not in [m["To"] for m in backend.outbox]  # never resent
+    stuck, stuck_to = crashing.sent[0]["Message-ID"], crashing.sent[0]["To"]
+    assert stuck not in [m["Message-ID"] for m in backend.outbox]  # never resent
     with engine.connect() as connection:
         assert any("寄送狀態不明" in line for line in outbox.troubles(connection, PLAN))
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
-    assert f"{stuck}：寄送狀態不明" in summary.get_body(("plain",)).get_content()
+    assert f"{stuck_to}：寄送狀態不明" in summary.get_body(("plain",)).get_content()
 
 
 @pytest.mark.postgres

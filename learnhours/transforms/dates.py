@@ -14,6 +14,14 @@ _COMPACT_ROC = re.compile(r"^(\d{2,3})(\d{2})(\d{2})$")  # 1120301, 990105
 _COMPACT_AD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")  # 20230301
 
 
+# Separators NFKC leaves alone: Big5 "／" (A241) decodes as cp950 U+2215 ∕, and Big5 has its own
+# slashes and dashes (╱ A2AC, ╴ A15A, ﹣ A1DF, – A156) that clerks type in dates.
+_SEPARATORS = str.maketrans(
+    {"\u2215": "/", "\u2571": "/", "\u2044": "/", "\u2574": "-", "\ufe63": "-", "\u2013": "-",
+     "\u2012": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-"}
+)  # fmt: skip
+
+
 class DateError(ValueError):
     """A date text that is not a real date in any accepted shape."""
 
@@ -41,6 +49,8 @@ def parse_date(value: object, *, gregorian: bool = False) -> date | None:
     text = unicodedata.normalize("NFKC", str(value)).replace("\xa0", " ").strip()
     if not text:
         return None
+    if not text.isascii():
+        text = text.translate(_SEPARATORS)
     text = text.split(" ")[0] if re.match(r"^\d", text) else text
     match = _SEPARATED.match(text) or _WORDS.match(text)
     if match:

@@ -32,7 +32,7 @@ class StoredRecord(Protocol):
     source_kind: str
     file_name: str
     line_no: int
-    file_duplicates: int
+    copies: int  # times the record arrived; counted once
 
 
 class StoredRejection(Protocol):
@@ -97,8 +97,9 @@ def judge_record(plan: Plan, r: StoredRecord, as_of: date) -> RecordVerdict:
 
 def _source(r: StoredRecord) -> str:
     text = f"來源：{r.file_name} 第 {r.line_no} 行"
-    if r.file_duplicates:
-        text += f"（該檔有 {r.file_duplicates} 列與已匯入的紀錄重複，重複者只計一次）"
+    if r.copies > 1:
+        # The record's own arrivals: a file's duplicate count may be other people's rows.
+        text += f"；此紀錄共收到 {r.copies} 次（重複匯入或更正），只計一次"
     return text
 
 
@@ -141,11 +142,12 @@ def explain(
             r = v.record
             lines.append(f"  ✗ {roc(r.end_date)} {r.course_name}：{v.why_not}")
             lines.append(f"      {_source(r)}")
-    lines.append("")
-    lines.append(
-        "同一人、同一課程代碼與期別（無代碼時同一課程名稱）、同一起始日的紀錄只計一次，"
-        "不論由哪個檔案匯入；上列為採用的那一筆。"
-    )
+    if any(r.copies > 1 for r in records):
+        lines.append("")
+        lines.append(
+            "同一人、同一課程代碼與期別（無代碼時同一課程名稱）、同一起始日的紀錄只計一次，"
+            "不論由哪個檔案匯入；上列為採用的那一筆。"
+        )
     lines.extend(_rejected(rejected))
     if result is not None and result.status != "exempt":
         lines.append("")

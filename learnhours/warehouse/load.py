@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -218,7 +219,8 @@ def _nothing_kept(report: FileReport) -> None:
 
 
 def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
-    """Rows as field dicts; blank lines skipped."""
+    """Rows as field dicts; blank lines skipped. A row wider than the header comes as
+    {_TOO_WIDE: (problem, the row repaired or None)}: its cells cannot be trusted to their columns."""
     field_map = table.kind.field_map(table.header)
     names = tuple(field_map.values())
     pick = (
@@ -227,6 +229,15 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
         else lambda cells: (cells[next(iter(field_map))],)
     )
     width = max(field_map, default=-1) + 1
+    header_width = len(table.header)
+    while header_width and not table.header[header_width - 1]:
+        header_width -= 1
+    # CSV only (only text can be rejoined), and only the kind's one unquoted column: a comma in it
+    # is the usual cause. Rejoined elsewhere, a shift could line up again on wrong columns.
+    unquoted = table.kind.unquoted
+    free_text = next((i for i, n in field_map.items() if n == unquoted), None)
+    if table.encoding in ("xlsx", "xls") or unquoted is None:
+        free_text = None
     for line, cells in table.rows:
         if cells == [_UNDECODABLE]:
             yield line, {_UNDECODABLE: True}
@@ -237,9 +248,38 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
             blank = not any(str(c).strip() for c in cells)
         if blank:
             continue
+        if len(cells) > header_width:
+            used = len(cells)
+            while used > header_width and not str(cells[used - 1] or "").strip():
+                used -= 1  # trailing empty cells (a trailing comma) are harmless
+            if used > header_width:
+                yield line, {_TOO_WIDE: _too_wide(table, cells[:used], header_width, free_text)}
+                continue
         if len(cells) < width:
             cells = [*cells, *[""] * (width - len(cells))]
         yield line, dict(zip(names, pick(cells), strict=True))
+
+
+_TOO_WIDE = "\x00TOO_WIDE"
+
+
+def _too_wide(
+    table: Table, cells: list, header_width: int, free_text: int | None
+) -> tuple[Problem, dict[str, object] | None]:
+    """The problem of a row with more cells than the header, and the row with the extra cells
+    rejoined into the kind's unquoted column (commas put back) when there is one, for a try."""
+    problem = Problem(
+        "整列",
+        "",
+        f"此列有 {len(cells)} 欄，但標題列只有 {header_width} 欄（課程名稱含逗號時請加引號）",
+    )
+    if free_text is None or free_text >= header_width:
+        return problem, None
+    extra = len(cells) - header_width
+    joined = ",".join(str(c) for c in cells[free_text : free_text + extra + 1])
+    cells = [*cells[:free_text], joined, *cells[free_text + extra + 1 :]]
+    field_map = table.kind.field_map(table.header)
+    return problem, {name: cells[i] if i < len(cells) else "" for i, name in field_map.items()}
 
 
 class _Refused(NamedTuple):
@@ -275,6 +315,16 @@ def _outcomes(table: Table, normalize) -> Iterator[tuple[int, object]]:  # noqa:
     for line, fields in _fields(table):
         if _UNDECODABLE in fields:
             yield line, _Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
+            continue
+        if _TOO_WIDE in fields:
+            problem, repaired = fields[_TOO_WIDE]
+            try:
+                if repaired is None:
+                    raise RowRejected([problem])
+                # Kept only if every field then passes: a shift elsewhere fails a date or a number.
+                yield line, normalize(repaired)
+            except RowRejected as exc:
+                yield line, _Refused([problem], exc.person_id)
             continue
         try:
             yield line, normalize(fields)
@@ -427,15 +477,15 @@ def _driver_sql(connection: Connection, sql: str) -> str:
 
 
 _PG_EXISTING = (
-    "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no "
-    "FROM learning_record r "
+    "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no, "
+    "r.id FROM learning_record r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, c, s, d) "
     "ON r.person_id = k.p AND r.course_key = k.c AND r.session = k.s AND r.start_date = k.d"
 )
 
 
 def _existing(connection: Connection, cursor, keys: list[tuple]) -> dict:  # noqa: ANN001
-    """(digest, batch id, line) of each key already in the warehouse, for one chunk's keys."""
+    """(digest, batch id, line, id) of each key already in the warehouse, for one chunk's keys."""
     if connection.dialect.name == "postgresql":
         # Four array parameters instead of thousands of tuple literals: one cheap plan per chunk.
         cursor.execute(_PG_EXISTING, [list(column) for column in zip(*keys, strict=True)])
@@ -447,8 +497,8 @@ def _existing(connection: Connection, cursor, keys: list[tuple]) -> dict:  # noq
         params = [v for key in part for v in key]
         cursor.execute(
             f"WITH k(p, c, s, d) AS (VALUES {values}) "
-            "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no "
-            "FROM k JOIN learning_record r ON r.person_id = k.p AND r.course_key = k.c "
+            "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no, "
+            "r.id FROM k JOIN learning_record r ON r.person_id = k.p AND r.course_key = k.c "
             "AND r.session = k.s AND r.start_date = k.d",
             params,
         )
@@ -540,6 +590,10 @@ def _write_records(
         f"UPDATE learning_record SET {', '.join(f'{c} = ?' for c in names[4:-1])}, batch_id = {batch} "
         f"WHERE {' AND '.join(f'{k} = ?' for k in _KEY)}",
     )
+    copies_sql = _driver_sql(
+        connection,
+        f"UPDATE learning_record SET copies = copies + ? WHERE {' AND '.join(f'{k} = ?' for k in _KEY)}",
+    )
     cursor = connection.connection.driver_connection.cursor()
     if pg:
         # The planner's statistics still describe the table as it was before this file: left alone it
@@ -547,6 +601,11 @@ def _write_records(
         cursor.execute("SET LOCAL enable_hashjoin = off")
         cursor.execute("SET LOCAL enable_mergejoin = off")
     writer = _Writer(cursor, pg, names, insert_sql, batch)
+    # Rule 5 keys a codeless row by its course name, so the same course can be stored under two
+    # keys (a code from one channel, none from another). Twins are looked for only when one side
+    # can be codeless: codeless rows in the chunk, or name-keyed records stored (checked once per
+    # file through a partial index that only codeless records enter).
+    named_stored = _codeless_stored(cursor)
     # Most chunks of a new file hold only new keys: insert them outright and look keys up only
     # when that fails (a key already stored). PostgreSQL: COPY inside a savepoint, undone if a key
     # collides; after such a chunk the next one is looked up first, so a re-delivered file does
@@ -556,7 +615,12 @@ def _write_records(
     # with the table.)
     optimistic = True
     for chunk in _chunks(rows, CHUNK):
+        codeless = None in map(_course_code_of, chunk)
+        if codeless or named_stored:
+            chunk = _merge_twins(connection, cursor, chunk, codeless, named_stored)
+            named_stored = named_stored or codeless
         latest: dict[tuple, tuple] = {}
+        copies: dict[tuple, int] = {}  # arrivals of a key beyond the first within this chunk
         for line, row in chunk:
             key = row[:4]  # person_id, course_key, session, start_date
             earlier = latest.get(key)
@@ -565,35 +629,193 @@ def _write_records(
                 same = earlier[_DIGEST_AT] == row[_DIGEST_AT]
                 report.duplicates += same
                 report.updated += not same
+                copies[key] = copies.get(key, 0) + 1
             latest[key] = (*row, line)
         new = list(latest.values())
         if not pg:
             inserted = writer.insert_new(new)
             report.loaded += inserted
-            if inserted == len(new):
-                continue
-        elif optimistic and writer.insert_all_new(new):
-            report.loaded += len(new)
-            continue
-        existing = _existing(connection, cursor, list(latest))
-        optimistic = not existing
-        inserts, updates = [], []
-        for key, row in latest.items():
-            stored = existing.get(key)
-            if stored is None:
-                inserts.append(row)
-            elif not pg and stored[1] == batch and stored[2] == row[-1]:
-                pass  # inserted just above, counted there
-            elif stored[0] == row[_DIGEST_AT]:
-                report.duplicates += 1
-            else:
-                updates.append((*row[4:_SOURCE_END], row[-1], *key))
-        if inserts:
-            writer.insert(inserts)
-        if updates:
-            cursor.executemany(update_sql, updates)
-        report.loaded += len(inserts)
-        report.updated += len(updates)
+            lookup = inserted != len(new)
+        else:
+            lookup = not (optimistic and writer.insert_all_new(new))
+            if not lookup:
+                report.loaded += len(new)
+        if lookup:
+            existing = _existing(connection, cursor, list(latest))
+            optimistic = not existing
+            inserts, updates, again = [], [], []  # again: ids of stored records that arrived again
+            for key, row in latest.items():
+                stored = existing.get(key)
+                if stored is None:
+                    inserts.append(row)
+                    continue
+                if not pg and stored[1] == batch and stored[2] == row[-1]:
+                    continue  # inserted just above, counted there
+                again.append(stored[3])
+                if stored[0] == row[_DIGEST_AT]:
+                    report.duplicates += 1
+                else:
+                    updates.append((*row[4:_SOURCE_END], row[-1], *key))
+            if inserts:
+                writer.insert(inserts)
+            if updates:
+                cursor.executemany(update_sql, updates)
+            report.loaded += len(inserts)
+            report.updated += len(updates)
+            # By id, set-based: a re-delivered export repeats every record it has.
+            if again and pg:
+                cursor.execute(_PG_AGAIN, [again])
+            for part in _chunks(again if not pg else (), 1000):
+                cursor.execute(
+                    "UPDATE learning_record SET copies = copies + 1 "
+                    f"WHERE id IN ({', '.join('?' * len(part))})",
+                    part,
+                )
+        if copies:
+            cursor.executemany(copies_sql, [(n, *key) for key, n in copies.items()])
+
+
+_PG_AGAIN = "UPDATE learning_record SET copies = copies + 1 WHERE id = ANY(%s)"
+_CODE_AT = _ROW.index("course_code")
+_NAME_AT = _ROW.index("course_name")
+# What a duplicate repeats besides its key: compared when a codeless row meets its coded twin.
+_CONTENT_AT = tuple(
+    _ROW.index(c) for c in ("end_date", "name", "category_code", "quantity", "unit", "zero_reason")
+)
+_course_code_of = lambda item: item[1][_CODE_AT]  # noqa: E731 - (line, row) -> its course code
+
+
+def _twin(row: tuple) -> tuple:
+    """What a codeless row and its coded twin share: person, course name, session, start date."""
+    return (row[0], row[_NAME_AT], row[2], row[3])
+
+
+def _same_content(row: tuple, other: tuple) -> bool:
+    """Equal values at _CONTENT_AT (`other` in that order); hours compared as numbers."""
+    for at, theirs in zip(_CONTENT_AT, other, strict=True):
+        mine = row[at]
+        if at == _CONTENT_AT[0]:
+            mine, theirs = str(mine), str(theirs)  # ISO text on SQLite, dates on PostgreSQL
+        elif at == _CONTENT_AT[3]:
+            mine, theirs = Decimal(str(mine)), Decimal(str(theirs))
+        if mine != theirs:
+            return False
+    return True
+
+
+def _as_twin_of(row: tuple, course_key: str, course_code: str, digest: str | None) -> tuple:
+    """A codeless row restated under its coded twin's key and code (the code is kept).
+
+    Given the twin's digest when the contents agree: then the row is exactly what the twin would
+    be, a duplicate. Otherwise it keeps its own digest, differing, and corrects the twin.
+    """
+    out = list(row)
+    out[1], out[_CODE_AT] = course_key, course_code
+    if digest is not None:
+        out[_DIGEST_AT] = digest
+    if len(out) > _SOURCE_END:  # PostgreSQL: the row's COPY text, written again
+        out[_SOURCE_END] = "\t".join(map(_copy_text, out[:_SOURCE_END]))
+    return tuple(out)
+
+
+def _codeless_stored(cursor) -> bool:  # noqa: ANN001
+    cursor.execute("SELECT 1 FROM learning_record WHERE course_code IS NULL LIMIT 1")
+    return cursor.fetchone() is not None
+
+
+def _merge_twins(
+    connection: Connection,
+    cursor,  # noqa: ANN001
+    chunk: list,
+    codeless: bool,
+    named_stored: bool,
+) -> list:
+    """Rule 5 across key kinds: one record per course, under its code when any source gave one.
+
+    A codeless row whose coded twin is in this chunk or stored is restated under the twin's key.
+    A coded row whose codeless twin is stored re-keys that record to the code first (the normal
+    path then counts the row as a duplicate or a correction of it).
+    """
+    coded: dict[tuple, tuple] = {}
+    if codeless:
+        for _line, row in chunk:
+            if row[_CODE_AT] is not None:
+                coded.setdefault(_twin(row), row)
+        lonely = {_twin(row) for _line, row in chunk if row[_CODE_AT] is None} - coded.keys()
+        if lonely:
+            for twin, stored in _stored_twins(connection, cursor, list(lonely), coded=True).items():
+                coded[twin] = stored
+        merged = []
+        for line, row in chunk:
+            twin = coded.get(_twin(row)) if row[_CODE_AT] is None else None
+            if twin is not None:
+                if len(twin) == len(row):  # a row of this chunk
+                    content = tuple(twin[at] for at in _CONTENT_AT)
+                    key, code, digest = twin[1], twin[_CODE_AT], twin[_DIGEST_AT]
+                else:  # stored: (course_key, course_code, digest, *content)
+                    key, code, digest, content = twin[0], twin[1], twin[2], twin[3:]
+                same = _same_content(row, content)
+                row = _as_twin_of(row, key, code, digest if same else None)
+            merged.append((line, row))
+        chunk = merged
+    if named_stored:
+        wanted = {_twin(row): row for _line, row in reversed(chunk) if row[_CODE_AT] is not None}
+        found = _stored_twins(connection, cursor, list(wanted), coded=False) if wanted else {}
+        rekeys = []
+        for twin, (old_key, _code, digest, *content) in found.items():
+            row = wanted[twin]
+            if _same_content(row, content):
+                digest = row[_DIGEST_AT]
+            rekeys.append((row[1], row[_CODE_AT], digest, twin[0], old_key, twin[2], twin[3],
+                           twin[0], row[1], twin[2], twin[3]))  # fmt: skip
+        if rekeys:
+            cursor.executemany(_driver_sql(connection, _REKEY), rekeys)
+    return chunk
+
+
+# The stored codeless record takes its twin's code; never onto a key already stored (a warehouse
+# loaded before twins were merged may hold both: migration 0004 merges those).
+_REKEY = (
+    "UPDATE learning_record SET course_key = ?, course_code = ?, digest = ? "
+    "WHERE person_id = ? AND course_key = ? AND session = ? AND start_date = ? "
+    "AND NOT EXISTS (SELECT 1 FROM learning_record x WHERE x.person_id = ? AND x.course_key = ? "
+    "AND x.session = ? AND x.start_date = ?)"
+)
+_TWIN_COLUMNS = (
+    "r.course_key, r.course_code, r.digest, r.end_date, r.name, r.category_code, r.quantity, "
+    "r.unit, r.zero_reason"
+)
+
+
+def _stored_twins(connection: Connection, cursor, twins: list[tuple], *, coded: bool) -> dict:  # noqa: ANN001
+    """Stored records with the given (person, course name, session, start date), coded ones or
+    codeless ones: twin -> (course_key, course_code, digest, *content), the smallest key if several."""
+    condition = "r.course_code IS NOT NULL" if coded else "r.course_code IS NULL"
+    found: dict = {}
+    if connection.dialect.name == "postgresql":
+        cursor.execute(
+            f"SELECT k.p, k.n, k.s, k.d, {_TWIN_COLUMNS} FROM learning_record r "
+            "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, n, s, d) "
+            "ON r.person_id = k.p AND r.course_name = k.n AND r.session = k.s "
+            f"AND r.start_date = k.d WHERE {condition} ORDER BY r.course_key DESC",
+            [list(column) for column in zip(*twins, strict=True)],
+        )
+        rows = cursor.fetchall()
+    else:
+        rows = []
+        for part in _chunks(twins, 1000):
+            values = ", ".join(["(?, ?, ?, ?)"] * len(part))
+            cursor.execute(
+                f"WITH k(p, n, s, d) AS (VALUES {values}) SELECT k.p, k.n, k.s, k.d, {_TWIN_COLUMNS} "
+                "FROM k JOIN learning_record r ON r.person_id = k.p AND r.course_name = k.n "
+                f"AND r.session = k.s AND r.start_date = k.d WHERE {condition} "
+                "ORDER BY r.course_key DESC",
+                [v for twin in part for v in twin],
+            )
+            rows += cursor.fetchall()
+    for row in rows:  # keys in descending order: the smallest is written last
+        found[tuple(row[:4])] = tuple(row[4:])
+    return found
 
 
 class _Writer:

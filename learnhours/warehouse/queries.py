@@ -253,7 +253,7 @@ class PersonRecord:
     source_kind: str
     file_name: str
     line_no: int
-    file_duplicates: int  # rows of that file that repeated a record already stored
+    copies: int  # times the record arrived (duplicates and corrections included), counted once
 
 
 def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
@@ -272,7 +272,7 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
             lr.source_kind,
             ingest_batch.c.file_name,
             lr.line_no,
-            ingest_batch.c.rows_duplicate,
+            lr.copies,
         )
         .join(ingest_batch, ingest_batch.c.id == lr.batch_id)
         .where(lr.person_id == person_id)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -92,10 +93,23 @@ learning_record = Table(
     Column("raw", Text, nullable=False),
     # A digest of the normalized values: an unchanged re-delivery is a duplicate, a changed one a correction.
     Column("digest", String(40), nullable=False),
+    # How many times the record arrived (revision 0004): every duplicate or correction adds one.
+    Column("copies", Integer, nullable=False, server_default=text("1")),
     UniqueConstraint(
         "person_id", "course_key", "session", "start_date", name="uq_learning_record_key"
     ),
     Index("ix_learning_record_end_date", "end_date"),
+    # Codeless records only (revision 0004): a coded row finds its codeless twin through it, and a
+    # warehouse without codeless records answers "any?" at once.
+    Index(
+        "ix_learning_record_codeless",
+        "person_id",
+        "course_name",
+        "session",
+        "start_date",
+        sqlite_where=text("course_code IS NULL"),
+        postgresql_where=text("course_code IS NULL"),
+    ),
 )
 
 # Rows refused at load, with where and why, so a clerk can fix the source.

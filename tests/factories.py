@@ -100,3 +100,20 @@ def export_file(
     if name.endswith(".xlsx"):
         return write_xlsx(folder / name, EXPORT_HEADER, rows)
     return write_csv(folder / name, EXPORT_HEADER, rows, encoding)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when read (by `step`) or slept on; records the sleeps."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 100.0
+        self.step = step  # time each clock read "takes", to mimic slow requests or sending
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

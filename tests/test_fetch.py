@@ -40,6 +40,7 @@ from learnhours.extractors.portal import (
     resolve_credentials,
 )
 from learnhours.extractors.site_profile import ProfileError, load_profile, profile_from_dict
+from tests.factories import FakeClock
 
 AGENCY = "379680000A"
 USER, PASSWORD = "hr-zhunan", "s3cret-pw!"
@@ -123,23 +124,6 @@ def inbox_files(inbox: Path) -> list[str]:
 
 def sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-class FakeClock:
-    """A monotonic clock that only moves when slept on: records the waits the fetcher asks for."""
-
-    def __init__(self, step: float = 0.0) -> None:
-        self.now = 100.0
-        self.step = step  # time each clock read "takes", to mimic slow requests
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 # -- happy paths ------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ BATCH_25 = [
     "*實際上課起始時間",
     "*實際上課結束日期",
     "*實際上課結束時間",
-]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+]  # the headers exactly as DOMAIN.md writes them
 BATCH_19 = [
     "*身分證字號",
     "*名稱",
@@ -62,7 +62,7 @@ BATCH_19 = [
     "*數位時數",
     "*實體時數",
     "課程代碼",
-]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+]  # the headers exactly as DOMAIN.md writes them
 ENVIRONMENT = [
     "*年度",
     "*學員所屬機關(構)代碼",
@@ -82,7 +82,7 @@ ENVIRONMENT = [
     "*數位時數",
     "*實體時數",
     "課程代碼",
-]  # noqa: SIM905 - the headers exactly as DOMAIN.md writes them
+]  # the headers exactly as DOMAIN.md writes them
 ELEARNING = ELEARNING_HEADER
 
 

@@ -34,6 +34,7 @@ from learnhours.notifiers.backends import (
     parse_smtp_url,
     smtp,
 )
+from tests.factories import FakeClock
 
 SUBJECT = "【學習時數提醒】您尚缺 4 小時環境教育"
 PASSWORD = "S3cret-pw!"
@@ -439,21 +440,6 @@ def test_password_never_in_repr_or_config_errors():
 
 
 # -- SMTP: rate limit -----------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, step: float = 0.0) -> None:
-        self.now = 100.0
-        self.step = step  # time each clock read "takes", to mimic slow sending
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_smtp_rate_limit_spaces_messages_using_the_injected_clock():

@@ -209,23 +209,28 @@ def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
 ):
     rows = [record(new_id(), code=str(i)) for i in range(25)] + [record("A123456788")]
     path = export_file(tmp_path, rows, "big.csv")
-    real = load.normalize_record
+    real = load._record_maker
     calls = {"n": 0}
 
-    def crashing(fields, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 17:  # after several chunks were already written
-            raise MemoryError("simulated crash")
-        return real(fields, **kwargs)
+    def crashing_maker(*args, **kwargs):
+        make = real(*args, **kwargs)
+
+        def crashing(values):
+            calls["n"] += 1
+            if calls["n"] > 17:  # after several chunks were already written
+                raise MemoryError("simulated crash")
+            return make(values)
+
+        return crashing
 
     monkeypatch.setattr(load, "CHUNK", 4)
-    monkeypatch.setattr(load, "normalize_record", crashing)
+    monkeypatch.setattr(load, "_record_maker", crashing_maker)
     report = ingest_file(engine, path)
     assert "未預期的錯誤（MemoryError）" in report.error and report.loaded == 0
     with engine.connect() as c:
         for table in (ingest_batch, learning_record, rejected_row):
             assert c.execute(select(func.count()).select_from(table)).scalar() == 0
-    monkeypatch.setattr(load, "normalize_record", real)
+    monkeypatch.setattr(load, "_record_maker", real)
     again = ingest_file(engine, path)
     assert (again.skipped, again.loaded, again.rejected) == (False, 25, 1)
 
@@ -235,16 +240,19 @@ import sys, time
 from pathlib import Path
 from learnhours.warehouse import load
 from learnhours.warehouse.db import connect
-real = load.normalize_record
+real = load._record_maker
 calls = [0]
-def slow(fields, **kw):
-    calls[0] += 1
-    if calls[0] == 500:  # ten chunks written: tell the test, then go on slowly until killed
-        print("midway", flush=True)
-    if calls[0] > 500:
-        time.sleep(0.01)
-    return real(fields, **kw)
-load.normalize_record = slow
+def slow_maker(*args, **kw):
+    make = real(*args, **kw)
+    def slow(values):
+        calls[0] += 1
+        if calls[0] == 500:  # ten chunks written: tell the test, then go on slowly until killed
+            print("midway", flush=True)
+        if calls[0] > 500:
+            time.sleep(0.01)
+        return make(values)
+    return slow
+load._record_maker = slow_maker
 load.CHUNK = 50
 load.ingest_file(connect(sys.argv[1]), Path(sys.argv[2]))
 """

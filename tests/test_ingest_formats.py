@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER
+from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER, write_csv
 from learnhours.flows.steps import ingest_paths
 from learnhours.warehouse.load import ingest_file
-from learnhours.warehouse.schema import ingest_batch, learning_record
+from learnhours.warehouse import queries
+from learnhours.warehouse.schema import ingest_batch, learning_record, source_block
 from tests.factories import export_file, new_id, person, record, roster_file
 
 BATCH_25 = [
@@ -412,8 +414,36 @@ def test_every_record_knows_its_batch(engine, tmp_path):
     with engine.connect() as c:
         rec = c.execute(select(learning_record)).one()
         batch = c.execute(select(ingest_batch).where(ingest_batch.c.id == rec.batch_id)).one()
+        source = queries.source_row(c, rec.batch_id, rec.line_no)
     assert batch.file_name == "lineage.csv" and len(batch.sha256) == 64 and batch.loaded_at
-    assert rec.line_no == 2 and '"身分證字號"' not in rec.raw and "person_id" in rec.raw
+    assert rec.line_no == 2 and source["身分證字號"] == rec.person_id
+    assert json.loads(batch.header)[0] == "身分證字號"
+
+
+def test_source_rows_are_kept_as_the_file_gave_them_unknown_columns_too(engine, tmp_path):
+    """The raw values of every loaded or refused line, found by batch and line; duplicates of a
+    re-delivered export add no source rows."""
+    good, other = record(new_id(), code="7"), record(new_id(), code="8")
+    rows = [{**good, "備註": "補登"}, {**record("A123456788"), "備註": ""}, {**other, "備註": "x"}]
+    path = write_csv(tmp_path / "first.csv", [*EXPORT_HEADER, "備註"], rows, "cp950")
+    report = ingest_file(engine, path)
+    assert (report.loaded, report.rejected) == (2, 1)
+    with engine.connect() as c:
+        batch = c.execute(select(ingest_batch.c.id)).scalar_one()
+        first = queries.source_row(c, batch, 2)
+        refused = queries.source_row(c, batch, 3)
+        assert queries.source_row(c, batch, 9) is None
+    assert (
+        first["備註"] == "補登"
+        and first["課程代碼"] == "7"
+        and first["身分證字號"] == good["身分證字號"]
+    )
+    assert first["認證時數"] == str(good["認證時數"])  # as written, not as counted
+    assert refused["身分證字號"] == "A123456788"
+    again = ingest_file(engine, export_file(tmp_path, [good, other], "again.csv"))
+    assert again.duplicates == 2
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(source_block)).scalar() == 1
 
 
 def test_a_folder_run_goes_on_past_unreadable_files(engine, tmp_path):

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, insert, inspect, select
 
 from learnhours.flows.cli import main
 from learnhours.warehouse import db, queries, run_log
+from learnhours.warehouse.load import source_rows
 from learnhours.warehouse.schema import (
     ingest_batch,
     learning_record,
     metadata,
     notice,
     rejected_row,
+    source_block,
 )
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -230,10 +234,20 @@ def _batch_0003(connection, sha: str) -> int:
     ).inserted_primary_key[0]
 
 
-def _record_0003(connection, batch: int, key: str, code: str | None, name: str, line: int) -> None:
+# learning_record as revisions 0001-0004 had it: with raw (moved to source_block by 0005).
+_OLD_RECORD = sa.table(
+    "learning_record",
+    *(sa.column(c.name, c.type) for c in learning_record.c if c.name != "id"),
+    sa.column("raw", sa.Text),
+)
+
+
+def _record_0003(
+    connection, batch: int, key: str, code: str | None, name: str, line: int, raw: str = "{}"
+) -> None:
     """A learning_record row as revision 0003 had it (no copies)."""
     connection.execute(
-        insert(learning_record).values(
+        insert(_OLD_RECORD).values(
             person_id="A123456789",
             course_key=key,
             session="1",
@@ -248,7 +262,7 @@ def _record_0003(connection, batch: int, key: str, code: str | None, name: str, 
             source_kind="agency_export",
             batch_id=batch,
             line_no=line,
-            raw="{}",
+            raw=raw,
             digest="d" * 40,
         )
     )
@@ -282,7 +296,8 @@ def test_upgrade_from_0003_adds_copies_and_merges_codeless_twins(empty_url):
 def test_downgrade_from_0004_to_0003_keeps_the_records(empty_url):
     from alembic import command
 
-    engine = db.connect(empty_url)
+    engine = db.create_engine_for(empty_url)
+    db.upgrade(engine, "0004")
     with engine.begin() as connection:
         batch = _batch_0003(connection, "f")
         _record_0003(connection, batch, "code:2001", "2001", "氣候變遷", 2)
@@ -294,6 +309,60 @@ def test_downgrade_from_0004_to_0003_keeps_the_records(empty_url):
     assert "copies" not in {c["name"] for c in inspect(engine).get_columns("learning_record")}
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(learning_record)).scalar() == 1
+    db.upgrade(engine)
+    assert _revision(engine) == HEAD
+    engine.dispose()
+
+
+_RAW = '{"person_id": "A123456789", "name": "王小明", "course_name": "%s", "certified_hours": "4"}'
+
+
+def test_upgrade_from_0004_moves_raw_rows_to_source_blocks(empty_url):
+    engine = db.create_engine_for(empty_url)
+    db.upgrade(engine, "0004")
+    with engine.begin() as connection:
+        first, second = _batch_0003(connection, "g"), _batch_0003(connection, "h")
+        _record_0003(connection, first, "code:2001", "2001", "氣候變遷", 2, _RAW % "氣候變遷")
+        _record_0003(connection, first, "code:2002", "2002", "淨零生活", 5, _RAW % "淨零生活")
+        _record_0003(connection, second, "code:2003", "2003", "人權", 3, _RAW % "人權")
+    engine.dispose()
+    engine = db.connect(empty_url)
+    assert _revision(engine) == HEAD
+    assert "raw" not in {c["name"] for c in inspect(engine).get_columns("learning_record")}
+    assert "ix_learning_record_end_date" not in {
+        i["name"] for i in inspect(engine).get_indexes("learning_record")
+    }
+    with engine.connect() as connection:
+        blocks = connection.execute(select(source_block).order_by(source_block.c.batch_id)).all()
+        assert [(b.batch_id, b.first_line, b.last_line) for b in blocks] == [
+            (first, 2, 5),
+            (second, 3, 3),
+        ]
+        assert source_rows(blocks[0].format, blocks[0].source, 2)[5] == ["A123456789", "王小明", "淨零生活", "4"]
+        row = queries.source_row(connection, second, 3)
+    assert row == {"person_id": "A123456789", "name": "王小明", "course_name": "人權",
+                   "certified_hours": "4"}  # fmt: skip
+    engine.dispose()
+
+
+def test_downgrade_from_0005_to_0004_puts_raw_rows_back(empty_url, tmp_path):
+    from alembic import command
+
+    from learnhours.warehouse.load import ingest_file
+    from tests.factories import export_file, new_id, record
+
+    engine = db.connect(empty_url)
+    pid = new_id()
+    ingest_file(engine, export_file(tmp_path, [record(pid, code="7")], "a.csv"))
+    config = db.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert _revision(engine) == "0004"
+    assert "source_block" not in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        raw = connection.execute(sa.text("SELECT raw FROM learning_record")).scalar_one()
+    assert json.loads(raw)["身分證字號"] == pid and json.loads(raw)["課程代碼"] == "7"
     db.upgrade(engine)
     assert _revision(engine) == HEAD
     engine.dispose()

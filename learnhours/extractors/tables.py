@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +26,9 @@ class Table:
     header: list[str]
     rows: Iterator[tuple[int, Cells]]  # (1-based line or row number, cells)
     encoding: str
+    # CSV only: the file's bytes read since the last call, as (first line, last line, bytes) - the
+    # rows exactly as delivered, for keeping (read_source_block reads them back).
+    take_source: Callable[[], tuple[int, int, bytes]] | None = None
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -69,10 +72,20 @@ class _LineDecoder:
         self.encoding = encoding
         self.bad_lines: dict[int, str] = {}
         self.line = 0
+        self.read: list[bytes] = []  # lines read since the last take()
+
+    def take(self) -> tuple[int, int, bytes]:
+        """The lines read since the last call, as bytes: (first line, last line, bytes)."""
+        first = self.line - len(self.read) + 1
+        data = b"".join(self.read)
+        self.read.clear()
+        return first, self.line, data
 
     def __iter__(self) -> Iterator[str]:
+        keep = self.read.append
         for chunk in self.raw:
             self.line += 1
+            keep(chunk)
             if self.line == 1 and self.encoding == "utf-8-sig":
                 chunk = chunk.removeprefix(b"\xef\xbb\xbf")
             for encoding in (
@@ -205,7 +218,9 @@ def open_table(path: Path) -> Table:
         if kind is not None:
             if decoder is not None:
                 # CSV cells are already text; only lines that could not be decoded need flagging.
-                return Table(kind, header, _flag_bad_lines(rows, decoder.bad_lines), encoding)
+                decoder.take()  # the header and the lines above it
+                body = _flag_bad_lines(rows, decoder.bad_lines)
+                return Table(kind, header, body, encoding, decoder.take)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
             return Table(kind, header, body, encoding)
         if any(header):
@@ -223,3 +238,13 @@ def _flag_bad_lines(
 ) -> Iterator[tuple[int, Cells]]:
     for number, cells in rows:
         yield number, (["\x00UNDECODABLE"] if number in bad else cells)
+
+
+def read_source_block(data: bytes, encoding: str, first_line: int) -> dict[int, Cells]:
+    """Rows kept by Table.take_source, read back as the file's reader read them: {line: cells}."""
+    reader = csv.reader(_LineDecoder(io.BytesIO(data), encoding))
+    rows = {}
+    for cells in reader:
+        if cells:  # not blank or undecodable lines
+            rows[first_line - 1 + reader.line_num] = cells  # line_num: as the file's reader counts
+    return rows

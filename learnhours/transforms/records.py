@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -220,7 +218,6 @@ class Record(NamedTuple):
     quantity: Decimal
     unit: str
     zero_reason: str | None
-    raw: str
     digest: str
 
 
@@ -309,21 +306,7 @@ def _normalize_row(
         parsed = (("certified_hours", certified), ("digital_hours", digital),
                   ("physical_hours", physical), ("total_count", total_count))  # fmt: skip
         reason = zero_hours_reason({FIELD_LABELS[f]: v for f, v in parsed if f in fields})
-    raw = json.dumps(
-        {k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()},
-        ensure_ascii=False,
-        default=str,
-    )
-    values = (
-        course_code or "",
-        course_name,
-        str(category),
-        str(quantity),
-        unit,
-        reason or "",
-        end.isoformat(),
-        name,
-    )
+    head = _digest_head(course_code, course_name, category, quantity, unit, reason, end)
     return Record(
         person_id=pid,
         course_key=f"code:{course_code}" if course_code else f"name:{course_name}",
@@ -337,58 +320,61 @@ def _normalize_row(
         quantity=quantity,
         unit=unit,
         zero_reason=reason,
-        raw=raw,
-        digest=hashlib.sha1("\x1f".join(values).encode()).hexdigest(),
+        digest=hashlib.sha1(head + name.encode()).hexdigest(),
     )
+
+
+def _digest_head(
+    course_code: str | None, course_name: str, category: int | None, quantity: Decimal,
+    unit: str, reason: str | None, end: date,
+) -> bytes:  # fmt: skip
+    """The digest's input but the name, which comes last: what a correction changes."""
+    values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "",
+              end.isoformat(), "")  # fmt: skip
+    return "\x1f".join(values).encode()
 
 
 def normalize_record(
     fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
 ) -> Record:
     """Apply rules 1-3 and 5's key to one row. Raises RowRejected listing every problem found."""
-    return _normalizer(tuple(fields), gregorian, required)(fields)
-
-
-def _json_value(value: object) -> str:
-    """One value exactly as json.dumps writes it inside the raw row."""
-    if type(value) is str:
-        return encode_basestring(value)
-    if isinstance(value, date):
-        value = value.isoformat()
-    return json.dumps(value, ensure_ascii=False, default=str)
+    normalize = record_maker(tuple(fields), gregorian, required)
+    return Record._make(normalize(tuple(fields.values())))
 
 
 class _Course(NamedTuple):
-    """What a row's course cells decide, whoever attended: everything in a Record but the person."""
+    """What a row's course cells decide, whoever attended: the row around the person's values."""
 
-    course_key: str
-    session: str
-    start_date: date
-    end_date: date
-    course_code: str | None
-    course_name: str
-    category_code: int | None
-    quantity: Decimal
-    unit: str
-    zero_reason: str | None
+    head: tuple  # the row between the 身分證字號 and the name: course key .. end date
+    middle: tuple  # between the name and the digest: course code .. zero reason
+    tail: tuple  # after the digest: whatever the caller's convert adds
     digest_head: bytes  # the digest's input up to the name, which comes last
-    raw_parts: tuple[str, str, str]  # the raw JSON around the ID and the name
 
 
 _COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
+_NAME_AT, _DIGEST_AT = Record._fields.index("name"), Record._fields.index("digest")
 
 
-class _RecordNormalizer:
-    """normalize_record for one column layout, remembering each distinct set of course cells.
+def _as_record(record: Record) -> tuple:
+    return record
+
+
+class _RecordMaker:
+    """Rows of one column layout -> records, remembering each distinct set of course cells.
 
     An export repeats the same course session (code, dates, hours, attendance) for every person who
     attended: those cells are validated once and only the ID and the name are checked per row. A
     row whose course cells were never seen, or whose ID or name is wrong, takes _normalize_row,
     which also supplies every rejection, so problems are found and worded in one place only.
+
+    Called with the row's values in `names` order; gives convert(record): a tuple in Record's field
+    order (the caller may change the values' types and append values of its own).
     """
 
-    def __init__(self, names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], gregorian: bool, required: tuple[str, ...],
+                 convert) -> None:  # noqa: ANN001  # fmt: skip
         self.names, self.gregorian, self.required = names, gregorian, required
+        self.convert = convert
         self.courses: dict[tuple, _Course] = {}
         self.fast = "person_id" in names and "name" in names
         if not self.fast:
@@ -400,58 +386,49 @@ class _RecordNormalizer:
         )
         self.name_required = "name" in required
 
-    def __call__(self, fields: dict[str, object]) -> Record:
+    def __call__(self, values: tuple) -> tuple:
         if not self.fast:
-            return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
-        values = tuple(fields.values())
+            return self._plain(values)
         rest = self.rest(values)
         try:
             "".join(rest)  # only all-text rows are remembered: 1 == 1.0 == True as dict keys
         except TypeError:
-            return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+            return self._plain(values)
         course = self.courses.get(rest)
-        raw_pid, raw_name = values[self.pid_at], values[self.name_at]
+        raw_pid = values[self.pid_at]
         if course is not None and type(raw_pid) is str:
             pid, valid = _checked_id(raw_pid)
-            name = clean(raw_name)
+            name = clean(values[self.name_at])
             if valid and (name or not self.name_required):
-                before, between, after = course.raw_parts
-                if self.pid_at < self.name_at:
-                    raw = f"{before}{encode_basestring(raw_pid)}{between}{_json_value(raw_name)}{after}"
-                else:
-                    raw = f"{before}{_json_value(raw_name)}{between}{encode_basestring(raw_pid)}{after}"
-                return Record(pid, course.course_key, course.session, course.start_date,
-                              course.end_date, name, course.course_code, course.course_name,
-                              course.category_code, course.quantity, course.unit,
-                              course.zero_reason, raw,
-                              hashlib.sha1(course.digest_head + name.encode()).hexdigest())  # fmt: skip
-        record = _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+                digest = hashlib.sha1(course.digest_head + name.encode()).hexdigest()
+                return (pid, *course.head, name, *course.middle, digest, *course.tail)
+        record = self._record(values)
+        row = self.convert(record)
         if course is None:
             if len(self.courses) >= _COURSE_CACHE_SIZE:
                 self.courses.clear()
-            self.courses[rest] = self._course(record, values)
-        return record
+            r = record
+            self.courses[rest] = _Course(
+                row[1:_NAME_AT], row[_NAME_AT + 1 : _DIGEST_AT], row[_DIGEST_AT + 1 :],
+                _digest_head(r.course_code, r.course_name, r.category_code, r.quantity, r.unit,
+                             r.zero_reason, r.end_date),
+            )  # fmt: skip
+        return row
 
-    def _course(self, r: Record, values: tuple) -> _Course:
-        values_text = (r.course_code or "", r.course_name, str(r.category_code), str(r.quantity),
-                       r.unit, r.zero_reason or "", r.end_date.isoformat(), "")  # fmt: skip
-        parts = [
-            f"{encode_basestring(n)}: {_json_value(v)}"
-            for n, v in zip(self.names, values, strict=True)
-        ]
-        first, second = sorted((self.pid_at, self.name_at))
-        before = "{" + "".join(f"{p}, " for p in parts[:first])
-        before += f"{encode_basestring(self.names[first])}: "
-        between = "".join(f", {p}" for p in parts[first + 1 : second]) + ", "
-        between += f"{encode_basestring(self.names[second])}: "
-        after = "".join(f", {p}" for p in parts[second + 1 :]) + "}"
-        return _Course(r.course_key, r.session, r.start_date, r.end_date, r.course_code,
-                       r.course_name, r.category_code, r.quantity, r.unit, r.zero_reason,
-                       "\x1f".join(values_text).encode(), (before, between, after))  # fmt: skip
+    def _record(self, values: tuple) -> Record:
+        fields = dict(zip(self.names, values, strict=True))
+        return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+
+    def _plain(self, values: tuple) -> tuple:
+        return self.convert(self._record(values))
 
 
 @lru_cache(maxsize=64)
-def _normalizer(
-    names: tuple[str, ...], gregorian: bool, required: tuple[str, ...]
-) -> _RecordNormalizer:
-    return _RecordNormalizer(names, gregorian, required)
+def record_maker(
+    names: tuple[str, ...],
+    gregorian: bool,
+    required: tuple[str, ...],
+    convert=_as_record,  # noqa: ANN001
+) -> _RecordMaker:
+    """The normalizer of one column layout (see _RecordMaker), made once per layout and convert."""
+    return _RecordMaker(names, gregorian, required, convert)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import json
 import logging
+import marshal
 import os
 import pickle
 import subprocess
 import sys
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -23,8 +28,8 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from learnhours.extractors.tables import Table, UnreadableFile, open_table
-from learnhours.transforms.records import Problem, RowRejected, normalize_record
+from learnhours.extractors.tables import Table, UnreadableFile, open_table, read_source_block
+from learnhours.transforms.records import Problem, Record, RowRejected, record_maker
 from learnhours.transforms.roster import normalize_person
 from learnhours.warehouse.schema import ingest_batch, person, rejected_row
 
@@ -95,6 +100,7 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
                     file_name=path.name,
                     sha256=sha,
                     kind=table.kind.name,
+                    header=json.dumps(table.header, ensure_ascii=False),
                     loaded_at=now,
                     last_seen_at=now,
                     rows_read=0,
@@ -218,11 +224,20 @@ def _nothing_kept(report: FileReport) -> None:
     report.problems.clear()
 
 
-def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
-    """Rows as field dicts; blank lines skipped. A row wider than the header comes as
-    {_TOO_WIDE: (problem, the row repaired or None)}: its cells cannot be trusted to their columns."""
+def _field_names(table: Table) -> tuple[dict[int, str], tuple[str, ...]]:
     field_map = table.kind.field_map(table.header)
-    names = tuple(field_map.values())
+    return field_map, tuple(field_map.values())
+
+
+def _outcomes(table: Table, make) -> Iterator[tuple[int, object, list]]:  # noqa: ANN001
+    """(line, outcome, the row's cells as read) for every non-blank row.
+
+    `make` gets the row's values in the kind's field order (_field_names) and gives the row to
+    store, or raises RowRejected; the outcome is that row or a _Refused. A row wider than the
+    header is refused: its cells cannot be trusted to their columns, unless rejoining the extra
+    cells into the kind's one unquoted column (a comma in it is the usual cause) makes it valid.
+    """
+    field_map, names = _field_names(table)
     pick = (
         itemgetter(*field_map)
         if len(field_map) > 1
@@ -232,15 +247,16 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
     header_width = len(table.header)
     while header_width and not table.header[header_width - 1]:
         header_width -= 1
-    # CSV only (only text can be rejoined), and only the kind's one unquoted column: a comma in it
-    # is the usual cause. Rejoined elsewhere, a shift could line up again on wrong columns.
+    # CSV only (only text can be rejoined), and only the kind's one unquoted column. Rejoined
+    # elsewhere, a shift could line up again on wrong columns.
     unquoted = table.kind.unquoted
     free_text = next((i for i, n in field_map.items() if n == unquoted), None)
     if table.encoding in ("xlsx", "xls") or unquoted is None:
         free_text = None
     for line, cells in table.rows:
         if cells == [_UNDECODABLE]:
-            yield line, {_UNDECODABLE: True}
+            refused = _Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
+            yield line, refused, []
             continue
         try:
             blank = not "".join(cells).strip()  # all-text rows (CSV): one C call instead of a loop
@@ -253,21 +269,27 @@ def _fields(table: Table) -> Iterator[tuple[int, dict[str, object]]]:
             while used > header_width and not str(cells[used - 1] or "").strip():
                 used -= 1  # trailing empty cells (a trailing comma) are harmless
             if used > header_width:
-                yield line, {_TOO_WIDE: _too_wide(table, cells[:used], header_width, free_text)}
+                problem, repaired = _too_wide(cells[:used], header_width, field_map, free_text)
+                try:
+                    if repaired is None:
+                        raise RowRejected([problem])
+                    # Kept only if every field then passes: a shift elsewhere fails a date or a number.
+                    yield line, make(repaired), cells
+                except RowRejected as exc:
+                    yield line, _Refused([problem], exc.person_id), cells
                 continue
-        if len(cells) < width:
-            cells = [*cells, *[""] * (width - len(cells))]
-        yield line, dict(zip(names, pick(cells), strict=True))
-
-
-_TOO_WIDE = "\x00TOO_WIDE"
+        values = pick(cells if len(cells) >= width else [*cells, *[""] * (width - len(cells))])
+        try:
+            yield line, make(values), cells
+        except RowRejected as exc:
+            yield line, _Refused(exc.problems, exc.person_id), cells
 
 
 def _too_wide(
-    table: Table, cells: list, header_width: int, free_text: int | None
-) -> tuple[Problem, dict[str, object] | None]:
-    """The problem of a row with more cells than the header, and the row with the extra cells
-    rejoined into the kind's unquoted column (commas put back) when there is one, for a try."""
+    cells: list, header_width: int, field_map: dict[int, str], free_text: int | None
+) -> tuple[Problem, tuple | None]:
+    """The problem of a row with more cells than the header, and the row's values with the extra
+    cells rejoined into the kind's unquoted column (commas put back) when there is one, for a try."""
     problem = Problem(
         "整列",
         "",
@@ -278,8 +300,7 @@ def _too_wide(
     extra = len(cells) - header_width
     joined = ",".join(str(c) for c in cells[free_text : free_text + extra + 1])
     cells = [*cells[:free_text], joined, *cells[free_text + extra + 1 :]]
-    field_map = table.kind.field_map(table.header)
-    return problem, {name: cells[i] if i < len(cells) else "" for i, name in field_map.items()}
+    return problem, tuple(cells[i] if i < len(cells) else "" for i in field_map)
 
 
 class _Refused(NamedTuple):
@@ -287,6 +308,55 @@ class _Refused(NamedTuple):
 
     problems: list[Problem]
     person_id: str | None
+
+
+class _Chunk(NamedTuple):
+    """Up to CHUNK consecutive rows of a file: what to store, what to refuse, and the source.
+
+    The source is the rows as delivered, kept with the records in source_block, compressed once
+    per chunk (not per row: it costs the loader one row per chunk). CSV: the file's own bytes
+    (format `csv:<encoding>`); spreadsheets and HTML: the cells as JSON, [[line, [cell, ...]], ...].
+    Only plain values, so a chunk crosses the pipe from the parsing process by marshal.
+    """
+
+    rows: list[tuple[int, tuple]]  # (line, driver row)
+    refused: bytes  # pickled [(line, _Refused), ...], or b"" (rare: only then is pickle paid for)
+    first_line: int
+    last_line: int
+    format: str
+    source: bytes
+
+
+def _chunked(
+    table: Table, outcomes: Iterable[tuple[int, object, list]], size: int
+) -> Iterator[_Chunk]:
+    iterator = iter(outcomes)
+    while part := list(islice(iterator, size)):
+        rows = [(line, outcome) for line, outcome, _cells in part if type(outcome) is not _Refused]
+        refused = [(line, outcome) for line, outcome, _cells in part if type(outcome) is _Refused]
+        if table.take_source is not None:
+            first, last, data = table.take_source()
+            form = f"csv:{table.encoding}"
+        else:
+            first, last, form = part[0][0], part[-1][0], "json"
+            cells = [[line, cells] for line, _outcome, cells in part]
+            data = json.dumps(cells, ensure_ascii=False, default=str).encode()
+        yield _Chunk(
+            rows,
+            pickle.dumps(refused) if refused else b"",
+            first,
+            last,
+            form,
+            zlib.compress(data, 1),
+        )
+
+
+def source_rows(form: str, block: bytes, first_line: int) -> dict[int, list]:
+    """A stored source block (see _Chunk) back as {line: cells}."""
+    data = zlib.decompress(block)
+    if form == "json":
+        return {line: cells for line, cells in json.loads(data)}
+    return read_source_block(data, form.removeprefix("csv:"), first_line)
 
 
 def _reject(
@@ -310,38 +380,13 @@ def _reject(
     )
 
 
-def _outcomes(table: Table, normalize) -> Iterator[tuple[int, object]]:  # noqa: ANN001
-    """(line, normalized row) or (line, _Refused), for every non-blank row."""
-    for line, fields in _fields(table):
-        if _UNDECODABLE in fields:
-            yield line, _Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
-            continue
-        if _TOO_WIDE in fields:
-            problem, repaired = fields[_TOO_WIDE]
-            try:
-                if repaired is None:
-                    raise RowRejected([problem])
-                # Kept only if every field then passes: a shift elsewhere fails a date or a number.
-                yield line, normalize(repaired)
-            except RowRejected as exc:
-                yield line, _Refused([problem], exc.person_id)
-            continue
-        try:
-            yield line, normalize(fields)
-        except RowRejected as exc:
-            yield line, _Refused(exc.problems, exc.person_id)
-
-
-def _normalized(
-    connection: Connection, batch_id: int, report: FileReport, outcomes: Iterable
-) -> Iterator:
-    """The normalized rows; each rejected one written to rejected_row as it passes."""
-    for line, outcome in outcomes:
-        report.rows_read += 1
-        if type(outcome) is _Refused:
-            _reject(connection, batch_id, line, outcome, report)
-        else:
-            yield line, outcome
+def _rows_of(connection: Connection, batch_id: int, report: FileReport, chunk: _Chunk) -> list:
+    """The chunk's rows to store, as (line, row); each refused one written to rejected_row."""
+    refused = pickle.loads(chunk.refused) if chunk.refused else ()
+    for line, outcome in refused:
+        _reject(connection, batch_id, line, outcome, report)
+    report.rows_read += len(chunk.rows) + len(refused)
+    return chunk.rows
 
 
 # --- a second process for large files -----------------------------------------------------------
@@ -354,44 +399,80 @@ class _WorkerFailed(Exception):
     """The parsing process ended without saying why (killed, or an error that would not pickle)."""
 
 
-def _normalize_for(kind):  # noqa: ANN001, ANN202
-    # Looked up at call time: tests replace normalize_record to simulate a crash mid-file.
-    return lambda f: normalize_record(f, gregorian=kind.gregorian, required=kind.required)
+def _record_maker(kind, names: tuple[str, ...], *, postgres: bool):  # noqa: ANN001, ANN202
+    """Values in `names` order -> a parameter row for the driver, in _ROW order (RowRejected if bad).
+
+    Built where the row is parsed (possibly the second process), so the loading process only
+    writes. sqlite3 has no Decimal or date type: REAL hours (two decimals at most), ISO text dates
+    exactly as SQLAlchemy's Date writes them. PostgreSQL rows carry their COPY text line last:
+    psycopg's write_row costs the loader more.
+    """
+    make = record_maker(names, kind.gregorian, kind.required, _converter(kind.name, postgres))
+    if not postgres:
+        return make
+
+    def with_copy_text(values: tuple) -> tuple:
+        row = make(values)
+        return (*row, "\t".join(map(_copy_text, row)))
+
+    return with_copy_text
+
+
+@lru_cache(maxsize=64)
+def _converter(kind_name: str, postgres: bool):  # noqa: ANN202
+    """A Record as the driver's parameter row (see _record_maker): one function per kind.
+
+    Plain values only (a chunk crosses the pipe by marshal): ISO text dates, exactly as
+    SQLAlchemy's Date writes them on SQLite and as PostgreSQL reads and (cast ::text) writes them;
+    hours as REAL on SQLite (two decimals at most), as exact text for PostgreSQL's numeric.
+    """
+    hours = str if postgres else float
+
+    def driver_row(r: Record) -> tuple:
+        return (r.person_id, r.course_key, r.session, r.start_date.isoformat(),
+                r.end_date.isoformat(), r.name, r.course_code, r.course_name, r.category_code,
+                hours(r.quantity), r.unit, r.zero_reason, r.digest, kind_name)  # fmt: skip
+
+    return driver_row
+
+
+def _record_chunks(table: Table, dialect: str) -> Iterator[_Chunk]:
+    names = _field_names(table)[1]
+    # Looked up at call time: tests wrap _record_maker to simulate a crash mid-file.
+    make = _record_maker(table.kind, names, postgres=dialect == "postgresql")
+    return _chunked(table, _outcomes(table, make), CHUNK)
 
 
 def _parse_main() -> None:
-    """The second process: read and normalize argv[1], pickle the outcomes chunk by chunk to stdout.
+    """The second process: read and normalize argv[1], pickle its chunks one by one to stdout.
 
     A pipe gives flat memory for free (the writer blocks while the loader is busy), and if the
     loading process dies the next write fails and this one ends too.
     """
     out = sys.stdout.buffer
     path, dialect, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    chunk: list = []
+    global CHUNK
+    CHUNK = size
+    # Many objects are made and few freed in bulk: the collector's passes would cost a fifth of the
+    # time here, and this process makes no reference cycles worth finding early.
+    gc.set_threshold(100_000, 50, 100)
     try:
-        table = open_table(Path(path))
-        for outcome in _outcomes(table, _record_rows(table.kind, postgres=dialect == "postgresql")):
-            chunk.append(outcome)
-            if len(chunk) >= size:
-                pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
-                chunk = []
-        pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(None, out)
+        for chunk in _record_chunks(open_table(Path(path)), dialect):
+            marshal.dump(tuple(chunk), out)
+        marshal.dump(None, out)
     except BrokenPipeError:
         os._exit(1)
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the loading process
         try:
-            pickle.dumps(exc)
+            failure = pickle.dumps(exc)
         except Exception:  # noqa: BLE001
-            exc = _WorkerFailed(type(exc).__name__)
-        # The rows before the failure first: the report counts them as one process would.
-        pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(exc, out)
+            failure = pickle.dumps(_WorkerFailed(type(exc).__name__))
+        marshal.dump(failure, out)  # bytes: an exception; a tuple: a chunk
     out.flush()
 
 
-def _parallel_outcomes(path: Path, dialect: str) -> Iterator[tuple[int, object]]:
-    """_outcomes computed in a second process while this one writes to the database.
+def _parallel_chunks(path: Path, dialect: str) -> Iterator[_Chunk]:
+    """_record_chunks computed in a second process while this one writes to the database.
 
     A fresh interpreter rather than multiprocessing: a fork of a process with threads (Prefect's)
     can inherit a held lock, and spawn would re-run the caller's __main__.
@@ -415,9 +496,12 @@ def _parallel_outcomes(path: Path, dialect: str) -> Iterator[tuple[int, object]]
     def read() -> None:
         try:
             while True:
-                item = pickle.load(worker.stdout)
-                chunks.put(item)
-                if item is None or isinstance(item, BaseException):
+                item = marshal.load(worker.stdout)
+                if type(item) is bytes:
+                    chunks.put(pickle.loads(item))
+                    return
+                chunks.put(None if item is None else _Chunk(*item))
+                if item is None:
                     return
         except EOFError:
             chunks.put(_WorkerFailed(f"exit code {worker.wait()}"))
@@ -433,7 +517,7 @@ def _parallel_outcomes(path: Path, dialect: str) -> Iterator[tuple[int, object]]
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -464,7 +548,6 @@ _RECORD_COLUMNS = (
     "quantity",
     "unit",
     "zero_reason",
-    "raw",
     "digest",
 )
 
@@ -477,7 +560,7 @@ def _driver_sql(connection: Connection, sql: str) -> str:
 
 
 _PG_EXISTING = (
-    "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, r.line_no, "
+    "SELECT r.person_id, r.course_key, r.session, r.start_date::text, r.digest, r.batch_id, r.line_no, "
     "r.id FROM learning_record r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, c, s, d) "
     "ON r.person_id = k.p AND r.course_key = k.c AND r.session = k.s AND r.start_date = k.d"
@@ -507,30 +590,6 @@ def _existing(connection: Connection, cursor, keys: list[tuple]) -> dict:  # noq
     return found
 
 
-def _record_rows(kind, *, postgres: bool):  # noqa: ANN001, ANN202
-    """normalize_record giving a parameter row for the driver, in _ROW order.
-
-    Built where the row is parsed (possibly the second process), so the loading process only
-    writes. sqlite3 has no Decimal or date type: REAL hours (two decimals at most), ISO text dates
-    exactly as SQLAlchemy's Date writes them.
-    """
-    normalize = _normalize_for(kind)
-    kind_name = kind.name
-
-    def row(fields: dict[str, object]) -> tuple:
-        r = normalize(fields)
-        if postgres:
-            values = (*r[:5], r.name, r.course_code, r.course_name, r.category_code, r.quantity,
-                      r.unit, r.zero_reason, r.raw, r.digest, kind_name)  # fmt: skip
-            # The row as a line of COPY text too: psycopg's write_row costs the loader more.
-            return (*values, "\t".join(map(_copy_text, values)))
-        return (r.person_id, r.course_key, r.session, r.start_date.isoformat(),
-                r.end_date.isoformat(), r.name, r.course_code, r.course_name, r.category_code,
-                float(r.quantity), r.unit, r.zero_reason, r.raw, r.digest, kind_name)  # fmt: skip
-
-    return row
-
-
 def _copy_text(value: object) -> str:
     """One value in PostgreSQL's COPY text format."""
     if value is None:
@@ -558,22 +617,19 @@ def _load_records(
     path: Path | None = None,
 ) -> None:
     dialect = connection.dialect.name
-    pg = dialect == "postgresql"
     if _use_worker(table, path):
         table.rows.close()  # the second process reads the file on its own
-        outcomes = _parallel_outcomes(path, dialect)
+        chunks = _parallel_chunks(path, dialect)
     else:
-        outcomes = _outcomes(table, _record_rows(table.kind, postgres=pg))
+        chunks = _record_chunks(table, dialect)
     try:
-        _write_records(
-            connection, _normalized(connection, batch_id, report, outcomes), batch_id, report
-        )
+        _write_records(connection, chunks, batch_id, report)
     finally:
-        outcomes.close()  # at once, not when the traceback goes: stops the second process
+        chunks.close()  # at once, not when the traceback goes: stops the second process
 
 
 def _write_records(
-    connection: Connection, rows: Iterator, batch_id: int, report: FileReport
+    connection: Connection, chunks: Iterator[_Chunk], batch_id: int, report: FileReport
 ) -> None:
     pg = connection.dialect.name == "postgresql"
     # The hot path talks to the driver directly with plain tuples: SQLAlchemy's per-row parameter
@@ -614,7 +670,14 @@ def _write_records(
     # would copy every index page the chunk touches into a statement journal: the cost that grew
     # with the table.)
     optimistic = True
-    for chunk in _chunks(rows, CHUNK):
+    source_sql = _driver_sql(
+        connection,
+        "INSERT INTO source_block (batch_id, first_line, last_line, format, source) "
+        f"VALUES ({batch}, ?, ?, ?, ?)",
+    )
+    for block in chunks:
+        before = (report.loaded, report.updated, report.rejected)
+        chunk = _rows_of(connection, batch_id, report, block)
         codeless = None in map(_course_code_of, chunk)
         if codeless or named_stored:
             chunk = _merge_twins(connection, cursor, chunk, codeless, named_stored)
@@ -632,11 +695,12 @@ def _write_records(
                 copies[key] = copies.get(key, 0) + 1
             latest[key] = (*row, line)
         new = list(latest.values())
-        if not pg:
+        lookup = False
+        if new and not pg:
             inserted = writer.insert_new(new)
             report.loaded += inserted
             lookup = inserted != len(new)
-        else:
+        elif new:
             lookup = not (optimistic and writer.insert_all_new(new))
             if not lookup:
                 report.loaded += len(new)
@@ -673,6 +737,12 @@ def _write_records(
                 )
         if copies:
             cursor.executemany(copies_sql, [(n, *key) for key, n in copies.items()])
+        # The source rows are kept where they gave a record or a refusal (a re-delivered export's
+        # duplicates add nothing): one compressed row per chunk.
+        if (report.loaded, report.updated, report.rejected) != before:
+            cursor.execute(
+                source_sql, (block.first_line, block.last_line, block.format, block.source)
+            )
 
 
 _PG_AGAIN = "UPDATE learning_record SET copies = copies + 1 WHERE id = ANY(%s)"
@@ -794,7 +864,7 @@ def _stored_twins(connection: Connection, cursor, twins: list[tuple], *, coded: 
     found: dict = {}
     if connection.dialect.name == "postgresql":
         cursor.execute(
-            f"SELECT k.p, k.n, k.s, k.d, {_TWIN_COLUMNS} FROM learning_record r "
+            f"SELECT k.p, k.n, k.s, k.d::text, {_TWIN_COLUMNS} FROM learning_record r "
             "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, n, s, d) "
             "ON r.person_id = k.p AND r.course_name = k.n AND r.session = k.s "
             f"AND r.start_date = k.d WHERE {condition} ORDER BY r.course_key DESC",
@@ -871,8 +941,14 @@ def _upsert(connection: Connection, table, rows: list[dict], key: str) -> None: 
 
 
 def _load_roster(connection: Connection, table: Table, batch_id: int, report: FileReport) -> None:
+    names = _field_names(table)[1]
+    make = lambda values: normalize_person(dict(zip(names, values, strict=True)))  # noqa: E731
     people: dict[str, dict] = {}
-    for _line, p in _normalized(connection, batch_id, report, _outcomes(table, normalize_person)):
+    for line, p, _cells in _outcomes(table, make):
+        report.rows_read += 1
+        if type(p) is _Refused:
+            _reject(connection, batch_id, line, p, report)
+            continue
         if p.person_id in people:
             report.duplicates += 1
         people[p.person_id] = {**asdict(p), "on_roster": True, "batch_id": batch_id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -10,7 +11,14 @@ from sqlalchemy import Connection, Float, and_, case, func, literal, or_, select
 
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import Member, Standing
-from learnhours.warehouse.schema import ingest_batch, learning_record, person, rejected_row
+from learnhours.warehouse.load import source_rows
+from learnhours.warehouse.schema import (
+    ingest_batch,
+    learning_record,
+    person,
+    rejected_row,
+    source_block,
+)
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -279,6 +287,34 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
         .order_by(lr.end_date, lr.course_name)
     )
     return [PersonRecord(*row) for row in rows]
+
+
+def source_row(connection: Connection, batch_id: int, line_no: int) -> dict[str, object] | None:
+    """A line of a loaded file as the file gave it, {header: cell}; None if it was not kept.
+
+    Cells beyond the header (a row wider than it) are named by their column number.
+    """
+    found = connection.execute(
+        select(
+            ingest_batch.c.header,
+            source_block.c.first_line,
+            source_block.c.format,
+            source_block.c.source,
+        )
+        .join(ingest_batch, ingest_batch.c.id == source_block.c.batch_id)
+        .where(source_block.c.batch_id == batch_id, source_block.c.first_line <= line_no)
+        .order_by(source_block.c.first_line.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    header, first_line, form, block = found
+    cells = source_rows(form, block, first_line).get(line_no)
+    if cells is None:
+        return None
+    names = json.loads(header) if header else []
+    names += [f"第{i + 1}欄" for i in range(len(names), len(cells))]
+    return dict(zip(names, cells, strict=False))
 
 
 def member(connection: Connection, person_id: str) -> Member | None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -38,6 +39,9 @@ ingest_batch = Table(
     Column("file_name", Text, nullable=False),
     Column("sha256", String(64), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
+    # The file's header row as recognized, a JSON list (revision 0005): the names of the cells kept
+    # in source_block. Null for files loaded before it.
+    Column("header", Text),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
     # When this content was last delivered (revision 0003): set at load, moved on when the same
     # content arrives again and is skipped. Freshness is measured from it, not from loaded_at.
@@ -89,8 +93,8 @@ learning_record = Table(
     Column("zero_reason", Text),
     Column("source_kind", String(40), nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
+    # The source row is kept in source_block, found by batch and line.
     Column("line_no", Integer, nullable=False),
-    Column("raw", Text, nullable=False),
     # A digest of the normalized values: an unchanged re-delivery is a duplicate, a changed one a correction.
     Column("digest", String(40), nullable=False),
     # How many times the record arrived (revision 0004): every duplicate or correction adds one.
@@ -98,7 +102,6 @@ learning_record = Table(
     UniqueConstraint(
         "person_id", "course_key", "session", "start_date", name="uq_learning_record_key"
     ),
-    Index("ix_learning_record_end_date", "end_date"),
     # Codeless records only (revision 0004): a coded row finds its codeless twin through it, and a
     # warehouse without codeless records answers "any?" at once.
     Index(
@@ -110,6 +113,19 @@ learning_record = Table(
         sqlite_where=text("course_code IS NULL"),
         postgresql_where=text("course_code IS NULL"),
     ),
+)
+
+# The rows of each file as delivered, unknown columns too, a chunk of lines per row, compressed:
+# a CSV file's own bytes, or a spreadsheet's cells as JSON (revision 0005; load._Chunk). Kept for
+# the chunks that gave a record or a refusal; a record's source row is found by batch and line.
+source_block = Table(
+    "source_block",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("ingest_batch.id"), primary_key=True),
+    Column("first_line", Integer, primary_key=True),
+    Column("last_line", Integer, nullable=False),
+    Column("format", String(24), nullable=False),  # csv:<encoding> | json
+    Column("source", LargeBinary, nullable=False),
 )
 
 # Rows refused at load, with where and why, so a clerk can fix the source.

@@ -1,0 +1,150 @@
+"""Source rows kept per chunk in source_block (learning_record.raw moves there); no end_date index
+
+Revision ID: 0005
+Revises: 0004
+
+learning_record.raw held each record's source row as a JSON object, field names repeated in every
+row: most of a record's bytes, written once per row. The rows now go to source_block, a chunk of
+consecutive lines per row, compressed (see schema.source_block); the names once per file, in
+ingest_batch.header. ix_learning_record_end_date goes: every query over a plan year reads most of
+the year's rows anyway, and the index cost each load more than any query gained from it.
+"""
+
+import json
+import zlib
+
+import sqlalchemy as sa
+from alembic import op
+
+from learnhours.warehouse.load import source_rows
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+_LINES_PER_BLOCK = 2000  # as load.CHUNK
+
+_batch = sa.table("ingest_batch", sa.column("id", sa.Integer), sa.column("header", sa.Text))
+_record = sa.table(
+    "learning_record",
+    sa.column("id", sa.Integer),
+    sa.column("batch_id", sa.Integer),
+    sa.column("line_no", sa.Integer),
+    sa.column("raw", sa.Text),
+)
+_block = sa.table(
+    "source_block",
+    sa.column("batch_id", sa.Integer),
+    sa.column("first_line", sa.Integer),
+    sa.column("last_line", sa.Integer),
+    sa.column("format", sa.String),
+    sa.column("source", sa.LargeBinary),
+)
+
+
+def upgrade() -> None:
+    op.add_column("ingest_batch", sa.Column("header", sa.Text(), nullable=True))
+    op.create_table(
+        "source_block",
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("first_line", sa.Integer(), nullable=False),
+        sa.Column("last_line", sa.Integer(), nullable=False),
+        sa.Column("format", sa.String(length=24), nullable=False),
+        sa.Column("source", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["batch_id"], ["ingest_batch.id"], name="fk_source_block_batch_id"),
+        sa.PrimaryKeyConstraint("batch_id", "first_line", name="pk_source_block"),
+    )
+    _move_raw_to_blocks()
+    op.drop_index("ix_learning_record_end_date", table_name="learning_record")
+    # Plain DROP COLUMN (SQLite >= 3.35): a batch rebuild would trip the foreign keys.
+    op.drop_column("learning_record", "raw")
+
+
+def _move_raw_to_blocks() -> None:
+    """Each batch's raw rows as blocks of consecutive records; the batch's header is the field
+    names its raw rows were kept under (the only names stored before this revision)."""
+    bind = op.get_bind()
+    # Streamed (statement options: on the connection they would outlive this query).
+    rows = bind.execute(
+        sa.select(_record.c.batch_id, _record.c.line_no, _record.c.raw)
+        .order_by(_record.c.batch_id, _record.c.line_no)
+        .execution_options(stream_results=True, yield_per=_LINES_PER_BLOCK)
+    )
+    batch, header, block = None, None, []
+
+    def flush() -> None:
+        if block:
+            source = json.dumps(block, ensure_ascii=False).encode()
+            blocks.append(
+                {"batch_id": batch, "first_line": block[0][0], "last_line": block[-1][0], "format": "json",
+                 "source": zlib.compress(source, 1)}
+            )  # fmt: skip
+            block.clear()
+
+    blocks: list[dict] = []
+    headers: list[dict] = []
+    for batch_id, line, raw in rows:
+        if batch_id != batch:
+            flush()
+            batch, header = batch_id, None
+        fields = json.loads(raw) if raw else {}
+        if header is None:
+            header = list(fields)
+            headers.append({"b_id": batch_id, "header": json.dumps(header, ensure_ascii=False)})
+        if block and block[-1][0] == line:
+            continue  # one line, one source row
+        block.append([line, [fields.get(name, "") for name in header]])
+        if len(block) >= _LINES_PER_BLOCK:
+            flush()
+        if len(blocks) >= 50:
+            bind.execute(_block.insert(), blocks)
+            blocks.clear()
+    flush()
+    if blocks:
+        bind.execute(_block.insert(), blocks)
+    if headers:
+        bind.execute(
+            _batch.update()
+            .where(_batch.c.id == sa.bindparam("b_id"))
+            .values(header=sa.bindparam("header")),
+            headers,
+        )
+
+
+def downgrade() -> None:
+    op.add_column(
+        "learning_record",
+        sa.Column("raw", sa.Text(), nullable=False, server_default=sa.text("'{}'")),
+    )
+    # The source rows back into each record, found by batch and line (a temporary index for it).
+    op.create_index("ix_tmp_record_line", "learning_record", ["batch_id", "line_no"])
+    bind = op.get_bind()
+    headers = {
+        b: json.loads(h) for b, h in bind.execute(sa.select(_batch.c.id, _batch.c.header)) if h
+    }
+    blocks = bind.execute(
+        sa.select(
+            _block.c.batch_id, _block.c.first_line, _block.c.format, _block.c.source
+        ).execution_options(stream_results=True, yield_per=10)
+    )
+    for batch_id, first_line, form, source in blocks:
+        header = headers.get(batch_id, [])
+        updates = [
+            {"b": batch_id, "l": line,
+             "r": json.dumps(dict(zip(header, cells, strict=False)), ensure_ascii=False)}
+            for line, cells in source_rows(form, source, first_line).items()
+        ]  # fmt: skip
+        if updates:
+            bind.execute(
+                _record.update()
+                .where(
+                    _record.c.batch_id == sa.bindparam("b"), _record.c.line_no == sa.bindparam("l")
+                )
+                .values(raw=sa.bindparam("r")),
+                updates,
+            )
+    op.drop_index("ix_tmp_record_line", table_name="learning_record")
+    op.create_index("ix_learning_record_end_date", "learning_record", ["end_date"], unique=False)
+    op.drop_table("source_block")
+    op.drop_column("ingest_batch", "header")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
@@ -330,25 +329,36 @@ class _Chunk(NamedTuple):
 def _chunked(
     table: Table, outcomes: Iterable[tuple[int, object, list]], size: int
 ) -> Iterator[_Chunk]:
-    iterator = iter(outcomes)
-    while part := list(islice(iterator, size)):
-        rows = [(line, outcome) for line, outcome, _cells in part if type(outcome) is not _Refused]
-        refused = [(line, outcome) for line, outcome, _cells in part if type(outcome) is _Refused]
-        if table.take_source is not None:
-            first, last, data = table.take_source()
-            form = f"csv:{table.encoding}"
+    keep_cells = table.take_source is None  # CSV keeps the file's bytes instead
+    rows: list[tuple[int, tuple]] = []
+    refused: list[tuple[int, _Refused]] = []
+    cells: list[list] = []
+    first = None
+    for line, outcome, row_cells in outcomes:
+        if first is None:
+            first = line
+        if type(outcome) is _Refused:
+            refused.append((line, outcome))
         else:
-            first, last, form = part[0][0], part[-1][0], "json"
-            cells = [[line, cells] for line, _outcome, cells in part]
-            data = json.dumps(cells, ensure_ascii=False, default=str).encode()
-        yield _Chunk(
-            rows,
-            pickle.dumps(refused) if refused else b"",
-            first,
-            last,
-            form,
-            zlib.compress(data, 1),
-        )
+            rows.append((line, outcome))
+        if keep_cells:
+            cells.append([line, row_cells])
+        if len(rows) + len(refused) >= size:
+            yield _chunk(table, rows, refused, cells, first, line)
+            rows, refused, cells, first = [], [], [], None
+    if first is not None:
+        yield _chunk(table, rows, refused, cells, first, line)
+
+
+def _chunk(table: Table, rows: list, refused: list, cells: list, first: int, last: int) -> _Chunk:
+    if table.take_source is not None:
+        first, last, data = table.take_source()
+        form = f"csv:{table.encoding}"
+    else:
+        data = json.dumps(cells, ensure_ascii=False, default=str).encode()
+        form = "json"
+    refused_bytes = pickle.dumps(refused) if refused else b""
+    return _Chunk(rows, refused_bytes, first, last, form, zlib.compress(data, 1))
 
 
 def source_rows(form: str, block: bytes, first_line: int) -> dict[int, list]:
@@ -393,6 +403,9 @@ def _rows_of(connection: Connection, batch_id: int, report: FileReport, chunk: _
 
 PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
 _CHUNKS_AHEAD = 4  # parsed chunks waiting for the writer: memory stays flat on any file size
+
+
+_END = marshal.dumps(None)
 
 
 class _WorkerFailed(Exception):
@@ -453,13 +466,15 @@ def _parse_main() -> None:
     path, dialect, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     global CHUNK
     CHUNK = size
-    # Many objects are made and few freed in bulk: the collector's passes would cost a fifth of the
-    # time here, and this process makes no reference cycles worth finding early.
-    gc.set_threshold(100_000, 50, 100)
+    def send(item: object) -> None:
+        frame = marshal.dumps(item)
+        out.write(len(frame).to_bytes(8, "little"))
+        out.write(frame)
+
     try:
         for chunk in _record_chunks(open_table(Path(path)), dialect):
-            marshal.dump(tuple(chunk), out)
-        marshal.dump(None, out)
+            send(tuple(chunk))
+        send(None)
     except BrokenPipeError:
         os._exit(1)
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the loading process
@@ -467,7 +482,7 @@ def _parse_main() -> None:
             failure = pickle.dumps(exc)
         except Exception:  # noqa: BLE001
             failure = pickle.dumps(_WorkerFailed(type(exc).__name__))
-        marshal.dump(failure, out)  # bytes: an exception; a tuple: a chunk
+        send(failure)  # bytes: an exception; a tuple: a chunk
     out.flush()
 
 
@@ -489,22 +504,22 @@ def _parallel_chunks(path: Path, dialect: str) -> Iterator[_Chunk]:
         stdout=subprocess.PIPE,
         env=env,
     )  # fmt: skip
-    # A reader thread unpickles the next chunks while the driver writes this one (sqlite3 and
-    # psycopg let go of the GIL while the database works), so the parsing process never waits.
+    # A reader thread takes the next chunks off the pipe while the driver writes this one, so the
+    # parsing process never waits. It only reads bytes (the GIL is let go while it waits): decoding
+    # them here, it would hold the GIL each time the driver wants it back from the database.
     chunks: Queue = Queue(maxsize=_CHUNKS_AHEAD)
 
     def read() -> None:
         try:
             while True:
-                item = marshal.load(worker.stdout)
-                if type(item) is bytes:
-                    chunks.put(pickle.loads(item))
+                size = worker.stdout.read(8)
+                frame = worker.stdout.read(int.from_bytes(size, "little")) if len(size) == 8 else b""
+                if len(size) < 8 or len(frame) < int.from_bytes(size, "little"):
+                    chunks.put(_WorkerFailed(f"exit code {worker.wait()}"))
                     return
-                chunks.put(None if item is None else _Chunk(*item))
-                if item is None:
+                chunks.put(frame)
+                if frame == _END:
                     return
-        except EOFError:
-            chunks.put(_WorkerFailed(f"exit code {worker.wait()}"))
         except BaseException as exc:  # noqa: BLE001 - handed to the loading thread
             chunks.put(exc)
 
@@ -513,11 +528,14 @@ def _parallel_chunks(path: Path, dialect: str) -> Iterator[_Chunk]:
     try:
         while True:
             item = chunks.get()
-            if item is None:
-                return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            item = marshal.loads(item)
+            if item is None:
+                return
+            if type(item) is bytes:
+                raise pickle.loads(item)  # the parsing process's failure
+            yield _Chunk(*item)
     finally:
         if worker.poll() is None:
             worker.kill()

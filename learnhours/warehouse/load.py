@@ -318,12 +318,45 @@ class _Chunk(NamedTuple):
     Only plain values, so a chunk crosses the pipe from the parsing process by marshal.
     """
 
-    rows: list[tuple[int, tuple]]  # (line, driver row)
+    rows: list[tuple[int, tuple]]  # (line, driver row); empty when `merged` holds them
     refused: bytes  # pickled [(line, _Refused), ...], or b"" (rare: only then is pickle paid for)
     first_line: int
     last_line: int
     format: str
     source: bytes
+    # The rows with one per key (_Merged), made where they were parsed: unless a row has no
+    # course code, when its key may still change (rule 5 twins), and the loader merges them.
+    merged: tuple | None
+    read: int  # rows read (blank lines aside): stored, refused and merged ones
+
+
+
+class _Merged(NamedTuple):
+    """A chunk's rows with one per key: the same course twice in one file counts once, the later
+    row being the file's word on it (a correction if it differs)."""
+
+    rows: list[tuple]  # (*driver row, line), in the order the keys first came
+    duplicates: int
+    updated: int
+    copies: list[tuple]  # (arrivals beyond the first, *key), for keys that came more than once
+
+
+def _merge_repeats(chunk: list[tuple[int, tuple]]) -> _Merged:
+    latest: dict[tuple, tuple] = {}
+    copies: dict[tuple, int] = {}
+    duplicates = updated = 0
+    for line, row in chunk:
+        key = row[:4]  # person_id, course_key, session, start_date
+        earlier = latest.get(key)
+        if earlier is not None:
+            same = earlier[_DIGEST_AT] == row[_DIGEST_AT]
+            duplicates += same
+            updated += not same
+            copies[key] = copies.get(key, 0) + 1
+        latest[key] = (*row, line)
+    return _Merged(
+        list(latest.values()), duplicates, updated, [(n, *key) for key, n in copies.items()]
+    )
 
 
 def _chunked(
@@ -358,7 +391,11 @@ def _chunk(table: Table, rows: list, refused: list, cells: list, first: int, las
         data = json.dumps(cells, ensure_ascii=False, default=str).encode()
         form = "json"
     refused_bytes = pickle.dumps(refused) if refused else b""
-    return _Chunk(rows, refused_bytes, first, last, form, zlib.compress(data, 1))
+    merged = None
+    read = len(rows) + len(refused)
+    if None not in map(_course_code_of, rows):
+        merged, rows = tuple(_merge_repeats(rows)), []
+    return _Chunk(rows, refused_bytes, first, last, form, zlib.compress(data, 1), merged, read)
 
 
 def source_rows(form: str, block: bytes, first_line: int) -> dict[int, list]:
@@ -395,7 +432,7 @@ def _rows_of(connection: Connection, batch_id: int, report: FileReport, chunk: _
     refused = pickle.loads(chunk.refused) if chunk.refused else ()
     for line, outcome in refused:
         _reject(connection, batch_id, line, outcome, report)
-    report.rows_read += len(chunk.rows) + len(refused)
+    report.rows_read += chunk.read
     return chunk.rows
 
 
@@ -696,23 +733,18 @@ def _write_records(
     for block in chunks:
         before = (report.loaded, report.updated, report.rejected)
         chunk = _rows_of(connection, batch_id, report, block)
-        codeless = None in map(_course_code_of, chunk)
-        if codeless or named_stored:
-            chunk = _merge_twins(connection, cursor, chunk, codeless, named_stored)
-            named_stored = named_stored or codeless
-        latest: dict[tuple, tuple] = {}
-        copies: dict[tuple, int] = {}  # arrivals of a key beyond the first within this chunk
-        for line, row in chunk:
-            key = row[:4]  # person_id, course_key, session, start_date
-            earlier = latest.get(key)
-            if earlier is not None:
-                # The same course twice in one file: the later row is the file's word on it.
-                same = earlier[_DIGEST_AT] == row[_DIGEST_AT]
-                report.duplicates += same
-                report.updated += not same
-                copies[key] = copies.get(key, 0) + 1
-            latest[key] = (*row, line)
-        new = list(latest.values())
+        if block.merged is not None:  # no codeless row: keys final, repeats merged when parsed
+            merged = _Merged(*block.merged)
+            if named_stored:  # a coded row may still meet a stored codeless twin
+                _merge_twins(connection, cursor, [(r[-1], r) for r in merged.rows], False, True)
+        else:
+            if chunk:
+                chunk = _merge_twins(connection, cursor, chunk, True, named_stored)
+                named_stored = True
+            merged = _merge_repeats(chunk)
+        new = merged.rows
+        report.duplicates += merged.duplicates
+        report.updated += merged.updated
         lookup = False
         if new and not pg:
             inserted = writer.insert_new(new)
@@ -723,10 +755,11 @@ def _write_records(
             if not lookup:
                 report.loaded += len(new)
         if lookup:
-            existing = _existing(connection, cursor, list(latest))
+            existing = _existing(connection, cursor, [row[:4] for row in new])
             optimistic = not existing
             inserts, updates, again = [], [], []  # again: ids of stored records that arrived again
-            for key, row in latest.items():
+            for row in new:
+                key = row[:4]
                 stored = existing.get(key)
                 if stored is None:
                     inserts.append(row)
@@ -753,8 +786,8 @@ def _write_records(
                     f"WHERE id IN ({', '.join('?' * len(part))})",
                     part,
                 )
-        if copies:
-            cursor.executemany(copies_sql, [(n, *key) for key, n in copies.items()])
+        if merged.copies:
+            cursor.executemany(copies_sql, merged.copies)
         # The source rows are kept where they gave a record or a refusal (a re-delivered export's
         # duplicates add nothing): one compressed row per chunk.
         if (report.loaded, report.updated, report.rejected) != before:

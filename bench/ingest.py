@@ -6,7 +6,8 @@
 Each side runs in its own child process so peak RSS (ru_maxrss) is that side's alone.
 SQLite baseline: the `sqlite3` CLI `.import` into an unindexed table (Python executemany if the CLI
 is missing, said so in the output). PostgreSQL baseline: `COPY ... FROM STDIN` via psycopg into an
-unindexed table. The project's side is `ingest_file`: parse, normalize, validate and upsert, in one
+unindexed table. The same loader is also timed into a table with a unique index on rule 5's key
+(ID, course code, session, class start): what keeping each record once costs the database itself. The project's side is `ingest_file`: parse, normalize, validate and upsert, in one
 transaction. Files over load.PARALLEL_MIN_BYTES are parsed in a second process while the first
 writes: the peak RSS of both is shown (loader + parser), and the time is wall-clock for the whole.
 A re-delivery is timed last (the same rows in a new file, as a cumulative export arrives again).
@@ -115,11 +116,22 @@ def side_project(csv_path: str, url: str) -> dict:
     }
 
 
-def side_sqlite_native(csv_path: str, db: str) -> dict:
+# The natural key of DOMAIN rule 5 as the export's columns: the keyed baseline's unique index.
+_KEY_COLUMNS = ("身分證字號", "課程代碼", "期別", "上課起始日期")
+
+
+def _table_sql(name: str, keyed: bool) -> str:
     columns = ", ".join(f'"{h}" TEXT' for h in EXPORT_HEADER)
+    quoted = ", ".join(f'"{c}"' for c in _KEY_COLUMNS)
+    key = f", UNIQUE ({quoted})" if keyed else ""
+    return f"CREATE TABLE {name} ({columns}{key})"
+
+
+def side_sqlite_native(csv_path: str, db: str, keyed: str = "") -> dict:
+    keyed = keyed == "keyed"
     if shutil.which("sqlite3"):
         # .import reads the header as data when the table exists: skip it.
-        script = f"CREATE TABLE raw ({columns});\n.mode csv\n.import --skip 1 '{csv_path}' raw\n"
+        script = f"{_table_sql('raw', keyed)};\n.mode csv\n.import --skip 1 '{csv_path}' raw\n"
         start = time.perf_counter()
         subprocess.run(["sqlite3", db], input=script.encode(), check=True)
         seconds = time.perf_counter() - start
@@ -130,7 +142,7 @@ def side_sqlite_native(csv_path: str, db: str) -> dict:
 
         start = time.perf_counter()
         con = sqlite3.connect(db)
-        con.execute(f"CREATE TABLE raw ({columns})")
+        con.execute(_table_sql("raw", keyed))
         with open(csv_path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             next(reader)
@@ -144,14 +156,13 @@ def side_sqlite_native(csv_path: str, db: str) -> dict:
     return {"seconds": seconds, "how": how, "rss_mb": rss}
 
 
-def side_postgres_native(csv_path: str, url: str) -> dict:
+def side_postgres_native(csv_path: str, url: str, keyed: str = "") -> dict:
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    columns = ", ".join(f'"{h}" TEXT' for h in EXPORT_HEADER)
     with psycopg.connect(dsn, autocommit=False) as con:
         con.execute("DROP TABLE IF EXISTS bench_raw")
-        con.execute(f"CREATE TABLE bench_raw ({columns})")
+        con.execute(_table_sql("bench_raw", keyed == "keyed").replace("TEXT", 'TEXT COLLATE "C"'))
         con.commit()
         start = time.perf_counter()
         with (
@@ -226,9 +237,11 @@ def main() -> None:
         if options.postgres:
             url = _bench_schema(options.postgres)
             native = _child("postgres", str(csv_path), url)
+            keyed = _child("postgres", str(csv_path), url, "keyed")
             ours = _child("project", str(csv_path), url)
         else:
             native = _child("sqlite", str(csv_path), str(work / "native.db"))
+            keyed = _child("sqlite", str(csv_path), str(work / "keyed.db"), "keyed")
             ours = _child("project", str(csv_path), f"sqlite:///{work / 'warehouse.db'}")
         ratio = ours["seconds"] / native["seconds"]
         print(
@@ -246,7 +259,12 @@ def main() -> None:
             "re-delivery (same rows in a new file, every row a duplicate): "
             f"{ours['redelivery_seconds']:.2f} s"
         )
+        print(
+            f"native into a table with rule 5's unique key (same loader): {keyed['seconds']:.2f} s "
+            f"({keyed['seconds'] / native['seconds']:.2f}x the unindexed load)"
+        )
         print(f"ratio learnhours / native: {ratio:.2f}x (goal <= 2x; peak RSS goal < 300 MB)")
+        print(f"ratio learnhours / native keyed: {ours['seconds'] / keyed['seconds']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER, write_csv
 from learnhours.flows.steps import ingest_paths
-from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse import queries
+from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse.schema import ingest_batch, learning_record, source_block
 from tests.factories import export_file, new_id, person, record, roster_file
 

@@ -338,7 +338,12 @@ def test_upgrade_from_0004_moves_raw_rows_to_source_blocks(empty_url):
             (first, 2, 5),
             (second, 3, 3),
         ]
-        assert source_rows(blocks[0].format, blocks[0].source, 2)[5] == ["A123456789", "王小明", "淨零生活", "4"]
+        assert source_rows(blocks[0].format, blocks[0].source, 2)[5] == [
+            "A123456789",
+            "王小明",
+            "淨零生活",
+            "4",
+        ]
         row = queries.source_row(connection, second, 3)
     assert row == {"person_id": "A123456789", "name": "王小明", "course_name": "人權",
                    "certified_hours": "4"}  # fmt: skip

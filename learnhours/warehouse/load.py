@@ -330,7 +330,6 @@ class _Chunk(NamedTuple):
     read: int  # rows read (blank lines aside): stored, refused and merged ones
 
 
-
 class _Merged(NamedTuple):
     """A chunk's rows with one per key: the same course twice in one file counts once, the later
     row being the file's word on it (a correction if it differs)."""
@@ -503,6 +502,7 @@ def _parse_main() -> None:
     path, dialect, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     global CHUNK
     CHUNK = size
+
     def send(item: object) -> None:
         frame = marshal.dumps(item)
         out.write(len(frame).to_bytes(8, "little"))
@@ -550,7 +550,9 @@ def _parallel_chunks(path: Path, dialect: str) -> Iterator[_Chunk]:
         try:
             while True:
                 size = worker.stdout.read(8)
-                frame = worker.stdout.read(int.from_bytes(size, "little")) if len(size) == 8 else b""
+                frame = (
+                    worker.stdout.read(int.from_bytes(size, "little")) if len(size) == 8 else b""
+                )
                 if len(size) < 8 or len(frame) < int.from_bytes(size, "little"):
                     chunks.put(_WorkerFailed(f"exit code {worker.wait()}"))
                     return

@@ -37,6 +37,15 @@ def _revision(engine) -> str | None:
     return db.revisions(engine)[0]
 
 
+def _downgrade(engine, revision: str) -> None:
+    from alembic import command
+
+    config = db.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def test_empty_database_upgrades_to_head_matching_the_schema(empty_url):
     engine = db.create_engine_for(empty_url)
     db.upgrade(engine)
@@ -94,13 +103,8 @@ def test_upgrade_from_0001_keeps_data_and_adds_run_log(empty_url):
 
 
 def test_downgrade_to_0001_and_back(empty_url):
-    from alembic import command
-
     engine = db.connect(empty_url)
-    config = db.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0001")
+    _downgrade(engine, "0001")
     assert _revision(engine) == "0001"
     assert "run_log" not in inspect(engine).get_table_names()
     db.upgrade(engine)
@@ -187,8 +191,6 @@ def test_upgrade_from_0002_backfills_last_seen_and_adds_rejected_person_id(empty
 
 
 def test_downgrade_from_0003_to_0002_keeps_the_rows(empty_url):
-    from alembic import command
-
     engine = db.connect(empty_url)
     with engine.begin() as connection:
         connection.execute(
@@ -205,10 +207,7 @@ def test_downgrade_from_0003_to_0002_keeps_the_rows(empty_url):
                 rows_rejected=0,
             )
         )
-    config = db.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0002")
+    _downgrade(engine, "0002")
     assert _revision(engine) == "0002"
     assert "last_seen_at" not in {c["name"] for c in inspect(engine).get_columns("ingest_batch")}
     with engine.connect() as connection:
@@ -294,17 +293,12 @@ def test_upgrade_from_0003_adds_copies_and_merges_codeless_twins(empty_url):
 
 
 def test_downgrade_from_0004_to_0003_keeps_the_records(empty_url):
-    from alembic import command
-
     engine = db.create_engine_for(empty_url)
     db.upgrade(engine, "0004")
     with engine.begin() as connection:
         batch = _batch_0003(connection, "f")
         _record_0003(connection, batch, "code:2001", "2001", "氣候變遷", 2)
-    config = db.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    _downgrade(engine, "0003")
     assert _revision(engine) == "0003"
     assert "copies" not in {c["name"] for c in inspect(engine).get_columns("learning_record")}
     with engine.connect() as connection:
@@ -351,18 +345,13 @@ def test_upgrade_from_0004_moves_raw_rows_to_source_blocks(empty_url):
 
 
 def test_downgrade_from_0005_to_0004_puts_raw_rows_back(empty_url, tmp_path):
-    from alembic import command
-
     from learnhours.warehouse.load import ingest_file
     from tests.factories import export_file, new_id, record
 
     engine = db.connect(empty_url)
     pid = new_id()
     ingest_file(engine, export_file(tmp_path, [record(pid, code="7")], "a.csv"))
-    config = db.alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    _downgrade(engine, "0004")
     assert _revision(engine) == "0004"
     assert "source_block" not in inspect(engine).get_table_names()
     with engine.connect() as connection:

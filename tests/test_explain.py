@@ -12,10 +12,11 @@ from tests.factories import export_file, new_id, person, record, roster_file
 PLAN = "hsinchu-city-2023"
 
 
-def _explain(engine, capsys, pid: str, as_of: str = "2023-07-01") -> str:
+def _explain(engine, capsys, pid: str, as_of: str = "2023-07-01", *extra: str) -> str:
     code = main(
-        ["--database-url", str(engine.url), "explain", pid, "--plan", PLAN, "--as-of", as_of]
-    )
+        ["--database-url", str(engine.url), "explain", pid, "--plan", PLAN, "--as-of", as_of,
+         *extra]
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     return out
@@ -45,6 +46,18 @@ def test_explain_names_counted_records_their_file_and_requirements(engine, tmp_p
     assert "林小華" in out and pid not in out and pid[:3] + "****" + pid[7:] in out
     assert "性別主流化導論（類別 393） 2 小時 → 年度學習時數、民主治理價值、性別主流化" in out
     assert "來源：上半年.csv 第 2 行" in out
+    assert "原始資料" not in out
+
+
+def test_explain_source_shows_each_records_row_as_the_file_gave_it(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    row = record(pid, code="G1", course="性別主流化導論", hours="2.0", day=date(2023, 3, 1))
+    ingest_file(engine, export_file(tmp_path, [row], name="上半年.csv"))
+    out = _explain(engine, capsys, pid, "2023-07-01", "--source")
+    assert "原始資料：身分證字號=" + pid[:3] + "****" + pid[7:] in out and pid not in out
+    assert "課程名稱=性別主流化導論" in out and "認證時數=2.0" in out  # as written
+    assert "上課起始日期=112-03-01" in out
 
 
 def test_explain_says_why_records_did_not_count(engine, tmp_path, capsys):

@@ -293,11 +293,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         records = queries.person_records(connection, pid)
         rejected = queries.person_rejections(connection, pid)
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
+        sources = None
+        if args.source:
+            sources = {
+                (r.batch_id, r.line_no): queries.source_row(connection, r.batch_id, r.line_no)
+                for r in records
+            }
     if who is None and not records and not rejected.rows:
         print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
         return 1
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
-    print("\n".join(explain(plan, pid, result, records, as_of, rejected)))
+    print("\n".join(explain(plan, pid, result, records, as_of, rejected, sources)))
     return 0
 
 
@@ -501,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
     p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
     p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
+    p.add_argument(
+        "--source", action="store_true", help="also show each record's row as the file gave it"
+    )
     p.add_argument(
         "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
     )

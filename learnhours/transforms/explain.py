@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -33,6 +33,11 @@ class StoredRecord(Protocol):
     file_name: str
     line_no: int
     copies: int  # times the record arrived; counted once
+    batch_id: int
+
+
+# A record's source row as the file gave it, {header: cell}, by (batch id, line): see --source.
+SourceRows = Mapping[tuple[int, int], Mapping[str, object] | None]
 
 
 class StoredRejection(Protocol):
@@ -95,12 +100,25 @@ def judge_record(plan: Plan, r: StoredRecord, as_of: date) -> RecordVerdict:
     return RecordVerdict(r, Decimal(0), (), why)
 
 
-def _source(r: StoredRecord) -> str:
+def _source(r: StoredRecord, person_id: str, sources: SourceRows | None) -> list[str]:
     text = f"來源：{r.file_name} 第 {r.line_no} 行"
     if r.copies > 1:
         # The record's own arrivals: a file's duplicate count may be other people's rows.
         text += f"；此紀錄共收到 {r.copies} 次（重複匯入或更正），只計一次"
-    return text
+    lines = [f"      {text}"]
+    if sources is not None:
+        row = sources.get((r.batch_id, r.line_no))
+        if row is None:
+            lines.append("      原始資料：未保存（此紀錄在保存原始資料之前匯入）")
+        else:
+            # The person's own ID stays masked, as everywhere in explain's output.
+            cells = (
+                f"{name}={mask_id(person_id) if value == person_id else value}"
+                for name, value in row.items()
+                if str(value).strip()
+            )
+            lines.append(f"      原始資料：{'、'.join(cells)}")
+    return lines
 
 
 def explain(
@@ -110,8 +128,10 @@ def explain(
     records: Sequence[StoredRecord],
     as_of: date,
     rejected: Rejections,
+    sources: SourceRows | None = None,
 ) -> list[str]:
-    """The lines `learnhours explain` prints, in words a clerk uses."""
+    """The lines `learnhours explain` prints, in words a clerk uses; with `sources`, each record's
+    source row too."""
     who = result.member.name if result else "（不在人員名冊）"
     lines = [f"{who}（{mask_id(person_id)}）— {plan.name}，資料截至 {roc(as_of)}"]
     if result is None:
@@ -133,7 +153,7 @@ def explain(
             f"  ✓ {roc(r.end_date)} {r.course_name}（類別 {r.category_code or '無'}）"
             f" {plain(v.hours)} 小時 → {'、'.join(v.counts_for) or '（不屬於任何要求）'}"
         )
-        lines.append(f"      {_source(r)}")
+        lines += _source(r, person_id, sources)
     skipped = [v for v in verdicts if v.why_not]
     if skipped:
         lines.append("")
@@ -141,7 +161,7 @@ def explain(
         for v in skipped:
             r = v.record
             lines.append(f"  ✗ {roc(r.end_date)} {r.course_name}：{v.why_not}")
-            lines.append(f"      {_source(r)}")
+            lines += _source(r, person_id, sources)
     if any(r.copies > 1 for r in records):
         lines.append("")
         lines.append(

@@ -262,6 +262,7 @@ class PersonRecord:
     file_name: str
     line_no: int
     copies: int  # times the record arrived (duplicates and corrections included), counted once
+    batch_id: int
 
 
 def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
@@ -281,6 +282,7 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
             ingest_batch.c.file_name,
             lr.line_no,
             lr.copies,
+            lr.batch_id,
         )
         .join(ingest_batch, ingest_batch.c.id == lr.batch_id)
         .where(lr.person_id == person_id)

@@ -109,7 +109,7 @@ def _source(r: StoredRecord, person_id: str, sources: SourceRows | None) -> list
     if sources is not None:
         row = sources.get((r.batch_id, r.line_no))
         if row is None:
-            lines.append("      原始資料：未保存（此紀錄在保存原始資料之前匯入）")
+            lines.append("      原始資料：未保存")
         else:
             # The person's own ID stays masked, as everywhere in explain's output.
             cells = (

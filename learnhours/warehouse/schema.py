@@ -32,16 +32,11 @@ metadata = MetaData(
 HOURS = Numeric(8, 2, asdecimal=True)
 
 
-def _bytewise(type_):  # noqa: ANN001, ANN202
-    """A key column compared byte by byte on PostgreSQL (COLLATE "C", revision 0005): IDs, codes and
-    sessions need no language rules, and a unique index on them is built a third faster on load.
-    SQLite compares text bytewise already."""
-    return type_.with_variant(type(type_)(*_type_args(type_), collation="C"), "postgresql")
-
-
-def _type_args(type_) -> tuple:  # noqa: ANN001
-    return (type_.length,) if getattr(type_, "length", None) else ()
-
+# Rule 5's key columns compare byte by byte on PostgreSQL (COLLATE "C", revision 0005): IDs, codes
+# and sessions need no language rules, and the unique index is built a quarter faster on load.
+# SQLite compares text bytewise already.
+_KEY_ID = String(10).with_variant(String(10, collation="C"), "postgresql")
+_KEY_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
 
 # One row per file ingested (or refused): the lineage every record points to.
 ingest_batch = Table(
@@ -89,9 +84,9 @@ learning_record = Table(
     "learning_record",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("person_id", _bytewise(String(10)), nullable=False),
-    Column("course_key", _bytewise(Text()), nullable=False),
-    Column("session", _bytewise(Text()), nullable=False),
+    Column("person_id", _KEY_ID, nullable=False),
+    Column("course_key", _KEY_TEXT, nullable=False),
+    Column("session", _KEY_TEXT, nullable=False),
     Column("start_date", Date, nullable=False),
     Column("end_date", Date, nullable=False),
     Column("name", Text, nullable=False),

@@ -13,7 +13,8 @@ $(BIN)/.installed: pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@# --inexact: uv itself (installed above, not a project dependency) stays in the venv.
-	@$(UV) sync --locked --all-extras --inexact --quiet
+	@# --compile-bytecode: as pip does; Python here may not write .pyc files itself.
+	@$(UV) sync --locked --all-extras --inexact --compile-bytecode --quiet
 	@touch $@
 
 demo: $(BIN)/.installed  ## sample agency for today -> SQLite -> compliance -> var/outbox/*.eml

@@ -5,7 +5,7 @@
     python bench/mail_delivery.py --render learnhours.notifiers.render:bench_message  # old mode
 
 (b) the real path, timed end to end: notices.plan_tonight renders every reminder (Jinja2, text +
-HTML, MIME), outbox.enqueue writes them to a fresh SQLite ledger, outbox.deliver marks them,
+HTML, MIME), ledger.enqueue writes them to a fresh SQLite ledger, ledger.deliver marks them,
 sends them with SmtpBackend over one connection to an aiosmtpd sink on loopback, and records
 each outcome. (a) raw smtplib sends the same reminders, rendered beforehand by the same code and
 untimed, as bytes (sendmail) over one connection; it runs before and after (b) and the mean is
@@ -160,7 +160,7 @@ def _render(n: int) -> list[bytes]:
 
 def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[str]]:
     """Seconds for render+enqueue and for deliver, and the outcomes."""
-    from learnhours.notifiers import notices, outbox
+    from learnhours.notifiers import ledger, notices
     from learnhours.warehouse.db import connect
 
     engine = connect(f"sqlite:///{workdir / 'bench.db'}")
@@ -172,9 +172,9 @@ def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[s
     start = time.perf_counter()
     tonight = notices.plan_tonight(ctx, people, [])
     with engine.begin() as connection:
-        queued = outbox.enqueue(connection, ctx.plan.id, tonight.drafts, TODAY)
+        queued = ledger.enqueue(connection, ctx.plan.id, tonight.drafts, TODAY)
     rendered = time.perf_counter()
-    outcomes = outbox.deliver(engine, backend, ctx.plan.id)
+    outcomes = ledger.deliver(engine, backend, ctx.plan.id)
     end = time.perf_counter()
     engine.dispose()
     if queued != n:

@@ -236,6 +236,17 @@ def _record(
     )
 
 
+def _typo_row(sample: Sample) -> dict[str, object]:
+    """A row to copy for the mistyped ID: the first record, or a made-up one on 1 January."""
+    if sample.records:
+        return sample.records[0]
+    first = sample.roster[0]
+    day = date(sample.year, 1, 1)
+    return _record(
+        str(first["身分證字號"]), str(first["姓名"]), COURSES[0], day, "全勤", random.Random(0)
+    )
+
+
 def write_csv(path: Path, header: list[str], rows: list[dict], encoding: str) -> Path:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -266,11 +277,15 @@ def write_xlsx(path: Path, header: list[str], rows: list[dict]) -> Path:
 
 
 def write_inbox(sample: Sample, inbox: Path) -> list[Path]:
-    """The files an HR clerk would drop in the inbox: roster, a Big5 CSV and an .xlsx that overlap."""
+    """The files an HR clerk would drop in the inbox: roster, a Big5 CSV and an .xlsx that overlap.
+
+    Early in January no course of the year has been registered yet: the exports then hold only
+    the row with a mistyped ID, as a first export of the year can.
+    """
     inbox.mkdir(parents=True, exist_ok=True)
     half = len(sample.records) // 2
     first, second = sample.records[: half + 20], sample.records[half:]  # 20 rows in both exports
-    bad = dict(first[0], **{"身分證字號": "A123456788"})  # a typo in the ID: rejected with a reason
+    bad = dict(_typo_row(sample), **{"身分證字號": "A123456788"})  # rejected with a reason
     roc_year = sample.year - 1911
     return [
         write_csv(inbox / f"{roc_year}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig"),

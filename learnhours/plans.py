@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
@@ -25,7 +25,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-PLANS_DIR_ENV = "LEARNHOURS_PLANS_DIR"
 REQUIREMENT_ALL = "all"
 
 
@@ -259,6 +258,9 @@ class UnitTier(_Strict):
 
 class Plan(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    # `yearly`: one file for every calendar year (its dates written as MM-DD); the plan judged is
+    # that file made for one year, its id `<file id>-<year>` (national -> national-2027).
+    recurs: Literal["yearly"] | None = None
     name: str
     agency: str
     period: Period
@@ -287,6 +289,14 @@ class Plan(_Strict):
     @property
     def judged_on(self) -> date:
         return self.judge_date or self.deadline
+
+    def is_open(self, day: date) -> bool:
+        """Whether `day` is inside the plan's period: reminders and daily summaries only then."""
+        return day in self.period
+
+    @property
+    def year(self) -> int:
+        return self.period.start.year
 
     def requirement(self, rid: str) -> Check:
         return next(r for r in self.checks if r.id == rid)
@@ -624,8 +634,8 @@ def _problems(node: yaml.Node, data: Mapping[str, Any]) -> list[_Problem]:
     return sorted(dict.fromkeys(found), key=lambda p: p.line)
 
 
-def load_plan(path: Path) -> Plan:
-    """Read and validate one plan file; PlanError names the file, line and field of each problem."""
+def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
+    """The plan file's YAML node (for line numbers) and its data; PlanError if it is not YAML."""
     try:
         text = path.read_text(encoding="utf-8")
         loader = _PlanLoader(text)
@@ -649,7 +659,14 @@ def load_plan(path: Path) -> Plan:
         ) from exc
     if not isinstance(data, dict) or node is None:
         raise PlanError(f"{path}: 計畫檔應為 YAML 對應表（key: value）")
-    problems = _problems(node, data)
+    return node, data
+
+
+def _validated(path: Path, node: yaml.Node, data: dict[str, Any], extra: list[_Problem]) -> Plan:
+    # A field `extra` already explains (a recurring plan's MM-DD date) is not reported twice.
+    explained = {(p.line, p.field) for p in extra}
+    found = [p for p in _problems(node, data) if (p.line, p.field) not in explained]
+    problems = sorted(dict.fromkeys([*extra, *found]), key=lambda p: p.line)
     if problems:
         raise PlanError(
             f"{path}: 計畫檔有 {len(problems)} 個問題：\n" + "\n".join(map(str, problems))
@@ -657,25 +674,208 @@ def load_plan(path: Path) -> Plan:
     return Plan.model_validate(data)
 
 
-def plans_dir() -> Path:
-    """plans/ beside the project, unless LEARNHOURS_PLANS_DIR says otherwise."""
-    configured = os.environ.get(PLANS_DIR_ENV)
-    if configured:
-        return Path(configured)
-    local = Path.cwd() / "plans"
-    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "plans"
+# --- plans that recur ---------------------------------------------------------------------------
+
+# The fields of a recurring plan written as a month and day: the year is the one judged.
+_DATE_KEYS = frozenset({"start", "end", "deadline", "judge_date"})
+_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+YEAR_PLACEHOLDERS = ("{year}", "{roc_year}")
+
+
+def _for_year(
+    node: yaml.Node, data: Mapping[str, Any], year: int
+) -> tuple[dict[str, Any], list[_Problem]]:
+    """A recurring plan's data made for one year: MM-DD dates on `year`, its id `<id>-<year>`,
+    `{year}` / `{roc_year}` in its name; and the problems of the dates as written."""
+    problems: list[_Problem] = []
+
+    def walk(value: object, loc: Loc) -> object:
+        if isinstance(value, Mapping):
+            return {k: at_key(k, v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        return value
+
+    def at_key(key: object, value: object, loc: Loc) -> object:
+        if key not in _DATE_KEYS:
+            return walk(value, loc)
+        if isinstance(value, date):
+            problems.append(
+                _Problem(
+                    *_where(node, loc),
+                    f"每年適用的計畫（recurs: yearly）日期只寫月-日，如 12-31，"
+                    f"不寫年份，但寫的是「{value}」",
+                )
+            )
+            return value
+        match = _MONTH_DAY.match(str(value).strip()) if isinstance(value, (str, int)) else None
+        if match is None:
+            return value  # the model reports what is wrong with it
+        month, day = map(int, match.groups())
+        try:
+            return date(year, month, day)
+        except ValueError:
+            leap = (month, day) == (2, 29)
+            text = "2月29日不是每年都有" if leap else "沒有這一天"
+            problems.append(
+                _Problem(*_where(node, loc), f"「{value}」{text}（應為月-日，如 12-31）")
+            )
+            return value
+
+    made = walk(data, ())
+    assert isinstance(made, dict)
+    if isinstance(made.get("id"), str):
+        made["id"] = f"{made['id']}-{year}"
+    if isinstance(made.get("name"), str):
+        made["name"] = made["name"].replace("{year}", str(year))
+        made["name"] = made["name"].replace("{roc_year}", str(year - 1911))
+    return made, problems
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """One file in plans/: a plan for one period, or (`recurs: yearly`) a plan for every year."""
+
+    path: Path
+    id: str
+    recurs: str | None
+    node: yaml.Node
+    data: Mapping[str, Any]
+
+    def plan(self, year: int | None = None) -> Plan:
+        """The plan this file says; a recurring file made for `year` (required then)."""
+        named = []
+        if self.id != self.path.stem:
+            text = f"檔名為 {self.path.name}，id 卻寫成「{self.id}」；兩者應相同"
+            named.append(_Problem(*_where(self.node, ("id",)), text))
+        if self.recurs is None:
+            return _validated(self.path, self.node, dict(self.data), named)
+        if year is None:
+            raise PlanError(f"{self.path}: 每年適用的計畫要指定年度，如 {self.id}-2027")
+        data, problems = _for_year(self.node, self.data, year)
+        return _validated(self.path, self.node, data, [*named, *problems])
+
+
+def read_plan_file(path: Path) -> PlanFile:
+    node, data = _read(path)
+    recurs = data.get("recurs")
+    if recurs not in (None, "yearly"):
+        recurs = None  # the model reports it with its line
+    return PlanFile(path, str(data.get("id", path.stem)), recurs, node, data)
+
+
+def load_plan(path: Path, year: int | None = None) -> Plan:
+    """Read and validate one plan file; PlanError names the file, line and field of each problem.
+
+    A recurring file is made for `year` (default: this year in Asia/Taipei).
+    """
+    found = read_plan_file(path)
+    return found.plan(year if year is not None or found.recurs is None else taipei_today().year)
+
+
+def taipei_today() -> date:
+    """Today in Asia/Taipei: the calendar every deadline is in."""
+    return datetime.now(ZoneInfo("Asia/Taipei")).date()
+
+
+# The plans shipped with the product; an installation names its own folder (plans_dir setting).
+SHIPPED_PLANS = Path(__file__).resolve().parent.parent / "plans"
 
 
 def plan_files(directory: Path | None = None) -> list[Path]:
-    return sorted((directory or plans_dir()).glob("*.yaml"))
+    return sorted((directory or SHIPPED_PLANS).glob("*.yaml"))
 
 
-def find_plan(plan_id: str, directory: Path | None = None) -> Plan:
-    for path in plan_files(directory):
-        if path.stem == plan_id:
-            plan = load_plan(path)
-            if plan.id != plan_id:
-                raise PlanError(f"{path}: 檔名為 {path.stem}，但 id 寫成 {plan.id}；兩者應相同")
-            return plan
-    known = ", ".join(p.stem for p in plan_files(directory)) or "（無）"
-    raise PlanError(f"找不到計畫 {plan_id}（在 {directory or plans_dir()}；現有：{known}）")
+CURRENT = "current"
+_WITH_YEAR = re.compile(r"^(?P<base>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})$")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every plan file of a folder, and which plan applies to which year."""
+
+    directory: Path
+    files: tuple[PlanFile, ...]
+    broken: tuple[tuple[Path, PlanError], ...] = ()
+
+    @classmethod
+    def read(cls, directory: Path | None = None) -> Catalog:
+        folder = directory or SHIPPED_PLANS
+        files, broken = [], []
+        for path in plan_files(folder):
+            try:
+                files.append(read_plan_file(path))
+            except PlanError as exc:
+                broken.append((path, exc))
+        return cls(folder, tuple(files), tuple(broken))
+
+    def _file(self, stem: str) -> PlanFile | None:
+        return next((f for f in self.files if f.path.stem == stem), None)
+
+    def _broken(self, stem: str) -> PlanError | None:
+        return next((e for p, e in self.broken if p.stem == stem), None)
+
+    def for_year(self, year: int) -> list[Plan]:
+        """The plans of `year`: each recurring file made for it, unless a file of that year
+        (`<id>-<year>.yaml`) overrides it, and the dated plans whose period touches the year."""
+        plans: dict[str, Plan] = {}
+        for f in self.files:
+            if f.recurs is not None:
+                if self._file(f"{f.id}-{year}") is None:
+                    plan = f.plan(year)
+                    plans[plan.id] = plan
+            else:
+                plan = f.plan()
+                if plan.period.start.year <= year <= plan.period.end.year:
+                    plans[plan.id] = plan
+        return sorted(plans.values(), key=lambda p: p.id)
+
+    def current(self, day: date) -> list[Plan]:
+        """The plans whose period contains `day` (the nightly run's `plan_id: current`)."""
+        return [p for p in self.for_year(day.year) if p.is_open(day)]
+
+    def closed_before(self, day: date) -> list[Plan]:
+        """Plans whose period ended before `day`: last year's recurring ones and every dated one.
+
+        What the nightly run may still owe a final summary (the caller decides which it owes).
+        """
+        last_year = [p for p in self.for_year(day.year - 1) if p.period.end < day]
+        dated = [f.plan() for f in self.files if f.recurs is None]
+        plans = {p.id: p for p in [*last_year, *dated] if p.period.end < day}
+        return sorted(plans.values(), key=lambda p: p.id)
+
+    def find(self, plan_id: str, day: date | None = None) -> Plan:
+        """A plan by id: a file's own (`hsinchu-city-2023`), a recurring one made for a year
+        (`national-2027`), or a recurring one for `day`'s year (`national`); `current` when
+        exactly one plan is open on `day`."""
+        day = day or taipei_today()
+        if plan_id == CURRENT:
+            open_now = self.current(day)
+            if len(open_now) == 1:
+                return open_now[0]
+            listed = "、".join(p.id for p in open_now) or "（無）"
+            raise PlanError(
+                f"{day.isoformat()} 進行中的計畫有 {len(open_now)} 個：{listed}；請用 --plan 指定其一"
+            )
+        exact = self._file(plan_id)
+        if exact is not None:
+            return exact.plan(day.year if exact.recurs else None)
+        if (error := self._broken(plan_id)) is not None:
+            raise error
+        match = _WITH_YEAR.match(plan_id)
+        if match:
+            base = self._file(match["base"])
+            if base is not None and base.recurs is not None:
+                return base.plan(int(match["year"]))
+            if (error := self._broken(match["base"])) is not None:
+                raise error
+        known = ", ".join(self.ids()) or "（無）"
+        raise PlanError(f"找不到計畫 {plan_id}（在 {self.directory}；現有：{known}）")
+
+    def ids(self) -> list[str]:
+        return [f"{f.path.stem}（每年）" if f.recurs else f.path.stem for f in self.files]
+
+
+def find_plan(plan_id: str, directory: Path | None = None, day: date | None = None) -> Plan:
+    """See Catalog.find; `day` (default today in Asia/Taipei) picks a recurring plan's year."""
+    return Catalog.read(directory).find(plan_id, day)

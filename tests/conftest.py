@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -17,6 +18,11 @@ os.environ.setdefault("PREFECT_HOME", str(ROOT / "var" / "prefect-test"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ["LEARNHOURS_PLANS_DIR"] = str(ROOT / "plans")
+# A command a test runs without --database-url must never open the project's own warehouse.
+_SESSION_VAR = Path(tempfile.mkdtemp(prefix="learnhours-tests-"))
+os.environ["LEARNHOURS_DATABASE_URL"] = f"sqlite:///{_SESSION_VAR / 'warehouse.db'}"
+os.environ["LEARNHOURS_OUTBOX"] = str(_SESSION_VAR / "outbox")
+os.environ["LEARNHOURS_INBOX"] = str(_SESSION_VAR / "inbox")
 
 PG_URL = os.environ.get(
     "LEARNHOURS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,8 +14,13 @@ from learnhours.demo_data import (
     write_csv,
     write_xlsx,
 )
+from learnhours.flows.steps import Mail
+from learnhours.notifiers.backends import MailSettings
 
 _rng = random.Random(20261123)
+
+# Mail as a plan alone sets it (its sender and HR addresses), delivered to a test's own backend.
+MAIL = Mail(MailSettings())
 
 
 def new_id() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import date
 
 import pytest
@@ -12,43 +13,47 @@ from learnhours.demo_data import ROSTER_HEADER, build_sample, write_csv, write_i
 from learnhours.notifiers.backends import MEMORY_OUTBOX
 from learnhours.warehouse.db import connect
 from learnhours.warehouse.lock import acquire, release
-from learnhours.warehouse.schema import ingest_batch, run_log
+from learnhours.warehouse.schema import ingest_batch, notice, run_log
+from tests.test_mail_backends import Recorder, smtp_server
 
 AS_OF = date(2026, 11, 23)
 
 
-@pytest.mark.slow
-def test_nightly_flow_runs_demo_twice_without_sending_twice(prefect_harness, tmp_path, monkeypatch):
+def _nightly(tmp_path, **kwargs):
+    """The flow on a warehouse of the test's own; the final state."""
     from learnhours.flows.nightly import nightly
 
-    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
-    inbox = tmp_path / "inbox"
-    sample = build_sample(2026, AS_OF, people=60)
-    write_inbox(sample, inbox)
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    first = nightly(
-        plan_id="national-2026",
-        inbox=inbox,
-        as_of=AS_OF,
-        database_url=url,
-        outbox_dir=tmp_path / "outbox",
-    )
-    assert first["files"] == 3 and first["files_failed"] == 0 and first["short"] > 0
-    assert first["mail"]["sent"] == len(list((tmp_path / "outbox").glob("*.eml")))
-    second = nightly(
-        plan_id="national-2026",
-        inbox=inbox,
-        as_of=AS_OF,
-        database_url=url,
-        outbox_dir=tmp_path / "outbox",
-    )
-    assert second["queued"] == 0 and second["mail"] == {}
-    assert second["rows_loaded"] == 0
+    kwargs.setdefault("plan_id", "national-2026")
+    kwargs.setdefault("inbox", tmp_path / "inbox")
+    kwargs.setdefault("as_of", AS_OF)
+    kwargs.setdefault("database_url", f"sqlite:///{tmp_path / 'w.db'}")
+    kwargs.setdefault("outbox_dir", tmp_path / "outbox")
+    return nightly(**kwargs, return_state=True)
+
+
+def _runs(url: str) -> list[tuple]:
     with connect(url).connect() as connection:
-        runs = connection.execute(
-            select(run_log.c.status, run_log.c.rows_loaded).order_by(run_log.c.id)
+        return connection.execute(
+            select(run_log.c.status, run_log.c.rows_loaded, run_log.c.detail).order_by(run_log.c.id)
         ).all()
-    assert runs == [("completed", first["rows_loaded"]), ("completed", 0)]
+
+
+@pytest.mark.slow
+def test_nightly_flow_runs_demo_twice_without_sending_twice(prefect_harness, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
+    sample = build_sample(2026, AS_OF, people=60)
+    write_inbox(sample, tmp_path / "inbox")
+    state = _nightly(tmp_path)
+    assert state.is_completed() and state.name == "Completed"
+    first = state.result()
+    (plan,) = first["plans"]
+    assert first["files"] == 3 and first["files_failed"] == 0 and plan["short"] > 0
+    assert plan["mail"]["sent"] == len(list((tmp_path / "outbox").glob("*.eml")))
+    second = _nightly(tmp_path).result()
+    assert second["plans"][0]["queued"] == 0 and second["plans"][0]["mail"] == {}
+    assert second["rows_loaded"] == 0
+    runs = _runs(f"sqlite:///{tmp_path / 'w.db'}")
+    assert [(s, n) for s, n, _ in runs] == [("completed", first["rows_loaded"]), ("completed", 0)]
     summary, units = _artifacts("nightly-summary"), _artifacts("unit-rates")
     assert "60 people" in summary and "民政課" in units
     assert not any(row["身分證字號"] in summary + units for row in sample.roster)
@@ -56,77 +61,86 @@ def test_nightly_flow_runs_demo_twice_without_sending_twice(prefect_harness, tmp
 
 def _artifacts(key: str) -> str:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    # Raw request: Prefect 3.8.8's read_artifacts sends nulls its own server rejects (422).
     with get_client(sync_client=True) as client:
-        found = client._client.post(
-            "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}}
-        ).json()
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
     assert found, f"no artifact {key}"
     # A table artifact's data is JSON text with \\u escapes: read it back as text people see.
     return "\n".join(
-        a["data"]
-        if key == "nightly-summary"
-        else json.dumps(json.loads(a["data"]), ensure_ascii=False)
+        a.data if key == "nightly-summary" else json.dumps(json.loads(a.data), ensure_ascii=False)
         for a in found
     )
 
 
+def _logs(state, until: str) -> list[tuple[str, str]]:
+    """(logger name, message) of the log lines the Prefect API holds for the run, once one
+    containing `until` has arrived (logs reach the API in batches, a second or two late)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:
+            logs = [(log.name, log.message) for log in client.read_logs(log_filter=run)]
+            if any(until in m for _, m in logs) or time.monotonic() > deadline:
+                return logs
+            time.sleep(0.5)
+
+
 @pytest.mark.slow
-def test_invalid_plan_fails_the_run_and_mails_the_administrator(
+def test_invalid_plan_fails_the_run_records_it_and_mails_the_administrator(
     prefect_harness, tmp_path, monkeypatch
 ):
-    from learnhours.flows.nightly import nightly
-
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
     MEMORY_OUTBOX.clear()
-    state = nightly(
-        plan_id="no-such-plan",
-        inbox=tmp_path,
-        as_of=AS_OF,
-        database_url=f"sqlite:///{tmp_path / 'w.db'}",
-        outbox_dir=tmp_path,
-        return_state=True,
-    )
+    state = _nightly(tmp_path, plan_id="no-such-plan", inbox=tmp_path)
     assert state.is_failed()
     assert "the plan cannot be used" in state.message and "no-such-plan" in state.message
     (mail,) = MEMORY_OUTBOX
     assert mail["To"] == "admin@demo.gov.tw" and "no-such-plan" in mail["Subject"]
+    ((status, _rows, detail),) = _runs(f"sqlite:///{tmp_path / 'w.db'}")
+    assert (
+        status == "failed" and "no-such-plan" in detail and "mailed to admin@demo.gov.tw" in detail
+    )
 
 
 @pytest.mark.slow
-def test_run_refused_while_another_holds_the_lock_touches_nothing(
+def test_run_refused_while_another_holds_the_lock_touches_nothing_and_is_recorded(
     prefect_harness, tmp_path, monkeypatch
 ):
-    from learnhours.flows.nightly import nightly
-
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
-    inbox = tmp_path / "inbox"
-    write_inbox(build_sample(2026, AS_OF, people=10), inbox)
+    write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")
     url = f"sqlite:///{tmp_path / 'w.db'}"
     engine = connect(url)
     holder = acquire(engine)  # the "first run", still going
     try:
-        state = nightly(
-            plan_id="national-2026",
-            inbox=inbox,
-            as_of=AS_OF,
-            database_url=url,
-            outbox_dir=tmp_path,
-            return_state=True,
-        )
+        state = _nightly(tmp_path)
     finally:
         release(engine, holder)
     assert state.is_failed() and "another nightly run is going" in state.message
     with engine.connect() as connection:
         assert connection.execute(select(ingest_batch)).all() == []
+    ((status, _rows, detail),) = _runs(url)
+    assert status == "failed" and "another nightly run is going" in detail
+
+
+@pytest.mark.slow
+def test_missing_inbox_fails_the_run_naming_the_folder(prefect_harness, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    state = _nightly(tmp_path, inbox=tmp_path / "no-such-inbox")
+    assert state.is_failed() and "no-such-inbox" in state.message
 
 
 @pytest.mark.slow
 def test_fetch_on_downloads_from_the_portal_then_ingests(prefect_harness, tmp_path, monkeypatch):
     from learnhours.emulator import PortalEmulator, serve
-    from learnhours.flows.nightly import nightly
 
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     monkeypatch.setenv("LEARNHOURS_PORTAL_USER", "acct")
@@ -135,22 +149,128 @@ def test_fetch_on_downloads_from_the_portal_then_ingests(prefect_harness, tmp_pa
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     write_csv(inbox / "115年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig")
-    url = f"sqlite:///{tmp_path / 'w.db'}"
     with serve(PortalEmulator(users={"acct": "pw"}, records=sample.records)) as base_url:
-        run = dict(
-            plan_id="national-2026",
-            inbox=inbox,
-            fetch=True,
-            portal_url=base_url,
-            polite=False,
-            as_of=AS_OF,
-            database_url=url,
-            outbox_dir=tmp_path,
-        )
-        first = nightly(**run)
-        second = nightly(**run)
+        run = dict(fetch=True, portal_url=base_url, polite=False)
+        first = _nightly(tmp_path, **run).result()
+        second = _nightly(tmp_path, **run).result()
     assert first["files"] == 2 and first["rows_loaded"] == len(sample.roster) + len(sample.records)
     assert second["rows_loaded"] == 0 and len(list(inbox.iterdir())) == 2  # nothing fetched twice
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
+    prefect_harness, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}?timeout=3")
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
+    sample = build_sample(2026, AS_OF, people=20)
+    write_inbox(sample, tmp_path / "inbox")
+    state = _nightly(tmp_path)
+    assert state.is_failed()
+    assert (
+        "mail could not be handed over" in state.message and "connection refused" in state.message
+    )
+    logs = _logs(state, until="failure notice")
+    # The product's own lines reach the run's logs in the UI, and none carries an ID.
+    assert any(name.startswith("learnhours.") for name, _ in logs)
+    assert any("connection refused" in message for _, message in logs)
+    assert any("failure notice to admin@demo.gov.tw not sent" in m for _, m in logs)
+    assert not any(row["身分證字號"] in m for row in sample.roster for _, m in logs)
+    with connect(f"sqlite:///{tmp_path / 'w.db'}").connect() as connection:
+        statuses = set(connection.execute(select(notice.c.status)).scalars())
+    assert statuses == {"pending"}  # kept for the next run
+
+
+@pytest.mark.slow
+def test_some_recipients_refused_completes_saying_how_many_and_why(
+    prefect_harness, tmp_path, monkeypatch
+):
+    sample = build_sample(2026, AS_OF, people=20)
+    write_inbox(sample, tmp_path / "inbox")
+    refused = sorted(r["電子郵件"] for r in sample.roster if r["電子郵件"])[:2]
+    handler = Recorder(refuse={a: "550 5.1.1 No such user" for a in refused})
+    with smtp_server(handler) as server:
+        monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
+        monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+        state = _nightly(tmp_path)
+    assert state.is_completed()
+    troubled = state.result()["plans"][0]["mail"].get("failed", 0)
+    if troubled:  # only short people get mail: the refused ones may all have met the plan
+        assert f"{troubled} notice(s) not delivered" in state.message and "550" in state.message
+        assert not any(a in state.message for a in refused)  # no addresses in the run state
+
+
+@pytest.mark.slow
+def test_a_closed_plan_named_ends_in_warning_and_sends_nothing(
+    prefect_harness, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    MEMORY_OUTBOX.clear()
+    write_inbox(build_sample(2023, date(2023, 12, 1), people=10), tmp_path / "inbox")
+    state = _nightly(tmp_path, plan_id="hsinchu-city-2023", as_of=date(2026, 11, 23))
+    assert state.is_completed() and state.name == "Warning"
+    assert "hsinchu-city-2023" in state.message and "current" in state.message
+    assert MEMORY_OUTBOX == []
+    assert _runs(f"sqlite:///{tmp_path / 'w.db'}")[0][0] == "warning"
+
+
+def _notices(url: str) -> list[tuple[str, str, str, str]]:
+    with connect(url).connect() as connection:
+        return [
+            tuple(r)
+            for r in connection.execute(
+                select(notice.c.plan_id, notice.c.kind, notice.c.created_on, notice.c.status)
+            )
+        ]
+
+
+@pytest.mark.slow
+def test_new_years_night_judges_the_new_year_then_one_final_summary_of_the_old(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """`plan_id: current` across 2026-12-31 -> 2027-01-13: the closed year's last reminders, the
+    new year's plan from 1 January, one final 2026 summary once the 7-day lag has passed."""
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    write_inbox(build_sample(2026, date(2026, 12, 31), people=40), tmp_path / "inbox")
+
+    def night(day: date) -> dict:
+        state = _nightly(tmp_path, plan_id="current", as_of=day)
+        assert state.is_completed() and state.name == "Completed", state.message
+        return state.result()
+
+    december = night(date(2026, 12, 15))  # stage 7: the last reminders of 2026
+    assert [p["plan"] for p in december["plans"]] == ["national-2026"]
+    assert december["plans"][0]["stage"] == 7
+    assert any(k == "reminder" for _p, k, _d, _s in _notices(url))
+    eve = night(date(2026, 12, 31))
+    assert eve["plans"][0]["stage"] is None  # past the last day: no more reminders
+    new_year = night(date(2027, 1, 1))
+    assert [p["plan"] for p in new_year["plans"]] == ["national-2027"]
+    assert [(f["plan"], f["status"]) for f in new_year["finals"]] == [("national-2026", "not_due")]
+    assert new_year["finals"][0]["due_on"] == "2027-01-13"
+    night(date(2027, 1, 12))
+    old = [n for n in _notices(url) if n[0] == "national-2026"]
+    assert not any(created >= date(2027, 1, 1) for _p, _k, created, _s in old)
+    assert not any(kind == "final" for _p, kind, _c, _s in old)
+    MEMORY_OUTBOX.clear()
+    closing = night(date(2027, 1, 13))
+    assert [(f["plan"], f["status"]) for f in closing["finals"]] == [("national-2026", "sent")]
+    finals = [m for m in MEMORY_OUTBOX if "年度結算" in str(m["Subject"])]
+    assert len(finals) == 1 and "national" not in str(finals[0]["Subject"])
+    assert "最終結果" in finals[0].get_body(("plain",)).get_content()
+    night(date(2027, 1, 14))
+    night(date(2027, 2, 1))
+    old_after = [n for n in _notices(url) if n[0] == "national-2026" and n[2] >= date(2027, 1, 1)]
+    assert [(k, s) for _p, k, _c, s in old_after] == [("final", "sent")]  # exactly one, ever
+    assert not any(k == "reminder" for _p, k, _c, _s in old_after)
 
 
 def _dump(engine) -> dict[str, list]:
@@ -171,23 +291,13 @@ def _dump(engine) -> dict[str, list]:
 def test_nightly_twice_on_postgres_leaves_warehouse_and_ledger_identical(
     prefect_harness, pg_url, tmp_path, monkeypatch
 ):
-    from learnhours.flows.nightly import nightly
-
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
-    inbox = tmp_path / "inbox"
-    write_inbox(build_sample(2026, AS_OF, people=60), inbox)
-    run = dict(
-        plan_id="national-2026",
-        inbox=inbox,
-        as_of=AS_OF,
-        database_url=pg_url,
-        outbox_dir=tmp_path / "outbox",
-    )
-    first = nightly(**run)
+    write_inbox(build_sample(2026, AS_OF, people=60), tmp_path / "inbox")
+    first = _nightly(tmp_path, database_url=pg_url).result()
     engine = connect(pg_url)
     after_first = _dump(engine)
     assert first["rows_loaded"] > 0 and after_first["notice"]
-    nightly(**run)
+    _nightly(tmp_path, database_url=pg_url)
     assert _dump(engine) == after_first
     with engine.connect() as connection:
         assert (

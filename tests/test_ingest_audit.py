@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from learnhours.flows.steps import files_under, ingest_paths
-from learnhours.notifiers.quality import stale_reason
+from learnhours.notifiers.summary_facts import stale_reason
 from learnhours.warehouse import queries
 from learnhours.warehouse.load import ingest_file, mark_seen
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row
@@ -147,20 +147,19 @@ def test_portal_sending_the_same_export_again_keeps_the_data_fresh(engine, tmp_p
 
     from learnhours.emulator import PortalEmulator, serve
     from learnhours.extractors.site_profile import load_profile
-    from learnhours.flows.nightly import fetch_to_inbox
+    from learnhours.flows.steps import fetch_to_inbox
     from tests.test_fetch import PASSWORD, USER, YEAR, agency_rows
 
-    monkeypatch.setenv("LEARNHOURS_PORTAL_USER", USER)
-    monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", PASSWORD)
+    account = {"LEARNHOURS_PORTAL_USER": USER, "LEARNHOURS_PORTAL_PASSWORD": PASSWORD}
     inbox = tmp_path / "inbox"
     with serve(PortalEmulator({USER: PASSWORD}, agency_rows(), [])) as url:
         site = replace(load_profile("lifelong-portal"), base_url=url).with_network(
             connect_timeout_seconds=2, read_timeout_seconds=2, retries=0, min_interval_seconds=0
         )
-        assert fetch_to_inbox(engine, site, inbox, *YEAR).saved
+        assert fetch_to_inbox(engine, site, inbox, *YEAR, account).saved
         ingest_paths(engine, [inbox])
         _backdate_batches(engine, 30)
         assert stale_reason(_newest(engine), 7, datetime.now(UTC))
-        again = fetch_to_inbox(engine, site, tmp_path / "empty-inbox", *YEAR)
+        again = fetch_to_inbox(engine, site, tmp_path / "empty-inbox", *YEAR, account)
     assert not again.saved and again.skipped  # the quiet week: nothing new
     assert stale_reason(_newest(engine), 7, datetime.now(UTC)) == ""

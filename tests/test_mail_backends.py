@@ -29,7 +29,7 @@ from learnhours.notifiers.backends import (
     MemoryBackend,
     SmtpBackend,
     SmtpSettings,
-    backend_from_env,
+    backend_for,
     config,
     parse_smtp_url,
     smtp,
@@ -41,6 +41,14 @@ PASSWORD = "S3cret-pw!"
 
 
 # -- factories ------------------------------------------------------------------------------------
+
+
+def from_env(env: dict[str, str], outbox: Path = Path("var/outbox")):
+    """The backend an installation with this environment gets (settings read as at start-up)."""
+    from learnhours.settings import load_settings
+
+    settings = load_settings(environ={**env, "LEARNHOURS_OUTBOX": str(outbox)}, cwd=Path("/"))
+    return backend_for(settings.mail())
 
 
 def make_message(i: int, to: str | None = None, subject: str = SUBJECT) -> EmailMessage:
@@ -234,7 +242,7 @@ def test_smtp_from_env_selects_smtp_and_delivers():
     handler = Recorder()
     with smtp_server(handler) as server:
         env = {"LEARNHOURS_SMTP_URL": f"smtp://127.0.0.1:{server.port}?timeout=5"}
-        backend = backend_from_env(Path("unused"), env)
+        backend = from_env(env)
         assert backend.name == "smtp"
         assert outcomes(list(backend.send_batch([make_message(1)]))) == ["sent"]
     assert len(handler.received) == 1
@@ -430,7 +438,7 @@ def test_password_never_in_repr_or_config_errors():
         "LEARNHOURS_SMTP_URL": "smtp+starttls://hr-notify@mail.example.gov.tw:587",
         "LEARNHOURS_SMTP_PASSWORD": PASSWORD,
     }
-    backend = backend_from_env(Path("var/outbox"), env)
+    backend = from_env(env)
     assert PASSWORD not in repr(backend) and PASSWORD not in str(backend)
     assert PASSWORD not in repr(vars(backend))
     with pytest.raises(MailConfigError) as caught:
@@ -474,7 +482,7 @@ def test_no_rate_never_sleeps():
 
 
 def test_unset_url_gives_the_file_outbox_at_the_callers_folder(tmp_path):
-    backend = backend_from_env(tmp_path / "outbox", {})
+    backend = from_env({}, tmp_path / "outbox")
     assert isinstance(backend, FileBackend) and backend.directory == tmp_path / "outbox"
 
 
@@ -484,7 +492,7 @@ def test_unset_url_gives_the_file_outbox_at_the_callers_folder(tmp_path):
 )
 def test_mail_backend_variable_forces_a_backend(forced, kind):
     env = {"LEARNHOURS_MAIL_BACKEND": forced, "LEARNHOURS_SMTP_URL": "smtp://relay:25"}
-    assert isinstance(backend_from_env(Path("var/outbox"), env), kind)
+    assert isinstance(from_env(env), kind)
 
 
 def test_smtp_url_forms_and_options():
@@ -520,12 +528,14 @@ def test_bad_smtp_urls_say_what_is_wrong(url, says):
 def test_login_without_password_is_a_config_error():
     env = {"LEARNHOURS_SMTP_URL": "smtps://hr@mail.example.gov.tw"}
     with pytest.raises(MailConfigError, match="LEARNHOURS_SMTP_PASSWORD"):
-        backend_from_env(Path("var/outbox"), env)
+        from_env(env)
 
 
-def test_unknown_backend_name_is_a_config_error():
-    with pytest.raises(MailConfigError, match="console, file, memory or smtp"):
-        backend_from_env(Path("var/outbox"), {"LEARNHOURS_MAIL_BACKEND": "carrier-pigeon"})
+def test_unknown_backend_name_is_a_settings_error_naming_the_variable():
+    from learnhours.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="LEARNHOURS_MAIL_BACKEND.*carrier-pigeon"):
+        from_env({"LEARNHOURS_MAIL_BACKEND": "carrier-pigeon"})
 
 
 def test_password_from_a_prefect_secret_block_only_when_named(monkeypatch):
@@ -537,13 +547,12 @@ def test_password_from_a_prefect_secret_block_only_when_named(monkeypatch):
 
     monkeypatch.setattr(config, "_load_prefect_secret", fake_load)
     url = "smtps://hr@mail.example.gov.tw"
-    backend = backend_from_env(
-        Path("o"), {"LEARNHOURS_SMTP_URL": url, "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password"}
+    backend = from_env(
+        {"LEARNHOURS_SMTP_URL": url, "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password"}
     )
     assert asked == ["smtp-password"]
     assert backend._password.reveal() == PASSWORD
-    backend_from_env(
-        Path("o"),
+    from_env(
         {
             "LEARNHOURS_SMTP_URL": url,
             "LEARNHOURS_SMTP_PASSWORD": "from-env",
@@ -563,7 +572,7 @@ def test_failing_prefect_block_names_the_block(monkeypatch):
         "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password",
     }
     with pytest.raises(MailConfigError, match="'smtp-password'"):
-        backend_from_env(Path("o"), env)
+        from_env(env)
 
 
 # -- file outbox, console, memory -----------------------------------------------------------------
@@ -636,7 +645,7 @@ def test_memory_backend_keeps_messages_and_simulates_faults():
 
 def test_memory_backend_from_env_shares_the_module_outbox():
     backends.MEMORY_OUTBOX.clear()
-    backend = backend_from_env(Path("o"), {"LEARNHOURS_MAIL_BACKEND": "memory"})
+    backend = from_env({"LEARNHOURS_MAIL_BACKEND": "memory"})
     list(backend.send_batch([make_message(0)]))
     assert len(backends.MEMORY_OUTBOX) == 1
     backends.MEMORY_OUTBOX.clear()
@@ -648,3 +657,29 @@ def test_every_backend_refuses_a_message_without_message_id(tmp_path):
     for backend in (MemoryBackend(), FileBackend(tmp_path), ConsoleBackend(io.StringIO())):
         (delivery,) = backend.send_batch([msg])
         assert delivery.outcome == "failed" and "Message-ID" in delivery.detail
+
+
+def test_smtp_login_refused_is_reported_as_a_refused_login_not_a_timeout(self_signed):
+    """A server that answers 535 and then stalls the client's next AUTH attempt (a tarpit, as
+    many mail servers do after a failed login) must read as a refused login."""
+    import time
+
+    handler = Recorder()
+    attempts: list[str] = []
+
+    def refuse_then_stall(server, session, envelope, mechanism, auth_data):
+        attempts.append(mechanism)
+        if len(attempts) > 1:
+            time.sleep(2.5)  # longer than the client's timeout
+        return AuthResult(success=False, handled=False)
+
+    with smtp_server(
+        handler, tls_context=server_tls(self_signed), authenticator=refuse_then_stall
+    ) as server:
+        url = f"smtp+starttls://hr-notify@127.0.0.1:{server.port}?verify=false&timeout=2"
+        with pytest.raises(BackendUnavailable) as caught:
+            list(smtp_backend(url, "wrong").send_batch([make_message(0)]))
+    text = str(caught.value)
+    assert "login as 'hr-notify' refused" in text and "535" in text
+    assert "no answer" not in text
+    assert attempts == ["PLAIN"]  # one mechanism: a refusal is the server's answer

@@ -23,7 +23,7 @@ from learnhours.warehouse.schema import (
     source_block,
 )
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,7 +10,7 @@ from learnhours.flows.steps import compute, notify
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import find_plan
 from learnhours.warehouse.load import ingest_file
-from tests.factories import export_file, new_id, person, record, roster_file
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
 PLAN = "national-2026"
 TODAY = date(2026, 11, 23)  # 28 days before the effective deadline 2026-12-21: stage 30
@@ -33,13 +33,11 @@ def test_rule9_one_reminder_per_stage_never_twice(engine, tmp_path):
     pid = _setup(engine, tmp_path)
     backend = MemoryBackend()
     result = compute(engine, find_plan(PLAN), TODAY)
-    first = notify(engine, result, TODAY, tmp_path / "outbox", backend)
+    first = notify(engine, result, TODAY, MAIL, backend)
     assert first.tonight.stage == 30
     kinds = sorted(m["Subject"].split("】")[0] for m in backend.outbox)
     assert kinds == ["【單位學習時數", "【學習時數提醒", "【學習時數提醒", "【學習時數摘要"]
-    again = notify(
-        engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend
-    )
+    again = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     assert again.queued == 0
     assert len(backend.outbox) == 4
     for message in backend.outbox:
@@ -54,7 +52,7 @@ def test_rule9_one_reminder_per_stage_never_twice(engine, tmp_path):
 def test_reminder_reads_in_chinese_with_last_day(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
     parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == "【學習時數提醒】尚差 19 小時，請於115年12月21日（含）以前完成"
@@ -89,7 +87,7 @@ def test_names_are_autoescaped_in_html(engine, tmp_path):
         ),
     )
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     reminder = next(m for m in backend.outbox if m["To"] == "s@example.gov.tw")
     parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
     html = parsed.get_body(("html",)).get_content()
@@ -136,7 +134,7 @@ def test_header_injection_in_address_or_name_is_rejected_not_sent(engine, tmp_pa
         else p
         for p in result.people
     ]
-    tonight = notices.plan_tonight(_context(engine, result.plan, TODAY), people, result.units)
+    tonight = notices.plan_tonight(_context(engine, result.plan, TODAY, MAIL), people, result.units)
     assert tonight.drafts == []
     reasons = {s.label: s.reason for s in tonight.skipped}
     assert "換行" in reasons["林 小華"]
@@ -155,9 +153,7 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
         old = datetime.now(UTC) - timedelta(days=30)  # freshness reads last_seen_at (0003)
         connection.execute(update(ingest_batch).values(loaded_at=old, last_seen_at=old))
     backend = MemoryBackend()
-    report = notify(
-        engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend
-    )
+    report = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     assert [m["To"] for m in backend.outbox] == ["hr@demo.gov.tw"]
     summary = email.message_from_bytes(backend.outbox[0].as_bytes(), policy=email.policy.default)
     assert "資料過舊" in summary["Subject"]
@@ -194,13 +190,11 @@ def test_dry_run_records_and_sends_nothing(engine, tmp_path, capsys, monkeypatch
 def test_rule9_late_run_sends_only_current_stage_and_supersedes_pending(engine, tmp_path):
     _setup(engine, tmp_path)
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", refusing)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
     assert ("reminder", "pending", 30) in _outbox_rows(engine)
     later = date(2026, 12, 10)  # 11 days left: stage 14
     backend = MemoryBackend()
-    report = notify(
-        engine, compute(engine, find_plan(PLAN), later), later, tmp_path / "outbox", backend
-    )
+    report = notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, backend)
     assert report.superseded == 1
     rows = _outbox_rows(engine)
     assert ("reminder", "superseded", 30) in rows
@@ -208,11 +202,15 @@ def test_rule9_late_run_sends_only_current_stage_and_supersedes_pending(engine, 
 
 
 def test_env_overrides_sender_and_hr_addresses(engine, tmp_path, monkeypatch):
+    from learnhours.flows.steps import Mail
+    from learnhours.settings import load_settings
+
     monkeypatch.setenv("LEARNHOURS_MAIL_FROM", "學習時數 <learn@city.gov.tw>")
     monkeypatch.setenv("LEARNHOURS_HR_ADDRESSES", "a@city.gov.tw, b@city.gov.tw")
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    mail = Mail.of(load_settings())
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, mail, backend)
     summaries = [m["To"] for m in backend.outbox if "摘要】" in m["Subject"]]
     assert summaries == ["a@city.gov.tw", "b@city.gov.tw"]
     assert all(m["From"].addresses[0].addr_spec == "learn@city.gov.tw" for m in backend.outbox)
@@ -225,7 +223,7 @@ def test_chart_without_cjk_font_labels_bars_with_keys_and_a_legend(engine, tmp_p
     monkeypatch.setattr(render, "cjk_font", lambda: None)
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     html = summary.get_body(("html",)).get_content()
     assert "<th>圖例</th>" in html and "<td>U1</td><td>民政課</td>" in html
@@ -236,7 +234,7 @@ def test_chart_without_cjk_font_labels_bars_with_keys_and_a_legend(engine, tmp_p
 def test_summary_lists_people_without_address_once(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     text = summary.get_body(("plain",)).get_content()
     assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
@@ -262,21 +260,21 @@ class _CrashAfterFirst:
 def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
     import pytest
 
-    from learnhours.notifiers import outbox
+    from learnhours.notifiers import ledger
 
     _setup(engine, tmp_path)
     result = compute(engine, find_plan(PLAN), TODAY)
     crashing = _CrashAfterFirst()
     with pytest.raises(RuntimeError):
-        notify(engine, result, TODAY, tmp_path / "outbox", crashing)
+        notify(engine, result, TODAY, MAIL, crashing)
     statuses = sorted(status for _kind, status, _stage in _outbox_rows(engine))
     assert statuses == ["pending", "pending", "sending"]  # handed over: stuck; the rest: back
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     stuck, stuck_to = crashing.sent[0]["Message-ID"], crashing.sent[0]["To"]
     assert stuck not in [m["Message-ID"] for m in backend.outbox]  # never resent
     with engine.connect() as connection:
-        assert any("寄送狀態不明" in line for line in outbox.troubles(connection, PLAN))
+        assert any("寄送狀態不明" in line for line in ledger.troubles(connection, PLAN))
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     assert f"{stuck_to}：寄送狀態不明" in summary.get_body(("plain",)).get_content()
 
@@ -285,10 +283,10 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
 def test_rule9_ledger_never_twice_on_postgresql(pg_engine, tmp_path):
     _setup(pg_engine, tmp_path)
     backend = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    first = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, tmp_path, backend)
+    first = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     assert first.queued == 3 and first.outcomes == {"sent": 3, "retry": 1}  # 2 + digest + HR
     backend.faults.clear()
-    again = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, tmp_path, backend)
+    again = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     assert again.queued == 0 and again.outcomes == {"sent": 1}
     assert sorted(s for _k, s, _st in _outbox_rows(pg_engine)) == ["sent"] * 4
 
@@ -338,7 +336,7 @@ def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine,
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     plan = find_plan(PLAN)
-    notify(engine, compute(engine, plan, TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, plan, TODAY), TODAY, MAIL, backend)
     by_kind = {str(m["Subject"]).split("】")[0]: m for m in backend.outbox}
     reminder = _lines(_text(by_kind["【學習時數提醒"]))
     for check in plan.checks:
@@ -359,7 +357,7 @@ def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine,
 def test_rule6_reminder_explains_why_gaps_add_up_to_more_than_needed(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     text = _text(next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw"))
     # 19 h needed, yet the listed gaps add up to 19 + 4 + 5 + 1 = 29 h.
     assert "同一小時可同時計入多項（例如性別主流化時數也計入民主治理價值與年度學習時數）" in text
@@ -374,7 +372,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     ]
     ingest_file(engine, export_file(tmp_path, rows))
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, tmp_path / "outbox", refusing)
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
     text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
     section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
     assert "- 名冊上沒有電子郵件：1 人（無信箱（民政課））" in section
@@ -385,7 +383,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     # The next night, same stage: the reminder already went out and is not sent again.
     later = date(2026, 11, 24)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), later), later, tmp_path / "outbox", backend)
+    notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, backend)
     text = _text(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
     assert "- 本階段（截止前 30 天）先前已寄過提醒，不重寄：1 人（陳課長（民政課））" in text
 
@@ -429,7 +427,7 @@ def test_dry_run_tells_homonyms_apart_and_counts_who_is_left_out(
 def test_stale_reason_only_when_the_newest_batch_is_older_than_the_limit():
     from datetime import UTC, datetime, timedelta
 
-    from learnhours.notifiers.quality import stale_reason
+    from learnhours.notifiers.summary_facts import stale_reason
 
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     assert stale_reason(now - timedelta(days=7), 7, now) == ""
@@ -451,7 +449,7 @@ def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine
         engine,
         compute(engine, find_plan("hsinchu-city-2023"), today),
         today,
-        tmp_path / "o",
+        MAIL,
         backend,
     )
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from learnhours.flows.failure import mail_admin, plain_cause, scrub
-from learnhours.notifiers.backends import MEMORY_OUTBOX
+from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import PlanError
 from learnhours.transforms.ids import mask_id
 from learnhours.warehouse import run_log
@@ -27,6 +27,7 @@ from learnhours.warehouse.lock import (
     this_process,
 )
 from learnhours.warehouse.schema import run_lock
+from learnhours.warehouse.schema import run_log as run_log_table
 from tests.conftest import ROOT
 from tests.factories import new_id
 
@@ -90,30 +91,110 @@ def test_two_runs_started_at_once_exactly_one_proceeds(any_engine):
     assert sorted(outcomes) == ["ran", "refused"]
 
 
-def test_stale_lock_of_a_dead_process_is_broken(any_engine):
+def test_lock_of_a_dead_process_on_this_host_is_broken_at_once(any_engine):
+    """A run killed with kill -9 minutes ago must not block tonight's run for hours."""
     me = this_process()
-    _plant(any_engine, str(Holder(me.host, _dead_pid(), "crashed")), timedelta(hours=7))
+    _plant(any_engine, str(Holder(me.host, _dead_pid(), "crashed")), timedelta(minutes=3))
     holder = acquire(any_engine)
     assert holder.pid == me.pid
+    release(any_engine, holder)
 
 
-def test_stale_lock_of_a_live_process_is_kept(any_engine):
-    _plant(any_engine, str(this_process()), timedelta(hours=7))
-    with pytest.raises(RunLocked):
+def test_lock_of_a_live_process_is_kept(any_engine):
+    with run_lock_held(any_engine), pytest.raises(RunLocked, match="wait for it to finish"):
         acquire(any_engine)
 
 
-def test_recent_lock_of_a_dead_process_is_kept(any_engine):
-    me = this_process()
-    _plant(any_engine, str(Holder(me.host, _dead_pid(), "crashed")), timedelta(minutes=30))
-    with pytest.raises(RunLocked):
-        acquire(any_engine)
+def test_a_reused_pid_does_not_keep_a_dead_run_s_lock(any_engine):
+    me = this_process()  # this very pid, but a process that started at another moment
+    _plant(any_engine, str(Holder(me.host, me.pid, "1.crashed")), timedelta(minutes=3))
+    release(any_engine, acquire(any_engine))
 
 
-def test_lock_held_on_another_host_is_never_broken_automatically(any_engine):
-    _plant(any_engine, str(Holder("other-host.example", 1, "x")), timedelta(days=3))
+def test_lock_held_on_another_host_waits_and_says_how_to_release_it(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path / 'w.db'}")
+    _plant(engine, str(Holder("other-host.example", 1, "x")), timedelta(days=3))
+    with pytest.raises(RunLocked, match="other-host.example.*learnhours unlock nightly"):
+        acquire(engine)
+    from learnhours.warehouse.lock import unlock
+
+    assert unlock(engine) == "other-host.example:1:x"
+    release(engine, acquire(engine))
+
+
+@pytest.mark.postgres
+def test_postgres_lock_of_a_live_session_on_another_host_waits(pg_url):
+    from sqlalchemy import text
+
+    engine = connect(pg_url)
+    other = engine.connect()  # another machine's run: its session holds the advisory lock
+    other.execute(
+        text("SELECT pg_advisory_lock(hashtext('learnhours:' || current_schema() || ':' || :n))"),
+        {"n": "nightly"},
+    )
+    other.commit()
+    _plant(engine, str(Holder("other-host.example", 1, "x")), timedelta(minutes=5))
     with pytest.raises(RunLocked, match="other-host.example"):
-        acquire(any_engine)
+        acquire(engine)
+    other.invalidate()  # that machine died: the server ends its session, and with it the lock
+    release(engine, acquire(engine))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_row_left_by_a_session_that_ended_is_replaced_at_once(pg_url):
+    engine = connect(pg_url)
+    _plant(engine, str(Holder("other-host.example", 1, "x")), timedelta(minutes=5))
+    holder = acquire(engine)  # no session holds the advisory lock: that run is gone
+    assert holder.host != "other-host.example"
+    release(engine, holder)
+    engine.dispose()
+
+
+_HOLD_AND_WAIT = """
+import sys, time
+from learnhours.warehouse.db import connect
+from learnhours.warehouse.lock import acquire
+acquire(connect(sys.argv[1]))
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_kill_9_of_a_run_lets_the_next_one_start_at_once(any_engine):
+    url = any_engine.url.render_as_string(hide_password=False)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_WAIT, url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(RunLocked):
+            acquire(any_engine)
+        child.kill()  # SIGKILL: no finally, no release
+        child.wait()
+        holder = acquire(any_engine)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    release(any_engine, holder)
+
+
+def test_run_log_closes_a_killed_run_as_killed(any_engine):
+    with any_engine.begin() as connection:
+        connection.execute(
+            insert(run_log_table).values(
+                plan_id="current",
+                started_at=datetime.now(UTC),
+                status="running",
+                host=this_process().host,
+                pid=_dead_pid(),
+                detail="",
+            )
+        )
+    assert run_log.close_abandoned(any_engine) == 1
+    with any_engine.connect() as connection:
+        (row,) = run_log.recent(connection)
+    assert row.status == "killed" and "killed" in row.detail
 
 
 def test_run_log_records_start_and_finish_counts(any_engine):
@@ -139,20 +220,27 @@ def test_failure_cause_never_carries_a_national_id():
     assert scrub(f"x{pid}") == f"x{pid}"  # inside a longer token it is not an ID: left alone
 
 
-def test_failed_run_mails_the_administrator_a_short_notice(monkeypatch, tmp_path):
-    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
-    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
-    MEMORY_OUTBOX.clear()
-    assert mail_admin("national-2026", date(2026, 11, 23), "the portal is down", tmp_path)
-    (message,) = MEMORY_OUTBOX
+def test_failed_run_mails_the_administrator_a_short_notice():
+    backend = MemoryBackend()
+    note = mail_admin(
+        "admin@demo.gov.tw", "national-2026", date(2026, 11, 23), "the portal is down", backend
+    )
+    assert note == "failure notice mailed to admin@demo.gov.tw"
+    (message,) = backend.outbox
     assert message["To"] == "admin@demo.gov.tw"
     assert "national-2026" in message["Subject"]
     assert "the portal is down" in message.get_body(("plain",)).get_content()
 
 
-def test_no_admin_address_means_no_notice_and_no_crash(monkeypatch, tmp_path):
-    monkeypatch.delenv("LEARNHOURS_ADMIN_EMAIL", raising=False)
-    assert mail_admin("national-2026", date(2026, 11, 23), "x", tmp_path) is False
+def test_no_admin_address_means_no_notice_and_no_crash():
+    note = mail_admin(None, "national-2026", date(2026, 11, 23), "x", MemoryBackend())
+    assert "not mailed" in note and "LEARNHOURS_ADMIN_EMAIL" in note
+
+
+def test_admin_notice_says_when_the_mail_server_is_down_too():
+    down = MemoryBackend(faults={"admin@demo.gov.tw": "not_attempted"})
+    note = mail_admin("admin@demo.gov.tw", "national-2026", date(2026, 11, 23), "x", down)
+    assert note.startswith("failure notice to admin@demo.gov.tw not sent")
 
 
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):

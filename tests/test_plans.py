@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from learnhours.flows.cli import main
-from learnhours.plans import Plan, PlanError, find_plan, load_plan, plan_files, plans_dir
+from learnhours.plans import SHIPPED_PLANS, Plan, PlanError, find_plan, load_plan, plan_files
 
 REQUIREMENT_IDS = ["total", "policy", "environment", "democracy", "gender"]
 CODES = {
@@ -62,10 +62,10 @@ def _write(tmp_path: Path, text: str, name: str = "test-plan.yaml") -> Path:
     return path
 
 
-def _problems(tmp_path: Path, text: str) -> list[str]:
+def _problems(tmp_path: Path, text: str, name: str = "test-plan.yaml") -> list[str]:
     """The problem lines of the PlanError a plan text raises, without the header naming the file."""
     with pytest.raises(PlanError) as err:
-        load_plan(_write(tmp_path, text))
+        load_plan(_write(tmp_path, text, name), 2027)
     header, *lines = str(err.value).split("\n")
     assert header.endswith(f"計畫檔有 {len(lines)} 個問題：")
     return [line.strip() for line in lines]
@@ -81,13 +81,10 @@ def test_shipped_plans_have_the_five_requirements_with_domain_codes(plan_id):
 
 
 def test_every_plan_file_loads():
-    assert {p.stem for p in plan_files()} >= {
-        "hsinchu-city-2023",
-        "miaoli-zhunan-2018",
-        "national-2026",
-    }
+    assert {p.stem for p in plan_files()} >= {"hsinchu-city-2023", "miaoli-zhunan-2018", "national"}
     for path in plan_files():
-        assert load_plan(path).id == path.stem
+        plan = load_plan(path, 2031)
+        assert plan.id == (f"{path.stem}-2031" if plan.recurs else path.stem)
 
 
 def test_good_plan_loads(tmp_path):
@@ -367,16 +364,15 @@ def test_plan_error_example_in_docs_is_what_plan_check_prints(tmp_path):
     docs = (Path(__file__).resolve().parent.parent / "docs" / "plans.md").read_text(
         encoding="utf-8"
     )
-    block = docs.split("$ learnhours plan check plans/test-2027.yaml\n", 1)[1].split("```", 1)[0]
+    block = docs.split("$ learnhours plan check plans/test.yaml\n", 1)[1].split("```", 1)[0]
     shown = [line.strip() for line in block.splitlines()[1:]]
-    lines = (
-        (plans_dir() / "national-2026.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
-    )
-    lines[29] = lines[29].replace("minimum", "minimun")  # line 30: gender's minimum
-    lines[18] = lines[18].replace("environment", "policy")  # line 19
+    lines = (SHIPPED_PLANS / "national.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[31] = lines[31].replace("minimum", "minimun")  # line 32: gender's minimum
+    lines[20] = lines[20].replace("environment", "policy")  # line 21
     text = (
         "".join(lines)
-        .replace("deadline: 2026-12-31", "deadline: 2026-02-30")
+        .replace("id: national", "id: test")
+        .replace("deadline: 12-31", "deadline: 02-30")
         .replace("約僱]", "約雇]")
     )
-    assert _problems(tmp_path, text) == shown
+    assert _problems(tmp_path, text, "test.yaml") == shown

@@ -13,10 +13,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-import yaml
 
 from learnhours.flows.steps import compute
-from learnhours.plans import Plan, find_plan, plans_dir
+from learnhours.plans import Plan, find_plan
 from learnhours.transforms.workdays import is_working_day, last_day_registered_in_time
 from learnhours.warehouse.load import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
@@ -33,7 +32,7 @@ BUNDLE = [
 
 def plan_with(plan_id: str, **changes: object) -> Plan:
     """A shipped plan with some fields replaced (dotted keys reach inside requirements by id)."""
-    data = yaml.safe_load((plans_dir() / f"{plan_id}.yaml").read_text(encoding="utf-8"))
+    data = find_plan(plan_id).model_dump()
     for key, value in changes.items():
         if key.startswith("req."):
             _, rid, attr = key.split(".")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -23,8 +22,8 @@ DEFAULT_REQUIRED_COLUMNS = {
 }
 DEFAULT_SUFFIX = {"csv": ".csv", "xlsx": ".xlsx", "html": ".xls"}
 
-# Where a profile given by name (e.g. "lifelong-portal") is looked for, in order.
-SITES_DIR_ENV = "LEARNHOURS_SITES_DIR"
+# A profile given by name (e.g. "lifelong-portal") is looked for in the installation's sites
+# folder (the sites_dir setting), then among the shipped ones.
 _REPO_SITES_DIR = Path(__file__).resolve().parents[2] / "sites"
 
 
@@ -114,9 +113,10 @@ def format_query_date(fmt: str, day: date) -> str:
     return fmt.format(year=day.year, roc_year=day.year - 1911, month=day.month, day=day.day)
 
 
-def load_profile(path_or_name: str | Path) -> SiteProfile:
-    """Read and validate a site profile from a YAML path or a name under sites/."""
-    path = _resolve(path_or_name)
+def load_profile(path_or_name: str | Path, sites_dir: Path | None = None) -> SiteProfile:
+    """Read and validate a site profile from a YAML path or a name under `sites_dir` (or the
+    shipped sites/)."""
+    path = _resolve(path_or_name, sites_dir)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -234,23 +234,35 @@ def profile_from_dict(data: Any, *, source: str = "<dict>") -> SiteProfile:
     return profile
 
 
-def _resolve(path_or_name: str | Path) -> Path:
+def profile_folders(sites_dir: Path | None) -> list[Path]:
+    """Where profiles are looked for, each folder once."""
+    folders = [sites_dir] if sites_dir else []
+    if _REPO_SITES_DIR.resolve() not in [f.resolve() for f in folders]:
+        folders.append(_REPO_SITES_DIR)
+    return folders
+
+
+def profile_names(sites_dir: Path | None) -> list[str]:
+    return sorted({p.stem for folder in profile_folders(sites_dir) for p in folder.glob("*.y*ml")})
+
+
+def _resolve(path_or_name: str | Path, sites_dir: Path | None) -> Path:
     path = Path(path_or_name)
-    if path.suffix in (".yaml", ".yml") or path.exists() or len(path.parts) > 1:
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         if not path.is_file():
             raise ProfileError(f"{path}: site profile file not found")
         return path
-    candidates = []
-    if os.environ.get(SITES_DIR_ENV):
-        candidates.append(Path(os.environ[SITES_DIR_ENV]))
-    candidates += [Path.cwd() / "sites", _REPO_SITES_DIR]
-    for folder in candidates:
+    folders = profile_folders(sites_dir)
+    for folder in folders:
         for suffix in (".yaml", ".yml"):
             found = folder / f"{path_or_name}{suffix}"
             if found.is_file():
                 return found
-    looked = ", ".join(str(c) for c in candidates)
-    raise ProfileError(f"no site profile named {str(path_or_name)!r} (looked in {looked})")
+    looked = ", ".join(str(c) for c in folders)
+    known = ", ".join(profile_names(sites_dir)) or "none"
+    raise ProfileError(
+        f"no site profile named {str(path_or_name)!r} (looked in {looked}; known: {known})"
+    )
 
 
 _MISSING = object()

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-# Prefect reads its settings when imported: give a run from anywhere the project's defaults.
-os.environ.setdefault("PREFECT_HOME", str(Path("var/prefect").resolve()))
-Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-from learnhours.plans import PlanError, find_plan, load_plan, plan_files  # noqa: E402
-from learnhours.transforms.hours import plain  # noqa: E402
+from learnhours.plans import Catalog, Plan, PlanError, read_plan_file
+from learnhours.settings import Settings, SettingsError, load_settings
+from learnhours.transforms.hours import plain
 
 
 def _date(text: str) -> date:
@@ -35,16 +28,56 @@ def _rate(rate: Decimal) -> str:
     return plain(rate.quantize(Decimal("0.0001")))
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The installation's settings, read once per command (learnhours.settings)."""
+    if getattr(args, "settings", None) is None:
+        args.settings = load_settings(config=args.config, database_url=args.database_url)
+    return args.settings
+
+
 def _engine(args: argparse.Namespace):  # noqa: ANN202
     from learnhours.warehouse.db import connect
 
-    return connect(args.database_url)
+    return connect(_settings(args).database_url)
 
 
 def _as_of(args: argparse.Namespace) -> date:
     from learnhours.flows.steps import today_in_taipei
 
     return args.as_of or today_in_taipei()
+
+
+def _catalog(args: argparse.Namespace) -> Catalog:
+    return Catalog.read(_settings(args).plans_dir)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    return _catalog(args).find(args.plan, _as_of(args))
+
+
+def _mail(args: argparse.Namespace):  # noqa: ANN202
+    from learnhours.flows.steps import Mail
+
+    settings = _settings(args)
+    if getattr(args, "outbox", None):
+        settings = settings.model_copy(update={"outbox": args.outbox})
+    return Mail.of(settings)
+
+
+def _prefect_home(path: Path, *, local_only: bool = False) -> None:
+    """Prefect reads its settings when imported: point it at this installation's home first.
+
+    `local_only` (the demo): its own home and no API URL, so its runs never reach a server an
+    operator configured for production.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    if local_only:
+        os.environ["PREFECT_HOME"] = str(path)
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ.setdefault("PREFECT_HOME", str(path))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 def _emit(rows: list[dict], fmt: str) -> None:
@@ -148,7 +181,7 @@ def unit_rows(result) -> list[dict]:  # noqa: ANN001
 def _compute(args: argparse.Namespace):  # noqa: ANN202
     from learnhours.flows.steps import compute
 
-    return compute(_engine(args), find_plan(args.plan), _as_of(args))
+    return compute(_engine(args), _plan(args), _as_of(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -163,14 +196,17 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
-    from learnhours.notifiers import outbox
+    from learnhours.notifiers import ledger
     from learnhours.notifiers.notices import stage_name
     from learnhours.transforms.dates import roc
 
     engine = _engine(args)
-    result = steps.compute(engine, find_plan(args.plan), _as_of(args))
+    plan, mail = _plan(args), _mail(args)
+    if not plan.is_open(_as_of(args)):
+        return _notify_closed(engine, plan, _as_of(args), mail, args.dry_run)
+    result = steps.compute(engine, plan, _as_of(args))
     if args.dry_run:
-        tonight = steps.plan_notices(engine, result, result.as_of)
+        tonight = steps.plan_notices(engine, result, result.as_of, mail)
         stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
         print(
             f"{result.plan.name}：{roc(result.as_of)}，{stage}；最後上課日 {roc(tonight.last_day)}"
@@ -192,7 +228,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
             who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
             print(f"  略過 {who}：{s.reason}")
         with engine.connect() as connection:
-            waiting = outbox.listing(connection, "pending", result.plan.id)
+            waiting = ledger.listing(connection, "pending", result.plan.id)
         for r in waiting:
             when = stage_name(r.stage) if r.kind != "summary" else "每日"
             print(f"  重試 {r.to_address}（{r.kind}，{when}，{r.created_on} 排入）")
@@ -202,7 +238,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
             f"{summary}。試算：未記錄也未寄出"
         )
         return 0
-    report = steps.notify(engine, result, result.as_of, args.outbox)
+    report = steps.notify(engine, result, result.as_of, mail)
     stage = stage_name(report.tonight.stage) if report.tonight.stage is not None else "非提醒階段"
     print(
         f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
@@ -213,14 +249,32 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(f"資料過舊：{report.tonight.stale}；今晚未提醒同仁，已通知人事室")
     if report.summary_note:
         print(report.summary_note)
-    if report.outcomes.get("unavailable"):
-        print("郵件伺服器無法連線：通知保留為待寄，下次執行再寄")
+    if report.delivered.unavailable:
+        print(f"郵件伺服器無法連線（{report.delivered.unavailable}）：通知保留為待寄，下次執行再寄")
         return 1
     return 0
 
 
+def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
+    """A closed plan sends nothing but its one final summary, once the lag has passed."""
+    from learnhours.flows import steps
+
+    print(
+        f"{plan.name}：計畫期間 {plan.period.start} ~ {plan.period.end}，{day} 不在期間內；"
+        "不寄提醒、單位摘要與每日摘要"
+    )
+    if day < plan.period.start:
+        return 0
+    if dry_run:
+        print(f"年度結算：登錄期過後（{steps.final_due_on(plan)} 起）寄一次給人事室。試算：未寄出")
+        return 0
+    report = steps.close_year(engine, plan, day, mail)
+    print(f"年度結算：{report.words}")
+    return 1 if report.delivered.unavailable else 0
+
+
 def cmd_notices(args: argparse.Namespace) -> int:
-    from learnhours.notifiers.outbox import listing
+    from learnhours.notifiers.ledger import listing
 
     with _engine(args).connect() as connection:
         rows = listing(connection, args.status, args.plan)
@@ -245,23 +299,62 @@ def cmd_notices(args: argparse.Namespace) -> int:
 
 
 def cmd_plans(args: argparse.Namespace) -> int:
-    for path in plan_files():
+    """Each plan file, and which plan applies to this year and the next."""
+    from learnhours.flows.steps import today_in_taipei
+
+    catalog = _catalog(args)
+    today = args.as_of or today_in_taipei()
+    for f in catalog.files:
         try:
-            plan = load_plan(path)
-            print(f"{plan.id:24} {plan.period.start} ~ {plan.period.end}  {plan.name}")
+            if f.recurs:
+                plan = f.plan(today.year)
+                print(
+                    f"{f.id:24} 每年 {plan.period.start:%m-%d} ~ {plan.period.end:%m-%d}  {plan.name}"
+                )
+            else:
+                plan = f.plan()
+                print(f"{plan.id:24} {plan.period.start} ~ {plan.period.end}  {plan.name}")
             for note in plan.warnings():
                 print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
-            print(f"{path.stem:24} （無效）{exc}")
+            print(f"{f.path.stem:24} （無效）{exc}")
+    for path, exc in catalog.broken:
+        print(f"{path.stem:24} （無效）{exc}")
+    for year in (today.year, today.year + 1):
+        try:
+            applies = [p.id for p in catalog.for_year(year)]
+        except PlanError:
+            applies = []
+        print(f"{year} 年（民國 {year - 1911} 年）適用：{'、'.join(applies) or '（無）'}")
+    try:
+        open_now = [p.id for p in catalog.current(today)]
+    except PlanError:
+        open_now = []
+    print(f"{today} 進行中（plan_id: current）：{'、'.join(open_now) or '（無）'}")
     return 0
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
+    from learnhours.flows.steps import today_in_taipei
+
+    found = read_plan_file(args.file)
+    if found.recurs:
+        # A recurring plan must hold for the coming year too: checked before New Year's night.
+        this_year = (args.as_of or today_in_taipei()).year
+        plans = [found.plan(year) for year in (this_year, this_year + 1)]
+        print(f"✓ {args.file}：每年適用（recurs: yearly），以 {this_year}、{this_year + 1} 年檢查")
+    else:
+        plans = [found.plan()]
+    for plan in plans:
+        _describe(args.file, plan)
+    return 0
+
+
+def _describe(path: Path, plan: Plan) -> None:
     from learnhours.transforms.dates import roc
     from learnhours.transforms.hours import plain as hours
 
-    plan = load_plan(args.file)
-    print(f"✓ {args.file}：{plan.name}（{plan.id}）")
+    print(f"✓ {path}：{plan.name}（{plan.id}）")
     print(
         f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
         + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else "")
@@ -278,7 +371,6 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
         print(f"  {'  ' if c.parent else ''}{c.id}（{c.name}）：至少 {role} 小時")
     for note in plan.warnings():
         print(f"  ⚠ {note}")
-    return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -287,7 +379,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from learnhours.transforms.ids import normalize_id
     from learnhours.warehouse import queries
 
-    plan, as_of, pid = find_plan(args.plan), _as_of(args), normalize_id(args.person_id)
+    plan, as_of, pid = _plan(args), _as_of(args), normalize_id(args.person_id)
     with _engine(args).connect() as connection:
         who = queries.member(connection, pid)
         records = queries.person_records(connection, pid)
@@ -307,56 +399,134 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
-    """Hand --database-url to the flow through the environment, not as a flow parameter:
-    Prefect keeps a run's parameters, and a URL may carry a password."""
-    from learnhours.warehouse.db import DATABASE_URL_ENV
+def _run_flow(args: argparse.Namespace, **parameters: object) -> tuple[int, dict | None]:
+    """The nightly flow in this process (Prefect starts a temporary local server for it).
 
-    before = os.environ.get(DATABASE_URL_ENV)
+    The database URL goes to the flow through the settings it reads, never as a parameter:
+    Prefect keeps a run's parameters, and a URL may carry a password.
+    """
+    settings = _settings(args)
+    _prefect_home(
+        parameters.pop("prefect_home", settings.prefect_home),
+        local_only=bool(parameters.pop("local_only", False)),
+    )  # type: ignore[arg-type]
     if args.database_url:
-        os.environ[DATABASE_URL_ENV] = args.database_url
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(DATABASE_URL_ENV, None)
-        else:
-            os.environ[DATABASE_URL_ENV] = before
+        os.environ["LEARNHOURS_DATABASE_URL"] = settings.database_url
+    if args.config:
+        os.environ["LEARNHOURS_CONFIG"] = str(args.config)
+    from learnhours.flows.nightly import nightly
+
+    state = nightly(**parameters, return_state=True)
+    if state.is_failed():
+        print(f"夜間作業失敗：{state.message}", file=sys.stderr)
+        return 1, None
+    summary = state.result()
+    if state.name == "Warning":
+        print(f"注意：{state.message}", file=sys.stderr)
+        return 3, summary
+    return 0, summary
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from learnhours.flows.failure import NightlyFailed
-    from learnhours.flows.nightly import nightly
+    code, summary = _run_flow(
+        args,
+        plan_id=args.plan,
+        inbox=args.inbox,
+        fetch=args.fetch,
+        profile=args.profile,
+        as_of=args.as_of,
+        outbox_dir=args.outbox,
+    )
+    if summary is not None:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return code
 
-    try:
-        with _database_in_environment(args):
-            summary = nightly(
-                plan_id=args.plan,
-                inbox=args.inbox,
-                fetch=args.fetch,
-                profile=args.profile,
-                as_of=args.as_of,
-                outbox_dir=args.outbox,
-            )
-    except NightlyFailed as exc:
-        print(f"夜間作業失敗：{exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, ensure_ascii=False, indent=2))
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from learnhours.warehouse import run_log
+
+    engine = _engine(args)
+    run_log.close_abandoned(engine)
+    with engine.connect() as connection:
+        rows = run_log.recent(connection, args.last)
+    _emit(
+        [
+            {
+                "id": r.id,
+                "started": _local(r.started_at),
+                "finished": _local(r.finished_at),
+                "state": r.status,
+                "plans": r.plans or r.plan_id,
+                "files": r.files,
+                "rows_loaded": r.rows_loaded,
+                "people": r.people,
+                "short": r.short,
+                "mails_sent": r.mails_sent,
+                "cause": r.detail,
+            }
+            for r in rows
+        ],
+        args.format,
+    )
+    return 0
+
+
+def _local(moment) -> str:  # noqa: ANN001
+    from datetime import UTC
+
+    from learnhours.flows.steps import TAIPEI
+
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from learnhours.warehouse.lock import unlock
+
+    holder = unlock(_engine(args), args.name)
+    if holder is None:
+        print(f"沒有人持有 {args.name} 鎖")
+        return 0
+    print(f"已釋放 {args.name} 鎖（原持有者 {holder}）；請確認該執行已不在進行")
+    return 0
+
+
+def cmd_notices_retry(args: argparse.Namespace) -> int:
+    import getpass
+
+    from learnhours.notifiers.ledger import release
+
+    who = args.by or getpass.getuser()
+    released = release(
+        _engine(args), args.status, who, plan_id=args.plan, person_id=args.person, notice_id=args.id
+    )
+    print(
+        f"已將 {released} 封{'寄送失敗' if args.status == 'failed' else '狀態不明'}的通知改回待寄"
+        f"（{who}）；下次 notify 或夜間作業寄出"
+    )
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from learnhours.extractors.portal import FetchError
     from learnhours.flows.failure import scrub
-    from learnhours.flows.nightly import fetch_to_inbox, portal_profile
+    from learnhours.flows.steps import fetch_to_inbox, portal_profile
 
     engine = _engine(args)
+    settings = _settings(args)
+    inbox = args.inbox or settings.inbox
     date_to = args.date_to or _today()
     date_from = args.date_from or date(date_to.year, 1, 1)
     try:
         report = fetch_to_inbox(
-            engine, portal_profile(args.profile), args.inbox, date_from, date_to
+            engine,
+            portal_profile(args.profile, settings.sites_dir),
+            inbox,
+            date_from,
+            date_to,
+            settings.credential_environ(),
         )
     except FetchError as exc:
         print(f"✗ 下載失敗（{type(exc).__name__}）：{scrub(str(exc))}", file=sys.stderr)
@@ -367,14 +537,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         f"略過 {len(report.skipped)} 個（已有），共 {report.pages} 頁"
         + ("；入口網站表示查無資料" if report.no_records else "")
     )
-    args.paths = [args.inbox]
+    args.paths = [inbox]
     return cmd_ingest(args)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
     from learnhours.warehouse import db
 
-    engine = db.create_engine_for(args.database_url or db.database_url())
+    engine = db.create_engine_for(_settings(args).database_url)
     if args.db_command == "upgrade":
         db.upgrade(engine, args.revision)
     current, head = db.revisions(engine)
@@ -393,54 +563,62 @@ def _today() -> date:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from learnhours.demo_data import build_sample, write_inbox
-    from learnhours.flows.nightly import nightly
     from learnhours.flows.steps import today_in_taipei
 
+    settings = _settings(args)
     as_of = args.as_of or today_in_taipei()
-    plan_id = f"national-{as_of.year}"
-    inbox = Path("var/demo/inbox")
+    demo = settings.root / "var" / "demo"
+    inbox = demo / ("fetched" if args.fetch else "inbox")
     sample = build_sample(as_of.year, as_of)
     os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
-    run = dict(plan_id=plan_id, inbox=inbox, as_of=as_of, outbox_dir=args.outbox)
-    with _database_in_environment(args):
-        if args.fetch:
-            summary = _demo_fetch(sample, run)
-        else:
-            write_inbox(sample, inbox)
-            summary = nightly(**run)
-    mails = sum(summary["mail"].values())
-    print()
-    print(
-        f"learnhours demo（{plan_id}，資料截至 {as_of}）"
-        + ("，自模擬入口網站下載" if args.fetch else "")
+    run = dict(
+        plan_id="current",
+        inbox=inbox,
+        as_of=as_of,
+        outbox_dir=args.outbox,
+        prefect_home=demo / "prefect",  # its own Prefect home: never in a production server
+        local_only=True,
     )
+    if args.fetch:
+        code, summary = _demo_fetch(args, sample, run)
+    else:
+        write_inbox(sample, inbox)
+        code, summary = _run_flow(args, **run)
+    if summary is None:
+        return code
+    mails = sum(sum(p["mail"].values()) for p in [*summary["plans"], *summary["finals"]])
+    print()
+    print(f"learnhours demo（資料截至 {as_of}）" + ("，自模擬入口網站下載" if args.fetch else ""))
     skipped = summary["files_skipped"]
     print(
         f"  檔案 {summary['files']} 個"
         + (f"（{skipped} 個內容與已匯入的相同，略過）" if skipped else "")
         + f"，載入 {summary['rows_loaded']} 列，拒絕 {summary['rows_rejected']} 列"
     )
-    print(
-        f"  人員 {summary['people']}：達成 {summary['met']}、未達成 {summary['short']}、免列計 {summary['exempt']}"
-    )
+    for p in summary["plans"]:
+        stage = f"截止前 {p['stage']} 天" if p["stage"] is not None else "不在提醒期間"
+        print(
+            f"  {p['plan']}：人員 {p['people']}，達成 {p['met']}、未達成 {p['short']}、"
+            f"免列計 {p['exempt']}；提醒階段：{stage}"
+        )
+    for f in summary["finals"]:
+        if f["status"] != "never_judged":
+            print(f"  {f['plan']}（已結束）：{f['words']}")
+    queued = sum(p["queued"] for p in summary["plans"])
+    again = "（每封通知只寫一次：重跑不會重寫）" if mails == 0 and queued == 0 else ""
+    print(f"  本次寫出郵件 {mails} 封{again}")
     from sqlalchemy.engine import make_url
 
-    from learnhours.warehouse.db import database_url
-
-    stage = f"截止前 {summary['stage']} 天" if summary["stage"] is not None else "不在提醒期間"
-    again = "（每封通知只寫一次：重跑不會重寫）" if mails == 0 and summary["queued"] == 0 else ""
-    print(f"  提醒階段：{stage}；本次寫出郵件 {mails} 封{again}")
-    shown = make_url(args.database_url or database_url()).render_as_string(hide_password=True)
-    print(f"  郵件：{args.outbox}/*.eml   資料庫：{shown}")
-    print(f"  看看：learnhours status --plan {plan_id} --format table")
-    return 0
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(f"  郵件：{args.outbox or settings.outbox}/*.eml   資料庫：{shown}")
+    print("  看看：learnhours status --plan current --format table")
+    return code
 
 
-def _demo_fetch(sample, run: dict) -> dict:  # noqa: ANN001
+def _demo_fetch(args: argparse.Namespace, sample, run: dict) -> tuple[int, dict | None]:  # noqa: ANN001
     """The demo's records served by the portal emulator on loopback; the roster goes in the inbox."""
     from learnhours.demo_data import ROSTER_HEADER, write_csv
     from learnhours.emulator import PortalEmulator, serve
-    from learnhours.flows.nightly import nightly
 
     inbox = run["inbox"]
     inbox.mkdir(parents=True, exist_ok=True)
@@ -449,9 +627,10 @@ def _demo_fetch(sample, run: dict) -> dict:  # noqa: ANN001
         inbox / f"{sample.year - 1911}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig"
     )
     os.environ["LEARNHOURS_PORTAL_USER"], os.environ["LEARNHOURS_PORTAL_PASSWORD"] = "demo", "demo"
+    args.settings = None  # read again: the demo account above is part of them now
     emulator = PortalEmulator(users={"demo": "demo"}, records=sample.records, page_size=200)
     with serve(emulator) as base_url:
-        return nightly(**run, fetch=True, portal_url=base_url, polite=False)
+        return _run_flow(args, **run, fetch=True, portal_url=base_url, polite=False)
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -464,109 +643,157 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="warehouse URL (default: $LEARNHOURS_DATABASE_URL or sqlite:///var/warehouse.db)",
+        help="warehouse URL (default: the database_url setting, see the README's Configuration)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the settings file (default: learnhours.toml here or in a folder above)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, func, help_text: str, parent=sub) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = parent.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
 
-    def plan_args(p: argparse.ArgumentParser, formats: bool = True) -> None:
-        p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
+    def as_of(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
         )
-        if formats:
-            p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    def formats(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    def plan_args(p: argparse.ArgumentParser, with_format: bool = True) -> None:
+        p.add_argument(
+            "--plan",
+            required=True,
+            help="plan id (`learnhours plans`): national-2026, national (this year's), or current",
+        )
+        as_of(p)
+        if with_format:
+            formats(p)
+
+    def outbox(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--outbox", type=Path, default=None, help="file outbox folder")
 
     p = add("ingest", cmd_ingest, "load files or folders (any export shape) into the warehouse")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p = add("rejected", cmd_rejected, "list rejected rows: file, line, column, reason")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    formats(add("rejected", cmd_rejected, "list rejected rows: file, line, column, reason"))
     plan_args(
         add("status", cmd_status, "each roster person's hours, status and outcome for a plan")
     )
     plan_args(add("units", cmd_units, "each unit's headcount, met, rate and tier for a plan"))
     p = add("notify", cmd_notify, "queue and send tonight's reminders, digests and the HR summary")
-    plan_args(p, formats=False)
+    plan_args(p, with_format=False)
     p.add_argument(
         "--dry-run", action="store_true", help="print tonight's send plan; record and send nothing"
     )
-    p.add_argument("--outbox", type=Path, default=Path("var/outbox"), help="file outbox folder")
-    p = add("notices", cmd_notices, "list the notice ledger")
+    outbox(p)
+    p = add(
+        "notices", cmd_notices, "list the notice ledger (`notices retry`: release for resending)"
+    )
     p.add_argument(
         "--status",
         choices=("pending", "sending", "sent", "failed", "superseded"),
-        help="sending = stuck (maybe delivered): checked by HR, never resent",
+        help="sending = stuck (maybe delivered): checked by HR, never resent by itself",
     )
     p.add_argument("--plan")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    formats(p)
+    notices_sub = p.add_subparsers(dest="notices_command", metavar="SUBCOMMAND")
+    retry = add(
+        "retry",
+        cmd_notices_retry,
+        "release failed or stuck (`sending`) notices for sending again, on purpose (recorded)",
+        notices_sub,
+    )
+    retry.add_argument("--status", required=True, choices=("failed", "sending"))
+    retry.add_argument("--plan", help="only this plan's notices")
+    retry.add_argument("--person", help="only the reminders to this 身分證字號")
+    retry.add_argument("--id", type=int, help="only the notice with this id (`learnhours notices`)")
+    retry.add_argument("--by", help="who releases them (default: the login name)")
     p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
     p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
     p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
     p.add_argument(
         "--source", action="store_true", help="also show each record's row as the file gave it"
     )
-    p.add_argument(
-        "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
-    )
-    add("plans", cmd_plans, "list the plans in plans/")
+    as_of(p)
+    as_of(add("plans", cmd_plans, "list the plans and which applies to which year"))
     p = add("plan", lambda a: a.plan_parser.print_help() or 2, "plan files: check")
     plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND")
     p.set_defaults(plan_parser=p)
-    check = plan_sub.add_parser(
-        "check", help="validate a plan file", description="validate a plan file"
+    check = add(
+        "check",
+        cmd_plan_check,
+        "validate a plan file (a recurring one for this year and the next)",
+        plan_sub,
     )
     check.add_argument("file", type=Path)
-    check.set_defaults(func=cmd_plan_check)
+    as_of(check)
     p = add(
-        "run", cmd_run, "the nightly flow: ingest the inbox, recompute, notify (a Prefect flow run)"
+        "run",
+        cmd_run,
+        "the nightly flow: ingest the inbox, judge the plans, notify (a Prefect flow run)",
     )
-    plan_args(p, formats=False)
     p.add_argument(
-        "--inbox", type=Path, default=Path(os.environ.get("LEARNHOURS_INBOX", "var/inbox"))
+        "--plan",
+        default="current",
+        help="current (default: every plan open today, and the final summary of those that ended) "
+        "or plan ids, comma-separated",
     )
-    p.add_argument("--outbox", type=Path, default=Path("var/outbox"))
+    as_of(p)
+    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
+    outbox(p)
     p.add_argument("--fetch", action="store_true", help="fetch from the portal first")
     p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
+    p = add("runs", cmd_runs, "recent nightly runs: start, end, state, counts, cause")
+    p.add_argument("--last", type=int, default=10, help="how many (default 10)")
+    formats(p)
+    p = add("unlock", cmd_unlock, "release the run lock of a run that is certainly gone")
+    p.add_argument("name", nargs="?", default="nightly", help="the lock (default: nightly)")
     p = add(
         "demo", cmd_demo, "generate a sample agency for this year and run the nightly flow on it"
     )
-    p.add_argument(
-        "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
-    )
-    p.add_argument("--outbox", type=Path, default=Path("var/outbox"))
+    as_of(p)
+    outbox(p)
     p.add_argument(
         "--fetch", action="store_true", help="fetch the records from a local portal emulator"
     )
     p = add("fetch", cmd_fetch, "download exports from the portal into the inbox, then ingest")
     p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
-    p.add_argument(
-        "--inbox", type=Path, default=Path(os.environ.get("LEARNHOURS_INBOX", "var/inbox"))
-    )
+    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
     p.add_argument("--from", dest="date_from", type=_date, help="YYYY-MM-DD (default: 1 January)")
     p.add_argument("--to", dest="date_to", type=_date, help="YYYY-MM-DD (default: today)")
     p = add("db", lambda a: a.db_parser.print_help() or 2, "warehouse schema: upgrade, current")
     p.set_defaults(db_parser=p)
     db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    up = db_sub.add_parser("upgrade", help="apply the migrations (to the newest by default)")
+    up = add("upgrade", cmd_db, "apply the migrations (to the newest by default)", db_sub)
     up.add_argument("revision", nargs="?", default="head")
-    up.set_defaults(func=cmd_db)
-    db_sub.add_parser("current", help="show the schema revision").set_defaults(func=cmd_db)
+    add("current", cmd_db, "show the schema revision", db_sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    root = logging.getLogger()
+    if not root.handlers:
+        # The handler's own level: Prefect's loggers and the product's log at INFO for the run's
+        # logs in the Prefect UI; on the terminal only warnings, unless -v.
+        terminal = logging.StreamHandler()
+        terminal.setLevel(level)
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(terminal)
+        root.setLevel(level)
     try:
         return args.func(args)
+    except SettingsError as exc:
+        print(f"設定錯誤：{exc}", file=sys.stderr)
+        return 2
     except PlanError as exc:
         print(f"計畫檔錯誤：{exc}", file=sys.stderr)
         return 2

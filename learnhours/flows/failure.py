@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from learnhours.extractors.portal import FetchError
-from learnhours.notifiers.backends import backend_from_env
+from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError
 from learnhours.transforms.ids import mask_id
 from learnhours.warehouse.lock import RunLocked
 
-ADMIN_EMAIL_ENV = "LEARNHOURS_ADMIN_EMAIL"
 _ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Z][0-9A-D][0-9]{8}(?![0-9])")
 log = logging.getLogger(__name__)
 
@@ -30,9 +27,20 @@ def scrub(text: str) -> str:
     return _ID_SHAPE.sub(lambda m: mask_id(m[0]), text)
 
 
+class ScrubIds(logging.Filter):
+    """Masks anything shaped like a 身分證字號 in a log record: the last guard before logs leave."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 def plain_cause(exc: BaseException) -> str:
     """One or two sentences an operator can act on."""
-    if isinstance(exc, RunLocked):
+    if isinstance(exc, RunLocked | NightlyFailed):
         text = str(exc)
     elif isinstance(exc, PlanError):
         text = f"the plan cannot be used: {exc}"
@@ -52,16 +60,25 @@ def plain_cause(exc: BaseException) -> str:
 
 
 def mail_admin(
-    plan_id: str, day: date, cause: str, outbox_dir: Path, sender: str | None = None
-) -> bool:
-    """Mail LEARNHOURS_ADMIN_EMAIL a short failure notice; False (and a log line) when it cannot."""
-    to = os.environ.get(ADMIN_EMAIL_ENV, "").strip()
+    to: str | None,
+    what: str,
+    day: date,
+    cause: str,
+    backend: MailBackend | None,
+    sender: str | None = None,
+) -> str:
+    """Mail the administrator a short failure notice; says in words whether it went out.
+
+    Best effort: the run's own failure is what matters, so nothing here raises.
+    """
+    to = (to or "").strip()
     if not to:
-        log.warning("%s is not set: no failure notice mailed", ADMIN_EMAIL_ENV)
-        return False
+        return "failure notice not mailed: LEARNHOURS_ADMIN_EMAIL is not set"
+    if backend is None:
+        return "failure notice not mailed: the mail settings cannot be used"
     sender = sender or f"learnhours <{to}>"  # from the administrator to themselves: always valid
     text = (
-        f"learnhours 夜間作業失敗（計畫 {plan_id}，{day.isoformat()}）。\n\n"
+        f"learnhours 夜間作業失敗（{what}，{day.isoformat()}）。\n\n"
         f"原因：{cause}\n\n"
         "本次未完成的步驟，下次執行時會重做；已匯入的檔案與已寄出的通知不會重複。\n"
         "處理方式見 docs/operations.md「When a run fails」。\n"
@@ -71,13 +88,17 @@ def mail_admin(
         message = build_message(
             sender=sender,
             to=to,
-            subject=f"learnhours 夜間作業失敗：{plan_id} {day.isoformat()}",
+            subject=f"learnhours 夜間作業失敗：{what} {day.isoformat()}",
             text=text,
             html=html,
             message_id=new_message_id(sender),
         )
-        deliveries = list(backend_from_env(outbox_dir).send_batch([message]))
-    except Exception as exc:  # the notice is best effort: the run's own failure is what matters
-        log.warning("failure notice not sent: %s", scrub(f"{type(exc).__name__}: {exc}"))
-        return False
-    return all(d.outcome == "sent" for d in deliveries)
+        deliveries = list(backend.send_batch([message]))
+    except Exception as exc:  # noqa: BLE001 - the notice is best effort
+        why = scrub(f"{type(exc).__name__}: {exc}")
+        log.warning("failure notice not sent: %s", why)
+        return f"failure notice to {to} not sent: {why}"
+    if all(d.outcome == "sent" for d in deliveries):
+        return f"failure notice mailed to {to}"
+    details = "; ".join(d.detail for d in deliveries if d.outcome != "sent")
+    return f"failure notice to {to} not sent: {scrub(details)}"

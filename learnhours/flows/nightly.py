@@ -1,26 +1,39 @@
-"""The nightly flow: fetch, ingest the inbox, recompute compliance, notify, summary. Reads top to bottom."""
+"""The nightly flow: fetch, ingest the inbox, judge each plan of the night, close the years that
+ended, publish the summary. Reads top to bottom; the work is in flows/steps.py."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
-from sqlalchemy import Engine, select
+from prefect.states import Completed, Failed, State
+from sqlalchemy import Engine
 
-from learnhours.extractors.portal import DownloadCorrupt, FetchReport, PortalUnavailable
-from learnhours.extractors.site_profile import SiteProfile, load_profile
+from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
 from learnhours.flows import steps
-from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause
-from learnhours.plans import Plan, find_plan
+from learnhours.flows.failure import NightlyFailed, ScrubIds, mail_admin, plain_cause
+from learnhours.flows.run_summary import (
+    failed_deliveries,
+    file_counts,
+    final_counts,
+    log_counts,
+    plan_counts,
+    summary_markdown,
+)
+from learnhours.plans import Catalog, find_plan
+from learnhours.settings import Settings, load_settings
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
-from learnhours.warehouse.load import FileReport, mark_seen
 from learnhours.warehouse.lock import run_lock_held
-from learnhours.warehouse.schema import ingest_batch
 
 # A portal that is down at 02:00 is often back within the hour; the fetcher already retries
 # quickly inside one attempt, these are the slow retries on top.
@@ -28,33 +41,17 @@ FETCH_RETRIES = 2
 FETCH_RETRY_DELAY_SECONDS = 600
 
 
-def portal_profile(name: str, portal_url: str | None = None, polite: bool = True) -> SiteProfile:
-    """The site profile, pointed at `portal_url` when given (the emulator, a test portal)."""
-    profile = load_profile(name)
-    if portal_url:
-        profile = replace(profile, base_url=portal_url)
-    if not polite:  # only for a local emulator: no pause between requests or retries
-        profile = profile.with_network(min_interval_seconds=0, backoff_seconds=0)
-    return profile
+class RunCancelled(BaseException):
+    """The process was asked to stop (SIGTERM: a cancel from the Prefect UI, systemd stop)."""
 
 
-def fetch_range(plan: Plan, as_of: date) -> tuple[date, date]:
-    """The plan's period up to tonight: everything that can still change the standings."""
-    return plan.period.start, min(as_of, plan.period.end)
+@dataclass(frozen=True)
+class Run:
+    """What every task of one run shares: its settings, one warehouse engine, the mail setup."""
 
-
-def fetch_to_inbox(
-    engine: Engine, profile: SiteProfile, inbox: Path, date_from: date, date_to: date
-) -> FetchReport:
-    """Download the exports not yet loaded (by content hash) into the inbox."""
-    from learnhours.extractors.portal import fetch_exports
-
-    with engine.connect() as connection:
-        seen = set(connection.execute(select(ingest_batch.c.sha256)).scalars())
-    report = fetch_exports(profile, inbox, date_from, date_to, seen_hashes=seen)
-    # Sent again unchanged: never saved nor ingested, yet proof the data is current (freshness).
-    mark_seen(engine, [s.sha256 for s in report.skipped])
-    return report
+    settings: Settings
+    engine: Engine
+    mail: steps.Mail
 
 
 def _worth_retrying(_task, _task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
@@ -70,16 +67,12 @@ def _worth_retrying(_task, _task_run, state) -> bool:  # noqa: ANN001 - Prefect'
     retry_condition_fn=_worth_retrying,
 )
 def fetch_portal(
-    database_url: str | None,
-    profile: str,
-    portal_url: str | None,
-    polite: bool,
-    inbox: Path,
-    date_from: date,
-    date_to: date,
+    run: Run, profile: str, portal_url: str | None, polite: bool, date_from: date, date_to: date
 ) -> int:
-    site = portal_profile(profile, portal_url, polite)
-    report = fetch_to_inbox(connect(database_url), site, inbox, date_from, date_to)
+    site = steps.portal_profile(profile, run.settings.sites_dir, portal_url, polite)
+    report = steps.fetch_to_inbox(
+        run.engine, site, run.settings.inbox, date_from, date_to, run.settings.credential_environ()
+    )
     get_run_logger().info(
         "%s: %d file(s) saved, %d already had, %d page(s)",
         report.profile,
@@ -91,8 +84,11 @@ def fetch_portal(
 
 
 @task(cache_policy=NONE)
-def ingest_inbox(database_url: str | None, inbox: Path) -> list[FileReport]:
-    reports = steps.ingest_paths(connect(database_url), [inbox])
+def ingest_inbox(run: Run) -> dict[str, int]:
+    inbox = run.settings.inbox
+    if not inbox.is_dir():
+        raise NightlyFailed(f"the inbox folder {inbox} does not exist or is not a folder")
+    reports = steps.ingest_paths(run.engine, [inbox])
     logger = get_run_logger()
     for r in reports:
         # File names only: never a row's content, which carries personal IDs.
@@ -107,130 +103,197 @@ def ingest_inbox(database_url: str | None, inbox: Path) -> list[FileReport]:
                 f"{r.duplicates} duplicate, {r.rejected} rejected"
             ),
         )
-    return reports
+    return file_counts(reports)
 
 
 @task(cache_policy=NONE)
-def recompute(database_url: str | None, plan_id: str, as_of: date) -> steps.Compliance:
-    return steps.compute(connect(database_url), find_plan(plan_id), as_of)
+def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
+    """Recompute one open plan and send tonight's notices; small counts back, never the people."""
+    plan = find_plan(plan_id, run.settings.plans_dir, as_of)
+    result = steps.compute(run.engine, plan, as_of)
+    report = steps.notify(run.engine, result, as_of, run.mail)
+    counts = plan_counts(result, report)
+    get_run_logger().info(
+        "%s: %d people, %d met, %d short, %d exempt; stage %s; %d queued; mail %s",
+        plan.id,
+        counts["people"],
+        counts["met"],
+        counts["short"],
+        counts["exempt"],
+        counts["stage"],
+        counts["queued"],
+        counts["mail"] or "none",
+    )
+    return counts
 
 
 @task(cache_policy=NONE)
-def send_notices(
-    database_url: str | None, result: steps.Compliance, today: date, outbox_dir: Path
-) -> steps.NotifyReport:
-    return steps.notify(connect(database_url), result, today, outbox_dir)
+def close(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
+    """A closed plan: its one final summary when its late registrations are in, nothing else."""
+    plan = find_plan(plan_id, run.settings.plans_dir, as_of)
+    report = steps.close_year(run.engine, plan, as_of, run.mail)
+    if report.status != "never_judged":
+        get_run_logger().info("%s (closed): %s", plan.id, report.words)
+    return final_counts(report)
 
 
 @task(cache_policy=NONE)
-def publish_summary(summary: dict, result: steps.Compliance) -> None:
+def publish(summary: dict[str, Any]) -> None:
     """The run summary and the unit rates as Prefect artifacts: counts and unit names, no IDs."""
     create_markdown_artifact(markdown=summary_markdown(summary), key="nightly-summary")
-    create_table_artifact(
-        table=[
-            {
-                "unit": u.unit,
-                "headcount": u.headcount,
-                "met": u.met,
-                "rate": f"{u.rate:.4f}",
-                "tier": u.tier,
-            }
-            for u in result.units
-        ],
-        key="unit-rates",
-        description=f"{result.plan.id} as of {result.as_of.isoformat()}",
-    )
+    for plan in summary["plans"]:
+        create_table_artifact(
+            table=plan["units"],
+            key="unit-rates",
+            description=f"{plan['plan']} as of {summary['as_of']}",
+        )
+
+
+@contextlib.contextmanager
+def _product_logs_shipped() -> Iterator[None]:
+    """The product's own log lines (learnhours.*) into the run's logs in the Prefect UI, as
+    Prefect's extra-loggers setting would, with anything shaped like an ID masked; for the
+    run only (outside a run there is nowhere to send them)."""
+    from prefect.logging.handlers import APILogHandler
+
+    product = logging.getLogger("learnhours")
+    handler = APILogHandler()
+    handler.setLevel(logging.INFO)
+    handler.addFilter(ScrubIds())
+    level = product.level
+    product.addHandler(handler)
+    if level == logging.NOTSET or level > logging.INFO:
+        product.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        product.removeHandler(handler)
+        product.setLevel(level)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a cancel from the UI, `systemctl stop`) ends the run through its `finally`s:
+    the lock is given back and the run log says `cancelled`."""
+
+    def stop(_signum, _frame) -> None:  # noqa: ANN001
+        raise RunCancelled("the run was asked to stop (SIGTERM)")
+
+    try:
+        before = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: the run cannot install it, and goes on without
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @flow(name="learnhours-nightly", log_prints=False)
 def nightly(
-    plan_id: str,
-    inbox: Path = Path("var/inbox"),
+    plan_id: str = "current",
+    inbox: Path | None = None,
     fetch: bool = False,
     profile: str = "lifelong-portal",
     portal_url: str | None = None,
     polite: bool = True,
     as_of: date | None = None,
     database_url: str | None = None,
-    outbox_dir: Path = Path("var/outbox"),
-) -> dict:
-    """Fetch (optional) -> ingest -> recompute -> notify -> summary; one run at a time."""
+    outbox_dir: Path | None = None,
+) -> State:
+    """(Fetch ->) ingest -> judge each plan of the night -> close ended years -> summary.
+
+    `plan_id`: `current` (every plan open tonight, and the final summary of those that ended),
+    or plan ids, comma-separated. Paths and the database default to the installation's settings.
+    Ends Completed; Completed named Warning when a plan named has closed; Failed with the cause
+    in plain words (also when no mail due tonight could be handed to the mail server).
+    """
+    with _product_logs_shipped(), _stopped_by_sigterm():
+        return _night(plan_id, inbox, fetch, profile, portal_url, polite, as_of, database_url,
+                      outbox_dir)  # fmt: skip
+
+
+def _night(
+    plan_id: str,
+    inbox: Path | None,
+    fetch: bool,
+    profile: str,
+    portal_url: str | None,
+    polite: bool,
+    as_of: date | None,
+    database_url: str | None,
+    outbox_dir: Path | None,
+) -> State:
+    logger = get_run_logger()
     as_of = as_of or steps.today_in_taipei()
-    plan: Plan | None = None
     try:
-        plan = find_plan(plan_id)  # an invalid plan fails the run before anything is touched
-        engine = connect(database_url)
+        settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
+        mail = steps.Mail.of(settings)
+        engine = connect(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
+        return _failed(plain_cause(exc), plan_id, as_of, None, logger)
+    run = Run(settings, engine, mail)
+    killed = run_log.close_abandoned(engine)
+    if killed:
+        logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
+    run_id = run_log.start(engine, plan_id)
+    night: steps.Night | None = None
+    try:
+        night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
+        for warning in night.warnings:
+            logger.warning(warning)
         with run_lock_held(engine):
-            run_id = run_log.start(engine, plan_id)
-            try:
-                if fetch:
-                    date_from, date_to = fetch_range(plan, as_of)
-                    fetch_portal(
-                        database_url, profile, portal_url, polite, inbox, date_from, date_to
-                    )
-                reports = ingest_inbox(database_url, inbox)
-                result = recompute(database_url, plan_id, as_of)
-                notified = send_notices(database_url, result, as_of, outbox_dir)
-                summary = run_summary(reports, result, notified)
-                publish_summary(summary, result)
-            except Exception as exc:
-                run_log.finish(engine, run_id, "failed", detail=plain_cause(exc))
-                raise
-            run_log.finish(engine, run_id, "completed", log_counts(summary))
-        return summary
-    except Exception as exc:
+            if fetch and (window := steps.fetch_range(night, as_of)):
+                fetch_portal(run, profile, portal_url, polite, *window)
+            files = ingest_inbox(run)
+            plans = [judge(run, p.id, as_of) for p in night.judged]
+            closed = [close(run, p.id, as_of) for p in night.closing]
+            finals = [f for f in closed if f["status"] != "never_judged"]
+            summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
+            publish(summary)
+    except RunCancelled as exc:
+        run_log.finish(engine, run_id, "cancelled", detail=str(exc))
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure ends the run Failed, in words
         cause = plain_cause(exc)
-        get_run_logger().error("nightly run failed: %s", cause)
-        mail_admin(plan_id, as_of, cause, outbox_dir, plan.reminders.sender if plan else None)
-        # Not chained: the original's text may quote a row; the cause above is the scrubbed version.
-        raise NightlyFailed(cause) from None
+        note = mail_admin_about(run, plan_id, as_of, cause, night)
+        run_log.finish(engine, run_id, "failed", detail=f"{cause} ({note})")
+        return _failed(cause, plan_id, as_of, note, logger)
+    plans_judged = night.plan_ids
+    unavailable = [p for p in plans if p["unavailable"]]
+    if unavailable:
+        cause = "; ".join(f"{p['plan']}: mail could not be handed over: {p['unavailable']}"
+                          for p in unavailable)  # fmt: skip
+        note = mail_admin_about(run, plan_id, as_of, cause, night)
+        run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
+                       plans_judged)  # fmt: skip
+        return _failed(cause, plan_id, as_of, note, logger)
+    message = failed_deliveries(plans) or f"{sum(p['queued'] for p in plans)} notice(s) queued"
+    if night.warnings:
+        run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(night.warnings),
+                       plans_judged)  # fmt: skip
+        return Completed(message="; ".join(night.warnings), name="Warning", data=summary)
+    run_log.finish(engine, run_id, "completed", log_counts(summary), message, plans_judged)
+    return Completed(message=message, data=summary)
 
 
-def run_summary(
-    reports: list[FileReport], result: steps.Compliance, notified: steps.NotifyReport
-) -> dict:
-    """Counts only: safe for logs and artifacts (no names, no IDs)."""
-    statuses = [p.status for p in result.people]
-    return {
-        "plan": result.plan.id,
-        "as_of": result.as_of.isoformat(),
-        "files": len(reports),
-        "files_failed": sum(not r.ok for r in reports),
-        "files_skipped": sum(r.skipped for r in reports),
-        "rows_loaded": sum(r.loaded for r in reports),
-        "rows_rejected": sum(r.rejected for r in reports),
-        "people": len(statuses),
-        "met": statuses.count("met"),
-        "short": statuses.count("short"),
-        "exempt": statuses.count("exempt"),
-        "stage": notified.tonight.stage,
-        "stale": notified.tonight.stale,
-        "queued": notified.queued,
-        "mail": notified.outcomes,
-        "backend": notified.backend,
-    }
+def mail_admin_about(
+    run: Run, plan_id: str, day: date, cause: str, night: steps.Night | None
+) -> str:
+    plans = night.plan_ids if night else plan_id
+    sender = run.mail.mail_from
+    if sender is None and night and night.judged:
+        sender = night.judged[0].reminders.sender
+    try:
+        backend = run.mail.backend()
+    except Exception:  # noqa: BLE001 - the settings that broke may be the mail ones
+        backend = None
+    return mail_admin(run.mail.admin, plans, day, cause, backend, sender)
 
 
-def log_counts(summary: dict) -> dict[str, int]:
-    keys = ("files", "rows_loaded", "rows_rejected", "people", "short")
-    return {**{k: summary[k] for k in keys}, "mails_sent": summary["mail"].get("sent", 0)}
-
-
-def summary_markdown(summary: dict) -> str:
-    stage = summary["stage"] if summary["stage"] is not None else "none"
-    mail = ", ".join(f"{k} {v}" for k, v in sorted(summary["mail"].items())) or "none"
-    lines = [
-        f"# learnhours nightly: {summary['plan']} as of {summary['as_of']}",
-        "",
-        "| step | result |",
-        "|---|---|",
-        f"| ingest | {summary['files']} file(s), {summary['files_failed']} failed; "
-        f"{summary['rows_loaded']} row(s) loaded, {summary['rows_rejected']} rejected |",
-        f"| compliance | {summary['people']} people: {summary['met']} met, "
-        f"{summary['short']} short, {summary['exempt']} exempt |",
-        f"| notify | stage {stage}; {summary['queued']} queued; mail: {mail} "
-        f"({summary['backend']}) |",
-    ]
-    if summary["stale"]:
-        lines += ["", f"Data is stale: {summary['stale']} (no reminders to staff tonight)."]
-    return "\n".join(lines) + "\n"
+def _failed(cause: str, plan_id: str, day: date, note: str | None, logger: logging.Logger) -> State:
+    logger.error("nightly run failed: %s", cause)
+    if note:
+        logger.info(note)
+    return Failed(message=cause)

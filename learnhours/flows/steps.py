@@ -3,30 +3,123 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exists, select
 
-from learnhours.notifiers import backends, notices, outbox, quality
-from learnhours.plans import Plan
+from learnhours.extractors.portal import FetchReport
+from learnhours.extractors.site_profile import SiteProfile, load_profile
+from learnhours.notifiers import backends, ledger, notices, summary_facts
+from learnhours.notifiers.backends import MailBackend, MailSettings
+from learnhours.plans import CURRENT, Catalog, Plan, PlanError, taipei_today
+from learnhours.settings import Settings
 from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
-from learnhours.transforms.workdays import current_stage
+from learnhours.transforms.workdays import current_stage, registered_by
 from learnhours.warehouse import queries
-from learnhours.warehouse.load import FileReport, ingest_file
+from learnhours.warehouse.load import FileReport, ingest_file, mark_seen
+from learnhours.warehouse.schema import ingest_batch, notice
 
-TAIPEI = ZoneInfo("Asia/Taipei")
 INGESTIBLE = {".csv", ".xlsx", ".xls", ".htm", ".html", ".txt"}
 log = logging.getLogger(__name__)
 
+today_in_taipei = taipei_today
 
-def today_in_taipei() -> date:
-    return datetime.now(TAIPEI).date()
+
+# --- which plans tonight ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Night:
+    """The plans one run deals with, decided from `plan_id` and the run date."""
+
+    judged: list[Plan]  # open on the run date: reminders, digests, the daily HR summary
+    closing: list[Plan]  # closed: each owed at most one final summary, and nothing else, ever
+    warnings: list[str] = field(default_factory=list)  # plans named by id that have closed
+
+    @property
+    def plan_ids(self) -> str:
+        return ",".join(p.id for p in [*self.judged, *self.closing]) or "（無）"
+
+
+def tonight(catalog: Catalog, plan_id: str, day: date) -> Night:
+    """`current`: every plan open on `day`, and every closed one that may still owe its final
+    summary. Otherwise a comma-separated list of ids; a closed one is warned about."""
+    if plan_id.strip() == CURRENT:
+        judged = catalog.current(day)
+        if not judged:
+            raise PlanError(
+                f"{day.isoformat()} 沒有進行中的計畫（在 {catalog.directory}）；"
+                "請新增計畫檔，或在 prefect.yaml 指定 plan_id"
+            )
+        return Night(judged, catalog.closed_before(day))
+    named = [catalog.find(p.strip(), day) for p in plan_id.split(",") if p.strip()]
+    if not named:
+        raise PlanError("沒有指定計畫（plan_id 是空的）")
+    judged = [p for p in named if p.is_open(day)]
+    closing = [p for p in named if not p.is_open(day) and p.period.end < day]
+    early = [p for p in named if day < p.period.start]
+    warnings = [
+        f"計畫 {p.id} 已於 {p.period.end.isoformat()} 結束：不寄提醒、單位摘要與每日摘要"
+        "（年度結算在登錄期過後寄一次）；新年度請用 plan_id: current 或新年度的計畫"
+        for p in closing
+    ] + [f"計畫 {p.id} 自 {p.period.start.isoformat()} 才開始：今晚不寄任何通知" for p in early]
+    return Night(judged, closing, warnings)
+
+
+def fetch_range(night: Night, day: date) -> tuple[date, date] | None:
+    """The period to fetch tonight: the open plans' periods up to tonight, and a closed plan's
+    year while its late registrations may still arrive."""
+    starts = [p.period.start for p in night.judged]
+    starts += [p.period.start for p in night.closing if day <= final_due_on(p)]
+    return (min(starts), day) if starts else None
+
+
+# --- fetch --------------------------------------------------------------------------------------
+
+
+def portal_profile(
+    name: str, sites_dir: Path | None, portal_url: str | None = None, polite: bool = True
+) -> SiteProfile:
+    """The site profile, pointed at `portal_url` when given (the emulator, a test portal)."""
+    profile = load_profile(name, sites_dir)
+    if portal_url:
+        profile = replace(profile, base_url=portal_url)
+    if not polite:  # only for a local emulator: no pause between requests or retries
+        profile = profile.with_network(min_interval_seconds=0, backoff_seconds=0)
+    return profile
+
+
+def fetch_to_inbox(
+    engine: Engine,
+    profile: SiteProfile,
+    inbox: Path,
+    date_from: date,
+    date_to: date,
+    environ: dict[str, str],
+) -> FetchReport:
+    """Download the exports not yet loaded (by content hash) into the inbox."""
+    from learnhours.extractors.portal import fetch_exports, resolve_credentials
+
+    with engine.connect() as connection:
+        seen = set(connection.execute(select(ingest_batch.c.sha256)).scalars())
+    report = fetch_exports(
+        profile,
+        inbox,
+        date_from,
+        date_to,
+        seen_hashes=seen,
+        credentials=resolve_credentials(profile, environ),
+    )
+    # Sent again unchanged: never saved nor ingested, yet proof the data is current (freshness).
+    mark_seen(engine, [s.sha256 for s in report.skipped])
+    return report
+
+
+# --- ingest -------------------------------------------------------------------------------------
 
 
 def files_under(paths: Iterable[Path]) -> list[Path]:
@@ -51,6 +144,9 @@ def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:
     return [ingest_file(engine, path) for path in files_under(paths)]
 
 
+# --- compliance ---------------------------------------------------------------------------------
+
+
 @dataclass
 class Compliance:
     plan: Plan
@@ -67,56 +163,88 @@ def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
     return Compliance(plan, as_of, people, assess_units(plan, people))
 
 
+# --- mail ---------------------------------------------------------------------------------------
+
+
+class NoSender(PlanError):
+    """Mail is due but nobody is configured to send it."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """Who sends to whom, and how: the settings' overrides of each plan's own addresses."""
+
+    delivery: MailSettings
+    mail_from: str | None = None
+    hr_addresses: tuple[str, ...] = ()
+    admin: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Mail:
+        return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email)
+
+    def backend(self) -> MailBackend:
+        return backends.backend_for(self.delivery)
+
+    def sender(self, plan: Plan) -> str:
+        """LEARNHOURS_MAIL_FROM for every mail, else the plan's reminders.sender."""
+        sender = (self.mail_from or "").strip() or (plan.reminders.sender or "").strip()
+        if not sender:
+            raise NoSender(
+                f"計畫 {plan.id} 沒有 reminders.sender，也沒有設定 LEARNHOURS_MAIL_FROM：無法寄信"
+            )
+        return sender
+
+    def hr(self, plan: Plan) -> tuple[str, ...]:
+        return self.hr_addresses or tuple(a for a in plan.reminders.hr_addresses if a)
+
+
+def _context(engine: Engine, plan: Plan, today: date, mail: Mail) -> notices.Context:
+    """What every notice needs: plan, dates, staleness, and who sends to whom."""
+    with engine.connect() as connection:
+        fresh = queries.freshness(connection, today)
+    stale = summary_facts.stale_reason(
+        fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
+    )
+    return notices.Context(
+        plan, today, fresh.newest_record, stale, mail.sender(plan), mail.hr(plan)
+    )
+
+
 @dataclass
 class NotifyReport:
     tonight: notices.Tonight
     queued: int = 0
     superseded: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
+    delivered: ledger.Delivered = field(default_factory=ledger.Delivered)
     summary_sent: bool = False
     summary_note: str = ""  # why no summary went out, when none did
     backend: str = ""
 
-
-ENV_MAIL_FROM = "LEARNHOURS_MAIL_FROM"
-ENV_HR_ADDRESSES = "LEARNHOURS_HR_ADDRESSES"
-
-
-def _context(
-    engine: Engine, plan: Plan, today: date, env: Mapping[str, str] = os.environ
-) -> notices.Context:
-    """What every notice needs: plan, dates, staleness, and who sends to whom (env overrides plan)."""
-    with engine.connect() as connection:
-        fresh = queries.freshness(connection, today)
-    stale = quality.stale_reason(
-        fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
-    )
-    sender = env.get(ENV_MAIL_FROM, "").strip() or plan.reminders.sender or notices.DEFAULT_SENDER
-    listed = env.get(ENV_HR_ADDRESSES, "").strip()
-    hr = [a.strip() for a in listed.replace(";", ",").split(",")] if listed else []
-    hr_addresses = tuple(a for a in (hr or plan.reminders.hr_addresses) if a)
-    return notices.Context(plan, today, fresh.newest_record, stale, sender, hr_addresses)
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return dict(self.delivered.counts)
 
 
-def plan_notices(engine: Engine, result: Compliance, today: date) -> notices.Tonight:
+def plan_notices(engine: Engine, result: Compliance, today: date, mail: Mail) -> notices.Tonight:
     """Tonight's send plan without touching the ledger: what `notify --dry-run` prints."""
-    return _plan(engine, result, today)[1]
+    return _plan(engine, result, today, mail)[1]
 
 
 def _plan(
-    engine: Engine, result: Compliance, today: date
+    engine: Engine, result: Compliance, today: date, mail: Mail
 ) -> tuple[notices.Context, notices.Tonight]:
-    ctx = _context(engine, result.plan, today)
+    ctx = _context(engine, result.plan, today, mail)
     stage = current_stage(result.plan.reminders.stages, ctx.last_day, today)
     done: dict[str, set[str]] = {}
     with engine.connect() as connection:
         if stage is not None:
             done = {
-                kind: outbox.already_noticed(connection, result.plan.id, kind, stage)
+                kind: ledger.already_noticed(connection, result.plan.id, kind, stage)
                 for kind in ("reminder", "digest")
             }
         keys = [notices.summary_key(today, a) for a in ctx.hr_addresses]
-        due = quality.summary_due(connection, result.plan.id, keys)
+        due = summary_facts.summary_due(connection, result.plan.id, keys)
     tonight = notices.plan_tonight(ctx, result.people, result.units, done)
     tonight.summary = "due" if due else ("done" if keys else "no_address")
     return ctx, tonight
@@ -126,34 +254,125 @@ def notify(
     engine: Engine,
     result: Compliance,
     today: date,
-    outbox_dir: Path,
-    backend: backends.MailBackend | None = None,
+    mail: Mail,
+    backend: MailBackend | None = None,
 ) -> NotifyReport:
-    """Queue tonight's reminders and digests, send everything pending, then the HR summary."""
-    started = datetime.now(UTC)
-    backend = backend or backends.backend_from_env(outbox_dir)
+    """Queue tonight's reminders and digests, send everything pending, then the HR summary.
+
+    Only for a plan open on `today`: a closed plan gets its final summary (close_year), nothing
+    else.
+    """
     plan = result.plan
+    if not plan.is_open(today):
+        raise PlanError(f"計畫 {plan.id} 在 {today.isoformat()} 不在期間內：不寄提醒與每日摘要")
+    started = datetime.now(UTC)
+    backend = backend or mail.backend()
     # One context for the whole night: the staleness that held reminders back is the one HR reads.
-    ctx, tonight = _plan(engine, result, today)
+    ctx, tonight = _plan(engine, result, today, mail)
     report = NotifyReport(tonight=tonight, backend=backend.name)
-    outcomes: Counter[str] = Counter()
     with engine.begin() as connection:
-        report.superseded = outbox.supersede(
+        report.superseded = ledger.supersede(
             connection, plan.id, tonight.stage, tonight.short_keys, today
         )
-        report.queued = outbox.enqueue(connection, plan.id, tonight.drafts, today)
+        report.queued = ledger.enqueue(connection, plan.id, tonight.drafts, today)
     if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
-        outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("reminder", "digest")))
+        report.delivered += ledger.deliver(
+            engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
+        )
     with engine.connect() as connection:
-        sent, facts = quality.section(connection, plan, result.people, tonight, started)
+        sent, facts = summary_facts.section(connection, plan, result.people, tonight, started)
     summary = notices.summary_draft(ctx, result.people, result.units, facts, sent)
     if not ctx.hr_addresses:
-        report.summary_note = f"計畫沒有 hr_addresses，也沒有設定 {ENV_HR_ADDRESSES}：未寄摘要"
+        report.summary_note = "計畫沒有 hr_addresses，也沒有設定 LEARNHOURS_HR_ADDRESSES：未寄摘要"
         log.warning("%s: no HR address, no summary", plan.id)
     with engine.begin() as connection:
-        report.summary_sent = outbox.enqueue(connection, plan.id, summary, today) > 0
+        report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
         if summary and not report.summary_sent:
             report.summary_note = "今天的摘要已排入或寄出過，不重寄"
-    outcomes.update(outbox.deliver(engine, backend, plan.id, kinds=("summary",)))
-    report.outcomes = dict(outcomes)
+    report.delivered += ledger.deliver(
+        engine, backend, plan.id, kinds=("summary",), sender=ctx.sender
+    )
+    return report
+
+
+# --- the year that closed -----------------------------------------------------------------------
+
+
+def final_due_on(plan: Plan) -> date:
+    """The first day the final summary may go out: the day after the last course of the period
+    has been registered (the registration lag, in working days, after the period ends)."""
+    return registered_by(plan.period.end, plan.registration_lag_working_days) + timedelta(days=1)
+
+
+FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address"]
+
+
+@dataclass
+class FinalReport:
+    plan_id: str
+    status: FinalStatus
+    due_on: date
+    delivered: ledger.Delivered = field(default_factory=ledger.Delivered)
+    people: int = 0
+    met: int = 0
+    short: int = 0
+
+    @property
+    def words(self) -> str:
+        return {
+            "sent": "已寄出年度結算",
+            "queued": "年度結算已排入，尚未寄出",
+            "not_due": f"登錄期未過，年度結算將於 {self.due_on.isoformat()} 起寄出",
+            "done": "年度結算已寄過，本年度不再寄信",
+            "never_judged": "本資料庫未曾為此計畫寄信，不寄年度結算",
+            "no_address": "沒有人事室信箱，無法寄年度結算",
+        }[self.status]
+
+
+def close_year(
+    engine: Engine, plan: Plan, today: date, mail: Mail, backend: MailBackend | None = None
+) -> FinalReport:
+    """The closed plan's one final summary to HR, once its late registrations are in.
+
+    Final rates, tiers, rewards and penalties: records of the whole period, judged as on the day
+    after it. Sent only for a plan this warehouse mailed about while it was open, and only once;
+    after it the product never mails about that plan again.
+    """
+    due_on = final_due_on(plan)
+    report = FinalReport(plan.id, "not_due", due_on)
+    with engine.connect() as connection:
+        judged_here = connection.execute(
+            select(exists().where(notice.c.plan_id == plan.id, notice.c.kind != "final"))
+        ).scalar()
+        done = ledger.already_noticed(connection, plan.id, "final", notices.SUMMARY_STAGE)
+    if not judged_here:
+        report.status = "never_judged"
+        return report
+    if today < due_on:
+        return report
+    ctx = replace(_context(engine, plan, today, mail), stale="")
+    if not ctx.hr_addresses:
+        report.status = "no_address"
+        return report
+    result = compute(engine, plan, plan.period.end + timedelta(days=1))
+    report.people = len(result.people)
+    report.met = sum(p.status == "met" for p in result.people)
+    report.short = sum(p.status == "short" for p in result.people)
+    if not set(ctx.hr_addresses) <= done:
+        with engine.connect() as connection:
+            facts = summary_facts.final_facts(connection, plan, result.people)
+        drafts = notices.final_draft(ctx, result.people, result.units, facts, due_on)
+        with engine.begin() as connection:
+            ledger.enqueue(connection, plan.id, drafts, today)
+    report.delivered = ledger.deliver(
+        engine, backend or mail.backend(), plan.id, kinds=("final",), sender=ctx.sender
+    )
+    with engine.connect() as connection:
+        pending = ledger.listing(connection, "pending", plan.id)
+    if report.delivered.counts.get("sent"):
+        report.status = "sent"
+    elif any(r.kind == "final" for r in pending):
+        report.status = "queued"
+    else:
+        report.status = "done"
     return report

@@ -36,7 +36,6 @@ from learnhours.transforms.workdays import current_stage, last_day_registered_in
 
 SUMMARY_STAGE = 0
 CHART_CID = "unit-rates@learnhours"
-DEFAULT_SENDER = "人事室 <hr@localhost>"
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class Context:
     today: date
     data_through: date | None
     stale: str  # non-empty: why the data is too old to remind people on
-    sender: str = DEFAULT_SENDER
+    sender: str
     hr_addresses: tuple[str, ...] = ()
 
     @cached_property  # one working-day walk per run, not per message
@@ -396,6 +395,7 @@ def summary_attachments(
     lines = sorted({t.min_rate for t in ctx.plan.unit_tiers}, reverse=True)
     chart = rate_chart([u.unit for u in counted], [u.rate for u in counted], lines)
     reqs = ctx.plan.checks
+    outcomes = bool(ctx.plan.outcomes)
     headers = [
         "身分證字號",
         "姓名",
@@ -403,6 +403,7 @@ def summary_attachments(
         "電子郵件",
         "尚差時數",
         *(f"{r.name}尚差" for r in reqs),
+        *(["獎懲"] if outcomes else []),
     ]
     rows = [
         [
@@ -412,6 +413,7 @@ def summary_attachments(
             p.member.email or "",
             p.needed,
             *(p.gaps[r.id] for r in reqs),
+            *([p.outcome] if outcomes else []),
         ]
         for p in sorted(people, key=lambda p: (p.member.unit, -p.needed))
         if p.status == "short"
@@ -450,7 +452,53 @@ def summary_draft(
     sent: list[str],
     attachments: tuple[Attachment, ...] | None = None,
 ) -> list[Draft]:
-    """The HR summary, one per plan and day, to every HR address (the plan's or the environment's)."""
+    """The HR summary, one per plan and day, to every HR address (the plan's or the settings')."""
+    subject = f"【學習時數摘要】{ctx.plan.name} {roc(ctx.today)}：{_short(people)} 人未達成"
+    if ctx.stale:
+        subject += "（資料過舊，未寄提醒）"
+    return _summaries(
+        ctx, people, units, quality, sent, attachments, subject, "summary",
+        lambda address: summary_key(ctx.today, address), final=None,
+    )  # fmt: skip
+
+
+def final_draft(
+    ctx: Context,
+    people: list[PersonResult],
+    units: list[UnitResult],
+    quality: dict[str, list],
+    complete_on: date,
+) -> list[Draft]:
+    """The closed year's one final summary to each HR address: rates, tiers, rewards and
+    penalties on every record of the period, registrations included (steps.close_year)."""
+    subject = f"【學習時數年度結算】{ctx.plan.name}：{_short(people)} 人未達成（最終結果）"
+    final = {
+        "period_end": roc(ctx.plan.period.end),
+        "complete_on": roc(complete_on - timedelta(days=1)),
+        "judged_on": roc(ctx.plan.judged_on),
+    }
+    return _summaries(
+        ctx, people, units, quality, [], None, subject, "final", lambda address: address,
+        final=final,
+    )  # fmt: skip
+
+
+def _short(people: list[PersonResult]) -> int:
+    return sum(p.status == "short" for p in people)
+
+
+def _summaries(
+    ctx: Context,
+    people: list[PersonResult],
+    units: list[UnitResult],
+    quality: dict[str, list],
+    sent: list[str],
+    attachments: tuple[Attachment, ...] | None,
+    subject: str,
+    kind: str,
+    key_of: Callable[[str], str],
+    final: dict[str, str] | None,
+) -> list[Draft]:
     if not ctx.hr_addresses:
         return []
     if attachments is None:
@@ -458,7 +506,7 @@ def summary_draft(
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
         "met": sum(p.status == "met" for p in people),
-        "short": sum(p.status == "short" for p in people),
+        "short": _short(people),
         "exempt": sum(p.status == "exempt" for p in people),
     }
     counted = [u for u in units if u.headcount]
@@ -476,9 +524,6 @@ def summary_draft(
     ]
     chart = next((a.inline_cid for a in attachments if a.inline_cid), None)
     attachment = next((a.filename for a in attachments if not a.inline_cid), None)
-    subject = f"【學習時數摘要】{ctx.plan.name} {roc(ctx.today)}：{totals['short']} 人未達成"
-    if ctx.stale:
-        subject += "（資料過舊，未寄提醒）"
     drafts = []
     for address in ctx.hr_addresses:
         try:
@@ -498,19 +543,13 @@ def summary_draft(
                 lists=quality_lists(quality),
                 chart_cid=chart,
                 attachment=attachment,
+                final=final,
             )
         except HeaderInjection:
             continue  # a bad HR address: the others still get the summary
         drafts.append(
             Draft(
-                "summary",
-                summary_key(ctx.today, address),
-                SUMMARY_STAGE,
-                address,
-                subject,
-                mime,
-                message_id,
-                "人事室",
+                kind, key_of(address), SUMMARY_STAGE, address, subject, mime, message_id, "人事室"
             )
         )
     return drafts

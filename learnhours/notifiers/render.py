@@ -133,7 +133,7 @@ def build_mime(
     """
     boundary = f"=_lh_{uuid.uuid4().hex}"  # "_" is not in the base64 alphabet: never in a body
     head = [
-        f"From: {_encoded_sender(sender)}",
+        f"From: {encoded_sender(sender)}",
         f"To: {valid_address(to)}",
         f"Subject: {encoded_words(clean_line(subject, '主旨'))}",
         f"Date: {formatdate(localtime=True)}",
@@ -176,7 +176,7 @@ def encoded_words(text: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _encoded_sender(sender: str) -> str:
+def encoded_sender(sender: str) -> str:
     name, address = parseaddr(_sender(sender))
     return formataddr((name, address), charset="utf-8") if name else address
 

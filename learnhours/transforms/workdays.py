@@ -30,6 +30,16 @@ def last_day_registered_in_time(deadline: date, lag_working_days: int) -> date:
     return day
 
 
+def registered_by(course_end: date, lag_working_days: int) -> date:
+    """The day by which a course ending on `course_end` has been registered (H4): the
+    `lag`-th working day after it. After that day a year's records are final."""
+    day, counted = course_end, 0
+    while counted < lag_working_days:
+        day += timedelta(days=1)
+        counted += is_working_day(day)
+    return day
+
+
 def current_stage(stages: list[int], effective_deadline: date, today: date) -> int | None:
     """DOMAIN rule 9: the smallest listed offset at or above the days left; None outside every stage."""
     days_left = (effective_deadline - today).days

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -13,16 +12,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
-DATABASE_URL_ENV = "LEARNHOURS_DATABASE_URL"
-DEFAULT_URL = "sqlite:///var/warehouse.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # SQLite keeps NUMERIC as REAL; hours have at most two decimals, so the round trip is exact enough.
 warnings.filterwarnings("ignore", category=sa_exc.SAWarning, message=".*Decimal objects natively.*")
-
-
-def database_url() -> str:
-    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL
 
 
 def create_engine_for(url: str) -> Engine:
@@ -65,9 +58,9 @@ def is_current(engine: Engine) -> bool:
         return MigrationContext.configure(connection).get_current_revision() == head
 
 
-def connect(url: str | None = None) -> Engine:
+def connect(url: str) -> Engine:
     """The warehouse engine, migrated to the newest schema."""
-    engine = create_engine_for(url or database_url())
+    engine = create_engine_for(url)
     if not is_current(engine):
         upgrade(engine)
     return engine

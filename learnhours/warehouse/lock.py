@@ -1,4 +1,12 @@
-"""One nightly run at a time: a row in run_lock, taken by INSERT and given back by DELETE."""
+"""One nightly run at a time: a row in run_lock naming the holder, taken by INSERT, given back by
+DELETE; on PostgreSQL also a session-scoped advisory lock, which the server releases by itself
+when the holder's connection dies.
+
+A lock whose holder is gone is broken at once by the next run when that can be known: on the same
+host, its process no longer exists (or is another process that got the same number); on
+PostgreSQL, its session ended (the advisory lock is free). A lock held from another host with a
+live session waits: `learnhours unlock` releases it on purpose.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +15,37 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from learnhours.warehouse.schema import run_lock
 
 NIGHTLY = "nightly"
-# A nightly run takes minutes; a lock this old whose process is gone was left by a crash.
-STALE_AFTER = timedelta(hours=6)
 
 
 class RunLocked(RuntimeError):
     """Another run holds the lock: this one must not start."""
 
 
+def _started(pid: int) -> str:
+    """When the process started (clock ticks since boot, Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
 @dataclass(frozen=True)
 class Holder:
     host: str
     pid: int
-    token: str
+    token: str  # "<process start>.<random>": unique per acquisition
+    connection: Connection | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}:{self.token}"
@@ -40,32 +57,58 @@ class Holder:
             return None
         return cls(parts[0], int(parts[1]), parts[2])
 
+    @property
+    def process_start(self) -> str:
+        return self.token.partition(".")[0] if "." in self.token else ""
+
 
 def this_process() -> Holder:
-    return Holder(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
+    pid = os.getpid()
+    return Holder(socket.gethostname(), pid, f"{_started(pid)}.{uuid.uuid4().hex[:12]}")
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _alive(holder: Holder) -> bool:
-    """Whether the holding process may still run. Another host's process cannot be checked: assume yes."""
+def gone(holder: Holder) -> bool:
+    """Whether the holding process is certainly gone: same host, and no such process (or another
+    one under the same number). Another host's process cannot be checked from here: not gone."""
     if holder.host != socket.gethostname():
-        return True
+        return False
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    except PermissionError:  # exists, owned by someone else
+        pass
+    started = holder.process_start
+    return bool(started) and started != _started(holder.pid)
 
 
-def acquire(engine: Engine, name: str = NIGHTLY, *, stale_after: timedelta = STALE_AFTER) -> Holder:
-    """Take the lock or raise RunLocked; breaks a lock older than `stale_after` whose process is gone."""
+# The advisory lock's key: per warehouse (schema) and lock name, computed by the server.
+_KEY = "hashtext('learnhours:' || current_schema() || ':' || :name)"
+
+
+def _refusal(name: str, row_holder: str, since: datetime) -> RunLocked:
+    holder = Holder.parse(row_holder)
+    who = f"process {holder.pid} on {holder.host}" if holder else row_holder
+    here = holder is not None and holder.host == socket.gethostname()
+    what_to_do = (
+        "wait for it to finish"
+        if here
+        else "if no run is going on that machine, release it with `learnhours unlock "
+        f"{name}` (docs/operations.md, 'One run at a time')"
+    )
+    started = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return RunLocked(
+        f"another {name} run is going (started {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+        f"by {who}); this run did nothing. To go on: {what_to_do}"
+    )
+
+
+def acquire(engine: Engine, name: str = NIGHTLY) -> Holder:
+    """Take the lock or raise RunLocked saying who holds it and what to do."""
+    if engine.dialect.name == "postgresql":
+        return _acquire_pg(engine, name)
     me = this_process()
-    for attempt in range(2):
+    for _attempt in range(3):
         try:
             with engine.begin() as connection:
                 connection.execute(
@@ -79,42 +122,101 @@ def acquire(engine: Engine, name: str = NIGHTLY, *, stale_after: timedelta = STA
                 row = connection.execute(
                     select(run_lock.c.holder, run_lock.c.acquired_at).where(run_lock.c.name == name)
                 ).first()
-            if row is None:  # released between our INSERT and SELECT: try once more
+            if row is None:  # released between our INSERT and SELECT: try again
                 continue
             holder = Holder.parse(row.holder)
-            since = _aware(row.acquired_at)
-            age = datetime.now(UTC) - since
-            if attempt == 0 and holder and age > stale_after and not _alive(holder):
-                with engine.begin() as connection:  # only that holder's row: never a newer one
-                    connection.execute(
-                        delete(run_lock).where(
-                            run_lock.c.name == name, run_lock.c.holder == row.holder
-                        )
-                    )
-                continue
-            who = f"process {holder.pid} on {holder.host}" if holder else row.holder
-            raise RunLocked(
-                f"another {name} run is going (started {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-                f"by {who}); this run did nothing. If that process is gone, the lock is broken "
-                f"automatically after {stale_after} or by "
-                f"`DELETE FROM run_lock WHERE name = '{name}'` (see docs/operations.md)"
-            ) from None
+            if holder is None or not gone(holder):
+                raise _refusal(name, row.holder, row.acquired_at) from None
+            with engine.begin() as connection:  # only that holder's row: never a newer one
+                connection.execute(
+                    delete(run_lock).where(run_lock.c.name == name, run_lock.c.holder == row.holder)
+                )
     raise RunLocked(f"could not take the {name} lock; try again")
 
 
-def release(engine: Engine, holder: Holder, name: str = NIGHTLY) -> None:
-    with engine.begin() as connection:
+def _acquire_pg(engine: Engine, name: str) -> Holder:
+    connection = engine.connect()
+    try:
+        taken = connection.execute(
+            text(f"SELECT pg_try_advisory_lock({_KEY})"), {"name": name}
+        ).scalar()
+        connection.commit()
+        if not taken:
+            row = connection.execute(
+                select(run_lock.c.holder, run_lock.c.acquired_at).where(run_lock.c.name == name)
+            ).first()
+            connection.commit()
+            if row is None:
+                raise RunLocked(f"another {name} run is starting; this run did nothing")
+            raise _refusal(name, row.holder, row.acquired_at)
+        me = this_process()
+        # The advisory lock is ours, so a row left behind belongs to a session that ended.
+        connection.execute(delete(run_lock).where(run_lock.c.name == name))
         connection.execute(
-            delete(run_lock).where(run_lock.c.name == name, run_lock.c.holder == str(holder))
+            insert(run_lock).values(name=name, holder=str(me), acquired_at=datetime.now(UTC))
         )
+        connection.commit()
+        return Holder(me.host, me.pid, me.token, connection)
+    except BaseException:
+        _end_session(connection)
+        raise
+
+
+def _end_session(connection: Connection) -> None:
+    """Close the lock's connection for real (not back to the pool): the server then ends the
+    session, and the advisory lock with it."""
+    connection.invalidate()
+    connection.close()
+
+
+def release(engine: Engine, holder: Holder, name: str = NIGHTLY) -> None:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                delete(run_lock).where(run_lock.c.name == name, run_lock.c.holder == str(holder))
+            )
+    finally:
+        if holder.connection is not None:
+            _end_session(holder.connection)
+
+
+def unlock(engine: Engine, name: str = NIGHTLY) -> str | None:
+    """Release a lock on purpose (an operator who knows no run is going); the holder it had."""
+    with engine.begin() as connection:
+        row = connection.execute(
+            select(run_lock.c.holder).where(run_lock.c.name == name)
+        ).scalar_one_or_none()
+        connection.execute(delete(run_lock).where(run_lock.c.name == name))
+    if engine.dialect.name == "postgresql":
+        # Ends the session still holding the advisory lock, if any (a hung run): the lock is
+        # the session's, so only that frees it. Needs the right to end other sessions.
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    f"AND objid::text::bigint = ({_KEY}::bigint & 4294967295) "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+    return row
+
+
+def holders(engine: Engine) -> list[tuple[str, str, datetime]]:
+    with engine.connect() as connection:
+        return [
+            tuple(r)
+            for r in connection.execute(
+                select(run_lock.c.name, run_lock.c.holder, run_lock.c.acquired_at)
+            )
+        ]
 
 
 @contextmanager
-def run_lock_held(
-    engine: Engine, name: str = NIGHTLY, *, stale_after: timedelta = STALE_AFTER
-) -> Iterator[Holder]:
+def run_lock_held(engine: Engine, name: str = NIGHTLY) -> Iterator[Holder]:
     """`with run_lock_held(engine): ...` — the body runs only while this process holds the lock."""
-    holder = acquire(engine, name, stale_after=stale_after)
+    holder = acquire(engine, name)
     try:
         yield holder
     finally:

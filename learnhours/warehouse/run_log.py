@@ -1,41 +1,83 @@
-"""The run log: one row per nightly run, so an operator can see what happened each night."""
+"""The run log: one row per nightly run attempt, so an operator can see what happened each night.
+
+Every attempt is a row, the refused and the failed ones too. A row left `running` by a process
+that died (killed, power cut) is closed as `killed` the next time a run starts on that host.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from learnhours.warehouse.lock import Holder, gone
 from learnhours.warehouse.schema import run_log
 
 # Counts only: the summary keys the flow may copy into the log (never a name or an ID).
 COUNTS = ("files", "rows_loaded", "rows_rejected", "people", "short", "mails_sent")
+STATUSES = ("running", "completed", "warning", "failed", "killed", "cancelled")
 
 
 def start(engine: Engine, plan_id: str) -> int:
     with engine.begin() as connection:
         result = connection.execute(
             insert(run_log).values(
-                plan_id=plan_id,
+                plan_id=plan_id[:64],
                 started_at=datetime.now(UTC),
                 status="running",
                 **dict.fromkeys(COUNTS, 0),
                 detail="",
+                host=socket.gethostname(),
+                pid=os.getpid(),
             )
         )
         return int(result.inserted_primary_key[0])
 
 
 def finish(
-    engine: Engine, run_id: int, status: str, counts: dict[str, int] | None = None, detail: str = ""
+    engine: Engine,
+    run_id: int,
+    status: str,
+    counts: dict[str, int] | None = None,
+    detail: str = "",
+    plans: str | None = None,
 ) -> None:
     values = {k: int(v) for k, v in (counts or {}).items() if k in COUNTS}
+    if plans is not None:
+        values["plans"] = plans
     with engine.begin() as connection:
         connection.execute(
             update(run_log)
             .where(run_log.c.id == run_id)
             .values(finished_at=datetime.now(UTC), status=status, detail=detail[:2000], **values)
         )
+
+
+def close_abandoned(engine: Engine) -> int:
+    """Close as `killed` the runs of this host still `running` whose process is gone."""
+    host = socket.gethostname()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(run_log.c.id, run_log.c.pid).where(
+                run_log.c.status == "running", run_log.c.host == host
+            )
+        ).all()
+    dead = [r.id for r in rows if r.pid is not None and gone(Holder(host, r.pid, ""))]
+    if dead:
+        with engine.begin() as connection:
+            connection.execute(
+                update(run_log)
+                .where(run_log.c.id.in_(dead), run_log.c.status == "running")
+                .values(
+                    status="killed",
+                    detail="the run's process ended without finishing (killed, or the machine "
+                    "stopped); noticed when the next run started. What it had done is kept; "
+                    "the next run redoes the rest.",
+                )
+            )
+    return len(dead)
 
 
 def recent(connection: Connection, limit: int = 20) -> list:

@@ -169,6 +169,10 @@ notice = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("attempts", Integer, nullable=False, default=0),
     Column("sent_at", DateTime(timezone=True)),
+    # Released by HR/ops for sending again after `failed` or a stuck `sending` (revision 0006):
+    # never automatically; who and when are kept.
+    Column("released_by", Text),
+    Column("released_at", DateTime(timezone=True)),
     UniqueConstraint("plan_id", "kind", "recipient_key", "stage", name="uq_notice_key"),
 )
 
@@ -189,7 +193,8 @@ run_log = Table(
     Column("plan_id", String(64), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
-    Column("status", String(12), nullable=False),  # running | completed | failed
+    # running | completed | warning | failed | killed | cancelled
+    Column("status", String(12), nullable=False),
     Column("files", Integer, nullable=False, default=0),
     Column("rows_loaded", Integer, nullable=False, default=0),
     Column("rows_rejected", Integer, nullable=False, default=0),
@@ -197,5 +202,10 @@ run_log = Table(
     Column("short", Integer, nullable=False, default=0),
     Column("mails_sent", Integer, nullable=False, default=0),
     Column("detail", Text, nullable=False, default=""),  # the cause of a failure, in plain words
+    # Where it ran (revision 0006): a run left `running` by a process that is gone is closed as
+    # killed the next time anything starts on that host.
+    Column("host", Text),
+    Column("pid", Integer),
+    Column("plans", Text),  # the plans it judged, comma-separated (plan_id is what it was asked)
     Index("ix_run_log_started_at", "started_at"),
 )

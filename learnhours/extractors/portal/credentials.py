@@ -1,8 +1,7 @@
-"""The portal account: from the environment, else from a Prefect Secret block; never printed."""
+"""The portal account: from the variables the profile names, else from a Prefect Secret block; never printed."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +19,9 @@ class Credentials:
         return "Credentials(user=***, password=***)"
 
 
-def resolve_credentials(
-    profile: SiteProfile,
-    environ: Mapping[str, str] | None = None,
-) -> Credentials:
-    """Credentials from the environment, else from the Prefect Secret block named in the profile."""
-    env = os.environ if environ is None else environ
+def resolve_credentials(profile: SiteProfile, env: Mapping[str, str]) -> Credentials:
+    """Credentials from `env` (the variables the profile names, as the settings read them), else
+    from the Prefect Secret block named in the profile."""
     spec = profile.credentials
     user, password = env.get(spec.user_env, ""), env.get(spec.password_env, "")
     if user and password:

@@ -48,7 +48,7 @@ def fetch_exports(
     inbox.mkdir(parents=True, exist_ok=True)
     report = FetchReport(profile=profile.name)
     known = inbox_hashes(inbox)
-    creds = credentials or resolve_credentials(profile)
+    creds = credentials or resolve_credentials(profile, {})
     own_session = session is None
     client = PortalClient(profile, session or requests.Session(), creds, clock, sleep)
     stem = export_stem(profile, date_from, date_to)

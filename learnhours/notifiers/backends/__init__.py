@@ -1,7 +1,7 @@
 """Mail delivery backends (SMTP, file outbox, console, in-memory), chosen by configuration.
 
 One module per backend, as in Django's django/core/mail/backends/: base (what they share), smtp,
-filebased (the default), console, locmem (tests); config picks one from the environment.
+filebased (the default), console, locmem (tests); config picks one from the mail settings.
 """
 
 from learnhours.notifiers.backends.base import (
@@ -13,7 +13,7 @@ from learnhours.notifiers.backends.base import (
     message_id_of,
     refusal_reason,
 )
-from learnhours.notifiers.backends.config import ENV_BACKEND, backend_from_env
+from learnhours.notifiers.backends.config import ENV_BACKEND, MailSettings, backend_for
 from learnhours.notifiers.backends.console import ConsoleBackend
 from learnhours.notifiers.backends.filebased import DEFAULT_OUTBOX_DIR, FileBackend, outbox_name
 from learnhours.notifiers.backends.locmem import MEMORY_OUTBOX, MemoryBackend
@@ -42,11 +42,12 @@ __all__ = [
     "FileBackend",
     "MailBackend",
     "MailConfigError",
+    "MailSettings",
     "MemoryBackend",
     "Outcome",
     "SmtpBackend",
     "SmtpSettings",
-    "backend_from_env",
+    "backend_for",
     "client_tls_context",
     "message_id_of",
     "outbox_name",

@@ -1,17 +1,17 @@
-"""Which backend the environment asks for (LEARNHOURS_MAIL_BACKEND, LEARNHOURS_SMTP_URL, ...).
+"""Which backend the mail settings ask for (MailSettings, built from the installation's settings).
 
-Settings:
+Settings (learnhours.settings; the environment variables are named after them):
 
-    LEARNHOURS_SMTP_URL             smtp://relay:25 (plain, local relay only)
-                                    smtp+starttls://user@mail.example.gov.tw:587
-                                    smtps://user@mail.example.gov.tw:465
-                                    query options: ?rate=5 (messages/s), ?timeout=30 (seconds),
-                                    ?verify=false (INSECURE, local testing only, see below)
-    LEARNHOURS_SMTP_PASSWORD        the login password (never put it in the URL)
-    LEARNHOURS_SMTP_PASSWORD_BLOCK  or: the name of a Prefect Secret block holding it
-    LEARNHOURS_MAIL_BACKEND         console | file | memory | smtp, to force one
+    smtp_url             smtp://relay:25 (plain, local relay only)
+                         smtp+starttls://user@mail.example.gov.tw:587
+                         smtps://user@mail.example.gov.tw:465
+                         query options: ?rate=5 (messages/s), ?timeout=30 (seconds),
+                         ?verify=false (INSECURE, local testing only, see below)
+    smtp_password        the login password (never put it in the URL)
+    smtp_password_block  or: the name of a Prefect Secret block holding it
+    mail_backend         console | file | memory | smtp, to force one
 
-Without LEARNHOURS_SMTP_URL the default is the file outbox, which needs nothing running.
+Without smtp_url the default is the file outbox, which needs nothing running.
 
 ?verify=false turns OFF TLS certificate and host name checks: anyone on the path can then read
 the password and every reminder. It exists for a test server with a self-signed certificate on
@@ -20,8 +20,7 @@ your own machine. For an agency CA, keep verification on and point SSL_CERT_FILE
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from learnhours.notifiers.backends.base import MailBackend, MailConfigError
@@ -37,6 +36,25 @@ from learnhours.notifiers.backends.smtp import (
 )
 
 ENV_BACKEND = "LEARNHOURS_MAIL_BACKEND"
+BACKENDS = ("console", "file", "memory", "smtp")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How mail leaves: the outbox folder, a forced backend, the SMTP server and its password."""
+
+    outbox_dir: Path = DEFAULT_OUTBOX_DIR
+    backend: str | None = None
+    smtp_url: str | None = None
+    password: str | None = None
+    password_block: str | None = None
+
+    def __repr__(self) -> str:
+        shown = "***" if self.password else None
+        return (
+            f"MailSettings(outbox_dir={str(self.outbox_dir)!r}, backend={self.backend!r}, "
+            f"smtp_url={self.smtp_url!r}, password={shown}, password_block={self.password_block!r})"
+        )
 
 
 def _load_prefect_secret(block_name: str) -> str:
@@ -50,11 +68,10 @@ def _load_prefect_secret(block_name: str) -> str:
     return value
 
 
-def _password_from_env(env: Mapping[str, str]) -> str | None:
-    password = env.get(ENV_PASSWORD, "")
-    if password:
-        return password
-    block = env.get(ENV_PASSWORD_BLOCK, "").strip()
+def _password(mail: MailSettings) -> str | None:
+    if mail.password:
+        return mail.password
+    block = (mail.password_block or "").strip()
     if not block:
         return None
     try:
@@ -68,13 +85,11 @@ def _password_from_env(env: Mapping[str, str]) -> str | None:
         ) from None
 
 
-def backend_from_env(
-    outbox_dir: Path = DEFAULT_OUTBOX_DIR, env: Mapping[str, str] = os.environ
-) -> MailBackend:
-    """The backend the environment asks for; the file outbox at `outbox_dir` when nothing is set."""
-    forced = env.get(ENV_BACKEND, "").strip().lower()
-    url = env.get(ENV_URL, "").strip()
-    if forced not in ("", "console", "file", "memory", "smtp"):
+def backend_for(mail: MailSettings) -> MailBackend:
+    """The backend the settings ask for; the file outbox at `outbox_dir` when nothing is set."""
+    forced = (mail.backend or "").strip().lower()
+    url = (mail.smtp_url or "").strip()
+    if forced not in ("", *BACKENDS):
         raise MailConfigError(f"{ENV_BACKEND}={forced!r}: expected console, file, memory or smtp")
     kind = forced or ("smtp" if url else "file")
     if kind == "console":
@@ -82,12 +97,17 @@ def backend_from_env(
     if kind == "memory":
         return MemoryBackend(MEMORY_OUTBOX)
     if kind == "file":
-        return FileBackend(outbox_dir)
+        return FileBackend(mail.outbox_dir)
     if not url:
         raise MailConfigError(
             f"{ENV_BACKEND}=smtp but {ENV_URL} is not set, "
             "e.g. smtp+starttls://user@mail.example.gov.tw:587"
         )
     settings = parse_smtp_url(url)
-    password = _password_from_env(env) if settings.username else None
+    password = _password(mail) if settings.username else None
+    if settings.username and not password:
+        raise MailConfigError(
+            f"{ENV_URL} logs in as {settings.username!r} but no password is set: "
+            f"set {ENV_PASSWORD} or {ENV_PASSWORD_BLOCK}"
+        )
     return SmtpBackend(settings, password)

@@ -307,7 +307,7 @@ class SmtpBackend:
                 conn.starttls(context=ctx)
                 conn.ehlo()
             if s.username:
-                conn.login(s.username, self._password.reveal())
+                _login(conn, s.username, self._password.reveal())
         except (OSError, smtplib.SMTPException) as exc:
             if conn is not None:
                 _close_quietly(conn)
@@ -377,6 +377,33 @@ class SmtpBackend:
         return Delivery(
             mid, "not_attempted", f"connection to {host} lost before the content ({cause})"
         )
+
+
+# Tried in this order; only the first the server offers is used (see _login).
+_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH with one mechanism, the first the server offers.
+
+    smtplib's login() tries the next mechanism after a 535; many servers stall a client that
+    tries again after a failed login, and the refusal was then reported as a timeout. A 535 is
+    the server's answer about the credentials whatever the mechanism, as mail clients take it.
+    """
+    conn.ehlo_or_helo_if_needed()
+    if not conn.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("the server offers no AUTH (login) extension")
+    offered = conn.esmtp_features["auth"].upper().split()
+    mechanism = next((m for m in _MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPException(
+            f"no login method in common (the server offers {' '.join(offered)})"
+        )
+    conn.user, conn.password = user, password
+    method = {"PLAIN": conn.auth_plain, "LOGIN": conn.auth_login, "CRAM-MD5": conn.auth_cram_md5}
+    code, resp = conn.auth(mechanism, method[mechanism], initial_response_ok=True)
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, resp)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

@@ -12,6 +12,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.policy import Compat32
 from itertools import islice
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend
 from learnhours.notifiers.notices import Draft
+from learnhours.notifiers.render import encoded_sender
 from learnhours.warehouse.schema import notice
 
 log = logging.getLogger(__name__)
@@ -76,10 +78,47 @@ def already_noticed(connection: Connection, plan_id: str, kind: str, stage: int)
     )
 
 
+@dataclass
+class Delivered:
+    """What one delivery pass did: outcome counts, why the backend could not start (if so), and
+    the reasons of refusals grouped (addresses left out: for logs, run states and artifacts)."""
+
+    counts: Counter = field(default_factory=Counter)
+    unavailable: str = (
+        ""  # the cause when nothing could be handed to the server (connect, TLS, login)
+    )
+    reasons: Counter = field(default_factory=Counter)  # "failed: 550 mailbox unavailable" -> n
+
+    def __iadd__(self, other: Delivered) -> Delivered:
+        self.counts.update(other.counts)
+        self.reasons.update(other.reasons)
+        self.unavailable = self.unavailable or other.unavailable
+        return self
+
+    @property
+    def troubled(self) -> int:
+        return sum(self.counts[k] for k in ("failed", "retry", "unknown"))
+
+
+_ADDRESS = re.compile(r"[^\s<>(),;:]+@[^\s<>(),;:]+")
+
+
+def _reason(delivery: Delivery) -> str:
+    text = _ADDRESS.sub("<地址>", delivery.detail)
+    return f"{delivery.outcome}: {text[:160]}"
+
+
 def deliver(
-    engine: Engine, backend: MailBackend, plan_id: str, kinds: tuple[str, ...] | None = None
-) -> Counter:
-    """Send every pending notice of the plan over one backend batch; returns outcome counts.
+    engine: Engine,
+    backend: MailBackend,
+    plan_id: str,
+    kinds: tuple[str, ...] | None = None,
+    sender: str | None = None,
+) -> Delivered:
+    """Send every pending notice of the plan over one backend batch.
+
+    `sender`: the From header as configured now (the ledger's stored one is only a default), so a
+    corrected LEARNHOURS_MAIL_FROM applies to notices queued before it.
 
     Rows go to `sending` a chunk at a time before the wire, so a crash after sending never leads
     to a resend. Rows marked but never handed to the backend (it stopped early) go back to
@@ -93,10 +132,12 @@ def deliver(
         query = query.where(notice.c.kind.in_(kinds))
     with engine.connect() as connection:
         pending = connection.execute(query.order_by(notice.c.id)).all()
+    result = Delivered()
     if not pending:
-        return Counter()
+        return result
     ids = {row.message_id: row.id for row in pending}
-    counts: Counter = Counter()
+    counts = result.counts
+    from_line = f"From: {encoded_sender(sender)}".encode() if sender else None
     # SMTP needs only the headers (envelope, checks); the body goes out as stored. Parsing the
     # whole message into header objects costs more than sending it. Other backends read it all.
     parse = _headers_only if backend.name == "smtp" else _whole
@@ -118,15 +159,19 @@ def deliver(
             marked.update(r.id for r in chunk)
             for row in chunk:
                 marked.discard(row.id)
-                yield parse(_crlf(row.mime.encode("utf-8")))
+                raw = _crlf(row.mime.encode("utf-8"))
+                yield parse(_with_sender(raw, from_line) if from_line else raw)
 
     try:
         for delivery in backend.send_batch(messages()):
             done.append(delivery)
             counts[delivery.outcome] += 1
+            if delivery.outcome in ("failed", "retry", "unknown"):
+                result.reasons[_reason(delivery)] += 1
     except BackendUnavailable as exc:
         log.warning("mail backend unavailable, notices stay pending: %s", exc)
         counts["unavailable"] += 1
+        result.unavailable = str(exc)
     finally:
         # Also when the backend gives up: what it reported is recorded, the untouched go back.
         with engine.begin() as connection:
@@ -137,7 +182,22 @@ def deliver(
                     .where(notice.c.id.in_(sorted(marked)), notice.c.status == "sending")
                     .values(status="pending", attempts=notice.c.attempts - 1)
                 )
-    return counts
+    return result
+
+
+def _with_sender(raw: bytes, from_line: bytes) -> bytes:
+    """The stored message with its From header (and folded continuation lines) replaced."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = line[:5].lower() == b"from:"
+        if not skipping:
+            kept.append(line)
+    return b"\r\n".join([from_line, *kept]) + sep + body
 
 
 def _crlf(raw: bytes) -> bytes:
@@ -189,7 +249,12 @@ def supersede(
     earlier stage (a 4xx, a dropped connection) is superseded, as is a reminder to someone no
     longer short, and a summary from an earlier day.
     """
-    pending = notice.c.plan_id == plan_id, notice.c.status == "pending"
+    # A notice HR released on purpose (`notices retry`) goes out whatever the stage is now.
+    pending = (
+        notice.c.plan_id == plan_id,
+        notice.c.status == "pending",
+        notice.c.released_at.is_(None),
+    )
     stale_stage = notice.c.kind.in_(("reminder", "digest"))
     if stage is not None:
         stale_stage = stale_stage & (notice.c.stage != stage)
@@ -265,6 +330,49 @@ def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery
         )
     )
     connection.execute(statement, rows)
+
+
+def release(
+    engine: Engine,
+    status: str,
+    who: str,
+    *,
+    plan_id: str | None = None,
+    person_id: str | None = None,
+    notice_id: int | None = None,
+) -> int:
+    """Notices `failed` or stuck in `sending`, back to `pending` on purpose: by whom and when is
+    kept, and a released notice is sent at its next delivery even if its stage has passed.
+
+    Never done by the product itself: a notice stuck in `sending` may have been delivered, and
+    only a person who checked can say it was not.
+    """
+    if status not in ("failed", "sending"):
+        raise ValueError(f"only failed or sending notices can be released, not {status!r}")
+    condition = [notice.c.status == status]
+    if plan_id:
+        condition.append(notice.c.plan_id == plan_id)
+    if person_id:
+        condition += [notice.c.kind == "reminder", notice.c.recipient_key == person_id]
+    if notice_id is not None:
+        condition.append(notice.c.id == notice_id)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        return connection.execute(
+            update(notice)
+            .where(*condition)
+            .values(
+                status="pending",
+                released_by=who[:200],
+                released_at=now,
+                detail=func.substr(
+                    f"released by {who[:100]} at {now:%Y-%m-%d %H:%M} UTC (was {status}); "
+                    + notice.c.detail,
+                    1,
+                    500,
+                ),
+            )
+        ).rowcount
 
 
 def listing(connection: Connection, status: str | None = None, plan_id: str | None = None) -> list:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from learnhours.notifiers import outbox
+from learnhours.notifiers import ledger
 from learnhours.notifiers.notices import NO_ADDRESS, SUMMARY_STAGE, Tonight, stage_name
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult
@@ -67,7 +67,7 @@ def _grouped(by_reason: Mapping[str, Sequence[str]]) -> list[str]:
 def unreminded(
     tonight: Tonight,
     people: Iterable[PersonResult],
-    ledger: Mapping[str, tuple[str, str]],
+    statuses: Mapping[str, tuple[str, str]],
     sent_keys: set[str],
 ) -> list[str]:
     """Short people who got no reminder tonight, grouped by why (one line per reason)."""
@@ -84,7 +84,7 @@ def unreminded(
         key = p.member.person_id
         if key in sent_keys:
             continue
-        status, _detail = ledger.get(key, ("", ""))
+        status, _detail = statuses.get(key, ("", ""))
         if status == "sent":
             reason = f"本階段（{stage_name(tonight.stage)}）先前已寄過提醒，不重寄"
         elif status:
@@ -103,18 +103,31 @@ def section(
     since: datetime,
 ) -> tuple[list[str], dict[str, list]]:
     """(what went out since `since`, the data-quality lists) for the HR summary."""
-    sent_rows = outbox.sent_since(connection, plan.id, since)
+    sent_rows = ledger.sent_since(connection, plan.id, since)
     sent_keys = {
         r.recipient_key for r in sent_rows if r.kind == "reminder" and r.stage == tonight.stage
     }
-    ledger = (
-        outbox.stage_statuses(connection, plan.id, "reminder", tonight.stage)
+    ledger_rows = (
+        ledger.stage_statuses(connection, plan.id, "reminder", tonight.stage)
         if tonight.stage is not None
         else {}
     )
-    counted = [p for p in people if p.status != "exempt"]
     quality = {
-        "unreminded": unreminded(tonight, people, ledger, sent_keys),
+        "unreminded": unreminded(tonight, people, ledger_rows, sent_keys),
+        **final_facts(connection, plan, people),
+        "bad_address": [
+            f"{s.label}：{s.reason}"
+            for s in tonight.skipped
+            if s.reason != NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
+        ],
+    }
+    return sent_lines(sent_rows), quality
+
+
+def final_facts(connection: Connection, plan: Plan, people: list[PersonResult]) -> dict[str, list]:
+    """The data-quality lists that do not depend on tonight's mail (all the final summary has)."""
+    counted = [p for p in people if p.status != "exempt"]
+    return {
         "rejected": queries.rejected_rows(connection),
         "unknown": [
             f"{name}（{count} 筆）"
@@ -124,17 +137,11 @@ def section(
             _who(p) for p in counted if p.status == "short" and not p.member.email
         ],
         "no_address_met": [_who(p) for p in counted if p.status == "met" and not p.member.email],
-        "bad_address": [
-            f"{s.label}：{s.reason}"
-            for s in tonight.skipped
-            if s.reason != NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
-        ],
-        "failed": outbox.troubles(connection, plan.id),
+        "failed": ledger.troubles(connection, plan.id),
     }
-    return sent_lines(sent_rows), quality
 
 
 def summary_due(connection: Connection, plan_id: str, keys: Iterable[str]) -> bool:
     """Whether any of today's summary keys is not yet in the ledger (one summary a day)."""
-    done = outbox.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
+    done = ledger.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
     return any(k not in done for k in keys)

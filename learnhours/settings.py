@@ -1,0 +1,264 @@
+"""The installation's settings, read once: defaults < learnhours.toml < LEARNHOURS_* < command line.
+
+Only this module reads the environment. The command line and the flow build one `Settings` at
+start and hand each layer what it needs (a URL, a folder, an address); nothing below them looks
+at the environment or at the working directory.
+
+learnhours.toml is found upward from the working directory (like git finds .git), or named by
+`--config` / LEARNHOURS_CONFIG, so a command typed in a subfolder opens the same warehouse as one
+typed in the project folder. Relative paths and SQLite URLs in the file, and the defaults, are
+relative to the file's folder (the project folder); relative ones in the environment or on the
+command line are relative to the working directory, as a shell user expects.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+if TYPE_CHECKING:
+    from learnhours.notifiers.backends.config import MailSettings
+
+CONFIG_FILE = "learnhours.toml"
+ENV_PREFIX = "LEARNHOURS_"
+ENV_CONFIG = "LEARNHOURS_CONFIG"
+MailBackendName = Literal["file", "console", "memory", "smtp"]
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names where it was set and what is expected."""
+
+
+class Settings(BaseModel):
+    """Every setting an operator can make. Field descriptions are the README's configuration table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///var/warehouse.db",
+        description="the warehouse (`postgresql+psycopg://user@host:5432/db` for real deployments; "
+        "password in `~/.pgpass` or `PGPASSWORD`, not in the URL)",
+    )
+    plans_dir: Path = Field(Path("plans"), description="where plan files live")
+    sites_dir: Path = Field(Path("sites"), description="where portal site profiles live (`fetch`)")
+    templates_dir: Path | None = Field(
+        None,
+        description="the installation's own mail templates, each overriding the shipped one of "
+        "the same name (docs/operations.md)",
+    )
+    inbox: Path = Field(Path("var/inbox"), description="the folder `learnhours run` ingests")
+    outbox: Path = Field(
+        Path("var/outbox"), description="the file outbox: `.eml` files when no SMTP is configured"
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="unset: the file outbox. `smtp://host:25`, `smtp+starttls://user@host:587`, "
+        "`smtps://user@host:465`",
+    )
+    smtp_password: SecretStr | None = Field(None, description="never printed; environment only")
+    smtp_password_block: str | None = Field(
+        None, description="or the name of a Prefect Secret block holding the SMTP password"
+    )
+    mail_backend: MailBackendName | None = Field(
+        None, description="force `file`, `console`, `memory` or `smtp`"
+    )
+    mail_from: str | None = Field(
+        None, description="the sender of every mail (else the plan's `reminders.sender`)"
+    )
+    hr_addresses: str = Field(
+        "", description="HR recipients, comma-separated (else the plan's `hr_addresses`)"
+    )
+    admin_email: str | None = Field(
+        None, description="who gets the notice when a nightly run fails"
+    )
+    portal_user: str | None = Field(
+        None, description="the agency's portal account for `fetch` (docs/fetch.md)"
+    )
+    portal_password: SecretStr | None = Field(None, description="its password; environment only")
+
+    # Where the settings came from: the project folder and the file, for messages.
+    root: Path = Field(Path("."), exclude=True)
+    config_file: Path | None = Field(None, exclude=True)
+    # The environment as read, for the one thing named by data rather than by this module: the
+    # variables a site profile names for its portal account (credentials.user_env).
+    environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def hr_list(self) -> tuple[str, ...]:
+        parts = self.hr_addresses.replace(";", ",").split(",")
+        return tuple(a.strip() for a in parts if a.strip())
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "var" / "prefect"
+
+    def mail(self) -> MailSettings:
+        """What the mail backends need (notifiers.backends.config)."""
+        from learnhours.notifiers.backends.config import MailSettings
+
+        return MailSettings(
+            outbox_dir=self.outbox,
+            backend=self.mail_backend,
+            smtp_url=self.smtp_url,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            password_block=self.smtp_password_block,
+        )
+
+    def credential_environ(self) -> dict[str, str]:
+        """What a site profile's credential variables are looked up in: the environment, with
+        the portal account set here under the default names."""
+        found = dict(self.environ)
+        if self.portal_user:
+            found["LEARNHOURS_PORTAL_USER"] = self.portal_user
+        if self.portal_password:
+            found["LEARNHOURS_PORTAL_PASSWORD"] = self.portal_password.get_secret_value()
+        return found
+
+
+# Settings that may only come from the environment: a file in a project folder is readable by more
+# people and ends up in backups and version control.
+SECRET = frozenset({"smtp_password", "portal_password"})
+_PATHS = frozenset({"plans_dir", "sites_dir", "templates_dir", "inbox", "outbox"})
+SETTING_NAMES = tuple(
+    n for n in Settings.model_fields if n not in ("root", "config_file", "environ")
+)
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+@dataclass(frozen=True)
+class Source:
+    """Values from one place, with how to name that place in an error."""
+
+    where: str
+    base: Path  # what relative paths in it are relative to
+    values: Mapping[str, Any]
+
+
+def find_config(start: Path) -> Path | None:
+    """learnhours.toml in `start` or the nearest folder above it."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{path}: 無法讀取設定檔（{exc.strerror or exc}）") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: 設定檔格式錯誤（TOML）：{exc}") from None
+    unknown = sorted(set(data) - set(SETTING_NAMES))
+    if unknown:
+        raise SettingsError(
+            f"{path}: 不認得的設定「{unknown[0]}」；可設定：{'、'.join(SETTING_NAMES)}"
+        )
+    secret = sorted(set(data) & SECRET)
+    if secret:
+        raise SettingsError(
+            f"{path}: 「{secret[0]}」是密碼，不可寫在設定檔；請改用環境變數 {env_name(secret[0])}"
+        )
+    return data
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    found = {}
+    for name in SETTING_NAMES:
+        value = environ.get(env_name(name))
+        if value is not None and value.strip():
+            found[name] = value.strip()
+    return found
+
+
+def _resolved(name: str, value: Any, base: Path) -> Any:
+    """A relative path or SQLite file, made relative to `base` instead of the working directory."""
+    if name in _PATHS and value not in (None, ""):
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base / path
+    if name == "database_url" and isinstance(value, str) and value.startswith("sqlite:///"):
+        file = value.removeprefix("sqlite:///")
+        head, sep, query = file.partition("?")
+        if head and not head.startswith(("/", ":memory:")):
+            return f"sqlite:///{base / head}{sep}{query}"
+    return value
+
+
+def load_settings(
+    *,
+    config: Path | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """The settings for a command started in `cwd` (default: the working directory).
+
+    `overrides` are the command line's (None: not given). Raises SettingsError naming the file or
+    variable of a value that cannot be used.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    named = config or (Path(environ[ENV_CONFIG]) if environ.get(ENV_CONFIG) else None)
+    if named is not None:
+        config_file: Path | None = (cwd / named).resolve() if not named.is_absolute() else named
+        if not config_file.is_file():
+            raise SettingsError(f"{config_file}: 找不到設定檔（--config / {ENV_CONFIG}）")
+    else:
+        config_file = find_config(cwd)
+    root = config_file.parent if config_file else cwd
+    defaults = {
+        name: field.default
+        for name, field in Settings.model_fields.items()
+        if name in SETTING_NAMES
+    }
+    sources = [Source("預設值", root, defaults)]
+    if config_file is not None:
+        sources.append(Source(str(config_file), root, _read_toml(config_file)))
+    sources.append(Source("環境變數", cwd, _from_env(environ)))
+    sources.append(Source("命令列", cwd, {k: v for k, v in overrides.items() if v is not None}))
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for source in sources:
+        for name, value in source.values.items():
+            merged[name] = _resolved(name, value, source.base)
+            origin[name] = source.where
+    try:
+        return Settings.model_validate(
+            {**merged, "root": root, "config_file": config_file, "environ": dict(environ)}
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        where = origin.get(name, "")
+        label = env_name(name) if where == "環境變數" else name
+        raise SettingsError(f"設定 {label}（來自{where}）無法使用：{_expected(err)}") from None
+
+
+def _expected(err: Mapping[str, Any]) -> str:
+    wrote = f"，但寫的是「{err.get('input')}」"
+    if err["type"] == "literal_error":
+        return f"應為 {'、'.join(MailBackendName.__args__)} 之一{wrote}"
+    if err["type"] in ("string_type", "path_type"):
+        return f"應為文字{wrote}"
+    return f"{err['msg']}{wrote}"
+
+
+def configuration_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for each setting: the README's configuration table."""
+    rows = []
+    for name in SETTING_NAMES:
+        field = Settings.model_fields[name]
+        default = field.default
+        shown = "" if default in (None, "") else f"`{default}`"
+        rows.append((f"`{env_name(name)}`", shown, field.description or ""))
+    return rows

@@ -174,7 +174,7 @@ def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[s
     with engine.begin() as connection:
         queued = ledger.enqueue(connection, ctx.plan.id, tonight.drafts, TODAY)
     rendered = time.perf_counter()
-    outcomes = ledger.deliver(engine, backend, ctx.plan.id)
+    outcomes = ledger.deliver(engine, backend, ctx.plan.id).counts
     end = time.perf_counter()
     engine.dispose()
     if queued != n:

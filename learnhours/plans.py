@@ -773,9 +773,12 @@ def load_plan(path: Path, year: int | None = None) -> Plan:
     return found.plan(year if year is not None or found.recurs is None else taipei_today().year)
 
 
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
 def taipei_today() -> date:
     """Today in Asia/Taipei: the calendar every deadline is in."""
-    return datetime.now(ZoneInfo("Asia/Taipei")).date()
+    return datetime.now(TAIPEI).date()
 
 
 # The plans shipped with the product; an installation names its own folder (plans_dir setting).

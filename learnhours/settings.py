@@ -47,11 +47,6 @@ class Settings(BaseModel):
     )
     plans_dir: Path = Field(Path("plans"), description="where plan files live")
     sites_dir: Path = Field(Path("sites"), description="where portal site profiles live (`fetch`)")
-    templates_dir: Path | None = Field(
-        None,
-        description="the installation's own mail templates, each overriding the shipped one of "
-        "the same name (docs/operations.md)",
-    )
     inbox: Path = Field(Path("var/inbox"), description="the folder `learnhours run` ingests")
     outbox: Path = Field(
         Path("var/outbox"), description="the file outbox: `.eml` files when no SMTP is configured"
@@ -124,7 +119,7 @@ class Settings(BaseModel):
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
 SECRET = frozenset({"smtp_password", "portal_password"})
-_PATHS = frozenset({"plans_dir", "sites_dir", "templates_dir", "inbox", "outbox"})
+_PATHS = frozenset({"plans_dir", "sites_dir", "inbox", "outbox"})
 SETTING_NAMES = tuple(
     n for n in Settings.model_fields if n not in ("root", "config_file", "environ")
 )

@@ -21,8 +21,8 @@ from datetime import date
 from pathlib import Path
 
 from learnhours.demo_data import build_sample, write_inbox
-from learnhours.flows.steps import compute, ingest_paths, notify
-from learnhours.notifiers.backends import MemoryBackend
+from learnhours.flows.steps import Mail, compute, ingest_paths, notify
+from learnhours.notifiers.backends import MailSettings, MemoryBackend
 from learnhours.plans import find_plan
 from learnhours.warehouse.db import connect
 
@@ -31,7 +31,7 @@ engine = connect(f"sqlite:///{work / 'warehouse.db'}")
 write_inbox(build_sample(as_of.year, as_of), work / "inbox")
 ingest_paths(engine, [work / "inbox"])
 backend = MemoryBackend()
-notify(engine, compute(engine, find_plan(f"national-{as_of.year}"), as_of), as_of, work / "outbox", backend)
+notify(engine, compute(engine, find_plan("current", day=as_of), as_of), as_of, Mail(MailSettings()), backend)
 
 def html_of(message):
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)

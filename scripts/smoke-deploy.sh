@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Smoke test of the deployment path end to end: a real Prefect server on loopback, a process work
-# pool, `prefect deploy --all` from prefect.yaml, one triggered run picked up by a worker, and a
-# check that it Completed. Slow (a minute or more); not part of `make test`. Usage: scripts/smoke-deploy.sh
+# The deployment for real, end to end, on loopback: a Prefect server, the work pool, `prefect deploy
+# --all` from prefect.yaml, the server's own scheduler creating the nightly runs at 02:00
+# Asia/Taipei, one of those runs brought forward and executed by a worker to Completed, a run
+# started by hand, and every Prefect command docs/operations.md tells an operator to type, each
+# checked to exit 0. Slow (a few minutes); run by .ci/run. Usage: scripts/smoke-deploy.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,10 +15,21 @@ PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1"
 export PREFECT_API_URL=http://127.0.0.1:$PORT/api
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_CLI_PROMPT=false
-export LEARNHOURS_MAIL_BACKEND=file   # a smoke test mails nobody
-unset LEARNHOURS_DATABASE_URL LEARNHOURS_SMTP_URL
-POOL=learnhours                       # the pool named in prefect.yaml
+export COLUMNS=200                        # wide enough that tables are not cut short
+# The API protected as docs/operations.md says: the server asks for it, every client sends it.
+export PREFECT_SERVER_API_AUTH_STRING="smoke:$("$BIN/python" -c 'import secrets; print(secrets.token_hex(16))')"
+export PREFECT_API_AUTH_STRING=$PREFECT_SERVER_API_AUTH_STRING
+# The worker's settings, as an operator's service file sets them: its own warehouse, inbox and
+# outbox (a smoke test mails nobody).
+export LEARNHOURS_DATABASE_URL=sqlite:///$WORK/warehouse.db
+export LEARNHOURS_INBOX=$WORK/inbox
+export LEARNHOURS_OUTBOX=$WORK/outbox
+export LEARNHOURS_MAIL_BACKEND=file
+unset LEARNHOURS_SMTP_URL LEARNHOURS_CONFIG
+POOL=learnhours                          # the pool named in prefect.yaml
+DEPLOYMENT=learnhours-nightly/nightly
 SERVER=""
+CHECK=("$BIN/python" scripts/smoke_deploy.py)
 
 cleanup() {
   status=$?
@@ -25,62 +38,52 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Each documented command: shown, run, and its exit code checked (set -e stops at the first failure).
+run() {
+  echo "\$ $*"
+  "$@" >"$WORK/last.log" 2>&1 || { cat "$WORK/last.log" >&2; echo "smoke-deploy: '$*' exited $?" >&2; exit 1; }
+  echo "  (exit 0)"
+}
+
 echo "== Prefect server on $PREFECT_API_URL (PREFECT_HOME=$PREFECT_HOME)"
 "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 120); do
-  if "$BIN/python" -c "import urllib.request, sys; urllib.request.urlopen('$PREFECT_API_URL/health', timeout=2)" 2>/dev/null; then break; fi
+  if "${CHECK[@]}" healthy "$PREFECT_API_URL" 2>/dev/null; then break; fi
   kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
   sleep 1
 done
+"${CHECK[@]}" refuses-strangers "$PREFECT_API_URL"
 
-echo "== work pool, deployment"
-"$BIN/prefect" work-pool create "$POOL" --type process >/dev/null
-# Prefect 3.8.8's `deploy` ends with a 422 from its own "any worker online?" check (the client
-# sends limit=null) after the deployment is saved: accept that one failure when the deployment exists.
-if ! "$BIN/prefect" --no-prompt deploy --all >"$WORK/deploy.log" 2>&1; then
-  grep -q "workers/filter" "$WORK/deploy.log" && "$BIN/prefect" deployment inspect learnhours-nightly/nightly >/dev/null \
-    || { cat "$WORK/deploy.log" >&2; exit 1; }
-  echo "(prefect deploy: deployment saved; ignored Prefect 3.8.8's worker-check error)"
-fi
-grep -o "Deployment 'learnhours-nightly/nightly' successfully created" "$WORK/deploy.log" || true
+echo "== work pool and deployment (docs/operations.md, Option A)"
+run "$BIN/prefect" work-pool create "$POOL" --type process
+run "$BIN/prefect" work-pool ls
+run "$BIN/prefect" --no-prompt deploy --all
+grep -o "Deployment '$DEPLOYMENT' successfully created" "$WORK/last.log"
+run "$BIN/prefect" deployment ls
+run "$BIN/prefect" deployment inspect "$DEPLOYMENT"
 
-echo "== demo inbox and a temporary SQLite warehouse"
-"$BIN/python" - "$WORK/inbox" <<'PY'
-import sys
-from datetime import date
-from pathlib import Path
+echo "== the server's own scheduler"
+"${CHECK[@]}" scheduled "$DEPLOYMENT"
 
-from learnhours.demo_data import build_sample, write_inbox
+echo "== a scheduled run, brought forward to now, executed by a worker"
+"${CHECK[@]}" inbox "$LEARNHOURS_INBOX"
+SCHEDULED=$("${CHECK[@]}" bring-forward "$DEPLOYMENT")
+run timeout 600 "$BIN/prefect" worker start --pool "$POOL" --run-once
+"${CHECK[@]}" completed "$SCHEDULED"
+test -n "$(ls "$LEARNHOURS_OUTBOX"/*.eml 2>/dev/null)" || { echo "no mail written to the outbox" >&2; exit 1; }
 
-write_inbox(build_sample(2026, date(2026, 11, 23), people=40), Path(sys.argv[1]))
-PY
+echo "== a run started by hand (docs: to try the deployment at once)"
+run "$BIN/prefect" deployment run "$DEPLOYMENT"
+BY_HAND=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$WORK/last.log" | head -n 1)
+run timeout 600 "$BIN/prefect" worker start --pool "$POOL" --run-once
+"${CHECK[@]}" completed "$BY_HAND"
 
-echo "== trigger one run"
-"$BIN/prefect" deployment run learnhours-nightly/nightly \
-  --param plan_id=national-2026 --param "inbox=$WORK/inbox" --param as_of=2026-11-23 \
-  --param "database_url=sqlite:///$WORK/warehouse.db" --param "outbox_dir=$WORK/outbox" \
-  | tee "$WORK/run.txt"
-RUN_ID=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$WORK/run.txt" | head -n 1)
-
-echo "== worker (until the run ends)"
-timeout 600 "$BIN/prefect" worker start --pool "$POOL" --run-once >"$WORK/worker.log" 2>&1 || { cat "$WORK/worker.log" >&2; exit 1; }
-
-"$BIN/python" - "$RUN_ID" <<'PY'
-import asyncio
-import sys
-
-from prefect.client.orchestration import get_client
-
-
-async def main() -> int:
-    async with get_client() as client:
-        run = await client.read_flow_run(sys.argv[1])
-    print(f"flow run {run.name}: {run.state.type.value} {run.state.message or ''}")
-    return 0 if run.state.is_completed() else 1
-
-
-sys.exit(asyncio.run(main()))
-PY
-test -n "$(ls "$WORK/outbox"/*.eml 2>/dev/null)" || { echo "no mail written to the outbox" >&2; exit 1; }
-echo "smoke-deploy: OK (deployment ran and Completed)"
+echo "== what an operator looks at afterwards"
+run "$BIN/prefect" flow-run ls
+run "$BIN/prefect" flow-run logs "$SCHEDULED"
+grep -q "learnhours" "$WORK/last.log" || { echo "the run's logs hold no learnhours line" >&2; exit 1; }
+run "$BIN/prefect" artifact ls
+grep -q "nightly-summary" "$WORK/last.log" || { echo "no nightly-summary artifact" >&2; exit 1; }
+run "$BIN/learnhours" runs --last 5
+echo "smoke-deploy: OK (the server scheduled 02:00 runs, a scheduled run Completed, every documented command exited 0)"

@@ -473,3 +473,56 @@ def test_mail_never_cites_a_class_date_after_the_computation_date(engine, tmp_pa
     ingest_file(engine, export_file(tmp_path, rows))
     with engine.connect() as connection:
         assert queries.freshness(connection, date(2026, 11, 23)).newest_record == date(2026, 11, 2)
+
+
+def test_mail_from_set_after_queueing_is_the_from_of_every_mail_sent(engine, tmp_path):
+    """From is taken at send time: a notice queued under a wrong sender goes out corrected."""
+    from learnhours.flows.steps import Mail
+    from learnhours.notifiers.backends import MailSettings
+
+    _setup(engine, tmp_path)
+    refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
+    fixed = Mail(MailSettings(), mail_from="學習時數系統 <learn@city.gov.tw>")
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, fixed, backend)
+    (retried,) = [m for m in backend.outbox if m["To"] == "lin@example.gov.tw"]
+    assert retried["From"].addresses[0].addr_spec == "learn@city.gov.tw"
+    assert len(retried.get_all("From")) == 1
+
+
+def test_notices_retry_releases_failed_and_stuck_notices_on_purpose_recorded(
+    engine, tmp_path, capsys
+):
+    from learnhours.flows import cli
+
+    _setup(engine, tmp_path)
+    result = compute(engine, find_plan(PLAN), TODAY)
+    with pytest.raises(RuntimeError):
+        notify(engine, result, TODAY, MAIL, _CrashAfterFirst())  # one stuck in `sending`
+    failing = MemoryBackend(faults={"lin@example.gov.tw": "failed"})
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, failing)
+    assert sorted(s for _k, s, _st in _outbox_rows(engine)).count("sending") == 1
+    # Never by itself: another night changes nothing for them.
+    again = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, again)
+    assert again.outbox == []
+    url = str(engine.url)
+    argv = ["--database-url", url, "notices", "retry", "--status", "sending", "--by", "王人事"]
+    assert cli.main(argv) == 0
+    assert "已將 1 封狀態不明的通知改回待寄（王人事）" in capsys.readouterr().out
+    later = date(2026, 12, 10)  # another stage by now: a released notice still goes out
+    notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, again)
+    from sqlalchemy import select
+
+    from learnhours.warehouse.schema import notice
+
+    with engine.connect() as connection:
+        released = connection.execute(
+            select(notice.c.status, notice.c.released_by, notice.c.detail).where(
+                notice.c.released_at.is_not(None)
+            )
+        ).all()
+    assert [(s, who) for s, who, _d in released] == [("sent", "王人事")]
+    assert cli.main(["--database-url", url, "notices", "--status", "sent", "--format", "csv"]) == 0
+    assert ",王人事 " in capsys.readouterr().out  # the ledger says who released it, and when

@@ -307,3 +307,32 @@ def test_cli_fetch_wrong_password_says_so_and_exits_1(tmp_path, monkeypatch, cap
             ]
         )
     assert code == 1 and "WrongPassword" in capsys.readouterr().err
+
+
+def test_runs_command_lists_recent_runs_with_state_counts_and_cause(any_engine, capsys):
+    from learnhours.flows.cli import main
+
+    done = run_log.start(any_engine, "current")
+    run_log.finish(
+        any_engine, done, "completed", {"files": 3, "people": 7}, "2 queued", "national-2026"
+    )
+    failed = run_log.start(any_engine, "no-such-plan")
+    run_log.finish(any_engine, failed, "failed", detail="the plan cannot be used: 找不到計畫")
+    url = any_engine.url.render_as_string(hide_password=False)
+    assert main(["--database-url", url, "runs", "--last", "5", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert (
+        rows[0] == "id,started,finished,state,plans,files,rows_loaded,people,short,mails_sent,cause"
+    )
+    assert ",failed,no-such-plan," in rows[1] and "找不到計畫" in rows[1]  # newest first
+    assert ",completed,national-2026,3,0,7,0,0,2 queued" in rows[2]
+
+
+def test_unlock_command_releases_a_lock_and_names_its_holder(tmp_path, capsys):
+    from learnhours.flows.cli import main
+
+    engine = connect(f"sqlite:///{tmp_path / 'w.db'}")
+    _plant(engine, str(Holder("other-host.example", 4242, "x")), timedelta(hours=1))
+    assert main(["--database-url", str(engine.url), "unlock"]) == 0
+    assert "other-host.example:4242:x" in capsys.readouterr().out
+    release(engine, acquire(engine))

@@ -290,6 +290,7 @@ def cmd_notices(args: argparse.Namespace) -> int:
                 "status": r.status,
                 "subject": r.subject,
                 "detail": r.detail,
+                "released": f"{r.released_by} {_local(r.released_at)}" if r.released_at else "",
             }
             for r in rows
         ],
@@ -474,7 +475,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def _local(moment) -> str:  # noqa: ANN001
     from datetime import UTC
 
-    from learnhours.flows.steps import TAIPEI
+    from learnhours.plans import TAIPEI
 
     if moment is None:
         return ""

@@ -386,6 +386,8 @@ def listing(connection: Connection, status: str | None = None, plan_id: str | No
         notice.c.subject,
         notice.c.status,
         notice.c.detail,
+        notice.c.released_by,
+        notice.c.released_at,
     ).order_by(notice.c.id)
     if status:
         query = query.where(notice.c.status == status)

@@ -1,0 +1,104 @@
+"""The operator's kit says what is true: docs/operations.md's commands are the ones the smoke test
+runs, the systemd units and environment examples name real commands, pools and settings."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from configparser import ConfigParser
+from pathlib import Path
+
+import yaml
+
+from learnhours.settings import SETTING_NAMES, env_name, load_settings
+from tests.conftest import ROOT
+
+DOCS = ROOT / "docs" / "operations.md"
+SMOKE = ROOT / "scripts" / "smoke-deploy.sh"
+UNITS = ROOT / "deploy" / "systemd"
+
+
+def _shell_lines(markdown: str) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", markdown, flags=re.S)
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+
+
+def _command(words: list[str]) -> str:
+    """`prefect deployment inspect learnhours-nightly/nightly` -> `prefect deployment inspect`."""
+    head = [w for w in words if not w.startswith("-")]
+    verbs = 2 if head[1] in ("deploy",) else 3
+    return " ".join(head[:verbs])
+
+
+def test_every_prefect_command_the_operator_is_told_to_type_is_run_by_the_smoke_test():
+    documented = {
+        _command(shlex.split(line))
+        for line in _shell_lines(DOCS.read_text(encoding="utf-8"))
+        if line.startswith("prefect ")
+    }
+    assert {"prefect server start", "prefect deploy", "prefect worker start"} <= documented
+    smoke = SMOKE.read_text(encoding="utf-8").replace('"$BIN/prefect"', "prefect")
+    ran = {
+        _command(shlex.split(line[line.index("prefect ") :].replace('"', "")))
+        for line in smoke.splitlines()
+        if "prefect " in line and not line.lstrip().startswith("#")
+    }
+    assert documented <= ran, documented - ran
+
+
+def _unit(name: str) -> ConfigParser:
+    unit = ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # keys keep their case, as systemd reads them
+    unit.read(UNITS / name, encoding="utf-8")
+    return unit
+
+
+def test_systemd_units_run_commands_that_exist_on_the_deployment_s_pool():
+    pool = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"][0][
+        "work_pool"
+    ]["name"]
+    server = shlex.split(_unit("learnhours-prefect-server.service")["Service"]["ExecStart"])
+    worker = shlex.split(_unit("learnhours-worker.service")["Service"]["ExecStart"])
+    nightly = shlex.split(_unit("learnhours.service")["Service"]["ExecStart"])
+    for command in (server, worker, nightly):
+        assert command[0].startswith("/srv/learnhours/.venv/bin/")
+        assert (ROOT / ".venv" / "bin" / Path(command[0]).name).exists()
+    assert server[1:4] == ["server", "start", "--host"] and server[4] == "127.0.0.1"
+    assert worker[1:] == ["worker", "start", "--pool", pool]
+    assert nightly[1:] == ["run", "--plan", "current"]
+    timer = _unit("learnhours.timer")["Timer"]
+    assert timer["OnCalendar"] == "*-*-* 02:00:00 Asia/Taipei" and timer["Persistent"] == "true"
+
+
+def _env_file(name: str) -> dict[str, str]:
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / "deploy" / name).read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    return {k: v for k, v in pairs}
+
+
+def test_learnhours_env_example_names_only_real_settings(tmp_path):
+    example = _env_file("learnhours.env.example")
+    assert set(example) <= {env_name(n) for n in SETTING_NAMES}
+    settings = load_settings(cwd=tmp_path, environ=example)
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.smtp_password is not None and settings.mail_from
+
+
+def test_prefect_env_example_is_what_prefect_reads(monkeypatch):
+    from prefect.settings import Settings
+
+    example = _env_file("prefect.env.example")
+    for key, value in example.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert (
+        settings.server.api.auth_string.get_secret_value()
+        == example["PREFECT_SERVER_API_AUTH_STRING"]
+    )
+    assert settings.api.auth_string.get_secret_value() == example["PREFECT_API_AUTH_STRING"]
+    assert settings.server.services.db_vacuum.enabled == {"events", "flow_runs"}
+    assert settings.server.services.db_vacuum.retention_period.days == 90
+    assert not settings.server.analytics_enabled

@@ -8,7 +8,7 @@ SQLite baseline: the `sqlite3` CLI `.import` into an unindexed table (Python exe
 is missing, said so in the output). PostgreSQL baseline: `COPY ... FROM STDIN` via psycopg into an
 unindexed table. The same loader is also timed into a table with a unique index on rule 5's key
 (ID, course code, session, class start): what keeping each record once costs the database itself. The project's side is `ingest_file`: parse, normalize, validate and upsert, in one
-transaction. Files over load.PARALLEL_MIN_BYTES are parsed in a second process while the first
+transaction. Files over ingest.parser_process.PARALLEL_MIN_BYTES are parsed in a second process while the first
 writes: the peak RSS of both is shown (loader + parser), and the time is wall-clock for the whole.
 A re-delivery is timed last (the same rows in a new file, as a cumulative export arrives again).
 Before each side the bench calls os.sync(), so no side pays for the previous one's write-back.
@@ -83,8 +83,8 @@ def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def side_project(csv_path: str, url: str) -> dict:
+    from learnhours.ingest import ingest_file
     from learnhours.warehouse.db import connect
-    from learnhours.warehouse.load import ingest_file
 
     engine = connect(url)
     start = time.perf_counter()

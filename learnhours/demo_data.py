@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from learnhours.transforms.ids import check_digit
+from learnhours.transforms.ids import national_id
 
 EXPORT_HEADER = [
     "身分證字號",
@@ -104,12 +104,9 @@ REGISTRATION_DAYS = 3  # a course shows in the exports this many days after it e
 
 
 def make_id(rng: random.Random, sex: str = "") -> str:
-    prefix = (
-        rng.choice("ABCDEFGHJKLMNPQRSTUVXYWZIO")
-        + (sex or rng.choice("12"))
-        + f"{rng.randrange(10**7):07d}"
-    )
-    return prefix + check_digit(prefix)
+    """A random valid 身分證字號 for sample data."""
+    letter = rng.choice("ABCDEFGHJKLMNPQRSTUVXYWZIO")
+    return national_id(letter, int(sex or rng.choice("12")), rng.randrange(10**7))
 
 
 def roc_text(d: date) -> str:

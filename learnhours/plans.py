@@ -76,6 +76,23 @@ class ByRole(_Strict):
     supervisor: Hours
     other: Hours
 
+    def of(self, supervisor: bool) -> Decimal:
+        return self.supervisor if supervisor else self.other
+
+
+class _Figures:
+    """A requirement's two figures for a person's role: what reminders chase, and what the
+    penalty clause checks (Z4: outcome_minimum, else the same target)."""
+
+    minimum: ByRole
+    outcome_minimum: ByRole | None
+
+    def target(self, supervisor: bool) -> Decimal:
+        return self.minimum.of(supervisor)
+
+    def threshold(self, supervisor: bool) -> Decimal:
+        return (self.outcome_minimum or self.minimum).of(supervisor)
+
 
 def _by_role(value: object) -> object:
     if isinstance(value, (int, float, str, Decimal)):
@@ -107,7 +124,7 @@ class Including(_Strict):
         return self
 
 
-class Requirement(_Strict):
+class Requirement(_Figures, _Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     codes: Codes
@@ -116,18 +133,9 @@ class Requirement(_Strict):
     outcome_minimum: RoleHours | None = None
     including: Including | None = None
 
-    def target(self, supervisor: bool) -> Decimal:
-        """The yearly target reminders chase, for this person's role."""
-        return self.minimum.supervisor if supervisor else self.minimum.other
-
-    def threshold(self, supervisor: bool) -> Decimal:
-        """What the penalty clause checks (Z4): outcome_minimum, else the target."""
-        figure = self.outcome_minimum or self.minimum
-        return figure.supervisor if supervisor else figure.other
-
 
 @dataclass(frozen=True)
-class Check:
+class Check(_Figures):
     """One figure a person is checked against: a requirement, or a requirement's `including`."""
 
     id: str
@@ -140,13 +148,6 @@ class Check:
 
     def matches_code(self, code: int | None) -> bool:
         return self.codes is None or (code is not None and code in self.codes)
-
-    def target(self, supervisor: bool) -> Decimal:
-        return self.minimum.supervisor if supervisor else self.minimum.other
-
-    def threshold(self, supervisor: bool) -> Decimal:
-        figure = self.outcome_minimum or self.minimum
-        return figure.supervisor if supervisor else figure.other
 
     def contains(self, other: Check) -> bool:
         """True when every record counting for `other` also counts here (nesting, rule 6)."""

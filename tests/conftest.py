@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -29,8 +30,18 @@ PG_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A warehouse migrated once per session: each test starts from a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "warehouse.db"
+    connect(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def engine(tmp_path: Path):
+def engine(tmp_path: Path, sqlite_template: Path):
+    """A fresh, migrated SQLite warehouse of the test's own."""
+    shutil.copyfile(sqlite_template, tmp_path / "warehouse.db")
     engine = connect(f"sqlite:///{tmp_path / 'warehouse.db'}")
     yield engine
     engine.dispose()

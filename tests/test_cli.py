@@ -5,7 +5,7 @@ import io
 from datetime import date
 
 from learnhours.flows.cli import main
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
 

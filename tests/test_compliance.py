@@ -4,9 +4,9 @@ from datetime import date
 from decimal import Decimal
 
 from learnhours.flows.steps import compute
+from learnhours.ingest import ingest_file
 from learnhours.plans import find_plan
 from learnhours.transforms.compliance import needed_hours
-from learnhours.warehouse.load import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
 PLAN = "hsinchu-city-2023"

@@ -6,7 +6,7 @@ from datetime import date
 
 from learnhours.demo_data import ELEARNING_HEADER, write_csv
 from learnhours.flows.cli import main
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
 PLAN = "hsinchu-city-2023"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import learning_record, person, rejected_row
 from tests.factories import export_file, new_id, record, roster_file
 from tests.factories import person as a_person

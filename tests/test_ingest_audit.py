@@ -9,9 +9,10 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from learnhours.flows.steps import files_under, ingest_paths
+from learnhours.ingest import ingest_file
 from learnhours.notifiers.summary_facts import stale_reason
 from learnhours.warehouse import queries
-from learnhours.warehouse.load import ingest_file, mark_seen
+from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row
 from tests.factories import export_file, new_id, record
 

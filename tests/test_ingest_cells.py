@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from learnhours.demo_data import EXPORT_HEADER
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import learning_record, rejected_row
 from tests.factories import export_file, new_id, record
 from tests.test_ingest_formats import BATCH_25, batch_row, write_rows

@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from learnhours.demo_data import ROSTER_HEADER
-from learnhours.warehouse import load
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import chunks, ingest_file
 from learnhours.warehouse.schema import ingest_batch, learning_record, person, rejected_row
 from tests.factories import export_file, new_id, record
 from tests.factories import person as a_person
@@ -209,7 +208,7 @@ def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
 ):
     rows = [record(new_id(), code=str(i)) for i in range(25)] + [record("A123456788")]
     path = export_file(tmp_path, rows, "big.csv")
-    real = load._record_maker
+    real = chunks.record_maker_for
     calls = {"n": 0}
 
     def crashing_maker(*args, **kwargs):
@@ -223,14 +222,14 @@ def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
 
         return crashing
 
-    monkeypatch.setattr(load, "CHUNK", 4)
-    monkeypatch.setattr(load, "_record_maker", crashing_maker)
+    monkeypatch.setattr(chunks, "CHUNK", 4)
+    monkeypatch.setattr(chunks, "record_maker_for", crashing_maker)
     report = ingest_file(engine, path)
     assert "未預期的錯誤（MemoryError）" in report.error and report.loaded == 0
     with engine.connect() as c:
         for table in (ingest_batch, learning_record, rejected_row):
             assert c.execute(select(func.count()).select_from(table)).scalar() == 0
-    monkeypatch.setattr(load, "_record_maker", real)
+    monkeypatch.setattr(chunks, "record_maker_for", real)
     again = ingest_file(engine, path)
     assert (again.skipped, again.loaded, again.rejected) == (False, 25, 1)
 
@@ -238,9 +237,9 @@ def test_crash_mid_file_leaves_nothing_and_the_next_run_loads_it_whole(
 _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
-from learnhours.warehouse import load
+from learnhours.ingest import chunks, ingest_file
 from learnhours.warehouse.db import connect
-real = load._record_maker
+real = chunks.record_maker_for
 calls = [0]
 def slow_maker(*args, **kw):
     make = real(*args, **kw)
@@ -252,9 +251,9 @@ def slow_maker(*args, **kw):
             time.sleep(0.01)
         return make(values)
     return slow
-load._record_maker = slow_maker
-load.CHUNK = 50
-load.ingest_file(connect(sys.argv[1]), Path(sys.argv[2]))
+chunks.record_maker_for = slow_maker
+chunks.CHUNK = 50
+ingest_file(connect(sys.argv[1]), Path(sys.argv[2]))
 """
 
 
@@ -297,7 +296,7 @@ def test_pg_crash_mid_file_leaves_nothing_and_rerun_loads_whole(pg_engine, tmp_p
 
 @pytest.mark.postgres
 def test_pg_r5_overlap_duplicates_and_corrections(pg_engine, tmp_path, monkeypatch):
-    monkeypatch.setattr(load, "CHUNK", 3)  # keys spread over several chunks and lookups
+    monkeypatch.setattr(chunks, "CHUNK", 3)  # keys spread over several chunks and lookups
     pid = new_id()
     first = [record(pid, code=str(i), hours=1) for i in range(5)]
     second = [record(pid, code=str(i), hours=2 if i == 4 else 1) for i in range(3, 8)]

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER, write_csv
+from learnhours.flows import steps
 from learnhours.flows.steps import ingest_paths
-from learnhours.warehouse import queries
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import ingest_batch, learning_record, source_block
 from tests.factories import export_file, new_id, person, record, roster_file
 
@@ -414,7 +414,7 @@ def test_every_record_knows_its_batch(engine, tmp_path):
     with engine.connect() as c:
         rec = c.execute(select(learning_record)).one()
         batch = c.execute(select(ingest_batch).where(ingest_batch.c.id == rec.batch_id)).one()
-        source = queries.source_row(c, rec.batch_id, rec.line_no)
+        source = steps.source_row(c, rec.batch_id, rec.line_no)
     assert batch.file_name == "lineage.csv" and len(batch.sha256) == 64 and batch.loaded_at
     assert rec.line_no == 2 and source["身分證字號"] == rec.person_id
     assert json.loads(batch.header)[0] == "身分證字號"
@@ -430,9 +430,9 @@ def test_source_rows_are_kept_as_the_file_gave_them_unknown_columns_too(engine, 
     assert (report.loaded, report.rejected) == (2, 1)
     with engine.connect() as c:
         batch = c.execute(select(ingest_batch.c.id)).scalar_one()
-        first = queries.source_row(c, batch, 2)
-        refused = queries.source_row(c, batch, 3)
-        assert queries.source_row(c, batch, 9) is None
+        first = steps.source_row(c, batch, 2)
+        refused = steps.source_row(c, batch, 3)
+        assert steps.source_row(c, batch, 9) is None
     assert (
         first["備註"] == "補登"
         and first["課程代碼"] == "7"

@@ -8,11 +8,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from learnhours.extractors import source_blocks
 from learnhours.extractors.kinds import AGENCY_EXPORT
+from learnhours.flows import steps
+from learnhours.ingest import chunks, ingest_file, parser_process
 from learnhours.transforms import records
 from learnhours.transforms.records import RowRejected, normalize_record
-from learnhours.warehouse import load, queries
-from learnhours.warehouse.load import ingest_file
+from learnhours.warehouse.driver_rows import copy_text
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row, source_block
 from tests.factories import export_file, new_id, record
 
@@ -20,7 +22,7 @@ _FIELDS = dict.fromkeys(AGENCY_EXPORT.columns.values(), "")
 
 
 def _fields(pid: str, name: str = "王小明", **cells: object) -> dict[str, object]:
-    """A field dict in the export's column order, as load._fields builds it."""
+    """A field dict in the export's column order, as ingest.rows.field_names orders them."""
     base = {
         "person_id": pid, "name": name, "course_code": "1001", "course_name": "淨零轉型",
         "session": "1", "category_code": "501", "certified_hours": "2", "digital_hours": "0",
@@ -84,7 +86,7 @@ def _stored(engine):  # noqa: ANN001, ANN202
                    rejected_row.c.reason).order_by(rejected_row.c.id)
         ).all()  # fmt: skip
         sources = [
-            (b.first_line, b.last_line, load.source_rows(b.format, b.source, b.first_line))
+            (b.first_line, b.last_line, source_blocks.unpack(b.format, b.source, b.first_line))
             for b in c.execute(select(source_block).order_by(source_block.c.first_line))
         ]
     return recs, rejects, sources
@@ -99,17 +101,19 @@ def test_large_file_path_in_a_second_process_loads_exactly_what_one_process_does
     engine, tmp_path, monkeypatch
 ):
     rows = _rows()
-    monkeypatch.setattr(load, "CHUNK", 7)  # several chunks through the pipe, the same in both
+    monkeypatch.setattr(chunks, "CHUNK", 7)  # several chunks through the pipe, the same in both
     one = ingest_file(engine, export_file(tmp_path / "a", rows))
     expected = _stored(engine)
     assert (one.loaded, one.updated, one.duplicates, one.rejected) == (32, 1, 1, 2)
     for table in (learning_record, rejected_row, source_block, ingest_batch):  # may load again
         with engine.begin() as c:
             c.execute(table.delete())
-    monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
-    real, started = load._parallel_chunks, []
-    monkeypatch.setattr(load, "_parallel_chunks", lambda *a: started.append(a) or real(*a))
+    monkeypatch.setattr(parser_process, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parser_process.os, "cpu_count", lambda: 2)
+    real, started = parser_process.parallel_chunks, []
+    from learnhours.ingest import load_file
+
+    monkeypatch.setattr(load_file, "parallel_chunks", lambda *a: started.append(a) or real(*a))
     two = ingest_file(engine, export_file(tmp_path / "b", rows, "b.csv"))
     assert started and _counts(two) == _counts(one)
     assert _stored(engine) == expected
@@ -122,11 +126,11 @@ def test_csv_error_in_the_second_process_is_reported_as_in_one_and_nothing_kept(
     lines = path.read_bytes().split(b"\r\n")
     lines.insert(20, b"x" * 200_000)  # a field over the csv module's limit, mid-file
     path.write_bytes(b"\r\n".join(lines))
-    monkeypatch.setattr(load, "CHUNK", 4)  # the first chunks are written before the fault
+    monkeypatch.setattr(chunks, "CHUNK", 4)  # the first chunks are written before the fault
     in_one = ingest_file(engine, path)
     assert "CSV 格式錯誤" in in_one.error
-    monkeypatch.setattr(load, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(parser_process, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parser_process.os, "cpu_count", lambda: 2)
     in_two = ingest_file(engine, path)  # not skipped: a failed file leaves no hash behind
     assert _counts(in_two) == _counts(in_one)
     assert _stored(engine) == ([], [], [])
@@ -136,7 +140,7 @@ def test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
     engine, tmp_path, monkeypatch
 ):
     """The first chunks insert outright; a later chunk with stored keys is undone and looked up."""
-    monkeypatch.setattr(load, "CHUNK", 3)
+    monkeypatch.setattr(chunks, "CHUNK", 3)
     old = [record(new_id(), code=str(i)) for i in range(4)]
     ingest_file(engine, export_file(tmp_path, old, "first.csv"))
     changed = {**old[1], "認證時數": 5, "實體時數": 5}
@@ -150,7 +154,7 @@ def test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
 
 @pytest.mark.parametrize("value", ["a\\b", "tab\there", "line\nbreak", None, "中文"])
 def test_copy_text_escapes_what_postgresql_copy_would_misread(value):
-    text = load._copy_text(value)
+    text = copy_text(value)
     assert "\t" not in text and "\n" not in text
     if value is None:
         assert text == "\\N"
@@ -186,5 +190,5 @@ def test_copy_text_round_trips_awkward_names_on_postgresql(pg_engine, tmp_path):
     assert [r.name for r in recs] == [n.strip() for n in names]
     with pg_engine.connect() as c:
         batch = c.execute(select(ingest_batch.c.id)).scalar_one()
-        kept = [queries.source_row(c, batch, line)["姓名"] for line in (2, 3, 4)]
+        kept = [steps.source_row(c, batch, line)["姓名"] for line in (2, 3, 4)]
     assert kept == names

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from learnhours.warehouse.load import ingest_file
+from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import learning_record
 from tests.factories import export_file, new_id, record
 from tests.test_ingest_formats import ENVIRONMENT, environment_row, write_rows
@@ -81,9 +81,9 @@ def test_r5_coded_and_codeless_twins_in_one_file_are_one_record(warehouse, tmp_p
 def test_r5_codeless_twin_of_a_coded_row_in_an_earlier_chunk_of_the_same_file(
     warehouse, tmp_path, monkeypatch
 ):
-    from learnhours.warehouse import load
+    from learnhours.ingest import chunks
 
-    monkeypatch.setattr(load, "CHUNK", 2)
+    monkeypatch.setattr(chunks, "CHUNK", 2)
     a, b = new_id(), new_id()
     rows = [_coded(a), _coded(b, 課程代碼=""), _coded(a, 課程代碼="", session="1"), _coded(b)]
     report = ingest_file(warehouse, export_file(tmp_path, rows, "chunks.csv"))

@@ -27,13 +27,14 @@ from learnhours.notifiers.backends import (
     FileBackend,
     MailConfigError,
     MemoryBackend,
+    Outgoing,
     SmtpBackend,
     SmtpSettings,
     backend_for,
     config,
     parse_smtp_url,
-    smtp,
 )
+from learnhours.pacing import Pacer
 from tests.factories import FakeClock
 
 SUBJECT = "【學習時數提醒】您尚缺 4 小時環境教育"
@@ -49,6 +50,11 @@ def from_env(env: dict[str, str], outbox: Path = Path("var/outbox")):
 
     settings = load_settings(environ={**env, "LEARNHOURS_OUTBOX": str(outbox)}, cwd=Path("/"))
     return backend_for(settings.mail())
+
+
+def wire(messages):
+    """Messages built with the email package, as the backends take them (Outgoing)."""
+    return [Outgoing.of(m) for m in messages]
 
 
 def make_message(i: int, to: str | None = None, subject: str = SUBJECT) -> EmailMessage:
@@ -217,7 +223,7 @@ def test_smtp_delivers_a_batch_over_one_connection_with_chinese_subject_intact()
     messages = [make_message(i) for i in range(5)]
     with smtp_server(handler) as server:
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5")
-        got = list(backend.send_batch(messages))
+        got = list(backend.send_batch(wire(messages)))
     assert outcomes(got) == ["sent"] * 5
     assert [d.message_id for d in got] == [m["Message-ID"] for m in messages]
     assert got[0].detail.startswith("250 2.0.0 Ok: queued as Q1")
@@ -244,7 +250,7 @@ def test_smtp_from_env_selects_smtp_and_delivers():
         env = {"LEARNHOURS_SMTP_URL": f"smtp://127.0.0.1:{server.port}?timeout=5"}
         backend = from_env(env)
         assert backend.name == "smtp"
-        assert outcomes(list(backend.send_batch([make_message(1)]))) == ["sent"]
+        assert outcomes(list(backend.send_batch(wire([make_message(1)])))) == ["sent"]
     assert len(handler.received) == 1
 
 
@@ -267,7 +273,9 @@ def test_smtp_450_is_retry_550_is_failed_and_the_rest_go_on():
         make_message(5),
     ]
     with smtp_server(handler) as server:
-        got = list(smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(messages))
+        got = list(
+            smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(wire(messages))
+        )
     assert outcomes(got) == ["sent", "retry", "sent", "failed", "sent", "sent"]
     assert "450 4.2.1 Mailbox busy" in got[1].detail
     assert "550 5.1.1 No such user here" in got[3].detail
@@ -285,7 +293,9 @@ def test_smtp_5xx_at_data_is_failed_with_the_server_text():
     handler = Spamfilter()
     messages = [make_message(0), make_message(1, subject="SPAM"), make_message(2)]
     with smtp_server(handler) as server:
-        got = list(smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(messages))
+        got = list(
+            smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(wire(messages))
+        )
     assert outcomes(got) == ["sent", "failed", "sent"]
     assert "554 5.7.1 Rejected by content filter" in got[1].detail
 
@@ -294,7 +304,9 @@ def test_smtp_drop_after_third_data_is_unknown_and_the_rest_not_attempted():
     handler = Recorder(drop_after_data=3)
     messages = [make_message(i) for i in range(6)]
     with smtp_server(handler) as server:
-        got = list(smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(messages))
+        got = list(
+            smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(wire(messages))
+        )
     assert outcomes(got) == [
         "sent",
         "sent",
@@ -313,7 +325,9 @@ def test_smtp_drop_before_content_leaves_the_message_not_attempted():
     handler = Recorder(drop_at_mail=2)
     messages = [make_message(i) for i in range(3)]
     with smtp_server(handler) as server:
-        got = list(smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(messages))
+        got = list(
+            smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5").send_batch(wire(messages))
+        )
     assert outcomes(got) == ["sent", "not_attempted", "not_attempted"]
     assert len(handler.received) == 1
 
@@ -325,7 +339,7 @@ def test_smtp_unreachable_server_raises_naming_host_and_all_not_attempted():
         backend = smtp_backend(f"smtp://127.0.0.1:{port}?timeout=5")
         got: list[Delivery] = []
         with pytest.raises(BackendUnavailable) as caught:
-            for delivery in backend.send_batch([make_message(i) for i in range(3)]):
+            for delivery in backend.send_batch(wire([make_message(i) for i in range(3)])):
                 got.append(delivery)
     assert outcomes(got) == ["not_attempted"] * 3
     assert f"127.0.0.1:{port}" in str(caught.value)
@@ -342,7 +356,7 @@ def test_smtp_refuses_header_injection_and_sends_the_others():
     handler = Recorder()
     with smtp_server(handler) as server:
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5")
-        got = list(backend.send_batch([make_message(0), bad, make_message(2)]))
+        got = list(backend.send_batch(wire([make_message(0), bad, make_message(2)])))
     assert outcomes(got) == ["sent", "failed", "sent"]
     assert "line break" in got[1].detail
     assert len(handler.received) == 2
@@ -363,7 +377,9 @@ def test_smtp_starttls_with_verify_false_and_auth_login(self_signed):
         auth_exclude_mechanism=["PLAIN"],  # so the client has to use AUTH LOGIN
     ) as server:
         url = f"smtp+starttls://hr-notify@127.0.0.1:{server.port}?verify=false&timeout=5"
-        got = list(smtp_backend(url, PASSWORD).send_batch([make_message(i) for i in range(3)]))
+        got = list(
+            smtp_backend(url, PASSWORD).send_batch(wire([make_message(i) for i in range(3)]))
+        )
     assert outcomes(got) == ["sent"] * 3
     assert handler.auth == [("LOGIN", b"hr-notify", PASSWORD.encode())]
     assert server.connections == 1
@@ -376,7 +392,7 @@ def test_smtp_starttls_verification_on_rejects_a_self_signed_certificate(self_si
         backend = smtp_backend(f"smtp+starttls://127.0.0.1:{server.port}?timeout=5")
         got: list[Delivery] = []
         with pytest.raises(BackendUnavailable) as caught:
-            got.extend(backend.send_batch([make_message(0), make_message(1)]))
+            got.extend(backend.send_batch(wire([make_message(0), make_message(1)])))
     assert "certificate" in str(caught.value)
     assert "127.0.0.1" in str(caught.value)
     assert handler.received == []
@@ -389,7 +405,7 @@ def test_smtp_starttls_verification_on_accepts_a_trusted_certificate(self_signed
         backend = smtp_backend(
             f"smtp+starttls://127.0.0.1:{server.port}?timeout=5", ssl_context=trusting(self_signed)
         )
-        assert outcomes(list(backend.send_batch([make_message(0)]))) == ["sent"]
+        assert outcomes(list(backend.send_batch(wire([make_message(0)])))) == ["sent"]
 
 
 def test_smtps_implicit_tls_with_login(self_signed):
@@ -406,7 +422,7 @@ def test_smtps_implicit_tls_with_login(self_signed):
             PASSWORD,
             ssl_context=trusting(self_signed),
         )
-        got = list(backend.send_batch([make_message(0), make_message(1)]))
+        got = list(backend.send_batch(wire([make_message(0), make_message(1)])))
     assert outcomes(got) == ["sent", "sent"]
     assert [a[1] for a in handler.auth] == [b"hr-notify"]
 
@@ -424,7 +440,7 @@ def test_smtp_wrong_password_is_reported_without_any_password(self_signed):
         backend = smtp_backend(url, wrong)
         got: list[Delivery] = []
         with pytest.raises(BackendUnavailable) as caught:
-            got.extend(backend.send_batch([make_message(0), make_message(1)]))
+            got.extend(backend.send_batch(wire([make_message(0), make_message(1)])))
     text = str(caught.value)
     assert "hr-notify" in text and "535" in text and "127.0.0.1" in text
     for shown in (text, repr(caught.value), repr(backend), str(backend), *(d.detail for d in got)):
@@ -457,14 +473,14 @@ def test_smtp_rate_limit_spaces_messages_using_the_injected_clock():
         backend = smtp_backend(
             f"smtp://127.0.0.1:{server.port}?rate=5&timeout=5", clock=clock, sleep=clock.sleep
         )
-        got = list(backend.send_batch([make_message(i) for i in range(4)]))
+        got = list(backend.send_batch(wire([make_message(i) for i in range(4)])))
     assert outcomes(got) == ["sent"] * 4
     assert clock.sleeps == pytest.approx([0.2, 0.2, 0.2])
 
 
 def test_rate_limit_sleeps_only_the_time_left():
     clock = FakeClock(step=0.15)
-    pacer = smtp._Pacer(5, clock, clock.sleep)
+    pacer = Pacer.per_second(5, clock, clock.sleep)
     for _ in range(3):
         pacer.wait()
     assert clock.sleeps == pytest.approx([0.05, 0.05])
@@ -472,7 +488,7 @@ def test_rate_limit_sleeps_only_the_time_left():
 
 def test_no_rate_never_sleeps():
     clock = FakeClock()
-    pacer = smtp._Pacer(None, clock, clock.sleep)
+    pacer = Pacer.per_second(None, clock, clock.sleep)
     for _ in range(3):
         pacer.wait()
     assert clock.sleeps == []
@@ -583,7 +599,7 @@ def test_file_outbox_writes_parseable_eml_named_without_personal_data(tmp_path):
     msg = make_message(0, to=f"{name} <a123@township.example.gov.tw>")
     msg.replace_header("Message-ID", f"<{national_id}.2023@learnhours.test>")  # careless caller
     backend = FileBackend(tmp_path / "outbox")
-    got = list(backend.send_batch([msg, make_message(1)]))
+    got = list(backend.send_batch(wire([msg, make_message(1)])))
     assert outcomes(got) == ["sent", "sent"]
     files = sorted((tmp_path / "outbox").iterdir())
     assert len(files) == 2
@@ -596,7 +612,7 @@ def test_file_outbox_writes_parseable_eml_named_without_personal_data(tmp_path):
     assert parsed["Subject"] == SUBJECT
     assert parsed["To"].addresses[0].display_name == name
     # The same message again overwrites its own file: no duplicates in the outbox.
-    list(backend.send_batch([msg]))
+    list(backend.send_batch(wire([msg])))
     assert len(list((tmp_path / "outbox").iterdir())) == 2
 
 
@@ -605,12 +621,14 @@ def test_file_outbox_unwritable_folder_is_not_attempted_and_raised(tmp_path):
     blocker.write_text("not a folder")
     got: list[Delivery] = []
     with pytest.raises(BackendUnavailable, match="outbox folder"):
-        got.extend(FileBackend(blocker / "outbox").send_batch([make_message(0), make_message(1)]))
+        got.extend(
+            FileBackend(blocker / "outbox").send_batch(wire([make_message(0), make_message(1)]))
+        )
     assert outcomes(got) == ["not_attempted", "not_attempted"]
 
 
 def test_console_prints_decoded_subject_and_text(capsys):
-    got = list(ConsoleBackend().send_batch([make_message(7)]))
+    got = list(ConsoleBackend().send_batch(wire([make_message(7)])))
     assert outcomes(got) == ["sent"]
     out = capsys.readouterr().out
     assert f"Subject: {SUBJECT}" in out
@@ -620,7 +638,7 @@ def test_console_prints_decoded_subject_and_text(capsys):
 
 def test_console_writes_to_a_given_stream():
     stream = io.StringIO()
-    list(ConsoleBackend(stream).send_batch([make_message(1)]))
+    list(ConsoleBackend(stream).send_batch(wire([make_message(1)])))
     assert SUBJECT in stream.getvalue()
 
 
@@ -635,7 +653,7 @@ def test_memory_backend_keeps_messages_and_simulates_faults():
         make_message(3, to="drop@x.example"),
         make_message(4),
     ]
-    got = list(backend.send_batch(messages))
+    got = list(backend.send_batch(wire(messages)))
     assert outcomes(got) == ["sent", "retry", "failed", "unknown", "not_attempted"]
     assert [m["Message-ID"] for m in backend.outbox] == [
         messages[0]["Message-ID"],
@@ -646,7 +664,7 @@ def test_memory_backend_keeps_messages_and_simulates_faults():
 def test_memory_backend_from_env_shares_the_module_outbox():
     backends.MEMORY_OUTBOX.clear()
     backend = from_env({"LEARNHOURS_MAIL_BACKEND": "memory"})
-    list(backend.send_batch([make_message(0)]))
+    list(backend.send_batch(wire([make_message(0)])))
     assert len(backends.MEMORY_OUTBOX) == 1
     backends.MEMORY_OUTBOX.clear()
 
@@ -655,7 +673,7 @@ def test_every_backend_refuses_a_message_without_message_id(tmp_path):
     msg = make_message(0)
     del msg["Message-ID"]
     for backend in (MemoryBackend(), FileBackend(tmp_path), ConsoleBackend(io.StringIO())):
-        (delivery,) = backend.send_batch([msg])
+        (delivery,) = backend.send_batch(wire([msg]))
         assert delivery.outcome == "failed" and "Message-ID" in delivery.detail
 
 
@@ -678,7 +696,7 @@ def test_smtp_login_refused_is_reported_as_a_refused_login_not_a_timeout(self_si
     ) as server:
         url = f"smtp+starttls://hr-notify@127.0.0.1:{server.port}?verify=false&timeout=2"
         with pytest.raises(BackendUnavailable) as caught:
-            list(smtp_backend(url, "wrong").send_batch([make_message(0)]))
+            list(smtp_backend(url, "wrong").send_batch(wire([make_message(0)])))
     text = str(caught.value)
     assert "login as 'hr-notify' refused" in text and "535" in text
     assert "no answer" not in text

@@ -11,9 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, insert, inspect, select
 
+from learnhours.extractors.source_blocks import unpack as source_rows
+from learnhours.flows import steps
 from learnhours.flows.cli import main
 from learnhours.warehouse import db, queries, run_log
-from learnhours.warehouse.load import source_rows
 from learnhours.warehouse.schema import (
     ingest_batch,
     learning_record,
@@ -338,14 +339,14 @@ def test_upgrade_from_0004_moves_raw_rows_to_source_blocks(empty_url):
             "淨零生活",
             "4",
         ]
-        row = queries.source_row(connection, second, 3)
+        row = steps.source_row(connection, second, 3)
     assert row == {"person_id": "A123456789", "name": "王小明", "course_name": "人權",
                    "certified_hours": "4"}  # fmt: skip
     engine.dispose()
 
 
 def test_downgrade_from_0005_to_0004_puts_raw_rows_back(empty_url, tmp_path):
-    from learnhours.warehouse.load import ingest_file
+    from learnhours.ingest import ingest_file
     from tests.factories import export_file, new_id, record
 
     engine = db.connect(empty_url)

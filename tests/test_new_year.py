@@ -10,8 +10,8 @@ import pytest
 from learnhours.demo_data import build_sample, write_inbox
 from learnhours.flows.cli import main
 from learnhours.flows.steps import final_due_on, tonight
+from learnhours.ingest import ingest_file
 from learnhours.plans import Catalog, PlanError, find_plan, load_plan
-from learnhours.warehouse.load import ingest_file
 
 # Across a year boundary, a leap day, and both ends of a year.
 DAYS = [
@@ -30,7 +30,7 @@ DAYS = [
 @pytest.mark.parametrize("day", DAYS, ids=str)
 def test_demo_sample_and_inbox_on_every_kind_of_day(day, tmp_path, engine):
     """Early January has no registered course yet: the inbox is still whole and loads."""
-    sample = build_sample(day.year, day)
+    sample = build_sample(day.year, day, people=40)
     files = write_inbox(sample, tmp_path / "inbox")
     reports = [ingest_file(engine, f) for f in files]
     assert all(r.ok for r in reports), [r.error for r in reports]

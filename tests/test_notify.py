@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 
 from learnhours.flows.steps import compute, notify
+from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import find_plan
-from learnhours.warehouse.load import ingest_file
 from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
 PLAN = "national-2026"
@@ -252,7 +252,7 @@ class _CrashAfterFirst:
 
     def send_batch(self, messages):
         for message in messages:
-            self.sent.append(message)
+            self.sent.append(message.message())
             raise RuntimeError("killed between sending and marking")
         yield  # pragma: no cover - a generator that never yields a Delivery
 

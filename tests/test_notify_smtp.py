@@ -10,9 +10,9 @@ from datetime import date
 from sqlalchemy import func, select
 
 from learnhours.flows.steps import compute, notify
+from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import SmtpBackend, parse_smtp_url
 from learnhours.plans import find_plan
-from learnhours.warehouse.load import ingest_file
 from learnhours.warehouse.schema import notice
 from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 from tests.test_mail_backends import Recorder, smtp_server

@@ -15,9 +15,9 @@ from decimal import Decimal
 import pytest
 
 from learnhours.flows.steps import compute
+from learnhours.ingest import ingest_file
 from learnhours.plans import Plan, find_plan
 from learnhours.transforms.workdays import is_working_day, last_day_registered_in_time
-from learnhours.warehouse.load import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 
 D = Decimal

@@ -50,7 +50,7 @@ def test_a_typo_in_the_project_file_names_the_file_and_the_known_settings(tmp_pa
 
 def test_no_lower_layer_reads_the_environment():
     """Only settings.py (and the CLI preparing Prefect's own) look at os.environ."""
-    allowed = {"settings.py", "cli.py", "load.py"}  # load.py: hands it to its parser process
+    allowed = {"settings.py", "cli.py", "parser_process.py"}  # hands it to its child process
     readers = [
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "learnhours").rglob("*.py")

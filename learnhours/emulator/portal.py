@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, quote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER
-from learnhours.transforms.ids import check_digit
+from learnhours.transforms.dates import DateError, parse_date
+from learnhours.transforms.ids import national_id
 
 AGENCY_EXPORT_HEADER = tuple(EXPORT_HEADER)
 ELEARN_HEADER = tuple(ELEARNING_HEADER)
@@ -478,10 +479,7 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
 
 
 # -- sample data for tests and the demo ---------------------------------------------------------
-def make_national_id(letter: str = "A", sex: int = 1, serial: int = 0) -> str:
-    """A 身分證字號 with a valid check digit: letter, 1/2 (or 8/9), 7 digits of serial, check."""
-    prefix = f"{letter.upper()}{sex}{serial % 10**7:07d}"
-    return prefix + check_digit(prefix)
+make_national_id = national_id  # sample IDs: one generator for the emulator, the demo and tests
 
 
 _SAMPLE_COURSES = (  # (code, name, category code, category, hours)
@@ -637,19 +635,10 @@ def _viewstate() -> str:
 
 
 def _parse_date(text: str) -> date | None:
-    """ROC (112/03/01, 112-03-01, 1120301) or Gregorian (2023-03-01) dates."""
-    text = text.strip()
-    m = re.fullmatch(r"(\d{2,4})[-/.](\d{1,2})[-/.](\d{1,2})", text) or re.fullmatch(
-        r"(\d{2,3})(\d{2})(\d{2})", text
-    )
-    if not m:
-        return None
-    year, month, day = (int(g) for g in m.groups())
-    if year < 1000:
-        year += 1911
+    """A query or row date as the product reads them (ROC or Gregorian); None if it is not one."""
     try:
-        return date(year, month, day)
-    except ValueError:
+        return parse_date(text)
+    except DateError:
         return None
 
 

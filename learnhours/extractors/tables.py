@@ -25,10 +25,15 @@ class Table:
     kind: FileKind
     header: list[str]
     rows: Iterator[tuple[int, Cells]]  # (1-based line or row number, cells)
-    encoding: str
+    format: str  # csv | xlsx | xls | html
+    encoding: str | None = None  # the text encoding of a CSV or HTML file
     # CSV only: the file's bytes read since the last call, as (first line, last line, bytes) - the
-    # rows exactly as delivered, for keeping (read_source_block reads them back).
+    # rows exactly as delivered, for keeping (source_blocks reads them back).
     take_source: Callable[[], tuple[int, int, bytes]] | None = None
+
+    @property
+    def is_spreadsheet(self) -> bool:
+        return self.format in ("xlsx", "xls")
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -64,7 +69,7 @@ def _sniff_encoding(head: bytes) -> str:
     )
 
 
-class _LineDecoder:
+class LineDecoder:
     """Decodes byte lines one by one; a Big5 line with HKSCS characters falls back to big5hkscs."""
 
     def __init__(self, raw: io.BufferedReader, encoding: str) -> None:
@@ -101,11 +106,11 @@ class _LineDecoder:
                 yield "\n"  # keep line numbers; the row is rejected by the caller
 
 
-def _csv_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]], _LineDecoder]:
+def _csv_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]], LineDecoder]:
     raw = path.open("rb")
     encoding = _sniff_encoding(raw.read(65536))
     raw.seek(0)
-    decoder = _LineDecoder(raw, encoding)
+    decoder = LineDecoder(raw, encoding)
     reader = csv.reader(decoder, skipinitialspace=False)
 
     def rows() -> Iterator[tuple[int, Cells]]:
@@ -200,15 +205,18 @@ def open_table(path: Path) -> Table:
     if not head:
         raise UnreadableFile("檔案是空的")
     decoder = None
+    encoding: str | None = None
     if head.startswith(b"PK\x03\x04"):
-        encoding, rows = "xlsx", _xlsx_rows(path)
+        form, rows = "xlsx", _xlsx_rows(path)
     elif head.startswith(b"\xd0\xcf\x11\xe0"):
-        encoding, rows = "xls", _xls_rows(path)
+        form, rows = "xls", _xls_rows(path)
     elif head.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"<"):
+        form = "html"
         encoding, rows = _html_rows(path)
     else:
         if b"\x00" in path.open("rb").read(4096):
             raise UnreadableFile("不是文字檔（含二進位資料）；請確認是否為匯出的 CSV / Excel 檔")
+        form = "csv"
         encoding, rows, decoder = _csv_rows(path)
 
     seen: list[list[str]] = []
@@ -220,9 +228,9 @@ def open_table(path: Path) -> Table:
                 # CSV cells are already text; only lines that could not be decoded need flagging.
                 decoder.take()  # the header and the lines above it
                 body = _flag_bad_lines(rows, decoder.bad_lines)
-                return Table(kind, header, body, encoding, decoder.take)
+                return Table(kind, header, body, form, encoding, decoder.take)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
-            return Table(kind, header, body, encoding)
+            return Table(kind, header, body, form, encoding)
         if any(header):
             seen.append(header)
         if number >= HEADER_SEARCH_ROWS:
@@ -233,18 +241,12 @@ def open_table(path: Path) -> Table:
     )
 
 
+# The cells of a line that decodes neither as Big5 nor as UTF-8: refused by the reader's caller.
+UNDECODABLE = ["\x00UNDECODABLE"]
+
+
 def _flag_bad_lines(
     rows: Iterator[tuple[int, Cells]], bad: dict[int, str]
 ) -> Iterator[tuple[int, Cells]]:
     for number, cells in rows:
-        yield number, (["\x00UNDECODABLE"] if number in bad else cells)
-
-
-def read_source_block(data: bytes, encoding: str, first_line: int) -> dict[int, Cells]:
-    """Rows kept by Table.take_source, read back as the file's reader read them: {line: cells}."""
-    reader = csv.reader(_LineDecoder(io.BytesIO(data), encoding))
-    rows = {}
-    for cells in reader:
-        if cells:  # not blank or undecodable lines
-            rows[first_line - 1 + reader.line_num] = cells  # line_num: as the file's reader counts
-    return rows
+        yield number, (UNDECODABLE if number in bad else cells)

@@ -388,8 +388,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
         sources = None
         if args.source:
+            from learnhours.flows.steps import source_row
+
             sources = {
-                (r.batch_id, r.line_no): queries.source_row(connection, r.batch_id, r.line_no)
+                (r.batch_id, r.line_no): source_row(connection, r.batch_id, r.line_no)
                 for r in records
             }
     if who is None and not records and not rejected.rows:

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from learnhours.extractors.portal import FetchError
-from learnhours.notifiers.backends import MailBackend
+from learnhours.notifiers.backends import MailBackend, Outgoing
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError
-from learnhours.transforms.ids import mask_id
+from learnhours.transforms.ids import scrub_ids
 from learnhours.warehouse.lock import RunLocked
 
-_ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Z][0-9A-D][0-9]{8}(?![0-9])")
 log = logging.getLogger(__name__)
+scrub = scrub_ids
 
 
 class NightlyFailed(RuntimeError):
     """The nightly run stopped; the message says why in plain words (and never holds an ID)."""
-
-
-def scrub(text: str) -> str:
-    return _ID_SHAPE.sub(lambda m: mask_id(m[0]), text)
 
 
 class ScrubIds(logging.Filter):
@@ -93,7 +88,7 @@ def mail_admin(
             html=html,
             message_id=new_message_id(sender),
         )
-        deliveries = list(backend.send_batch([message]))
+        deliveries = list(backend.send_batch([Outgoing.of(message)]))
     except Exception as exc:  # noqa: BLE001 - the notice is best effort
         why = scrub(f"{type(exc).__name__}: {exc}")
         log.warning("failure notice not sent: %s", why)

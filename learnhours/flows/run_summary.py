@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
-from learnhours.warehouse.load import FileReport
+from learnhours.ingest import FileReport
 
 # Unit rows in the `unit-rates` artifact: beyond this, the HR workbook has them all.
 ARTIFACT_UNITS = 500

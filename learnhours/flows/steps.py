@@ -9,10 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Connection, Engine, exists, select
 
+from learnhours.extractors import source_blocks
 from learnhours.extractors.portal import FetchReport
 from learnhours.extractors.site_profile import SiteProfile, load_profile
+from learnhours.ingest import FileReport, ingest_file
 from learnhours.notifiers import backends, ledger, notices, summary_facts
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, taipei_today
@@ -20,7 +22,7 @@ from learnhours.settings import Settings
 from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
 from learnhours.transforms.workdays import current_stage, registered_by
 from learnhours.warehouse import queries
-from learnhours.warehouse.load import FileReport, ingest_file, mark_seen
+from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, notice
 
 INGESTIBLE = {".csv", ".xlsx", ".xls", ".htm", ".html", ".txt"}
@@ -142,6 +144,14 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
 def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:
     """Ingest each file in its own transaction; a bad file is reported and the others go on."""
     return [ingest_file(engine, path) for path in files_under(paths)]
+
+
+def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | None:
+    """A line of a loaded file as the file gave it, {header: cell}; None if it was not kept."""
+    block = queries.source_block_of(connection, batch_id, line_no)
+    if block is None:
+        return None
+    return source_blocks.row_of(block.header, block.first_line, block.format, block.source, line_no)
 
 
 # --- compliance ---------------------------------------------------------------------------------

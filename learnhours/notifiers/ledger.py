@@ -6,21 +6,18 @@ A notice is never sent twice: its key (plan, kind, recipient, stage) is unique, 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from email.policy import Compat32
 from itertools import islice
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend
+from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend, Outgoing
 from learnhours.notifiers.notices import Draft
 from learnhours.notifiers.render import encoded_sender
 from learnhours.warehouse.schema import notice
@@ -125,7 +122,7 @@ def deliver(
     `pending`; rows handed over without an answer stay `sending` and are reported to HR.
     An unreachable server is counted as `unavailable`; everything stays pending for the next run.
     """
-    query = select(notice.c.id, notice.c.message_id, notice.c.mime).where(
+    query = select(notice.c.id, notice.c.message_id, notice.c.mime, notice.c.to_address).where(
         notice.c.plan_id == plan_id, notice.c.status == "pending"
     )
     if kinds:
@@ -138,13 +135,10 @@ def deliver(
     ids = {row.message_id: row.id for row in pending}
     counts = result.counts
     from_line = f"From: {encoded_sender(sender)}".encode() if sender else None
-    # SMTP needs only the headers (envelope, checks); the body goes out as stored. Parsing the
-    # whole message into header objects costs more than sending it. Other backends read it all.
-    parse = _headers_only if backend.name == "smtp" else _whole
     marked: set[int] = set()  # marked `sending`, not yet handed to the backend
     done: list[Delivery] = []  # answered, not yet recorded
 
-    def messages() -> Iterator[email.message.Message]:
+    def messages() -> Iterator[Outgoing]:
         rows = iter(pending)
         while chunk := list(islice(rows, MARK_EVERY)):
             # One commit records the last chunk's outcomes and marks the next chunk `sending`.
@@ -160,7 +154,10 @@ def deliver(
             for row in chunk:
                 marked.discard(row.id)
                 raw = _crlf(row.mime.encode("utf-8"))
-                yield parse(_with_sender(raw, from_line) if from_line else raw)
+                if from_line:
+                    raw = _with_sender(raw, from_line)
+                # The stored bytes go out as they are: nothing is parsed on the way.
+                yield Outgoing.stored(raw, row.message_id, row.to_address)
 
     try:
         for delivery in backend.send_batch(messages()):
@@ -203,37 +200,6 @@ def _with_sender(raw: bytes, from_line: bytes) -> bytes:
 def _crlf(raw: bytes) -> bytes:
     """Wire line ends; rows written before the ledger stored CRLF have bare LF."""
     return raw if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
-
-
-class _AsStored(Compat32):
-    """Headers go back on the wire exactly as the ledger stored them (already folded, CRLF)."""
-
-    def fold(self, name: str, value: str) -> str:
-        return f"{name}: {value}{self.linesep}"
-
-    def fold_binary(self, name: str, value: str) -> bytes:
-        return self.fold(name, value).encode("ascii", "surrogateescape")
-
-
-_AS_STORED = _AsStored(linesep="\r\n")
-
-
-# A header line and its folded continuation lines, as the ledger stored them.
-_HEADER = re.compile(r"^([!-9;-~]+):[ \t]?([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.MULTILINE)
-
-
-def _headers_only(raw: bytes) -> email.message.Message:
-    """Headers as stored (folded, encoded); the body stays the stored text, untouched."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    message = email.message.Message(policy=_AS_STORED)
-    for name, value in _HEADER.findall(head.decode("ascii", "surrogateescape")):
-        message[name] = value
-    message.set_payload(body.decode("ascii", "surrogateescape"))
-    return message
-
-
-def _whole(raw: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def supersede(

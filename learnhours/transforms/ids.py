@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # The letter's two-digit value, per the Ministry of the Interior's table.
@@ -39,3 +40,19 @@ def check_digit(prefix9: str) -> str:
 def mask_id(pid: str) -> str:
     """A12****789: enough for a person to recognise their own ID, not enough to use it."""
     return f"{pid[:3]}****{pid[7:]}" if len(pid) == 10 else "****"
+
+
+# Anything shaped like an ID (a letter, 1/2/8/9 or A-D, eight digits) standing alone.
+_ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Z][0-9A-D][0-9]{8}(?![0-9])")
+
+
+def scrub_ids(text: str) -> str:
+    """Mask every ID-shaped token in a text (logs, errors, server replies) before a person sees it."""
+    return _ID_SHAPE.sub(lambda m: mask_id(m[0]), text)
+
+
+def national_id(letter: str = "A", sex: int = 1, serial: int = 0) -> str:
+    """A 身分證字號 with a valid check digit: letter, 1/2 (or 8/9), 7 digits of serial, check.
+    For sample data (the demo, the portal emulator, tests)."""
+    prefix = f"{letter.upper()}{sex}{serial % 10**7:07d}"
+    return prefix + check_digit(prefix)

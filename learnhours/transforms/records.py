@@ -24,7 +24,7 @@ from learnhours.transforms.hours import (
     parse_hours,
     zero_hours_reason,
 )
-from learnhours.transforms.ids import is_valid_id, normalize_id
+from learnhours.transforms.ids import is_valid_id, mask_id, normalize_id
 
 # What a clerk reads in the rejected-rows list, per field.
 FIELD_LABELS = {
@@ -179,7 +179,7 @@ class RowReader:
             self.problems.append(Problem("person_id", "", "必填欄位「身分證字號」空白"))
         elif not valid:
             # The value itself is personal data: keep only its masked form.
-            masked = pid[:3] + "****" + pid[7:] if len(pid) == 10 else "（格式不符）"
+            masked = mask_id(pid) if len(pid) == 10 else "（格式不符）"
             self.problems.append(Problem("person_id", masked, "身分證字號格式或檢查碼錯誤"))
         else:
             self.valid_id = pid

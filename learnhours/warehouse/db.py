@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -52,10 +53,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest revision this code knows (the migration scripts are read once per process)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        return MigrationContext.configure(connection).get_current_revision() == head_revision()
 
 
 def connect(url: str) -> Engine:
@@ -68,6 +76,5 @@ def connect(url: str) -> Engine:
 
 def revisions(engine: Engine) -> tuple[str | None, str | None]:
     """(the database's revision, the newest revision this code knows)."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision(), head
+        return MigrationContext.configure(connection).get_current_revision(), head_revision()

@@ -11,7 +11,6 @@ from sqlalchemy import Connection, Float, and_, case, func, literal, or_, select
 
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import Member, Standing
-from learnhours.warehouse.load import source_rows
 from learnhours.warehouse.schema import (
     ingest_batch,
     learning_record,
@@ -291,11 +290,18 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
     return [PersonRecord(*row) for row in rows]
 
 
-def source_row(connection: Connection, batch_id: int, line_no: int) -> dict[str, object] | None:
-    """A line of a loaded file as the file gave it, {header: cell}; None if it was not kept.
+@dataclass(frozen=True)
+class SourceBlock:
+    """The stored block of source lines holding a line (extractors.source_blocks reads it)."""
 
-    Cells beyond the header (a row wider than it) are named by their column number.
-    """
+    header: list[str]
+    first_line: int
+    format: str
+    source: bytes
+
+
+def source_block_of(connection: Connection, batch_id: int, line_no: int) -> SourceBlock | None:
+    """The block of a loaded file's lines that holds `line_no`, with the file's header."""
     found = connection.execute(
         select(
             ingest_batch.c.header,
@@ -311,12 +317,7 @@ def source_row(connection: Connection, batch_id: int, line_no: int) -> dict[str,
     if found is None:
         return None
     header, first_line, form, block = found
-    cells = source_rows(form, block, first_line).get(line_no)
-    if cells is None:
-        return None
-    names = json.loads(header) if header else []
-    names += [f"第{i + 1}欄" for i in range(len(names), len(cells))]
-    return dict(zip(names, cells, strict=False))
+    return SourceBlock(json.loads(header) if header else [], first_line, form, block)
 
 
 def member(connection: Connection, person_id: str) -> Member | None:

@@ -123,7 +123,7 @@ learning_record = Table(
 )
 
 # The rows of each file as delivered, unknown columns too, a chunk of lines per row, compressed:
-# a CSV file's own bytes, or a spreadsheet's cells as JSON (revision 0005; load._Chunk). Kept for
+# a CSV file's own bytes, or a spreadsheet's cells as JSON (revision 0005; extractors.source_blocks). Kept for
 # the chunks that gave a record or a refusal; a record's source row is found by batch and line.
 source_block = Table(
     "source_block",

@@ -30,10 +30,11 @@ from learnhours.extractors.portal.errors import (
 )
 from learnhours.extractors.portal.export_check import check_export
 from learnhours.extractors.site_profile import SiteProfile, format_query_date
+from learnhours.pacing import Pacer
+from learnhours.transforms.ids import scrub_ids
 
 log = logging.getLogger(__name__)
 
-_NATIONAL_ID = re.compile(r"\b([A-Z])([1289])(\d{4})(\d{4})\b")
 _POSTBACK = re.compile(r"__doPostBack\(\s*['\"]([^'\"]*)['\"]\s*,\s*['\"]([^'\"]*)['\"]\s*\)")
 _BACKOFF_CAP_SECONDS = 120.0
 _MAX_REDIRECTS = 10
@@ -53,7 +54,7 @@ class PortalClient:
         self._creds = creds
         self._clock = clock
         self._sleep = sleep
-        self._last_request = float("-inf")
+        self._pacer = Pacer(profile.network.min_interval_seconds, clock, sleep)
         self._login_path = urlparse(self._url(profile.login.url)).path
 
     def _url(self, path: str, base: str | None = None) -> str:
@@ -172,11 +173,7 @@ class PortalClient:
         )
 
     def _throttle(self) -> None:
-        gap = self.profile.network.min_interval_seconds
-        wait = self._last_request + gap - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        self._last_request = self._clock()
+        self._pacer.wait()
 
     def _html(self, resp: requests.Response) -> BeautifulSoup:
         return BeautifulSoup(resp.content, "html.parser")
@@ -255,7 +252,7 @@ class PortalClient:
                 "once by hand, then run again"
             )
         said = " ".join(e.get_text(" ", strip=True) for e in soup.select(spec.error_selector))
-        said = _scrub(said)[:200]
+        said = scrub_ids(said)[:200]
         if said and any(text in said for text in spec.wrong_password_text):
             raise WrongPassword(
                 f"{name}: the portal refused the account or password (it said: {said}); check "
@@ -415,8 +412,3 @@ def _length_mismatch(resp: requests.Response) -> bool:
 def _strip_query(url: str) -> str:
     """A URL without its query string (which may carry tokens or account names)."""
     return url.split("?", 1)[0]
-
-
-def _scrub(text: str) -> str:
-    """Mask anything shaped like a national ID before it reaches a message or a log."""
-    return _NATIONAL_ID.sub(lambda m: f"{m[1]}{m[2]}{m[3][:1]}****{m[4][1:]}", text)

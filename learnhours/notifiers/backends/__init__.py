@@ -10,7 +10,7 @@ from learnhours.notifiers.backends.base import (
     MailBackend,
     MailConfigError,
     Outcome,
-    message_id_of,
+    Outgoing,
     refusal_reason,
 )
 from learnhours.notifiers.backends.config import ENV_BACKEND, MailSettings, backend_for
@@ -45,11 +45,11 @@ __all__ = [
     "MailSettings",
     "MemoryBackend",
     "Outcome",
+    "Outgoing",
     "SmtpBackend",
     "SmtpSettings",
     "backend_for",
     "client_tls_context",
-    "message_id_of",
     "outbox_name",
     "parse_smtp_url",
     "refusal_reason",

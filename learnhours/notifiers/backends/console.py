@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
-from email.message import EmailMessage, Message
+from collections.abc import Iterator
+from email.message import EmailMessage
 from typing import TextIO
 
-from learnhours.notifiers.backends.base import Delivery, message_id_of, refusal_reason
+from learnhours.notifiers.backends.base import Delivery, MailBackend, Outgoing
 
 
-class ConsoleBackend:
+class ConsoleBackend(MailBackend):
     """Prints each message, headers decoded and the plain-text part, for a dry run by an operator."""
 
     name = "console"
@@ -21,25 +21,20 @@ class ConsoleBackend:
     def __repr__(self) -> str:
         return "ConsoleBackend()"
 
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
+    def deliver(self, messages: Iterator[Outgoing]) -> Iterator[Delivery]:
         out = self._stream or sys.stdout  # looked up late so redirected stdout is honoured
-        for msg in messages:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
-            out.write(_readable(msg))
+        for message in messages:
+            out.write(_readable(message.message()))
             out.flush()
-            yield Delivery(mid, "sent", "printed")
+            yield Delivery(message.message_id, "sent", "printed")
 
 
-def _readable(msg: Message) -> str:
+def _readable(msg: EmailMessage) -> str:
     lines = ["-" * 72]
     for name in ("From", "To", "Cc", "Subject", "Date", "Message-ID"):
         for value in msg.get_all(name, []):
             lines.append(f"{name}: {value}")
-    body = msg.get_body(preferencelist=("plain",)) if isinstance(msg, EmailMessage) else None
+    body = msg.get_body(preferencelist=("plain",))
     if body is None:
         lines += ["", msg.as_string()]
     else:

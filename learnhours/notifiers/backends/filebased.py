@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
-from email.message import EmailMessage
+from collections.abc import Iterator
 from pathlib import Path
 
 from learnhours.notifiers.backends.base import (
     BackendUnavailable,
     Delivery,
-    message_id_of,
+    MailBackend,
+    Outgoing,
     not_attempted,
-    refusal_reason,
-    wire_bytes,
 )
 
 DEFAULT_OUTBOX_DIR = Path("var/outbox")
@@ -25,7 +23,7 @@ def outbox_name(message_id: str) -> str:
     return hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
 
 
-class FileBackend:
+class FileBackend(MailBackend):
     """Writes each message to `<directory>/<sha256(Message-ID)[:32]>.eml` (same message, same file)."""
 
     name = "file"
@@ -39,15 +37,10 @@ class FileBackend:
     def path_for(self, message_id: str) -> Path:
         return self.directory / f"{outbox_name(message_id)}.eml"
 
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        it = iter(messages)
+    def deliver(self, messages: Iterator[Outgoing]) -> Iterator[Delivery]:
         ready = False
-        for msg in it:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
+        for message in messages:
+            mid = message.message_id
             if not ready:
                 try:
                     self.directory.mkdir(parents=True, exist_ok=True)
@@ -57,13 +50,13 @@ class FileBackend:
                         f"cannot be created ({exc.strerror or exc}); check the path and permissions",
                     )
                     yield Delivery(mid, "not_attempted", str(err))
-                    yield from not_attempted(it, str(err))
+                    yield from not_attempted(messages, str(err))
                     raise err from None
                 ready = True
             path = self.path_for(mid)
             tmp = path.with_name(path.name + ".tmp")
             try:
-                tmp.write_bytes(wire_bytes(msg))
+                tmp.write_bytes(message.raw)
                 os.replace(tmp, path)  # atomic: a crash never leaves half a message behind
             except OSError as exc:
                 tmp.unlink(missing_ok=True)

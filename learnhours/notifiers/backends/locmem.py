@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from email.message import EmailMessage, Message
-from email.utils import getaddresses
+from collections.abc import Iterator, Mapping
+from email.message import EmailMessage
 
 from learnhours.notifiers.backends.base import (
     BackendUnavailable,
     Delivery,
+    MailBackend,
     Outcome,
-    message_id_of,
+    Outgoing,
     not_attempted,
-    refusal_reason,
 )
 
-# Like Django's mail.outbox: what a MemoryBackend made by backend_from_env keeps. Tests clear it.
+# Like Django's mail.outbox: what a MemoryBackend made by backend_for keeps. Tests clear it.
 MEMORY_OUTBOX: list[EmailMessage] = []
 
 
-class MemoryBackend:
-    """Keeps messages in `self.outbox`. `faults` maps a recipient address to a simulated outcome.
+class MemoryBackend(MailBackend):
+    """Keeps messages (parsed) in `self.outbox`. `faults` maps a recipient address to a simulated
+    outcome.
 
     A simulated 'unknown' keeps the message (it may have gone out) and leaves the rest of the batch
     not_attempted, like a dropped SMTP connection; 'not_attempted' simulates an unreachable server
@@ -40,34 +40,30 @@ class MemoryBackend:
     def __repr__(self) -> str:
         return f"MemoryBackend({len(self.outbox)} messages)"
 
-    def _fault(self, msg: Message) -> Outcome | None:
-        headers = [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
-        for _, addr in getaddresses(headers):
+    def _fault(self, message: Outgoing) -> Outcome | None:
+        for addr in message.recipients:
             if addr.lower() in self.faults:
                 return self.faults[addr.lower()]
         return None
 
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        it = iter(messages)
-        for msg in it:
-            mid = message_id_of(msg)
-            reason = refusal_reason(msg)
-            if reason:
-                yield Delivery(mid, "failed", reason)
-                continue
-            fault = self._fault(msg)
+    def deliver(self, messages: Iterator[Outgoing]) -> Iterator[Delivery]:
+        for message in messages:
+            mid = message.message_id
+            fault = self._fault(message)
             if fault in (None, "sent"):
-                self.outbox.append(msg)
+                self.outbox.append(message.message())
                 yield Delivery(mid, "sent", "kept in memory")
             elif fault == "unknown":
-                self.outbox.append(msg)
+                self.outbox.append(message.message())
                 yield Delivery(mid, "unknown", "simulated: connection lost after the content")
-                yield from not_attempted(it, "simulated: connection lost earlier in the batch")
+                yield from not_attempted(
+                    messages, "simulated: connection lost earlier in the batch"
+                )
                 return
             elif fault == "not_attempted":
                 err = BackendUnavailable("memory backend", "simulated: server unreachable")
                 yield Delivery(mid, "not_attempted", str(err))
-                yield from not_attempted(it, str(err))
+                yield from not_attempted(messages, str(err))
                 raise err
             else:
                 yield Delivery(mid, fault, f"simulated {fault}")

@@ -8,21 +8,21 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from learnhours.notifiers.backends.base import (
     BackendUnavailable,
     Delivery,
+    MailBackend,
     MailConfigError,
     Outcome,
-    message_id_of,
+    Outgoing,
     not_attempted,
-    refusal_reason,
 )
+from learnhours.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -158,27 +158,6 @@ class _Secret:
         return text
 
 
-class _Pacer:
-    """Keeps message starts at least 1/rate seconds apart. Clock and sleep are injectable for tests."""
-
-    def __init__(
-        self, rate: float | None, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._next_at: float | None = None
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = self._clock()
-        if self._next_at is not None and now < self._next_at:
-            self._sleep(self._next_at - now)
-            now = max(self._clock(), self._next_at)
-        self._next_at = now + self.interval
-
-
 class _DataTracking:
     """Notes whether DATA began, which tells 'may have been delivered' from 'certainly not'."""
 
@@ -212,7 +191,7 @@ def client_tls_context(verify: bool = True) -> ssl.SSLContext:
     return ctx
 
 
-class SmtpBackend:
+class SmtpBackend(MailBackend):
     """One SMTP connection per batch; STARTTLS or implicit TLS; login; optional rate limit."""
 
     name = "smtp"
@@ -254,29 +233,23 @@ class SmtpBackend:
 
     __str__ = __repr__
 
-    def send_batch(self, messages: Iterable[EmailMessage]) -> Iterator[Delivery]:
-        it = iter(messages)
-        pacer = _Pacer(self.settings.rate, self._clock, self._sleep)
+    def deliver(self, messages: Iterator[Outgoing]) -> Iterator[Delivery]:
+        pacer = Pacer.per_second(self.settings.rate, self._clock, self._sleep)
         conn: _Conn | None = None
         try:
-            for msg in it:
-                mid = message_id_of(msg)
-                reason = refusal_reason(msg)
-                if reason:
-                    yield Delivery(mid, "failed", reason)
-                    continue
+            for message in messages:
                 if conn is None:  # connect only once there is something to send
                     try:
                         conn = self._connect()
                     except BackendUnavailable as err:
-                        yield Delivery(mid, "not_attempted", str(err))
-                        yield from not_attempted(it, str(err))
+                        yield Delivery(message.message_id, "not_attempted", str(err))
+                        yield from not_attempted(messages, str(err))
                         raise
                 pacer.wait()
-                yield self._send_one(conn, msg, mid)
+                yield self._send_one(conn, message)
                 if conn.sock is None:  # the server hung up (dropped, or 421 closing)
                     yield from not_attempted(
-                        it, f"connection to {self.settings.host} lost earlier in the batch"
+                        messages, f"connection to {self.settings.host} lost earlier in the batch"
                     )
                     return
         finally:
@@ -341,12 +314,14 @@ class SmtpBackend:
             cause = f"{type(exc).__name__}: {exc}"
         return self._password.scrub(cause)
 
-    def _send_one(self, conn: _Conn, msg: EmailMessage, mid: str) -> Delivery:
+    def _send_one(self, conn: _Conn, message: Outgoing) -> Delivery:
+        """The stored bytes as they are: sendmail(from, to, bytes), no parsing on the way."""
+        mid = message.message_id
         conn.data_started = False
         conn.last_reply = ""
         host = self.settings.host
         try:
-            refused = conn.send_message(msg)
+            refused = conn.sendmail(message.sender, list(message.recipients), message.raw)
         except smtplib.SMTPRecipientsRefused as exc:
             return _refused(mid, exc.recipients)
         except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, 421 ...

@@ -11,20 +11,51 @@ builds the unique key's index faster on load. ix_learning_record_end_date goes: 
 the year's rows anyway, and the index cost each load more than any query gained from it.
 """
 
+import csv
+import io
 import json
 import zlib
 
 import sqlalchemy as sa
 from alembic import op
 
-from learnhours.warehouse.load import source_rows
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_LINES_PER_BLOCK = 2000  # as load.CHUNK
+_LINES_PER_BLOCK = 2000  # as ingest.chunks.CHUNK was
+
+
+def _lines(data: bytes, encoding: str):  # noqa: ANN202
+    """A stored CSV block's lines decoded as the loader of this revision decoded them."""
+    fallbacks = (encoding, "big5hkscs") if encoding == "cp950" else (encoding,)
+    for number, raw in enumerate(io.BytesIO(data), start=1):
+        if number == 1 and encoding == "utf-8-sig":
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        for name in fallbacks:
+            try:
+                yield raw.decode(name.removesuffix("-sig"))
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            yield "\n"
+
+
+def source_rows(form: str, block: bytes, first_line: int) -> dict[int, list]:
+    """A block stored by this revision back as {line: cells}: a frozen copy of what the loader
+    of revision 0005 wrote (extractors.source_blocks may change; stored blocks do not)."""
+    data = zlib.decompress(block)
+    if form == "json":
+        return {line: cells for line, cells in json.loads(data)}
+    reader = csv.reader(_lines(data, form.removeprefix("csv:")))
+    rows = {}
+    for cells in reader:
+        if cells:
+            rows[first_line - 1 + reader.line_num] = cells
+    return rows
+
 
 _batch = sa.table("ingest_batch", sa.column("id", sa.Integer), sa.column("header", sa.Text))
 _record = sa.table(

@@ -1,0 +1,52 @@
+"""The rows of a file as delivered, kept a block of consecutive lines at a time (source_block).
+
+A CSV file's block is the file's own bytes for those lines (format `csv:<encoding>`); a
+spreadsheet's or an HTML table's is its cells as JSON, [[line, [cell, ...]], ...] (`json`);
+either compressed. Made while the file is read (ingest), stored as bytes by the warehouse, read
+back here for `explain --source`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zlib
+
+from learnhours.extractors.tables import Cells, LineDecoder
+
+JSON = "json"
+
+
+def pack_csv(data: bytes, encoding: str) -> tuple[str, bytes]:
+    return f"csv:{encoding}", zlib.compress(data, 1)
+
+
+def pack_cells(cells: list[list]) -> tuple[str, bytes]:
+    """[[line, [cell, ...]], ...]; dates as ISO text."""
+    return JSON, zlib.compress(json.dumps(cells, ensure_ascii=False, default=str).encode(), 1)
+
+
+def unpack(form: str, block: bytes, first_line: int) -> dict[int, Cells]:
+    """A stored block back as {line: cells}, the lines numbered as the file's reader counted them."""
+    data = zlib.decompress(block)
+    if form == JSON:
+        return {line: cells for line, cells in json.loads(data)}
+    reader = csv.reader(LineDecoder(io.BytesIO(data), form.removeprefix("csv:")))
+    rows = {}
+    for cells in reader:
+        if cells:  # not blank or undecodable lines
+            rows[first_line - 1 + reader.line_num] = cells
+    return rows
+
+
+def row_of(header: list[str], first_line: int, form: str, block: bytes, line: int) -> dict | None:
+    """One line of a stored block as {header: cell}; None if the block does not hold it.
+
+    Cells beyond the header (a row wider than it) are named by their column number.
+    """
+    cells = unpack(form, block, first_line).get(line)
+    if cells is None:
+        return None
+    names = [*header, *(f"第{i + 1}欄" for i in range(len(header), len(cells)))]
+    return dict(zip(names, cells, strict=False))

@@ -1,0 +1,126 @@
+"""One file into the warehouse in one transaction: read, normalize, store; never raises for bad
+content (the report says what went wrong)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from learnhours.extractors.tables import Table, UnreadableFile, open_table
+from learnhours.ingest.chunks import record_chunks
+from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
+from learnhours.ingest.roster import load_roster
+from learnhours.warehouse.batches import LoadCounts, close_batch, known_kind, mark_seen, open_batch
+from learnhours.warehouse.record_writer import bulk_load, write_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class FileReport(LoadCounts):
+    """What happened to one file; printed per file by `learnhours ingest`."""
+
+    path: str
+    kind: str = ""
+    label: str = ""
+    skipped: bool = False  # already loaded (same content hash)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_file(engine: Engine, path: Path) -> FileReport:
+    """Load one file whole or not at all."""
+    report = FileReport(path=str(path))
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        report.error = f"無法讀取檔案：{exc.strerror}"
+        return report
+    known = known_kind(engine, sha)
+    if known is not None:
+        report.kind, report.skipped = known, True
+        _seen_again(engine, sha, path)
+        return report
+    try:
+        table = open_table(path)
+        report.kind, report.label = table.kind.name, table.kind.label
+        with engine.connect() as connection, bulk_load(connection), connection.begin():
+            batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
+            if table.kind.is_roster:
+                load_roster(connection, table, batch_id, report)
+            else:
+                _load_records(connection, table, batch_id, report, path)
+            close_batch(connection, batch_id, report)
+    except UnreadableFile as exc:
+        report.error = str(exc)
+        report.nothing_kept()
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
+        # The transaction rolled back. Only the type is shown: driver messages may quote row values,
+        # and those hold personal IDs.
+        log.error(
+            "%s: ingest failed with %s; nothing of it was kept", path.name, type(exc).__name__
+        )
+        report.error = (
+            f"匯入途中發生未預期的錯誤（{type(exc).__name__}），本檔未留下任何資料；"
+            "下次執行會重新完整匯入，若一再發生請通知系統管理者"
+        )
+        report.nothing_kept()
+    log.info(
+        "%s: %s, %d read, %d loaded, %d updated, %d duplicate, %d rejected",
+        path.name,
+        report.kind or "unreadable",
+        report.rows_read,
+        report.loaded,
+        report.updated,
+        report.duplicates,
+        report.rejected,
+    )
+    return report
+
+
+def _load_records(connection, table: Table, batch_id: int, report: FileReport, path: Path) -> None:  # noqa: ANN001
+    dialect = connection.dialect.name
+    if worth_a_process(table, path):
+        table.rows.close()  # type: ignore[attr-defined]  # the second process reads the file itself
+        chunks = parallel_chunks(path, dialect)
+    else:
+        chunks = record_chunks(table, dialect)
+    try:
+        write_records(connection, chunks, batch_id, report)
+    finally:
+        chunks.close()  # type: ignore[attr-defined]  # at once: stops the second process
+
+
+def _seen_again(engine: Engine, sha: str, path: Path) -> None:
+    """The same content offered again: seen as of the file's modification time, capped at now.
+
+    Not simply now: the nightly run offers every file left in the inbox again, and an old file
+    lying there must not make the data look fresh. A new download or copy has a new mtime.
+    """
+    now = datetime.now(UTC)
+    try:
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return
+    try:
+        mark_seen(engine, [sha], min(modified, now))
+    except Exception as exc:  # noqa: BLE001 - a freshness note must not fail the file's report
+        log.warning(
+            "%s: could not note the content as seen again (%s)", path.name, type(exc).__name__
+        )

@@ -1,0 +1,93 @@
+"""A file's rows as the normalizer takes them: the kind's fields in order, blank lines skipped,
+undecodable lines and rows wider than their header refused with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from operator import itemgetter
+
+from learnhours.extractors.tables import UNDECODABLE, Table
+from learnhours.transforms.records import Problem, RowRejected
+from learnhours.warehouse.driver_rows import Refused
+
+Outcome = tuple[int, object, list]  # (line, what `make` gave or a Refused, the cells as read)
+
+
+def field_names(table: Table) -> tuple[dict[int, str], tuple[str, ...]]:
+    """(column index -> field, the fields in that order) of the columns the kind knows."""
+    field_map = table.kind.field_map(table.header)
+    return field_map, tuple(field_map.values())
+
+
+def outcomes(table: Table, make: Callable[[tuple], object]) -> Iterator[Outcome]:
+    """(line, outcome, the row's cells as read) for every non-blank row.
+
+    `make` gets the row's values in the kind's field order (field_names) and gives the row to
+    store, or raises RowRejected; the outcome is that row or a Refused. A row wider than the
+    header is refused: its cells cannot be trusted to their columns, unless rejoining the extra
+    cells into the kind's one unquoted column (a comma in it is the usual cause) makes it valid.
+    """
+    field_map, _names = field_names(table)
+    pick: Callable[[list], tuple] = (
+        itemgetter(*field_map)
+        if len(field_map) > 1
+        else lambda cells: (cells[next(iter(field_map))],)
+    )
+    width = max(field_map, default=-1) + 1
+    header_width = len(table.header)
+    while header_width and not table.header[header_width - 1]:
+        header_width -= 1
+    # CSV only (only text can be rejoined), and only the kind's one unquoted column. Rejoined
+    # elsewhere, a shift could line up again on wrong columns.
+    unquoted = table.kind.unquoted
+    free_text = next((i for i, n in field_map.items() if n == unquoted), None)
+    if table.is_spreadsheet or unquoted is None:
+        free_text = None
+    for line, cells in table.rows:
+        if cells == UNDECODABLE:
+            refused = Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
+            yield line, refused, []
+            continue
+        try:
+            blank = not "".join(cells).strip()  # all-text rows (CSV): one C call instead of a loop
+        except TypeError:
+            blank = not any(str(c).strip() for c in cells)
+        if blank:
+            continue
+        if len(cells) > header_width:
+            used = len(cells)
+            while used > header_width and not str(cells[used - 1] or "").strip():
+                used -= 1  # trailing empty cells (a trailing comma) are harmless
+            if used > header_width:
+                problem, repaired = _too_wide(cells[:used], header_width, field_map, free_text)
+                try:
+                    if repaired is None:
+                        raise RowRejected([problem])
+                    # Kept only if every field then passes: a shift elsewhere fails a date or a number.
+                    yield line, make(repaired), cells
+                except RowRejected as exc:
+                    yield line, Refused([problem], exc.person_id), cells
+                continue
+        values = pick(cells if len(cells) >= width else [*cells, *[""] * (width - len(cells))])
+        try:
+            yield line, make(values), cells
+        except RowRejected as exc:
+            yield line, Refused(exc.problems, exc.person_id), cells
+
+
+def _too_wide(
+    cells: list, header_width: int, field_map: dict[int, str], free_text: int | None
+) -> tuple[Problem, tuple | None]:
+    """The problem of a row with more cells than the header, and the row's values with the extra
+    cells rejoined into the kind's unquoted column (commas put back) when there is one, for a try."""
+    problem = Problem(
+        "整列",
+        "",
+        f"此列有 {len(cells)} 欄，但標題列只有 {header_width} 欄（課程名稱含逗號時請加引號）",
+    )
+    if free_text is None or free_text >= header_width:
+        return problem, None
+    extra = len(cells) - header_width
+    joined = ",".join(str(c) for c in cells[free_text : free_text + extra + 1])
+    cells = [*cells[:free_text], joined, *cells[free_text + extra + 1 :]]
+    return problem, tuple(cells[i] if i < len(cells) else "" for i in field_map)

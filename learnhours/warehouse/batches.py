@@ -1,0 +1,117 @@
+"""ingest_batch and rejected_row: one row per file loaded (the lineage every record points to),
+one per problem of a refused row, and the counts of a file's load."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select, update
+
+from learnhours.transforms.records import Problem
+from learnhours.warehouse.driver_rows import Refused
+from learnhours.warehouse.schema import ingest_batch, rejected_row
+
+
+@dataclass(kw_only=True)
+class LoadCounts:
+    """What a file's load did, row by row."""
+
+    rows_read: int = 0
+    loaded: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    problems: list[tuple[int, Problem]] = field(default_factory=list, repr=False)
+
+    def nothing_kept(self) -> None:
+        """The file's transaction rolled back: its counts must not claim otherwise."""
+        self.loaded = self.updated = self.duplicates = self.rejected = 0
+        self.problems.clear()
+
+
+def known_kind(engine: Engine, sha256: str) -> str | None:
+    """The kind of the file already loaded with this content, if any."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(ingest_batch.c.kind).where(ingest_batch.c.sha256 == sha256)
+        ).scalar_one_or_none()
+
+
+def open_batch(
+    connection: Connection, file_name: str, sha256: str, kind: str, header: list[str]
+) -> int:
+    now = datetime.now(UTC)
+    return int(
+        connection.execute(
+            ingest_batch.insert().values(
+                file_name=file_name,
+                sha256=sha256,
+                kind=kind,
+                header=json.dumps(header, ensure_ascii=False),
+                loaded_at=now,
+                last_seen_at=now,
+                rows_read=0,
+                rows_loaded=0,
+                rows_updated=0,
+                rows_duplicate=0,
+                rows_rejected=0,
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def close_batch(connection: Connection, batch_id: int, counts: LoadCounts) -> None:
+    connection.execute(
+        update(ingest_batch)
+        .where(ingest_batch.c.id == batch_id)
+        .values(
+            rows_read=counts.rows_read,
+            rows_loaded=counts.loaded,
+            rows_updated=counts.updated,
+            rows_duplicate=counts.duplicates,
+            rows_rejected=counts.rejected,
+        )
+    )
+
+
+def reject(
+    connection: Connection, batch_id: int, line: int, refused: Refused, counts: LoadCounts
+) -> None:
+    counts.rejected += 1
+    counts.problems.extend((line, p) for p in refused.problems)
+    connection.execute(
+        rejected_row.insert(),
+        [
+            {
+                "batch_id": batch_id,
+                "line_no": line,
+                "column_name": p.column,
+                "value": p.value,
+                "reason": p.reason,
+                "person_id": refused.person_id,
+            }
+            for p in refused.problems
+        ],
+    )
+
+
+def mark_seen(engine: Engine, digests: Iterable[str], when: datetime | None = None) -> int:
+    """Content already loaded was delivered again (`when`, default now): its batches' last_seen_at
+    moves forward, never back. How many batches moved. Freshness (queries.freshness) reads it.
+
+    A short transaction of its own: a portal that sends the same export in a quiet week still
+    proves the data current, even though nothing is loaded.
+    """
+    when = when or datetime.now(UTC)
+    wanted = sorted(set(digests))
+    if not wanted:
+        return 0
+    with engine.begin() as connection:
+        return connection.execute(
+            update(ingest_batch)
+            .where(ingest_batch.c.sha256.in_(wanted), ingest_batch.c.last_seen_at < when)
+            .values(last_seen_at=when)
+        ).rowcount

@@ -3,6 +3,7 @@
 import email
 import email.policy
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -216,19 +217,30 @@ def test_env_overrides_sender_and_hr_addresses(engine, tmp_path, monkeypatch):
     assert all(m["From"].addresses[0].addr_spec == "learn@city.gov.tw" for m in backend.outbox)
 
 
-def test_chart_without_cjk_font_labels_bars_with_keys_and_a_legend(engine, tmp_path, monkeypatch):
-    from learnhours.notifiers import notices, render
-
-    monkeypatch.setattr(notices, "cjk_font", lambda: None)
-    monkeypatch.setattr(render, "cjk_font", lambda: None)
+def test_unit_chart_is_drawn_in_the_html_with_chinese_labels_and_the_goal(engine, tmp_path):
+    """No image: the reader's mail client draws the bars and the unit names in its own fonts."""
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     html = summary.get_body(("html",)).get_content()
-    assert "<th>圖例</th>" in html and "<td>U1</td><td>民政課</td>" in html
-    png = next(p for p in summary.walk() if p.get_content_type() == "image/png")
-    assert png.get_payload(decode=True).startswith(b"\x89PNG")
+    assert "<td>民政課</td>" in html and "粗線：目標 100.0%" in html
+    assert "border-left:3px solid #222" in html  # the goal marker
+    assert not any(p.get_content_maintype() == "image" for p in summary.walk())
+
+
+def test_unit_chart_of_a_large_government_shows_the_lowest_units_and_the_spread():
+    from learnhours.notifiers.notices import SHOWN_UNITS, unit_overview
+    from learnhours.transforms.compliance import UnitResult
+
+    units = [
+        UnitResult(f"單位{i:05d}", 10, i % 11, Decimal(i % 11) / 10, "", [], {})
+        for i in range(20_000)
+    ]
+    overview = unit_overview(find_plan(PLAN), units)
+    assert overview["partial"] and len(overview["rows"]) == SHOWN_UNITS
+    assert {r["rate"] for r in overview["rows"]} == {"0.0%"}  # the lowest first
+    assert sum(n for _label, n in overview["bands"]) == 20_000
 
 
 def test_summary_lists_people_without_address_once(engine, tmp_path):

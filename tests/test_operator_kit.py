@@ -8,6 +8,7 @@ import shlex
 from configparser import ConfigParser
 from pathlib import Path
 
+import pytest
 import yaml
 
 from learnhours.settings import SETTING_NAMES, env_name, load_settings
@@ -87,6 +88,7 @@ def test_learnhours_env_example_names_only_real_settings(tmp_path):
     assert settings.smtp_password is not None and settings.mail_from
 
 
+@pytest.mark.slow  # imports Prefect
 def test_prefect_env_example_is_what_prefect_reads(monkeypatch):
     from prefect.settings import Settings
 

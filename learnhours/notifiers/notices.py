@@ -18,13 +18,10 @@ from learnhours.notifiers.render import (
     HeaderInjection,
     build_message,
     build_mime,
-    cjk_font,
     clean_line,
     new_message_id,
-    rate_chart,
     render,
     shortfall_workbook,
-    unit_keys,
     valid_address,
 )
 from learnhours.plans import Plan
@@ -35,7 +32,6 @@ from learnhours.transforms.ids import mask_id
 from learnhours.transforms.workdays import current_stage, last_day_registered_in_time
 
 SUMMARY_STAGE = 0
-CHART_CID = "unit-rates@learnhours"
 
 
 @dataclass(frozen=True)
@@ -390,10 +386,7 @@ def attachment_name(plan: Plan, today: date) -> str:
 def summary_attachments(
     ctx: Context, people: list[PersonResult], units: list[UnitResult]
 ) -> tuple[Attachment, ...]:
-    """The unit-rate chart (inline PNG) and the .xlsx of everyone short (with 身分證字號)."""
-    counted = [u for u in units if u.headcount]
-    lines = sorted({t.min_rate for t in ctx.plan.unit_tiers}, reverse=True)
-    chart = rate_chart([u.unit for u in counted], [u.rate for u in counted], lines)
+    """The HR workbook: everyone short with their shortfalls (with 身分證字號), and every unit."""
     reqs = ctx.plan.checks
     outcomes = bool(ctx.plan.outcomes)
     headers = [
@@ -418,15 +411,76 @@ def summary_attachments(
         for p in sorted(people, key=lambda p: (p.member.unit, -p.needed))
         if p.status == "short"
     ]
+    unit_sheet = (
+        ["單位", "人數", "達成", "達成率", "團體獎勵"],
+        [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in units if u.headcount],
+    )
     return (
-        Attachment("unit-rates.png", chart, "image", "png", inline_cid=CHART_CID),
         Attachment(
             attachment_name(ctx.plan, ctx.today),
-            shortfall_workbook(headers, rows),
+            shortfall_workbook(headers, rows, {"各單位": unit_sheet}),
             "application",
             "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
     )
+
+
+# The summary's chart and unit table show at most this many units (the lowest rates first when
+# there are more); the workbook has every unit.
+SHOWN_UNITS = 25
+_BANDS = ((Decimal(1), Decimal(1), "100%"), (Decimal("0.9"), Decimal(1), "90%–未滿100%"),
+          (Decimal("0.8"), Decimal("0.9"), "80%–未滿90%"), (Decimal("0.5"), Decimal("0.8"), "50%–未滿80%"),
+          (Decimal(0), Decimal("0.5"), "未滿50%"))  # fmt: skip
+
+
+def goal_rate(plan: Plan) -> Decimal:
+    """The rate a unit aims at: the plan's best unit tier, else everyone met."""
+    return max((t.min_rate for t in plan.unit_tiers), default=Decimal(1))
+
+
+def _bar(rate: Decimal, goal: Decimal) -> list[tuple[int, str]]:
+    """A bar as table cells (width in %, kind), with a marker at the goal: drawn by the reader's
+    mail client, so its labels are text in the reader's own fonts."""
+    r = int((rate * 100).to_integral_value(rounding=ROUND_HALF_UP))
+    g = int((goal * 100).to_integral_value(rounding=ROUND_HALF_UP))
+    fill = "ok" if rate >= goal else "low"
+    if r < g:
+        cells = [(r, fill), (g - r, "empty"), (0, "goal"), (100 - g, "empty")]
+    else:
+        cells = [(g, fill), (0, "goal"), (r - g, fill), (100 - r, "empty")]
+    return [(w, kind) for w, kind in cells if w or kind == "goal"]
+
+
+def unit_overview(plan: Plan, units: list[UnitResult]) -> dict[str, object]:
+    """What the summary shows of the units: a bar per unit (the lowest SHOWN_UNITS when there are
+    more), and then how many units fall in each band of rates."""
+    counted = [u for u in units if u.headcount]
+    goal = goal_rate(plan)
+    shown = counted
+    if len(counted) > SHOWN_UNITS:
+        shown = sorted(counted, key=lambda u: (u.rate, u.unit))[:SHOWN_UNITS]
+    rows = [
+        {
+            "unit": u.unit,
+            "headcount": u.headcount,
+            "met": u.met,
+            "rate": percent(u.rate),
+            "tier": u.tier,
+            "bar": _bar(u.rate, goal),
+        }
+        for u in shown
+    ]
+    bands = [
+        (label, sum(low <= u.rate < high or (low == high == u.rate) for u in counted))
+        for low, high, label in _BANDS
+    ]
+    return {
+        "rows": rows,
+        "goal": percent(goal),
+        "total": len(counted),
+        "partial": len(shown) < len(counted),
+        "bands": bands if len(shown) < len(counted) else [],
+    }
 
 
 def quality_lists(quality: Mapping[str, list]) -> list[tuple[str, str, list]]:
@@ -509,20 +563,7 @@ def _summaries(
         "short": _short(people),
         "exempt": sum(p.status == "exempt" for p in people),
     }
-    counted = [u for u in units if u.headcount]
-    keys = unit_keys([u.unit for u in counted], cjk_font())
-    unit_rows = [
-        {
-            "key": key,
-            "unit": u.unit,
-            "headcount": u.headcount,
-            "met": u.met,
-            "rate": percent(u.rate),
-            "tier": u.tier,
-        }
-        for key, u in zip(keys, counted, strict=True)
-    ]
-    chart = next((a.inline_cid for a in attachments if a.inline_cid), None)
+    overview = unit_overview(ctx.plan, units)
     attachment = next((a.filename for a in attachments if not a.inline_cid), None)
     drafts = []
     for address in ctx.hr_addresses:
@@ -536,12 +577,10 @@ def _summaries(
                 today=roc(ctx.today),
                 stale=ctx.stale,
                 totals=totals,
-                units=unit_rows,
-                keyed=any(r["key"] != r["unit"] for r in unit_rows),
+                units=overview,
                 sent=sent,
                 quality=quality,
                 lists=quality_lists(quality),
-                chart_cid=chart,
                 attachment=attachment,
                 final=final,
             )

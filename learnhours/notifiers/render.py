@@ -1,5 +1,5 @@
 """Render notices from the Jinja2 templates into MIME messages (UTF-8, encoded headers), plus the
-HR summary's bar chart (inline PNG) and its .xlsx attachment."""
+HR summary's .xlsx attachment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import base64
 import io
 import logging
 import re
-import subprocess
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,103 +200,32 @@ def _sender(value: str) -> str:
 
 # -- the HR summary's chart and spreadsheet -------------------------------------------------------
 
-_CJK_FAMILIES = (
-    "Noto Sans CJK TC",
-    "Noto Sans TC",
-    "Noto Sans CJK JP",
-    "Noto Sans CJK SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Microsoft JhengHei",
-    "PingFang TC",
-    "Heiti TC",
-    "AR PL UMing TW",
-    "Droid Sans Fallback",
-)
 
-
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """A font family able to draw Chinese, found at run time; None when the machine has none."""
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    found = next((family for family in _CJK_FAMILIES if family in installed), None)
-    if found:
-        return found
-    # matplotlib's font cache predates fonts installed later: ask fontconfig, add what it knows.
-    try:
-        listing = subprocess.run(
-            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in listing.splitlines():
-        path = line.split(":")[0].strip()
-        if path.endswith((".ttf", ".ttc", ".otf")):
-            try:
-                font_manager.fontManager.addfont(path)
-                return font_manager.FontProperties(fname=path).get_name()
-            except (OSError, RuntimeError, ValueError):
-                continue
-    log.info("no CJK font found: chart bars are labelled U1, U2 … with a legend in the HTML")
-    return None
-
-
-def unit_keys(units: Sequence[str], font: str | None) -> list[str]:
-    """Bar labels: the unit names when a CJK font exists, else U1, U2 … (the HTML has the legend)."""
-    return list(units) if font else [f"U{i}" for i in range(1, len(units) + 1)]
-
-
-def rate_chart(units: Sequence[str], rates: Sequence[Decimal], lines: Sequence[Decimal]) -> bytes:
-    """A horizontal bar chart of unit completion rates as PNG, with the plan's tier lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    font = cjk_font()
-    labels = unit_keys(units, font)
-    height = 1.2 + 0.38 * max(len(units), 1)
-    figure = Figure(figsize=(6.4, height), dpi=110)
-    ax = figure.subplots()
-    values = [float(r) * 100 for r in rates]
-    colors = (
-        ["#1b7f3b" if v >= float(lines[0]) * 100 else "#d08a10" for v in values] if lines else None
-    )
-    ax.barh(range(len(values)), values, color=colors or "#3a6ea5")
-    ax.set_yticks(range(len(values)), labels, fontfamily=font or "DejaVu Sans", fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
-    ax.set_xlabel(
-        "達成率（%）" if font else "completion rate (%)", fontfamily=font or "DejaVu Sans"
-    )
-    for y, v in enumerate(values):
-        ax.text(min(v + 1, 92), y, f"{v:.0f}%", va="center", fontsize=8)
-    for line in lines:
-        ax.axvline(float(line) * 100, color="#888", linestyle="--", linewidth=1)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def shortfall_workbook(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
-    """The HR attachment: everyone short with their shortfalls (the one place IDs appear)."""
+def shortfall_workbook(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    more: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]] | None = None,
+) -> bytes:
+    """The HR attachment: everyone short with their shortfalls (the one place IDs appear), and
+    further sheets by title."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     book = Workbook(write_only=False)
-    sheet = book.active
-    sheet.title = "未達成名單"
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
-    sheet.freeze_panes = "A2"
-    for column, width in zip("ABCDEFGHIJKLMNOP", (14, 10, 14, 10, 10, *([12] * 11)), strict=False):
-        sheet.column_dimensions[column].width = width
+    sheets = [("未達成名單", (headers, rows)), *(more or {}).items()]
+    for index, (title, (head, body)) in enumerate(sheets):
+        sheet = book.active if index == 0 else book.create_sheet()
+        sheet.title = title
+        sheet.append(list(head))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in body:
+            sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        sheet.freeze_panes = "A2"
+        for column, width in zip(
+            "ABCDEFGHIJKLMNOP", (14, 10, 14, 10, 10, *([12] * 11)), strict=False
+        ):
+            sheet.column_dimensions[column].width = width
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -159,7 +159,7 @@ class Check(_Figures):
 
 
 def _codes(codes: list[int] | str) -> frozenset[int] | None:
-    return None if codes == REQUIREMENT_ALL else frozenset(codes)
+    return None if isinstance(codes, str) else frozenset(codes)
 
 
 class Period(_Strict):

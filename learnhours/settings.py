@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -204,8 +204,9 @@ def load_settings(
     environ = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
     named = config or (Path(environ[ENV_CONFIG]) if environ.get(ENV_CONFIG) else None)
+    config_file: Path | None
     if named is not None:
-        config_file: Path | None = (cwd / named).resolve() if not named.is_absolute() else named
+        config_file = (cwd / named).resolve() if not named.is_absolute() else named
         if not config_file.is_file():
             raise SettingsError(f"{config_file}: 找不到設定檔（--config / {ENV_CONFIG}）")
     else:
@@ -242,7 +243,7 @@ def load_settings(
 def _expected(err: Mapping[str, Any]) -> str:
     wrote = f"，但寫的是「{err.get('input')}」"
     if err["type"] == "literal_error":
-        return f"應為 {'、'.join(MailBackendName.__args__)} 之一{wrote}"
+        return f"應為 {'、'.join(get_args(MailBackendName))} 之一{wrote}"
     if err["type"] in ("string_type", "path_type"):
         return f"應為文字{wrote}"
     return f"{err['msg']}{wrote}"

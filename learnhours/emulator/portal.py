@@ -149,7 +149,7 @@ class PortalEmulator:
         resp.headers.append(("Set-Cookie", f"{cookie}={sid}; Path=/; HttpOnly"))
         return session
 
-    def _authed(self, req: _Request, site: str) -> tuple[_Session | None, _Response | None]:
+    def _authed(self, req: _Request, site: str) -> _Session | _Response:
         """The logged-in session, or a redirect to the login page (absent or expired session)."""
         session = self._session(req, site)
         login = PORTAL_LOGIN if site == "portal" else ELEARN_LOGIN
@@ -161,8 +161,8 @@ class PortalEmulator:
         if session is None or session.user is None or expired:
             if expired:
                 self.sessions = {k: v for k, v in self.sessions.items() if v is not session}
-            return None, _Response.redirect(f"{login}?ReturnUrl={quote(req.path)}")
-        return session, None
+            return _Response.redirect(f"{login}?ReturnUrl={quote(req.path)}")
+        return session
 
     def _logged_in(self, site: str, user: str, landing: str) -> _Response:
         resp = _Response.redirect(landing)
@@ -225,15 +225,15 @@ class PortalEmulator:
         return self._logged_in("portal", user, PORTAL_QUERY)
 
     def _portal_query_page(self, req: _Request) -> _Response:
-        session, redirect = self._authed(req, "portal")
-        if redirect:
-            return redirect
+        session = self._authed(req, "portal")
+        if isinstance(session, _Response):
+            return session
         return _Response(self._portal_page(session, {}, ""))
 
     def _portal_query(self, req: _Request) -> _Response:
-        session, redirect = self._authed(req, "portal")
-        if redirect:
-            return redirect
+        session = self._authed(req, "portal")
+        if isinstance(session, _Response):
+            return session
         form = req.form
         if "__VIEWSTATE" not in form:
             return _Response("<h1>400 Bad Request</h1>", status="400 Bad Request")
@@ -326,9 +326,9 @@ class PortalEmulator:
         return self._logged_in("elearn", user, ELEARN_QUERY)
 
     def _elearn_query(self, req: _Request) -> _Response:
-        session, redirect = self._authed(req, "elearn")
-        if redirect:
-            return redirect
+        session = self._authed(req, "elearn")
+        if isinstance(session, _Response):
+            return session
         q = req.query
         results = message = ""
         if "start" in q:
@@ -410,9 +410,9 @@ class PortalEmulator:
 
     def _export(self, req: _Request) -> _Response:
         site = "portal" if req.path == PORTAL_EXPORT else "elearn"
-        session, redirect = self._authed(req, site)
-        if redirect:
-            return redirect
+        session = self._authed(req, site)
+        if isinstance(session, _Response):
+            return session
         q = req.query
         if session.rows is None or q.get("q") != session.query_id:
             return _Response(_page("錯誤", "<p>查詢已逾時，請重新查詢</p>"))

@@ -275,7 +275,8 @@ class _Section:
         if not isinstance(data, dict):
             what = f"key '{where}'" if where else "the file"
             raise ProfileError(f"{source}: {what} must be a mapping of keys to values")
-        self.data, self.where, self.source, self.seen = data, where, source, set()
+        self.data, self.where, self.source = data, where, source
+        self.seen: set[str] = set()
 
     def _key(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import csv
-import io
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from learnhours.extractors.kinds import FileKind, detect_kind, normalize_header
 
 HEADER_SEARCH_ROWS = 10  # some exports put a title row or two above the header
-Cells = list[object]
+Cells = list[Any]
 
 
 class UnreadableFile(Exception):
@@ -72,7 +72,7 @@ def _sniff_encoding(head: bytes) -> str:
 class LineDecoder:
     """Decodes byte lines one by one; a Big5 line with HKSCS characters falls back to big5hkscs."""
 
-    def __init__(self, raw: io.BufferedReader, encoding: str) -> None:
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
         self.raw = raw
         self.encoding = encoding
         self.bad_lines: dict[int, str] = {}

@@ -11,6 +11,7 @@ import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from learnhours.plans import Catalog, Plan, PlanError, read_plan_file
 from learnhours.settings import Settings, SettingsError, load_settings
@@ -319,8 +320,8 @@ def cmd_plans(args: argparse.Namespace) -> int:
                 print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
             print(f"{f.path.stem:24} （無效）{exc}")
-    for path, exc in catalog.broken:
-        print(f"{path.stem:24} （無效）{exc}")
+    for path, broken in catalog.broken:
+        print(f"{path.stem:24} （無效）{broken}")
     for year in (today.year, today.year + 1):
         try:
             applies = [p.id for p in catalog.for_year(year)]
@@ -402,17 +403,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_flow(args: argparse.Namespace, **parameters: object) -> tuple[int, dict | None]:
+def _run_flow(
+    args: argparse.Namespace,
+    *,
+    prefect_home: Path | None = None,
+    local_only: bool = False,
+    **parameters: Any,
+) -> tuple[int, dict | None]:
     """The nightly flow in this process (Prefect starts a temporary local server for it).
 
     The database URL goes to the flow through the settings it reads, never as a parameter:
     Prefect keeps a run's parameters, and a URL may carry a password.
     """
     settings = _settings(args)
-    _prefect_home(
-        parameters.pop("prefect_home", settings.prefect_home),
-        local_only=bool(parameters.pop("local_only", False)),
-    )  # type: ignore[arg-type]
+    _prefect_home(prefect_home or settings.prefect_home, local_only=local_only)
     if args.database_url:
         os.environ["LEARNHOURS_DATABASE_URL"] = settings.database_url
     if args.config:
@@ -423,7 +427,7 @@ def _run_flow(args: argparse.Namespace, **parameters: object) -> tuple[int, dict
     if state.is_failed():
         print(f"夜間作業失敗：{state.message}", file=sys.stderr)
         return 1, None
-    summary = state.result()
+    summary: dict = state.result()  # type: ignore[assignment]  # the flow's data: a dict
     if state.name == "Warning":
         print(f"注意：{state.message}", file=sys.stderr)
         return 3, summary

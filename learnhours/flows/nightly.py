@@ -292,7 +292,13 @@ def mail_admin_about(
     return mail_admin(run.mail.admin, plans, day, cause, backend, sender)
 
 
-def _failed(cause: str, plan_id: str, day: date, note: str | None, logger: logging.Logger) -> State:
+def _failed(
+    cause: str,
+    plan_id: str,
+    day: date,
+    note: str | None,
+    logger: logging.Logger | logging.LoggerAdapter,
+) -> State:
     logger.error("nightly run failed: %s", cause)
     if note:
         logger.info(note)

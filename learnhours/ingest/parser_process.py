@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from queue import Empty, Queue
+from typing import Any
 
 from learnhours.extractors.tables import Table, open_table
 from learnhours.ingest import chunks
@@ -46,7 +47,7 @@ def main() -> None:
     out = sys.stdout.buffer
     path, dialect, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
-    def send(item: object) -> None:
+    def send(item: Any) -> None:
         frame = marshal.dumps(item)
         out.write(len(frame).to_bytes(8, "little"))
         out.write(frame)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend, Outgoing
@@ -221,7 +221,7 @@ def supersede(
         notice.c.status == "pending",
         notice.c.released_at.is_(None),
     )
-    stale_stage = notice.c.kind.in_(("reminder", "digest"))
+    stale_stage: ColumnElement[bool] = notice.c.kind.in_(("reminder", "digest"))
     if stage is not None:
         stale_stage = stale_stage & (notice.c.stage != stage)
     statements = [
@@ -254,17 +254,21 @@ def stage_statuses(
 
 def sent_since(connection: Connection, plan_id: str, since: datetime) -> list:
     """Notices of the plan that went out at or after `since` (what tonight's run sent)."""
-    return connection.execute(
-        select(
-            notice.c.kind,
-            notice.c.stage,
-            notice.c.to_address,
-            notice.c.subject,
-            notice.c.recipient_key,
-        )
-        .where(notice.c.plan_id == plan_id, notice.c.status == "sent", notice.c.sent_at >= since)
-        .order_by(notice.c.id)
-    ).all()
+    return list(
+        connection.execute(
+            select(
+                notice.c.kind,
+                notice.c.stage,
+                notice.c.to_address,
+                notice.c.subject,
+                notice.c.recipient_key,
+            )
+            .where(
+                notice.c.plan_id == plan_id, notice.c.status == "sent", notice.c.sent_at >= since
+            )
+            .order_by(notice.c.id)
+        ).all()
+    )
 
 
 def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery]) -> None:
@@ -359,7 +363,7 @@ def listing(connection: Connection, status: str | None = None, plan_id: str | No
         query = query.where(notice.c.status == status)
     if plan_id:
         query = query.where(notice.c.plan_id == plan_id)
-    return connection.execute(query).all()
+    return list(connection.execute(query).all())
 
 
 def troubles(connection: Connection, plan_id: str) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.policy import SMTP
-from functools import cached_property
+from functools import cached_property, partial
 
 from learnhours.notifiers.render import (
     NO_ADDRESS as NO_ADDRESS,  # re-exported: the flow tells it apart from other skips
@@ -268,7 +268,7 @@ def plan_tonight(
             p.member.email,
             p,
             p.member.name,
-            lambda to, p=p: _reminder(ctx, p, stage, to),
+            partial(_reminder, ctx, p, stage),
             "reminder",
             p.member.person_id,
             stage,
@@ -298,7 +298,7 @@ def plan_tonight(
             head.member.email,
             head,
             f"{unit.unit}主管{head.member.name}",
-            lambda to, u=unit: _digest(ctx, u, by_unit[u.unit], stage, to),
+            partial(_digest, ctx, unit, by_unit[unit.unit], stage),
             "digest",
             unit.unit,
             stage,
@@ -564,7 +564,7 @@ def _summaries(
         "exempt": sum(p.status == "exempt" for p in people),
     }
     overview = unit_overview(ctx.plan, units)
-    attachment = next((a.filename for a in attachments if not a.inline_cid), None)
+    attachment = next((a.filename for a in attachments), None)
     drafts = []
     for address in ctx.hr_addresses:
         try:

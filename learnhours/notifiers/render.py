@@ -46,7 +46,6 @@ class Attachment:
     content: bytes
     maintype: str
     subtype: str
-    inline_cid: str | None = None  # set for an inline image referenced as cid: in the HTML
 
 
 def render(template: str, **context: object) -> tuple[str, str]:
@@ -92,7 +91,7 @@ def build_message(
     message_id: str,
     attachments: tuple[Attachment, ...] = (),
 ) -> EmailMessage:
-    """A multipart/alternative message (text + HTML) with optional inline images and attachments."""
+    """A multipart/alternative message (text + HTML) with optional attachments."""
     message = EmailMessage()
     message["From"] = _sender(sender)
     message["To"] = valid_address(to)
@@ -101,24 +100,13 @@ def build_message(
     message["Message-ID"] = clean_line(message_id, "Message-ID")
     message.set_content(text, charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
-    inline = [a for a in attachments if a.inline_cid]
-    if inline:
-        html_part = message.get_payload()[1]
-        for item in inline:
-            html_part.add_related(
-                item.content,
-                maintype=item.maintype,
-                subtype=item.subtype,
-                cid=f"<{item.inline_cid}>",
-            )
     for item in attachments:
-        if not item.inline_cid:
-            message.add_attachment(
-                item.content,
-                maintype=item.maintype,
-                subtype=item.subtype,
-                filename=clean_line(item.filename, "附件檔名"),
-            )
+        message.add_attachment(
+            item.content,
+            maintype=item.maintype,
+            subtype=item.subtype,
+            filename=clean_line(item.filename, "附件檔名"),
+        )
     return message
 
 
@@ -160,7 +148,9 @@ def encoded_words(text: str) -> str:
     """
     if text.isascii() and len(text) < 900:
         return text
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for char in text:
         n = len(char.encode("utf-8"))
         if size + n > 45:
@@ -212,9 +202,10 @@ def shortfall_workbook(
     from openpyxl.styles import Font
 
     book = Workbook(write_only=False)
+    book.remove(book.worksheets[0])
     sheets = [("未達成名單", (headers, rows)), *(more or {}).items()]
-    for index, (title, (head, body)) in enumerate(sheets):
-        sheet = book.active if index == 0 else book.create_sheet()
+    for title, (head, body) in sheets:
+        sheet = book.create_sheet()
         sheet.title = title
         sheet.append(list(head))
         for cell in sheet[1]:

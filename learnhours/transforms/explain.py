@@ -21,19 +21,32 @@ STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}
 class StoredRecord(Protocol):
     """What explain needs of a stored record (queries.PersonRecord has it)."""
 
-    course_code: str | None
-    course_name: str
-    session: str
-    category_code: int | None
-    end_date: date
-    quantity: Decimal
-    unit: str
-    zero_reason: str | None
-    source_kind: str
-    file_name: str
-    line_no: int
-    copies: int  # times the record arrived; counted once
-    batch_id: int
+    @property
+    def course_code(self) -> str | None: ...
+    @property
+    def course_name(self) -> str: ...
+    @property
+    def session(self) -> str: ...
+    @property
+    def category_code(self) -> int | None: ...
+    @property
+    def end_date(self) -> date: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def zero_reason(self) -> str | None: ...
+    @property
+    def source_kind(self) -> str: ...
+    @property
+    def file_name(self) -> str: ...
+    @property
+    def line_no(self) -> int: ...
+    @property
+    def copies(self) -> int: ...  # times the record arrived; counted once
+    @property
+    def batch_id(self) -> int: ...
 
 
 # A record's source row as the file gave it, {header: cell}, by (batch id, line): see --source.

@@ -139,10 +139,10 @@ def hours_over_limit(
             )
             value = physical or digital
             return field, _plain(value), f"{label} {_plain(value)} 小時超過上限：{span}"
-        value = f"{_plain(digital)}+{_plain(physical)}"
+        shown = f"{_plain(digital)}+{_plain(physical)}"
         return (
             "hours",
-            value,
+            shown,
             (
                 f"數位時數 {_plain(digital)} + 實體時數 {_plain(physical)} = "
                 f"{_plain(digital + physical)} 小時超過上限：{span}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import unicodedata
@@ -185,7 +186,7 @@ class RowReader:
             self.valid_id = pid
         return pid
 
-    def shown(self, field: str, value: date) -> str:
+    def shown(self, field: str, value: dt.date) -> str:
         """A date cell as the file wrote it (text), or in ROC words for a real date cell (.xlsx)."""
         raw = self.fields.get(field)
         return clean(raw) if isinstance(raw, str) else roc(value)
@@ -287,16 +288,16 @@ def _normalize_row(
             Problem("hours", "", "沒有任何時數（認證時數、數位/實體時數、訓練總數皆空白）")
         )
     quantity, unit = base
-    assert start is not None or end is not None
     start = start or end
     end = end or start
+    assert start is not None and end is not None  # a row without either was refused above
     over = hours_over_limit(certified, digital, physical, total_count, unit, start, end)
     if over is not None:
-        field, value, reason = over
-        raise row.reject(Problem(field, clean(fields[field]) if field in fields else value, reason))
+        field, value, why = over
+        raise row.reject(Problem(field, clean(fields[field]) if field in fields else value, why))
 
     hours_for_attendance = quantity if unit == "hour" else Decimal(0)
-    reason = attendance_reason(row.text("attendance"), hours_for_attendance)
+    reason: str | None = attendance_reason(row.text("attendance"), hours_for_attendance)
     if "questionnaire" in fields or "reading_time" in fields:
         reason = reason or elearning_reason(
             score, pass_mark, reading, required_reading, row.text("questionnaire")

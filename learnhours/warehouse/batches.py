@@ -45,7 +45,7 @@ def open_batch(
 ) -> int:
     now = datetime.now(UTC)
     return int(
-        connection.execute(
+        connection.execute(  # type: ignore[index]
             ingest_batch.insert().values(
                 file_name=file_name,
                 sha256=sha256,

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, Float, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, literal, or_, select
 
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import Member, Standing
@@ -75,7 +76,9 @@ def check_matches(plan: Plan):  # noqa: ANN201 - check id -> SQL condition
         if check.parent is None:
             conditions[check.id] = by_code(check.codes)
             continue
-        own = [lr.category_code.in_(sorted(check.codes))] if check.codes else []
+        own: list[ColumnElement[bool]] = (
+            [lr.category_code.in_(sorted(check.codes))] if check.codes else []
+        )
         # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
         own += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
         conditions[check.id] = and_(conditions[check.parent], or_(*own))
@@ -105,7 +108,7 @@ def standings(
         # The WHERE clause already stops at now_end: only an earlier judge date needs a test.
         return condition if end == now_end else and_(lr.end_date <= end, condition)
 
-    columns = [
+    columns: list[ColumnElement[Any]] = [
         func.sum(case((within(end, matches[c.id]), hours)), type_=Float)
         for end in windows
         for c in plan.checks
@@ -287,7 +290,7 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
         .where(lr.person_id == person_id)
         .order_by(lr.end_date, lr.course_name)
     )
-    return [PersonRecord(*row) for row in rows]
+    return [PersonRecord(*row) for row in rows]  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def start(engine: Engine, plan_id: str) -> int:
                 pid=os.getpid(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def finish(
@@ -44,7 +44,7 @@ def finish(
     detail: str = "",
     plans: str | None = None,
 ) -> None:
-    values = {k: int(v) for k, v in (counts or {}).items() if k in COUNTS}
+    values: dict[str, object] = {k: int(v) for k, v in (counts or {}).items() if k in COUNTS}
     if plans is not None:
         values["plans"] = plans
     with engine.begin() as connection:

@@ -94,7 +94,7 @@ def _stored_codeless_rekeyed(store: RecordStore, chunk: list) -> None:
     rekeys = []
     for twin, (old_key, _code, digest, *content) in found.items():
         row = wanted[twin]
-        if _same_content(row, content):
+        if _same_content(row, tuple(content)):
             digest = row[DIGEST_AT]
         rekeys.append((row[1], row[CODE_AT], digest, twin[0], old_key, twin[2], twin[3],
                        twin[0], row[1], twin[2], twin[3]))  # fmt: skip

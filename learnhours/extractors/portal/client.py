@@ -240,7 +240,7 @@ class PortalClient:
         payload.update(spec.extra_fields)
         payload[spec.user_field] = self._creds.user
         payload[spec.password_field] = self._creds.password
-        action = urljoin(resp.url, form.get("action") or resp.url)
+        action = urljoin(resp.url, _attr(form, "action") or resp.url)
         resp = self._send(_method(form), action, step="login", data=payload)
         soup = self._html(resp)
         if soup.select_one(spec.success_selector):
@@ -292,7 +292,7 @@ class PortalClient:
                     f"{self.profile.source or 'the profile'} (see docs/fetch.md)"
                 )
             payload[name] = template.format(**values)
-        action = urljoin(url, form.get("action") or url)
+        action = urljoin(url, _attr(form, "action") or url)
         if _method(form) == "GET":
             soup, url = self._page("GET", action, step="query", params=payload)
         else:
@@ -365,15 +365,23 @@ class PortalClient:
                 f"{self.profile.name}: cannot tell what the element {element.name!r} found by the "
                 f"profile does on {_strip_query(url)} (no link, no postback, no button name)"
             )
-        return _method(form), urljoin(url, form.get("action") or url), data
+        return _method(form), urljoin(url, _attr(form, "action") or url), data
 
 
 # -- small helpers ----------------------------------------------------------------------------
+def _attr(element: Tag, name: str) -> str:
+    """An attribute as one string (BeautifulSoup gives a list for multi-valued ones)."""
+    value = element.get(name)
+    if isinstance(value, list):
+        return " ".join(value)
+    return value or ""
+
+
 def _form_fields(form: Tag) -> dict[str, str]:
     """What a browser would send for a form without any click: hidden fields, values, choices."""
     data: dict[str, str] = {}
     for element in form.find_all(["input", "select", "textarea"]):
-        name = element.get("name")
+        name = _attr(element, "name")
         if not name:
             continue
         if element.name == "input":

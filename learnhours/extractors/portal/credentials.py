@@ -40,7 +40,7 @@ def _credentials_from_block(profile: SiteProfile, block: str) -> Credentials:
     try:
         from prefect.blocks.system import Secret
 
-        value: Any = Secret.load(block).get()
+        value: Any = Secret.load(block).get()  # type: ignore[union-attr]  # sync in a sync caller
     except Exception as exc:  # any failure to reach or read the block means: no credentials
         raise MissingCredentials(
             f"{profile.name}: cannot load the Prefect Secret block {block!r} named in "

@@ -60,7 +60,7 @@ class MailSettings:
 def _load_prefect_secret(block_name: str) -> str:
     from prefect.blocks.system import Secret  # only when configured: prefect is slow to import
 
-    value = Secret.load(block_name).get()
+    value = Secret.load(block_name).get()  # type: ignore[union-attr]  # sync in a sync caller
     if not isinstance(value, str):
         raise MailConfigError(
             f"Prefect Secret block {block_name!r} holds a {type(value).__name__}, not a password string"

@@ -10,7 +10,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from learnhours.notifiers.backends.base import (
@@ -23,6 +23,9 @@ from learnhours.notifiers.backends.base import (
     not_attempted,
 )
 from learnhours.pacing import Pacer
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 log = logging.getLogger(__name__)
 
@@ -158,20 +161,20 @@ class _Secret:
         return text
 
 
-class _DataTracking:
+class _DataTracking(smtplib.SMTP):
     """Notes whether DATA began, which tells 'may have been delivered' from 'certainly not'."""
 
     data_started = False
     last_reply = ""
 
-    def data(self, msg):  # type: ignore[no-untyped-def]
+    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
         self.data_started = True
-        code, resp = super().data(msg)  # type: ignore[misc]
+        code, resp = super().data(msg)
         self.last_reply = f"{code} {resp.decode('utf-8', 'replace')}"
         return code, resp
 
 
-class _SMTP(_DataTracking, smtplib.SMTP):
+class _SMTP(_DataTracking):
     pass
 
 
@@ -376,7 +379,7 @@ def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
         )
     conn.user, conn.password = user, password
     method = {"PLAIN": conn.auth_plain, "LOGIN": conn.auth_login, "CRAM-MD5": conn.auth_cram_md5}
-    code, resp = conn.auth(mechanism, method[mechanism], initial_response_ok=True)
+    code, resp = conn.auth(mechanism, method[mechanism], initial_response_ok=True)  # type: ignore[arg-type]
     if code not in (235, 503):
         raise smtplib.SMTPAuthenticationError(code, resp)
 

@@ -8,7 +8,7 @@ connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` run by hand: use the configured URL
     from learnhours.warehouse.db import create_engine_for
 
-    connection = create_engine_for(context.config.get_main_option("sqlalchemy.url")).connect()
+    connection = create_engine_for(context.config.get_main_option("sqlalchemy.url") or "").connect()
 
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():

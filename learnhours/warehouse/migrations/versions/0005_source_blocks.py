@@ -117,7 +117,8 @@ def _move_raw_to_blocks() -> None:
         .order_by(_record.c.batch_id, _record.c.line_no)
         .execution_options(stream_results=True, yield_per=_LINES_PER_BLOCK)
     )
-    batch, header, block = None, None, []
+    batch, header = None, None
+    block: list[list] = []
 
     def flush() -> None:
         if block:

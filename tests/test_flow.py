@@ -307,3 +307,43 @@ def test_nightly_twice_on_postgres_leaves_warehouse_and_ledger_identical(
             == 2
         )
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_gives_back_its_lock_and_is_logged_cancelled(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """A cancel from the UI or `systemctl stop` sends SIGTERM to the run's process."""
+    import os
+    import signal
+
+    from learnhours.flows import steps
+
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")
+
+    def stopped(engine, paths):  # noqa: ANN001 - the ingest step, interrupted as it starts
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM should have stopped the run")
+
+    monkeypatch.setattr(steps, "ingest_paths", stopped)
+    with pytest.raises(BaseException):  # noqa: B017 - the run must not go on as if nothing happened
+        _nightly(tmp_path)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    ((status, _rows, detail),) = _runs(url)
+    assert status == "cancelled" and "SIGTERM" in detail
+    engine = connect(url)
+    release(engine, acquire(engine))  # the lock was given back
+    assert signal.getsignal(signal.SIGTERM) is not None
+
+
+@pytest.mark.slow
+def test_failure_notice_comes_from_the_configured_sender(prefect_harness, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
+    monkeypatch.setenv("LEARNHOURS_MAIL_FROM", "學習時數系統 <learn@city.gov.tw>")
+    MEMORY_OUTBOX.clear()
+    state = _nightly(tmp_path, plan_id="no-such-plan", inbox=tmp_path)
+    assert state.is_failed()
+    (mail,) = MEMORY_OUTBOX
+    assert mail["From"].addresses[0].addr_spec == "learn@city.gov.tw"

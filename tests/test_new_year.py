@@ -155,3 +155,23 @@ def test_make_demo_works_on_the_day(day, tmp_path, prefect_harness, capsys, monk
     assert f"national-{day.year}：人員 200" in out
     assert (tmp_path / "var" / "warehouse.db").exists()
     assert list((tmp_path / "var" / "outbox").glob("*.eml"))
+
+
+@pytest.mark.slow
+def test_make_demo_on_new_years_day_by_the_clock(tmp_path, prefect_harness, capsys, monkeypatch):
+    """`make demo` with no date given, on a machine whose clock says 2027-01-01 in Taipei."""
+    from learnhours import plans
+    from learnhours.flows import steps
+
+    new_year = date(2027, 1, 1)
+    monkeypatch.setattr(plans, "taipei_today", lambda: new_year)
+    monkeypatch.setattr(steps, "today_in_taipei", lambda: new_year)
+    for name in ("LEARNHOURS_DATABASE_URL", "LEARNHOURS_OUTBOX", "LEARNHOURS_INBOX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    config = tmp_path / "learnhours.toml"
+    config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
+    assert main(["--config", str(config), "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "資料截至 2027-01-01" in out and "national-2027：人員 200" in out

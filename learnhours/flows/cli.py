@@ -804,6 +804,12 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as exc:
         print(f"計畫檔錯誤：{exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "已中斷：未完成的步驟下次執行時會重做（已匯入的檔案與已寄出的通知不會重複）",
+            file=sys.stderr,
+        )
+        return 130
     except BrokenPipeError:
         # `learnhours status | head`: the reader left; that is not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -41,8 +41,9 @@ FETCH_RETRIES = 2
 FETCH_RETRY_DELAY_SECONDS = 600
 
 
-class RunCancelled(BaseException):
-    """The process was asked to stop (SIGTERM: a cancel from the Prefect UI, systemd stop)."""
+class RunCancelled(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: a cancel from the Prefect UI, systemd stop); like
+    Ctrl-C, it ends the run through its `finally`s."""
 
 
 @dataclass(frozen=True)

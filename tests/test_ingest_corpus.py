@@ -78,7 +78,7 @@ CASES = [
     ("elearning-pass-mark-text", elearning_row, ELEARNING, {"及格分數": "及格"}, "及格分數", "及格", "及格分數：「及格」不是數字"),
     ("elearning-hours-empty", elearning_row, ELEARNING, {"認證時數": ""}, "認證時數", "", "必填欄位「認證時數」空白"),
     ("elearning-gregorian-impossible", elearning_row, ELEARNING, {"上課起始日期": "2023-02-30"}, "上課起始日期", "2023-02-30", "上課起始日期「2023-02-30」不是存在的日期"),
-    ("roster-category", _roster, ROSTER_HEADER, {"人員類別": "工友"}, "人員類別", "工友", "人員類別應為 編制內、約聘、約僱、臨時 之一"),
+    ("roster-category-empty", _roster, ROSTER_HEADER, {"人員類別": ""}, "人員類別", "", "必填欄位「人員類別」空白"),
     ("roster-supervisor", _roster, ROSTER_HEADER, {"主管": "X"}, "主管", "X", "主管欄應為 Y 或 N"),
     ("roster-email", _roster, ROSTER_HEADER, {"電子郵件": "someone@"}, "電子郵件", "someone@", "電子郵件格式不正確"),
     ("roster-unit-empty", _roster, ROSTER_HEADER, {"單位": ""}, "單位", "", "必填欄位「單位」空白"),

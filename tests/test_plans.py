@@ -36,6 +36,7 @@ requirements:
     minimum: 2
 reminders:
   stages: [30, 7]
+  sender: 人事室 <hr@test.gov.tw>
 """
 TIERS = """\
 outcomes:
@@ -45,7 +46,7 @@ unit_tiers:
     min_rate: 0.9
     counts: bundle_and_requirements
     average_at_least: {gendr: 2}
-"""  # appended to GOOD: lines 18-24
+"""  # appended to GOOD: lines 19-25
 BUNDLE = """\
 bundle:
   name: 組裝課程
@@ -53,7 +54,7 @@ bundle:
   total_hours: 3
   courses:
     - {code: A1, name: 甲, hours: 1}
-"""  # appended to GOOD: lines 18-23
+"""  # appended to GOOD: lines 19-24
 
 
 def _write(tmp_path: Path, text: str, name: str = "test-plan.yaml") -> Path:
@@ -88,7 +89,7 @@ def test_every_plan_file_loads():
 
 
 def test_good_plan_loads(tmp_path):
-    assert load_plan(_write(tmp_path, GOOD)).requirements[1].target(False) == 2
+    assert load_plan(_write(tmp_path, GOOD)).requirement("gender").target(False) == 2
 
 
 # One row per kind of mistake: what the clerk wrote instead, and the exact lines they read back.
@@ -160,10 +161,10 @@ FIELD_MISTAKES = [
         id="unknown-role",
     ),
     pytest.param(
-        "population: [編制內]",
-        "population: [正式]",
+        "    codes: all\n",
+        "    codes: all\n    mode: online\n",
         [
-            "第 6 行 population[第 1 項]：應為下列之一：「編制內」、「約聘」、「約僱」、「臨時」，但寫的是「正式」"
+            "第 11 行 requirements[total].mode：應為下列之一：「digital」、「physical」，但寫的是「online」"
         ],
         id="not-one-of-the-choices",
     ),
@@ -249,20 +250,20 @@ MODEL_MISTAKES = [
     pytest.param(
         GOOD + TIERS,
         [
-            "第 19 行 outcomes[第 1 項].when：「bundle_completed」要用到組裝課程，但計畫沒有 bundle",
-            "第 23 行 unit_tiers[第 1 項].counts：「bundle_and_requirements」要用到組裝課程，但計畫沒有 bundle",
-            "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
+            "第 20 行 outcomes[第 1 項].when：「bundle_completed」要用到組裝課程，但計畫沒有 bundle",
+            "第 24 行 unit_tiers[第 1 項].counts：「bundle_and_requirements」要用到組裝課程，但計畫沒有 bundle",
+            "第 25 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
         ],
         id="tiers-name-unknown-requirement-and-missing-bundle",
     ),
     pytest.param(
         GOOD + TIERS.replace("counts: bundle_and_requirements", "counts: mett") + BUNDLE,
         [
-            "第 23 行 unit_tiers[第 1 項].counts："
+            "第 24 行 unit_tiers[第 1 項].counts："
             "應為下列之一：「met」、「bundle_and_requirements」、「bundle_or_requirements」，"
             "但寫的是「mett」，是否為「met」？",
-            "第 24 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
-            "第 27 行 bundle.course_count：course_count 寫 2 門，courses 卻列了 1 門",
+            "第 25 行 unit_tiers[第 1 項].average_at_least.gendr：沒有 id 為「gendr」的要求，是否為「gender」？",
+            "第 28 行 bundle.course_count：course_count 寫 2 門，courses 卻列了 1 門",
         ],
         id="bundle-present-but-annex-and-tier-wrong",
     ),
@@ -270,7 +271,7 @@ MODEL_MISTAKES = [
         GOOD
         + BUNDLE.replace("course_count: 2", "course_count: 1")
         + "    - {code: A1, name: 乙, hours: 2}\n",
-        ["第 24 行 bundle.courses[第 2 項].code：code「A1」重複：第 1 項已經用過"],
+        ["第 25 行 bundle.courses[第 2 項].code：code「A1」重複：第 1 項已經用過"],
         id="z6-bundle-course-code-twice",
     ),
     pytest.param(
@@ -278,9 +279,7 @@ MODEL_MISTAKES = [
             "    minimum: 2\n",
             "    minimum: 2\n    including: {id: total, name: x, codes: [393], minimum: 1}\n",
         ),
-        [
-            "第 16 行 requirements[gender].including.id：id「total」與 requirements 第 1 項的 id 重複"
-        ],
+        ["第 16 行 requirements[gender].including.id：id「total」重複：第 1 項已經用過"],
         id="including-id-clashes",
     ),
 ]
@@ -332,7 +331,7 @@ def test_plan_built_in_code_still_checked_across_fields():
                 "period": {"start": "2023-01-01", "end": "2023-12-31"},
                 "deadline": "2024-01-01",
                 "population": ["編制內"],
-                "reminders": {"stages": [7]},
+                "reminders": {"stages": [7], "sender": "人事室 <hr@x.gov.tw>"},
                 "requirements": [{"id": "total", "name": "x", "codes": "all", "minimum": 1}],
             }
         )
@@ -373,6 +372,6 @@ def test_plan_error_example_in_docs_is_what_plan_check_prints(tmp_path):
         "".join(lines)
         .replace("id: national", "id: test")
         .replace("deadline: 12-31", "deadline: 02-30")
-        .replace("約僱]", "約雇]")
+        .replace("[337-345,", "[345-337,")
     )
     assert _problems(tmp_path, text, "test.yaml") == shown

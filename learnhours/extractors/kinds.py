@@ -20,6 +20,7 @@ class FileKind:
     columns: dict[str, str]  # header -> field
     required: tuple[str, ...]  # fields a row cannot do without
     gregorian: bool = False  # dates are Gregorian (e-learning), not ROC
+    online: bool = False  # a learning platform's own records: digital unless they say otherwise
     is_roster: bool = False
     # The one column the kind's tools leave unquoted (DOMAIN: the portal batch upload quotes every
     # field but 課程名稱): a row wider than its header is rejoined there, if it then validates.
@@ -156,6 +157,7 @@ ELEARNING = FileKind(
     },
     required=(*_RECORD_REQUIRED, "certified_hours", "class_start", "class_end"),
     gregorian=True,
+    online=True,
 )
 
 ROSTER = FileKind(

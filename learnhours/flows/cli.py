@@ -148,8 +148,12 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 
 
 def status_rows(result) -> list[dict]:  # noqa: ANN001
-    """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome."""
-    extra = [r for r in result.plan.requirements if r.id != "total"]
+    """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome.
+
+    `total_hours` is every counted hour; a requirement column is empty for a person whose track
+    does not have that requirement.
+    """
+    extra = [c for c in result.plan.columns if c.id != "total"]
     rows = []
     for p in result.people:
         row = {
@@ -158,9 +162,11 @@ def status_rows(result) -> list[dict]:  # noqa: ANN001
             "unit": p.member.unit,
             "status": p.status,
             "needed_hours": plain(p.needed),
-            "total_hours": plain(p.hours.get("total", sum(p.hours.values(), Decimal(0)))),
+            "total_hours": plain(p.total),
         }
-        row.update({f"{r.id}_hours": plain(p.hours[r.id]) for r in extra})
+        row.update(
+            {f"{c.id}_hours": plain(p.hours[c.id]) if c.id in p.hours else "" for c in extra}
+        )
         row["outcome"] = p.outcome
         rows.append(row)
     return rows
@@ -353,24 +359,11 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
 
 
 def _describe(path: Path, plan: Plan) -> None:
-    from learnhours.transforms.dates import roc
-    from learnhours.transforms.hours import plain as hours
+    from learnhours.plans.describe import describe
 
     print(f"✓ {path}：{plan.name}（{plan.id}）")
-    print(
-        f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
-        + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else "")
-    )
-    print(
-        f"  適用對象：{'、'.join(plan.population)}；登錄時間 {plan.registration_lag_working_days} 個工作日"
-    )
-    for c in plan.checks:
-        role = (
-            f"主管 {hours(c.minimum.supervisor)}／非主管 {hours(c.minimum.other)}"
-            if c.minimum.supervisor != c.minimum.other
-            else hours(c.minimum.other)
-        )
-        print(f"  {'  ' if c.parent else ''}{c.id}（{c.name}）：至少 {role} 小時")
+    for line in describe(plan):
+        print(line)
     for note in plan.warnings():
         print(f"  ⚠ {note}")
 

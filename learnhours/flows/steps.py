@@ -20,7 +20,7 @@ from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, taipei_today
 from learnhours.settings import Settings
 from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
-from learnhours.transforms.workdays import current_stage, registered_by
+from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
 from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, notice
@@ -245,19 +245,31 @@ def _plan(
     engine: Engine, result: Compliance, today: date, mail: Mail
 ) -> tuple[notices.Context, notices.Tonight]:
     ctx = _context(engine, result.plan, today, mail)
-    stage = current_stage(result.plan.reminders.stages, ctx.last_day, today)
-    done: dict[str, set[str]] = {}
+    stages = {s for t in result.plan.track_views if (s := ctx.stage_of(t.id)) is not None}
+    done: dict[tuple[str, int], set[str]] = {}
     with engine.connect() as connection:
-        if stage is not None:
-            done = {
-                kind: ledger.already_noticed(connection, result.plan.id, kind, stage)
-                for kind in ("reminder", "digest")
-            }
+        for stage in stages:
+            for kind in ("reminder", "digest"):
+                done[(kind, stage)] = ledger.already_noticed(
+                    connection, result.plan.id, kind, stage
+                )
         keys = [notices.summary_key(today, a) for a in ctx.hr_addresses]
         due = summary_facts.summary_due(connection, result.plan.id, keys)
     tonight = notices.plan_tonight(ctx, result.people, result.units, done)
     tonight.summary = "due" if due else ("done" if keys else "no_address")
     return ctx, tonight
+
+
+def _short_by_stage(
+    people: list[PersonResult], tonight: notices.Tonight
+) -> dict[int | None, set[str]]:
+    """Who is short tonight, grouped by their track's stage tonight (None: in no stage)."""
+    groups: dict[int | None, set[str]] = {}
+    for p in people:
+        if p.status == "short":
+            stage = tonight.stages.get(p.track.id) if p.track else None
+            groups.setdefault(stage, set()).add(p.member.person_id)
+    return groups
 
 
 def notify(
@@ -282,7 +294,7 @@ def notify(
     report = NotifyReport(tonight=tonight, backend=backend.name)
     with engine.begin() as connection:
         report.superseded = ledger.supersede(
-            connection, plan.id, tonight.stage, tonight.short_keys, today
+            connection, plan.id, _short_by_stage(result.people, tonight), tonight.stage, today
         )
         report.queued = ledger.enqueue(connection, plan.id, tonight.drafts, today)
     if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
@@ -311,7 +323,7 @@ def notify(
 def final_due_on(plan: Plan) -> date:
     """The first day the final summary may go out: the day after the last course of the period
     has been registered (the registration lag, in working days, after the period ends)."""
-    return registered_by(plan.period.end, plan.registration_lag_working_days) + timedelta(days=1)
+    return registered_by(plan.period.end, plan.lag) + timedelta(days=1)
 
 
 FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address"]

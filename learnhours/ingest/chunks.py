@@ -35,7 +35,9 @@ def record_maker_for(
     sqlite3 has no Decimal or date type: REAL hours, ISO text dates. PostgreSQL rows carry their
     COPY text line last.
     """
-    make = record_maker(names, kind.gregorian, kind.required, converter(kind.name, postgres))
+    make = record_maker(
+        names, kind.gregorian, kind.required, converter(kind.name, postgres), online=kind.online
+    )
     if not postgres:
         return make
     return lambda values: with_copy_text(make(values))

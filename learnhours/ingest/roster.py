@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from sqlalchemy import Connection
@@ -15,18 +16,27 @@ from learnhours.warehouse.roster_store import store_roster
 
 
 def load_roster(connection: Connection, table: Table, batch_id: int, counts: LoadCounts) -> None:
-    names = field_names(table)[1]
+    field_map, names = field_names(table)
+    # Columns the product has no field for are kept as the person's attributes (職等, 角色 …).
+    extra = [(i, h) for i, h in enumerate(table.header) if h and i not in field_map]
+    current: list[list] = [[]]
+
+    def make(values: tuple) -> object:
+        cells = current[0]
+        attributes = {h: cells[i] for i, h in extra if i < len(cells)}
+        return normalize_person(dict(zip(names, values, strict=True)), attributes)
+
     people: dict[str, dict] = {}
-    for line, p, _cells in outcomes(
-        table, lambda values: normalize_person(dict(zip(names, values, strict=True)))
-    ):
+    for line, p, _cells in outcomes(table, make, current):
         counts.rows_read += 1
         if type(p) is Refused:
             reject(connection, batch_id, line, p, counts)
             continue
         if p.person_id in people:  # type: ignore[attr-defined]
             counts.duplicates += 1
-        people[p.person_id] = asdict(p)  # type: ignore[attr-defined, call-overload]
+        person = asdict(p)  # type: ignore[call-overload]
+        person["attributes"] = json.dumps(person["attributes"], ensure_ascii=False)
+        people[p.person_id] = person  # type: ignore[attr-defined]
     if not people:
         # Applying an empty roster would mark everyone as gone: refuse the file instead.
         raise UnreadableFile("人員名冊沒有任何可用的資料列，未套用（原名冊保留）")

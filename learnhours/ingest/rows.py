@@ -19,11 +19,14 @@ def field_names(table: Table) -> tuple[dict[int, str], tuple[str, ...]]:
     return field_map, tuple(field_map.values())
 
 
-def outcomes(table: Table, make: Callable[[tuple], object]) -> Iterator[Outcome]:
+def outcomes(
+    table: Table, make: Callable[[tuple], object], current: list | None = None
+) -> Iterator[Outcome]:
     """(line, outcome, the row's cells as read) for every non-blank row.
 
     `make` gets the row's values in the kind's field order (field_names) and gives the row to
-    store, or raises RowRejected; the outcome is that row or a Refused. A row wider than the
+    store, or raises RowRejected; the outcome is that row or a Refused (`current[0]`, if given,
+    holds the row's cells while `make` runs: the roster keeps its other columns). A row wider than the
     header is refused: its cells cannot be trusted to their columns, unless rejoining the extra
     cells into the kind's one unquoted column (a comma in it is the usual cause) makes it valid.
     """
@@ -44,6 +47,8 @@ def outcomes(table: Table, make: Callable[[tuple], object]) -> Iterator[Outcome]
     if table.is_spreadsheet or unquoted is None:
         free_text = None
     for line, cells in table.rows:
+        if current is not None:
+            current[0] = cells
         if cells == UNDECODABLE:
             refused = Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
             yield line, refused, []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend, Outgoing
 from learnhours.notifiers.notices import Draft
 from learnhours.notifiers.render import encoded_sender
+from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import notice
 
 log = logging.getLogger(__name__)
@@ -205,15 +206,16 @@ def _crlf(raw: bytes) -> bytes:
 def supersede(
     connection: Connection,
     plan_id: str,
-    stage: int | None,
-    short_keys: set[str],
+    short_by_stage: Mapping[int | None, set[str]],
+    digest_stage: int | None,
     today: date,
 ) -> int:
     """Pending notices that must not go out any more; returns how many were set aside.
 
-    Rule 9: a run sends only the current stage, so a reminder or digest still pending from an
-    earlier stage (a 4xx, a dropped connection) is superseded, as is a reminder to someone no
-    longer short, and a summary from an earlier day.
+    Rule 9: a run sends only the current stage, so a reminder still pending from an earlier stage
+    of its person's track (a 4xx, a dropped connection) is superseded, as is a digest of an
+    earlier stage, a reminder to someone no longer short, and a summary from an earlier day.
+    `short_by_stage`: who is short, by their track's stage tonight (None: in no stage).
     """
     # A notice HR released on purpose (`notices retry`) goes out whatever the stage is now.
     pending = (
@@ -221,17 +223,31 @@ def supersede(
         notice.c.status == "pending",
         notice.c.released_at.is_(None),
     )
-    stale_stage: ColumnElement[bool] = notice.c.kind.in_(("reminder", "digest"))
-    if stage is not None:
-        stale_stage = stale_stage & (notice.c.stage != stage)
-    statements = [
-        (stale_stage, "已進入下一提醒階段，不補寄"),
+    next_stage = "已進入下一提醒階段，不補寄"
+    digest: ColumnElement[bool] = notice.c.kind == "digest"
+    if digest_stage is not None:
+        digest = digest & (notice.c.stage != digest_stage)
+    short_keys = set().union(*short_by_stage.values()) if short_by_stage else set()
+    statements: list[tuple[ColumnElement[bool], str]] = [
+        (digest, next_stage),
         (
             (notice.c.kind == "reminder") & notice.c.recipient_key.not_in(short_keys or {""}),
             "已達成或不再適用，不寄",
         ),
         ((notice.c.kind == "summary") & (notice.c.created_on < today), "已有較新的摘要"),
     ]
+    if len(short_by_stage) == 1:  # one stage for everyone short (one track): one statement
+        (stage,) = short_by_stage
+        reminder = notice.c.kind == "reminder"
+        statements.append((reminder & (notice.c.stage != stage) if stage is not None else reminder,
+                           next_stage))  # fmt: skip
+    else:
+        for stage, keys in short_by_stage.items():
+            for group in in_groups(sorted(keys), 500):
+                reminder = (notice.c.kind == "reminder") & notice.c.recipient_key.in_(group)
+                if stage is not None:
+                    reminder = reminder & (notice.c.stage != stage)
+                statements.append((reminder, next_stage))
     total = 0
     for condition, why in statements:
         total += connection.execute(

@@ -24,7 +24,7 @@ from learnhours.notifiers.render import (
     shortfall_workbook,
     valid_address,
 )
-from learnhours.plans import Plan
+from learnhours.plans import CHANNEL_NAMES, Plan, TrackView
 from learnhours.transforms.compliance import PersonResult, UnitResult, children, next_tier
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
@@ -62,11 +62,16 @@ class Skip:
 
 @dataclass
 class Tonight:
-    """What tonight's run would send, and who is skipped and why (`notify --dry-run` prints it)."""
+    """What tonight's run would send, and who is skipped and why (`notify --dry-run` prints it).
+
+    Each track of the plan has its own deadline, so its own stage tonight (`stages`); `stage` is
+    the soonest of them, the one unit digests and the HR summary speak of.
+    """
 
     stage: int | None
     last_day: date
     stale: str
+    stages: dict[str, int | None] = field(default_factory=dict)  # track id -> its stage tonight
     drafts: list[Draft] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     short_keys: set[str] = field(default_factory=set)  # who is short tonight (ledger clean-up)
@@ -91,22 +96,46 @@ class Context:
     sender: str
     hr_addresses: tuple[str, ...] = ()
 
-    @cached_property  # one working-day walk per run, not per message
+    @cached_property  # one working-day walk per track and run, not per message
+    def last_days(self) -> dict[str, date]:
+        """Each track's last day to attend that is still registered by its deadline (H4)."""
+        return {t.id: last_day_registered_in_time(t.deadline, t.lag) for t in self.plan.track_views}
+
+    @property
     def last_day(self) -> date:
-        return last_day_registered_in_time(
-            self.plan.deadline, self.plan.registration_lag_working_days
-        )
+        """The soonest last day still ahead (or the latest, once all have passed)."""
+        ahead = [d for d in self.last_days.values() if d >= self.today]
+        return min(ahead) if ahead else max(self.last_days.values())
+
+    def stage_of(self, track_id: str) -> int | None:
+        return current_stage(self.plan.reminders.stages, self.last_days[track_id], self.today)
 
     @cached_property
     def _common(self) -> dict[str, object]:
         newest = f"最新一筆上課日 {roc(self.data_through)}" if self.data_through else "尚無上課紀錄"
+        track = min(self.plan.track_views, key=lambda t: (self.last_days[t.id] < self.today,
+                                                          self.last_days[t.id]))  # fmt: skip
         return {
             "plan": self.plan,
-            "deadline": roc(self.plan.deadline),
-            "last_day": roc(self.last_day),
-            # "以後" includes the day itself in Taiwan: the first day too late is the day after.
-            "too_late": roc(self.last_day + timedelta(days=1)),
+            **self.dates(track),
             "data_note": f"計算日 {roc(self.today)}；{newest}",
+        }
+
+    def dates(self, track: TrackView) -> dict[str, object]:
+        """A track's deadline in words; with a lag per channel, each channel's last day."""
+        last = self.last_days[track.id]
+        channels = []
+        if len(set(track.lags.values())) > 1:
+            for channel, lag in sorted(track.lags.items(), key=lambda c: c[1]):
+                name = CHANNEL_NAMES.get(channel, "其他管道")
+                channels.append((name, roc(last_day_registered_in_time(track.deadline, lag)), lag))
+        return {
+            "deadline": roc(track.deadline),
+            "last_day": roc(last),
+            # "以後" includes the day itself in Taiwan: the first day too late is the day after.
+            "too_late": roc(last + timedelta(days=1)),
+            "lag": track.lag,
+            "channels": channels,
         }
 
     def common(self) -> dict[str, object]:
@@ -121,7 +150,7 @@ def _message(
     attachments: tuple[Attachment, ...] = (),
     **values: object,
 ) -> tuple[bytes, str]:
-    text, html = render(template, subject=subject, **ctx.common(), **values)
+    text, html = render(template, **{**ctx.common(), **values, "subject": subject})
     message_id = new_message_id(ctx.sender)
     if not attachments:
         mime = build_mime(
@@ -148,18 +177,18 @@ def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
         {
             "name": r.name,
             "hours": plain(p.hours[r.id]),
-            "target": plain(r.target(p.member.is_supervisor)),
+            "target": plain(r.target(supervisor, p.member)),
             "gap": plain(p.gaps[r.id]),
             "short": p.gaps[r.id] > 0,
         }
-        for r in plan.checks
-        if r.target(supervisor) > 0 or p.hours[r.id] > 0
+        for r in p.checks
+        if r.target(supervisor, p.member) > 0 or p.hours[r.id] > 0
     ]
 
 
 def missing_text(plan: Plan, p: PersonResult) -> str:
     return "、".join(
-        f"{r.name}差{plain(p.gaps[r.id])}小時" for r in plan.checks if p.gaps[r.id] > 0
+        f"{r.name}差{plain(p.gaps[r.id])}小時" for r in p.checks if p.gaps.get(r.id, 0) > 0
     )
 
 
@@ -167,10 +196,10 @@ def overlap_note(plan: Plan, p: PersonResult) -> str:
     """Why the listed gaps add up to more than the needed hours (rule 6), with the plan's own nesting."""
     if sum(p.gaps.values()) <= p.needed:
         return ""
-    kids = children(plan)
-    parent = {c.id: r for r in plan.checks for c in kids[r.id]}
+    kids = children(p.checks)
+    parent = {c.id: r for r in p.checks for c in kids[r.id]}
     chains = []
-    for r in plan.checks:
+    for r in p.checks:
         chain = [r]
         while chain[-1].id in parent:
             chain.append(parent[chain[-1].id])
@@ -225,7 +254,8 @@ def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of:
     return f"{now}；{goal}" if now else goal
 
 
-Done = Mapping[str, set[str]]  # kind -> recipient keys already in the ledger for tonight's stage
+# (kind, stage) -> recipient keys already in the ledger for that stage
+Done = Mapping[tuple[str, int], set[str]]
 
 
 def plan_tonight(
@@ -236,12 +266,14 @@ def plan_tonight(
     Keys in `done` are skipped before rendering: a nightly re-run renders nothing it will not send.
     """
     done = done or {}
-    stage = current_stage(ctx.plan.reminders.stages, ctx.last_day, ctx.today)
+    stages = {t.id: ctx.stage_of(t.id) for t in ctx.plan.track_views}
+    stage = min((s for s in stages.values() if s is not None), default=None)
     short = [p for p in people if p.status == "short"]
     tonight = Tonight(
         stage=stage,
         last_day=ctx.last_day,
         stale=ctx.stale,
+        stages=stages,
         short_keys={p.member.person_id for p in short},
         met=sum(p.status == "met" for p in people),
         exempt=sum(p.status == "exempt" for p in people),
@@ -259,19 +291,23 @@ def plan_tonight(
                 mask_id(p.member.person_id),
             )
             for p in short
+            if p.track and stages[p.track.id] is not None
         )
         return tonight
     for p in short:
+        own = stages[p.track.id] if p.track else None
+        if own is None:
+            continue  # their track is in no stage tonight
         _add(
             tonight,
             done,
             p.member.email,
             p,
             p.member.name,
-            partial(_reminder, ctx, p, stage),
+            partial(_reminder, ctx, p, own),
             "reminder",
             p.member.person_id,
-            stage,
+            own,
         )
     heads = {p.member.unit: p for p in people if p.member.is_supervisor and p.status != "exempt"}
     by_unit: dict[str, list[PersonResult]] = defaultdict(list)
@@ -320,7 +356,7 @@ def _add(
     # A label with a line break is shown flattened: HR must still read who was skipped.
     shown = " ".join(label.split())
     unit, masked = " ".join(who.member.unit.split()), mask_id(who.member.person_id)
-    if key in done.get(kind, ()):
+    if key in done.get((kind, stage), ()):
         reason = f"本階段（{stage_name(stage)}）已通知過"
         tonight.skipped.append(Skip(shown, reason, kind, key, unit, masked))
         return
@@ -337,12 +373,17 @@ def _add(
 
 
 def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:
-    subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(ctx.last_day)}（含）以前完成"
+    assert p.track is not None  # only people of a track are reminded
+    last_day = ctx.last_days[p.track.id]
+    subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(last_day)}（含）以前完成"
     mime, message_id = _message(
         ctx,
         to,
         subject,
         "reminder",
+        (),
+        **ctx.dates(p.track),
+        track=p.track if len(ctx.plan.track_views) > 1 else None,
         person=p.member,
         needed=plain(p.needed),
         rows=requirement_rows(ctx.plan, p),

@@ -67,8 +67,8 @@ def _grouped(by_reason: Mapping[str, Sequence[str]]) -> list[str]:
 def unreminded(
     tonight: Tonight,
     people: Iterable[PersonResult],
-    statuses: Mapping[str, tuple[str, str]],
-    sent_keys: set[str],
+    statuses: Mapping[tuple[int, str], tuple[str, str]],
+    sent_keys: set[tuple[int, str]],
 ) -> list[str]:
     """Short people who got no reminder tonight, grouped by why (one line per reason)."""
     short = [p for p in people if p.status == "short"]
@@ -82,11 +82,16 @@ def unreminded(
     by_reason: dict[str, list[str]] = {}
     for p in short:
         key = p.member.person_id
-        if key in sent_keys:
+        stage = tonight.stages.get(p.track.id) if p.track else None
+        if stage is None:
+            track = p.track.name if p.track else ""
+            by_reason.setdefault(f"所屬組別（{track}）今晚不在提醒階段", []).append(_who(p))
             continue
-        status, _detail = statuses.get(key, ("", ""))
+        if (stage, key) in sent_keys:
+            continue
+        status, _detail = statuses.get((stage, key), ("", ""))
         if status == "sent":
-            reason = f"本階段（{stage_name(tonight.stage)}）先前已寄過提醒，不重寄"
+            reason = f"本階段（{stage_name(stage)}）先前已寄過提醒，不重寄"
         elif status:
             reason = _LEDGER.get(status, status)
         else:
@@ -104,14 +109,13 @@ def section(
 ) -> tuple[list[str], dict[str, list]]:
     """(what went out since `since`, the data-quality lists) for the HR summary."""
     sent_rows = ledger.sent_since(connection, plan.id, since)
-    sent_keys = {
-        r.recipient_key for r in sent_rows if r.kind == "reminder" and r.stage == tonight.stage
+    stages = {s for s in tonight.stages.values() if s is not None}
+    sent_keys = {(r.stage, r.recipient_key) for r in sent_rows if r.kind == "reminder"}
+    ledger_rows = {
+        (stage, key): status
+        for stage in stages
+        for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
     }
-    ledger_rows = (
-        ledger.stage_statuses(connection, plan.id, "reminder", tonight.stage)
-        if tonight.stage is not None
-        else {}
-    )
     quality = {
         "unreminded": unreminded(tonight, people, ledger_rows, sent_keys),
         **final_facts(connection, plan, people),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
-from learnhours.plans import Check, Plan, UnitTier
+from learnhours.plans import Check, Plan, TrackView, UnitTier
 
 ZERO = Decimal(0)
 Status = Literal["met", "short", "exempt"]
+ALL = "*"  # the column of every counted hour of a track, whatever the requirements
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,18 @@ class Member:
     leave_from: date | None
     leave_to: date | None
     email: str | None
+    title: str = ""
+    # The roster's other columns (職等, 職務, 角色 …), by header: what plan conditions read.
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Standing:
-    """A person's hours per requirement over one window, and whether the bundle is complete."""
+    """A person's hours per figure (Check.key, and `<track>/*` for every counted hour) over each
+    track's window, and per track whether the bundle is complete in it."""
 
     hours: Mapping[str, Decimal]
-    bundle_done: bool = False
+    bundle: Mapping[str, bool] = field(default_factory=dict)
 
 
 NO_STANDING = Standing(hours={})
@@ -46,7 +51,7 @@ NO_STANDING = Standing(hours={})
 class PersonResult:
     member: Member
     status: Status
-    hours: dict[str, Decimal]
+    hours: dict[str, Decimal]  # requirement id (of the person's track) -> hours counted toward it
     gaps: dict[str, Decimal]  # requirement id -> hours still missing toward its target
     needed: Decimal
     bundle_done: bool
@@ -55,11 +60,18 @@ class PersonResult:
     # On records up to the judge date (or the as-of date, if earlier): what rewards look at (Z7-Z9).
     judged_hours: dict[str, Decimal] = field(default_factory=dict)
     judged_bundle_done: bool = False
-    judged_requirements_met: bool = False
+    judged_requirements_met: bool = False  # every outcome threshold reached (penalties)
+    judged_met: bool = False  # every target reached, or the bundle done (tiers counting `met`)
+    track: TrackView | None = None
+    total: Decimal = ZERO  # every counted hour, whatever the requirements
 
     @property
     def outcome(self) -> str:
         return "、".join(self.outcomes)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return self.track.checks if self.track else ()
 
 
 @dataclass
@@ -76,54 +88,69 @@ class UnitResult:
 # --- rule 6: nested requirements ----------------------------------------------------------------
 
 
-def children(plan: Plan) -> dict[str, list[Check]]:
-    """For each requirement, the largest requirements strictly inside it."""
-    reqs = plan.checks
-    inside = {
-        r.id: [o for o in reqs if o.id != r.id and r.contains(o) and not o.contains(r)]
-        for r in reqs
-    }
+def _inside(outer: Check, inner: Check, order: Mapping[str, int]) -> bool:
+    """Whether `inner` sits inside `outer`: declared so (nested, an `including`), or, for
+    requirements of a flat list, by their category codes; of two with the same records, the one
+    listed first holds the other (two `codes: all` nest, their gaps do not add up)."""
+    if inner.id == outer.id:
+        return False
+    if inner.within_parent or outer.within_parent:
+        return inner.parent == outer.id
+    if not outer.contains(inner):
+        return False
+    return not inner.contains(outer) or order[outer.id] < order[inner.id]
+
+
+def children(checks: Sequence[Check]) -> dict[str, list[Check]]:
+    """For each requirement, the largest requirements directly inside it."""
+    order = {c.id: i for i, c in enumerate(checks)}
+    inside = {r.id: [o for o in checks if _inside(r, o, order)] for r in checks}
     return {
         r.id: [
             c
             for c in inside[r.id]
             if not any(c.id in {x.id for x in inside[o.id]} for o in inside[r.id])
         ]
-        for r in reqs
+        for r in checks
     }
 
 
-def roots(plan: Plan) -> list[Check]:
-    return [
-        r
-        for r in plan.checks
-        if not any(o.id != r.id and o.contains(r) and not r.contains(o) for o in plan.checks)
-    ]
+def roots(checks: Sequence[Check]) -> list[Check]:
+    order = {c.id: i for i, c in enumerate(checks)}
+    return [r for r in checks if not any(_inside(o, r, order) for o in checks)]
+
+
+Figures = tuple[tuple[str, Decimal, Decimal], ...]  # (id, target, outcome threshold)
 
 
 @dataclass(frozen=True)
 class Nesting:
-    """Rule 6's tree for one plan, worked out once per recompute rather than once per person."""
+    """Rule 6's tree for one track, worked out once per recompute rather than once per person."""
 
     children: dict[str, list[Check]]
     roots: list[Check]
-    # (id, target, outcome threshold) for others and for supervisors: plain tuples for the hot loop.
-    figures: dict[bool, tuple[tuple[str, Decimal, Decimal], ...]]
+    # (id, target, outcome threshold) for others and for supervisors: plain tuples for the hot
+    # loop; people whose figures depend on conditions are worked out one by one.
+    figures: dict[bool, Figures]
+    personal: bool
 
     @classmethod
-    def of(cls, plan: Plan) -> Nesting:
+    def of(cls, checks: Sequence[Check]) -> Nesting:
         figures = {
-            sup: tuple((c.id, c.target(sup), c.threshold(sup)) for c in plan.checks)
+            sup: tuple((c.id, c.target(sup), c.threshold(sup)) for c in checks)
             for sup in (False, True)
         }
-        return cls(children(plan), roots(plan), figures)
+        return cls(children(checks), roots(checks), figures, any(c.personal() for c in checks))
+
+    def figures_for(self, checks: Sequence[Check], m: Member) -> Figures:
+        if not self.personal:
+            return self.figures[bool(m.is_supervisor)]
+        sup = bool(m.is_supervisor)
+        return tuple((c.id, c.target(sup, m), c.threshold(sup, m)) for c in checks)
 
 
-def needed_hours(
-    plan: Plan, gaps: Mapping[str, Decimal], nesting: Nesting | None = None
-) -> Decimal:
+def needed_hours(gaps: Mapping[str, Decimal], nesting: Nesting) -> Decimal:
     """The fewest extra hours meeting every requirement at once (DOMAIN rule 6)."""
-    nesting = nesting or Nesting.of(plan)
     kids = nesting.children
     memo: dict[str, Decimal] = {}
 
@@ -138,9 +165,12 @@ def needed_hours(
 # --- rule 7: status per person ------------------------------------------------------------------
 
 
-def exempt_reason(plan: Plan, m: Member, as_of: date) -> str:
+def exempt_reason(plan: Plan, m: Member, as_of: date, track: TrackView | None) -> str:
     if m.category not in plan.population:
         return f"人員類別「{m.category}」不在計畫適用對象"
+    if track is None:
+        groups = "、".join(t.name for t in plan.track_views)
+        return f"不屬於計畫的任何一組（{groups}）"
     if m.left_on and m.left_on <= as_of:
         return f"已於 {m.left_on.isoformat()} 離職"
     if (
@@ -159,29 +189,40 @@ def assess_person(
     now: Standing,
     judged: Standing,
     as_of: date,
-    nesting: Nesting | None = None,
+    nestings: Mapping[str, Nesting] | None = None,
 ) -> PersonResult:
-    nesting = nesting or Nesting.of(plan)
-    figures = nesting.figures[bool(m.is_supervisor)]
-    hours = {rid: now.hours.get(rid, ZERO) for rid, _, _ in figures}
+    fitting = plan.track_of(m) if m.category in plan.population else None
+    reason = exempt_reason(plan, m, as_of, fitting)
+    # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
+    track = fitting or plan.track_views[0]
+    nesting = (nestings or {}).get(track.id) or Nesting.of(track.checks)
+    figures = nesting.figures_for(track.checks, m)
+    keys = {c.id: c.key for c in track.checks}
+    hours = {rid: now.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
     gaps = {rid: max(ZERO, target - hours[rid]) for rid, target, _ in figures}
-    reason = exempt_reason(plan, m, as_of)
-    met = not any(gaps.values()) or now.bundle_done
+    bundle_done = now.bundle.get(track.id, False)
+    judged_bundle = judged.bundle.get(track.id, False)
+    met = not any(gaps.values()) or bundle_done
     judged_hours = (
-        hours if judged is now else {rid: judged.hours.get(rid, ZERO) for rid, _, _ in figures}
+        hours
+        if judged is now
+        else {rid: judged.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
     )
     result = PersonResult(
         member=m,
         status="exempt" if reason else ("met" if met else "short"),
         hours=hours,
         gaps=gaps,
-        needed=ZERO if met or reason else needed_hours(plan, gaps, nesting),
-        bundle_done=now.bundle_done,
+        needed=ZERO if met or reason else needed_hours(gaps, nesting),
+        bundle_done=bundle_done,
         exempt_reason=reason,
         judged_hours=judged_hours,
-        judged_bundle_done=judged.bundle_done,
+        judged_bundle_done=judged_bundle,
         # What the penalty clause checks: outcome thresholds where the plan has them (Z4, Z8).
         judged_requirements_met=all(judged_hours[rid] >= floor for rid, _, floor in figures),
+        judged_met=judged_bundle or all(judged_hours[rid] >= t for rid, t, _ in figures),
+        track=track,
+        total=now.hours.get(f"{track.id}/{ALL}", ZERO),
     )
     if not reason and plan.outcomes:
         result.outcomes = _outcomes(plan, result, as_of)
@@ -190,10 +231,9 @@ def assess_person(
 
 def _outcomes(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
     texts = []
+    judged_on = p.track.judged_on if p.track else plan.judged_on
     # A penalty is decided only once the judge date is over: a course on that day still counts (Z8).
-    penalty_due = (
-        as_of > plan.judged_on and not p.judged_bundle_done and not p.judged_requirements_met
-    )
+    penalty_due = as_of > judged_on and not p.judged_bundle_done and not p.judged_requirements_met
     for outcome in plan.outcomes:
         if (outcome.when == "bundle_completed" and p.judged_bundle_done) or (
             outcome.when == "not_met_at_judge" and penalty_due
@@ -209,7 +249,7 @@ def assess(
     judged: Mapping[str, Standing],
     as_of: date,
 ) -> list[PersonResult]:
-    nesting = Nesting.of(plan)
+    nestings = {t.id: Nesting.of(t.checks) for t in plan.track_views}
     return [
         assess_person(
             plan,
@@ -217,7 +257,7 @@ def assess(
             now.get(m.person_id, NO_STANDING),
             judged.get(m.person_id, NO_STANDING),
             as_of,
-            nesting,
+            nestings,
         )
         for m in members
     ]
@@ -232,7 +272,7 @@ def _counts_for_tier(tier: UnitTier, p: PersonResult) -> bool:
         return p.judged_bundle_done and p.judged_requirements_met
     if tier.counts == "bundle_or_requirements":
         return p.judged_bundle_done or p.judged_requirements_met
-    return p.status == "met"
+    return p.judged_met
 
 
 def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal]) -> str:
@@ -248,21 +288,27 @@ def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal
     return ""
 
 
+def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Decimal]:
+    """Judged hours per requirement averaged over the unit's people (Z9 reads it on the judge
+    date, like the rate it goes with)."""
+    if not counted:
+        return dict.fromkeys(ids, ZERO)
+    return {
+        rid: sum((p.judged_hours.get(rid, ZERO) for p in counted), ZERO) / len(counted)
+        for rid in ids
+    }
+
+
 def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult]:
     by_unit: dict[str, list[PersonResult]] = defaultdict(list)
     for p in results:
         by_unit[p.member.unit].append(p)
+    ids = list(dict.fromkeys(c.id for c in plan.checks))
     units = []
     for unit, members in sorted(by_unit.items()):
         counted = [p for p in members if p.status != "exempt"]
         met = sum(p.status == "met" for p in counted)
-        # Judged hours: the Z9 average is read on the judge date like the rate it goes with.
-        averages = {
-            r.id: (sum((p.judged_hours[r.id] for p in counted), ZERO) / len(counted))
-            if counted
-            else ZERO
-            for r in plan.checks
-        }
+        averages = _averages(ids, counted)
         units.append(
             UnitResult(
                 unit=unit,
@@ -296,11 +342,7 @@ def next_tier(plan: Plan, unit_people: Iterable[PersonResult], as_of: date) -> N
     counted = [p for p in unit_people if p.status != "exempt"]
     if not counted:
         return None
-    averages = {
-        rid: sum((p.judged_hours.get(rid, ZERO) for p in counted), ZERO) / len(counted)
-        for tier in plan.unit_tiers
-        for rid in tier.average_at_least
-    }
+    averages = _averages({rid for t in plan.unit_tiers for rid in t.average_at_least}, counted)
     current = _tier(plan, counted, averages)
     # Tiers are tried best first: the next one up is the last listed before the current one.
     ranks = [t.text for t in plan.unit_tiers]

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from learnhours.plans import Check, Plan
+from learnhours.plans import Check, Plan, TrackView, window_start
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
@@ -47,6 +47,8 @@ class StoredRecord(Protocol):
     def copies(self) -> int: ...  # times the record arrived; counted once
     @property
     def batch_id(self) -> int: ...
+    @property
+    def digital_share(self) -> Decimal: ...
 
 
 # A record's source row as the file gave it, {header: cell}, by (batch id, line): see --source.
@@ -89,27 +91,46 @@ def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
     return r.quantity * factor
 
 
-def _matches(check: Check, checks: dict[str, Check], r: StoredRecord) -> bool:
-    if check.parent is None:
-        return check.matches_code(r.category_code)
-    own = (check.codes is not None and r.category_code in check.codes) or any(
-        w.upper() in r.course_name.upper() for w in check.name_contains
-    )
-    return own and _matches(checks[check.parent], checks, r)
+def _matches(check: Check, checks: Mapping[str, Check], r: StoredRecord) -> bool:
+    """The Python twin of queries.check_matches: the requirement names the record, and one
+    declared inside another only counts its parent's records."""
+    own = check.names_record(r.category_code, r.course_name)
+    if check.within_parent and check.parent is not None:
+        return own and _matches(checks[check.parent], checks, r)
+    return own
 
 
-def judge_record(plan: Plan, r: StoredRecord, as_of: date) -> RecordVerdict:
-    """Rules 2-4 for one record, in words."""
-    if r.end_date not in plan.period:
+def judge_record(
+    plan: Plan, r: StoredRecord, as_of: date, track: TrackView | None = None
+) -> RecordVerdict:
+    """Rules 2-4 for one record, in words; `track`: the person's (its window and figures)."""
+    track = track or plan.track_views[0]
+    start = window_start(plan.period.start, max((c.years for c in track.checks), default=1))
+    until = min(track.counted_until, plan.period.end)
+    if not start <= r.end_date <= plan.period.end:
         why = f"課程結束日 {roc(r.end_date)} 不在計畫期間（{roc(plan.period.start)}至{roc(plan.period.end)}）"
     elif r.end_date > as_of:
         why = f"課程結束日 {roc(r.end_date)} 在查詢日 {roc(as_of)} 之後"
+    elif r.end_date > until:
+        why = f"課程結束日 {roc(r.end_date)} 在本組採計截止日 {roc(until)} 之後"
     elif r.zero_reason:
         why = f"不採計：{r.zero_reason}"
     else:
-        checks = {c.id: c for c in plan.checks}
-        names = tuple(c.name for c in plan.checks if _matches(c, checks, r))
-        return RecordVerdict(r, record_hours(plan, r), names, "")
+        checks = {c.id: c for c in track.checks}
+        hours = record_hours(plan, r)
+        names = []
+        for c in track.checks:
+            if r.end_date < window_start(plan.period.start, c.years) or not _matches(c, checks, r):
+                continue
+            part = c.share(r.digital_share)
+            if part == 0:
+                continue
+            way = {"digital": "數位", "physical": "實體"}.get(c.mode or "", "")
+            names.append(f"{c.name}（{way} {plain(hours * part)} 小時）" if part != 1 else c.name)
+        if r.end_date < plan.period.start and not names:
+            why = f"課程結束日 {roc(r.end_date)} 在本年度之前：只計入跨年度的要求，本紀錄不屬於任何一項"
+            return RecordVerdict(r, Decimal(0), (), why)
+        return RecordVerdict(r, hours, tuple(names), "")
     return RecordVerdict(r, Decimal(0), (), why)
 
 
@@ -156,7 +177,12 @@ def explain(
             f"狀態：{STATUS_TEXT[result.status]}"
             + (f"（{result.exempt_reason}）" if result.exempt_reason else "")
         )
-    verdicts = [judge_record(plan, r, as_of) for r in records]
+    track = result.track if result else None
+    if result is not None and track is not None and len(plan.track_views) > 1:
+        lines.append(
+            f"組別：{track.name}（採計至 {roc(track.counted_until)}，期限 {roc(track.deadline)}）"
+        )
+    verdicts = [judge_record(plan, r, as_of, track) for r in records]
     counted = [v for v in verdicts if not v.why_not]
     lines.append("")
     lines.append(f"採計的紀錄（{len(counted)} 筆）：")
@@ -206,20 +232,33 @@ def _rejected(rejected: Rejections) -> list[str]:
     return lines
 
 
+def _depth(c: Check, checks: Mapping[str, Check]) -> int:
+    depth = 0
+    while c.within_parent and c.parent is not None and c.parent in checks:
+        c, depth = checks[c.parent], depth + 1
+    return depth
+
+
 def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
+    """Each requirement of the person's track (nested ones indented), and what is missing."""
     lines = ["各項要求："]
     supervisor = p.member.is_supervisor
-    for c in plan.checks:
-        target = c.target(supervisor)
+    checks = {c.id: c for c in p.checks}
+    for c in p.checks:
+        target = c.target(supervisor, p.member)
         if target == 0 and p.hours[c.id] == 0:
             continue
         gap = p.gaps[c.id]
         mark = "✓" if gap == 0 else "✗"
-        line = f"  {mark} {c.name}：{plain(p.hours[c.id])} / {plain(target)} 小時"
+        indent = "  " * (_depth(c, checks) + 1)
+        line = f"{indent}{mark} {c.name}：{plain(p.hours[c.id])} / {plain(target)} 小時"
         if gap:
             line += f"，尚差 {plain(gap)} 小時"
-        if c.threshold(supervisor) != target:
-            line += f"（懲處門檻 {plain(c.threshold(supervisor))} 小時）"
+        if c.years > 1:
+            line += f"（計算 {c.years} 年：{roc(window_start(plan.period.start, c.years))}起）"
+        threshold = c.threshold(supervisor, p.member)
+        if threshold != target:
+            line += f"（懲處門檻 {plain(threshold)} 小時）"
         lines.append(line)
     if plan.bundle is not None:
         lines.append(
@@ -229,16 +268,18 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
     if p.status == "met":
         lines.append("已達成本計畫的要求。")
     else:
-        last_day = last_day_registered_in_time(plan.deadline, plan.registration_lag_working_days)
+        track = p.track or plan.track_views[0]
+        last_day = last_day_registered_in_time(track.deadline, track.lag)
         lines.append(f"合計至少還需 {plain(p.needed)} 小時（同一小時可同時計入多項要求）。")
         if last_day >= as_of:
-            lag = plan.registration_lag_working_days
+            lag = track.lag
             note = f"（主辦機關於課程結束後 {lag} 個工作日內登錄時數）" if lag else ""
             lines.append(
-                f"最晚請在 {roc(last_day)}（含）以前上完課，時數才來得及在 {roc(plan.deadline)}（含）以前登錄{note}。"
+                f"最晚請在 {roc(last_day)}（含）以前上完課，時數才來得及在 {roc(track.deadline)}（含）以前登錄{note}。"
             )
         else:
-            lines.append(f"已過最後上課日 {roc(last_day)}（期限 {roc(plan.deadline)}）。")
+            lines.append(f"已過最後上課日 {roc(last_day)}（期限 {roc(track.deadline)}）。")
     if p.outcomes:
-        lines.append(f"獎懲：{p.outcome}（依 {roc(plan.judged_on)} 前的資料）")
+        judged = p.track.judged_on if p.track else plan.judged_on
+        lines.append(f"獎懲：{p.outcome}（依 {roc(judged)} 前的資料）")
     return lines

@@ -105,6 +105,40 @@ def zero_hours_reason(given: dict[str, Decimal | None]) -> str:
     return f"時數為 0：{'，'.join(parts)}"
 
 
+# 學習性質 as the portal codes it (DOMAIN: 1 數位, 2 實體, 3 混成), or in words.
+LEARNING_MODES = {
+    "1": "digital",
+    "數位": "digital",
+    "2": "physical",
+    "實體": "physical",
+    "3": "blended",
+    "混成": "blended",
+}
+SHARE = Decimal("0.0001")
+
+
+def learning_mode(text: str) -> str | None:
+    """digital | physical | blended, or None when the cell is empty or says something else."""
+    return LEARNING_MODES.get(text.strip())
+
+
+def digital_share(
+    mode: str | None, digital: Decimal | None, physical: Decimal | None, *, online: bool
+) -> Decimal:
+    """The share (0 to 1) of a record's hours that were learned digitally.
+
+    数位時數 and 實體時數 say it when given; else the 學習性質: 數位 is all digital, 實體 none;
+    a platform's own records (e等公務園+) are digital. A blended course without the split, or a
+    record that says nothing, counts as not digital: a digital minimum is never met on a guess.
+    """
+    d, p = digital or ZERO, physical or ZERO
+    if d + p > 0:
+        return (d / (d + p)).quantize(SHARE)
+    if mode == "digital" or (online and mode is None):
+        return Decimal(1)
+    return ZERO
+
+
 def hours_over_limit(
     certified: Decimal | None,
     digital: Decimal | None,

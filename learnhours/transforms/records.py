@@ -19,8 +19,10 @@ from learnhours.transforms.hours import (
     HoursError,
     attendance_reason,
     base_quantity,
+    digital_share,
     elearning_reason,
     hours_over_limit,
+    learning_mode,
     parse_duration,
     parse_hours,
     zero_hours_reason,
@@ -58,6 +60,7 @@ FIELD_LABELS = {
     "leave_to": "留職停薪迄日",
     "email": "電子郵件",
     "hours": "時數",
+    "mode": "學習性質",
 }
 
 
@@ -219,11 +222,17 @@ class Record(NamedTuple):
     quantity: Decimal
     unit: str
     zero_reason: str | None
+    mode: str | None  # 學習性質: digital | physical | blended, when the source says it
+    digital_share: Decimal  # the share of the hours learned digitally (hours.digital_share)
     digest: str
 
 
 def _normalize_row(
-    fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
+    fields: dict[str, object],
+    *,
+    gregorian: bool,
+    required: tuple[str, ...],
+    online: bool = False,
 ) -> Record:
     """The rules applied field by field: the reference the cached path in normalize_record follows."""
     row = RowReader(fields, gregorian)
@@ -307,7 +316,11 @@ def _normalize_row(
         parsed = (("certified_hours", certified), ("digital_hours", digital),
                   ("physical_hours", physical), ("total_count", total_count))  # fmt: skip
         reason = zero_hours_reason({FIELD_LABELS[f]: v for f, v in parsed if f in fields})
-    head = _digest_head(course_code, course_name, category, quantity, unit, reason, end)
+    mode = learning_mode(row.text("mode"))
+    share = digital_share(mode, digital, physical, online=online)
+    head = _digest_head(
+        course_code, course_name, category, quantity, unit, reason, end, mode, share
+    )
     return Record(
         person_id=pid,
         course_key=f"code:{course_code}" if course_code else f"name:{course_name}",
@@ -321,25 +334,32 @@ def _normalize_row(
         quantity=quantity,
         unit=unit,
         zero_reason=reason,
+        mode=mode,
+        digital_share=share,
         digest=hashlib.sha1(head + name.encode()).hexdigest(),
     )
 
 
 def _digest_head(
     course_code: str | None, course_name: str, category: int | None, quantity: Decimal,
-    unit: str, reason: str | None, end: date,
+    unit: str, reason: str | None, end: date, mode: str | None, share: Decimal,
 ) -> bytes:  # fmt: skip
-    """The digest's input but the name, which comes last: what a correction changes."""
+    """The digest's input but the name, which comes last: what a correction changes.
+
+    The last field, empty before revision 0007, is the learning mode and the digital share when
+    the source gives them: a correction of the 數位/實體 split is a correction too.
+    """
+    split = f"{mode or ''}:{share}" if mode or share else ""
     values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "",
-              end.isoformat(), "")  # fmt: skip
+              end.isoformat(), split)  # fmt: skip
     return "\x1f".join(values).encode()
 
 
 def normalize_record(
-    fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...]
+    fields: dict[str, object], *, gregorian: bool, required: tuple[str, ...], online: bool = False
 ) -> Record:
     """Apply rules 1-3 and 5's key to one row. Raises RowRejected listing every problem found."""
-    normalize = record_maker(tuple(fields), gregorian, required)
+    normalize = record_maker(tuple(fields), gregorian, required, online=online)
     return Record._make(normalize(tuple(fields.values())))
 
 
@@ -373,8 +393,9 @@ class _RecordMaker:
     """
 
     def __init__(self, names: tuple[str, ...], gregorian: bool, required: tuple[str, ...],
-                 convert) -> None:  # noqa: ANN001  # fmt: skip
+                 convert, online: bool = False) -> None:  # noqa: ANN001  # fmt: skip
         self.names, self.gregorian, self.required = names, gregorian, required
+        self.online = online
         self.convert = convert
         self.courses: dict[tuple, _Course] = {}
         self.fast = "person_id" in names and "name" in names
@@ -412,13 +433,15 @@ class _RecordMaker:
             self.courses[rest] = _Course(
                 row[1:_NAME_AT], row[_NAME_AT + 1 : _DIGEST_AT], row[_DIGEST_AT + 1 :],
                 _digest_head(r.course_code, r.course_name, r.category_code, r.quantity, r.unit,
-                             r.zero_reason, r.end_date),
+                             r.zero_reason, r.end_date, r.mode, r.digital_share),
             )  # fmt: skip
         return row
 
     def _record(self, values: tuple) -> Record:
         fields = dict(zip(self.names, values, strict=True))
-        return _normalize_row(fields, gregorian=self.gregorian, required=self.required)
+        return _normalize_row(
+            fields, gregorian=self.gregorian, required=self.required, online=self.online
+        )
 
     def _plain(self, values: tuple) -> tuple:
         return self.convert(self._record(values))
@@ -430,6 +453,11 @@ def record_maker(
     gregorian: bool,
     required: tuple[str, ...],
     convert=_as_record,  # noqa: ANN001
+    *,
+    online: bool = False,
 ) -> _RecordMaker:
-    """The normalizer of one column layout (see _RecordMaker), made once per layout and convert."""
-    return _RecordMaker(names, gregorian, required, convert)
+    """The normalizer of one column layout (see _RecordMaker), made once per layout and convert.
+
+    `online`: the file is a learning platform's own records (e等公務園+), digital unless it says
+    otherwise."""
+    return _RecordMaker(names, gregorian, required, convert, online)

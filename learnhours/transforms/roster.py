@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from learnhours.transforms.records import Problem, RowReader
+from learnhours.transforms.records import Problem, RowReader, clean
 
+# The staff kinds most plans bind; a roster may carry any other (工友, 技工, 教師, 工讀生 …): each
+# plan's population says whom it binds.
 CATEGORIES = ("編制內", "約聘", "約僱", "臨時")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
@@ -25,18 +27,17 @@ class Person:
     leave_from: date | None
     leave_to: date | None
     email: str | None
+    attributes: dict[str, str]  # the roster's other columns by header (職等, 職務, 角色 …)
 
 
-def normalize_person(fields: dict[str, object]) -> Person:
+def normalize_person(fields: dict[str, object], attributes: dict[str, str] | None = None) -> Person:
+    """A roster row as a person; `attributes`: the row's cells of columns the product has no
+    field for, kept as written (cleaned of stray spaces) for plans to use."""
     row = RowReader(fields, gregorian=False)
     pid = row.person_id()
     name = row.text("name", required=True)
     unit = row.text("unit", required=True)
     category = row.text("person_category", required=True).replace("約雇", "約僱")
-    if category and category not in CATEGORIES:
-        row.problems.append(
-            Problem("person_category", category, f"人員類別應為 {'、'.join(CATEGORIES)} 之一")
-        )
     supervisor = row.text("supervisor").upper()
     if supervisor not in ("", "Y", "N", "是", "否"):
         row.problems.append(Problem("supervisor", supervisor, "主管欄應為 Y 或 N"))
@@ -55,5 +56,6 @@ def normalize_person(fields: dict[str, object]) -> Person:
         is_supervisor=supervisor in ("Y", "是"),
         category=category,
         email=email,
+        attributes={k: clean(v) for k, v in (attributes or {}).items() if clean(v)},
         **dates,
     )

@@ -26,6 +26,8 @@ RECORD_COLUMNS = (
     "quantity",
     "unit",
     "zero_reason",
+    "mode",
+    "digital_share",
     "digest",
 )
 # A record's parameter row: the key, the other columns, the source kind; line and batch added last.
@@ -50,7 +52,8 @@ def converter(kind_name: str, postgres: bool) -> Callable[[Record], tuple]:
     def driver_row(r: Record) -> tuple:
         return (r.person_id, r.course_key, r.session, r.start_date.isoformat(),
                 r.end_date.isoformat(), r.name, r.course_code, r.course_name, r.category_code,
-                hours(r.quantity), r.unit, r.zero_reason, r.digest, kind_name)  # fmt: skip
+                hours(r.quantity), r.unit, r.zero_reason, r.mode, hours(r.digital_share),
+                r.digest, kind_name)  # fmt: skip
 
     return driver_row
 

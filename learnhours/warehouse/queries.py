@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, literal, or_, select
 
-from learnhours.plans import Plan
-from learnhours.transforms.compliance import Member, Standing
+from learnhours.plans import Check, Plan, window_start
+from learnhours.transforms.compliance import ALL, Member, Standing
 from learnhours.warehouse.schema import (
     ingest_batch,
     learning_record,
@@ -36,6 +36,8 @@ _MEMBER_COLUMNS = (
     person.c.leave_from,
     person.c.leave_to,
     person.c.email,
+    person.c.title,
+    person.c.attributes,
 )
 
 
@@ -46,7 +48,12 @@ def members(connection: Connection) -> list[Member]:
         .where(person.c.on_roster)
         .order_by(person.c.unit, person.c.person_id)
     )
-    return [Member(*row) for row in rows]
+    return [_member(row) for row in rows]
+
+
+def _member(row: tuple) -> Member:
+    *head, attributes = row
+    return Member(*head, attributes=json.loads(attributes) if attributes else {})  # type: ignore[misc]
 
 
 def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 - SQL expression
@@ -65,24 +72,42 @@ def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 -
     return case((lr.zero_reason.is_(None), hours), else_=literal(ZERO))
 
 
-def check_matches(plan: Plan):  # noqa: ANN201 - check id -> SQL condition
-    """Which records count toward each requirement (category codes; an `including` also by name)."""
-
-    def by_code(codes: frozenset[int] | None):  # noqa: ANN202
-        return literal(True) if codes is None else lr.category_code.in_(sorted(codes))
-
-    conditions = {}
-    for check in plan.checks:
-        if check.parent is None:
-            conditions[check.id] = by_code(check.codes)
-            continue
-        own: list[ColumnElement[bool]] = (
-            [lr.category_code.in_(sorted(check.codes))] if check.codes else []
+def _own(check: Check) -> ColumnElement[bool]:
+    """The records a requirement names: its codes, or (either) a course name containing one of
+    its words; neither: every record. Never its except_codes."""
+    parts: list[ColumnElement[bool]] = []
+    if check.codes is not None:
+        parts.append(lr.category_code.in_(sorted(check.codes)))
+    # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
+    parts += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
+    condition: ColumnElement[bool] = or_(*parts) if parts else literal(True)
+    if check.except_codes:
+        condition = and_(
+            condition,
+            or_(lr.category_code.is_(None), lr.category_code.not_in(sorted(check.except_codes))),
         )
-        # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
-        own += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
-        conditions[check.id] = and_(conditions[check.parent], or_(*own))
+    return condition
+
+
+def check_matches(plan: Plan) -> dict[str, ColumnElement[bool]]:
+    """Check key -> which records count toward it; one declared inside another (nested, an
+    `including`) counts only its parent's records."""
+    conditions: dict[str, ColumnElement[bool]] = {}
+    for check in plan.checks:  # parents come before what they hold
+        own = _own(check)
+        if check.within_parent and check.parent is not None:
+            own = and_(conditions[f"{check.track}/{check.parent}"], own)
+        conditions[check.key] = own
     return conditions
+
+
+def _by_mode(hours: ColumnElement[Any], mode: str | None) -> ColumnElement[Any]:
+    """Only the hours learned digitally (or in person), by the record's digital share."""
+    if mode == "digital":
+        return hours * lr.digital_share
+    if mode == "physical":
+        return hours * (literal(1) - lr.digital_share)
+    return hours
 
 
 def _hours(value: float | None) -> Decimal:
@@ -93,61 +118,90 @@ def _hours(value: float | None) -> Decimal:
 def standings(
     connection: Connection, plan: Plan, as_of: date
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
-    """Hours per person and requirement, now (records to the as-of date) and at the judge date.
+    """Hours per person and figure, now (records to the as-of date, within each track's
+    counting window) and at each track's judge date.
 
-    One GROUP BY person over the plan period (rule 4): a SUM per requirement and window, and the
+    One GROUP BY person over the plan's records (rule 4): a SUM per figure and window, and the
     bundle courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
     """
-    now_end = min(as_of, plan.period.end)
-    judge_end = min(as_of, plan.judged_on)
-    windows = [now_end] if judge_end >= now_end else [now_end, judge_end]
     hours = counted_hours(plan, zero_filtered=True)
     matches = check_matches(plan)
+    lower = plan.earliest_window_start
+    windows = []  # (track, "now" | "judged", end)
+    for t in plan.track_views:
+        now_end = min(as_of, t.counted_until)
+        judge_end = min(now_end, t.judged_on)
+        windows.append((t, "now", now_end))
+        if judge_end != now_end:
+            windows.append((t, "judged", judge_end))
+    top = max(end for _t, _w, end in windows)
 
-    def within(end: date, condition):  # noqa: ANN001, ANN202
-        # The WHERE clause already stops at now_end: only an earlier judge date needs a test.
-        return condition if end == now_end else and_(lr.end_date <= end, condition)
+    def within(end: date, start: date, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        # The WHERE clause already spans lower..top: only a narrower window needs its own test.
+        parts = [condition]
+        if end < top:
+            parts.append(lr.end_date <= end)
+        if start > lower:
+            parts.append(lr.end_date >= start)
+        return and_(*parts) if len(parts) > 1 else condition
 
-    columns: list[ColumnElement[Any]] = [
-        func.sum(case((within(end, matches[c.id]), hours)), type_=Float)
-        for end in windows
-        for c in plan.checks
-    ]
+    columns: list[ColumnElement[Any]] = []
+    layout: list[tuple[str, str, str]] = []  # (track, window, key) of each SUM column
+    for t, window, end in windows:
+        for c in t.checks:
+            start = window_start(plan.period.start, c.years)
+            columns.append(
+                func.sum(case((within(end, start, matches[c.key]), _by_mode(hours, c.mode))),
+                         type_=Float)
+            )  # fmt: skip
+            layout.append((t.id, window, c.key))
+        narrower = [lr.end_date <= end] if end < top else []
+        narrower += [lr.end_date >= plan.period.start] if plan.period.start > lower else []
+        every = case((and_(*narrower), hours)) if narrower else hours
+        columns.append(func.sum(every, type_=Float))
+        layout.append((t.id, window, f"{t.id}/{ALL}"))
     codes = [c.code for c in plan.bundle.courses] if plan.bundle else []
     if codes:
         passed = lr.course_code.in_(codes)
         columns += [
-            func.count(func.distinct(case((within(end, passed), lr.course_code))))
-            for end in windows
-        ]
+            func.count(func.distinct(case((within(end, plan.period.start, passed),
+                                           lr.course_code))))
+            for _t, _w, end in windows
+        ]  # fmt: skip
     # Records earning 0 h (rules 2-3) add nothing and never pass a bundle course: leave them out.
     query = (
         select(lr.person_id, *columns)
-        .where(lr.end_date.between(plan.period.start, now_end), lr.zero_reason.is_(None))
+        .where(lr.end_date.between(lower, top), lr.zero_reason.is_(None))
         .group_by(lr.person_id)
     )
-    ids = [c.id for c in plan.checks]
-    n = len(ids)
+    n = len(layout)
     # Few distinct sums occur (hours come in halves and quarters): convert each once.
     decimals: dict[float | None, Decimal] = {None: ZERO}
 
-    def hours_of(values: list) -> dict[str, Decimal]:
-        out = {}
-        for rid, value in zip(ids, values, strict=True):
-            d = decimals.get(value)
-            if d is None:
-                d = decimals[value] = _hours(value)
-            out[rid] = d
-        return out
+    def decimal(value: float | None) -> Decimal:
+        d = decimals.get(value)
+        if d is None:
+            d = decimals[value] = _hours(value)
+        return d
 
     now: dict[str, Standing] = {}
     judged: dict[str, Standing] = {}
+    two = any(w == "judged" for _t, w, _e in windows)
     for pid, *values in connection.execute(query).fetchall():
-        done = values[n * len(windows) :]
-        complete = [bool(codes) and count == len(codes) for count in done] or [False] * len(windows)
-        now[pid] = Standing(hours_of(values[:n]), complete[0])
+        now_hours: dict[str, Decimal] = {}
+        judged_hours: dict[str, Decimal] = {}
+        for (_track, window, key), value in zip(layout, values[:n], strict=True):
+            (now_hours if window == "now" else judged_hours)[key] = decimal(value)
+        done = values[n:]
+        now_bundle: dict[str, bool] = {}
+        judged_bundle: dict[str, bool] = {}
+        for (t, window, _end), count in zip(windows, done, strict=False):
+            (now_bundle if window == "now" else judged_bundle)[t.id] = count == len(codes)
+        now[pid] = Standing(now_hours, now_bundle)
         judged[pid] = (
-            now[pid] if len(windows) == 1 else Standing(hours_of(values[n : 2 * n]), complete[1])
+            Standing({**now_hours, **judged_hours}, {**now_bundle, **judged_bundle})
+            if two
+            else now[pid]
         )
     return now, judged
 
@@ -265,6 +319,8 @@ class PersonRecord:
     line_no: int
     copies: int  # times the record arrived (duplicates and corrections included), counted once
     batch_id: int
+    mode: str | None = None
+    digital_share: Decimal = ZERO
 
 
 def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
@@ -285,6 +341,8 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
             lr.line_no,
             lr.copies,
             lr.batch_id,
+            lr.mode,
+            lr.digital_share,
         )
         .join(ingest_batch, ingest_batch.c.id == lr.batch_id)
         .where(lr.person_id == person_id)
@@ -328,4 +386,4 @@ def member(connection: Connection, person_id: str) -> Member | None:
     row = connection.execute(
         select(*_MEMBER_COLUMNS, person.c.on_roster).where(person.c.person_id == person_id)
     ).first()
-    return Member(*row[:-1]) if row and row[-1] else None
+    return _member(tuple(row[:-1])) if row and row[-1] else None

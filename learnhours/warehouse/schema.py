@@ -69,12 +69,14 @@ person = Table(
     Column("unit", Text, nullable=False),
     Column("title", Text, nullable=False, default=""),
     Column("is_supervisor", Boolean, nullable=False),
-    Column("category", String(8), nullable=False),
+    Column("category", Text, nullable=False),  # 人員類別 as the roster writes it (open)
     Column("hired_on", Date),
     Column("left_on", Date),
     Column("leave_from", Date),
     Column("leave_to", Date),
     Column("email", Text),
+    # The roster's other columns by header, a JSON object (revision 0007): 職等, 職務, 角色 …
+    Column("attributes", Text),
     Column("on_roster", Boolean, nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
 )
@@ -98,6 +100,10 @@ learning_record = Table(
     Column("quantity", HOURS, nullable=False),
     Column("unit", String(8), nullable=False),
     Column("zero_reason", Text),
+    # 學習性質 when the source gives it, and the share of the hours learned digitally (revision
+    # 0007; transforms.hours.digital_share): what a digital or in-person minimum counts.
+    Column("mode", String(8)),
+    Column("digital_share", Numeric(5, 4), nullable=False, server_default=text("0")),
     Column("source_kind", String(40), nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
     # The source row is kept in source_block, found by batch and line.

@@ -1,0 +1,60 @@
+"""Agency plans: the rules as data. One YAML file per agency plan in plans/, validated on load.
+
+model (what a plan says, and the Checks compliance works with), conditions (who a rule is for),
+consistency (checks across fields), messages (every problem at its line, in Chinese), files
+(reading a file, plans that recur), catalog (which plan applies when: `current`).
+"""
+
+from learnhours.plans.catalog import CURRENT, Catalog, find_plan
+from learnhours.plans.conditions import Condition
+from learnhours.plans.files import (
+    SHIPPED_PLANS,
+    TAIPEI,
+    PlanFile,
+    load_plan,
+    plan_files,
+    read_plan_file,
+    taipei_today,
+)
+from learnhours.plans.model import (
+    CHANNEL_NAMES,
+    CHANNELS,
+    REQUIREMENT_ALL,
+    Bundle,
+    ByRole,
+    Check,
+    Plan,
+    PlanError,
+    Requirement,
+    Track,
+    TrackView,
+    UnitTier,
+    window_start,
+)
+
+__all__ = [
+    "CHANNEL_NAMES",
+    "CHANNELS",
+    "CURRENT",
+    "REQUIREMENT_ALL",
+    "SHIPPED_PLANS",
+    "TAIPEI",
+    "Bundle",
+    "ByRole",
+    "Catalog",
+    "Check",
+    "Condition",
+    "Plan",
+    "PlanError",
+    "PlanFile",
+    "Requirement",
+    "Track",
+    "TrackView",
+    "UnitTier",
+    "find_plan",
+    "load_plan",
+    "plan_files",
+    "read_plan_file",
+    "taipei_today",
+    "window_start",
+]

@@ -1,0 +1,133 @@
+"""Problems between a plan's fields, each at the field to fix.
+
+Works on the file as written as well as on a validated plan, so a typo elsewhere does not hide
+these: whatever cannot be read yet is skipped here and reported by the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+Loc = tuple[int | str, ...]
+
+
+def _items(value: object) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mapping items of a list, with their positions; anything else is left to the model."""
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+
+def _day(value: object) -> date | None:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else None
+
+
+def _guess(written: object, choices: list[str]) -> str:
+    match = difflib.get_close_matches(str(written), choices, n=1)
+    return f"，是否為「{match[0]}」？" if match else ""
+
+
+def _requirements(value: object, loc: Loc) -> Iterator[tuple[Loc, Mapping[str, Any]]]:
+    """Every requirement of a list, nested ones too, with its location."""
+    for i, req in _items(value):
+        yield (*loc, i), req
+        yield from _requirements(req.get("requirements"), (*loc, i, "requirements"))
+
+
+def _ids(requirements: object, loc: Loc) -> tuple[list[str], list[tuple[Loc, str]]]:
+    """The requirement ids of one track (nested and `including` ones too), and clashes."""
+    problems: list[tuple[Loc, str]] = []
+    first: dict[str, str] = {}
+    for at, req in _requirements(requirements, loc):
+        for where, rid in ((at, req.get("id")), _including_id(at, req)):
+            if not isinstance(rid, str):
+                continue
+            if rid in first:
+                problems.append(((*where, "id"), f"id「{rid}」重複：{first[rid]}已經用過"))
+            else:
+                first[rid] = _label(where)
+    return list(first), problems
+
+
+def _including_id(at: Loc, req: Mapping[str, Any]) -> tuple[Loc, object]:
+    including = req.get("including")
+    return (*at, "including"), including.get("id") if isinstance(including, Mapping) else None
+
+
+def _label(loc: Loc) -> str:
+    numbers = [f"第 {k + 1} 項" for k in loc if isinstance(k, int)]
+    return " 的 ".join(numbers) or "前面"
+
+
+def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    tracks = _items(data.get("tracks"))
+    has_requirements = bool(data.get("requirements"))
+    if tracks and has_requirements:
+        problems.append(
+            (("requirements",), "寫了 tracks 時，要求寫在各組的 requirements 裡，不寫在計畫層")
+        )
+    elif not tracks and not has_requirements and "requirements" in data:
+        problems.append((("requirements",), "至少要寫 1 項要求"))
+    elif not tracks and "requirements" not in data and "tracks" not in data:
+        problems.append((("requirements",), "缺少必填欄位「requirements」（或分組的 tracks）"))
+
+    known: list[str] = []
+    ids, clashes = _ids(data.get("requirements"), ("requirements",))
+    known += ids
+    problems += clashes
+    seen_tracks: dict[str, int] = {}
+    for t, track in tracks:
+        tid = track.get("id")
+        if isinstance(tid, str):
+            if tid in seen_tracks:
+                problems.append(
+                    (("tracks", t, "id"), f"id「{tid}」重複：第 {seen_tracks[tid] + 1} 組已經用過")
+                )
+            seen_tracks.setdefault(tid, t)
+        ids, clashes = _ids(track.get("requirements"), ("tracks", t, "requirements"))
+        known += ids
+        problems += clashes
+
+    period = data.get("period")
+    start = _day(period.get("start")) if isinstance(period, Mapping) else None
+    end = _day(period.get("end")) if isinstance(period, Mapping) else None
+    if start and end and start <= end:
+        dated: list[tuple[Loc, object]] = [
+            ((f,), data.get(f)) for f in ("deadline", "judge_date", "counted_until")
+        ]
+        dated += [
+            (("tracks", t, f), track.get(f))
+            for t, track in tracks
+            for f in ("deadline", "judge_date", "counted_until")
+        ]
+        for loc, value in dated:
+            day = _day(value)
+            if day and not start <= day <= end:
+                problems.append((loc, f"應在 period 之內（{start} 至 {end}），但寫的是「{day}」"))
+
+    no_bundle = data.get("bundle") is None
+    for t, tier in _items(data.get("unit_tiers")):
+        average = tier.get("average_at_least")
+        for rid in average if isinstance(average, Mapping) else ():
+            if rid not in known:
+                problems.append(
+                    (
+                        ("unit_tiers", t, "average_at_least", rid),
+                        f"沒有 id 為「{rid}」的要求" + _guess(rid, known),
+                    )
+                )
+        counts = tier.get("counts")
+        if counts in ("bundle_and_requirements", "bundle_or_requirements") and no_bundle:
+            problems.append(
+                (("unit_tiers", t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle")
+            )
+    for o, outcome in _items(data.get("outcomes")):
+        if outcome.get("when") == "bundle_completed" and no_bundle:
+            problems.append(
+                (("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle")
+            )
+    return problems

@@ -1,0 +1,87 @@
+"""A plan in words, as `learnhours plan check` prints it: the clerk compares it with the approved
+plan text, line by line."""
+
+from __future__ import annotations
+
+from learnhours.plans.model import CHANNEL_NAMES, ByRole, Check, Plan, TrackView
+from learnhours.transforms.dates import roc
+from learnhours.transforms.hours import plain
+
+
+def _figure(by_role: ByRole) -> str:
+    if by_role.supervisor != by_role.other:
+        return f"主管 {plain(by_role.supervisor)}／非主管 {plain(by_role.other)}"
+    return plain(by_role.other)
+
+
+def _codes(codes: frozenset[int]) -> str:
+    ordered = sorted(codes)
+    spans, start = [], None
+    for i, code in enumerate(ordered):
+        if start is None:
+            start = code
+        if i + 1 == len(ordered) or ordered[i + 1] != code + 1:
+            spans.append(str(start) if start == code else f"{start}-{code}")
+            start = None
+    return "、".join(spans)
+
+
+def _what(c: Check) -> str:
+    parts = []
+    if c.codes is not None:
+        parts.append(f"類別 {_codes(c.codes)}")
+    if c.name_contains:
+        parts.append("課程名稱含「" + "」或「".join(c.name_contains) + "」")
+    text = "或".join(parts) if parts else "所有課程"
+    if c.except_codes:
+        text += f"，不含類別 {_codes(c.except_codes)}"
+    if c.mode:
+        text += "，只計數位時數" if c.mode == "digital" else "，只計實體時數"
+    if c.years > 1:
+        text += f"，計算 {c.years} 年"
+    return text
+
+
+def _lags(track: TrackView) -> str:
+    if len(track.lags) == 1:
+        return f"{track.lag} 個工作日"
+    named = [f"{CHANNEL_NAMES.get(k, '其他')} {v}" for k, v in track.lags.items()]
+    return "、".join(named) + " 個工作日"
+
+
+def describe(plan: Plan) -> list[str]:
+    lines = [
+        f"  期間 {roc(plan.period.start)}至{roc(plan.period.end)}，期限 {roc(plan.deadline)}"
+        + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else ""),
+        f"  適用對象：{'、'.join(plan.population)}",
+    ]
+    many = len(plan.track_views) > 1
+    for track in plan.track_views:
+        indent = "    " if many else "  "
+        if many:
+            who = "、".join(c.text for c in track.who) or "其餘人員"
+            lines.append(
+                f"  組別 {track.id}（{track.name}；{who}）：期限 {roc(track.deadline)}，"
+                f"採計至 {roc(track.counted_until)}，判定日 {roc(track.judged_on)}，"
+                f"登錄時間 {_lags(track)}"
+            )
+        else:
+            lines.append(f"  登錄時間 {_lags(track)}")
+        checks = {c.id: c for c in track.checks}
+        for c in track.checks:
+            depth, up = 0, c
+            while up.within_parent and up.parent in checks:
+                up, depth = checks[up.parent], depth + 1
+            pad = indent + "  " * depth
+            line = f"{pad}{c.id}（{c.name}）：{_what(c)}，至少 {_figure(c.minimum)} 小時"
+            if c.outcome_minimum is not None:
+                line += f"（懲處門檻 {_figure(c.outcome_minimum)} 小時）"
+            lines.append(line)
+            for alternative in c.minimum_when:
+                lines.append(
+                    f"{pad}  「{' 且 '.join(w.text for w in alternative.when)}」者："
+                    f"至少 {_figure(alternative.minimum)} 小時"
+                )
+            if c.applies_to:
+                lines.append(f"{pad}  只適用於「{' 且 '.join(w.text for w in c.applies_to)}」者")
+    return lines

@@ -1,0 +1,640 @@
+"""A plan as data: who it binds, what they must complete, by when; validated when loaded.
+
+A plan holds one or more tracks (a population with its own requirements, cut-off and judge
+date); a plan without `tracks` is one track of everyone in its `population`. A track's
+requirements are a tree: a requirement may hold others (`requirements:`), whose hours count
+toward it; a flat list nests by its category codes (DOMAIN rule 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from learnhours.plans.conditions import Condition, Person, all_hold
+
+REQUIREMENT_ALL = "all"
+# Where records come from, for the registration lag of each (DOMAIN H4 and the platforms' own
+# delays): the portal and organizers' uploads, e等公務園+, the environmental-education site.
+CHANNELS = {
+    "agency_export": "portal",
+    "batch_upload": "portal",
+    "batch_upload_19": "portal",
+    "elearning": "elearning",
+    "environment_upload": "environment",
+}
+CHANNEL_NAMES = {
+    "portal": "終身學習入口網站",
+    "elearning": "e等公務園+",
+    "environment": "環境教育終身學習網",
+}
+
+
+class PlanError(ValueError):
+    """A plan file that cannot be used; the message names the file, line and field."""
+
+
+Loc = tuple[int | str, ...]
+
+
+def _located(message: str, *at: int | str) -> PydanticCustomError:
+    """A model-level error that knows which of the model's fields it is about, so load_plan can
+    point at that field's line rather than at the start of the model."""
+    return PydanticCustomError("located", "{message}", {"message": message, "at": at})
+
+
+def _code_list(value: object) -> object:
+    """`[501, "337-345", 7]` -> sorted unique ints; `all` stays `all`."""
+    if value == REQUIREMENT_ALL:
+        return value
+    if not isinstance(value, list):
+        raise ValueError("應為類別代碼清單，如 [501, 337-345]，或 all")
+    codes: set[int] = set()
+    for item in value:
+        text = str(item).strip()
+        if "-" in text:
+            low, _, high = text.partition("-")
+            if not (low.strip().isdigit() and high.strip().isdigit()) or int(low) > int(high):
+                raise ValueError(f"「{text}」不是代碼區間，應如 337-345")
+            codes.update(range(int(low), int(high) + 1))
+        elif text.isdigit():
+            codes.add(int(text))
+        else:
+            raise ValueError(f"「{text}」不是類別代碼（應為數字）")
+    return sorted(codes)
+
+
+def _code_set(value: object) -> object:
+    listed = _code_list(value)
+    if listed == REQUIREMENT_ALL:
+        raise ValueError("這裡應列出類別代碼，如 [540-546]，不能寫 all")
+    return listed
+
+
+def _condition(value: object) -> object:
+    return value if isinstance(value, Condition) else Condition.parse(value)
+
+
+def _conditions(value: object) -> object:
+    """One condition or a list of them; all must hold."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+Codes = Annotated[list[int] | Literal["all"], BeforeValidator(_code_list)]
+CodeSet = Annotated[list[int], BeforeValidator(_code_set)]
+Hours = Annotated[Decimal, Field(ge=0)]
+Who = Annotated[
+    list[Annotated[Condition, BeforeValidator(_condition)]], BeforeValidator(_conditions)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class ByRole(_Strict):
+    """A figure that differs for supervisors (主管 = Y) and everyone else."""
+
+    supervisor: Hours
+    other: Hours
+
+    def of(self, supervisor: bool) -> Decimal:
+        return self.supervisor if supervisor else self.other
+
+
+def _by_role(value: object) -> object:
+    if isinstance(value, (int, float, str, Decimal)):
+        return {"supervisor": value, "other": value}
+    return value
+
+
+RoleHours = Annotated[ByRole, BeforeValidator(_by_role)]
+
+
+class MinimumWhen(_Strict):
+    """Other figures for the people a condition picks out (`職等 >= 9` and `主管`: 20 h)."""
+
+    when: Who = Field(min_length=1)
+    minimum: RoleHours
+    outcome_minimum: RoleHours | None = None
+
+
+Lag = int | dict[Literal["default", "portal", "elearning", "environment"], int]
+
+
+def _lag(value: object) -> object:
+    if isinstance(value, Mapping):
+        bad = [v for v in value.values() if not isinstance(v, int) or v < 0]
+        if bad:
+            raise ValueError("各管道的登錄工作天數應為 0 或正整數")
+    elif isinstance(value, int) and value < 0:
+        raise ValueError("登錄工作天數應為 0 或正整數")
+    return value
+
+
+LagDays = Annotated[Lag, BeforeValidator(_lag)]
+
+
+class Including(_Strict):
+    """Hours a requirement must include (Z4: 性別主流化 "應包含 CEDAW 教育訓練").
+
+    Counted among the parent requirement's records: those whose code is in `codes` or whose
+    course name contains one of `name_contains`. Not a column of its own in status reports.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    codes: Codes = []
+    name_contains: list[str] = []
+    minimum: RoleHours
+    outcome_minimum: RoleHours | None = None
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Including:
+        if not self.codes and not self.name_contains:
+            raise ValueError("including 需要 codes 或 name_contains 至少一項")
+        return self
+
+
+class Requirement(_Strict):
+    """Hours of some records a person must reach (DOMAIN rule 6)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    # Which records count: those of these category codes, or (either) whose course name
+    # contains one of `name_contains`; with neither, every record (of the parent, if nested).
+    codes: Codes | None = None
+    name_contains: list[str] = []
+    except_codes: CodeSet = []  # `all except …`: never these codes
+    mode: Literal["digital", "physical"] | None = None  # only the hours learned that way
+    years: int = Field(default=1, ge=1, le=10)  # counted over this many years, the plan's last
+    minimum: RoleHours
+    # What the penalty clause checks, when it differs from the yearly target (Z4).
+    outcome_minimum: RoleHours | None = None
+    minimum_when: list[MinimumWhen] = []
+    applies_to: Who = []  # only people for whom every condition holds are bound by it
+    including: Including | None = None
+    requirements: list[Requirement] = []  # inside this one: their hours count toward it
+
+
+class Period(_Strict):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise _located(f"早於 start（{self.start}），但寫的是「{self.end}」", "end")
+        return self
+
+    def __contains__(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+class Link(_Strict):
+    name: str
+    url: str = Field(pattern=r"^https?://")
+
+
+class Reminders(_Strict):
+    stages: list[int] = Field(min_length=1, description="days before the effective deadline")
+    # Reminding people on stale data is worse than not reminding them.
+    freshness_days: int = Field(default=7, ge=0)
+    links: list[Link] = []
+    contact: str = "人事室"
+    # Who every mail comes from, e.g. `人事室 <hr@city.gov.tw>` (LEARNHOURS_MAIL_FROM overrides it):
+    # required, for without it no reminder can go out.
+    sender: str
+    hr_addresses: list[str] = []
+
+    @field_validator("sender")
+    @classmethod
+    def _one_address(cls, sender: str) -> str:
+        from email.utils import getaddresses
+
+        pairs = getaddresses([sender])
+        address = pairs[0][1] if len(pairs) == 1 else ""
+        if "@" not in address or "." not in address.rpartition("@")[2] or "\n" in sender:
+            raise ValueError(
+                f"寄件者應為一個電子郵件地址，如「人事室 <hr@city.gov.tw>」，但寫的是「{sender}」"
+            )
+        return sender
+
+    @field_validator("stages")
+    @classmethod
+    def _positive_unique(cls, stages: list[int]) -> list[int]:
+        if any(s < 0 for s in stages) or len(set(stages)) != len(stages):
+            raise ValueError("stages 應為不重複的非負天數，如 [60, 30, 14, 7]")
+        return sorted(stages, reverse=True)
+
+
+class BundleCourse(_Strict):
+    code: str
+    name: str
+    hours: Hours
+    pass_mark: Hours = Decimal(60)
+
+
+class Bundle(_Strict):
+    """A set of named courses whose completion satisfies the requirements (Z6)."""
+
+    name: str
+    # What the plan's annex announces: the listed courses must add up to it once filled in.
+    course_count: int | None = Field(default=None, ge=1)
+    total_hours: Hours | None = None
+    # Empty until the office copies the annex in: then nobody completes the bundle (never everybody).
+    courses: list[BundleCourse] = []
+
+    @model_validator(mode="after")
+    def _matches_annex(self) -> Bundle:
+        if not self.courses:
+            return self
+        codes = [c.code for c in self.courses]
+        for i, code in enumerate(codes):
+            if code in codes[:i]:
+                first = codes.index(code) + 1
+                raise _located(f"code「{code}」重複：第 {first} 項已經用過", "courses", i, "code")
+        if self.course_count is not None and len(self.courses) != self.course_count:
+            raise _located(
+                f"course_count 寫 {self.course_count} 門，courses 卻列了 {len(self.courses)} 門",
+                "course_count",
+            )
+        listed = sum((c.hours for c in self.courses), Decimal(0))
+        if self.total_hours is not None and listed != self.total_hours:
+            raise _located(
+                f"total_hours 寫 {self.total_hours} 小時，courses 合計 {listed} 小時", "total_hours"
+            )
+        return self
+
+
+PersonCondition = Literal["bundle_completed", "not_met_at_judge"]
+UnitCount = Literal["met", "bundle_and_requirements", "bundle_or_requirements"]
+
+
+class PersonOutcome(_Strict):
+    text: str
+    when: PersonCondition
+
+
+class UnitTier(_Strict):
+    """A unit-level reward; tiers are tried in order and the first one reached applies (Z9)."""
+
+    text: str
+    min_rate: Decimal = Field(ge=0, le=1)
+    below_rate: Decimal | None = Field(default=None, ge=0, le=1)
+    counts: UnitCount = "met"
+    # requirement id -> the unit's average hours for it must reach this (Z9).
+    average_at_least: dict[str, Hours] = {}
+
+
+class Track(_Strict):
+    """A population of the plan with its own requirements and dates (編制內 50 h to 11/30)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    who: Who = []  # the people of this track: every condition holds (first track that fits)
+    deadline: date
+    counted_until: date | None = None  # records count up to this day (default: the plan's)
+    judge_date: date | None = None
+    registration_lag_working_days: LagDays | None = None  # default: the plan's
+    requirements: list[Requirement] = Field(min_length=1)
+
+
+# --- what compliance works with: each figure as a Check ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One figure a person is checked against: a requirement of a track, or its `including`."""
+
+    id: str
+    name: str
+    codes: frozenset[int] | None  # None: not by code (every code, unless by name)
+    minimum: ByRole
+    outcome_minimum: ByRole | None
+    parent: str | None = None  # the requirement it sits inside
+    name_contains: tuple[str, ...] = ()
+    except_codes: frozenset[int] = frozenset()
+    mode: str | None = None  # digital | physical: only those hours
+    years: int = 1
+    minimum_when: tuple[MinimumWhen, ...] = ()
+    applies_to: tuple[Condition, ...] = ()
+    # Declared inside its parent (nested, or an `including`): only the parent's records count.
+    within_parent: bool = False
+    track: str = ""
+    column: bool = True  # a column of its own in `status` (an `including` is not)
+
+    @property
+    def key(self) -> str:
+        """Unique over the whole plan: the track, then the requirement."""
+        return f"{self.track}/{self.id}"
+
+    @property
+    def every_code(self) -> bool:
+        return self.codes is None and not self.name_contains
+
+    def matches_code(self, code: int | None) -> bool:
+        """By code alone (for nesting by codes and for explain)."""
+        if code is not None and code in self.except_codes:
+            return False
+        return self.every_code or (self.codes is not None and code in self.codes)
+
+    def names_record(self, code: int | None, course_name: str) -> bool:
+        """Whether the requirement itself names a record (the SQL in queries.check_matches):
+        by its codes, or its course-name words; neither, every record; never its except_codes."""
+        if code is not None and code in self.except_codes:
+            return False
+        if self.every_code:
+            return True
+        by_code = self.codes is not None and code in self.codes
+        upper = course_name.upper()
+        return by_code or any(w.upper() in upper for w in self.name_contains)
+
+    def share(self, digital_share: Decimal) -> Decimal:
+        """The part of a record's hours this requirement counts (only digital, only in person)."""
+        if self.mode == "digital":
+            return digital_share
+        if self.mode == "physical":
+            return 1 - digital_share
+        return Decimal(1)
+
+    def personal(self) -> bool:
+        """Whether the figures depend on more than the 主管 flag (conditions on the person)."""
+        return bool(self.minimum_when or self.applies_to)
+
+    def applies(self, person: Person) -> bool:
+        return all_hold(self.applies_to, person)
+
+    def _figures(self, person: Person | None, supervisor: bool) -> tuple[ByRole, ByRole]:
+        if person is not None:
+            for alternative in self.minimum_when:
+                if all_hold(alternative.when, person):
+                    minimum = alternative.minimum
+                    return minimum, alternative.outcome_minimum or minimum
+        return self.minimum, self.outcome_minimum or self.minimum
+
+    def target(self, supervisor: bool, person: Person | None = None) -> Decimal:
+        """The yearly target reminders chase, for this person (0 when it does not bind them)."""
+        if person is not None and not self.applies(person):
+            return Decimal(0)
+        return self._figures(person, supervisor)[0].of(supervisor)
+
+    def threshold(self, supervisor: bool, person: Person | None = None) -> Decimal:
+        """What the penalty clause checks (Z4): outcome_minimum, else the target."""
+        if person is not None and not self.applies(person):
+            return Decimal(0)
+        return self._figures(person, supervisor)[1].of(supervisor)
+
+    def contains(self, other: Check) -> bool:
+        """True when every record counting for `other` also counts here (nesting, rule 6)."""
+        if other.within_parent or self.within_parent:
+            return self.id == other.parent
+        if self.mode is not None and other.mode != self.mode:
+            return False
+        if self.name_contains or other.name_contains:
+            return self.every_code and not self.except_codes
+        if self.codes is None:
+            return other.except_codes >= self.except_codes
+        return (
+            other.codes is not None
+            and other.codes - other.except_codes <= self.codes - self.except_codes
+        )
+
+
+def _codes(codes: list[int] | str | None) -> frozenset[int] | None:
+    if codes is None or isinstance(codes, str):
+        return None
+    return frozenset(codes)
+
+
+def checks_of(track_id: str, requirements: list[Requirement]) -> list[Check]:
+    """The track's figures in reading order: each requirement, then what it holds."""
+    out: list[Check] = []
+
+    def walk(r: Requirement, parent: str | None) -> None:
+        out.append(
+            Check(
+                r.id, r.name, _codes(r.codes), r.minimum, r.outcome_minimum, parent,
+                tuple(r.name_contains), frozenset(r.except_codes), r.mode, r.years,
+                tuple(r.minimum_when), tuple(r.applies_to), parent is not None, track_id,
+            )
+        )  # fmt: skip
+        if r.including is not None:
+            i = r.including
+            out.append(
+                Check(
+                    i.id, i.name, _codes(i.codes) or None, i.minimum, i.outcome_minimum, r.id,
+                    tuple(i.name_contains), within_parent=True, track=track_id, column=False,
+                )
+            )  # fmt: skip
+        for child in r.requirements:
+            walk(child, r.id)
+
+    for requirement in requirements:
+        walk(requirement, None)
+    return out
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A track as compliance uses it: its people, dates and figures."""
+
+    id: str
+    name: str
+    who: tuple[Condition, ...]
+    deadline: date
+    counted_until: date
+    judged_on: date
+    lags: Mapping[str, int]  # channel (and "default") -> working days
+    checks: tuple[Check, ...] = field(default=())
+
+    @property
+    def lag(self) -> int:
+        """The longest registration lag: what the last day to attend must allow for."""
+        return max(self.lags.values(), default=0)
+
+    def fits(self, person: Person) -> bool:
+        return all_hold(self.who, person)
+
+    def check(self, rid: str) -> Check:
+        return next(c for c in self.checks if c.id == rid)
+
+    def lag_for(self, source_kind: str) -> int:
+        return self.lags.get(CHANNELS.get(source_kind, "default"), self.lags.get("default", 0))
+
+
+def _lags(value: Lag) -> dict[str, int]:
+    if isinstance(value, int):
+        return {"default": value}
+    return {str(channel): days for channel, days in value.items()}
+
+
+class Plan(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    # `yearly`: one file for every calendar year (its dates written as MM-DD); the plan judged is
+    # that file made for one year, its id `<file id>-<year>` (national -> national-2027).
+    recurs: Literal["yearly"] | None = None
+    name: str
+    agency: str
+    period: Period
+    deadline: date
+    counted_until: date | None = None  # records count up to this day (default: period.end)
+    judge_date: date | None = None
+    # Working days organizers take to register hours: one figure, or one per channel
+    # (portal, elearning, environment; default for the rest).
+    registration_lag_working_days: LagDays = 0
+    # The staff kinds (人員類別) the plan binds, as the roster writes them: 編制內, 約聘, 約僱,
+    # 工友, 教師 …; anyone else is exempt.
+    population: list[str] = Field(min_length=1)
+    hours_per_day: Hours = Decimal(6)
+    hours_per_credit: Hours = Decimal(18)
+    requirements: list[Requirement] = []
+    tracks: list[Track] = []
+    reminders: Reminders
+    outcomes: list[PersonOutcome] = []
+    unit_tiers: list[UnitTier] = []
+    bundle: Bundle | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        # load_plan runs the same checks on the file as written, with lines; this guards plans
+        # built in code.
+        from learnhours.plans.consistency import inconsistencies
+
+        problems = inconsistencies(self.model_dump())
+        if problems:
+            summary = "；".join(f"{'.'.join(map(str, loc))}：{text}" for loc, text in problems)
+            raise PydanticCustomError("plan_inconsistent", "{summary}", {"summary": summary})
+        return self
+
+    @property
+    def judged_on(self) -> date:
+        return self.judge_date or self.deadline
+
+    def is_open(self, day: date) -> bool:
+        """Whether `day` is inside the plan's period: reminders and daily summaries only then."""
+        return day in self.period
+
+    @property
+    def year(self) -> int:
+        return self.period.start.year
+
+    @cached_property
+    def track_views(self) -> tuple[TrackView, ...]:
+        """The plan's tracks; a plan without `tracks` is one track named after the plan."""
+        plan_lags = _lags(self.registration_lag_working_days)
+        until = self.counted_until or self.period.end
+        if not self.tracks:
+            checks = tuple(checks_of("main", self.requirements))
+            return (
+                TrackView(
+                    "main", self.name, (), self.deadline, until, self.judged_on, plan_lags, checks
+                ),
+            )
+        return tuple(
+            TrackView(
+                t.id,
+                t.name,
+                tuple(t.who),
+                t.deadline,
+                t.counted_until or until,
+                t.judge_date or t.deadline,
+                _lags(t.registration_lag_working_days)
+                if t.registration_lag_working_days is not None
+                else plan_lags,
+                tuple(checks_of(t.id, t.requirements)),
+            )
+            for t in self.tracks
+        )
+
+    @cached_property
+    def checks(self) -> list[Check]:
+        """Every figure of every track (tracks may share requirement ids)."""
+        return [c for t in self.track_views for c in t.checks]
+
+    @cached_property
+    def columns(self) -> list[Check]:
+        """One figure per requirement id, in plan order: the `<requirement>_hours` columns."""
+        seen: dict[str, Check] = {}
+        for c in self.checks:
+            if c.column and c.id not in seen:
+                seen[c.id] = c
+        return list(seen.values())
+
+    def track_of(self, person: Person) -> TrackView | None:
+        """The first track whose conditions hold for the person."""
+        return next((t for t in self.track_views if t.fits(person)), None)
+
+    def requirement(self, rid: str) -> Check:
+        return next(r for r in self.checks if r.id == rid)
+
+    @property
+    def lag(self) -> int:
+        return max(t.lag for t in self.track_views)
+
+    @property
+    def last_deadline(self) -> date:
+        return max(t.deadline for t in self.track_views)
+
+    @property
+    def earliest_window_start(self) -> date:
+        """The first day any requirement counts from (a two-year window starts a year early)."""
+        years = max((c.years for c in self.checks), default=1)
+        return window_start(self.period.start, years)
+
+    def warnings(self) -> list[str]:
+        """Things that load but that a clerk should look at before relying on the plan."""
+        notes = []
+        if self.bundle is not None and not self.bundle.courses:
+            notes.append(
+                f"bundle「{self.bundle.name}」尚未列出課程：在填入附件課程前，沒有人會被判定完成組裝課程"
+            )
+        if self.deadline < self.period.end and self.judge_date is None and not self.tracks:
+            notes.append("deadline 早於 period.end：若獎懲另有判定日，請寫 judge_date")
+        return notes
+
+
+def window_start(period_start: date, years: int) -> date:
+    """The first day of a window of `years` years ending with the plan's period."""
+    try:
+        return period_start.replace(year=period_start.year - (years - 1))
+    except ValueError:  # 29 February
+        return period_start.replace(year=period_start.year - (years - 1), day=28)
+
+
+def _day(value: object) -> date | None:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else None
+
+
+__all__ = [
+    "CHANNEL_NAMES",
+    "CHANNELS",
+    "REQUIREMENT_ALL",
+    "Bundle",
+    "ByRole",
+    "Check",
+    "Loc",
+    "Plan",
+    "PlanError",
+    "Requirement",
+    "Track",
+    "TrackView",
+    "UnitTier",
+    "window_start",
+]

@@ -451,7 +451,9 @@ def test_stale_reason_only_when_the_newest_batch_is_older_than_the_limit():
 
 
 def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine, tmp_path):
-    # hsinchu-city-2023 sets no separate figure for 性別主流化 (H3): nobody reads "應完成 0 小時".
+    # A requirement a plan sets no hours for (性別主流化 at 0 here): nobody reads "應完成 0 小時".
+    from tests.test_rules import plan_with
+
     pid = new_id()
     ingest_file(engine, roster_file(tmp_path, [person(pid, email="lin@example.gov.tw")]))
     ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 1))]))
@@ -459,7 +461,7 @@ def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine
     today = date(2023, 12, 1)
     notify(
         engine,
-        compute(engine, find_plan("hsinchu-city-2023"), today),
+        compute(engine, plan_with("hsinchu-city-2023", **{"req.gender.minimum": 0}), today),
         today,
         MAIL,
         backend,

@@ -189,12 +189,19 @@ def _message(err: Mapping[str, Any], loc: Loc) -> str:
 
 
 def _duplicate_keys(node: yaml.Node, root: yaml.Node, loc: Loc = ()) -> list[Problem]:
-    """A key written twice silently keeps the last value in YAML: report each as an error."""
+    """A key written twice silently keeps the last value in YAML: report each as an error.
+
+    Keys merged in from elsewhere (`<<: *anchor`, then a key of one's own overriding it) are not
+    written twice: only keys written inside this mapping's own text are compared.
+    """
     problems = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
+        start, end = node.start_mark.index, node.end_mark.index
         for key, value in node.value:
             line = key.start_mark.line + 1
+            if not start <= key.start_mark.index <= end:
+                continue  # merged in from an anchor: checked where it is written
             if key.value in seen:
                 _, field = where(root, (*loc, key.value))
                 text = f"同一層重複寫了「{key.value}」，第 {seen[key.value]} 行已經寫過"

@@ -15,7 +15,9 @@ from sqlalchemy import create_engine, text
 from learnhours.warehouse.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("PREFECT_HOME", str(ROOT / "var" / "prefect-test"))
+# Each pytest-xdist worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) gets a Prefect home of its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ.setdefault("PREFECT_HOME", str(ROOT / "var" / f"prefect-test-{_WORKER}"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ["LEARNHOURS_PLANS_DIR"] = str(ROOT / "plans")

@@ -203,20 +203,59 @@ def test_environment_bureau_low_carbon_courses_by_name_on_top_of_environmental_h
 
 @pytest.mark.parametrize("name", ["university", "county", "infosec", "environment-bureau"])
 def test_examples_explain_each_track_and_tree_node(name, engine, tmp_path):
-    from learnhours.transforms.explain import explain
-    from learnhours.warehouse import queries
-
     pid = new_id()
     ingest_file(engine, _roster(tmp_path, [{**person(pid), "職等": "9", "角色": "資訊人員"}]))
     ingest_file(engine, export_file(tmp_path, [_course(pid, "X1", 521, 2, date(2026, 2, 2))]))
     plan = _plan(name)
-    with engine.connect() as connection:
-        records = queries.person_records(connection, pid)
-        rejected = queries.person_rejections(connection, pid)
-    result = next(p for p in compute(engine, plan, AS_OF).people if p.member.person_id == pid)
-    text = "\n".join(explain(plan, pid, result, records, AS_OF, rejected))
+    result, text = _explain(engine, plan, pid)
     for check in result.checks:
         if check.target(result.member.is_supervisor, result.member) or result.hours[check.id]:
             assert check.name in text
     if len(plan.track_views) > 1:
         assert f"組別：{result.track.name}" in text
+
+
+def _explain(engine, plan, pid: str, as_of: date = AS_OF):
+    """The person's result and the text `learnhours explain` prints for them."""
+    from learnhours.transforms.explain import explain
+    from learnhours.warehouse import queries
+
+    with engine.connect() as connection:
+        records = queries.person_records(connection, pid)
+        rejected = queries.person_rejections(connection, pid)
+    result = next(p for p in compute(engine, plan, as_of).people if p.member.person_id == pid)
+    return result, "\n".join(explain(plan, pid, result, records, as_of, rejected))
+
+
+def test_explain_says_which_condition_raised_a_minimum_and_which_rule_binds_someone_else(
+    engine, tmp_path
+):
+    senior = new_id()
+    ingest_file(
+        engine, _roster(tmp_path, [{**person(senior, supervisor=True), "職等": "9", "角色": ""}])
+    )
+    day = date(2026, 5, 1)
+    rows = [
+        _course(senior, "C01", 12, 12, day),
+        _course(senior, "S03", 522, 2, day, name="資安專業"),
+    ]
+    ingest_file(engine, export_file(tmp_path, rows))
+    county = _explain(engine, _plan("county"), senior)[1]
+    assert "與業務相關：14 / 20 小時，尚差 6 小時（因「主管、職等 >= 9」）" in county
+    infosec = _explain(engine, _plan("infosec"), senior)[1]
+    # Hours toward a requirement that binds only 資安專職: shown, not chased.
+    assert "－ 資安專業課程（專職人員）：2 小時（只適用於「角色 contains 資安專職」者）" in infosec
+    assert "資安通識課程：0 / 3 小時，尚差 3 小時" in infosec
+
+
+def test_explain_gives_each_channels_last_day_when_their_registration_lags_differ(
+    engine, tmp_path
+):
+    pid = new_id()
+    ingest_file(engine, _roster(tmp_path, [person(pid)]))
+    ingest_file(engine, export_file(tmp_path, [_course(pid, "U01", 501, 1, date(2026, 3, 2))]))
+    text = _explain(engine, _plan("university"), pid, date(2026, 11, 2))[1]
+    # 2026-11-30 is a Monday: 3 working days before it end on 11-25, 7 on 11-19.
+    assert "e等公務園+：115年11月25日（含）以前（3 個工作日內登錄）" in text
+    assert "其他管道：115年11月19日（含）以前（7 個工作日內登錄）" in text
+    assert "最晚請在 115年11月19日（含）以前上完課" in text

@@ -244,12 +244,27 @@ def test_each_track_gets_its_reminders_at_its_own_stage(engine, tmp_path):
 # --- 6. registration lag per channel ---------------------------------------------------------------
 
 
-def test_lag_per_channel_gives_each_platform_its_own_last_day():
+def test_lag_per_channel_gives_each_platform_its_own_last_day_in_the_reminder(engine, tmp_path):
+    import email
+    import email.policy
+
+    from learnhours.flows.steps import plan_notices
+    from tests.factories import MAIL
+
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid, email="p@x.gov.tw")]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2026, 2, 1))]))
     plan = load_plan(Path("plans/examples/university.yaml"), 2026)
-    track = plan.track_views[0]
-    assert (
-        track.lag == 7 and track.lag_for("elearning") == 3 and track.lag_for("agency_export") == 7
-    )
+    assert plan.track_views[0].lags == {"default": 7, "elearning": 3}
+    day = date(2026, 10, 1)  # 60 days before 11/30
+    (draft,) = [d for d in plan_notices(engine, compute(engine, plan, day), day, MAIL).drafts
+                if d.kind == "reminder"]  # fmt: skip
+    body = email.message_from_bytes(draft.mime, policy=email.policy.default)
+    text = body.get_body(("plain",)).get_content()
+    # 2026-11-30 is a Monday: 3 working days before it leave 11/25, 7 leave 11/19.
+    assert "請於 115年11月19日（含）以前完成課程" in text
+    assert "- e等公務園+：115年11月25日（含）以前（3 個工作日內登錄）" in text
+    assert "- 其他管道：115年11月19日（含）以前（7 個工作日內登錄）" in text
 
 
 # --- 8. the defects found on the way ---------------------------------------------------------------

@@ -29,7 +29,11 @@ from learnhours.transforms.compliance import PersonResult, UnitResult, children,
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
-from learnhours.transforms.workdays import current_stage, last_day_registered_in_time
+from learnhours.transforms.workdays import (
+    current_stage,
+    last_day_registered_in_time,
+    last_days_by_channel,
+)
 
 SUMMARY_STAGE = 0
 
@@ -124,11 +128,10 @@ class Context:
     def dates(self, track: TrackView) -> dict[str, object]:
         """A track's deadline in words; with a lag per channel, each channel's last day."""
         last = self.last_days[track.id]
-        channels = []
-        if len(set(track.lags.values())) > 1:
-            for channel, lag in sorted(track.lags.items(), key=lambda c: c[1]):
-                name = CHANNEL_NAMES.get(channel, "其他管道")
-                channels.append((name, roc(last_day_registered_in_time(track.deadline, lag)), lag))
+        channels = [
+            (CHANNEL_NAMES.get(channel, "其他管道"), roc(day), lag)
+            for channel, day, lag in last_days_by_channel(track.deadline, track.lags)
+        ]
         return {
             "deadline": roc(track.deadline),
             "last_day": roc(last),

@@ -18,7 +18,6 @@ from learnhours.plans.files import (
 )
 from learnhours.plans.model import (
     CHANNEL_NAMES,
-    CHANNELS,
     REQUIREMENT_ALL,
     Bundle,
     ByRole,
@@ -34,7 +33,6 @@ from learnhours.plans.model import (
 
 __all__ = [
     "CHANNEL_NAMES",
-    "CHANNELS",
     "CURRENT",
     "REQUIREMENT_ALL",
     "SHIPPED_PLANS",

@@ -28,15 +28,8 @@ from pydantic_core import PydanticCustomError
 from learnhours.plans.conditions import Condition, Person, all_hold
 
 REQUIREMENT_ALL = "all"
-# Where records come from, for the registration lag of each (DOMAIN H4 and the platforms' own
-# delays): the portal and organizers' uploads, e等公務園+, the environmental-education site.
-CHANNELS = {
-    "agency_export": "portal",
-    "batch_upload": "portal",
-    "batch_upload_19": "portal",
-    "elearning": "elearning",
-    "environment_upload": "environment",
-}
+# The channels a plan may give its own registration lag (DOMAIN H4 and the platforms' own delays):
+# the portal (its exports and organizers' uploads), e等公務園+, the environmental-education site.
 CHANNEL_NAMES = {
     "portal": "終身學習入口網站",
     "elearning": "e等公務園+",
@@ -381,12 +374,17 @@ class Check:
     def applies(self, person: Person) -> bool:
         return all_hold(self.applies_to, person)
 
+    def alternative(self, person: Person | None) -> MinimumWhen | None:
+        """The first `minimum_when` whose conditions all hold for the person, if any."""
+        if person is None:
+            return None
+        return next((a for a in self.minimum_when if all_hold(a.when, person)), None)
+
     def _figures(self, person: Person | None, supervisor: bool) -> tuple[ByRole, ByRole]:
-        if person is not None:
-            for alternative in self.minimum_when:
-                if all_hold(alternative.when, person):
-                    minimum = alternative.minimum
-                    return minimum, alternative.outcome_minimum or minimum
+        alternative = self.alternative(person)
+        if alternative is not None:
+            minimum = alternative.minimum
+            return minimum, alternative.outcome_minimum or minimum
         return self.minimum, self.outcome_minimum or self.minimum
 
     def target(self, supervisor: bool, person: Person | None = None) -> Decimal:
@@ -474,9 +472,6 @@ class TrackView:
 
     def check(self, rid: str) -> Check:
         return next(c for c in self.checks if c.id == rid)
-
-    def lag_for(self, source_kind: str) -> int:
-        return self.lags.get(CHANNELS.get(source_kind, "default"), self.lags.get("default", 0))
 
 
 def _lags(value: Lag) -> dict[str, int]:
@@ -624,7 +619,6 @@ def _day(value: object) -> date | None:
 
 __all__ = [
     "CHANNEL_NAMES",
-    "CHANNELS",
     "REQUIREMENT_ALL",
     "Bundle",
     "ByRole",

@@ -8,12 +8,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from learnhours.plans import Check, Plan, TrackView, window_start
+from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
-from learnhours.transforms.workdays import last_day_registered_in_time
+from learnhours.transforms.workdays import last_day_registered_in_time, last_days_by_channel
 
 STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}
 
@@ -248,6 +248,12 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         target = c.target(supervisor, p.member)
         if target == 0 and p.hours[c.id] == 0:
             continue
+        if not c.applies(p.member):
+            why = "、".join(x.text for x in c.applies_to)
+            lines.append(
+                f"{'  ' * (_depth(c, checks) + 1)}－ {c.name}：{plain(p.hours[c.id])} 小時（只適用於「{why}」者）"
+            )
+            continue
         gap = p.gaps[c.id]
         mark = "✓" if gap == 0 else "✗"
         indent = "  " * (_depth(c, checks) + 1)
@@ -256,6 +262,9 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             line += f"，尚差 {plain(gap)} 小時"
         if c.years > 1:
             line += f"（計算 {c.years} 年：{roc(window_start(plan.period.start, c.years))}起）"
+        alternative = c.alternative(p.member)
+        if alternative is not None:
+            line += f"（因「{'、'.join(x.text for x in alternative.when)}」）"
         threshold = c.threshold(supervisor, p.member)
         if threshold != target:
             line += f"（懲處門檻 {plain(threshold)} 小時）"
@@ -271,7 +280,15 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         track = p.track or plan.track_views[0]
         last_day = last_day_registered_in_time(track.deadline, track.lag)
         lines.append(f"合計至少還需 {plain(p.needed)} 小時（同一小時可同時計入多項要求）。")
-        if last_day >= as_of:
+        channels = last_days_by_channel(track.deadline, track.lags)
+        if last_day >= as_of and channels:
+            lines.append(
+                f"最晚請在 {roc(last_day)}（含）以前上完課，時數才來得及在 {roc(track.deadline)}（含）以前登錄；各管道登錄時間不同："
+            )
+            for channel, day, lag in channels:
+                name = CHANNEL_NAMES.get(channel, "其他管道")
+                lines.append(f"  {name}：{roc(day)}（含）以前（{lag} 個工作日內登錄）")
+        elif last_day >= as_of:
             lag = track.lag
             note = f"（主辦機關於課程結束後 {lag} 個工作日內登錄時數）" if lag else ""
             lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -28,6 +29,17 @@ def last_day_registered_in_time(deadline: date, lag_working_days: int) -> date:
         counted += is_working_day(day)
         day -= timedelta(days=1)
     return day
+
+
+def last_days_by_channel(deadline: date, lags: Mapping[str, int]) -> list[tuple[str, date, int]]:
+    """(channel, last day, lag) for each channel, quickest channel first; empty when every
+    channel takes the same time (one last day says it all)."""
+    if len(set(lags.values())) <= 1:
+        return []
+    return [
+        (channel, last_day_registered_in_time(deadline, lag), lag)
+        for channel, lag in sorted(lags.items(), key=lambda c: (c[1], c[0]))
+    ]
 
 
 def registered_by(course_end: date, lag_working_days: int) -> date:

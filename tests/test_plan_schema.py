@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from learnhours.demo_data import ELEARNING_HEADER, ROSTER_HEADER, write_csv
 from learnhours.flows.cli import main
@@ -282,3 +283,32 @@ def test_plan_without_a_sender_is_refused_by_plan_check(tmp_path, capsys):
 def test_hsinchu_gender_mainstreaming_is_one_hour_as_in_the_national_rule_it_cites():
     assert find_plan("hsinchu-city-2023").requirement("gender").target(False) == 1
     assert find_plan("national-2026").requirement("gender").target(False) == 1
+
+
+def test_migration_0007_lets_the_current_roster_load_again_for_its_other_columns(tmp_path):
+    """Before 0007 a roster kept neither 職等 nor 工友: the same file offered again after the
+    upgrade loads once more and fills them in; an older roster file stays known."""
+    from learnhours.warehouse import db
+    from tests.test_migrations import _downgrade
+
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    senior, worker = new_id(), new_id()
+    header = [*ROSTER_HEADER, "職等"]
+    older = write_csv(
+        tmp_path / "roster-old.csv", header, [{**person(senior), "職等": "8"}], "utf-8"
+    )
+    ingest_file(engine, older)
+    people = [{**person(senior), "職等": "9"}, {**person(worker, category="工友"), "職等": ""}]
+    current = write_csv(tmp_path / "roster.csv", header, people, "utf-8")
+    ingest_file(engine, current)
+    _downgrade(engine, "0006")
+    with engine.begin() as connection:  # what 0006 held: no attributes, 工友 never loaded
+        connection.execute(text("DELETE FROM person WHERE category = '工友'"))
+    db.upgrade(engine)
+    assert ingest_file(engine, older).skipped  # never replaces the newer snapshot
+    again = ingest_file(engine, current)
+    assert not again.skipped and again.loaded == 2
+    assert ingest_file(engine, current).skipped  # once
+    with engine.connect() as connection:
+        members = {m.person_id: m for m in queries.members(connection)}
+    assert members[senior].attributes == {"職等": "9"} and members[worker].category == "工友"

@@ -8,6 +8,11 @@ A record's digital share is what transforms.hours.digital_share says of its sour
 實體時數 when given, else its 學習性質, else (e等公務園+ records) digital. This revision reads the
 rows kept in source_block with a frozen copy of those rules, so later changes to them do not
 change what it did.
+
+Rosters loaded before this revision kept neither their other columns nor staff kinds beyond the
+four categories. The roster in force (the batch the people on the roster came from) is marked
+so that the same file, offered again, loads once more and fills them in; older roster files
+stay known, so one left in the inbox can never replace the newer snapshot.
 """
 
 import csv
@@ -59,6 +64,26 @@ def upgrade() -> None:
     op.add_column("person", sa.Column("attributes", sa.Text(), nullable=True))
     _category_type(sa.String(8), sa.Text())
     _backfill_modes()
+    _reload_current_roster()
+
+
+def _reload_current_roster() -> None:
+    """The current roster batch gets a content hash no file has: its file loads again."""
+    import hashlib
+
+    bind = op.get_bind()
+    person = sa.table(
+        "person", sa.column("batch_id", sa.Integer), sa.column("on_roster", sa.Boolean)
+    )
+    batch = sa.table("ingest_batch", sa.column("id", sa.Integer), sa.column("sha256", sa.String))
+    current = bind.execute(
+        sa.select(sa.func.max(person.c.batch_id)).where(person.c.on_roster.is_(True))
+    ).scalar()
+    if current is None:
+        return
+    sha = bind.execute(sa.select(batch.c.sha256).where(batch.c.id == current)).scalar_one()
+    marked = hashlib.sha256(f"loaded before 0007: {sha}".encode()).hexdigest()
+    bind.execute(sa.update(batch).where(batch.c.id == current).values(sha256=marked))
 
 
 def _normalized(cell: str) -> str:

@@ -540,3 +540,21 @@ def test_notices_retry_releases_failed_and_stuck_notices_on_purpose_recorded(
     assert [(s, who) for s, who, _d in released] == [("sent", "王人事")]
     assert cli.main(["--database-url", url, "notices", "--status", "sent", "--format", "csv"]) == 0
     assert ",王人事 " in capsys.readouterr().out  # the ledger says who released it, and when
+
+
+def test_workbook_cells_from_input_are_text_never_formulas():
+    """A roster name or unit like `=HYPERLINK(...)` must not become a live formula in HR's Excel."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from learnhours.notifiers.render import shortfall_workbook
+
+    evil = ['=HYPERLINK("http://x.example/","點我")', "=1+2", "+SUM(A1)", "@cmd"]
+    book = shortfall_workbook(["姓名", "單位", "尚差"], [[evil[0], evil[1], Decimal(3)]],
+                              {"各單位": (["單位"], [[evil[2]], [evil[3]]])})  # fmt: skip
+    loaded = load_workbook(BytesIO(book))
+    cells = [c for sheet in loaded.worksheets for row in sheet.iter_rows(min_row=2) for c in row]
+    assert [(c.value, c.data_type) for c in cells] == [
+        (evil[0], "s"), (evil[1], "s"), (3, "n"), (evil[2], "s"), (evil[3], "s"),
+    ]  # fmt: skip

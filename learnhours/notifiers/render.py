@@ -191,6 +191,20 @@ def _sender(value: str) -> str:
 # -- the HR summary's chart and spreadsheet -------------------------------------------------------
 
 
+def _cell(sheet, value: object) -> object:  # noqa: ANN001 - an openpyxl worksheet
+    """A value for the sheet: numbers as numbers, and text always as text, so a name written
+    `=HYPERLINK(...)` stays those characters instead of becoming a live formula."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, str) and value.startswith("="):
+        from openpyxl.cell.cell import Cell
+
+        cell = Cell(sheet, row=1, column=1)  # append() puts it in its place
+        cell.value, cell.data_type = value, "s"
+        return cell
+    return value
+
+
 def shortfall_workbook(
     headers: Sequence[str],
     rows: Sequence[Sequence[object]],
@@ -211,7 +225,7 @@ def shortfall_workbook(
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in body:
-            sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
+            sheet.append([_cell(sheet, v) for v in row])
         sheet.freeze_panes = "A2"
         for column, width in zip(
             "ABCDEFGHIJKLMNOP", (14, 10, 14, 10, 10, *([12] * 11)), strict=False

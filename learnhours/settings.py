@@ -78,6 +78,11 @@ class Settings(BaseModel):
     portal_password: SecretStr | None = Field(None, description="its password; environment only")
 
     # Where the settings came from: the project folder and the file, for messages.
+    ingest_wait_seconds: float = Field(
+        3600,
+        ge=0,
+        description="how long a run waits for another run's ingest to finish before it fails",
+    )
     root: Path = Field(Path("."), exclude=True)
     config_file: Path | None = Field(None, exclude=True)
     # The environment as read, for the one thing named by data rather than by this module: the

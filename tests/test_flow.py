@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, select, text
 from learnhours.demo_data import ROSTER_HEADER, build_sample, write_csv, write_inbox
 from learnhours.notifiers.backends import MEMORY_OUTBOX
 from learnhours.warehouse.db import connect
-from learnhours.warehouse.lock import acquire, release
+from learnhours.warehouse.lock import acquire, plan_lock, release
 from learnhours.warehouse.schema import ingest_batch, notice, run_log
 from tests.test_mail_backends import Recorder, smtp_server
 
@@ -112,23 +112,25 @@ def test_invalid_plan_fails_the_run_records_it_and_mails_the_administrator(
 
 
 @pytest.mark.slow
-def test_run_refused_while_another_holds_the_lock_touches_nothing_and_is_recorded(
+def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
     prefect_harness, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")
     url = f"sqlite:///{tmp_path / 'w.db'}"
     engine = connect(url)
-    holder = acquire(engine)  # the "first run", still going
+    holder = acquire(engine, plan_lock("national-2026"))  # the "first run", still judging it
     try:
         state = _nightly(tmp_path)
     finally:
-        release(engine, holder)
-    assert state.is_failed() and "another nightly run is going" in state.message
+        release(engine, holder, plan_lock("national-2026"))
+    why = "national-2026 was not judged tonight: another run holds the plan:national-2026 lock"
+    assert state.is_failed() and why in state.message
     with engine.connect() as connection:
-        assert connection.execute(select(ingest_batch)).all() == []
+        assert connection.execute(select(ingest_batch)).all() != []  # the inbox is its own lock
+        assert connection.execute(select(notice)).all() == []  # the plan was left alone
     ((status, _rows, detail),) = _runs(url)
-    assert status == "failed" and "another nightly run is going" in detail
+    assert status == "failed" and why in detail
 
 
 @pytest.mark.slow

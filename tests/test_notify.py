@@ -286,7 +286,7 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
     stuck, stuck_to = crashing.sent[0]["Message-ID"], crashing.sent[0]["To"]
     assert stuck not in [m["Message-ID"] for m in backend.outbox]  # never resent
     with engine.connect() as connection:
-        assert any("寄送狀態不明" in line for line in ledger.troubles(connection, PLAN))
+        assert any("寄送狀態不明" in line for _key, line in ledger.trouble_rows(connection, PLAN))
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     assert f"{stuck_to}：寄送狀態不明" in summary.get_body(("plain",)).get_content()
 

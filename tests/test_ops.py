@@ -58,7 +58,10 @@ def _plant(engine, holder: str, age: timedelta) -> None:
 
 
 def test_second_run_is_refused_while_the_first_holds_the_lock(any_engine):
-    with run_lock_held(any_engine), pytest.raises(RunLocked, match="another nightly run is going"):
+    with (
+        run_lock_held(any_engine),
+        pytest.raises(RunLocked, match="another run holds the nightly lock"),
+    ):
         acquire(any_engine)
     # released in the finally: the next night's run starts
     release(any_engine, acquire(any_engine))
@@ -69,6 +72,42 @@ def test_lock_is_released_when_the_run_raises(any_engine):
         raise KeyError("the run failed")
     with any_engine.connect() as connection:
         assert connection.execute(select(run_lock)).all() == []
+
+
+def test_two_plans_locks_never_collide_and_the_same_plan_is_refused(any_engine):
+    from learnhours.warehouse.lock import plan_lock
+
+    with run_lock_held(any_engine, plan_lock("taipei-city-2026")):
+        with run_lock_held(any_engine, plan_lock("taipei-schools-2026")):
+            pass  # the other plan of the same warehouse runs meanwhile
+        with pytest.raises(RunLocked, match="plan:taipei-city-2026 lock"):
+            acquire(any_engine, plan_lock("taipei-city-2026"))
+
+
+def test_a_run_waits_for_another_runs_ingest_then_takes_it(any_engine):
+    from learnhours.warehouse.lock import INGEST
+
+    first = acquire(any_engine, INGEST)
+    waited = threading.Event()
+    took: list[str] = []
+
+    def second() -> None:
+        with run_lock_held(any_engine, INGEST, wait_seconds=30, poll_seconds=0.05,
+                           on_wait=lambda _why: waited.set()):  # fmt: skip
+            took.append("ingest")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert waited.wait(10)  # it is waiting, not refused
+    assert took == []
+    release(any_engine, first, INGEST)
+    thread.join(10)
+    assert took == ["ingest"]
+    held = acquire(any_engine, INGEST)
+    waiting = run_lock_held(any_engine, INGEST, wait_seconds=0.2, poll_seconds=0.05)
+    with pytest.raises(RunLocked, match="ingest lock"), waiting:  # a wait that runs out: refused
+        pass
+    release(any_engine, held, INGEST)
 
 
 def test_two_runs_started_at_once_exactly_one_proceeds(any_engine):
@@ -333,6 +372,8 @@ def test_unlock_command_releases_a_lock_and_names_its_holder(tmp_path, capsys):
 
     engine = connect(f"sqlite:///{tmp_path / 'w.db'}")
     _plant(engine, str(Holder("other-host.example", 4242, "x")), timedelta(hours=1))
-    assert main(["--database-url", str(engine.url), "unlock"]) == 0
+    assert main(["--database-url", str(engine.url), "unlock"]) == 2  # which one? it lists them
+    assert "nightly：other-host.example:4242:x" in capsys.readouterr().out
+    assert main(["--database-url", str(engine.url), "unlock", "nightly"]) == 0
     assert "other-host.example:4242:x" in capsys.readouterr().out
     release(engine, acquire(engine))

@@ -248,9 +248,7 @@ def test_explain_says_which_condition_raised_a_minimum_and_which_rule_binds_some
     assert "資安通識課程：0 / 3 小時，尚差 3 小時" in infosec
 
 
-def test_explain_gives_each_channels_last_day_when_their_registration_lags_differ(
-    engine, tmp_path
-):
+def test_explain_gives_each_channels_last_day_when_their_registration_lags_differ(engine, tmp_path):
     pid = new_id()
     ingest_file(engine, _roster(tmp_path, [person(pid)]))
     ingest_file(engine, export_file(tmp_path, [_course(pid, "U01", 501, 1, date(2026, 3, 2))]))

@@ -26,7 +26,7 @@ PLAN = "national-2026"
 
 def _member(**attributes: str) -> Member:
     return Member("A123456789", "王小明", "資訊室", True, "編制內", None, None, None, None, "科長",
-                  attributes)  # fmt: skip
+                  attributes=attributes)  # fmt: skip
 
 
 # --- 1. digital vs in-person hours ---------------------------------------------------------------

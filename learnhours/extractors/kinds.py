@@ -22,6 +22,7 @@ class FileKind:
     gregorian: bool = False  # dates are Gregorian (e-learning), not ROC
     online: bool = False  # a learning platform's own records: digital unless they say otherwise
     is_roster: bool = False
+    is_contacts: bool = False  # agencies' HR contacts, not people nor records
     # The one column the kind's tools leave unquoted (DOMAIN: the portal batch upload quotes every
     # field but 課程名稱): a row wider than its header is rejoined there, if it then validates.
     unquoted: str | None = None
@@ -168,6 +169,13 @@ ROSTER = FileKind(
         "身分證字號": "person_id",
         "姓名": "name",
         "單位": "unit",
+        # Where the person serves (a government's agencies and schools in one roster): a unit is
+        # the agency's unit. Without these columns the roster is one agency, the plan's.
+        "機關名稱": "agency",
+        "機關": "agency",
+        "服務機關": "agency",
+        "機關代碼": "agency_code",
+        "服務機關代碼": "agency_code",
         "職稱": "title",
         "主管": "supervisor",
         "人員類別": "person_category",
@@ -181,8 +189,24 @@ ROSTER = FileKind(
     is_roster=True,
 )
 
+# Each agency's HR contact (a government's agencies and schools): where its own summary goes.
+CONTACTS = FileKind(
+    name="contacts",
+    label="人事聯絡名單",
+    signature=frozenset({"人事電子郵件"}),
+    columns={
+        "機關代碼": "agency_code",
+        "機關名稱": "agency",
+        "機關": "agency",
+        "人事電子郵件": "hr_addresses",
+    },
+    required=("hr_addresses",),
+    is_contacts=True,
+)
+
 # Most specific first: the agency export's signature is a subset of several others'.
 KINDS: tuple[FileKind, ...] = (
+    CONTACTS,
     ELEARNING,
     ENVIRONMENT_UPLOAD,
     BATCH_UPLOAD,

@@ -16,6 +16,7 @@ from typing import Any
 from learnhours.plans import Catalog, Plan, PlanError, read_plan_file
 from learnhours.settings import Settings, SettingsError, load_settings
 from learnhours.transforms.hours import plain
+from learnhours.warehouse.lock import RunLocked
 
 
 def _date(text: str) -> date:
@@ -113,10 +114,18 @@ def _pad(text: str, width: int) -> str:
 # --- commands -----------------------------------------------------------------------------------
 
 
+def _waiting(why: Exception) -> None:
+    print(f"等待中：{why}", file=sys.stderr)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from learnhours.flows.steps import ingest_paths
+    from learnhours.warehouse.lock import INGEST, run_lock_held
 
-    reports = ingest_paths(_engine(args), args.paths)
+    engine = _engine(args)
+    # The nightly run may be loading its inbox: wait for it, as another run would.
+    with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
+        reports = ingest_paths(engine, args.paths)
     for r in reports:
         name = Path(r.path).name
         if r.error:
@@ -151,14 +160,17 @@ def status_rows(result) -> list[dict]:  # noqa: ANN001
     """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome.
 
     `total_hours` is every counted hour; a requirement column is empty for a person whose track
-    does not have that requirement.
+    does not have that requirement. When the plan's people are of several agencies,
+    `agency_code` and `agency` come before `unit`.
     """
     extra = [c for c in result.plan.columns if c.id != "total"]
+    agencies = result.several_agencies
     rows = []
     for p in result.people:
-        row = {
-            "person_id": p.member.person_id,
-            "name": p.member.name,
+        row = {"person_id": p.member.person_id, "name": p.member.name}
+        if agencies:
+            row.update(agency_code=p.member.agency_code, agency=p.member.agency)
+        row |= {
             "unit": p.member.unit,
             "status": p.status,
             "needed_hours": plain(p.needed),
@@ -173,8 +185,12 @@ def status_rows(result) -> list[dict]:  # noqa: ANN001
 
 
 def unit_rows(result) -> list[dict]:  # noqa: ANN001
+    """The units CSV contract: unit,headcount,met,rate,outcome; with several agencies,
+    `agency_code` and `agency` come first (a unit is its agency's)."""
+    agencies = result.several_agencies
     return [
         {
+            **({"agency_code": u.agency_code, "agency": u.agency} if agencies else {}),
             "unit": u.unit,
             "headcount": u.headcount,
             "met": u.met,
@@ -182,6 +198,22 @@ def unit_rows(result) -> list[dict]:  # noqa: ANN001
             "outcome": u.tier,
         }
         for u in result.units
+    ]
+
+
+def agency_rows(result) -> list[dict]:  # noqa: ANN001
+    """`units --by agency`: agency_code,agency,units,headcount,met,rate,outcome."""
+    return [
+        {
+            "agency_code": a.agency_code,
+            "agency": a.agency,
+            "units": sum(1 for u in a.units if u.headcount),
+            "headcount": a.headcount,
+            "met": a.met,
+            "rate": _rate(a.rate),
+            "outcome": a.tier,
+        }
+        for a in result.agencies
     ]
 
 
@@ -197,7 +229,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    _emit(unit_rows(_compute(args)), args.format)
+    result = _compute(args)
+    _emit(agency_rows(result) if args.by == "agency" else unit_rows(result), args.format)
     return 0
 
 
@@ -245,7 +278,10 @@ def cmd_notify(args: argparse.Namespace) -> int:
             f"{summary}。試算：未記錄也未寄出"
         )
         return 0
-    report = steps.notify(engine, result, result.as_of, mail)
+    from learnhours.warehouse.lock import plan_lock, run_lock_held
+
+    with run_lock_held(engine, plan_lock(plan.id)):  # never alongside the night's run of it
+        report = steps.notify(engine, result, result.as_of, mail)
     stage = stage_name(report.tonight.stage) if report.tonight.stage is not None else "非提醒階段"
     print(
         f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
@@ -483,9 +519,19 @@ def _local(moment) -> str:  # noqa: ANN001
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from learnhours.warehouse.lock import unlock
+    from learnhours.warehouse.lock import holders, unlock
 
-    holder = unlock(_engine(args), args.name)
+    engine = _engine(args)
+    if args.name is None:
+        held = holders(engine)
+        if not held:
+            print("沒有任何鎖被持有")
+            return 0
+        for lock_name, held_by, since in held:
+            print(f"{lock_name}：{held_by}（{_local(since)} 起）")
+        print("請指定要釋放的鎖：learnhours unlock <名稱>（確認該執行已不在進行）")
+        return 2
+    holder = unlock(engine, args.name)
     if holder is None:
         print(f"沒有人持有 {args.name} 鎖")
         return 0
@@ -686,7 +732,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan_args(
         add("status", cmd_status, "each roster person's hours, status and outcome for a plan")
     )
-    plan_args(add("units", cmd_units, "each unit's headcount, met, rate and tier for a plan"))
+    p = add("units", cmd_units, "each unit's headcount, met, rate and tier for a plan")
+    plan_args(p)
+    p.add_argument(
+        "--by",
+        choices=("unit", "agency"),
+        default="unit",
+        help="one row per unit (default) or per agency, with the agency's tier",
+    )
     p = add("notify", cmd_notify, "queue and send tonight's reminders, digests and the HR summary")
     plan_args(p, with_format=False)
     p.add_argument(
@@ -754,7 +807,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=10, help="how many (default 10)")
     formats(p)
     p = add("unlock", cmd_unlock, "release the run lock of a run that is certainly gone")
-    p.add_argument("name", nargs="?", default="nightly", help="the lock (default: nightly)")
+    p.add_argument(
+        "name", nargs="?", default=None, help="ingest, or plan:<plan id> (none: list held locks)"
+    )
     p = add(
         "demo", cmd_demo, "generate a sample agency for this year and run the nightly flow on it"
     )
@@ -797,6 +852,9 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as exc:
         print(f"計畫檔錯誤：{exc}", file=sys.stderr)
         return 2
+    except RunLocked as exc:
+        print(f"另一個執行正在進行，本次未執行：{exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "已中斷：未完成的步驟下次執行時會重做（已匯入的檔案與已寄出的通知不會重複）",

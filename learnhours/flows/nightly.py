@@ -33,7 +33,7 @@ from learnhours.plans import Catalog, find_plan
 from learnhours.settings import Settings, load_settings
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
-from learnhours.warehouse.lock import run_lock_held
+from learnhours.warehouse.lock import INGEST, RunLocked, plan_lock, run_lock_held
 
 # A portal that is down at 02:00 is often back within the hour; the fetcher already retries
 # quickly inside one attempt, these are the slow retries on top.
@@ -244,15 +244,29 @@ def _night(
         night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
         for warning in night.warnings:
             logger.warning(warning)
-        with run_lock_held(engine):
+        # Another run's ingest is waited for; the inbox is shared, whatever plans a run judges.
+        with run_lock_held(engine, INGEST, settings.ingest_wait_seconds,
+                           on_wait=lambda why: logger.info("waiting: %s", why)):  # fmt: skip
             if fetch and (window := steps.fetch_range(night, as_of)):
                 fetch_portal(run, profile, portal_url, polite, *window)
             files = ingest_inbox(run)
-            plans = [judge(run, p.id, as_of) for p in night.judged]
-            closed = [close(run, p.id, as_of) for p in night.closing]
-            finals = [f for f in closed if f["status"] != "never_judged"]
-            summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
-            publish(summary)
+        # One lock per plan: two plans' runs never block each other; a second run of the same
+        # plan leaves it to the first and says so.
+        plans, finals, locked = [], [], []
+        for p in [*night.judged, *night.closing]:
+            try:
+                with run_lock_held(engine, plan_lock(p.id)):
+                    if p in night.judged:
+                        plans.append(judge(run, p.id, as_of))
+                    elif (final := close(run, p.id, as_of))["status"] != "never_judged":
+                        finals.append(final)
+            except RunLocked as exc:
+                logger.error("%s was not judged tonight: %s", p.id, exc)
+                locked.append(f"{p.id} was not judged tonight: {exc}")
+        summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
+        publish(summary)
+        if locked:
+            raise NightlyFailed("; ".join(locked))
     except RunCancelled as exc:
         run_log.finish(engine, run_id, "cancelled", detail=str(exc))
         raise

@@ -17,9 +17,16 @@ from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.ingest import FileReport, ingest_file
 from learnhours.notifiers import backends, ledger, notices, summary_facts
 from learnhours.notifiers.backends import MailBackend, MailSettings
-from learnhours.plans import CURRENT, Catalog, Plan, PlanError, taipei_today
+from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
 from learnhours.settings import Settings
-from learnhours.transforms.compliance import PersonResult, UnitResult, assess, assess_units
+from learnhours.transforms.compliance import (
+    AgencyResult,
+    PersonResult,
+    UnitResult,
+    assess,
+    assess_agencies,
+    assess_units,
+)
 from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
 from learnhours.warehouse.batches import mark_seen
@@ -163,14 +170,23 @@ class Compliance:
     as_of: date
     people: list[PersonResult]
     units: list[UnitResult]
+    agencies: list[AgencyResult] = field(default_factory=list)
+
+    @property
+    def several_agencies(self) -> bool:
+        """Whether the plan's people are of more than one agency: units, summaries and reports
+        then name the agency (a one-agency warehouse reads as it always did)."""
+        return len(self.agencies) > 1
 
 
 def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
+    """The plan's people (those it is for: `who`) judged on `as_of`, their units and agencies."""
     with engine.connect() as connection:
-        members = queries.members(connection)
+        members = [m for m in queries.members(connection) if plan.binds(m)]
         now, judged = queries.standings(connection, plan, as_of)
     people = assess(plan, members, now, judged, as_of)
-    return Compliance(plan, as_of, people, assess_units(plan, people))
+    units = assess_units(plan, people)
+    return Compliance(plan, as_of, people, units, assess_agencies(plan, people, units))
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -241,10 +257,61 @@ def plan_notices(engine: Engine, result: Compliance, today: date, mail: Mail) ->
     return _plan(engine, result, today, mail)[1]
 
 
+@dataclass(frozen=True)
+class Audience:
+    """One summary's readers and what it covers: the plan's HR office (the whole plan; with
+    several agencies, the government's roll-up), or one agency's HR contacts (its people only)."""
+
+    addresses: tuple[str, ...]
+    agency: AgencyResult | None = None
+
+    def key(self, kind: str, today: date, address: str) -> str:
+        agency = self.agency.key if self.agency else ""
+        if kind == "final":
+            return notices.final_key(address, agency)
+        return notices.summary_key(today, address, agency)
+
+
+def audiences(connection: Connection, ctx: notices.Context, result: Compliance) -> list[Audience]:
+    """The plan's HR office first; with several agencies, then each agency with an HR contact."""
+    whole = Audience(ctx.hr_addresses)
+    if not result.several_agencies:
+        return [whole]
+    contacts = agency_hr(connection, result)
+    return [whole] + [
+        Audience(contacts[a.key], a) for a in result.agencies if a.headcount and contacts[a.key]
+    ]
+
+
+def agency_hr(connection: Connection, result: Compliance) -> dict[str, tuple[str, ...]]:
+    """Each agency's HR addresses: the contacts file's (by code, else name), and the roster's
+    people of that agency the plan's `reminders.agency_hr` conditions pick out."""
+    listed = queries.agency_contacts(connection)
+    conditions = result.plan.reminders.agency_hr
+    out = {}
+    for a in result.agencies:
+        found = [*listed.get(a.agency_code, ()), *(listed.get(a.agency, ()) if a.agency else ())]
+        if conditions:
+            found += [p.member.email or "" for p in a.people if all_hold(conditions, p.member)]
+        out[a.key] = tuple(dict.fromkeys(x.strip() for x in found if x and x.strip()))
+    return out
+
+
+def agency_scope(agency: AgencyResult, today: date, addresses: tuple[str, ...]) -> frozenset[str]:
+    """The ledger keys one agency's summary speaks of: its people, its units, its summaries."""
+    return frozenset(
+        [p.member.person_id for p in agency.people]
+        + [u.key for u in agency.units]
+        + [notices.summary_key(today, a, agency.key) for a in addresses]
+    )
+
+
 def _plan(
     engine: Engine, result: Compliance, today: date, mail: Mail
 ) -> tuple[notices.Context, notices.Tonight]:
-    ctx = _context(engine, result.plan, today, mail)
+    ctx = replace(
+        _context(engine, result.plan, today, mail), several_agencies=result.several_agencies
+    )
     stages = {s for t in result.plan.track_views if (s := ctx.stage_of(t.id)) is not None}
     done: dict[tuple[str, int], set[str]] = {}
     with engine.connect() as connection:
@@ -253,11 +320,50 @@ def _plan(
                 done[(kind, stage)] = ledger.already_noticed(
                     connection, result.plan.id, kind, stage
                 )
-        keys = [notices.summary_key(today, a) for a in ctx.hr_addresses]
+        keys = [k for a in audiences(connection, ctx, result)
+                for k in (a.key("summary", today, x) for x in a.addresses)]  # fmt: skip
         due = summary_facts.summary_due(connection, result.plan.id, keys)
     tonight = notices.plan_tonight(ctx, result.people, result.units, done)
     tonight.summary = "due" if due else ("done" if keys else "no_address")
     return ctx, tonight
+
+
+def _summaries(
+    connection: Connection,
+    ctx: notices.Context,
+    result: Compliance,
+    tonight: notices.Tonight,
+    started: datetime,
+) -> list[notices.Draft]:
+    """Tonight's HR summaries not yet in the ledger: the plan's; or with several agencies, each
+    agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office."""
+    plan = result.plan
+    done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
+    stages = [s for s in tonight.stages.values() if s is not None]
+    got = summary_facts.gather(connection, plan, stages, started)
+    readers = audiences(connection, ctx, result)
+    drafts: list[notices.Draft] = []
+    for audience in readers:
+        due = tuple(a for a in audience.addresses
+                    if audience.key("summary", ctx.today, a) not in done)  # fmt: skip
+        agency = audience.agency
+        if not due and audience.addresses:
+            continue
+        if agency is not None:
+            scope = agency_scope(agency, ctx.today, audience.addresses)
+            sent, facts = summary_facts.tonight_facts(got, agency.people, tonight, scope)
+            drafts += notices.summary_draft(replace(ctx, hr_addresses=due), agency.people,
+                                            agency.units, facts, sent, agency=agency)  # fmt: skip
+        elif result.several_agencies:
+            sent, facts = summary_facts.tonight_facts(got, result.people, tonight, addresses=False)
+            contacts = {a.agency.key: a.addresses for a in readers if a.agency}
+            drafts += notices.rollup_draft(replace(ctx, hr_addresses=due), result.people,
+                                           result.agencies, facts, sent, contacts)  # fmt: skip
+        else:
+            sent, facts = summary_facts.tonight_facts(got, result.people, tonight)
+            drafts += notices.summary_draft(replace(ctx, hr_addresses=due), result.people,
+                                            result.units, facts, sent)  # fmt: skip
+    return drafts
 
 
 def _short_by_stage(
@@ -302,14 +408,13 @@ def notify(
             engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
         )
     with engine.connect() as connection:
-        sent, facts = summary_facts.section(connection, plan, result.people, tonight, started)
-    summary = notices.summary_draft(ctx, result.people, result.units, facts, sent)
+        summary = _summaries(connection, ctx, result, tonight, started)
     if not ctx.hr_addresses:
         report.summary_note = "計畫沒有 hr_addresses，也沒有設定 LEARNHOURS_HR_ADDRESSES：未寄摘要"
         log.warning("%s: no HR address, no summary", plan.id)
     with engine.begin() as connection:
         report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
-        if summary and not report.summary_sent:
+        if ctx.hr_addresses and not report.summary_sent:
             report.summary_note = "今天的摘要已排入或寄出過，不重寄"
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender
@@ -377,13 +482,13 @@ def close_year(
         report.status = "no_address"
         return report
     result = compute(engine, plan, plan.period.end + timedelta(days=1))
+    ctx = replace(ctx, several_agencies=result.several_agencies)
     report.people = len(result.people)
     report.met = sum(p.status == "met" for p in result.people)
     report.short = sum(p.status == "short" for p in result.people)
-    if not set(ctx.hr_addresses) <= done:
-        with engine.connect() as connection:
-            facts = summary_facts.final_facts(connection, plan, result.people)
-        drafts = notices.final_draft(ctx, result.people, result.units, facts, due_on)
+    with engine.connect() as connection:
+        drafts = _finals(connection, ctx, result, due_on, done)
+    if drafts:
         with engine.begin() as connection:
             ledger.enqueue(connection, plan.id, drafts, today)
     report.delivered = ledger.deliver(
@@ -398,3 +503,38 @@ def close_year(
     else:
         report.status = "done"
     return report
+
+
+def _finals(
+    connection: Connection,
+    ctx: notices.Context,
+    result: Compliance,
+    complete_on: date,
+    done: set[str],
+) -> list[notices.Draft]:
+    """The closed year's final summaries not yet in the ledger, to the same readers as the
+    daily ones (steps._summaries)."""
+    got = summary_facts.gather(connection, result.plan, (), None)
+    readers = audiences(connection, ctx, result)
+    drafts: list[notices.Draft] = []
+    for audience in readers:
+        due = tuple(
+            a for a in audience.addresses if audience.key("final", ctx.today, a) not in done
+        )
+        if not due:
+            continue
+        agency, mine = audience.agency, replace(ctx, hr_addresses=due)
+        if agency is not None:
+            scope = agency_scope(agency, ctx.today, audience.addresses)
+            facts = summary_facts.facts(got, agency.people, scope)
+            drafts += notices.final_draft(mine, agency.people, agency.units, facts, complete_on,
+                                          agency)  # fmt: skip
+        elif result.several_agencies:
+            contacts = {a.agency.key: a.addresses for a in readers if a.agency}
+            facts = summary_facts.facts(got, result.people)
+            drafts += notices.rollup_draft(mine, result.people, result.agencies, facts, [],
+                                           contacts, complete_on)  # fmt: skip
+        else:
+            facts = summary_facts.facts(got, result.people)
+            drafts += notices.final_draft(mine, result.people, result.units, facts, complete_on)
+    return drafts

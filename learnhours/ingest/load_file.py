@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from learnhours.extractors.tables import Table, UnreadableFile, open_table
 from learnhours.ingest.chunks import record_chunks
 from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
-from learnhours.ingest.roster import load_roster
+from learnhours.ingest.roster import load_contacts, load_roster
 from learnhours.warehouse.batches import LoadCounts, close_batch, known_kind, mark_seen, open_batch
 from learnhours.warehouse.record_writer import bulk_load, write_records
 
@@ -64,6 +64,8 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
             batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
             if table.kind.is_roster:
                 load_roster(connection, table, batch_id, report)
+            elif table.kind.is_contacts:
+                load_contacts(connection, table, batch_id, report)
             else:
                 _load_records(connection, table, batch_id, report, path)
             close_batch(connection, batch_id, report)

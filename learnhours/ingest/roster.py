@@ -1,4 +1,5 @@
-"""A roster file (人員名冊): each row a person, or a refusal; the new snapshot replaces the old."""
+"""A roster file (人員名冊): each row a person, or a refusal; the new snapshot replaces the old.
+A contacts file (人事聯絡名單) likewise, an agency per row."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from sqlalchemy import Connection
 
 from learnhours.extractors.tables import Table, UnreadableFile
 from learnhours.ingest.rows import field_names, outcomes
-from learnhours.transforms.roster import normalize_person
+from learnhours.transforms.roster import Contact, normalize_contact, normalize_person
 from learnhours.warehouse.batches import LoadCounts, reject
 from learnhours.warehouse.driver_rows import Refused
-from learnhours.warehouse.roster_store import store_roster
+from learnhours.warehouse.roster_store import store_contacts, store_roster
 
 
 def load_roster(connection: Connection, table: Table, batch_id: int, counts: LoadCounts) -> None:
@@ -42,3 +43,24 @@ def load_roster(connection: Connection, table: Table, batch_id: int, counts: Loa
         raise UnreadableFile("人員名冊沒有任何可用的資料列，未套用（原名冊保留）")
     store_roster(connection, list(people.values()), batch_id)
     counts.loaded = len(people)
+
+
+def load_contacts(connection: Connection, table: Table, batch_id: int, counts: LoadCounts) -> None:
+    """A contacts file (人事聯絡名單): each agency's HR addresses; the new list replaces the old."""
+    _field_map, names = field_names(table)
+    contacts: dict[str, Contact] = {}
+    for line, c, _cells in outcomes(
+        table, lambda values: normalize_contact(dict(zip(names, values, strict=True)))
+    ):
+        counts.rows_read += 1
+        if type(c) is Refused:
+            reject(connection, batch_id, line, c, counts)
+            continue
+        assert isinstance(c, Contact)
+        if c.agency_key in contacts:
+            counts.duplicates += 1
+        contacts[c.agency_key] = c
+    if not contacts:
+        raise UnreadableFile("人事聯絡名單沒有任何可用的資料列，未套用（原名單保留）")
+    store_contacts(connection, list(contacts.values()), batch_id)
+    counts.loaded = len(contacts)

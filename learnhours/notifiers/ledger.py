@@ -382,15 +382,25 @@ def listing(connection: Connection, status: str | None = None, plan_id: str | No
     return list(connection.execute(query).all())
 
 
-def troubles(connection: Connection, plan_id: str) -> list[str]:
-    """Notices HR must look at: failed ones, and ones stuck in `sending` (maybe delivered, maybe not)."""
+def trouble_rows(connection: Connection, plan_id: str) -> list[tuple[str, str]]:
+    """(recipient key, line) of the notices HR must look at: failed ones, and ones stuck in
+    `sending` (maybe delivered, maybe not)."""
     rows = connection.execute(
-        select(notice.c.kind, notice.c.to_address, notice.c.status, notice.c.detail).where(
-            notice.c.plan_id == plan_id, notice.c.status.in_(("failed", "sending"))
-        )
+        select(notice.c.to_address, notice.c.status, notice.c.detail, notice.c.recipient_key)
+        .where(notice.c.plan_id == plan_id, notice.c.status.in_(("failed", "sending")))
+        .order_by(notice.c.id)
     )
     word = {"failed": "寄送失敗", "sending": "寄送狀態不明（不會重寄，請確認）"}
     return [
-        f"{to}：{word[status]}{f'（{detail}）' if detail else ''}"
-        for _kind, to, status, detail in rows
+        (key, f"{to}：{word[status]}{f'（{detail}）' if detail else ''}")
+        for to, status, detail, key in rows
     ]
+
+
+# The recipient keys one agency's summary speaks of: its people's IDs, its units' keys and its own
+# summaries' keys (steps.agency_scope). None: every key of the plan.
+Scope = frozenset[str] | None
+
+
+def in_scope(key: str, scope: Scope) -> bool:
+    return scope is None or key in scope

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.policy import SMTP
 from functools import cached_property, partial
+from typing import Any
 
 from learnhours.notifiers.render import (
     NO_ADDRESS as NO_ADDRESS,  # re-exported: the flow tells it apart from other skips
@@ -23,9 +25,16 @@ from learnhours.notifiers.render import (
     render,
     shortfall_workbook,
     valid_address,
+    workbook,
 )
-from learnhours.plans import CHANNEL_NAMES, Plan, TrackView
-from learnhours.transforms.compliance import PersonResult, UnitResult, children, next_tier
+from learnhours.plans import CHANNEL_NAMES, Plan, TrackView, UnitTier
+from learnhours.transforms.compliance import (
+    AgencyResult,
+    PersonResult,
+    UnitResult,
+    children,
+    next_tier,
+)
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
@@ -99,6 +108,7 @@ class Context:
     stale: str  # non-empty: why the data is too old to remind people on
     sender: str
     hr_addresses: tuple[str, ...] = ()
+    several_agencies: bool = False  # units are named with their agency
 
     @cached_property  # one working-day walk per track and run, not per message
     def last_days(self) -> dict[str, date]:
@@ -236,12 +246,30 @@ def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of:
     """Z9 in words for a unit head: the tier reached, and what the next one still lacks."""
     if not plan.unit_tiers or not unit.headcount:
         return ""
+    return _tier_words(plan, unit.tier, people, as_of, "本單位", None)
+
+
+def agency_heading(plan: Plan, agency: AgencyResult, as_of: date) -> str:
+    """The agency's tier (agency_tiers) in words, as heading_for words a unit's."""
+    if not plan.agency_tiers or not agency.headcount:
+        return ""
+    return _tier_words(plan, agency.tier, agency.people, as_of, "本機關", plan.agency_tiers)
+
+
+def _tier_words(
+    plan: Plan,
+    reached_now: str,
+    people: list[PersonResult],
+    as_of: date,
+    noun: str,
+    tiers: list[UnitTier] | None,
+) -> str:
     judged = roc(plan.judged_on)
     if as_of > plan.judged_on:
-        reached = f"達「{unit.tier}」" if unit.tier else "未達團體獎勵門檻"
-        return f"依 {judged}（含）以前的紀錄，本單位{reached}"
-    now = f"目前可達「{unit.tier}」" if unit.tier else ""
-    ahead = next_tier(plan, people, as_of)
+        reached = f"達「{reached_now}」" if reached_now else "未達團體獎勵門檻"
+        return f"依 {judged}（含）以前的紀錄，{noun}{reached}"
+    now = f"目前可達「{reached_now}」" if reached_now else ""
+    ahead = next_tier(plan, people, as_of, tiers)
     if ahead is None:
         return now
     tier = ahead.tier
@@ -253,7 +281,7 @@ def heading_for(plan: Plan, unit: UnitResult, people: list[PersonResult], as_of:
             f"{plan.requirement(rid).name}平均時數再增加 {plain(_tenth(lacking))} 小時"
             f"（應平均 {plain(tier.average_at_least[rid])} 小時）"
         )
-    goal = f"於 {judged}（含）以前{'、'.join(needs)}，即可達「{tier.text}」"
+    goal = f"於 {judged}（含）以前{'、'.join(needs)}，即可達「{tier.label}」"
     return f"{now}；{goal}" if now else goal
 
 
@@ -312,22 +340,28 @@ def plan_tonight(
             p.member.person_id,
             own,
         )
-    heads = {p.member.unit: p for p in people if p.member.is_supervisor and p.status != "exempt"}
-    by_unit: dict[str, list[PersonResult]] = defaultdict(list)
+    # A unit is its agency's: two agencies' 人事室 have two heads and two digests.
+    heads = {
+        (p.member.agency_key, p.member.unit): p
+        for p in people
+        if p.member.is_supervisor and p.status != "exempt"
+    }
+    by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
     for p in people:
-        by_unit[p.member.unit].append(p)
+        by_unit[(p.member.agency_key, p.member.unit)].append(p)
     for unit in units:
         if not unit.headcount:
             continue
-        head = heads.get(unit.unit)
+        name = unit_name(ctx, unit)
+        head = heads.get((unit.agency_key, unit.unit))
         if head is None:
             tonight.skipped.append(
                 Skip(
-                    unit.unit,
+                    name,
                     "單位沒有主管（名冊主管欄皆非 Y），未寄單位摘要",
                     "digest",
-                    unit.unit,
-                    unit.unit,
+                    unit.key,
+                    name,
                 )
             )
             continue
@@ -336,13 +370,18 @@ def plan_tonight(
             done,
             head.member.email,
             head,
-            f"{unit.unit}主管{head.member.name}",
-            partial(_digest, ctx, unit, by_unit[unit.unit], stage),
+            f"{name}主管{head.member.name}",
+            partial(_digest, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage),
             "digest",
-            unit.unit,
+            unit.key,
             stage,
         )
     return tonight
+
+
+def unit_name(ctx: Context, unit: UnitResult) -> str:
+    """`人事室`, or with several agencies `示範區公所 人事室`: what HR and the unit head read."""
+    return f"{unit.agency or unit.agency_code} {unit.unit}" if ctx.several_agencies else unit.unit
 
 
 def _add(
@@ -400,7 +439,10 @@ def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, 
 def _digest(
     ctx: Context, unit: UnitResult, people: list[PersonResult], stage: int, to: str
 ) -> tuple[str, bytes, str]:
-    subject = f"【單位學習時數】{unit.unit} 達成率 {percent(unit.rate)}，{len(unit.short)} 人未達成"
+    subject = (
+        f"【單位學習時數】{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
+        f"{len(unit.short)} 人未達成"
+    )
     short = [
         {"name": p.member.name, "needed": plain(p.needed), "missing": missing_text(ctx.plan, p)}
         for p in unit.short
@@ -411,6 +453,7 @@ def _digest(
         subject,
         "digest",
         unit=unit,
+        unit_name=unit_name(ctx, unit),
         rate=percent(unit.rate),
         heading=heading_for(ctx.plan, unit, people, ctx.today),
         short=short,
@@ -422,13 +465,21 @@ def _digest(
 # -- the HR summary -------------------------------------------------------------------------------
 
 
-def attachment_name(plan: Plan, today: date) -> str:
-    """ASCII, and never an ID: mail clients and file systems keep it as it is."""
-    return f"shortfalls-{plan.id}-{today.isoformat()}.xlsx"
+def attachment_name(plan: Plan, today: date, agency: AgencyResult | None = None) -> str:
+    """ASCII, and never an ID: mail clients and file systems keep it as it is. An agency's own
+    workbook carries its code, or its place in the plan's list of agencies when it has none."""
+    tag = ""
+    if agency is not None:
+        code = agency.agency_code if agency.agency_code.isascii() else ""
+        tag = f"-{code or 'agency-' + hashlib.sha1(agency.key.encode()).hexdigest()[:8]}"
+    return f"shortfalls-{plan.id}{tag}-{today.isoformat()}.xlsx"
 
 
 def summary_attachments(
-    ctx: Context, people: list[PersonResult], units: list[UnitResult]
+    ctx: Context,
+    people: list[PersonResult],
+    units: list[UnitResult],
+    agency: AgencyResult | None = None,
 ) -> tuple[Attachment, ...]:
     """The HR workbook: everyone short with their shortfalls (with 身分證字號), and every unit."""
     reqs = ctx.plan.checks
@@ -461,7 +512,7 @@ def summary_attachments(
     )
     return (
         Attachment(
-            attachment_name(ctx.plan, ctx.today),
+            attachment_name(ctx.plan, ctx.today, agency),
             shortfall_workbook(headers, rows, {"各單位": unit_sheet}),
             "application",
             "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -495,27 +546,29 @@ def _bar(rate: Decimal, goal: Decimal) -> list[tuple[int, str]]:
     return [(w, kind) for w, kind in cells if w or kind == "goal"]
 
 
-def unit_overview(plan: Plan, units: list[UnitResult]) -> dict[str, object]:
-    """What the summary shows of the units: a bar per unit (the lowest SHOWN_UNITS when there are
-    more), and then how many units fall in each band of rates."""
-    counted = [u for u in units if u.headcount]
-    goal = goal_rate(plan)
+def _overview(
+    counted: list, goal: Decimal, most: int, name: Callable[[Any], str],
+    more: Callable[[Any], dict[str, object]] | None = None,
+) -> dict[str, object]:  # fmt: skip
+    """Rows with a bar each (the lowest `most` rates when there are more), and then how many
+    fall in each band of rates: units of a plan, or agencies of a government."""
     shown = counted
-    if len(counted) > SHOWN_UNITS:
-        shown = sorted(counted, key=lambda u: (u.rate, u.unit))[:SHOWN_UNITS]
+    if len(counted) > most:
+        shown = sorted(counted, key=lambda x: (x.rate, name(x)))[:most]
     rows = [
         {
-            "unit": u.unit,
-            "headcount": u.headcount,
-            "met": u.met,
-            "rate": percent(u.rate),
-            "tier": u.tier,
-            "bar": _bar(u.rate, goal),
+            "name": name(x),
+            "headcount": x.headcount,
+            "met": x.met,
+            "rate": percent(x.rate),
+            "tier": x.tier,
+            "bar": _bar(x.rate, goal),
+            **(more(x) if more else {}),
         }
-        for u in shown
+        for x in shown
     ]
     bands = [
-        (label, sum(low <= u.rate < high or (low == high == u.rate) for u in counted))
+        (label, sum(low <= x.rate < high or (low == high == x.rate) for x in counted))
         for low, high, label in _BANDS
     ]
     return {
@@ -527,19 +580,38 @@ def unit_overview(plan: Plan, units: list[UnitResult]) -> dict[str, object]:
     }
 
 
+def unit_overview(plan: Plan, units: list[UnitResult]) -> dict[str, object]:
+    """What the summary shows of the units: a bar per unit (the lowest SHOWN_UNITS when there are
+    more), and then how many units fall in each band of rates."""
+    counted = [u for u in units if u.headcount]
+    return _overview(counted, goal_rate(plan), SHOWN_UNITS, lambda u: u.unit)
+
+
 def quality_lists(quality: Mapping[str, list]) -> list[tuple[str, str, list]]:
     """The summary's data-quality lists in reading order: (title, counting word, items)."""
-    return [
-        ("有學習紀錄但不在人員名冊", "人", quality.get("unknown", [])),
-        ("未達成且無電子郵件", "人", quality.get("no_address_short", [])),
-        ("已達成、名冊上沒有電子郵件", "人", quality.get("no_address_met", [])),
-        ("電子郵件地址或姓名有問題", "筆", quality.get("bad_address", [])),
-        ("寄送失敗或狀態不明的通知", "封", quality.get("failed", [])),
+    lists = [
+        ("有學習紀錄但不在人員名冊", "人", "unknown"),
+        ("未達成且無電子郵件", "人", "no_address_short"),
+        ("已達成、名冊上沒有電子郵件", "人", "no_address_met"),
+        ("電子郵件地址或姓名有問題", "筆", "bad_address"),
+        ("寄送失敗或狀態不明的通知", "封", "failed"),
     ]
+    shown = [(title, word, quality[key]) for title, word, key in lists if key in quality]
+    if quality.get("other_agency"):  # only a roster and exports with agency codes can disagree
+        shown.append(("學習紀錄的服務機關代碼與名冊不同", "人", quality["other_agency"]))
+    return shown
 
 
-def summary_key(today: date, address: str) -> str:
+def summary_key(today: date, address: str, agency_key: str = "") -> str:
+    """The daily summary's ledger key: per day and address, and per agency for an agency's own
+    (a government's roll-up and a one-agency plan's summary have none)."""
+    if agency_key:
+        return f"{today.isoformat()}:{agency_key}:{address}"
     return f"{today.isoformat()}:{address}"
+
+
+def final_key(address: str, agency_key: str = "") -> str:
+    return f"{agency_key}:{address}" if agency_key else address
 
 
 def summary_draft(
@@ -549,14 +621,20 @@ def summary_draft(
     quality: dict[str, list],
     sent: list[str],
     attachments: tuple[Attachment, ...] | None = None,
+    agency: AgencyResult | None = None,
 ) -> list[Draft]:
-    """The HR summary, one per plan and day, to every HR address (the plan's or the settings')."""
-    subject = f"【學習時數摘要】{ctx.plan.name} {roc(ctx.today)}：{_short(people)} 人未達成"
+    """The HR summary, one per plan and day, to every HR address (the plan's or the settings');
+    with `agency`, that agency's own summary (its people only) to its HR contacts."""
+    subject = (
+        f"【學習時數摘要】{ctx.plan.name}{f'（{agency.agency}）' if agency else ''} "
+        f"{roc(ctx.today)}：{_short(people)} 人未達成"
+    )
     if ctx.stale:
         subject += "（資料過舊，未寄提醒）"
+    key = agency.key if agency else ""
     return _summaries(
         ctx, people, units, quality, sent, attachments, subject, "summary",
-        lambda address: summary_key(ctx.today, address), final=None,
+        lambda address: summary_key(ctx.today, address, key), final=None, agency=agency,
     )  # fmt: skip
 
 
@@ -566,19 +644,26 @@ def final_draft(
     units: list[UnitResult],
     quality: dict[str, list],
     complete_on: date,
+    agency: AgencyResult | None = None,
 ) -> list[Draft]:
     """The closed year's one final summary to each HR address: rates, tiers, rewards and
     penalties on every record of the period, registrations included (steps.close_year)."""
-    subject = f"【學習時數年度結算】{ctx.plan.name}：{_short(people)} 人未達成（最終結果）"
-    final = {
-        "period_end": roc(ctx.plan.period.end),
-        "complete_on": roc(complete_on - timedelta(days=1)),
-        "judged_on": roc(ctx.plan.judged_on),
-    }
+    name = f"{ctx.plan.name}{f'（{agency.agency}）' if agency else ''}"
+    subject = f"【學習時數年度結算】{name}：{_short(people)} 人未達成（最終結果）"
+    key = agency.key if agency else ""
     return _summaries(
-        ctx, people, units, quality, [], None, subject, "final", lambda address: address,
-        final=final,
+        ctx, people, units, quality, [], None, subject, "final",
+        lambda address: final_key(address, key), final=final_words(ctx.plan, complete_on),
+        agency=agency,
     )  # fmt: skip
+
+
+def final_words(plan: Plan, complete_on: date) -> dict[str, str]:
+    return {
+        "period_end": roc(plan.period.end),
+        "complete_on": roc(complete_on - timedelta(days=1)),
+        "judged_on": roc(plan.judged_on),
+    }
 
 
 def _short(people: list[PersonResult]) -> int:
@@ -596,11 +681,12 @@ def _summaries(
     kind: str,
     key_of: Callable[[str], str],
     final: dict[str, str] | None,
+    agency: AgencyResult | None = None,
 ) -> list[Draft]:
     if not ctx.hr_addresses:
         return []
     if attachments is None:
-        attachments = summary_attachments(ctx, people, units)
+        attachments = summary_attachments(ctx, people, units, agency)
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
         "met": sum(p.status == "met" for p in people),
@@ -627,12 +713,137 @@ def _summaries(
                 lists=quality_lists(quality),
                 attachment=attachment,
                 final=final,
+                agency=agency,
+                agency_tier=agency_heading(ctx.plan, agency, ctx.today) if agency else "",
             )
         except HeaderInjection:
             continue  # a bad HR address: the others still get the summary
+        label = f"{agency.agency}人事室" if agency else "人事室"
         drafts.append(
-            Draft(
-                kind, key_of(address), SUMMARY_STAGE, address, subject, mime, message_id, "人事室"
-            )
+            Draft(kind, key_of(address), SUMMARY_STAGE, address, subject, mime, message_id, label)
+        )
+    return drafts
+
+
+# -- a government of several agencies: the roll-up to the plan's HR office ------------------------
+
+# The roll-up shows at most this many agencies (the lowest rates first); the workbook has all.
+SHOWN_AGENCIES = 30
+
+
+def agency_label(agency: AgencyResult) -> str:
+    if agency.agency and agency.agency_code:
+        return f"{agency.agency}（{agency.agency_code}）"
+    return agency.agency or agency.agency_code
+
+
+def lowest_units(agency: AgencyResult, most: int = 3) -> str:
+    """The agency's units furthest from the goal, for the roll-up line: `人事室 50.0%、…`."""
+    behind = sorted((u for u in agency.units if u.headcount and u.rate < 1),
+                    key=lambda u: (u.rate, u.unit))[:most]  # fmt: skip
+    return "、".join(f"{u.unit} {percent(u.rate)}" for u in behind)
+
+
+def agency_overview(plan: Plan, agencies: list[AgencyResult]) -> dict[str, object]:
+    counted = [a for a in agencies if a.headcount]
+    goal = max((t.min_rate for t in plan.agency_tiers), default=Decimal(1))
+    return _overview(counted, goal, SHOWN_AGENCIES, agency_label,
+                     lambda a: {"lowest": lowest_units(a)})  # fmt: skip
+
+
+def rollup_name(plan: Plan, today: date) -> str:
+    return f"agencies-{plan.id}-{today.isoformat()}.xlsx"
+
+
+def rollup_attachments(
+    ctx: Context, agencies: list[AgencyResult], contacts: Mapping[str, tuple[str, ...]]
+) -> tuple[Attachment, ...]:
+    """The roll-up workbook: a row per agency and a row per unit; no person in it."""
+    agency_sheet = (
+        ["機關代碼", "機關", "單位數", "人數", "達成", "達成率", "團體獎勵", "人事聯絡信箱"],
+        [
+            [a.agency_code, a.agency, sum(1 for u in a.units if u.headcount), a.headcount, a.met,
+             a.rate, a.tier, "、".join(contacts.get(a.key, ()))]
+            for a in agencies
+        ],
+    )  # fmt: skip
+    unit_sheet = (
+        ["機關代碼", "機關", "單位", "人數", "達成", "達成率", "團體獎勵"],
+        [
+            [a.agency_code, a.agency, u.unit, u.headcount, u.met, u.rate, u.tier]
+            for a in agencies
+            for u in a.units
+            if u.headcount
+        ],
+    )
+    return (
+        Attachment(
+            rollup_name(ctx.plan, ctx.today),
+            workbook({"各機關": agency_sheet, "各單位": unit_sheet}),
+            "application",
+            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    )
+
+
+def rollup_draft(
+    ctx: Context,
+    people: list[PersonResult],
+    agencies: list[AgencyResult],
+    quality: dict[str, list],
+    sent: list[str],
+    contacts: Mapping[str, tuple[str, ...]],
+    complete_on: date | None = None,
+) -> list[Draft]:
+    """The government's roll-up to the plan's HR addresses: a row per agency (its units in the
+    workbook), who got their agency's summary, data quality as counts. Never a person's data:
+    those are in each agency's own summary. `complete_on`: the closed year's final roll-up."""
+    if not ctx.hr_addresses:
+        return []
+    final = final_words(ctx.plan, complete_on) if complete_on else None
+    short = _short(people)
+    if final:
+        subject = f"【學習時數年度結算】{ctx.plan.name}（各機關）：{short} 人未達成（最終結果）"
+    else:
+        subject = f"【學習時數摘要】{ctx.plan.name}（各機關） {roc(ctx.today)}：{short} 人未達成"
+        subject += "（資料過舊，未寄提醒）" if ctx.stale else ""
+    attachments = rollup_attachments(ctx, agencies, contacts)
+    values = {
+        "today": roc(ctx.today),
+        "stale": ctx.stale,
+        "totals": {
+            "agencies": sum(1 for a in agencies if a.headcount),
+            "counted": sum(a.headcount for a in agencies),
+            "met": sum(a.met for a in agencies),
+            "short": short,
+            "exempt": sum(p.status == "exempt" for p in people),
+        },
+        "agencies": agency_overview(ctx.plan, agencies),
+        "contacts": {
+            "sent": sum(1 for a in agencies if contacts.get(a.key)),
+            "missing": [
+                agency_label(a) for a in agencies if a.headcount and not contacts.get(a.key)
+            ],
+        },
+        "sent": sent,
+        "quality": quality,
+        "counts": [
+            ("有學習紀錄但不在人員名冊", "人", len(quality.get("unknown", []))),
+            ("寄送失敗或狀態不明的通知", "封", len(quality.get("failed", []))),
+            ("學習紀錄的服務機關代碼與名冊不同", "人", len(quality.get("other_agency", []))),
+        ],
+        "attachment": attachments[0].filename,
+        "final": final,
+    }
+    drafts = []
+    kind = "final" if final else "summary"
+    for address in ctx.hr_addresses:
+        try:
+            mime, message_id = _message(ctx, address, subject, "rollup", attachments, **values)
+        except HeaderInjection:
+            continue
+        key = final_key(address) if final else summary_key(ctx.today, address)
+        drafts.append(
+            Draft(kind, key, SUMMARY_STAGE, address, subject, mime, message_id, "人事室（各機關）")
         )
     return drafts

@@ -212,13 +212,17 @@ def shortfall_workbook(
 ) -> bytes:
     """The HR attachment: everyone short with their shortfalls (the one place IDs appear), and
     further sheets by title."""
+    return workbook({"未達成名單": (headers, rows), **(more or {})})
+
+
+def workbook(sheets: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]]) -> bytes:
+    """An .xlsx of sheets by title, each a header row and rows; input text stays text."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     book = Workbook(write_only=False)
     book.remove(book.worksheets[0])
-    sheets = [("未達成名單", (headers, rows)), *(more or {}).items()]
-    for title, (head, body) in sheets:
+    for title, (head, body) in sheets.items():
         sheet = book.create_sheet()
         sheet.title = title
         sheet.append(list(head))

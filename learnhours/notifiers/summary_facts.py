@@ -4,6 +4,7 @@ people got no reminder and why, and the data-quality lists."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,15 +41,16 @@ def stale_reason(newest_batch: datetime | None, freshness_days: int, now: dateti
     )
 
 
-def sent_lines(rows: Iterable) -> list[str]:
-    """One line per kind and stage: HR reads counts; `learnhours notices` has every message."""
+def sent_lines(rows: Iterable, addresses: bool = True) -> list[str]:
+    """One line per kind and stage: HR reads counts; `learnhours notices` has every message.
+    `addresses`: name the unit heads written to."""
     groups: dict[tuple[str, int], list[str]] = {}
     for r in rows:
         groups.setdefault((r.kind, r.stage), []).append(r.to_address)
     return [
         f"{_KIND.get(kind, kind)}{f'（{stage_name(stage)}）' if kind != 'summary' else ''}："
-        f"{len(addresses)} 封" + (f"（{'、'.join(addresses)}）" if kind == "digest" else "")
-        for (kind, stage), addresses in groups.items()
+        f"{len(to)} 封" + (f"（{'、'.join(to)}）" if kind == "digest" and addresses else "")
+        for (kind, stage), to in groups.items()
     ]
 
 
@@ -100,6 +102,40 @@ def unreminded(
     return _grouped(by_reason)
 
 
+@dataclass
+class Ledgered:
+    """What the ledger and the warehouse say for a plan's summaries tonight, read once: each
+    summary (the plan's, or one agency's of hundreds) picks its own share."""
+
+    sent_rows: list  # notices sent since the run started
+    statuses: dict[tuple[int, str], tuple[str, str]]  # (stage, key) -> reminder status, detail
+    troubles: list[tuple[str, str]]  # (recipient key, line) of failed or stuck notices
+    mismatches: dict[str, list[tuple[str, int]]]  # queries.agency_mismatches
+    rejected: list = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def gather(
+    connection: Connection, plan: Plan, stages: Iterable[int], since: datetime | None
+) -> Ledgered:
+    """Everything the summaries need from the database, in a handful of queries."""
+    return Ledgered(
+        sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
+        statuses={
+            (stage, key): status
+            for stage in set(stages)
+            for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
+        },
+        troubles=ledger.trouble_rows(connection, plan.id),
+        mismatches=queries.agency_mismatches(connection, plan),
+        rejected=queries.rejected_rows(connection),
+        unknown=[
+            f"{name}（{count} 筆）"
+            for _pid, name, count in queries.unknown_people(connection, plan)
+        ],
+    )
+
+
 def section(
     connection: Connection,
     plan: Plan,
@@ -107,41 +143,63 @@ def section(
     tonight: Tonight,
     since: datetime,
 ) -> tuple[list[str], dict[str, list]]:
-    """(what went out since `since`, the data-quality lists) for the HR summary."""
-    sent_rows = ledger.sent_since(connection, plan.id, since)
-    stages = {s for s in tonight.stages.values() if s is not None}
+    """(what went out since `since`, the data-quality lists) for the plan's HR summary."""
+    stages = [s for s in tonight.stages.values() if s is not None]
+    return tonight_facts(gather(connection, plan, stages, since), people, tonight)
+
+
+def tonight_facts(
+    got: Ledgered,
+    people: list[PersonResult],
+    tonight: Tonight,
+    scope: ledger.Scope = None,
+    addresses: bool = True,
+) -> tuple[list[str], dict[str, list]]:
+    """(what went out, the data-quality lists) of one summary: the plan's, or with `scope` (one
+    agency's recipient keys, and `people` its own) that agency's share only. `addresses`: name
+    the unit heads written to (not in a government's roll-up, which gives counts)."""
+    sent_rows = [r for r in got.sent_rows if ledger.in_scope(r.recipient_key, scope)]
     sent_keys = {(r.stage, r.recipient_key) for r in sent_rows if r.kind == "reminder"}
-    ledger_rows = {
-        (stage, key): status
-        for stage in stages
-        for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
-    }
     quality = {
-        "unreminded": unreminded(tonight, people, ledger_rows, sent_keys),
-        **final_facts(connection, plan, people),
+        "unreminded": unreminded(tonight, people, got.statuses, sent_keys),
+        **facts(got, people, scope),
         "bad_address": [
             f"{s.label}：{s.reason}"
             for s in tonight.skipped
-            if s.reason != NO_ADDRESS and ("電子郵件" in s.reason or "換行" in s.reason)
+            if s.reason != NO_ADDRESS
+            and ("電子郵件" in s.reason or "換行" in s.reason)
+            and ledger.in_scope(s.key, scope)
         ],
     }
-    return sent_lines(sent_rows), quality
+    return sent_lines(sent_rows, addresses), quality
 
 
 def final_facts(connection: Connection, plan: Plan, people: list[PersonResult]) -> dict[str, list]:
     """The data-quality lists that do not depend on tonight's mail (all the final summary has)."""
+    return facts(gather(connection, plan, (), None), people)
+
+
+def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None) -> dict[str, list]:
+    """The data-quality lists that do not depend on tonight's mail.
+
+    With `scope` (one agency's summary), its own people's lists only: rejected rows and people
+    missing from the roster belong to whoever runs the warehouse, and go in the roll-up.
+    """
     counted = [p for p in people if p.status != "exempt"]
+    whole = {"rejected": got.rejected, "unknown": got.unknown} if scope is None else {}
+    mismatches = got.mismatches
     return {
-        "rejected": queries.rejected_rows(connection),
-        "unknown": [
-            f"{name}（{count} 筆）"
-            for _pid, name, count in queries.unknown_people(connection, plan)
-        ],
+        **whole,
         "no_address_short": [
             _who(p) for p in counted if p.status == "short" and not p.member.email
         ],
         "no_address_met": [_who(p) for p in counted if p.status == "met" and not p.member.email],
-        "failed": ledger.troubles(connection, plan.id),
+        "failed": [line for key, line in got.troubles if ledger.in_scope(key, scope)],
+        "other_agency": [
+            f"{_who(p)}：{'、'.join(f'{code} {n} 筆' for code, n in mismatches[p.member.person_id])}"
+            for p in people
+            if p.member.person_id in mismatches
+        ],
     }
 
 

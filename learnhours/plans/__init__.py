@@ -6,7 +6,7 @@ consistency (checks across fields), messages (every problem at its line, in Chin
 """
 
 from learnhours.plans.catalog import CURRENT, Catalog, find_plan
-from learnhours.plans.conditions import Condition
+from learnhours.plans.conditions import Condition, all_hold
 from learnhours.plans.files import (
     SHIPPED_PLANS,
     TAIPEI,
@@ -42,6 +42,7 @@ __all__ = [
     "Catalog",
     "Check",
     "Condition",
+    "all_hold",
     "Plan",
     "PlanError",
     "PlanFile",

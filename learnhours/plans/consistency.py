@@ -110,24 +110,36 @@ def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 problems.append((loc, f"應在 period 之內（{start} 至 {end}），但寫的是「{day}」"))
 
     no_bundle = data.get("bundle") is None
-    for t, tier in _items(data.get("unit_tiers")):
-        average = tier.get("average_at_least")
-        for rid in average if isinstance(average, Mapping) else ():
-            if rid not in known:
-                problems.append(
-                    (
-                        ("unit_tiers", t, "average_at_least", rid),
-                        f"沒有 id 為「{rid}」的要求" + _guess(rid, known),
-                    )
-                )
-        counts = tier.get("counts")
-        if counts in ("bundle_and_requirements", "bundle_or_requirements") and no_bundle:
-            problems.append(
-                (("unit_tiers", t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle")
-            )
+    for field in ("unit_tiers", "agency_tiers"):
+        for t, tier in _items(data.get(field)):
+            problems += _tier_problems(field, t, tier, known, no_bundle)
     for o, outcome in _items(data.get("outcomes")):
         if outcome.get("when") == "bundle_completed" and no_bundle:
             problems.append(
                 (("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle")
             )
+    return problems
+
+
+def _tier_problems(
+    field: str, t: int, tier: Mapping, known: list[str], no_bundle: bool
+) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    average = tier.get("average_at_least")
+    for rid in average if isinstance(average, Mapping) else ():
+        if rid not in known:
+            problems.append(
+                (
+                    (field, t, "average_at_least", rid),
+                    f"沒有 id 為「{rid}」的要求" + _guess(rid, known),
+                )
+            )
+    counts = tier.get("counts")
+    if counts in ("bundle_and_requirements", "bundle_or_requirements") and no_bundle:
+        problems.append(((field, t, "counts"), f"「{counts}」要用到組裝課程，但計畫沒有 bundle"))
+    low, high = tier.get("min_headcount"), tier.get("below_headcount")
+    if isinstance(low, int) and isinstance(high, int) and low >= high:
+        problems.append(
+            ((field, t, "below_headcount"), f"應大於 min_headcount（{low}），但寫的是「{high}」")
+        )
     return problems

@@ -3,7 +3,7 @@ plan text, line by line."""
 
 from __future__ import annotations
 
-from learnhours.plans.model import CHANNEL_NAMES, ByRole, Check, Plan, TrackView
+from learnhours.plans.model import CHANNEL_NAMES, ByRole, Check, Plan, TrackView, UnitTier
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 
@@ -55,6 +55,8 @@ def describe(plan: Plan) -> list[str]:
         + (f"，獎懲判定日 {roc(plan.judge_date)}" if plan.judge_date else ""),
         f"  適用對象：{'、'.join(plan.population)}",
     ]
+    if plan.who:
+        lines.append(f"  只含名冊上「{' 且 '.join(c.text for c in plan.who)}」的人員")
     many = len(plan.track_views) > 1
     for track in plan.track_views:
         indent = "    " if many else "  "
@@ -84,4 +86,24 @@ def describe(plan: Plan) -> list[str]:
                 )
             if c.applies_to:
                 lines.append(f"{pad}  只適用於「{' 且 '.join(w.text for w in c.applies_to)}」者")
+    for title, tiers in (("單位", plan.unit_tiers), ("機關", plan.agency_tiers)):
+        for tier in tiers:
+            lines.append(f"  {title}團體獎勵「{tier.label}」：{_tier_condition(tier)}")
+    if plan.reminders.agency_hr:
+        who = " 且 ".join(c.text for c in plan.reminders.agency_hr)
+        lines.append(f"  各機關的摘要寄給名冊上「{who}」者（及人事聯絡名單所列信箱）")
     return lines
+
+
+def _tier_condition(tier: UnitTier) -> str:
+    rate = "全體達成" if tier.min_rate == 1 else f"達成率 {plain(tier.min_rate * 100)}% 以上"
+    parts = [rate]
+    if tier.below_rate is not None:
+        parts.append(f"未滿 {plain(tier.below_rate * 100)}%")
+    if tier.min_headcount is not None:
+        parts.append(f"{tier.min_headcount} 人以上")
+    if tier.below_headcount is not None:
+        parts.append(f"未滿 {tier.below_headcount} 人")
+    for rid, hours in tier.average_at_least.items():
+        parts.append(f"{rid} 平均 {plain(hours)} 小時以上")
+    return "，".join(parts)

@@ -215,6 +215,9 @@ class Reminders(_Strict):
     # required, for without it no reminder can go out.
     sender: str
     hr_addresses: list[str] = []
+    # With several agencies: who on the roster is an agency's HR contact (its summary goes to
+    # them), e.g. `[角色 contains 人事主辦人員]`; a contacts file (人事聯絡名單) names others.
+    agency_hr: Who = []
 
     @field_validator("sender")
     @classmethod
@@ -286,7 +289,8 @@ class PersonOutcome(_Strict):
 
 
 class UnitTier(_Strict):
-    """A unit-level reward; tiers are tried in order and the first one reached applies (Z9)."""
+    """A unit's (or, in agency_tiers, an agency's) reward; tiers are tried in order and the first
+    one reached applies (Z9)."""
 
     text: str
     min_rate: Decimal = Field(ge=0, le=1)
@@ -294,6 +298,29 @@ class UnitTier(_Strict):
     counts: UnitCount = "met"
     # requirement id -> the unit's average hours for it must reach this (Z9).
     average_at_least: dict[str, Hours] = {}
+    # The unit's (agency's) headcount, people counted in its rate: e.g. 記功二次 at 500 or more.
+    min_headcount: int | None = Field(default=None, ge=0)
+    below_headcount: int | None = Field(default=None, ge=1)
+    # Who receives it, by role: 單位主管, 機關首長, 人事主辦人員 … (shown with the tier).
+    recipients: list[str] = []
+
+    @field_validator("recipients")
+    @classmethod
+    def _named(cls, recipients: list[str]) -> list[str]:
+        if any(not r.strip() for r in recipients):
+            raise ValueError("recipients 應列出角色名稱，如 [機關首長, 人事主辦人員]")
+        return [r.strip() for r in recipients]
+
+    def fits(self, headcount: int) -> bool:
+        """Whether a unit (agency) of this headcount is in the tier's size band."""
+        if self.min_headcount is not None and headcount < self.min_headcount:
+            return False
+        return self.below_headcount is None or headcount < self.below_headcount
+
+    @property
+    def label(self) -> str:
+        """The tier as shown: `記功二次（機關首長、人事主辦人員）`."""
+        return f"{self.text}（{'、'.join(self.recipients)}）" if self.recipients else self.text
 
 
 class Track(_Strict):
@@ -497,6 +524,10 @@ class Plan(_Strict):
     # The staff kinds (人員類別) the plan binds, as the roster writes them: 編制內, 約聘, 約僱,
     # 工友, 教師 …; anyone else is exempt.
     population: list[str] = Field(min_length=1)
+    # Whom the plan is for, when one warehouse holds several plans (a government's agencies and
+    # its schools): only people for whom every condition holds are in it at all, e.g.
+    # `機關代碼 in [379680000A, 379570000A]`. Empty: everyone on the roster.
+    who: Who = []
     hours_per_day: Hours = Decimal(6)
     hours_per_credit: Hours = Decimal(18)
     requirements: list[Requirement] = []
@@ -504,6 +535,8 @@ class Plan(_Strict):
     reminders: Reminders
     outcomes: list[PersonOutcome] = []
     unit_tiers: list[UnitTier] = []
+    # Rewards per agency (a government's agencies and schools), tried in order like unit_tiers.
+    agency_tiers: list[UnitTier] = []
     bundle: Bundle | None = None
 
     @model_validator(mode="after")
@@ -521,6 +554,11 @@ class Plan(_Strict):
     @property
     def judged_on(self) -> date:
         return self.judge_date or self.deadline
+
+    def binds(self, person: Person) -> bool:
+        """Whether the person is in this plan at all (`who`); the population then says whether
+        they are bound or exempt."""
+        return all_hold(self.who, person)
 
     def is_open(self, day: date) -> bool:
         """Whether `day` is inside the plan's period: reminders and daily summaries only then."""

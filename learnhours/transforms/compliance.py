@@ -32,8 +32,15 @@ class Member:
     leave_to: date | None
     email: str | None
     title: str = ""
+    agency: str = ""  # 機關名稱; "" on a roster without agencies (one agency: the plan's)
+    agency_code: str = ""
     # The roster's other columns (職等, 職務, 角色 …), by header: what plan conditions read.
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def agency_key(self) -> str:
+        """Which agency the person is of: its code, else its name ("": the only agency)."""
+        return self.agency_code or self.agency
 
 
 @dataclass(frozen=True)
@@ -77,13 +84,41 @@ class PersonResult:
 
 @dataclass
 class UnitResult:
+    """A unit of an agency: two agencies' 人事室 are two units (rule 8)."""
+
     unit: str
     headcount: int  # people not exempt
     met: int
     rate: Decimal
-    tier: str
+    tier: str  # the tier reached, as shown (its recipients with it), or ""
     short: list[PersonResult]
     averages: dict[str, Decimal]
+    agency: str = ""  # 機關名稱 ("" on a roster without agencies)
+    agency_code: str = ""
+
+    @property
+    def agency_key(self) -> str:
+        return self.agency_code or self.agency
+
+    @property
+    def key(self) -> str:
+        """The unit's name, within its agency when the roster has agencies: `379680000A/人事室`."""
+        return f"{self.agency_key}/{self.unit}" if self.agency_key else self.unit
+
+
+@dataclass
+class AgencyResult:
+    """An agency of the plan: its rate over all its units, its tier (agency_tiers), its units."""
+
+    key: str  # Member.agency_key
+    agency: str
+    agency_code: str
+    headcount: int
+    met: int
+    rate: Decimal
+    tier: str
+    units: list[UnitResult]
+    people: list[PersonResult] = field(repr=False, default_factory=list)
 
 
 # --- rule 6: nested requirements ----------------------------------------------------------------
@@ -315,8 +350,13 @@ def _counts_for_tier(tier: UnitTier, p: PersonResult) -> bool:
     return p.judged_met
 
 
-def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal]) -> str:
-    for tier in plan.unit_tiers:
+def _reached(
+    tiers: Sequence[UnitTier], people: list[PersonResult], averages: Mapping[str, Decimal]
+) -> UnitTier | None:
+    """The first tier the people reach, or None."""
+    for tier in tiers:
+        if not tier.fits(len(people)):
+            continue
         counted = sum(_counts_for_tier(tier, p) for p in people)
         # Compare exactly: 9 of 10 is 90 % and must reach a 0.9 threshold.
         if counted < tier.min_rate * len(people):
@@ -324,8 +364,15 @@ def _tier(plan: Plan, people: list[PersonResult], averages: Mapping[str, Decimal
         if tier.below_rate is not None and counted >= tier.below_rate * len(people):
             continue
         if all(averages.get(rid, ZERO) >= need for rid, need in tier.average_at_least.items()):
-            return tier.text
-    return ""
+            return tier
+    return None
+
+
+def _tier(
+    tiers: Sequence[UnitTier], people: list[PersonResult], averages: Mapping[str, Decimal]
+) -> str:
+    reached = _reached(tiers, people, averages)
+    return reached.label if reached else ""
 
 
 def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Decimal]:
@@ -340,27 +387,64 @@ def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Deci
 
 
 def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult]:
-    by_unit: dict[str, list[PersonResult]] = defaultdict(list)
+    """Each unit of each agency (a unit is its agency's: two agencies' 人事室 never merge)."""
+    by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
     for p in results:
-        by_unit[p.member.unit].append(p)
+        by_unit[(p.member.agency_key, p.member.unit)].append(p)
     ids = list(dict.fromkeys(c.id for c in plan.checks))
     units = []
-    for unit, members in sorted(by_unit.items()):
+    for (_agency, unit), members in sorted(by_unit.items()):
         counted = [p for p in members if p.status != "exempt"]
         met = sum(p.status == "met" for p in counted)
         averages = _averages(ids, counted)
+        first = members[0].member
         units.append(
             UnitResult(
                 unit=unit,
                 headcount=len(counted),
                 met=met,
                 rate=(Decimal(met) / len(counted)) if counted else ZERO,
-                tier=_tier(plan, counted, averages) if counted else "",
+                tier=_tier(plan.unit_tiers, counted, averages) if counted else "",
                 short=sorted((p for p in counted if p.status == "short"), key=lambda p: -p.needed),
                 averages=averages,
+                agency=first.agency,
+                agency_code=first.agency_code,
             )
         )
     return units
+
+
+def assess_agencies(
+    plan: Plan, results: Iterable[PersonResult], units: Iterable[UnitResult]
+) -> list[AgencyResult]:
+    """Each agency of the plan's people, with its units; a roster without agencies is one
+    agency named as the plan's `agency`."""
+    people: dict[str, list[PersonResult]] = defaultdict(list)
+    for p in results:
+        people[p.member.agency_key].append(p)
+    their_units: dict[str, list[UnitResult]] = defaultdict(list)
+    for u in units:
+        their_units[u.agency_key].append(u)
+    ids = list(dict.fromkeys(rid for t in plan.agency_tiers for rid in t.average_at_least))
+    agencies = []
+    for key, members in sorted(people.items()):
+        counted = [p for p in members if p.status != "exempt"]
+        met = sum(p.status == "met" for p in counted)
+        first = members[0].member
+        agencies.append(
+            AgencyResult(
+                key=key,
+                agency=first.agency or key or plan.agency,
+                agency_code=first.agency_code,
+                headcount=len(counted),
+                met=met,
+                rate=(Decimal(met) / len(counted)) if counted else ZERO,
+                tier=_tier(plan.agency_tiers, counted, _averages(ids, counted)) if counted else "",
+                units=their_units[key],
+                people=members,
+            )
+        )
+    return agencies
 
 
 class NextTier(NamedTuple):
@@ -371,22 +455,27 @@ class NextTier(NamedTuple):
     averages_missing: dict[str, Decimal]  # requirement id -> average hours still below the tier's
 
 
-def next_tier(plan: Plan, unit_people: Iterable[PersonResult], as_of: date) -> NextTier | None:
+def next_tier(
+    plan: Plan,
+    unit_people: Iterable[PersonResult],
+    as_of: date,
+    tiers: Sequence[UnitTier] | None = None,
+) -> NextTier | None:
     """The next better tier of the unit (Z9), counted as the tiers count, or None when there is none.
 
     None after the judge date (nothing can change the reward any more), for a plan without unit
     tiers, for a unit with nobody counted, and for a unit already at the plan's best tier.
+    `tiers`: the agency's (plan.agency_tiers) instead of the unit's; only tiers for the
+    headcount count.
     """
-    if not plan.unit_tiers or as_of > plan.judged_on:
-        return None
     counted = [p for p in unit_people if p.status != "exempt"]
-    if not counted:
+    sized = [t for t in (plan.unit_tiers if tiers is None else tiers) if t.fits(len(counted))]
+    if not sized or as_of > plan.judged_on or not counted:
         return None
-    averages = _averages({rid for t in plan.unit_tiers for rid in t.average_at_least}, counted)
-    current = _tier(plan, counted, averages)
+    averages = _averages({rid for t in sized for rid in t.average_at_least}, counted)
+    current = _reached(sized, counted, averages)
     # Tiers are tried best first: the next one up is the last listed before the current one.
-    ranks = [t.text for t in plan.unit_tiers]
-    better = plan.unit_tiers[: ranks.index(current)] if current in ranks else plan.unit_tiers
+    better = sized[: sized.index(current)] if current is not None else sized
     if not better:
         return None
     tier = better[-1]

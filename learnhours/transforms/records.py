@@ -61,6 +61,9 @@ FIELD_LABELS = {
     "email": "電子郵件",
     "hours": "時數",
     "mode": "學習性質",
+    "agency": "機關名稱",
+    "agency_code": "機關代碼",
+    "hr_addresses": "人事電子郵件",
 }
 
 
@@ -225,6 +228,9 @@ class Record(NamedTuple):
     mode: str | None  # 學習性質: digital | physical | blended, when the source says it
     digital_share: Decimal  # the share of the hours learned digitally (hours.digital_share)
     digest: str
+    # 服務機關代碼 as the source gives it (revision 0008): checked against the roster's agency.
+    # Not in the digest: a record is the same learning whichever agency's export brought it.
+    agency_code: str | None = None
 
 
 def _normalize_row(
@@ -337,7 +343,14 @@ def _normalize_row(
         mode=mode,
         digital_share=share,
         digest=hashlib.sha1(head + name.encode()).hexdigest(),
+        agency_code=agency_code(fields.get("agency_code")),
     )
+
+
+def agency_code(value: object) -> str | None:
+    """An agency code as the warehouse keeps it: `379680000a ` -> `379680000A`; blank -> None."""
+    text = clean(value).upper()
+    return text or None
 
 
 def _digest_head(
@@ -368,12 +381,14 @@ class _Course(NamedTuple):
 
     head: tuple  # the row between the 身分證字號 and the name: course key .. end date
     middle: tuple  # between the name and the digest: course code .. zero reason
-    tail: tuple  # after the digest: whatever the caller's convert adds
+    tail: tuple  # after the agency code: whatever the caller's convert adds
     digest_head: bytes  # the digest's input up to the name, which comes last
 
 
 _COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
 _NAME_AT, _DIGEST_AT = Record._fields.index("name"), Record._fields.index("digest")
+_AGENCY_AT = Record._fields.index("agency_code")
+assert _AGENCY_AT == _DIGEST_AT + 1  # the row is rebuilt as (..., digest, agency, *tail)
 
 
 def _as_record(record: Record) -> tuple:
@@ -402,7 +417,10 @@ class _RecordMaker:
         if not self.fast:
             return
         self.pid_at, self.name_at = names.index("person_id"), names.index("name")
-        rest = [i for i in range(len(names)) if i not in (self.pid_at, self.name_at)]
+        # The person's own cells (ID, name, agency code) are read per row; the rest is the course.
+        self.agency_at = names.index("agency_code") if "agency_code" in names else None
+        own = (self.pid_at, self.name_at, self.agency_at)
+        rest = [i for i in range(len(names)) if i not in own]
         self.rest = (
             itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
         )
@@ -423,7 +441,8 @@ class _RecordMaker:
             name = clean(values[self.name_at])
             if valid and (name or not self.name_required):
                 digest = hashlib.sha1(course.digest_head + name.encode()).hexdigest()
-                return (pid, *course.head, name, *course.middle, digest, *course.tail)
+                agency = None if self.agency_at is None else agency_code(values[self.agency_at])
+                return (pid, *course.head, name, *course.middle, digest, agency, *course.tail)
         record = self._record(values)
         row = self.convert(record)
         if course is None:
@@ -431,7 +450,7 @@ class _RecordMaker:
                 self.courses.clear()
             r = record
             self.courses[rest] = _Course(
-                row[1:_NAME_AT], row[_NAME_AT + 1 : _DIGEST_AT], row[_DIGEST_AT + 1 :],
+                row[1:_NAME_AT], row[_NAME_AT + 1 : _DIGEST_AT], row[_AGENCY_AT + 1 :],
                 _digest_head(r.course_code, r.course_name, r.category_code, r.quantity, r.unit,
                              r.zero_reason, r.end_date, r.mode, r.digital_share),
             )  # fmt: skip

@@ -1,6 +1,10 @@
-"""One nightly run at a time: a row in run_lock naming the holder, taken by INSERT, given back by
-DELETE; on PostgreSQL also a session-scoped advisory lock, which the server releases by itself
-when the holder's connection dies.
+"""One run at a time per piece of work: a row in run_lock naming the holder, taken by INSERT,
+given back by DELETE; on PostgreSQL also a session-scoped advisory lock, which the server
+releases by itself when the holder's connection dies.
+
+The locks are `ingest` (fetching and loading the inbox: a second run waits for it) and
+`plan:<plan id>` (judging one plan and mailing about it: a second run of the same plan is
+refused), so two plans' runs never block each other.
 
 A lock whose holder is gone is broken at once by the next run when that can be known: on the same
 host, its process no longer exists (or is another process that got the same number); on
@@ -12,8 +16,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +29,13 @@ from sqlalchemy.exc import IntegrityError
 
 from learnhours.warehouse.schema import run_lock
 
-NIGHTLY = "nightly"
+NIGHTLY = "nightly"  # the one lock of earlier versions: `learnhours unlock nightly` still frees it
+INGEST = "ingest"
+
+
+def plan_lock(plan_id: str) -> str:
+    """The lock of one plan's judging and mail."""
+    return f"plan:{plan_id}"
 
 
 class RunLocked(RuntimeError):
@@ -98,8 +109,8 @@ def _refusal(name: str, row_holder: str, since: datetime) -> RunLocked:
     )
     started = since if since.tzinfo else since.replace(tzinfo=UTC)
     return RunLocked(
-        f"another {name} run is going (started {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-        f"by {who}); this run did nothing. To go on: {what_to_do}"
+        f"another run holds the {name} lock (started {started.astimezone(UTC):%Y-%m-%d %H:%M} "
+        f"UTC by {who}). To go on: {what_to_do}"
     )
 
 
@@ -147,7 +158,7 @@ def _acquire_pg(engine: Engine, name: str) -> Holder:
             ).first()
             connection.commit()
             if row is None:
-                raise RunLocked(f"another {name} run is starting; this run did nothing")
+                raise RunLocked(f"another run is taking the {name} lock right now")
             raise _refusal(name, row.holder, row.acquired_at)
         me = this_process()
         # The advisory lock is ours, so a row left behind belongs to a session that ended.
@@ -214,9 +225,29 @@ def holders(engine: Engine) -> list[tuple[str, str, datetime]]:
 
 
 @contextmanager
-def run_lock_held(engine: Engine, name: str = NIGHTLY) -> Iterator[Holder]:
-    """`with run_lock_held(engine): ...` — the body runs only while this process holds the lock."""
-    holder = acquire(engine, name)
+def run_lock_held(
+    engine: Engine,
+    name: str = NIGHTLY,
+    wait_seconds: float = 0,
+    poll_seconds: float = 2.0,
+    on_wait: Callable[[RunLocked], None] | None = None,
+) -> Iterator[Holder]:
+    """`with run_lock_held(engine, name): ...` — the body runs only while this process holds the
+    lock. `wait_seconds`: how long to wait for a holder to finish (`on_wait` told once, when the
+    wait begins) before RunLocked; 0 refuses at once."""
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        try:
+            holder = acquire(engine, name)
+            break
+        except RunLocked as exc:
+            if time.monotonic() + poll_seconds > deadline:
+                raise
+            if on_wait is not None and not told:
+                on_wait(exc)
+                told = True
+            time.sleep(poll_seconds)
     try:
         yield holder
     finally:

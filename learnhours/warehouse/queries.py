@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, liter
 from learnhours.plans import Check, Plan, window_start
 from learnhours.transforms.compliance import ALL, Member, Standing
 from learnhours.warehouse.schema import (
+    agency_contact,
     ingest_batch,
     learning_record,
     person,
@@ -37,6 +38,8 @@ _MEMBER_COLUMNS = (
     person.c.leave_to,
     person.c.email,
     person.c.title,
+    person.c.agency,
+    person.c.agency_code,
     person.c.attributes,
 )
 
@@ -46,7 +49,7 @@ def members(connection: Connection) -> list[Member]:
     rows = connection.execute(
         select(*_MEMBER_COLUMNS)
         .where(person.c.on_roster)
-        .order_by(person.c.unit, person.c.person_id)
+        .order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
     )
     return [_member(row) for row in rows]
 
@@ -240,6 +243,30 @@ def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, i
         .order_by(lr.person_id)
     )
     return [tuple(r) for r in rows]
+
+
+def agency_contacts(connection: Connection) -> dict[str, tuple[str, ...]]:
+    """Each agency's HR addresses from the contacts file, by Member.agency_key."""
+    rows = connection.execute(select(agency_contact.c.agency_key, agency_contact.c.hr_addresses))
+    return {key: tuple(a for a in text.split(", ") if a) for key, text in rows}
+
+
+def agency_mismatches(connection: Connection, plan: Plan) -> dict[str, list[tuple[str, int]]]:
+    """People whose records of the plan period carry another agency's code (服務機關代碼) than
+    the roster's: person id -> [(that code, records)]. Only where both sides have a code."""
+    rows = connection.execute(
+        select(lr.person_id, lr.agency_code, func.count())
+        .join(person, person.c.person_id == lr.person_id)
+        .where(person.c.on_roster, person.c.agency_code != "", lr.agency_code.is_not(None))
+        .where(lr.agency_code != person.c.agency_code)
+        .where(lr.end_date.between(plan.earliest_window_start, plan.period.end))
+        .group_by(lr.person_id, lr.agency_code)
+        .order_by(lr.person_id, lr.agency_code)
+    )
+    out: dict[str, list[tuple[str, int]]] = {}
+    for pid, code, count in rows:
+        out.setdefault(pid, []).append((code, count))
+    return out
 
 
 def rejected_rows(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.warehouse.record_store import in_groups
-from learnhours.warehouse.schema import person
+from learnhours.warehouse.schema import agency_contact, person
 
 _PEOPLE_PER_STATEMENT = 2000
 
@@ -23,3 +23,21 @@ def store_roster(connection: Connection, people: list[dict], batch_id: int) -> N
         rows = [{**p, "on_roster": True, "batch_id": batch_id} for p in group]
         connection.execute(statement, rows)
     connection.execute(update(person).where(person.c.batch_id != batch_id).values(on_roster=False))
+
+
+def store_contacts(connection: Connection, contacts: list, batch_id: int) -> None:
+    """Replace the agencies' HR contacts with this file's (transforms.roster.Contact rows)."""
+    connection.execute(delete(agency_contact))
+    connection.execute(
+        insert(agency_contact),
+        [
+            {
+                "agency_key": c.agency_key,
+                "agency_code": c.agency_code,
+                "agency": c.agency,
+                "hr_addresses": ", ".join(c.hr_addresses),
+                "batch_id": batch_id,
+            }
+            for c in contacts
+        ],
+    )

@@ -67,6 +67,10 @@ person = Table(
     Column("person_id", String(10), primary_key=True),
     Column("name", Text, nullable=False),
     Column("unit", Text, nullable=False),
+    # The person's agency (revision 0008): 機關名稱 and 機關代碼, "" when the roster has no such
+    # column (the warehouse is one agency). A unit is (agency, unit name).
+    Column("agency", Text, nullable=False, server_default=text("''")),
+    Column("agency_code", Text, nullable=False, server_default=text("''")),
     Column("title", Text, nullable=False, default=""),
     Column("is_supervisor", Boolean, nullable=False),
     Column("category", Text, nullable=False),  # 人員類別 as the roster writes it (open)
@@ -78,6 +82,18 @@ person = Table(
     # The roster's other columns by header, a JSON object (revision 0007): 職等, 職務, 角色 …
     Column("attributes", Text),
     Column("on_roster", Boolean, nullable=False),
+    Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
+)
+
+# Each agency's HR contact (revision 0008), from the last contacts file (人事聯絡名單): a snapshot,
+# replaced by each such file. Keyed by the agency's code, else its name (Member.agency_key).
+agency_contact = Table(
+    "agency_contact",
+    metadata,
+    Column("agency_key", Text, primary_key=True),
+    Column("agency_code", Text, nullable=False),
+    Column("agency", Text, nullable=False),
+    Column("hr_addresses", Text, nullable=False),  # addresses separated by ", "
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
 )
 
@@ -104,6 +120,8 @@ learning_record = Table(
     # 0007; transforms.hours.digital_share): what a digital or in-person minimum counts.
     Column("mode", String(8)),
     Column("digital_share", Numeric(5, 4), nullable=False, server_default=text("0")),
+    # 服務機關代碼 of the source row (revision 0008), when it has one: checked against the roster.
+    Column("agency_code", Text),
     Column("source_kind", String(40), nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
     # The source row is kept in source_block, found by batch and line.
@@ -186,7 +204,7 @@ notice = Table(
 run_lock = Table(
     "run_lock",
     metadata,
-    Column("name", String(32), primary_key=True),
+    Column("name", String(80), primary_key=True),  # nightly | ingest | plan:<plan id> (0008)
     Column("holder", Text, nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )

@@ -15,14 +15,15 @@ so that the same file, offered again, loads once more and fills them in; older r
 stay known, so one left in the inbox can never replace the newer snapshot.
 """
 
-import csv
-import io
 import json
-import zlib
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from alembic import op
+
+from learnhours.warehouse.migration_tools import normalized as _normalized
+from learnhours.warehouse.migration_tools import reload_current_roster
+from learnhours.warehouse.migration_tools import rows as _rows
 
 revision = "0007"
 down_revision = "0006"
@@ -64,33 +65,7 @@ def upgrade() -> None:
     op.add_column("person", sa.Column("attributes", sa.Text(), nullable=True))
     _category_type(sa.String(8), sa.Text())
     _backfill_modes()
-    _reload_current_roster()
-
-
-def _reload_current_roster() -> None:
-    """The current roster batch gets a content hash no file has: its file loads again."""
-    import hashlib
-
-    bind = op.get_bind()
-    person = sa.table(
-        "person", sa.column("batch_id", sa.Integer), sa.column("on_roster", sa.Boolean)
-    )
-    batch = sa.table("ingest_batch", sa.column("id", sa.Integer), sa.column("sha256", sa.String))
-    current = bind.execute(
-        sa.select(sa.func.max(person.c.batch_id)).where(person.c.on_roster.is_(True))
-    ).scalar()
-    if current is None:
-        return
-    sha = bind.execute(sa.select(batch.c.sha256).where(batch.c.id == current)).scalar_one()
-    marked = hashlib.sha256(f"loaded before 0007: {sha}".encode()).hexdigest()
-    bind.execute(sa.update(batch).where(batch.c.id == current).values(sha256=marked))
-
-
-def _normalized(cell: str) -> str:
-    import unicodedata
-
-    text = unicodedata.normalize("NFKC", cell).replace("\xa0", "")
-    return "".join(text.split()).lstrip("*")
+    reload_current_roster(op.get_bind(), "0007")
 
 
 def _hours(cell: object) -> Decimal:
@@ -102,35 +77,6 @@ def _hours(cell: object) -> Decimal:
     except InvalidOperation:
         return Decimal(0)
     return value if value.is_finite() and value > 0 else Decimal(0)
-
-
-def _rows(form: str, block: bytes, first_line: int) -> dict[int, list]:
-    """A stored block as {line: cells} (as revision 0005's reader read it)."""
-    data = zlib.decompress(block)
-    if form == "json":
-        return {line: cells for line, cells in json.loads(data)}
-    encoding = form.removeprefix("csv:")
-    fallbacks = (encoding, "big5hkscs") if encoding == "cp950" else (encoding,)
-
-    def lines():  # noqa: ANN202
-        for number, raw in enumerate(io.BytesIO(data), start=1):
-            if number == 1 and encoding == "utf-8-sig":
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-            for name in fallbacks:
-                try:
-                    yield raw.decode(name.removesuffix("-sig"))
-                    break
-                except UnicodeDecodeError:
-                    continue
-            else:
-                yield "\n"
-
-    reader = csv.reader(lines())
-    rows = {}
-    for cells in reader:
-        if cells:
-            rows[first_line - 1 + reader.line_num] = cells
-    return rows
 
 
 def _share(mode: str | None, digital: Decimal, physical: Decimal, online: bool) -> Decimal:

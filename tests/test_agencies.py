@@ -64,6 +64,11 @@ def government() -> list[dict[str, str]]:
 
 def _load(engine, tmp_path: Path, people: list[dict], met: set[str] = frozenset()) -> None:
     ingest_file(engine, write_csv(tmp_path / "roster.csv", AGENCY_HEADER, people, "utf-8-sig"))
+    ingest_file(engine, export_file(tmp_path, _rows(people, met)))
+
+
+def _rows(people: list[dict], met: set[str]) -> list[dict]:
+    """Export rows: 40 hours (5 digital) for the people in `met`, 2 hours for the others."""
     rows = []
     for p in people:
         pid, name, agency = p["身分證字號"], p["姓名"], p["機關代碼"]
@@ -77,7 +82,7 @@ def _load(engine, tmp_path: Path, people: list[dict], met: set[str] = frozenset(
         rows.append(record(pid, name=name, code="D1", course="數位課程", category=12, hours=5,
                            day=date(2026, 3, 9), 學習性質=1, 數位時數=5, 實體時數=0,
                            服務機關代碼=agency))  # fmt: skip
-    ingest_file(engine, export_file(tmp_path, rows))
+    return rows
 
 
 TOTAL = [{"id": "total", "name": "年度學習時數", "codes": "all", "minimum": 20}]

@@ -273,11 +273,13 @@ class Audience:
 
 
 def audiences(connection: Connection, ctx: notices.Context, result: Compliance) -> list[Audience]:
-    """The plan's HR office first; with several agencies, then each agency with an HR contact."""
-    whole = Audience(ctx.hr_addresses)
-    if not result.several_agencies:
-        return [whole]
+    """The plan's HR office first; with several agencies, then each agency with an HR contact.
+    A plan of one agency has one summary: its HR contacts, if any, get it with the HR office."""
     contacts = agency_hr(connection, result)
+    if not result.several_agencies:
+        theirs = [a for agency in result.agencies for a in contacts[agency.key]]
+        return [Audience(tuple(dict.fromkeys([*ctx.hr_addresses, *theirs])))]
+    whole = Audience(ctx.hr_addresses)
     return [whole] + [
         Audience(contacts[a.key], a) for a in result.agencies if a.headcount and contacts[a.key]
     ]

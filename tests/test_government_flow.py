@@ -1,0 +1,150 @@
+"""A whole government in one nightly flow: three agencies with same-named units, two plans (the
+city's agencies and its schools), mail over real SMTP. Units never merge, each agency's HR gets
+only its own people, the roll-up is right, headcount tiers show with their recipients by role,
+and one plan's lock never holds up the other."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+import yaml
+from openpyxl import load_workbook
+
+from learnhours.demo_data import write_csv
+from learnhours.warehouse.db import connect
+from learnhours.warehouse.lock import acquire, plan_lock, release
+from tests.factories import export_file
+from tests.test_agencies import AGENCY_HEADER, CITY, DAY, DISTRICT, SCHOOL, _rows, government
+from tests.test_mail_backends import Recorder, smtp_server
+
+CITY_HR, SCHOOLS_HR = "hr@city.gov.tw", "schools@city.gov.tw"
+
+
+def _plans(folder: Path) -> Path:
+    """The city's plan (its agencies, tiers by headcount) and the schools' (teachers too)."""
+    folder.mkdir()
+    common = {
+        "recurs": "yearly", "period": {"start": "01-01", "end": "12-31"}, "deadline": "12-31",
+        "judge_date": "12-31", "registration_lag_working_days": 7,
+        "requirements": [{"id": "total", "name": "年度學習時數", "codes": "all", "minimum": 20}],
+    }  # fmt: skip
+    reminders = {
+        "stages": [60, 30, 14, 7], "freshness_days": 400, "sender": f"市府人事處 <{CITY_HR}>",
+        "agency_hr": ["角色 contains 人事主辦人員"],
+    }  # fmt: skip
+    city = {
+        "id": "city", "name": "{roc_year}年度市府學習時數", "agency": "示範市政府", **common,
+        "population": ["編制內", "約聘", "約僱"], "who": [f"機關代碼 in [{CITY}, {DISTRICT}]"],
+        "agency_tiers": [
+            {"text": "記功一次", "recipients": ["機關首長", "人事主辦人員"], "min_rate": 1,
+             "min_headcount": 3},
+            {"text": "嘉獎二次", "recipients": ["機關首長", "人事主辦人員"], "min_rate": 1,
+             "below_headcount": 3},
+        ],
+        "reminders": {**reminders, "hr_addresses": [CITY_HR]},
+    }  # fmt: skip
+    schools = {
+        "id": "schools", "name": "{roc_year}年度所屬學校學習時數", "agency": "示範市政府", **common,
+        "population": ["編制內", "教師"], "who": [f"機關代碼 = {SCHOOL}"],
+        "reminders": {**reminders, "hr_addresses": [SCHOOLS_HR]},
+    }  # fmt: skip
+    for plan in (city, schools):
+        (folder / f"{plan['id']}.yaml").write_text(
+            yaml.safe_dump(plan, allow_unicode=True), "utf-8"
+        )
+    return folder
+
+
+def _inbox(folder: Path, people: list[dict], met: set[str]) -> None:
+    """The roster and one export in the inbox, as the nightly run finds them."""
+    folder.mkdir()
+    write_csv(folder / "roster.csv", AGENCY_HEADER, people, "utf-8-sig")
+    export_file(folder, _rows(people, met))
+
+
+def _by_recipient(handler: Recorder) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for _sender, recipients, raw in handler.received:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        for r in recipients:
+            out.setdefault(r, []).append(message)
+    return out
+
+
+def _sheets(message) -> dict[str, list[tuple]]:
+    (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".xlsx")]
+    book = load_workbook(BytesIO(part.get_content()))
+    return {s.title: list(s.iter_rows(min_row=2, values_only=True)) for s in book.worksheets}
+
+
+@pytest.mark.slow
+def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
+    prefect_harness, tmp_path, monkeypatch
+):
+    from learnhours.flows.nightly import nightly
+
+    people = government()
+    ids = {p["姓名"]: p["身分證字號"] for p in people}
+    hr = {p["機關代碼"]: p["電子郵件"] for p in people if p["角色"]}
+    # The district office's two people met: a whole agency under 3 people, so 嘉獎二次.
+    _inbox(tmp_path / "inbox", people, met={"區人事主任", "區人事員", "市人事主任"})
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(_plans(tmp_path / "plans")))
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    run = {"plan_id": "current", "inbox": tmp_path / "inbox", "as_of": DAY, "database_url": url}
+    handler = Recorder()
+    engine = connect(url)
+    with smtp_server(handler) as server:
+        monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
+        # Another run is judging the schools' plan: the city's plan goes ahead regardless.
+        other = acquire(engine, plan_lock("schools-2026"))
+        try:
+            first = nightly(**run, return_state=True)
+        finally:
+            release(engine, other, plan_lock("schools-2026"))
+        city_only = _by_recipient(handler)
+        second = nightly(**run, return_state=True)  # now the schools' plan; the city's: nothing new
+    assert first.is_failed() and "schools-2026 was not judged tonight" in first.message
+    assert second.is_completed(), second.message
+    mails = _by_recipient(handler)
+
+    assert SCHOOLS_HR not in city_only and hr[SCHOOL] not in city_only
+    assert [m["Subject"] for m in mails[CITY_HR]] == [m["Subject"] for m in city_only[CITY_HR]]
+
+    (rollup,) = mails[CITY_HR]
+    sheets = _sheets(rollup)
+    assert [r[:7] for r in sheets["各機關"]] == [
+        (CITY, "示範市政府", 2, 4, 1, 0.25, None),  # an empty cell
+        (DISTRICT, "示範區公所", 1, 2, 2, 1, "嘉獎二次（機關首長、人事主辦人員）"),
+    ]
+    assert [r[:5] for r in sheets["各單位"]] == [  # two 人事室, never one
+        (CITY, "示範市政府", "人事室", 2, 1), (CITY, "示範市政府", "民政局", 2, 0),
+        (DISTRICT, "示範區公所", "人事室", 2, 2),
+    ]  # fmt: skip
+    text = rollup.get_body(("plain",)).get_content()
+    assert (
+        "示範區公所（379680100B）：2/2 人，達成率 100.0%，嘉獎二次（機關首長、人事主辦人員）"
+        in text
+    )
+    assert not any(pid in rollup.as_string() for pid in ids.values())
+
+    for agency, own in ((CITY, {"市人事員", "市民政局長", "市民政科員"}),
+                        (SCHOOL, {"校人事主任", "校教務主任", "校老師"})):  # fmt: skip
+        (summary,) = [m for m in mails[hr[agency]] if "學習時數摘要" in m["Subject"]]
+        assert {r[0] for r in _sheets(summary)["未達成名單"]} == {ids[n] for n in own}
+        others = {pid for name, pid in ids.items() if name not in own}
+        assert not any(pid in summary.as_string() for pid in others)  # never another agency's
+    (district,) = [m for m in mails[hr[DISTRICT]] if "學習時數摘要" in m["Subject"]]
+    district_text = district.get_body(("plain",)).get_content()
+    assert "機關團體獎勵：目前可達「嘉獎二次（機關首長、人事主辦人員）」" in district_text
+
+    # The schools' plan has one agency: one summary, to its HR office and the school's HR.
+    (schools,) = mails[SCHOOLS_HR]
+    assert "所屬學校" in schools["Subject"]
+    assert schools["Subject"] == next(
+        m["Subject"] for m in mails[hr[SCHOOL]] if "學習時數摘要" in m["Subject"]
+    )

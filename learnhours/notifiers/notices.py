@@ -164,6 +164,14 @@ def _message(
     **values: object,
 ) -> tuple[bytes, str]:
     text, html = render(template, **{**ctx.common(), **values, "subject": subject})
+    return _built(ctx, to, subject, text, html, attachments)
+
+
+def _built(
+    ctx: Context, to: str, subject: str, text: str, html: str, attachments: tuple[Attachment, ...]
+) -> tuple[bytes, str]:
+    """A rendered notice as MIME for one recipient (a summary to several HR addresses is
+    rendered once), and its Message-ID."""
     message_id = new_message_id(ctx.sender)
     if not attachments:
         mime = build_mime(
@@ -695,27 +703,26 @@ def _summaries(
     }
     overview = unit_overview(ctx.plan, units)
     attachment = next((a.filename for a in attachments), None)
+    text, html = render(
+        "summary",
+        **ctx.common(),
+        subject=subject,
+        today=roc(ctx.today),
+        stale=ctx.stale,
+        totals=totals,
+        units=overview,
+        sent=sent,
+        quality=quality,
+        lists=quality_lists(quality),
+        attachment=attachment,
+        final=final,
+        agency=agency,
+        agency_tier=agency_heading(ctx.plan, agency, ctx.today) if agency else "",
+    )
     drafts = []
     for address in ctx.hr_addresses:
         try:
-            mime, message_id = _message(
-                ctx,
-                address,
-                subject,
-                "summary",
-                attachments,
-                today=roc(ctx.today),
-                stale=ctx.stale,
-                totals=totals,
-                units=overview,
-                sent=sent,
-                quality=quality,
-                lists=quality_lists(quality),
-                attachment=attachment,
-                final=final,
-                agency=agency,
-                agency_tier=agency_heading(ctx.plan, agency, ctx.today) if agency else "",
-            )
+            mime, message_id = _built(ctx, address, subject, text, html, attachments)
         except HeaderInjection:
             continue  # a bad HR address: the others still get the summary
         label = f"{agency.agency}人事室" if agency else "人事室"
@@ -835,11 +842,12 @@ def rollup_draft(
         "attachment": attachments[0].filename,
         "final": final,
     }
+    text, html = render("rollup", **ctx.common(), subject=subject, **values)
     drafts = []
     kind = "final" if final else "summary"
     for address in ctx.hr_addresses:
         try:
-            mime, message_id = _message(ctx, address, subject, "rollup", attachments, **values)
+            mime, message_id = _built(ctx, address, subject, text, html, attachments)
         except HeaderInjection:
             continue
         key = final_key(address) if final else summary_key(ctx.today, address)

@@ -4,19 +4,19 @@ HR summary's .xlsx attachment."""
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from learnhours.notifiers.xlsx import workbook
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +191,6 @@ def _sender(value: str) -> str:
 # -- the HR summary's chart and spreadsheet -------------------------------------------------------
 
 
-def _cell(sheet, value: object) -> object:  # noqa: ANN001 - an openpyxl worksheet
-    """A value for the sheet: numbers as numbers, and text always as text, so a name written
-    `=HYPERLINK(...)` stays those characters instead of becoming a live formula."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, str) and value.startswith("="):
-        from openpyxl.cell.cell import Cell
-
-        cell = Cell(sheet, row=1, column=1)  # append() puts it in its place
-        cell.value, cell.data_type = value, "s"
-        return cell
-    return value
-
-
 def shortfall_workbook(
     headers: Sequence[str],
     rows: Sequence[Sequence[object]],
@@ -213,28 +199,3 @@ def shortfall_workbook(
     """The HR attachment: everyone short with their shortfalls (the one place IDs appear), and
     further sheets by title."""
     return workbook({"未達成名單": (headers, rows), **(more or {})})
-
-
-def workbook(sheets: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]]) -> bytes:
-    """An .xlsx of sheets by title, each a header row and rows; input text stays text."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook(write_only=False)
-    book.remove(book.worksheets[0])
-    for title, (head, body) in sheets.items():
-        sheet = book.create_sheet()
-        sheet.title = title
-        sheet.append(list(head))
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in body:
-            sheet.append([_cell(sheet, v) for v in row])
-        sheet.freeze_panes = "A2"
-        for column, width in zip(
-            "ABCDEFGHIJKLMNOP", (14, 10, 14, 10, 10, *([12] * 11)), strict=False
-        ):
-            sheet.column_dimensions[column].width = width
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()

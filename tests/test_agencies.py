@@ -375,3 +375,25 @@ def test_migration_0008_fills_record_agency_codes_and_lets_the_roster_load_again
     assert not again.skipped and again.loaded == len(people)
     with engine.connect() as connection:
         assert {m.agency_key for m in queries.members(connection)} == {CITY, DISTRICT, SCHOOL}
+
+
+def test_explain_names_the_agency_and_says_when_a_plan_is_not_for_the_person(
+    engine, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
+    people = government()
+    _load(engine, tmp_path, people)
+    ids = {p["姓名"]: p["身分證字號"] for p in people}
+    base = ["--database-url", str(engine.url), "explain"]
+    plan = ["--plan", "city-government-2026", "--as-of", DAY.isoformat()]
+    assert main([*base, ids["區人事員"], *plan]) == 0
+    assert "機關：示範區公所；單位：人事室" in capsys.readouterr().out
+    # A person the plan's `who` leaves out: said so, not "not on the roster".
+    text = (ROOT / "plans" / "examples" / "city-government.yaml").read_text("utf-8")
+    text = text.replace("population:", f"who: [機關代碼 = {CITY}]\npopulation:", 1)
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "city-government.yaml").write_text(text, "utf-8")
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(tmp_path / "plans"))
+    assert main([*base, ids["區人事員"], *plan]) == 0
+    out = capsys.readouterr().out
+    assert "不在計畫 city-government-2026 之內" in out and "機關代碼 = 379680000A" in out

@@ -407,7 +407,7 @@ def _describe(path: Path, plan: Plan) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
-    from learnhours.transforms.ids import normalize_id
+    from learnhours.transforms.ids import mask_id, normalize_id
     from learnhours.warehouse import queries
 
     plan, as_of, pid = _plan(args), _as_of(args), normalize_id(args.person_id)
@@ -427,6 +427,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if who is None and not records and not rejected.rows:
         print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
         return 1
+    if who is not None and not plan.binds(who):
+        print(
+            f"{who.name}（{mask_id(pid)}，{who.agency or who.unit}）不在計畫 {plan.id} 之內："
+            f"此計畫只含名冊上「{'、'.join(c.text for c in plan.who)}」的人員"
+        )
+        return 0
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
     print("\n".join(explain(plan, pid, result, records, as_of, rejected, sources)))
     return 0

@@ -173,7 +173,8 @@ def explain(
     else:
         m = result.member
         lines.append(
-            f"單位：{m.unit}；{'主管' if m.is_supervisor else '非主管'}；人員類別：{m.category}；"
+            (f"機關：{m.agency or m.agency_code}；" if m.agency_key else "")
+            + f"單位：{m.unit}；{'主管' if m.is_supervisor else '非主管'}；人員類別：{m.category}；"
             f"狀態：{STATUS_TEXT[result.status]}"
             + (f"（{result.exempt_reason}）" if result.exempt_reason else "")
         )

@@ -47,6 +47,11 @@ class Settings(BaseModel):
     )
     plans_dir: Path = Field(Path("plans"), description="where plan files live")
     sites_dir: Path = Field(Path("sites"), description="where portal site profiles live (`fetch`)")
+    roster_codes: Path | None = Field(
+        None,
+        description="the office's own roster code table, added to the shipped ones "
+        "(docs/rosters.md)",
+    )
     inbox: Path = Field(Path("var/inbox"), description="the folder `learnhours run` ingests")
     outbox: Path = Field(
         Path("var/outbox"), description="the file outbox: `.eml` files when no SMTP is configured"
@@ -124,7 +129,7 @@ class Settings(BaseModel):
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
 SECRET = frozenset({"smtp_password", "portal_password"})
-_PATHS = frozenset({"plans_dir", "sites_dir", "inbox", "outbox"})
+_PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox"})
 SETTING_NAMES = tuple(
     n for n in Settings.model_fields if n not in ("root", "config_file", "environ")
 )

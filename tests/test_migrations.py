@@ -24,7 +24,7 @@ from learnhours.warehouse.schema import (
     source_block,
 )
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
 
 def normalize_header(cell: object) -> str:
-    """`＊身分證字號 ` -> `身分證字號`: NFKC, no spaces, no required-marker asterisk."""
+    """`＊身分證字號 ` -> `身分證字號`: NFKC, no spaces, no required-marker asterisk.
+
+    HR systems' templates write instructions into header cells: `出生日期(yyyy/mm/dd)`, or a line
+    break then `請填民國年7碼`. The name is the whole cell when that is a column the product knows,
+    else the cell without a trailing bracketed note, else its first line.
+    """
     text = unicodedata.normalize("NFKC", str(cell or "")).replace("\xa0", "")
-    return "".join(text.split()).lstrip("*")
+    lines = [
+        line for line in ("".join(part.split()).lstrip("*") for part in text.splitlines()) if line
+    ]
+    whole = "".join(lines)
+    if len(lines) <= 1 and not whole.endswith(_CLOSING):
+        return whole
+    for candidate in (whole, _bare(whole), lines[0], _bare(lines[0])):
+        if candidate in KNOWN_HEADERS:
+            return candidate
+    return _bare(lines[0]) or whole
+
+
+_CLOSING = (")", "]", "】", "}")
+_NOTE = re.compile(r"^(.+?)[(\[【{][^()\[\]【】{}]*[)\]】}]$")
+
+
+def _bare(header: str) -> str:
+    """`出生日期(yyyy/mm/dd)` -> `出生日期`; `學員所屬機關(構)代碼` stays (the note is not last)."""
+    match = _NOTE.match(header)
+    return match.group(1) if match else header
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,17 @@ class FileKind:
     # The one column the kind's tools leave unquoted (DOMAIN: the portal batch upload quotes every
     # field but 課程名稱): a row wider than its header is rejoined there, if it then validates.
     unquoted: str | None = None
+
+    # Or, for a kind whose columns go by many names (the roster): fields that must each have a
+    # column under one of its names, and headers of which at least one must be present.
+    signature_fields: frozenset[str] = frozenset()
+    signature_any: frozenset[str] = frozenset()
+
+    def matches(self, present: set[str]) -> bool:
+        if not self.signature_fields:
+            return self.signature <= present
+        fields = {self.columns[h] for h in present if h in self.columns}
+        return self.signature_fields <= fields and bool(self.signature_any & present)
 
     def field_map(self, header: list[str]) -> dict[int, str]:
         """Column index -> field, for the columns this kind knows; unknown extras are ignored."""
@@ -161,32 +197,60 @@ ELEARNING = FileKind(
     online=True,
 )
 
+# What HR systems call each roster field (差勤 CPAPE05M views, WebHR, police and university HR
+# exports, training bodies' templates): any of the names is read as the field. Columns not named
+# here are kept as the person's attributes (職等, 職務, 現職區分 …) for plans to use.
+_ROSTER_NAMES: dict[str, tuple[str, ...]] = {
+    "person_id": (
+        "身分證字號",
+        "身分證號",
+        "身份證字號",
+        "身份證號",
+        "身分證統一編號",
+        "PEIDNO",
+        "MZ_ID",
+        "IDNO",
+    ),
+    "name": ("姓名", "中文姓名", "PENAME"),
+    "unit": ("單位", "服務單位", "單位名稱", "實際服務單位", "UNIT_NAME"),
+    # Where the person serves (a government's agencies and schools in one roster): a unit is
+    # the agency's unit. Without these columns the roster is one agency, the plan's.
+    "agency": ("機關名稱", "機關", "服務機關", "ORG_NAME"),
+    "agency_code": ("機關代碼", "服務機關代碼", "PEORG"),
+    "title": ("職稱", "職稱名稱", "TITLE"),
+    "supervisor": ("主管", "是否主管", "主管註記"),
+    "supervisor_level": ("主管級別", "PECHIEF"),
+    "unit_head": ("單位主管", "是否為單位主管", "單位主管註記"),
+    "person_category": ("人員類別", "人員類別名稱"),
+    "rank_text": ("官職等", "現支官職等", "部定官職等", "薪俸職等", "CRKCOD_NAME"),
+    "hired_on": ("到職日期", "到職日", "任職起日", "PEACTDATE"),
+    "left_on": ("離職日期", "離職日", "離退職日期", "任職迄日", "PELEVDATE"),
+    "leave_from": ("留職停薪起日", "停(薪)職日", "停薪職日", "停職日"),
+    "leave_to": ("留職停薪迄日",),
+    "resigned": ("是否離職",),  # Y: gone
+    "serving": ("是否為現職",),  # N: gone
+    "changed_at": ("異動時間", "異動日期", "資料異動時間", "PEUPDATE"),
+    "email": ("電子郵件", "公司Email", "公務Email", "公務電子郵件", "EMAIL"),
+    "email_other": ("Email", "E-mail", "電子信箱"),  # read when the office address is empty
+}
+
+# The roster's staff category comes from 人員類別, or from a code column the code tables know
+# (transforms/roster_codes.yaml: these are its shipped columns), or from 官職等 text.
+ROSTER_CATEGORY_SOURCES = frozenset(
+    {"人員類別", "人員類別名稱", "現職區分", "現職區分代碼", "官職等代碼", "職等代碼", "現支官職等代碼",
+     "PECRKCOD", "PEMEMCOD", "職務類別代碼", "人員區分", "人員區分代碼", "任職別", "人員別",
+     *_ROSTER_NAMES["rank_text"]}
+)  # fmt: skip
+
 ROSTER = FileKind(
     name="roster",
     label="人員名冊",
-    signature=frozenset({"身分證字號", "姓名", "單位", "人員類別"}),
-    columns={
-        "身分證字號": "person_id",
-        "姓名": "name",
-        "單位": "unit",
-        # Where the person serves (a government's agencies and schools in one roster): a unit is
-        # the agency's unit. Without these columns the roster is one agency, the plan's.
-        "機關名稱": "agency",
-        "機關": "agency",
-        "服務機關": "agency",
-        "機關代碼": "agency_code",
-        "服務機關代碼": "agency_code",
-        "職稱": "title",
-        "主管": "supervisor",
-        "人員類別": "person_category",
-        "到職日期": "hired_on",
-        "離職日期": "left_on",
-        "留職停薪起日": "leave_from",
-        "留職停薪迄日": "leave_to",
-        "電子郵件": "email",
-    },
-    required=("person_id", "name", "unit", "person_category"),
+    signature=frozenset(),
+    columns={name: f for f, names in _ROSTER_NAMES.items() for name in names},
+    required=("person_id", "name"),
     is_roster=True,
+    signature_fields=frozenset({"person_id", "name"}),
+    signature_any=ROSTER_CATEGORY_SOURCES,
 )
 
 # Each agency's HR contact (a government's agencies and schools): where its own summary goes.
@@ -204,18 +268,25 @@ CONTACTS = FileKind(
     is_contacts=True,
 )
 
-# Most specific first: the agency export's signature is a subset of several others'.
+# Most specific first: the agency export's signature is a subset of several others'. The roster
+# comes last: a file with course columns is records, whatever else it carries.
 KINDS: tuple[FileKind, ...] = (
     CONTACTS,
     ELEARNING,
     ENVIRONMENT_UPLOAD,
     BATCH_UPLOAD,
     BATCH_UPLOAD_19,
-    ROSTER,
     AGENCY_EXPORT,
+    ROSTER,
+)
+
+# Every header name some kind reads, and the roster's code columns: a header cell written with
+# instructions is read as one of these when it contains one.
+KNOWN_HEADERS = frozenset(
+    {h for kind in KINDS for h in kind.columns} | ROSTER_CATEGORY_SOURCES | {"在職狀態", "職等"}
 )
 
 
 def detect_kind(header: list[str]) -> FileKind | None:
     present = set(header)
-    return next((kind for kind in KINDS if kind.signature <= present), None)
+    return next((kind for kind in KINDS if kind.matches(present)), None)

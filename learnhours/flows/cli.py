@@ -119,13 +119,14 @@ def _waiting(why: Exception) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from learnhours.flows.steps import ingest_paths
+    from learnhours.flows.steps import ingest_paths, roster_codes
     from learnhours.warehouse.lock import INGEST, run_lock_held
 
     engine = _engine(args)
+    codes = roster_codes(_settings(args))
     # The nightly run may be loading its inbox: wait for it, as another run would.
     with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
-        reports = ingest_paths(engine, args.paths)
+        reports = ingest_paths(engine, args.paths, codes)
     for r in reports:
         name = Path(r.path).name
         if r.error:
@@ -137,6 +138,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"✓ {name}：{r.label}，讀取 {r.rows_read} 列，新增 {r.loaded}、更新 {r.updated}、"
                 f"重複 {r.duplicates}、拒絕 {r.rejected}"
             )
+            for note in r.notes:
+                print(f"    {note}")
             for line, problem in r.problems[:5]:
                 print(f"    第 {line} 行「{problem.column}」：{problem.reason}")
             if len(r.problems) > 5:

@@ -89,7 +89,7 @@ def ingest_inbox(run: Run) -> dict[str, int]:
     inbox = run.settings.inbox
     if not inbox.is_dir():
         raise NightlyFailed(f"the inbox folder {inbox} does not exist or is not a folder")
-    reports = steps.ingest_paths(run.engine, [inbox])
+    reports = steps.ingest_paths(run.engine, [inbox], steps.roster_codes(run.settings))
     logger = get_run_logger()
     for r in reports:
         # File names only: never a row's content, which carries personal IDs.

@@ -18,7 +18,7 @@ from learnhours.ingest import FileReport, ingest_file
 from learnhours.notifiers import backends, ledger, notices, summary_facts
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
-from learnhours.settings import Settings
+from learnhours.settings import Settings, SettingsError
 from learnhours.transforms.compliance import (
     AgencyResult,
     PersonResult,
@@ -27,6 +27,7 @@ from learnhours.transforms.compliance import (
     assess_agencies,
     assess_units,
 )
+from learnhours.transforms.roster_codes import CodeTableError, CodeTables, load_code_tables
 from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
 from learnhours.warehouse.batches import mark_seen
@@ -148,9 +149,20 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:
-    """Ingest each file in its own transaction; a bad file is reported and the others go on."""
-    return [ingest_file(engine, path) for path in files_under(paths)]
+def ingest_paths(
+    engine: Engine, paths: Iterable[Path], codes: CodeTables | None = None
+) -> list[FileReport]:
+    """Ingest each file in its own transaction; a bad file is reported and the others go on.
+    `codes`: the roster code tables (default: the shipped ones)."""
+    return [ingest_file(engine, path, codes) for path in files_under(paths)]
+
+
+def roster_codes(settings: Settings) -> CodeTables:
+    """The shipped roster code tables with the office's (setting roster_codes) over them."""
+    try:
+        return load_code_tables(settings.roster_codes)
+    except CodeTableError as exc:
+        raise SettingsError(f"roster_codes：{exc}") from None
 
 
 def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | None:

@@ -15,6 +15,7 @@ from learnhours.extractors.tables import Table, UnreadableFile, open_table
 from learnhours.ingest.chunks import record_chunks
 from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
 from learnhours.ingest.roster import load_contacts, load_roster
+from learnhours.transforms.roster_codes import CodeTables
 from learnhours.warehouse.batches import LoadCounts, close_batch, known_kind, mark_seen, open_batch
 from learnhours.warehouse.record_writer import bulk_load, write_records
 
@@ -44,8 +45,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ingest_file(engine: Engine, path: Path) -> FileReport:
-    """Load one file whole or not at all."""
+def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> FileReport:
+    """Load one file whole or not at all; `codes`: the roster code tables (default: shipped)."""
     report = FileReport(path=str(path))
     try:
         sha = file_sha256(path)
@@ -63,7 +64,7 @@ def ingest_file(engine: Engine, path: Path) -> FileReport:
         with engine.connect() as connection, bulk_load(connection), connection.begin():
             batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
             if table.kind.is_roster:
-                load_roster(connection, table, batch_id, report)
+                load_roster(connection, table, batch_id, report, codes)
             elif table.kind.is_contacts:
                 load_contacts(connection, table, batch_id, report)
             else:

@@ -38,6 +38,7 @@ from learnhours.transforms.compliance import (
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
+from learnhours.transforms.unit_heads import unit_heads
 from learnhours.transforms.workdays import (
     current_stage,
     last_day_registered_in_time,
@@ -349,11 +350,7 @@ def plan_tonight(
             own,
         )
     # A unit is its agency's: two agencies' 人事室 have two heads and two digests.
-    heads = {
-        (p.member.agency_key, p.member.unit): p
-        for p in people
-        if p.member.is_supervisor and p.status != "exempt"
-    }
+    heads = unit_heads(people)
     by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
     for p in people:
         by_unit[(p.member.agency_key, p.member.unit)].append(p)
@@ -361,12 +358,13 @@ def plan_tonight(
         if not unit.headcount:
             continue
         name = unit_name(ctx, unit)
-        head = heads.get((unit.agency_key, unit.unit))
+        choice = heads.get((unit.agency_key, unit.unit))
+        head = choice.head if choice else None
         if head is None:
             tonight.skipped.append(
                 Skip(
                     name,
-                    "單位沒有主管（名冊主管欄皆非 Y），未寄單位摘要",
+                    "單位沒有主管（名冊未標明主管或單位主管），未寄單位摘要",
                     "digest",
                     unit.key,
                     name,
@@ -605,6 +603,8 @@ def quality_lists(quality: Mapping[str, list]) -> list[tuple[str, str, list]]:
         ("寄送失敗或狀態不明的通知", "封", "failed"),
     ]
     shown = [(title, word, quality[key]) for title, word, key in lists if key in quality]
+    if quality.get("unit_heads"):
+        shown.append(("單位主管未能確定", "個單位", quality["unit_heads"]))
     if quality.get("other_agency"):  # only a roster and exports with agency codes can disagree
         shown.append(("學習紀錄的服務機關代碼與名冊不同", "人", quality["other_agency"]))
     return shown

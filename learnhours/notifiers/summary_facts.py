@@ -15,6 +15,7 @@ from learnhours.notifiers.notices import NO_ADDRESS, SUMMARY_STAGE, Tonight, sta
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
+from learnhours.transforms.unit_heads import doubts, unit_heads
 from learnhours.warehouse import queries
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -186,6 +187,11 @@ def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None)
     missing from the roster belong to whoever runs the warehouse, and go in the roll-up.
     """
     counted = [p for p in people if p.status != "exempt"]
+    agencies = {p.member.agency_key: p.member.agency or p.member.agency_code for p in people}
+
+    def unit_label(agency_key: str, unit: str) -> str:
+        return f"{agencies[agency_key]} {unit}" if len(agencies) > 1 else unit
+
     whole = {"rejected": got.rejected, "unknown": got.unknown} if scope is None else {}
     mismatches = got.mismatches
     return {
@@ -195,6 +201,7 @@ def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None)
         ],
         "no_address_met": [_who(p) for p in counted if p.status == "met" and not p.member.email],
         "failed": [line for key, line in got.troubles if ledger.in_scope(key, scope)],
+        "unit_heads": doubts(unit_heads(people), unit_label),
         "other_agency": [
             f"{_who(p)}：{'、'.join(f'{code} {n} 筆' for code, n in mismatches[p.member.person_id])}"
             for p in people

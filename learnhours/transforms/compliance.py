@@ -36,6 +36,9 @@ class Member:
     agency_code: str = ""
     # The roster's other columns (職等, 職務, 角色 …), by header: what plan conditions read.
     attributes: Mapping[str, str] = field(default_factory=dict)
+    supervisor_level: int | None = None  # 主管級別, 1 the highest
+    unit_head: bool | None = None  # the roster's 單位主管 mark; None: not stated
+    status: str = ""  # 在職狀態 without dates (留職停薪, 借調, 離職 …); "" in service
 
     @property
     def agency_key(self) -> str:
@@ -248,13 +251,15 @@ def exempt_reason(plan: Plan, m: Member, as_of: date, track: TrackView | None) -
         return f"不屬於計畫的任何一組（{groups}）"
     if m.left_on and m.left_on <= as_of:
         return f"已於 {m.left_on.isoformat()} 離職"
-    if (
-        m.leave_from
-        and m.leave_to
-        and m.leave_from <= plan.period.start
-        and m.leave_to >= plan.period.end
-    ):
-        return "全年留職停薪"
+    if m.leave_from and m.leave_from <= plan.period.start:
+        if m.leave_to is None:
+            # One 停(薪)職日 and no end (a police HR export): on leave ever since.
+            return f"自 {m.leave_from.isoformat()} 起停職或留職停薪（名冊沒有迄日）"
+        if m.leave_to >= plan.period.end:
+            return "全年留職停薪"
+    if m.status and not (m.leave_from or m.leave_to):
+        # A status with no dates (在職狀態 C 留職停薪): taken as the whole period.
+        return f"名冊在職狀態為「{m.status}」（沒有起迄日，視為整個計畫期間）"
     return ""
 
 

@@ -64,6 +64,13 @@ FIELD_LABELS = {
     "agency": "機關名稱",
     "agency_code": "機關代碼",
     "hr_addresses": "人事電子郵件",
+    "supervisor_level": "主管級別",
+    "unit_head": "單位主管",
+    "rank_text": "官職等",
+    "resigned": "是否離職",
+    "serving": "是否為現職",
+    "changed_at": "異動時間",
+    "email_other": "Email",
 }
 
 

@@ -25,6 +25,7 @@ class LoadCounts:
     duplicates: int = 0
     rejected: int = 0
     problems: list[tuple[int, Problem]] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)  # how the file was read (the roster's columns …)
 
     def nothing_kept(self) -> None:
         """The file's transaction rolled back: its counts must not claim otherwise."""

@@ -41,6 +41,9 @@ _MEMBER_COLUMNS = (
     person.c.agency,
     person.c.agency_code,
     person.c.attributes,
+    person.c.supervisor_level,
+    person.c.unit_head,
+    person.c.status,
 )
 
 
@@ -55,8 +58,14 @@ def members(connection: Connection) -> list[Member]:
 
 
 def _member(row: tuple) -> Member:
-    *head, attributes = row
-    return Member(*head, attributes=json.loads(attributes) if attributes else {})  # type: ignore[misc]
+    *head, attributes, level, unit_head, status = row
+    return Member(  # type: ignore[misc]
+        *head,
+        attributes=json.loads(attributes) if attributes else {},
+        supervisor_level=level,
+        unit_head=unit_head,
+        status=status or "",
+    )
 
 
 def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 - SQL expression

@@ -81,6 +81,11 @@ person = Table(
     Column("email", Text),
     # The roster's other columns by header, a JSON object (revision 0007): 職等, 職務, 角色 …
     Column("attributes", Text),
+    # Revision 0009: 主管級別 (1 the highest), the roster's 單位主管 mark (NULL: not stated) and a
+    # 在職狀態 without dates (留職停薪, 借調, 離職 …; "" in service).
+    Column("supervisor_level", Integer),
+    Column("unit_head", Boolean),
+    Column("status", Text, nullable=False, server_default=text("''")),
     Column("on_roster", Boolean, nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
 )

@@ -128,7 +128,10 @@ def main() -> None:
     print(f"ratio government / one agency: compute "
           f"{min(r[0] for r in gov) / min(r[0] for r in one):.2f}x, summaries "
           f"{min(r[1] for r in gov) / min(r[1] for r in one):.2f}x")  # fmt: skip
-    print("all runs (compute, summaries):", {s: [(round(r[0], 2), round(r[1], 2)) for r in rs] for s, rs in best.items()})
+    print(
+        "all runs (compute, summaries):",
+        {s: [(round(r[0], 2), round(r[1], 2)) for r in rs] for s, rs in best.items()},
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal, NamedTuple
 
 from learnhours.plans import Check, Plan, TrackView, UnitTier
@@ -203,6 +204,7 @@ class Nesting:
     # loop; people whose figures depend on conditions are worked out one by one.
     figures: dict[bool, Figures]
     personal: bool
+    keys: dict[str, str] = field(default_factory=dict)  # requirement id -> its Standing key
 
     @classmethod
     def of(cls, checks: Sequence[Check]) -> Nesting:
@@ -214,7 +216,21 @@ class Nesting:
         top = roots(checks)
         groups = {rid: sharing_groups(k) for rid, k in kids.items()}
         groups[ROOT] = sharing_groups(top)
-        return cls(kids, top, groups, figures, any(c.personal() for c in checks))
+        personal = any(c.personal() for c in checks)
+        return cls(kids, top, groups, figures, personal, {c.id: c.key for c in checks})
+
+    def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
+        """needed_hours, remembered by the gaps: many people lack the same hours (everyone
+        without a record lacks every target)."""
+        key = tuple(gaps.values())
+        found = self._needed.get(key)
+        if found is None:
+            found = self._needed[key] = needed_hours(gaps, self)
+        return found
+
+    @cached_property
+    def _needed(self) -> dict[tuple, Decimal]:
+        return {}
 
     def figures_for(self, checks: Sequence[Check], m: Member) -> Figures:
         if not self.personal:
@@ -277,7 +293,7 @@ def assess_person(
     track = fitting or plan.track_views[0]
     nesting = (nestings or {}).get(track.id) or Nesting.of(track.checks)
     figures = nesting.figures_for(track.checks, m)
-    keys = {c.id: c.key for c in track.checks}
+    keys = nesting.keys
     hours = {rid: now.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
     gaps = {rid: max(ZERO, target - hours[rid]) for rid, target, _ in figures}
     bundle_done = now.bundle.get(track.id, False)
@@ -293,7 +309,7 @@ def assess_person(
         status="exempt" if reason else ("met" if met else "short"),
         hours=hours,
         gaps=gaps,
-        needed=ZERO if met or reason else needed_hours(gaps, nesting),
+        needed=ZERO if met or reason else nesting.needed(gaps),
         bundle_done=bundle_done,
         exempt_reason=reason,
         judged_hours=judged_hours,

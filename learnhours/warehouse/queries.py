@@ -61,7 +61,8 @@ def _member(row: tuple) -> Member:
     *head, attributes, level, unit_head, status = row
     return Member(  # type: ignore[misc]
         *head,
-        attributes=json.loads(attributes) if attributes else {},
+        # Most rosters have no other columns: "{}" needs no parser.
+        attributes=json.loads(attributes) if attributes and attributes != "{}" else {},
         supervisor_level=level,
         unit_head=unit_head,
         status=status or "",

@@ -1,0 +1,208 @@
+"""Benchmark: a national night end to end, each step's time and peak memory.
+
+    .venv/bin/python bench/national.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/national.py --scale 0.1 ...   # 40k people, 1M records (quick)
+
+The warehouse (in a schema of its own on PostgreSQL, or a SQLite file without --database-url) is
+filled directly with `--scale` x 400,000 people in 1,000 agencies x 20 units and nine months of
+records (x 9,000,000, bench/realistic.py: 3,000 courses on varied dates). Then the night, as the
+product runs it, timed step by step:
+  1. ingest one new monthly export (x 1,000,000 rows, a CSV file) with `ingest_file`;
+  2. recompute the national plan (`steps.compute`) on a day of the 30-day reminder stage;
+  3. notify: every reminder and unit digest rendered, ledgered and delivered over SMTP to a sink
+     on loopback (aiosmtpd in its own process, so it does not share this one's interpreter), and
+     each agency's summary and the roll-up;
+and then a no-op night (the same file again, nothing new to send). Peak RSS is the process's
+high-water mark, reset before each step (Linux /proc/self/clear_refs).
+Goals (issue: national scale): the night < 15 min on 2 cores, a no-op night < 3 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import realistic  # noqa: E402
+from learnhours.flows import steps  # noqa: E402
+from learnhours.ingest import ingest_file  # noqa: E402
+from learnhours.notifiers.backends import MailSettings  # noqa: E402
+from learnhours.plans import find_plan  # noqa: E402
+from learnhours.transforms.workdays import last_day_registered_in_time  # noqa: E402
+from learnhours.warehouse.db import connect  # noqa: E402
+from learnhours.warehouse.schema import ingest_batch, learning_record, person  # noqa: E402
+
+_CHUNK = 20_000
+
+
+def _reset_peak() -> None:
+    with contextlib.suppress(OSError):  # not Linux: the peak is the whole run's
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -> None:  # noqa: ANN001
+    engine = connect(url)
+    with engine.begin() as c:
+        c.execute(ingest_batch.insert().values(**realistic.batch_row("agency_export", records)))
+        for i in range(0, len(people), _CHUNK):
+            c.execute(
+                person.insert(),
+                [{**p, "on_roster": True, "batch_id": 1} for p in people[i : i + _CHUNK]],
+            )
+        if engine.dialect.name == "postgresql":
+            names = [
+                col.name
+                for col in learning_record.columns
+                if col.name not in ("id", "copies", "agency_code")
+            ]
+            raw = c.connection.driver_connection
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY learning_record ({', '.join(names)}) FROM STDIN") as copy,
+            ):
+                for row in realistic.record_rows(ids, courses, records):
+                    copy.write_row([row.get(n) for n in names])
+        else:
+            chunk = []
+            for row in realistic.record_rows(ids, courses, records):
+                chunk.append(row)
+                if len(chunk) == _CHUNK:
+                    c.execute(learning_record.insert(), chunk)
+                    chunk = []
+            if chunk:
+                c.execute(learning_record.insert(), chunk)
+    with engine.connect() as c:
+        c.execute(text("ANALYZE"))
+        c.commit()
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sink(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
+         "aiosmtpd.handlers.Sink"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the SMTP sink did not start")
+
+
+def _step(name: str, results: list, fn):  # noqa: ANN001, ANN202
+    _reset_peak()
+    t0 = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - t0
+    results.append((name, seconds, _peak_mb()))
+    print(f"  {name:<44} {seconds:8.1f} s   peak RSS {_peak_mb():7.0f} MB", flush=True)
+    return value
+
+
+def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa: ANN001
+    print(label, flush=True)
+    results: list = []
+    report = _step("ingest the month's export", results, lambda: ingest_file(engine, export))
+    print(f"    {report.rows_read} rows read, {report.loaded} new, {report.duplicates} duplicate, "
+          f"{report.rejected} rejected{', already loaded' if report.skipped else ''}")  # fmt: skip
+    result = _step("recompute (national plan)", results, lambda: steps.compute(engine, plan, as_of))
+    short = sum(p.status == "short" for p in result.people)
+    print(f"    {len(result.people)} people: {short} short, {len(result.units)} units")
+    sent = _step("notify: reminders, digests, summaries", results,
+                 lambda: steps.notify(engine, result, as_of, mail))  # fmt: skip
+    print(f"    queued {sent.queued}; delivered {dict(sent.delivered.counts)}; "
+          f"summary {'sent' if sent.summary_sent else sent.summary_note}")  # fmt: skip
+    total = sum(s for _n, s, _m in results)
+    print(f"  {'the night':<44} {total:8.1f} s   peak RSS {max(m for *_x, m in results):7.0f} MB")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0: 400k people, 10M records")
+    parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
+    parser.add_argument("--plan", default="national")
+    args = parser.parse_args()
+    n_people = int(400_000 * args.scale)
+    n_agencies = max(1, int(1000 * args.scale))
+    month = int(1_000_000 * args.scale)
+    plan = find_plan(f"{args.plan}-2026")
+    track = plan.track_views[0]
+    as_of = last_day_registered_in_time(track.deadline, track.lag) - timedelta(days=20)
+    with tempfile.TemporaryDirectory() as tmp:
+        schema = None
+        if args.database_url:
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
+                c.execute(text(f'CREATE SCHEMA "{schema}"'))
+            sep = "&" if "?" in args.database_url else "?"
+            url = f"{args.database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+        else:
+            url = f"sqlite:///{Path(tmp) / 'national.db'}"
+        port = _free_port()
+        sink = _sink(port)
+        try:
+            t0 = time.perf_counter()
+            people = realistic.people(n_people, n_agencies, 20)
+            ids = [p["person_id"] for p in people]
+            courses = realistic.catalogue(3000, 2026)
+            _fill(url, people, ids, courses, 9 * month)
+            export = realistic.write_export(
+                Path(tmp) / "export-10.csv", ids, courses, month, seed=99
+            )
+            print(f"{url.split(':')[0]}: {n_people} people in {n_agencies} agencies, {9 * month} "
+                  f"records filled and a {month}-row export written in "
+                  f"{time.perf_counter() - t0:.0f} s; as of {as_of} (30-day stage); "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+            engine = connect(url)
+            mail = steps.Mail(MailSettings(backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}"),
+                              mail_from="人事處 <hr@example.gov.tw>",
+                              hr_addresses=("hr@example.gov.tw",))  # fmt: skip
+            first = _night("the night", engine, plan, as_of, export, mail)
+            again = _night("a no-op night (the same file, nothing new to send)", engine, plan,
+                           as_of, export, mail)  # fmt: skip
+            engine.dispose()
+            print(f"load average at the end {os.getloadavg()[0]:.1f}")
+            print(
+                f"goal night < 900 s: {sum(s for _n, s, _m in first):.0f} s; "
+                f"no-op night < 180 s: {sum(s for _n, s, _m in again):.0f} s"
+            )
+        finally:
+            sink.terminate()
+            if schema:
+                with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
+                    c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+if __name__ == "__main__":
+    main()

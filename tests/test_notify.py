@@ -387,7 +387,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
     text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
     section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
-    assert "- 名冊上沒有電子郵件：1 人（無信箱（民政課））" in section
+    assert "- 名冊上沒有電子郵件：1 人（名單見資料品質「未達成且無電子郵件」）" in section
     assert "- 郵件伺服器暫時拒收，下次執行重寄：1 人（林小華（民政課））" in section
     assert "陳課長" not in section  # got tonight's reminder
     assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text

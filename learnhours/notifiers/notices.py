@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -34,6 +34,7 @@ from learnhours.transforms.compliance import (
     UnitResult,
     children,
     next_tier,
+    roots,
 )
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
@@ -93,6 +94,8 @@ class Tonight:
     # The HR summary tonight: "due", "done" (today's is in the ledger: it never goes out twice),
     # or "no_address" (neither the plan nor the environment names an HR address).
     summary: str = "due"
+    # A unit's ledger key -> how HR reads its digest's reader: `人事室（主管 陳課長）`.
+    digest_labels: dict[str, str] = field(default_factory=dict)
 
 
 def stage_name(stage: int) -> str:
@@ -357,6 +360,7 @@ def plan_tonight(
     by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
     for p in people:
         by_unit[(p.member.agency_key, p.member.unit)].append(p)
+    reminded = reminder_words(tonight, short, done)
     for unit in units:
         if not unit.headcount:
             continue
@@ -373,18 +377,43 @@ def plan_tonight(
                 )
             )
             continue
+        tonight.digest_labels[unit.key] = f"{name}（主管 {' '.join(head.member.name.split())}）"
         _add(
             tonight,
             done,
             head.member.email,
             head,
             f"{name}主管{head.member.name}",
-            partial(_digest, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage),
+            partial(
+                _digest, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage, head, reminded
+            ),
             "digest",
             unit.key,
             stage,
         )
     return tonight
+
+
+_REMINDED = ("今晚已寄提醒", "本階段已寄過提醒")
+
+
+def reminder_words(tonight: Tonight, short: list[PersonResult], done: Done) -> dict[str, str]:
+    """Each short person's reminder tonight in words, for their unit head's digest."""
+    drafted = {(d.recipient_key, d.stage) for d in tonight.drafts if d.kind == "reminder"}
+    skipped = {s.key: s.reason for s in tonight.skipped if s.kind == "reminder"}
+    words = {}
+    for p in short:
+        key = p.member.person_id
+        stage = tonight.stages.get(p.track.id) if p.track else None
+        if stage is None:
+            words[key] = "本階段不提醒"
+        elif (key, stage) in drafted:
+            words[key] = "今晚已寄提醒"
+        elif key in done.get(("reminder", stage), ()):
+            words[key] = "本階段已寄過提醒"
+        else:
+            words[key] = f"未寄提醒：{skipped.get(key, '未排入提醒')}"
+    return words
 
 
 def unit_name(ctx: Context, unit: UnitResult) -> str:
@@ -445,16 +474,18 @@ def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, 
 
 
 def _digest(
-    ctx: Context, unit: UnitResult, people: list[PersonResult], stage: int, to: str
+    ctx: Context,
+    unit: UnitResult,
+    people: list[PersonResult],
+    stage: int,
+    head: PersonResult,
+    reminded: Mapping[str, str],
+    to: str,
 ) -> tuple[str, bytes, str]:
     subject = (
-        f"【單位學習時數】{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
+        f"【單位學習時數】{ctx.plan.name}：{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
         f"{len(unit.short)} 人未達成"
     )
-    short = [
-        {"name": p.member.name, "needed": plain(p.needed), "missing": missing_text(ctx.plan, p)}
-        for p in unit.short
-    ]
     mime, message_id = _message(
         ctx,
         to,
@@ -462,12 +493,47 @@ def _digest(
         "digest",
         unit=unit,
         unit_name=unit_name(ctx, unit),
+        head=head.member,
         rate=percent(unit.rate),
         heading=heading_for(ctx.plan, unit, people, ctx.today),
-        short=short,
+        short=digest_rows(ctx.plan, unit.short, reminded),
+        reminded=sum(reminded.get(p.member.person_id) in _REMINDED for p in unit.short),
         stage=stage,
     )
     return subject, mime, message_id
+
+
+def digest_rows(
+    plan: Plan, short: list[PersonResult], reminded: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """A row per short person of a unit: name and title, with a masked ID when two share the name
+    (the head must know which one), the hours still needed and what they must include."""
+    names = Counter(" ".join(p.member.name.split()) for p in short)
+    rows = []
+    for p in short:
+        name = " ".join(p.member.name.split())
+        rows.append(
+            {
+                "name": name,
+                "title": p.member.title,
+                "masked_id": mask_id(p.member.person_id) if names[name] > 1 else "",
+                "needed": plain(p.needed),
+                "parts": missing_parts(p),
+                "reminder": reminded.get(p.member.person_id, ""),
+            }
+        )
+    return rows
+
+
+def missing_parts(p: PersonResult) -> str:
+    """The requirements a person still lacks, without an overall one holding others (its gap is
+    in the total already shown, `尚差 20 小時`): `當前政府重大政策 1 小時、環境教育 4 小時`.
+    When only an overall requirement is short, it is named."""
+    kids = children(p.checks)
+    top = {r.id for r in roots(p.checks)}
+    short = [r for r in p.checks if p.gaps.get(r.id, 0) > 0]
+    parts = [r for r in short if not (r.id in top and kids[r.id])]
+    return "、".join(f"{r.name} {plain(p.gaps[r.id])} 小時" for r in parts or short)
 
 
 # -- the HR summary -------------------------------------------------------------------------------

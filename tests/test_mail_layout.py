@@ -1,0 +1,99 @@
+"""What the unit head and HR read: the digest and the summary's layout (issue 16, items 10-12)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import date
+
+from learnhours.flows.steps import compute, notify
+from learnhours.ingest import ingest_file
+from learnhours.notifiers.backends import MemoryBackend
+from learnhours.plans import find_plan
+from learnhours.transforms.ids import mask_id
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+
+PLAN = "national-2026"
+TODAY = date(2026, 11, 23)  # stage 30
+
+
+def _parts(message) -> tuple[str, str]:
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    return (
+        parsed.get_body(("plain",)).get_content(),
+        parsed.get_body(("html",)).get_content(),
+    )
+
+
+def _unit_with_twins(engine, tmp_path):
+    """民政課: its head 陳課長, two people called 林小華 (a 課員 and a 技士), one without mail."""
+    twin_a, twin_b, head = new_id(), new_id(), new_id()
+    people = [
+        person(head, name="陳課長", supervisor=True, email="chen@example.gov.tw"),
+        person(twin_a, name="林小華", email="lin1@example.gov.tw"),
+        {**person(twin_b, name="林小華", email="lin2@example.gov.tw"), "職稱": "技士"},
+        person(name="無信箱", email=None),
+    ]
+    ingest_file(engine, roster_file(tmp_path, people))
+    rows = [record(twin_a, day=date(2026, 5, 1), name="林小華", hours=19)]  # 1 h of 501 left
+    ingest_file(engine, export_file(tmp_path, rows))
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    return backend, twin_a, twin_b
+
+
+def _digest(backend):
+    return next(m for m in backend.outbox if str(m["Subject"]).startswith("【單位學習時數】"))
+
+
+def test_i16_11_digest_greets_the_head_names_the_plan_and_asks_what_to_do(engine, tmp_path):
+    backend, _a, _b = _unit_with_twins(engine, tmp_path)
+    digest = _digest(backend)
+    plan = find_plan(PLAN)
+    assert plan.name in str(digest["Subject"])
+    text, html = _parts(digest)
+    assert text.startswith("陳課長 主管您好：")
+    assert "陳課長 主管您好" in html and plan.name in html
+    assert "請您督促下列同仁於 115年12月21日（含）以前完成課程" in text
+    assert "其中 3 人已收到本階段的個人提醒信" in text  # the twins and the head; not 無信箱
+    line = next(x for x in text.splitlines() if x.startswith("- 無信箱"))
+    assert line.endswith("未寄提醒：名冊上沒有電子郵件")
+
+
+def test_i16_11_digest_tells_two_people_of_the_same_name_apart(engine, tmp_path):
+    backend, twin_a, twin_b = _unit_with_twins(engine, tmp_path)
+    text, html = _parts(_digest(backend))
+    lines = [x for x in text.splitlines() if x.startswith("- 林小華")]
+    assert len(lines) == 2
+    assert any(f"（課員，{mask_id(twin_a)}）" in x for x in lines)
+    assert any(f"（技士，{mask_id(twin_b)}）" in x for x in lines)
+    assert mask_id(twin_a) in html and twin_a not in html and twin_a not in text
+    # Nobody else gets a masked ID: their name is enough.
+    assert "（課員）" in next(x for x in text.splitlines() if x.startswith("- 無信箱"))
+
+
+def test_i16_11_digest_shows_each_persons_missing_requirements_not_the_total_again(
+    engine, tmp_path
+):
+    backend, _a, _b = _unit_with_twins(engine, tmp_path)
+    text, _html = _parts(_digest(backend))
+    lines = [x for x in text.splitlines() if x.startswith("- ")]
+    # Nothing counted yet: 20 h, of which the plan's named requirements; the 20 h not twice.
+    nothing = next(x for x in lines if x.startswith("- 無信箱"))
+    assert "尚差 20 小時" in nothing and "年度學習時數" not in nothing
+    assert (
+        "當前政府重大政策 1 小時、環境教育 4 小時、民主治理價值 5 小時、性別主流化 1 小時"
+        in nothing
+    )
+    # 19 h of 501 counted: 9 h needed, for the requirements still short, each with its hours.
+    almost = next(x for x in lines if "課員，" in x)
+    assert "尚差 9 小時" in almost and "年度學習時數" not in almost
+    assert "須含 環境教育 4 小時、民主治理價值 5 小時、性別主流化 1 小時" in almost
+
+
+def test_i16_12_summary_lists_no_address_people_once_and_digests_by_unit_and_head(engine, tmp_path):
+    backend, _a, _b = _unit_with_twins(engine, tmp_path)
+    text, html = _parts(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
+    assert text.count("無信箱（民政課）") == 1 and html.count("無信箱（民政課）") == 1
+    assert "單位主管摘要（截止前 30 天）：1 封（民政課（主管 陳課長））" in text
+    assert "chen@example.gov.tw" not in text and "chen@example.gov.tw" not in html

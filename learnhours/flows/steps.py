@@ -354,8 +354,10 @@ def _summaries(
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)
             sent, facts = summary_facts.tonight_facts(got, agency.people, tonight, scope)
+            records = summary_facts.short_records(connection, agency.people) if due else {}
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), agency.people,
-                                            agency.units, facts, sent, agency=agency)  # fmt: skip
+                                            agency.units, facts, sent, agency=agency,
+                                            records=records)  # fmt: skip
         elif result.several_agencies:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight, addresses=False)
             contacts = {a.agency.key: a.addresses for a in readers if a.agency}
@@ -363,8 +365,10 @@ def _summaries(
                                            result.agencies, facts, sent, contacts)  # fmt: skip
         else:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight)
+            records = summary_facts.short_records(connection, result.people) if due else {}
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), result.people,
-                                            result.units, facts, sent)  # fmt: skip
+                                            result.units, facts, sent,
+                                            records=records)  # fmt: skip
     return drafts
 
 
@@ -529,8 +533,9 @@ def _finals(
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)
             facts = summary_facts.facts(got, agency.people, scope)
+            records = summary_facts.short_records(connection, agency.people)
             drafts += notices.final_draft(mine, agency.people, agency.units, facts, complete_on,
-                                          agency)  # fmt: skip
+                                          agency, records)  # fmt: skip
         elif result.several_agencies:
             contacts = {a.agency.key: a.addresses for a in readers if a.agency}
             facts = summary_facts.facts(got, result.people)
@@ -538,5 +543,7 @@ def _finals(
                                            contacts, complete_on)  # fmt: skip
         else:
             facts = summary_facts.facts(got, result.people)
-            drafts += notices.final_draft(mine, result.people, result.units, facts, complete_on)
+            records = summary_facts.short_records(connection, result.people)
+            drafts += notices.final_draft(mine, result.people, result.units, facts, complete_on,
+                                          records=records)  # fmt: skip
     return drafts

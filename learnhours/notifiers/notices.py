@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,10 +23,9 @@ from learnhours.notifiers.render import (
     clean_line,
     new_message_id,
     render,
-    shortfall_workbook,
     valid_address,
-    workbook,
 )
+from learnhours.notifiers.xlsx import Table, workbook
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView, UnitTier
 from learnhours.transforms.compliance import (
     AgencyResult,
@@ -37,6 +36,7 @@ from learnhours.transforms.compliance import (
     roots,
 )
 from learnhours.transforms.dates import roc
+from learnhours.transforms.explain import StoredRecord, judge_record
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
 from learnhours.transforms.workdays import (
@@ -549,19 +549,42 @@ def attachment_name(plan: Plan, today: date, agency: AgencyResult | None = None)
     return f"shortfalls-{plan.id}{tag}-{today.isoformat()}.xlsx"
 
 
+# The records sheet stops after the person whose records pass this many rows (a sheet holds about
+# a million); its title then says so, and `learnhours explain` has everyone.
+MAX_RECORD_ROWS = 200_000
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_UNIT_WORDS = {"hour": "小時", "day": "天", "credit": "學分"}
+
+
+def short_people(people: list[PersonResult]) -> list[PersonResult]:
+    """The short, in the workbook's order: by unit, the furthest behind first."""
+    return sorted(
+        (p for p in people if p.status == "short"),
+        key=lambda p: (p.member.agency_key, p.member.unit, -p.needed, p.member.name),
+    )
+
+
 def summary_attachments(
     ctx: Context,
     people: list[PersonResult],
     units: list[UnitResult],
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
+    rejected: Sequence[Sequence[object]] | None = None,
 ) -> tuple[Attachment, ...]:
-    """The HR workbook: everyone short with their shortfalls (with 身分證字號), and every unit."""
+    """The HR workbook: everyone short with their shortfalls (with 身分證字號), every unit; with
+    `records` (a short person's ID -> their stored records) each record counted or not and why;
+    with `rejected` (queries.rejected_rows) the rows to fix in their files."""
     reqs = ctx.plan.checks
     outcomes = bool(ctx.plan.outcomes)
+    whose = f"{ctx.plan.name}{f'（{agency.agency}）' if agency else ''}"
+    when = f"{roc(ctx.today)} 計算"
+    short = short_people(people)
     headers = [
         "身分證字號",
         "姓名",
         "單位",
+        "職稱",
         "電子郵件",
         "尚差時數",
         *(f"{r.name}尚差" for r in reqs),
@@ -572,25 +595,82 @@ def summary_attachments(
             p.member.person_id,
             p.member.name,
             p.member.unit,
+            p.member.title,
             p.member.email or "",
             p.needed,
-            *(p.gaps[r.id] for r in reqs),
+            *(p.gaps.get(r.id) for r in reqs),
             *([p.outcome] if outcomes else []),
         ]
-        for p in sorted(people, key=lambda p: (p.member.unit, -p.needed))
-        if p.status == "short"
+        for p in short
     ]
-    unit_sheet = (
-        ["單位", "人數", "達成", "達成率", "團體獎勵"],
-        [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in units if u.headcount],
-    )
-    return (
-        Attachment(
-            attachment_name(ctx.plan, ctx.today, agency),
-            shortfall_workbook(headers, rows, {"各單位": unit_sheet}),
-            "application",
-            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    counted = [u for u in units if u.headcount]
+    sheets: dict[str, Table] = {
+        "未達成名單": Table(headers, rows, f"{whose} 未達成名單（{when}，共 {len(rows)} 人）"),
+        "各單位": Table(
+            ["單位", "人數", "達成", "達成率", "團體獎勵"],
+            [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in counted],
+            f"{whose} 各單位達成率（{when}，共 {len(counted)} 個單位）",
+            {"達成率": "percent"},
         ),
+    }
+    if records is not None:
+        sheets["紀錄明細"] = record_table(ctx, short, records, f"{whose} 未達成同仁的學習紀錄")
+    if rejected is not None:
+        sheets["待修正的資料列"] = Table(
+            ["檔案", "行", "欄位", "內容", "原因"],
+            [list(r) for r in rejected],
+            f"被拒絕、未匯入的資料列（共 {len(rejected)} 筆）：請修正來源檔後重新匯入",
+            {"原因": "wrap"},
+        )
+    return (Attachment(attachment_name(ctx.plan, ctx.today, agency), workbook(sheets), *XLSX),)
+
+
+def record_table(
+    ctx: Context,
+    short: list[PersonResult],
+    records: Mapping[str, Sequence[StoredRecord]],
+    title: str,
+) -> Table:
+    """Every record of each short person, counted or not and why (as `learnhours explain`
+    says), with the file and line it came from; a person without any record has one row."""
+    header = ["身分證字號", "姓名", "單位", "結束日期", "課程名稱", "課程代碼", "期別",
+              "課程類別代碼", "登錄數量", "登錄單位", "採計時數", "計入項目", "未採計原因",
+              "來源檔案", "行"]  # fmt: skip
+    rows: list[list[object]] = []
+    listed = 0
+    for p in short:
+        if p.member.person_id not in records:
+            continue  # past MAX_RECORD_ROWS
+        listed += 1
+        who = [p.member.person_id, p.member.name, p.member.unit]
+        mine = records[p.member.person_id]
+        if not mine:
+            rows.append([*who, None, "（沒有任何學習紀錄）"])
+        for r in mine:
+            v = judge_record(ctx.plan, r, ctx.today, p.track)
+            rows.append(
+                [
+                    *who,
+                    r.end_date,
+                    r.course_name,
+                    r.course_code or "",
+                    r.session,
+                    r.category_code,
+                    r.quantity,
+                    _UNIT_WORDS.get(r.unit, r.unit),
+                    v.hours,
+                    "、".join(v.counts_for),
+                    v.why_not,
+                    r.file_name,
+                    r.line_no,
+                ]
+            )
+    more = f"；僅列前 {listed} 人，其餘請用 learnhours explain 查詢" if listed < len(short) else ""
+    return Table(
+        header,
+        rows,
+        f"{title}（{roc(ctx.today)} 計算，{listed} 人、{len(rows)} 列{more}）",
+        {"未採計原因": "wrap", "計入項目": "wrap"},
     )
 
 
@@ -696,9 +776,11 @@ def summary_draft(
     sent: list[str],
     attachments: tuple[Attachment, ...] | None = None,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     """The HR summary, one per plan and day, to every HR address (the plan's or the settings');
-    with `agency`, that agency's own summary (its people only) to its HR contacts."""
+    with `agency`, that agency's own summary (its people only) to its HR contacts. `records`:
+    the short people's stored records, for the workbook's sheet of them."""
     subject = (
         f"【學習時數摘要】{ctx.plan.name}{f'（{agency.agency}）' if agency else ''} "
         f"{roc(ctx.today)}：{_short(people)} 人未達成"
@@ -709,6 +791,7 @@ def summary_draft(
     return _summaries(
         ctx, people, units, quality, sent, attachments, subject, "summary",
         lambda address: summary_key(ctx.today, address, key), final=None, agency=agency,
+        records=records,
     )  # fmt: skip
 
 
@@ -719,6 +802,7 @@ def final_draft(
     quality: dict[str, list],
     complete_on: date,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     """The closed year's one final summary to each HR address: rates, tiers, rewards and
     penalties on every record of the period, registrations included (steps.close_year)."""
@@ -728,7 +812,7 @@ def final_draft(
     return _summaries(
         ctx, people, units, quality, [], None, subject, "final",
         lambda address: final_key(address, key), final=final_words(ctx.plan, complete_on),
-        agency=agency,
+        agency=agency, records=records,
     )  # fmt: skip
 
 
@@ -756,11 +840,14 @@ def _summaries(
     key_of: Callable[[str], str],
     final: dict[str, str] | None,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     if not ctx.hr_addresses:
         return []
     if attachments is None:
-        attachments = summary_attachments(ctx, people, units, agency)
+        attachments = summary_attachments(
+            ctx, people, units, agency, records, quality.get("rejected")
+        )
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
         "met": sum(p.status == "met" for p in people),
@@ -829,34 +916,41 @@ def rollup_name(plan: Plan, today: date) -> str:
 
 
 def rollup_attachments(
-    ctx: Context, agencies: list[AgencyResult], contacts: Mapping[str, tuple[str, ...]]
+    ctx: Context,
+    agencies: list[AgencyResult],
+    contacts: Mapping[str, tuple[str, ...]],
+    rejected: Sequence[Sequence[object]] = (),
 ) -> tuple[Attachment, ...]:
-    """The roll-up workbook: a row per agency and a row per unit; no person in it."""
-    agency_sheet = (
-        ["機關代碼", "機關", "單位數", "人數", "達成", "達成率", "團體獎勵", "人事聯絡信箱"],
-        [
-            [a.agency_code, a.agency, sum(1 for u in a.units if u.headcount), a.headcount, a.met,
-             a.rate, a.tier, "、".join(contacts.get(a.key, ()))]
-            for a in agencies
-        ],
-    )  # fmt: skip
-    unit_sheet = (
-        ["機關代碼", "機關", "單位", "人數", "達成", "達成率", "團體獎勵"],
-        [
-            [a.agency_code, a.agency, u.unit, u.headcount, u.met, u.rate, u.tier]
-            for a in agencies
-            for u in a.units
-            if u.headcount
-        ],
-    )
-    return (
-        Attachment(
-            rollup_name(ctx.plan, ctx.today),
-            workbook({"各機關": agency_sheet, "各單位": unit_sheet}),
-            "application",
-            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    """The roll-up workbook: a row per agency and a row per unit, and the rejected rows to fix
+    (file, line, column, reason: not the cell, which may be an ID); no person in it."""
+    when = f"{roc(ctx.today)} 計算"
+    counted_units = [(a, u) for a in agencies for u in a.units if u.headcount]
+    sheets = {
+        "各機關": Table(
+            ["機關代碼", "機關", "單位數", "人數", "達成", "達成率", "團體獎勵", "人事聯絡信箱"],
+            [
+                [a.agency_code, a.agency, sum(1 for u in a.units if u.headcount), a.headcount,
+                 a.met, a.rate, a.tier, "、".join(contacts.get(a.key, ()))]
+                for a in agencies
+            ],
+            f"{ctx.plan.name} 各機關達成率（{when}，共 {len(agencies)} 個機關）",
+            {"達成率": "percent"},
         ),
-    )
+        "各單位": Table(
+            ["機關代碼", "機關", "單位", "人數", "達成", "達成率", "團體獎勵"],
+            [[a.agency_code, a.agency, u.unit, u.headcount, u.met, u.rate, u.tier]
+             for a, u in counted_units],
+            f"{ctx.plan.name} 各單位達成率（{when}，共 {len(counted_units)} 個單位）",
+            {"達成率": "percent"},
+        ),
+        "待修正的資料列": Table(
+            ["檔案", "行", "欄位", "原因"],
+            [[r[0], r[1], r[2], r[4]] for r in rejected],
+            f"被拒絕、未匯入的資料列（共 {len(rejected)} 筆）：請修正來源檔後重新匯入",
+            {"原因": "wrap"},
+        ),
+    }  # fmt: skip
+    return (Attachment(rollup_name(ctx.plan, ctx.today), workbook(sheets), *XLSX),)
 
 
 def rollup_draft(
@@ -880,7 +974,7 @@ def rollup_draft(
     else:
         subject = f"【學習時數摘要】{ctx.plan.name}（各機關） {roc(ctx.today)}：{short} 人未達成"
         subject += "（資料過舊，未寄提醒）" if ctx.stale else ""
-    attachments = rollup_attachments(ctx, agencies, contacts)
+    attachments = rollup_attachments(ctx, agencies, contacts, quality.get("rejected", ()))
     values = {
         "today": roc(ctx.today),
         "stale": ctx.stale,

@@ -1,5 +1,4 @@
-"""Render notices from the Jinja2 templates into MIME messages (UTF-8, encoded headers), plus the
-HR summary's .xlsx attachment."""
+"""Render notices from the Jinja2 templates into MIME messages (UTF-8, encoded headers)."""
 
 from __future__ import annotations
 
@@ -7,7 +6,6 @@ import base64
 import logging
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -15,8 +13,6 @@ from email.utils import formataddr, formatdate, getaddresses, make_msgid, parsea
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from learnhours.notifiers.xlsx import workbook
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +182,3 @@ def _sender(value: str) -> str:
     name, address = pairs[0]
     valid_address(address)
     return str(Address(display_name=name, addr_spec=address)) if name else address
-
-
-# -- the HR summary's chart and spreadsheet -------------------------------------------------------
-
-
-def shortfall_workbook(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    more: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]] | None = None,
-) -> bytes:
-    """The HR attachment: everyone short with their shortfalls (the one place IDs appear), and
-    further sheets by title."""
-    return workbook({"未達成名單": (headers, rows), **(more or {})})

@@ -10,8 +10,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from learnhours.notifiers import ledger
-from learnhours.notifiers.notices import NO_ADDRESS, SUMMARY_STAGE, Tonight, stage_name
+from learnhours.notifiers import ledger, notices
+from learnhours.notifiers.notices import (
+    NO_ADDRESS,
+    SUMMARY_STAGE,
+    Tonight,
+    short_people,
+    stage_name,
+)
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
@@ -219,3 +225,10 @@ def summary_due(connection: Connection, plan_id: str, keys: Iterable[str]) -> bo
     """Whether any of today's summary keys is not yet in the ledger (one summary a day)."""
     done = ledger.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
     return any(k not in done for k in keys)
+
+
+def short_records(connection: Connection, people: list[PersonResult]) -> dict[str, list]:
+    """The stored records of the short among `people`, in the workbook's order, up to about
+    MAX_RECORD_ROWS rows: the HR workbook's sheet of each one's records counted or not."""
+    ids = [p.member.person_id for p in short_people(people)]
+    return dict(queries.records_of(connection, ids, notices.MAX_RECORD_ROWS))

@@ -97,3 +97,26 @@ def test_i16_12_summary_lists_no_address_people_once_and_digests_by_unit_and_hea
     assert text.count("無信箱（民政課）") == 1 and html.count("無信箱（民政課）") == 1
     assert "單位主管摘要（截止前 30 天）：1 封（民政課（主管 陳課長））" in text
     assert "chen@example.gov.tw" not in text and "chen@example.gov.tw" not in html
+
+
+def test_i17_3_a_second_notify_the_same_day_does_not_rebuild_the_summary(
+    engine, tmp_path, monkeypatch
+):
+    from learnhours.notifiers import notices, summary_facts
+
+    built: list[str] = []
+    for module, name in ((notices, "summary_attachments"), (summary_facts, "short_records"),
+                         (summary_facts, "gather")):  # fmt: skip
+        real = getattr(module, name)
+        monkeypatch.setattr(
+            module,
+            name,
+            lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k),
+        )
+    backend, _a, _b = _unit_with_twins(engine, tmp_path)
+    assert sorted(built) == ["gather", "short_records", "summary_attachments"]
+    built.clear()
+    again = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    assert built == [] and not again.summary_sent
+    assert again.summary_note == "今天的摘要已排入或寄出過，不重寄"
+    assert sum("摘要】" in str(m["Subject"]) for m in backend.outbox) == 1

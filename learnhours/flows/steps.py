@@ -341,15 +341,20 @@ def _summaries(
     agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office."""
     plan = result.plan
     done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
+    readers = audiences(connection, ctx, result)
+    owed = {
+        id(audience): tuple(a for a in audience.addresses
+                            if audience.key("summary", ctx.today, a) not in done)
+        for audience in readers
+    }  # fmt: skip
+    if not any(owed.values()):
+        return []  # today's summaries are all in the ledger: built once a day, never again
     stages = [s for s in tonight.stages.values() if s is not None]
     got = summary_facts.gather(connection, plan, stages, started)
-    readers = audiences(connection, ctx, result)
     drafts: list[notices.Draft] = []
     for audience in readers:
-        due = tuple(a for a in audience.addresses
-                    if audience.key("summary", ctx.today, a) not in done)  # fmt: skip
-        agency = audience.agency
-        if not due and audience.addresses:
+        due, agency = owed[id(audience)], audience.agency
+        if not due:
             continue
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)

@@ -6,6 +6,8 @@ import email
 import email.policy
 from datetime import date
 
+import pytest
+
 from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
@@ -120,3 +122,117 @@ def test_i17_3_a_second_notify_the_same_day_does_not_rebuild_the_summary(
     assert built == [] and not again.summary_sent
     assert again.summary_note == "今天的摘要已排入或寄出過，不重寄"
     assert sum("摘要】" in str(m["Subject"]) for m in backend.outbox) == 1
+
+
+# -- item 14: an agency's own templates ----------------------------------------------------------
+
+
+def _mail_with(folder):
+    from dataclasses import replace
+
+    return replace(MAIL, templates_dir=folder)
+
+
+def test_i16_14_an_override_rewords_that_template_and_the_others_stay_shipped(engine, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "reminder.txt").write_text(
+        "{{ person.name }} 同仁好：本府{{ plan.name }}尚差 {{ needed }} 小時，請於 {{ last_day }} 前完成。\n",
+        encoding="utf-8",
+    )
+    pid = new_id()
+    ingest_file(
+        engine, roster_file(tmp_path, [person(pid, name="林小華", email="lin@example.gov.tw")])
+    )
+    ingest_file(engine, export_file(tmp_path, [record(new_id(), day=date(2026, 11, 20))]))
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, _mail_with(folder), backend)
+    reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
+    text, html = _parts(reminder)
+    assert text.startswith("林小華 同仁好：本府115年度公務人員終身學習（全國基準）尚差 20 小時")
+    assert "林小華 您好" in html  # reminder.html is still the shipped one
+
+
+def test_i16_14_a_broken_override_fails_plan_check_naming_file_and_line(
+    tmp_path, capsys, monkeypatch
+):
+    from learnhours.flows.cli import main
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "digest.txt").write_text(
+        "{{ head.name }} 主管您好\n\n{{ unit.nmae }}\n", encoding="utf-8"
+    )
+    (folder / "remindr.html").write_text("<p>typo in the name</p>", encoding="utf-8")
+    argv = ["plan", "check", "plans/national.yaml", "--as-of", "2026-12-01"]
+    monkeypatch.setenv("LEARNHOURS_TEMPLATES_DIR", str(folder))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'remindr.html'}：不是可覆寫的範本名稱" in err
+    (folder / "remindr.html").unlink()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'digest.txt'} 第 3 行：用到範本沒有的變數或屬性" in err and "nmae" in err
+    (folder / "digest.txt").write_text("{{ head.name }} 主管您好\n", encoding="utf-8")
+    assert main(argv) == 0
+    assert "✓ 郵件範本" in capsys.readouterr().out
+
+
+def test_i16_14_a_broken_override_stops_notify_before_any_mail(engine, tmp_path):
+    import pytest
+
+    from learnhours.settings import SettingsError
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "summary.html").write_text("{% if totals %}\n<p>未結束", encoding="utf-8")
+    _unit_with_twins_roster = person(new_id(), name="林小華", email="lin@example.gov.tw")
+    ingest_file(engine, roster_file(tmp_path, [_unit_with_twins_roster]))
+    backend = MemoryBackend()
+    with pytest.raises(SettingsError, match="summary.html 第 2 行：範本語法錯誤"):
+        notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, _mail_with(folder), backend)
+    assert backend.outbox == []
+    from sqlalchemy import select
+
+    from learnhours.warehouse.schema import notice
+
+    with engine.connect() as connection:
+        assert connection.execute(select(notice)).all() == []
+
+
+def test_i16_14_the_readme_documents_the_templates_setting_and_every_template():
+    from pathlib import Path
+
+    from learnhours.notifiers.render import TEMPLATE_NAMES
+
+    readme = Path("README.md").read_text(encoding="utf-8")
+    assert "`LEARNHOURS_TEMPLATES_DIR`" in readme
+    doc = Path("docs/templates.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in doc for name in TEMPLATE_NAMES)
+
+
+@pytest.mark.slow
+def test_i16_14_a_broken_override_fails_the_nightly_start_before_any_work(
+    prefect_harness, tmp_path, monkeypatch
+):
+    from sqlalchemy import select
+
+    from learnhours.demo_data import build_sample, write_inbox
+    from learnhours.flows.nightly import nightly
+    from learnhours.warehouse.db import connect
+    from learnhours.warehouse.schema import ingest_batch, notice
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "reminder.html").write_text("<p>{{ person.nmae }}</p>", encoding="utf-8")
+    monkeypatch.setenv("LEARNHOURS_TEMPLATES_DIR", str(folder))
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    write_inbox(build_sample(2026, TODAY, people=10), tmp_path / "inbox")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    state = nightly(plan_id="national-2026", inbox=tmp_path / "inbox", as_of=TODAY,
+                    database_url=url, outbox_dir=tmp_path / "outbox", return_state=True)  # fmt: skip
+    assert state.is_failed()
+    assert f"{folder / 'reminder.html'} 第 1 行" in state.message and "nmae" in state.message
+    with connect(url).connect() as connection:
+        assert connection.execute(select(ingest_batch)).all() == []  # nothing done at all
+        assert connection.execute(select(notice)).all() == []

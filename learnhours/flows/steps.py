@@ -15,10 +15,10 @@ from learnhours.extractors import source_blocks
 from learnhours.extractors.portal import FetchReport
 from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.ingest import FileReport, ingest_file
-from learnhours.notifiers import backends, ledger, notices, summary_facts
+from learnhours.notifiers import backends, ledger, notices, render, summary_facts, template_check
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
-from learnhours.settings import Settings
+from learnhours.settings import Settings, SettingsError
 from learnhours.transforms.compliance import (
     AgencyResult,
     PersonResult,
@@ -204,10 +204,19 @@ class Mail:
     mail_from: str | None = None
     hr_addresses: tuple[str, ...] = ()
     admin: str | None = None
+    templates_dir: Path | None = None  # the agency's own templates (render.Templates)
 
     @classmethod
     def of(cls, settings: Settings) -> Mail:
-        return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email)
+        return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email,
+                   settings.templates_dir)  # fmt: skip
+
+    def check_templates(self, plans: Iterable[Plan]) -> None:
+        """SettingsError naming each file and line of a broken template override: checked when
+        a run starts, so a typo fails the start and not the night's mail."""
+        problems = template_check.check_templates(self.templates_dir, plans)
+        if problems:
+            raise SettingsError("郵件範本有誤：\n" + "\n".join(f"  {p}" for p in problems))
 
     def backend(self) -> MailBackend:
         return backends.backend_for(self.delivery)
@@ -233,8 +242,9 @@ def _context(engine: Engine, plan: Plan, today: date, mail: Mail) -> notices.Con
         fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
     )
     return notices.Context(
-        plan, today, fresh.newest_record, stale, mail.sender(plan), mail.hr(plan)
-    )
+        plan, today, fresh.newest_record, stale, mail.sender(plan), mail.hr(plan),
+        templates=render.templates(mail.templates_dir),
+    )  # fmt: skip
 
 
 @dataclass
@@ -404,6 +414,7 @@ def notify(
     plan = result.plan
     if not plan.is_open(today):
         raise PlanError(f"計畫 {plan.id} 在 {today.isoformat()} 不在期間內：不寄提醒與每日摘要")
+    mail.check_templates([plan])  # a broken override: nothing queued, nothing half-sent
     started = datetime.now(UTC)
     backend = backend or mail.backend()
     # One context for the whole night: the staleness that held reminders back is the one HR reads.
@@ -476,6 +487,7 @@ def close_year(
     after it. Sent only for a plan this warehouse mailed about while it was open, and only once;
     after it the product never mails about that plan again.
     """
+    mail.check_templates([plan])
     due_on = final_due_on(plan)
     report = FinalReport(plan.id, "not_due", due_on)
     with engine.connect() as connection:

@@ -16,13 +16,14 @@ from learnhours.notifiers.render import (
     NO_ADDRESS as NO_ADDRESS,  # re-exported: the flow tells it apart from other skips
 )
 from learnhours.notifiers.render import (
+    SHIPPED,
     Attachment,
     HeaderInjection,
+    Templates,
     build_message,
     build_mime,
     clean_line,
     new_message_id,
-    render,
     valid_address,
 )
 from learnhours.notifiers.xlsx import Table, workbook
@@ -112,6 +113,7 @@ class Context:
     sender: str
     hr_addresses: tuple[str, ...] = ()
     several_agencies: bool = False  # units are named with their agency
+    templates: Templates = SHIPPED  # the installation's own wording, where it has one
 
     @cached_property  # one working-day walk per track and run, not per message
     def last_days(self) -> dict[str, date]:
@@ -166,7 +168,7 @@ def _message(
     attachments: tuple[Attachment, ...] = (),
     **values: object,
 ) -> tuple[bytes, str]:
-    text, html = render(template, **{**ctx.common(), **values, "subject": subject})
+    text, html = ctx.templates.render(template, **{**ctx.common(), **values, "subject": subject})
     return _built(ctx, to, subject, text, html, attachments)
 
 
@@ -509,7 +511,7 @@ def digest_rows(
     """A row per short person of a unit: name and title, with a masked ID when two share the name
     (the head must know which one), the hours still needed and what they must include."""
     names = Counter(" ".join(p.member.name.split()) for p in short)
-    rows = []
+    rows: list[dict[str, object]] = []
     for p in short:
         name = " ".join(p.member.name.split())
         rows.append(
@@ -856,7 +858,7 @@ def _summaries(
     }
     overview = unit_overview(ctx.plan, units)
     attachment = next((a.filename for a in attachments), None)
-    text, html = render(
+    text, html = ctx.templates.render(
         "summary",
         **ctx.common(),
         subject=subject,
@@ -1002,7 +1004,7 @@ def rollup_draft(
         "attachment": attachments[0].filename,
         "final": final,
     }
-    text, html = render("rollup", **ctx.common(), subject=subject, **values)
+    text, html = ctx.templates.render("rollup", **ctx.common(), subject=subject, **values)
     drafts = []
     kind = "final" if final else "summary"
     for address in ctx.hr_addresses:

@@ -378,7 +378,7 @@ def person_records(connection: Connection, person_id: str) -> list[PersonRecord]
     rows = connection.execute(
         _records_query().where(lr.person_id == person_id).order_by(lr.end_date, lr.course_name)
     )
-    return [PersonRecord(*row) for row in rows]  # type: ignore[call-arg]
+    return [PersonRecord(*row) for row in rows]
 
 
 def records_of(
@@ -398,7 +398,7 @@ def records_of(
             .order_by(lr.person_id, lr.end_date, lr.course_name)
         )
         for row in connection.execute(query):
-            found[row[-1]].append(PersonRecord(*row[:-1]))  # type: ignore[call-arg]
+            found[row[-1]].append(PersonRecord(*row[:-1]))
         for pid in group:
             if most is not None and total + len(found[pid]) > most and out:
                 return out

@@ -108,7 +108,13 @@ def _column(index: int) -> str:
 
 
 def _cell(ref: str, value: object, style: str) -> str:
-    if value is None or value == "":
+    if type(value) is str:  # most cells: the quick way first
+        if not value:
+            return ""
+        text = escape(_NOT_XML.sub("", value))
+        space = ' xml:space="preserve"' if text != text.strip() else ""
+        return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
+    if value is None:
         return ""
     if isinstance(value, bool):
         return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
@@ -128,14 +134,15 @@ def _widths(table: Table, columns: int) -> list[int]:
     widest = [min(display_width(h), HEADER_WIDTH) for h in table.header]
     widest += [0] * (columns - len(widest))
     percent = {i for i, h in enumerate(table.header) if table.formats.get(h) == "percent"}
-    for row in table.rows:
-        for i, value in enumerate(row):
-            if value is not None and value != "" and i not in percent:
-                n = display_width(value)
-                if n > widest[i]:
-                    widest[i] = n
-    for i in percent:
-        widest[i] = max(widest[i], len("100.0%"))
+    for i in range(columns):
+        if i in percent:
+            widest[i] = max(widest[i], len("100.0%"))
+            continue
+        # Each distinct value once: a unit or title column repeats a handful of values.
+        values = {row[i] for row in table.rows if i < len(row)}
+        values.discard(None)
+        values.discard("")
+        widest[i] = max([widest[i], *map(display_width, values)])
     return [max(MIN_WIDTH, min(MAX_WIDTH, w + 2)) for w in widest]
 
 

@@ -236,3 +236,24 @@ def test_i16_14_a_broken_override_fails_the_nightly_start_before_any_work(
     with connect(url).connect() as connection:
         assert connection.execute(select(ingest_batch)).all() == []  # nothing done at all
         assert connection.execute(select(notice)).all() == []
+
+
+def test_i16_14_the_shipped_templates_copied_as_overrides_pass_the_check_for_every_plan(tmp_path):
+    """The trial render works for every shape of plan (tracks, outcomes, tiers, several agencies)."""
+    import shutil
+    from pathlib import Path
+
+    from learnhours.notifiers.render import TEMPLATE_NAMES
+    from learnhours.notifiers.template_check import check_templates
+    from learnhours.plans.files import read_plan_file
+
+    shipped = Path("learnhours/templates")
+    for name in TEMPLATE_NAMES:
+        shutil.copy(shipped / name, tmp_path / name)
+    files = sorted(Path("plans").glob("*.yaml")) + sorted(Path("plans/examples").glob("*.yaml"))
+    plans = []
+    for path in files:
+        found = read_plan_file(path)
+        plans.append(found.plan(2026) if found.recurs else found.plan())
+    assert len(plans) >= 8
+    assert check_templates(tmp_path, plans) == []

@@ -62,7 +62,7 @@ class Draft:
     message_id: str
     label: str  # who it is for, as HR reads it (a name or a unit; never an ID)
     unit: str = ""
-    masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run`, never in mail
+    masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run` (and a digest)
 
 
 @dataclass(frozen=True)
@@ -553,7 +553,7 @@ def attachment_name(plan: Plan, today: date, agency: AgencyResult | None = None)
 
 # The records sheet stops after the person whose records pass this many rows (a sheet holds about
 # a million); its title then says so, and `learnhours explain` has everyone.
-MAX_RECORD_ROWS = 200_000
+MAX_RECORD_ROWS = 100_000
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _UNIT_WORDS = {"hour": "小時", "day": "天", "credit": "學分"}
 

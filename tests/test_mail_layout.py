@@ -257,3 +257,23 @@ def test_i16_14_the_shipped_templates_copied_as_overrides_pass_the_check_for_eve
         plans.append(found.plan(2026) if found.recurs else found.plan())
     assert len(plans) >= 8
     assert check_templates(tmp_path, plans) == []
+
+
+def test_i17_3_a_summary_of_20000_units_shows_the_lowest_and_the_spread_as_bars():
+    from decimal import Decimal
+
+    from learnhours.notifiers import notices
+    from learnhours.transforms.compliance import UnitResult
+
+    units = [UnitResult(f"單位{i:05d}", 10, i % 11, Decimal(i % 11) / 10, "", [], {})
+             for i in range(20_000)]  # fmt: skip
+    plan = find_plan(PLAN)
+    ctx = notices.Context(plan, TODAY, TODAY, "", "人事室 <hr@example.gov.tw>", ("hr@x.gov.tw",))
+    (draft,) = notices.summary_draft(ctx, [], units, {"unreminded": []}, [], attachments=())
+    parsed = email.message_from_bytes(draft.mime, policy=email.policy.default)
+    html = parsed.get_body(("html",)).get_content()
+    assert len(draft.mime) < 100_000  # 25 bars, not 20,000
+    assert html.count("border-left:3px solid #222") == notices.SHOWN_UNITS  # the goal marks
+    assert "全部 20000 個單位的達成率分布" in html
+    spread = notices.unit_overview(plan, units)["spread"]
+    assert [w for _label, _n, w in spread] == [20, 20, 20, 60, 100]  # 1,818 … 9,091 units

@@ -733,6 +733,12 @@ def _overview(
         "total": len(counted),
         "partial": len(shown) < len(counted),
         "bands": bands if len(shown) < len(counted) else [],
+        # The same as bars: (label, count, width in % of the largest band).
+        "spread": [
+            (label, n, round(100 * n / max(1, *(b for _l, b in bands)))) for label, n in bands
+        ]
+        if len(shown) < len(counted)
+        else [],  # fmt: skip
     }
 
 

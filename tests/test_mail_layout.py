@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from learnhours.flows.steps import compute, notify
+from learnhours.flows.steps import compute, notify, plan_notices
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import find_plan
@@ -189,8 +189,11 @@ def test_i16_14_a_broken_override_stops_notify_before_any_mail(engine, tmp_path)
     _unit_with_twins_roster = person(new_id(), name="林小華", email="lin@example.gov.tw")
     ingest_file(engine, roster_file(tmp_path, [_unit_with_twins_roster]))
     backend = MemoryBackend()
+    result = compute(engine, find_plan(PLAN), TODAY)
     with pytest.raises(SettingsError, match="summary.html 第 2 行：範本語法錯誤"):
-        notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, _mail_with(folder), backend)
+        notify(engine, result, TODAY, _mail_with(folder), backend)
+    with pytest.raises(SettingsError, match="summary.html 第 2 行"):  # --dry-run says it too
+        plan_notices(engine, result, TODAY, _mail_with(folder))
     assert backend.outbox == []
     from sqlalchemy import select
 

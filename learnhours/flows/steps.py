@@ -264,6 +264,7 @@ class NotifyReport:
 
 def plan_notices(engine: Engine, result: Compliance, today: date, mail: Mail) -> notices.Tonight:
     """Tonight's send plan without touching the ledger: what `notify --dry-run` prints."""
+    mail.check_templates([result.plan])  # the dry run renders tonight's notices too
     return _plan(engine, result, today, mail)[1]
 
 

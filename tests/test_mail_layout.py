@@ -166,11 +166,11 @@ def test_i16_14_a_broken_override_fails_plan_check_naming_file_and_line(
     (folder / "remindr.html").write_text("<p>typo in the name</p>", encoding="utf-8")
     argv = ["plan", "check", "plans/national.yaml", "--as-of", "2026-12-01"]
     monkeypatch.setenv("LEARNHOURS_TEMPLATES_DIR", str(folder))
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{folder / 'remindr.html'}：不是可覆寫的範本名稱" in err
     (folder / "remindr.html").unlink()
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{folder / 'digest.txt'} 第 3 行：用到範本沒有的變數或屬性" in err and "nmae" in err
     (folder / "digest.txt").write_text("{{ head.name }} 主管您好\n", encoding="utf-8")

@@ -406,7 +406,7 @@ def _check_templates(args: argparse.Namespace, plans: list[Plan]) -> int:
         print(f"✗ 郵件範本：{problem}", file=sys.stderr)
     if not problems:
         print(f"✓ 郵件範本 {settings.templates_dir}：以本計畫試寫提醒、單位摘要與人事室摘要無誤")
-    return 1 if problems else 0
+    return 2 if problems else 0  # a file to fix, as a broken plan file
 
 
 def _describe(path: Path, plan: Plan) -> None:

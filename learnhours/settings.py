@@ -74,6 +74,11 @@ class Settings(BaseModel):
     hr_addresses: str = Field(
         "", description="HR recipients, comma-separated (else the plan's `hr_addresses`)"
     )
+    templates_dir: Path | None = Field(
+        None,
+        description="a folder of the agency's own mail templates: a file named as a shipped one "
+        "(`reminder.html`, `digest.txt` …) replaces it (docs/templates.md); unset: the shipped ones",
+    )
     admin_email: str | None = Field(
         None, description="who gets the notice when a nightly run fails"
     )
@@ -129,7 +134,7 @@ class Settings(BaseModel):
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
 SECRET = frozenset({"smtp_password", "portal_password"})
-_PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox"})
+_PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox", "templates_dir"})
 SETTING_NAMES = tuple(
     n for n in Settings.model_fields if n not in ("root", "config_file", "environ")
 )

@@ -1,22 +1,40 @@
 #!/usr/bin/env bash
 # Render the HR summary, a reminder and a unit digest from the demo data and screenshot them in
-# headless Chromium, so anyone can look at the mail as people will see it: screenshots/*.png.
+# headless Chromium, whole pages, so anyone can look at the mail as people will see it.
 #   scripts/render-screenshots.sh [AS_OF]      (default 2026-11-23: the 30-day stage)
-# Needs /usr/bin/chromium (Debian: apt-get install -y chromium) and, for Chinese text in the
-# browser, a CJK font (apt-get install -y fonts-wqy-microhei or fonts-noto-cjk).
+#   OUT=docs/screenshots scripts/render-screenshots.sh      (default: screenshots/, git-ignored)
+# Needs /usr/bin/chromium (Debian: apt-get install -y chromium). The mail carries no image and no
+# font: the reader's mail client draws the text and the chart bars in its own fonts. A server has
+# no CJK font as a rule; the browser is then lent one as a reader's machine has it (Debian's
+# fonts-wqy-microhei, unpacked in a temporary folder, nothing installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AS_OF="${1:-2026-11-23}"
-OUT=screenshots
+OUT="${OUT:-screenshots}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-mkdir -p "$OUT"
+WIDTH=900
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 [ -x "$CHROMIUM" ] || { echo "no $CHROMIUM: apt-get install -y chromium" >&2; exit 2; }
-fc-list :lang=zh | grep -q . || echo "warning: no CJK font; Chinese will show as boxes in the browser" >&2
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-.venv/bin/python - "$AS_OF" "$WORK" "$OUT" <<'PY'
-import base64, email, email.policy, sys
+if ! fc-list :lang=zh-tw 2>/dev/null | grep -q .; then
+  echo "no CJK font on this machine (as on a server): lending the browser one, as a reader has" >&2
+  if (cd "$WORK" && apt-get download fonts-wqy-microhei >/dev/null 2>&1); then
+    dpkg -x "$WORK"/fonts-wqy-microhei_*.deb "$WORK/fonts"
+    cat > "$WORK/fonts.conf" <<CONF
+<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><include ignore_missing="yes">/etc/fonts/fonts.conf</include>
+<dir>$WORK/fonts</dir><cachedir>$WORK/fontcache</cachedir></fontconfig>
+CONF
+    export FONTCONFIG_FILE="$WORK/fonts.conf"
+  else
+    echo "warning: could not fetch fonts-wqy-microhei; Chinese will show as boxes in the browser" >&2
+  fi
+fi
+
+.venv/bin/python - "$AS_OF" "$WORK" <<'PY'
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -26,22 +44,12 @@ from learnhours.notifiers.backends import MailSettings, MemoryBackend
 from learnhours.plans import find_plan
 from learnhours.warehouse.db import connect
 
-as_of, work, out = date.fromisoformat(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+as_of, work = date.fromisoformat(sys.argv[1]), Path(sys.argv[2])
 engine = connect(f"sqlite:///{work / 'warehouse.db'}")
 write_inbox(build_sample(as_of.year, as_of), work / "inbox")
 ingest_paths(engine, [work / "inbox"])
 backend = MemoryBackend()
 notify(engine, compute(engine, find_plan("current", day=as_of), as_of), as_of, Mail(MailSettings()), backend)
-
-def html_of(message):
-    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
-    html = parsed.get_body(("html",)).get_content()
-    for part in parsed.walk():  # inline images: cid: -> data: so a browser shows them
-        cid = part.get("Content-ID")
-        if cid:
-            data = base64.b64encode(part.get_payload(decode=True)).decode()
-            html = html.replace(f"cid:{cid.strip('<>')}", f"data:{part.get_content_type()};base64,{data}")
-    return html
 
 kinds = {"summary": "【學習時數摘要】", "reminder": "【學習時數提醒】", "digest": "【單位學習時數】"}
 for name, prefix in kinds.items():
@@ -49,14 +57,22 @@ for name, prefix in kinds.items():
     if message is None:
         print(f"no {name} tonight ({as_of})", file=sys.stderr)
         continue
-    (work / f"{name}.html").write_text(html_of(message), encoding="utf-8")
-    print(name)
+    html = message.get_body(("html",)).get_content()
+    (work / f"{name}.html").write_text(html, encoding="utf-8")
+    # The same page, telling its full height: the screenshot's window is then the whole page.
+    probe = "<script>document.body.setAttribute('data-lh-height', document.documentElement.scrollHeight)</script>"
+    (work / f"{name}.probe").write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
 PY
-for page in "$WORK"/*.html; do
-  name=$(basename "$page" .html)
+chromium() {
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$(mktemp -d)" --screenshot="$PWD/$OUT/$name.png" --window-size=900,1400 \
-    "file://$page" >/dev/null 2>&1
-  echo "$OUT/$name.png"
+    --hide-scrollbars --user-data-dir="$WORK/profile" "$@" 2>/dev/null
+}
+for page in "$WORK"/*.html; do
+  name=$(basename "$page" .html)
+  cp "$WORK/$name.probe" "$WORK/$name-probe.html"
+  height=$(chromium --window-size="$WIDTH,800" --dump-dom "file://$WORK/$name-probe.html" \
+    | sed -n 's/.*data-lh-height="\([0-9]*\)".*/\1/p' | head -1)
+  chromium --screenshot="$OUT/$name.png" --window-size="$WIDTH,${height:-1400}" "file://$page" >/dev/null
+  echo "$OUT/$name.png (${WIDTH}x${height:-1400})"
 done

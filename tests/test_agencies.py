@@ -172,7 +172,7 @@ def _text(message) -> str:
 def _workbook_rows(message) -> dict[str, list[tuple]]:
     (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".xlsx")]
     book = load_workbook(BytesIO(part.get_content()))
-    return {s.title: list(s.iter_rows(min_row=2, values_only=True)) for s in book.worksheets}
+    return {s.title: list(s.iter_rows(min_row=3, values_only=True)) for s in book.worksheets}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

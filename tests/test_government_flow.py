@@ -78,7 +78,7 @@ def _by_recipient(handler: Recorder) -> dict[str, list]:
 def _sheets(message) -> dict[str, list[tuple]]:
     (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".xlsx")]
     book = load_workbook(BytesIO(part.get_content()))
-    return {s.title: list(s.iter_rows(min_row=2, values_only=True)) for s in book.worksheets}
+    return {s.title: list(s.iter_rows(min_row=3, values_only=True)) for s in book.worksheets}
 
 
 @pytest.mark.slow

@@ -387,7 +387,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
     text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
     section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
-    assert "- 名冊上沒有電子郵件：1 人（無信箱（民政課））" in section
+    assert "- 名冊上沒有電子郵件：1 人（名單見資料品質「未達成且無電子郵件」）" in section
     assert "- 郵件伺服器暫時拒收，下次執行重寄：1 人（林小華（民政課））" in section
     assert "陳課長" not in section  # got tonight's reminder
     assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
@@ -548,13 +548,13 @@ def test_workbook_cells_from_input_are_text_never_formulas():
 
     from openpyxl import load_workbook
 
-    from learnhours.notifiers.render import shortfall_workbook
+    from learnhours.notifiers.xlsx import Table, workbook
 
     evil = ['=HYPERLINK("http://x.example/","點我")', "=1+2", "+SUM(A1)", "@cmd"]
-    book = shortfall_workbook(["姓名", "單位", "尚差"], [[evil[0], evil[1], Decimal(3)]],
-                              {"各單位": (["單位"], [[evil[2]], [evil[3]]])})  # fmt: skip
+    book = workbook({"未達成名單": Table(["姓名", "單位", "尚差"], [[evil[0], evil[1], Decimal(3)]], "t"),
+                     "各單位": Table(["單位"], [[evil[2]], [evil[3]]], "t")})  # fmt: skip
     loaded = load_workbook(BytesIO(book))
-    cells = [c for sheet in loaded.worksheets for row in sheet.iter_rows(min_row=2) for c in row]
+    cells = [c for sheet in loaded.worksheets for row in sheet.iter_rows(min_row=3) for c in row]
     assert [(c.value, c.data_type) for c in cells] == [
         (evil[0], "s"), (evil[1], "s"), (3, "n"), (evil[2], "s"), (evil[3], "s"),
     ]  # fmt: skip

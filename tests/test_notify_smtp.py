@@ -99,7 +99,7 @@ def test_hr_attachment_is_the_only_place_ids_appear(engine, tmp_path):
     from openpyxl import load_workbook
 
     sheet = load_workbook(BytesIO(xlsx.get_content())).active
-    assert {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == set(ids)
+    assert {row[0] for row in sheet.iter_rows(min_row=3, values_only=True)} == set(ids)
     ids_in_mail = raw.replace(xlsx.get_payload(decode=False).encode(), b"")
     assert not any(pid.encode() in ids_in_mail for pid in ids)  # not in the HTML or text parts
 

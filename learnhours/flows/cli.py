@@ -394,7 +394,22 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
         plans = [found.plan()]
     for plan in plans:
         _describe(args.file, plan)
-    return 0
+    return _check_templates(args, plans)
+
+
+def _check_templates(args: argparse.Namespace, plans: list[Plan]) -> int:
+    """The installation's own mail templates (templates_dir), tried on this plan's notices."""
+    settings = _settings(args)
+    if settings.templates_dir is None:
+        return 0
+    from learnhours.notifiers.template_check import check_templates
+
+    problems = check_templates(settings.templates_dir, plans)
+    for problem in problems:
+        print(f"✗ 郵件範本：{problem}", file=sys.stderr)
+    if not problems:
+        print(f"✓ 郵件範本 {settings.templates_dir}：以本計畫試寫提醒、單位摘要與人事室摘要無誤")
+    return 2 if problems else 0  # a file to fix, as a broken plan file
 
 
 def _describe(path: Path, plan: Plan) -> None:

@@ -244,6 +244,8 @@ def _night(
         night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
         for warning in night.warnings:
             logger.warning(warning)
+        # The agency's own templates are tried before any work: a typo fails the start.
+        mail.check_templates([*night.judged, *night.closing])
         # Another run's ingest is waited for; the inbox is shared, whatever plans a run judges.
         with run_lock_held(engine, INGEST, settings.ingest_wait_seconds,
                            on_wait=lambda why: logger.info("waiting: %s", why)):  # fmt: skip

@@ -15,7 +15,7 @@ from learnhours.extractors import source_blocks
 from learnhours.extractors.portal import FetchReport
 from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.ingest import FileReport, ingest_file
-from learnhours.notifiers import backends, ledger, notices, summary_facts
+from learnhours.notifiers import backends, ledger, notices, render, summary_facts, template_check
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
 from learnhours.settings import Settings, SettingsError
@@ -216,10 +216,19 @@ class Mail:
     mail_from: str | None = None
     hr_addresses: tuple[str, ...] = ()
     admin: str | None = None
+    templates_dir: Path | None = None  # the agency's own templates (render.Templates)
 
     @classmethod
     def of(cls, settings: Settings) -> Mail:
-        return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email)
+        return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email,
+                   settings.templates_dir)  # fmt: skip
+
+    def check_templates(self, plans: Iterable[Plan]) -> None:
+        """SettingsError naming each file and line of a broken template override: checked when
+        a run starts, so a typo fails the start and not the night's mail."""
+        problems = template_check.check_templates(self.templates_dir, plans)
+        if problems:
+            raise SettingsError("郵件範本有誤：\n" + "\n".join(f"  {p}" for p in problems))
 
     def backend(self) -> MailBackend:
         return backends.backend_for(self.delivery)
@@ -245,8 +254,9 @@ def _context(engine: Engine, plan: Plan, today: date, mail: Mail) -> notices.Con
         fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
     )
     return notices.Context(
-        plan, today, fresh.newest_record, stale, mail.sender(plan), mail.hr(plan)
-    )
+        plan, today, fresh.newest_record, stale, mail.sender(plan), mail.hr(plan),
+        templates=render.templates(mail.templates_dir),
+    )  # fmt: skip
 
 
 @dataclass
@@ -266,6 +276,7 @@ class NotifyReport:
 
 def plan_notices(engine: Engine, result: Compliance, today: date, mail: Mail) -> notices.Tonight:
     """Tonight's send plan without touching the ledger: what `notify --dry-run` prints."""
+    mail.check_templates([result.plan])  # the dry run renders tonight's notices too
     return _plan(engine, result, today, mail)[1]
 
 
@@ -353,21 +364,28 @@ def _summaries(
     agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office."""
     plan = result.plan
     done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
+    readers = audiences(connection, ctx, result)
+    owed = {
+        id(audience): tuple(a for a in audience.addresses
+                            if audience.key("summary", ctx.today, a) not in done)
+        for audience in readers
+    }  # fmt: skip
+    if not any(owed.values()):
+        return []  # today's summaries are all in the ledger: built once a day, never again
     stages = [s for s in tonight.stages.values() if s is not None]
     got = summary_facts.gather(connection, plan, stages, started)
-    readers = audiences(connection, ctx, result)
     drafts: list[notices.Draft] = []
     for audience in readers:
-        due = tuple(a for a in audience.addresses
-                    if audience.key("summary", ctx.today, a) not in done)  # fmt: skip
-        agency = audience.agency
-        if not due and audience.addresses:
+        due, agency = owed[id(audience)], audience.agency
+        if not due:
             continue
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)
             sent, facts = summary_facts.tonight_facts(got, agency.people, tonight, scope)
+            records = summary_facts.short_records(connection, agency.people) if due else {}
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), agency.people,
-                                            agency.units, facts, sent, agency=agency)  # fmt: skip
+                                            agency.units, facts, sent, agency=agency,
+                                            records=records)  # fmt: skip
         elif result.several_agencies:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight, addresses=False)
             contacts = {a.agency.key: a.addresses for a in readers if a.agency}
@@ -375,8 +393,10 @@ def _summaries(
                                            result.agencies, facts, sent, contacts)  # fmt: skip
         else:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight)
+            records = summary_facts.short_records(connection, result.people) if due else {}
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), result.people,
-                                            result.units, facts, sent)  # fmt: skip
+                                            result.units, facts, sent,
+                                            records=records)  # fmt: skip
     return drafts
 
 
@@ -407,6 +427,7 @@ def notify(
     plan = result.plan
     if not plan.is_open(today):
         raise PlanError(f"計畫 {plan.id} 在 {today.isoformat()} 不在期間內：不寄提醒與每日摘要")
+    mail.check_templates([plan])  # a broken override: nothing queued, nothing half-sent
     started = datetime.now(UTC)
     backend = backend or mail.backend()
     # One context for the whole night: the staleness that held reminders back is the one HR reads.
@@ -479,6 +500,7 @@ def close_year(
     after it. Sent only for a plan this warehouse mailed about while it was open, and only once;
     after it the product never mails about that plan again.
     """
+    mail.check_templates([plan])
     due_on = final_due_on(plan)
     report = FinalReport(plan.id, "not_due", due_on)
     with engine.connect() as connection:
@@ -541,8 +563,9 @@ def _finals(
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)
             facts = summary_facts.facts(got, agency.people, scope)
+            records = summary_facts.short_records(connection, agency.people)
             drafts += notices.final_draft(mine, agency.people, agency.units, facts, complete_on,
-                                          agency)  # fmt: skip
+                                          agency, records)  # fmt: skip
         elif result.several_agencies:
             contacts = {a.agency.key: a.addresses for a in readers if a.agency}
             facts = summary_facts.facts(got, result.people)
@@ -550,5 +573,7 @@ def _finals(
                                            contacts, complete_on)  # fmt: skip
         else:
             facts = summary_facts.facts(got, result.people)
-            drafts += notices.final_draft(mine, result.people, result.units, facts, complete_on)
+            records = summary_facts.short_records(connection, result.people)
+            drafts += notices.final_draft(mine, result.people, result.units, facts, complete_on,
+                                          records=records)  # fmt: skip
     return drafts

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,17 +16,17 @@ from learnhours.notifiers.render import (
     NO_ADDRESS as NO_ADDRESS,  # re-exported: the flow tells it apart from other skips
 )
 from learnhours.notifiers.render import (
+    SHIPPED,
     Attachment,
     HeaderInjection,
+    Templates,
     build_message,
     build_mime,
     clean_line,
     new_message_id,
-    render,
-    shortfall_workbook,
     valid_address,
-    workbook,
 )
+from learnhours.notifiers.xlsx import Table, workbook
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView, UnitTier
 from learnhours.transforms.compliance import (
     AgencyResult,
@@ -34,8 +34,10 @@ from learnhours.transforms.compliance import (
     UnitResult,
     children,
     next_tier,
+    roots,
 )
 from learnhours.transforms.dates import roc
+from learnhours.transforms.explain import StoredRecord, judge_record
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
 from learnhours.transforms.unit_heads import unit_heads
@@ -61,7 +63,7 @@ class Draft:
     message_id: str
     label: str  # who it is for, as HR reads it (a name or a unit; never an ID)
     unit: str = ""
-    masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run`, never in mail
+    masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run` (and a digest)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Tonight:
     # The HR summary tonight: "due", "done" (today's is in the ledger: it never goes out twice),
     # or "no_address" (neither the plan nor the environment names an HR address).
     summary: str = "due"
+    # A unit's ledger key -> how HR reads its digest's reader: `人事室（主管 陳課長）`.
+    digest_labels: dict[str, str] = field(default_factory=dict)
 
 
 def stage_name(stage: int) -> str:
@@ -110,6 +114,7 @@ class Context:
     sender: str
     hr_addresses: tuple[str, ...] = ()
     several_agencies: bool = False  # units are named with their agency
+    templates: Templates = SHIPPED  # the installation's own wording, where it has one
 
     @cached_property  # one working-day walk per track and run, not per message
     def last_days(self) -> dict[str, date]:
@@ -164,7 +169,7 @@ def _message(
     attachments: tuple[Attachment, ...] = (),
     **values: object,
 ) -> tuple[bytes, str]:
-    text, html = render(template, **{**ctx.common(), **values, "subject": subject})
+    text, html = ctx.templates.render(template, **{**ctx.common(), **values, "subject": subject})
     return _built(ctx, to, subject, text, html, attachments)
 
 
@@ -354,6 +359,7 @@ def plan_tonight(
     by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
     for p in people:
         by_unit[(p.member.agency_key, p.member.unit)].append(p)
+    reminded = reminder_words(tonight, short, done)
     for unit in units:
         if not unit.headcount:
             continue
@@ -371,18 +377,43 @@ def plan_tonight(
                 )
             )
             continue
+        tonight.digest_labels[unit.key] = f"{name}（主管 {' '.join(head.member.name.split())}）"
         _add(
             tonight,
             done,
             head.member.email,
             head,
             f"{name}主管{head.member.name}",
-            partial(_digest, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage),
+            partial(
+                _digest, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage, head, reminded
+            ),
             "digest",
             unit.key,
             stage,
         )
     return tonight
+
+
+_REMINDED = ("今晚已寄提醒", "本階段已寄過提醒")
+
+
+def reminder_words(tonight: Tonight, short: list[PersonResult], done: Done) -> dict[str, str]:
+    """Each short person's reminder tonight in words, for their unit head's digest."""
+    drafted = {(d.recipient_key, d.stage) for d in tonight.drafts if d.kind == "reminder"}
+    skipped = {s.key: s.reason for s in tonight.skipped if s.kind == "reminder"}
+    words = {}
+    for p in short:
+        key = p.member.person_id
+        stage = tonight.stages.get(p.track.id) if p.track else None
+        if stage is None:
+            words[key] = "本階段不提醒"
+        elif (key, stage) in drafted:
+            words[key] = "今晚已寄提醒"
+        elif key in done.get(("reminder", stage), ()):
+            words[key] = "本階段已寄過提醒"
+        else:
+            words[key] = f"未寄提醒：{skipped.get(key, '未排入提醒')}"
+    return words
 
 
 def unit_name(ctx: Context, unit: UnitResult) -> str:
@@ -443,16 +474,18 @@ def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, 
 
 
 def _digest(
-    ctx: Context, unit: UnitResult, people: list[PersonResult], stage: int, to: str
+    ctx: Context,
+    unit: UnitResult,
+    people: list[PersonResult],
+    stage: int,
+    head: PersonResult,
+    reminded: Mapping[str, str],
+    to: str,
 ) -> tuple[str, bytes, str]:
     subject = (
-        f"【單位學習時數】{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
+        f"【單位學習時數】{ctx.plan.name}：{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
         f"{len(unit.short)} 人未達成"
     )
-    short = [
-        {"name": p.member.name, "needed": plain(p.needed), "missing": missing_text(ctx.plan, p)}
-        for p in unit.short
-    ]
     mime, message_id = _message(
         ctx,
         to,
@@ -460,12 +493,47 @@ def _digest(
         "digest",
         unit=unit,
         unit_name=unit_name(ctx, unit),
+        head=head.member,
         rate=percent(unit.rate),
         heading=heading_for(ctx.plan, unit, people, ctx.today),
-        short=short,
+        short=digest_rows(ctx.plan, unit.short, reminded),
+        reminded=sum(reminded.get(p.member.person_id) in _REMINDED for p in unit.short),
         stage=stage,
     )
     return subject, mime, message_id
+
+
+def digest_rows(
+    plan: Plan, short: list[PersonResult], reminded: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """A row per short person of a unit: name and title, with a masked ID when two share the name
+    (the head must know which one), the hours still needed and what they must include."""
+    names = Counter(" ".join(p.member.name.split()) for p in short)
+    rows: list[dict[str, object]] = []
+    for p in short:
+        name = " ".join(p.member.name.split())
+        rows.append(
+            {
+                "name": name,
+                "title": p.member.title,
+                "masked_id": mask_id(p.member.person_id) if names[name] > 1 else "",
+                "needed": plain(p.needed),
+                "parts": missing_parts(p),
+                "reminder": reminded.get(p.member.person_id, ""),
+            }
+        )
+    return rows
+
+
+def missing_parts(p: PersonResult) -> str:
+    """The requirements a person still lacks, without an overall one holding others (its gap is
+    in the total already shown, `尚差 20 小時`): `當前政府重大政策 1 小時、環境教育 4 小時`.
+    When only an overall requirement is short, it is named."""
+    kids = children(p.checks)
+    top = {r.id for r in roots(p.checks)}
+    short = [r for r in p.checks if p.gaps.get(r.id, 0) > 0]
+    parts = [r for r in short if not (r.id in top and kids[r.id])]
+    return "、".join(f"{r.name} {plain(p.gaps[r.id])} 小時" for r in parts or short)
 
 
 # -- the HR summary -------------------------------------------------------------------------------
@@ -481,19 +549,42 @@ def attachment_name(plan: Plan, today: date, agency: AgencyResult | None = None)
     return f"shortfalls-{plan.id}{tag}-{today.isoformat()}.xlsx"
 
 
+# The records sheet stops after the person whose records pass this many rows (a sheet holds about
+# a million); its title then says so, and `learnhours explain` has everyone.
+MAX_RECORD_ROWS = 100_000
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+_UNIT_WORDS = {"hour": "小時", "day": "天", "credit": "學分"}
+
+
+def short_people(people: list[PersonResult]) -> list[PersonResult]:
+    """The short, in the workbook's order: by unit, the furthest behind first."""
+    return sorted(
+        (p for p in people if p.status == "short"),
+        key=lambda p: (p.member.agency_key, p.member.unit, -p.needed, p.member.name),
+    )
+
+
 def summary_attachments(
     ctx: Context,
     people: list[PersonResult],
     units: list[UnitResult],
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
+    rejected: Sequence[Sequence[object]] | None = None,
 ) -> tuple[Attachment, ...]:
-    """The HR workbook: everyone short with their shortfalls (with 身分證字號), and every unit."""
+    """The HR workbook: everyone short with their shortfalls (with 身分證字號), every unit; with
+    `records` (a short person's ID -> their stored records) each record counted or not and why;
+    with `rejected` (queries.rejected_rows) the rows to fix in their files."""
     reqs = ctx.plan.checks
     outcomes = bool(ctx.plan.outcomes)
+    whose = f"{ctx.plan.name}{f'（{agency.agency}）' if agency else ''}"
+    when = f"{roc(ctx.today)} 計算"
+    short = short_people(people)
     headers = [
         "身分證字號",
         "姓名",
         "單位",
+        "職稱",
         "電子郵件",
         "尚差時數",
         *(f"{r.name}尚差" for r in reqs),
@@ -504,25 +595,82 @@ def summary_attachments(
             p.member.person_id,
             p.member.name,
             p.member.unit,
+            p.member.title,
             p.member.email or "",
             p.needed,
-            *(p.gaps[r.id] for r in reqs),
+            *(p.gaps.get(r.id) for r in reqs),
             *([p.outcome] if outcomes else []),
         ]
-        for p in sorted(people, key=lambda p: (p.member.unit, -p.needed))
-        if p.status == "short"
+        for p in short
     ]
-    unit_sheet = (
-        ["單位", "人數", "達成", "達成率", "團體獎勵"],
-        [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in units if u.headcount],
-    )
-    return (
-        Attachment(
-            attachment_name(ctx.plan, ctx.today, agency),
-            shortfall_workbook(headers, rows, {"各單位": unit_sheet}),
-            "application",
-            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    counted = [u for u in units if u.headcount]
+    sheets: dict[str, Table] = {
+        "未達成名單": Table(headers, rows, f"{whose} 未達成名單（{when}，共 {len(rows)} 人）"),
+        "各單位": Table(
+            ["單位", "人數", "達成", "達成率", "團體獎勵"],
+            [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in counted],
+            f"{whose} 各單位達成率（{when}，共 {len(counted)} 個單位）",
+            {"達成率": "percent"},
         ),
+    }
+    if records is not None:
+        sheets["紀錄明細"] = record_table(ctx, short, records, f"{whose} 未達成同仁的學習紀錄")
+    if rejected is not None:
+        sheets["待修正的資料列"] = Table(
+            ["檔案", "行", "欄位", "內容", "原因"],
+            [list(r) for r in rejected],
+            f"被拒絕、未匯入的資料列（共 {len(rejected)} 筆）：請修正來源檔後重新匯入",
+            {"原因": "wrap"},
+        )
+    return (Attachment(attachment_name(ctx.plan, ctx.today, agency), workbook(sheets), *XLSX),)
+
+
+def record_table(
+    ctx: Context,
+    short: list[PersonResult],
+    records: Mapping[str, Sequence[StoredRecord]],
+    title: str,
+) -> Table:
+    """Every record of each short person, counted or not and why (as `learnhours explain`
+    says), with the file and line it came from; a person without any record has one row."""
+    header = ["身分證字號", "姓名", "單位", "結束日期", "課程名稱", "課程代碼", "期別",
+              "課程類別代碼", "登錄數量", "登錄單位", "採計時數", "計入項目", "未採計原因",
+              "來源檔案", "行"]  # fmt: skip
+    rows: list[list[object]] = []
+    listed = 0
+    for p in short:
+        if p.member.person_id not in records:
+            continue  # past MAX_RECORD_ROWS
+        listed += 1
+        who = [p.member.person_id, p.member.name, p.member.unit]
+        mine = records[p.member.person_id]
+        if not mine:
+            rows.append([*who, None, "（沒有任何學習紀錄）"])
+        for r in mine:
+            v = judge_record(ctx.plan, r, ctx.today, p.track)
+            rows.append(
+                [
+                    *who,
+                    r.end_date,
+                    r.course_name,
+                    r.course_code or "",
+                    r.session,
+                    r.category_code,
+                    r.quantity,
+                    _UNIT_WORDS.get(r.unit, r.unit),
+                    v.hours,
+                    "、".join(v.counts_for),
+                    v.why_not,
+                    r.file_name,
+                    r.line_no,
+                ]
+            )
+    more = f"；僅列前 {listed} 人，其餘請用 learnhours explain 查詢" if listed < len(short) else ""
+    return Table(
+        header,
+        rows,
+        f"{title}（{roc(ctx.today)} 計算，{listed} 人、{len(rows)} 列{more}）",
+        {"未採計原因": "wrap", "計入項目": "wrap"},
     )
 
 
@@ -583,6 +731,12 @@ def _overview(
         "total": len(counted),
         "partial": len(shown) < len(counted),
         "bands": bands if len(shown) < len(counted) else [],
+        # The same as bars: (label, count, width in % of the largest band).
+        "spread": [
+            (label, n, round(100 * n / max(1, *(b for _l, b in bands)))) for label, n in bands
+        ]
+        if len(shown) < len(counted)
+        else [],  # fmt: skip
     }
 
 
@@ -630,9 +784,11 @@ def summary_draft(
     sent: list[str],
     attachments: tuple[Attachment, ...] | None = None,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     """The HR summary, one per plan and day, to every HR address (the plan's or the settings');
-    with `agency`, that agency's own summary (its people only) to its HR contacts."""
+    with `agency`, that agency's own summary (its people only) to its HR contacts. `records`:
+    the short people's stored records, for the workbook's sheet of them."""
     subject = (
         f"【學習時數摘要】{ctx.plan.name}{f'（{agency.agency}）' if agency else ''} "
         f"{roc(ctx.today)}：{_short(people)} 人未達成"
@@ -643,6 +799,7 @@ def summary_draft(
     return _summaries(
         ctx, people, units, quality, sent, attachments, subject, "summary",
         lambda address: summary_key(ctx.today, address, key), final=None, agency=agency,
+        records=records,
     )  # fmt: skip
 
 
@@ -653,6 +810,7 @@ def final_draft(
     quality: dict[str, list],
     complete_on: date,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     """The closed year's one final summary to each HR address: rates, tiers, rewards and
     penalties on every record of the period, registrations included (steps.close_year)."""
@@ -662,7 +820,7 @@ def final_draft(
     return _summaries(
         ctx, people, units, quality, [], None, subject, "final",
         lambda address: final_key(address, key), final=final_words(ctx.plan, complete_on),
-        agency=agency,
+        agency=agency, records=records,
     )  # fmt: skip
 
 
@@ -690,11 +848,14 @@ def _summaries(
     key_of: Callable[[str], str],
     final: dict[str, str] | None,
     agency: AgencyResult | None = None,
+    records: Mapping[str, Sequence[StoredRecord]] | None = None,
 ) -> list[Draft]:
     if not ctx.hr_addresses:
         return []
     if attachments is None:
-        attachments = summary_attachments(ctx, people, units, agency)
+        attachments = summary_attachments(
+            ctx, people, units, agency, records, quality.get("rejected")
+        )
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
         "met": sum(p.status == "met" for p in people),
@@ -703,7 +864,7 @@ def _summaries(
     }
     overview = unit_overview(ctx.plan, units)
     attachment = next((a.filename for a in attachments), None)
-    text, html = render(
+    text, html = ctx.templates.render(
         "summary",
         **ctx.common(),
         subject=subject,
@@ -763,34 +924,41 @@ def rollup_name(plan: Plan, today: date) -> str:
 
 
 def rollup_attachments(
-    ctx: Context, agencies: list[AgencyResult], contacts: Mapping[str, tuple[str, ...]]
+    ctx: Context,
+    agencies: list[AgencyResult],
+    contacts: Mapping[str, tuple[str, ...]],
+    rejected: Sequence[Sequence[object]] = (),
 ) -> tuple[Attachment, ...]:
-    """The roll-up workbook: a row per agency and a row per unit; no person in it."""
-    agency_sheet = (
-        ["機關代碼", "機關", "單位數", "人數", "達成", "達成率", "團體獎勵", "人事聯絡信箱"],
-        [
-            [a.agency_code, a.agency, sum(1 for u in a.units if u.headcount), a.headcount, a.met,
-             a.rate, a.tier, "、".join(contacts.get(a.key, ()))]
-            for a in agencies
-        ],
-    )  # fmt: skip
-    unit_sheet = (
-        ["機關代碼", "機關", "單位", "人數", "達成", "達成率", "團體獎勵"],
-        [
-            [a.agency_code, a.agency, u.unit, u.headcount, u.met, u.rate, u.tier]
-            for a in agencies
-            for u in a.units
-            if u.headcount
-        ],
-    )
-    return (
-        Attachment(
-            rollup_name(ctx.plan, ctx.today),
-            workbook({"各機關": agency_sheet, "各單位": unit_sheet}),
-            "application",
-            "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    """The roll-up workbook: a row per agency and a row per unit, and the rejected rows to fix
+    (file, line, column, reason: not the cell, which may be an ID); no person in it."""
+    when = f"{roc(ctx.today)} 計算"
+    counted_units = [(a, u) for a in agencies for u in a.units if u.headcount]
+    sheets = {
+        "各機關": Table(
+            ["機關代碼", "機關", "單位數", "人數", "達成", "達成率", "團體獎勵", "人事聯絡信箱"],
+            [
+                [a.agency_code, a.agency, sum(1 for u in a.units if u.headcount), a.headcount,
+                 a.met, a.rate, a.tier, "、".join(contacts.get(a.key, ()))]
+                for a in agencies
+            ],
+            f"{ctx.plan.name} 各機關達成率（{when}，共 {len(agencies)} 個機關）",
+            {"達成率": "percent"},
         ),
-    )
+        "各單位": Table(
+            ["機關代碼", "機關", "單位", "人數", "達成", "達成率", "團體獎勵"],
+            [[a.agency_code, a.agency, u.unit, u.headcount, u.met, u.rate, u.tier]
+             for a, u in counted_units],
+            f"{ctx.plan.name} 各單位達成率（{when}，共 {len(counted_units)} 個單位）",
+            {"達成率": "percent"},
+        ),
+        "待修正的資料列": Table(
+            ["檔案", "行", "欄位", "原因"],
+            [[r[0], r[1], r[2], r[4]] for r in rejected],
+            f"被拒絕、未匯入的資料列（共 {len(rejected)} 筆）：請修正來源檔後重新匯入",
+            {"原因": "wrap"},
+        ),
+    }  # fmt: skip
+    return (Attachment(rollup_name(ctx.plan, ctx.today), workbook(sheets), *XLSX),)
 
 
 def rollup_draft(
@@ -814,7 +982,7 @@ def rollup_draft(
     else:
         subject = f"【學習時數摘要】{ctx.plan.name}（各機關） {roc(ctx.today)}：{short} 人未達成"
         subject += "（資料過舊，未寄提醒）" if ctx.stale else ""
-    attachments = rollup_attachments(ctx, agencies, contacts)
+    attachments = rollup_attachments(ctx, agencies, contacts, quality.get("rejected", ()))
     values = {
         "today": roc(ctx.today),
         "stale": ctx.stale,
@@ -842,7 +1010,7 @@ def rollup_draft(
         "attachment": attachments[0].filename,
         "final": final,
     }
-    text, html = render("rollup", **ctx.common(), subject=subject, **values)
+    text, html = ctx.templates.render("rollup", **ctx.common(), subject=subject, **values)
     drafts = []
     kind = "final" if final else "summary"
     for address in ctx.hr_addresses:

@@ -1,5 +1,4 @@
-"""Render notices from the Jinja2 templates into MIME messages (UTF-8, encoded headers), plus the
-HR summary's .xlsx attachment."""
+"""Render notices from the Jinja2 templates into MIME messages (UTF-8, encoded headers)."""
 
 from __future__ import annotations
 
@@ -7,27 +6,79 @@ import base64
 import logging
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
 from functools import lru_cache
+from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from learnhours.notifiers.xlsx import workbook
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 log = logging.getLogger(__name__)
 
-_env = Environment(
-    loader=PackageLoader("learnhours", "templates"),
-    # The .txt alternatives are plain text: escaping them would show "&lt;" to people.
-    autoescape=select_autoescape(["html"], default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
+# The templates an installation may override, by file name (docs/templates.md).
+TEMPLATE_NAMES = (
+    "base.html",
+    "reminder.txt",
+    "reminder.html",
+    "digest.txt",
+    "digest.html",
+    "summary.txt",
+    "summary.html",
+    "rollup.txt",
+    "rollup.html",
 )
+
+
+class Templates:
+    """The mail templates: the shipped ones, each replaced by a file of the same name in
+    `folder` when there is one (an agency's own wording)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        shipped = PackageLoader("learnhours", "templates")
+        loader = (
+            ChoiceLoader([FileSystemLoader(str(folder), encoding="utf-8"), shipped])
+            if folder
+            else shipped
+        )
+        self.env = Environment(
+            loader=loader,
+            # The .txt alternatives are plain text: escaping them would show "&lt;" to people.
+            autoescape=select_autoescape(["html"], default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def overrides(self) -> list[Path]:
+        """The folder's template files (.html, .txt), in name order."""
+        if self.folder is None:
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.suffix in (".html", ".txt"))
+
+    def render(self, template: str, **context: object) -> tuple[str, str]:
+        """(plain text, HTML) of a template pair `<template>.txt` / `<template>.html`."""
+        text = self.env.get_template(f"{template}.txt").render(**context)
+        return text, self.env.get_template(f"{template}.html").render(**context)
+
+
+SHIPPED = Templates()
+
+
+@lru_cache(maxsize=8)
+def templates(folder: Path | None) -> Templates:
+    """The installation's templates (one Environment per folder and process: compiled once)."""
+    return Templates(folder) if folder else SHIPPED
+
 
 # One address, no display-name tricks: local@domain with a dot in the domain, nothing else.
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -46,13 +97,6 @@ class Attachment:
     content: bytes
     maintype: str
     subtype: str
-
-
-def render(template: str, **context: object) -> tuple[str, str]:
-    """(plain text, HTML) of a template pair `<template>.txt` / `<template>.html`."""
-    return _env.get_template(f"{template}.txt").render(**context), _env.get_template(
-        f"{template}.html"
-    ).render(**context)
 
 
 def clean_line(value: str, what: str) -> str:
@@ -186,16 +230,3 @@ def _sender(value: str) -> str:
     name, address = pairs[0]
     valid_address(address)
     return str(Address(display_name=name, addr_spec=address)) if name else address
-
-
-# -- the HR summary's chart and spreadsheet -------------------------------------------------------
-
-
-def shortfall_workbook(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    more: dict[str, tuple[Sequence[str], Sequence[Sequence[object]]]] | None = None,
-) -> bytes:
-    """The HR attachment: everyone short with their shortfalls (the one place IDs appear), and
-    further sheets by title."""
-    return workbook({"未達成名單": (headers, rows), **(more or {})})

@@ -10,8 +10,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from learnhours.notifiers import ledger
-from learnhours.notifiers.notices import NO_ADDRESS, SUMMARY_STAGE, Tonight, stage_name
+from learnhours.notifiers import ledger, notices
+from learnhours.notifiers.notices import (
+    NO_ADDRESS,
+    SUMMARY_STAGE,
+    Tonight,
+    short_people,
+    stage_name,
+)
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
@@ -42,15 +48,21 @@ def stale_reason(newest_batch: datetime | None, freshness_days: int, now: dateti
     )
 
 
-def sent_lines(rows: Iterable, addresses: bool = True) -> list[str]:
+def sent_lines(rows: Iterable, labels: Mapping[str, str] | None = None) -> list[str]:
     """One line per kind and stage: HR reads counts; `learnhours notices` has every message.
-    `addresses`: name the unit heads written to."""
+    `labels`: a unit's key -> its name and head's, to list the digests by (None: counts only)."""
     groups: dict[tuple[str, int], list[str]] = {}
     for r in rows:
-        groups.setdefault((r.kind, r.stage), []).append(r.to_address)
+        who = (labels or {}).get(r.recipient_key) or r.to_address
+        groups.setdefault((r.kind, r.stage), []).append(who)
     return [
         f"{_KIND.get(kind, kind)}{f'（{stage_name(stage)}）' if kind != 'summary' else ''}："
-        f"{len(to)} 封" + (f"（{'、'.join(to)}）" if kind == "digest" and addresses else "")
+        f"{len(to)} 封"
+        + (
+            f"（{'、'.join(sorted(to)[:SHOWN])}{'……' if len(to) > SHOWN else ''}）"
+            if kind == "digest" and labels is not None
+            else ""
+        )
         for (kind, stage), to in groups.items()
     ]
 
@@ -100,7 +112,13 @@ def unreminded(
         else:
             reason = skipped.get(key, "未排入提醒")
         by_reason.setdefault(reason, []).append(_who(p))
-    return _grouped(by_reason)
+    # Their names are in the data-quality list "未達成且無電子郵件": not listed twice.
+    lines = _grouped({r: n for r, n in by_reason.items() if r != NO_ADDRESS})
+    if NO_ADDRESS in by_reason:
+        lines.append(
+            f"{NO_ADDRESS}：{len(by_reason[NO_ADDRESS])} 人（名單見資料品質「未達成且無電子郵件」）"
+        )
+    return lines
 
 
 @dataclass
@@ -172,7 +190,7 @@ def tonight_facts(
             and ledger.in_scope(s.key, scope)
         ],
     }
-    return sent_lines(sent_rows, addresses), quality
+    return sent_lines(sent_rows, tonight.digest_labels if addresses else None), quality
 
 
 def final_facts(connection: Connection, plan: Plan, people: list[PersonResult]) -> dict[str, list]:
@@ -214,3 +232,10 @@ def summary_due(connection: Connection, plan_id: str, keys: Iterable[str]) -> bo
     """Whether any of today's summary keys is not yet in the ledger (one summary a day)."""
     done = ledger.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
     return any(k not in done for k in keys)
+
+
+def short_records(connection: Connection, people: list[PersonResult]) -> dict[str, list]:
+    """The stored records of the short among `people`, in the workbook's order, up to about
+    MAX_RECORD_ROWS rows: the HR workbook's sheet of each one's records counted or not."""
+    ids = [p.member.person_id for p in short_people(people)]
+    return dict(queries.records_of(connection, ids, notices.MAX_RECORD_ROWS))

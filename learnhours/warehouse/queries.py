@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, liter
 
 from learnhours.plans import Check, Plan, window_start
 from learnhours.transforms.compliance import ALL, Member, Standing
+from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import (
     agency_contact,
     ingest_batch,
@@ -360,32 +362,59 @@ class PersonRecord:
     digital_share: Decimal = ZERO
 
 
+def _records_query():  # noqa: ANN202 - a SQLAlchemy select
+    return select(
+        lr.course_code,
+        lr.course_name,
+        lr.session,
+        lr.category_code,
+        lr.start_date,
+        lr.end_date,
+        lr.quantity,
+        lr.unit,
+        lr.zero_reason,
+        lr.source_kind,
+        ingest_batch.c.file_name,
+        lr.line_no,
+        lr.copies,
+        lr.batch_id,
+        lr.mode,
+        lr.digital_share,
+    ).join(ingest_batch, ingest_batch.c.id == lr.batch_id)
+
+
 def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
     """Every record stored for one person, any date, oldest first."""
     rows = connection.execute(
-        select(
-            lr.course_code,
-            lr.course_name,
-            lr.session,
-            lr.category_code,
-            lr.start_date,
-            lr.end_date,
-            lr.quantity,
-            lr.unit,
-            lr.zero_reason,
-            lr.source_kind,
-            ingest_batch.c.file_name,
-            lr.line_no,
-            lr.copies,
-            lr.batch_id,
-            lr.mode,
-            lr.digital_share,
-        )
-        .join(ingest_batch, ingest_batch.c.id == lr.batch_id)
-        .where(lr.person_id == person_id)
-        .order_by(lr.end_date, lr.course_name)
+        _records_query().where(lr.person_id == person_id).order_by(lr.end_date, lr.course_name)
     )
-    return [PersonRecord(*row) for row in rows]  # type: ignore[call-arg]
+    return [PersonRecord(*row) for row in rows]
+
+
+def records_of(
+    connection: Connection, person_ids: Sequence[str], most: int | None = None
+) -> dict[str, list[PersonRecord]]:
+    """Every record of these people, oldest first, read a group of people at a time; with `most`,
+    people are taken in the order given until their records reach `most` (HR's workbook: a
+    sheet holds about a million rows). A person without records has an empty list."""
+    out: dict[str, list[PersonRecord]] = {}
+    total = 0
+    for group in in_groups(list(person_ids), 500):
+        found: dict[str, list[PersonRecord]] = {pid: [] for pid in group}
+        query = (
+            _records_query()
+            .add_columns(lr.person_id)
+            .where(lr.person_id.in_(group))
+            .order_by(lr.person_id, lr.end_date, lr.course_name)
+        )
+        for row in connection.execute(query):
+            found[row[-1]].append(PersonRecord(*row[:-1]))
+        for pid in group:
+            if most is not None and total + len(found[pid]) > most and out:
+                return out
+            out[pid] = found[pid]
+            total += len(found[pid])
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,138 @@
+"""Check an installation's own mail templates before a night depends on them: each file is one
+the product renders, reads as UTF-8 and Jinja2, and every notice renders with it on sample
+people of the plan (a misspelt variable fails here, at start-up, not in the night's mail)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+
+from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
+
+from learnhours.notifiers import notices
+from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
+from learnhours.plans import Plan
+from learnhours.transforms.compliance import (
+    Member,
+    assess,
+    assess_agencies,
+    assess_units,
+)
+
+_SAMPLE_SENDER = "人事室 <hr@example.invalid>"
+_SAMPLE_HR = ("hr@example.invalid",)
+
+
+def check_templates(folder: Path | None, plans: Iterable[Plan]) -> list[str]:
+    """What is wrong with the templates in `folder`, in words naming the file and line (an empty
+    list: nothing, or no folder set). Every plan's notices are rendered once with them."""
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        return [f"{folder}：找不到郵件範本資料夾（設定 templates_dir / LEARNHOURS_TEMPLATES_DIR）"]
+    found = Templates(folder)
+    problems = []
+    for path in found.overrides():
+        if path.name not in TEMPLATE_NAMES:
+            problems.append(
+                f"{path}：不是可覆寫的範本名稱（檔名打錯時不會生效）；可覆寫：{'、'.join(TEMPLATE_NAMES)}"
+            )
+            continue
+        try:
+            found.env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except UnicodeDecodeError:
+            problems.append(f"{path}：不是 UTF-8 文字檔；請以 UTF-8 另存")
+        except TemplateSyntaxError as exc:
+            problems.append(f"{path} 第 {exc.lineno} 行：範本語法錯誤（{exc.message}）")
+        except OSError as exc:
+            problems.append(f"{path}：無法讀取（{exc.strerror or exc}）")
+    if problems:
+        return problems
+    for plan in plans:
+        problems += _trial(found, plan)
+    return list(dict.fromkeys(problems))
+
+
+def _trial(found: Templates, plan: Plan) -> list[str]:
+    """Render each kind of notice of `plan` with `found`; the problems met, in words."""
+    today = max(plan.period.start, min(plan.period.end, date.today()))
+    stage = max(plan.reminders.stages)
+    population = sorted(plan.population) or ["編制內"]
+    people = [
+        Member(pid, name, "示範課", head, population[0], None, None, None,
+               f"{pid.lower()}@example.invalid", title, "示範機關", code)
+        for pid, name, head, title, code in (
+            ("A123456789", "王小明", True, "課長", "A000000001"),
+            ("B223456789", "林小華", False, "課員", "A000000001"),
+            ("C123456789", "陳大同", False, "課員", "A000000002"),
+        )
+    ]  # fmt: skip
+    judged = assess(plan, [m for m in people if plan.binds(m)] or people, {}, {}, today)
+    units = assess_units(plan, judged)
+    agencies = assess_agencies(plan, judged, units)
+    ctx = notices.Context(plan, today, today, "", _SAMPLE_SENDER, _SAMPLE_HR, True, found)
+    short = [p for p in judged if p.status == "short"] or judged
+    quality: dict[str, list] = {
+        "rejected": [("範例.csv", 2, "身分證字號", "A12****789", "身分證字號格式或檢查碼錯誤")],
+        "unknown": ["範例（1 筆）"],
+        "unreminded": ["名冊上沒有電子郵件：1 人（名單見資料品質「未達成且無電子郵件」）"],
+        "no_address_short": ["範例（示範課）"],
+        "no_address_met": [],
+        "bad_address": [],
+        "failed": [],
+        "other_agency": [],
+    }
+    sent = ["同仁提醒（截止前 30 天）：1 封"]
+    tries = [
+        ("reminder", lambda: notices._reminder(ctx, short[0], stage, "a@example.invalid")),
+        ("digest", lambda: notices._digest(ctx, units[0], judged, stage, judged[0],
+                                           {p.member.person_id: "今晚已寄提醒" for p in short},
+                                           "a@example.invalid")),
+        ("summary", lambda: notices.summary_draft(ctx, judged, units, quality, sent, (),
+                                                  agencies[0], {})),
+        ("summary", lambda: notices.final_draft(ctx, judged, units, quality, plan.period.end)),
+        ("rollup", lambda: notices.rollup_draft(ctx, judged, agencies, quality, sent, {})),
+    ]  # fmt: skip
+    problems = []
+    for kind, attempt in tries:
+        try:
+            attempt()
+        except (TemplateError, TypeError, ValueError, AttributeError) as exc:
+            where = _where(found, exc.__traceback__) or f"{kind}.txt / {kind}.html"
+            problems.append(f"{where}：{_words(exc)}")
+    return problems
+
+
+def _where(found: Templates, tb: TracebackType | None) -> str:
+    """The override file and line a rendering failed in, from the traceback Jinja2 rewrites
+    with the template's own lines."""
+    folder = str(found.folder) if found.folder else None
+    last = ""
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if folder and name.startswith(folder):
+            last = f"{name} 第 {tb.tb_lineno} 行"
+        tb = tb.tb_next
+    return last
+
+
+_UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined")
+_NO_ATTRIBUTE = re.compile(
+    r"'(?:[\w.]+\.)?(?P<kind>[^'.]+?)(?: object)?' has no attribute '(?P<name>[^']+)'"
+)
+
+
+def _words(exc: BaseException) -> str:
+    if isinstance(exc, UndefinedError):
+        text = exc.message or ""
+        if found := _UNDEFINED.search(text):
+            what = f"沒有變數「{found['name']}」"
+        elif found := _NO_ATTRIBUTE.search(text):
+            what = f"{found['kind']} 沒有屬性「{found['name']}」"
+        else:
+            what = text
+        return f"用到範本沒有的變數或屬性：{what}；可用的變數見 docs/templates.md"
+    return f"試寫範例信失敗（{type(exc).__name__}：{exc}）"

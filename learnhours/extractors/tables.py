@@ -255,7 +255,8 @@ def open_table(path: Path) -> Table:
         rows.close()
     if bad and not seen:
         line, reason = bad[0]
-        raise UnreadableFile(f"第 {line} 行{reason.removeprefix('此行')}；找不到標題列")
+        why = reason.removeprefix("此行").removesuffix("；此行未匯入")
+        raise UnreadableFile(f"第 {line} 行{why}；找不到標題列，本檔未匯入")
     first = "、".join(h for h in seen[0] if h)[:120] if seen else "（沒有內容）"
     raise UnreadableFile(
         f"看不出是哪一種檔案：前 {HEADER_SEARCH_ROWS} 列沒有可辨識的標題列（第一列是：{first}）"

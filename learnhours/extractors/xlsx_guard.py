@@ -29,7 +29,8 @@ class NotAWorkbook(Exception):
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MB"
+    mb = n / (1 << 20)
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
 def check_workbook(path: Path) -> None:
@@ -51,12 +52,6 @@ def check_workbook(path: Path) -> None:
                 raise NotAWorkbook(
                     f"這是{what}，不是試算表（.xlsx）；請以 Excel 另存為 .xlsx 或 CSV"
                 )
-            total = sum(e.file_size for e in entries)
-            if total > MAX_UNCOMPRESSED_BYTES:
-                raise NotAWorkbook(
-                    f"解壓縮後共 {_mb(total)}，超過 {_mb(MAX_UNCOMPRESSED_BYTES)} 的上限"
-                    f"（檔案本身 {_mb(path.stat().st_size)}，可能是惡意的壓縮炸彈）；未讀取"
-                )
             for entry in entries:
                 if entry.filename.lower().endswith("sharedstrings.xml") and (
                     entry.file_size > MAX_SHARED_STRINGS_BYTES
@@ -65,6 +60,12 @@ def check_workbook(path: Path) -> None:
                         f"共用字串表解壓縮後 {_mb(entry.file_size)}，超過 "
                         f"{_mb(MAX_SHARED_STRINGS_BYTES)} 的上限（可能是惡意的壓縮炸彈）；未讀取"
                     )
+            total = sum(e.file_size for e in entries)
+            if total > MAX_UNCOMPRESSED_BYTES:
+                raise NotAWorkbook(
+                    f"解壓縮後共 {_mb(total)}，超過 {_mb(MAX_UNCOMPRESSED_BYTES)} 的上限"
+                    f"（檔案本身 {_mb(path.stat().st_size)}，可能是惡意的壓縮炸彈）；未讀取"
+                )
             for entry in entries:
                 if entry.filename.lower().endswith((".xml", ".rels")):
                     with archive.open(entry) as part:
@@ -72,7 +73,7 @@ def check_workbook(path: Path) -> None:
                     if problem:
                         raise NotAWorkbook(f"{entry.filename}：{problem}")
     except zipfile.BadZipFile as exc:
-        raise NotAWorkbook(f"不是完整的 .xlsx 檔（可能下載不完整）：{exc}") from None
+        raise NotAWorkbook(f"不是完整的 .xlsx 檔（可能下載不完整：{type(exc).__name__}）") from None
     except (EOFError, ValueError, NotImplementedError) as exc:
         raise NotAWorkbook(f".xlsx 檔內容損壞（{type(exc).__name__}）") from None
 

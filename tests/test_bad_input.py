@@ -315,6 +315,17 @@ def test_i15_6_named_pipe_is_reported_and_skipped(engine, tmp_path):
     assert loaded.loaded == 2
 
 
+def test_i15_6_a_named_pipe_or_broken_link_in_a_folder_is_reported(engine, tmp_path):
+    inbox = tmp_path / "inbox"
+    export_file(inbox, _records(1), "good.csv")
+    os.mkfifo(inbox / "pipe.csv")
+    (inbox / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    reports = {Path(r.path).name: r for r in ingest_paths(engine, [inbox])}
+    assert reports["good.csv"].loaded == 1
+    assert "具名管道" in reports["pipe.csv"].error
+    assert "找不到檔案" in reports["gone.csv"].error
+
+
 # --- 7. very long lines and CR line ends -------------------------------------------------------------
 
 

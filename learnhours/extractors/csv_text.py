@@ -246,10 +246,9 @@ class CsvRows:
         first = next(csv.reader([self._taken[0]]), [])
         at = len(first) - 1
         column = self.header[at] if 0 <= at < len(self.header) and self.header[at] else "整列"
-        where = f"「{column}」欄" if column != "整列" else "此行"
         return column, (
-            f'第 {start} 行{where}的引號（"）沒有結束，其後各行會被併入這一格；此行未匯入，'
-            "其後各行照常讀取。請刪除多餘的引號，或以一對引號括住整格（格內的引號寫成兩個）"
+            f'引號（"）從第 {start} 行起沒有結束，其後各行會被併入這一格：此行未匯入，其後各行'
+            "照常讀取；請刪除多餘的引號，或以一對引號括住整格（格內的引號寫成兩個）"
         )
 
     def _refuse(self, start: int, problem: tuple[str, str]) -> tuple[int, Cells]:

@@ -47,4 +47,4 @@ def not_a_regular_file(path: Path) -> str | None:
     if stat.S_ISREG(mode):
         return None
     kind = next((name for test, name in _KINDS if test(mode)), "特殊檔案")
-    return f"不是一般檔案（是{kind}），只讀取一般檔案，已略過：{path}"
+    return f"不是一般檔案，而是{kind}；只讀取一般檔案，已略過：{path}"

@@ -25,6 +25,7 @@ from learnhours.extractors.xlsx_guard import NotAWorkbook, check_workbook
 HEADER_SEARCH_ROWS = 10  # some exports put a title row or two above the header
 # The longest CSV line read (bytes); a longer one is refused alone, without being held in memory.
 MAX_LINE_BYTES = 1 << 20
+MAX_HTML_BYTES = 64 << 20  # an HTML table saved as .xls is parsed whole
 _CONTROL_BYTES = [bytes([b]) for b in (*range(9), 11, 14, *range(16, 26), *range(28, 32), 127)]
 
 
@@ -170,6 +171,10 @@ def _xls_rows(path: Path) -> Iterator[tuple[int, Cells]]:
 def _html_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]]]:
     from bs4 import BeautifulSoup
 
+    if path.stat().st_size > MAX_HTML_BYTES:  # parsed whole, in memory
+        raise UnreadableFile(
+            f"HTML 格式的試算表大於 {MAX_HTML_BYTES >> 20} MB，超過上限；請以 Excel 另存為 .xlsx 或 CSV"
+        )
     data = path.read_bytes()
     encoding = _sniff_encoding(data[:65536])
     soup = BeautifulSoup(data, "html.parser", from_encoding=encoding.removesuffix("-sig"))

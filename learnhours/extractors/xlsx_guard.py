@@ -50,7 +50,7 @@ def check_workbook(path: Path) -> None:
                 )
                 what = other or "壓縮檔（.zip）"
                 raise NotAWorkbook(
-                    f"這是{what}，不是試算表（.xlsx）；請以 Excel 另存為 .xlsx 或 CSV"
+                    f"這是 {what}，不是試算表（.xlsx）；請以 Excel 另存為 .xlsx 或 CSV"
                 )
             for entry in entries:
                 if entry.filename.lower().endswith("sharedstrings.xml") and (

@@ -103,6 +103,27 @@ def test_i15_1_an_unclosed_quote_in_a_large_file_refuses_one_line_not_the_file(e
     assert [r[:2] for r in _rejections(engine)] == [(12, "課程名稱")]
 
 
+@pytest.mark.parametrize("process", ["one", "two"])
+def test_i15_1_lines_read_again_keep_their_source_across_chunks(
+    engine, tmp_path, monkeypatch, process
+):
+    from learnhours.ingest import chunks, parser_process
+
+    monkeypatch.setattr(chunks, "CHUNK", 2)  # a chunk ends on the refused line
+    if process == "two":
+        monkeypatch.setattr(parser_process, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(parser_process.os, "cpu_count", lambda: 2)
+    rows = _records(7)
+    rows[1]["課程名稱"] = '"未關引號'
+    path = raw_csv(tmp_path / "export.csv", EXPORT_HEADER, rows)
+    report = ingest_file(engine, path)
+    _every_line_accounted(engine, report, 7)
+    assert [r[:2] for r in _rejections(engine)] == [(3, "課程名稱")]
+    with engine.connect() as c:
+        shown = {line: source_row(c, 1, line)["課程代碼"] for line in (2, 4, 5, 6, 7, 8)}
+    assert shown == {2: "1000", 4: "1002", 5: "1003", 6: "1004", 7: "1005", 8: "1006"}
+
+
 # --- 2. a NUL byte in one cell -----------------------------------------------------------------------
 
 

@@ -72,8 +72,10 @@ def check_workbook(path: Path) -> None:
                         problem = _prolog_problem(part.read(PROLOG_SAMPLE))
                     if problem:
                         raise NotAWorkbook(f"{entry.filename}：{problem}")
-    except zipfile.BadZipFile as exc:
-        raise NotAWorkbook(f"不是完整的 .xlsx 檔（可能下載不完整：{type(exc).__name__}）") from None
+    except zipfile.BadZipFile:
+        raise NotAWorkbook(
+            "不是完整的 .xlsx 檔（可能下載不完整）；請重新下載或另存後再放入"
+        ) from None
     except (EOFError, ValueError, NotImplementedError) as exc:
         raise NotAWorkbook(f".xlsx 檔內容損壞（{type(exc).__name__}）") from None
 

@@ -3,6 +3,7 @@ that hangs or eats the machine's memory, file errors in words (issue 15 items 1-
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import subprocess
@@ -473,5 +474,41 @@ def test_i16_6_a_line_in_neither_encoding_says_so(engine, tmp_path):
     path.write_bytes(b"\r\n".join(lines))
     report = ingest_file(engine, path)
     assert (report.loaded, report.rejected) == (2, 1)
-    ((line, _c, reason),) = _rejections(engine)
-    assert line == 3 and "Big5" in reason and "UTF-8" in reason
+    ((line, column, reason),) = _rejections(engine)
+    assert (line, column) == (3, "整列")  # a column a clerk can read, not `row`
+    assert "Big5" in reason and "UTF-8" in reason
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), "沒有讀取這個檔案的權限"),
+        (
+            OSError(errno.EIO, "Input/output error"),
+            "讀取時發生磁碟輸入／輸出錯誤（磁碟或網路磁碟機可能有問題）",
+        ),
+        (OSError(errno.ENOTDIR, "Not a directory"), "路徑中有一段不是資料夾"),
+        (OSError(errno.EXDEV, "Invalid cross-device link"), "作業系統錯誤（EXDEV）"),
+    ],
+)
+def test_i16_6_os_errors_are_worded_in_chinese_with_the_path(error, words):
+    from learnhours.extractors.file_checks import os_error_words
+
+    said = os_error_words(error, Path("/inbox/名冊.csv"))
+    assert said == f"{words}：/inbox/名冊.csv"
+    assert error.strerror not in said
+
+
+def test_i16_6_an_io_error_while_reading_is_worded(engine, tmp_path, monkeypatch):
+    from learnhours.extractors import tables
+
+    def failing(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(errno.EIO, "Input/output error")
+
+    path = export_file(tmp_path, _records(2), "export.csv")
+    monkeypatch.setattr(tables, "_csv_rows", failing)
+    report = ingest_file(engine, path)
+    assert report.error.startswith(
+        f"讀取時發生磁碟輸入／輸出錯誤（磁碟或網路磁碟機可能有問題）：{path}"
+    )
+    assert "未預期" not in report.error

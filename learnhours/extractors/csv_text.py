@@ -217,7 +217,7 @@ class CsvRows:
                 continue
             end = self.line
             if end == start and end in bad:
-                yield end, BadLine("row", bad[end])
+                yield end, BadLine("整列", bad[end])
             elif (end > start or self._ended) and self._swallowed(cells, start, end):
                 yield self._refuse(start, self._open_quote(start))
             else:

@@ -276,6 +276,8 @@ def _csv_error(exc: csv.Error) -> str:
     text = str(exc)
     if "field larger than field limit" in text:
         return f"此行有一格超過 CSV 每格 {csv.field_size_limit()} 字元的上限；此行未匯入"
+    if "NUL" in text:  # older Pythons' csv refuses a NUL itself
+        return "此行含有 NUL 控制字元（\\x00），檔案可能已損壞；此列未匯入，請修正來源後重新匯出"
     if "new-line character" in text:
         return "此行中間有單獨的換行字元（CR），無法判斷分行；請以 Excel「CSV UTF-8」另存後再匯入"
     return f"此行不是有效的 CSV（{text}）；此行未匯入"

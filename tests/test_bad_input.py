@@ -386,6 +386,27 @@ def test_i15_7_cr_only_line_ends_are_read_as_lines(engine, tmp_path):
         assert source_row(c, 1, 4)["課程代碼"] == "1002"
 
 
+def test_i15_7_a_stray_cr_inside_a_line_refuses_that_line_alone(engine, tmp_path):
+    rows = _records(4)
+    rows[1]["課程名稱"] = "淨零\r轉型"  # a bare CR in an unquoted cell of an LF file
+    path = raw_csv(tmp_path / "export.csv", EXPORT_HEADER, rows, newline="\n")
+    report = ingest_file(engine, path)
+    assert not report.error, report.error
+    _every_line_accounted(engine, report, 4)
+    ((line, column, reason),) = _rejections(engine)
+    assert (line, column) == (3, "整列") and "CR" in reason
+
+
+def test_i15_1_an_open_quote_on_the_last_line_is_named(engine, tmp_path):
+    rows = _records(3)
+    rows[2]["出勤上課狀況"] = '"全勤'
+    path = raw_csv(tmp_path / "export.csv", EXPORT_HEADER, rows)
+    report = ingest_file(engine, path)
+    _every_line_accounted(engine, report, 3)
+    ((line, column, reason),) = _rejections(engine)
+    assert (line, column) == (4, "出勤上課狀況") and "引號" in reason
+
+
 @pytest.mark.slow
 def test_i15_7_a_200_mb_line_stays_under_300_mb(tmp_path):
     path = tmp_path / "long.csv"

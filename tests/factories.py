@@ -122,3 +122,18 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def raw_csv(
+    path: Path,
+    header: list[str],
+    rows: list[dict],
+    encoding: str = "utf-8",
+    newline: str = "\r\n",
+) -> Path:
+    """A CSV written cell by cell with no quoting at all, as a hand edit leaves it: a `"` or a
+    control character in a cell reaches the file as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(header), *(",".join(str(row.get(h, "")) for h in header) for row in rows)]
+    path.write_bytes((newline.join(lines) + newline).encode(encoding))
+    return path

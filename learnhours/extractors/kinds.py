@@ -64,8 +64,34 @@ class FileKind:
         return self.signature_fields <= fields and bool(self.signature_any & present)
 
     def field_map(self, header: list[str]) -> dict[int, str]:
-        """Column index -> field, for the columns this kind knows; unknown extras are ignored."""
-        return {i: self.columns[h] for i, h in enumerate(header) if h in self.columns}
+        """Column index -> field, for the columns this kind knows; unknown extras are ignored.
+
+        Raises AmbiguousHeader when two columns give the same field (the same header twice, or
+        two names of one field): which one holds the right value is not ours to pick.
+        """
+        found: dict[int, str] = {}
+        first: dict[str, int] = {}
+        for i, h in enumerate(header):
+            field = self.columns.get(h)
+            if field is None:
+                continue
+            if field in first:
+                raise AmbiguousHeader(self, header, first[field], i)
+            first[field] = i
+            found[i] = field
+        return found
+
+
+class AmbiguousHeader(ValueError):
+    """Two header cells that map to one field; the message names both columns."""
+
+    def __init__(self, kind: FileKind, header: list[str], one: int, other: int) -> None:
+        a, b = header[one], header[other]
+        same = f"「{a}」出現兩次" if a == b else f"「{a}」與「{b}」是同一個欄位"
+        super().__init__(
+            f"標題列的第 {one + 1} 欄「{a}」與第 {other + 1} 欄「{b}」重複（{same}），"
+            f"無法判斷該用哪一欄；請刪除或改名其中一欄後再匯入（{kind.label}）"
+        )
 
 
 _RECORD_REQUIRED = ("person_id", "name", "course_name")

@@ -8,12 +8,11 @@ back here for `explain --source`.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zlib
 
-from learnhours.extractors.tables import Cells, LineDecoder
+from learnhours.extractors.csv_text import Cells, CsvRows, LineDecoder, header_width, line_end
 
 JSON = "json"
 
@@ -27,16 +26,24 @@ def pack_cells(cells: list[list]) -> tuple[str, bytes]:
     return JSON, zlib.compress(json.dumps(cells, ensure_ascii=False, default=str).encode(), 1)
 
 
-def unpack(form: str, block: bytes, first_line: int) -> dict[int, Cells]:
-    """A stored block back as {line: cells}, the lines numbered as the file's reader counted them."""
+def unpack(
+    form: str, block: bytes, first_line: int, header: list[str] | None = None
+) -> dict[int, Cells]:
+    """A stored block back as {line: cells}, the lines numbered as the file's reader counted them
+    (with the file's `header`, lines refused for an open quote are told apart as ingest did)."""
     data = zlib.decompress(block)
     if form == JSON:
         return {line: cells for line, cells in json.loads(data)}
-    reader = csv.reader(LineDecoder(io.BytesIO(data), form.removeprefix("csv:")))
+    decoder = LineDecoder(
+        io.BytesIO(data), form.removeprefix("csv:"), newline=line_end(data[:65536])
+    )
+    reader = CsvRows(decoder)
+    if header:
+        reader.width, reader.header = header_width(header), header
     rows = {}
-    for cells in reader:
-        if cells:  # not blank or undecodable lines
-            rows[first_line - 1 + reader.line_num] = cells
+    for line, cells in reader.rows():
+        if cells:  # not blank or refused lines
+            rows[first_line - 1 + line] = cells
     return rows
 
 
@@ -45,7 +52,7 @@ def row_of(header: list[str], first_line: int, form: str, block: bytes, line: in
 
     Cells beyond the header (a row wider than it) are named by their column number.
     """
-    cells = unpack(form, block, first_line).get(line)
+    cells = unpack(form, block, first_line, header).get(line)
     if cells is None:
         return None
     names = [*header, *(f"第{i + 1}欄" for i in range(len(header), len(cells)))]

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
+from xml.etree.ElementTree import ParseError
 
-from learnhours.extractors.kinds import FileKind, detect_kind, normalize_header
+from learnhours.extractors.csv_text import (
+    BadLine,
+    Cells,
+    CsvRows,
+    LineDecoder,
+    header_width,
+    line_end,
+)
+from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
+from learnhours.extractors.kinds import AmbiguousHeader, FileKind, detect_kind, normalize_header
+from learnhours.extractors.xlsx_guard import NotAWorkbook, check_workbook
 
 HEADER_SEARCH_ROWS = 10  # some exports put a title row or two above the header
-Cells = list[Any]
+# The longest CSV line read (bytes); a longer one is refused alone, without being held in memory.
+MAX_LINE_BYTES = 1 << 20
+MAX_HTML_BYTES = 64 << 20  # an HTML table saved as .xls is parsed whole
+_CONTROL_BYTES = [bytes([b]) for b in (*range(9), 11, 14, *range(16, 26), *range(28, 32), 127)]
 
 
 class UnreadableFile(Exception):
@@ -56,8 +69,10 @@ def _sniff_encoding(head: bytes) -> str:
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     lines = head.splitlines()
-    if len(lines) > 1 and len(head) >= 65536:
-        lines.pop()  # the sample's last line may be cut mid-character
+    if len(head) >= 65536 and not head.endswith((b"\n", b"\r")):
+        # The sample's last line may be cut mid-character; a line longer than the sample is
+        # judged by its whole characters.
+        lines[-1:] = [] if len(lines) > 1 else [_whole_characters(lines[-1])]
     utf8 = sum(_decodes(line, "utf-8") for line in lines)
     big5 = sum(_decodes(line, "cp950") or _decodes(line, "big5hkscs") for line in lines)
     if not lines or utf8 >= big5 and utf8 * 2 >= len(lines):
@@ -69,60 +84,34 @@ def _sniff_encoding(head: bytes) -> str:
     )
 
 
-class LineDecoder:
-    """Decodes byte lines one by one; a Big5 line with HKSCS characters falls back to big5hkscs."""
-
-    def __init__(self, raw: BinaryIO, encoding: str) -> None:
-        self.raw = raw
-        self.encoding = encoding
-        self.bad_lines: dict[int, str] = {}
-        self.line = 0
-        self.read: list[bytes] = []  # lines read since the last take()
-
-    def take(self) -> tuple[int, int, bytes]:
-        """The lines read since the last call, as bytes: (first line, last line, bytes)."""
-        first = self.line - len(self.read) + 1
-        data = b"".join(self.read)
-        self.read.clear()
-        return first, self.line, data
-
-    def __iter__(self) -> Iterator[str]:
-        keep = self.read.append
-        for chunk in self.raw:
-            self.line += 1
-            keep(chunk)
-            if self.line == 1 and self.encoding == "utf-8-sig":
-                chunk = chunk.removeprefix(b"\xef\xbb\xbf")
-            for encoding in (
-                (self.encoding, "big5hkscs") if self.encoding == "cp950" else (self.encoding,)
-            ):
-                try:
-                    yield chunk.decode(encoding.removesuffix("-sig"))
-                    break
-                except UnicodeDecodeError:
-                    continue
-            else:
-                self.bad_lines[self.line] = chunk.decode(self.encoding, errors="replace")
-                yield "\n"  # keep line numbers; the row is rejected by the caller
+def _whole_characters(line: bytes) -> bytes:
+    """The line without a character cut at its end (at most 3 bytes of one)."""
+    for cut in range(4):
+        part = line[: len(line) - cut]
+        if _decodes(part, "utf-8") or _decodes(part, "cp950"):
+            return part
+    return line
 
 
-def _csv_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]], LineDecoder]:
+def _csv_rows(path: Path) -> tuple[str, CsvRows, Iterator[tuple[int, Cells]]]:
     raw = path.open("rb")
-    encoding = _sniff_encoding(raw.read(65536))
+    head = raw.read(65536)
+    try:
+        encoding = _sniff_encoding(head)
+    except UnreadableFile:
+        raw.close()
+        raise
     raw.seek(0)
-    decoder = LineDecoder(raw, encoding)
-    reader = csv.reader(decoder, skipinitialspace=False)
+    decoder = LineDecoder(raw, encoding, newline=line_end(head), max_line=MAX_LINE_BYTES)
+    reader = CsvRows(decoder)
+    return encoding, reader, _closing(reader.rows(), raw)
 
-    def rows() -> Iterator[tuple[int, Cells]]:
-        try:
-            for cells in reader:
-                yield reader.line_num, cells
-        except csv.Error as exc:
-            raise UnreadableFile(f"第 {reader.line_num} 行 CSV 格式錯誤：{exc}") from exc
-        finally:
-            raw.close()
 
-    return encoding, rows(), decoder
+def _closing(rows: Iterator[tuple[int, Cells]], handle: BinaryIO) -> Iterator[tuple[int, Cells]]:
+    try:
+        yield from rows
+    finally:
+        handle.close()
 
 
 # --- spreadsheets and HTML ---------------------------------------------------------------------
@@ -132,18 +121,27 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, Cells]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    try:
+        check_workbook(path)
+    except NotAWorkbook as exc:
+        raise UnreadableFile(str(exc)) from None
     handle = path.open("rb")  # a file object: openpyxl would refuse a name not ending in .xlsx
     try:
         book = load_workbook(handle, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
         handle.close()
         raise UnreadableFile(f"不是完整的 .xlsx 檔（可能下載不完整）：{exc}") from exc
+    except ParseError as exc:
+        handle.close()
+        raise UnreadableFile(f".xlsx 檔的 XML 格式錯誤：{exc}") from None
     try:
         sheet = book.worksheets[0]
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield number, list(cells)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
         raise UnreadableFile(f".xlsx 檔內容損壞：{exc}") from exc
+    except ParseError as exc:
+        raise UnreadableFile(f".xlsx 檔的 XML 格式錯誤：{exc}") from None
     finally:
         book.close()
         handle.close()
@@ -173,6 +171,10 @@ def _xls_rows(path: Path) -> Iterator[tuple[int, Cells]]:
 def _html_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]]]:
     from bs4 import BeautifulSoup
 
+    if path.stat().st_size > MAX_HTML_BYTES:  # parsed whole, in memory
+        raise UnreadableFile(
+            f"HTML 格式的試算表大於 {MAX_HTML_BYTES >> 20} MB，超過上限；請以 Excel 另存為 .xlsx 或 CSV"
+        )
     data = path.read_bytes()
     encoding = _sniff_encoding(data[:65536])
     soup = BeautifulSoup(data, "html.parser", from_encoding=encoding.removesuffix("-sig"))
@@ -190,6 +192,19 @@ def _html_rows(path: Path) -> tuple[str, Iterator[tuple[int, Cells]]]:
 # --- entry --------------------------------------------------------------------------------------
 
 
+def read_head(path: Path, size: int) -> bytes:
+    """The file's first bytes; UnreadableFile (in words, with the path) for anything but a
+    readable regular file: a named pipe or a device is never opened (it could block forever)."""
+    try:
+        problem = not_a_regular_file(path)
+        if problem:
+            raise UnreadableFile(problem)
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise UnreadableFile(os_error_words(exc, path)) from None
+
+
 def _cell_text(value: object) -> object:
     if isinstance(value, (date, datetime)):
         return value
@@ -198,13 +213,10 @@ def _cell_text(value: object) -> object:
 
 def open_table(path: Path) -> Table:
     """Detect the file's format by content and its kind by header; raise UnreadableFile if neither."""
-    try:
-        head = path.open("rb").read(8)
-    except OSError as exc:
-        raise UnreadableFile(f"無法開啟檔案：{exc.strerror}") from exc
+    head = read_head(path, 4096)
     if not head:
         raise UnreadableFile("檔案是空的")
-    decoder = None
+    csv_reader: CsvRows | None = None
     encoding: str | None = None
     if head.startswith(b"PK\x03\x04"):
         form, rows = "xlsx", _xlsx_rows(path)
@@ -214,39 +226,43 @@ def open_table(path: Path) -> Table:
         form = "html"
         encoding, rows = _html_rows(path)
     else:
-        if b"\x00" in path.open("rb").read(4096):
+        # A NUL or two is a damaged cell (its row is refused); many control bytes are a binary
+        # file (or UTF-16).
+        if sum(map(head.count, _CONTROL_BYTES)) > max(2, len(head) // 100):
             raise UnreadableFile("不是文字檔（含二進位資料）；請確認是否為匯出的 CSV / Excel 檔")
         form = "csv"
-        encoding, rows, decoder = _csv_rows(path)
+        encoding, csv_reader, rows = _csv_rows(path)
 
     seen: list[list[str]] = []
+    bad: list[tuple[int, str]] = []  # lines above the header that could not be read
     for number, cells in rows:
+        if type(cells) is BadLine:
+            bad.append((number, cells.reason))
         header = [normalize_header(c) for c in cells]
         kind = detect_kind(header)
         if kind is not None:
-            if decoder is not None:
-                # CSV cells are already text; only lines that could not be decoded need flagging.
-                decoder.take()  # the header and the lines above it
-                body = _flag_bad_lines(rows, decoder.bad_lines)
-                return Table(kind, header, body, form, encoding, decoder.take)
+            try:
+                kind.field_map(header)
+            except AmbiguousHeader as exc:
+                rows.close()  # type: ignore[attr-defined]
+                raise UnreadableFile(str(exc)) from None
+            if csv_reader is not None:
+                csv_reader.width, csv_reader.header = header_width(header), header
+                csv_reader.take_source()  # the header and the lines above it
+                return Table(kind, header, rows, form, encoding, csv_reader.take_source)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
             return Table(kind, header, body, form, encoding)
         if any(header):
             seen.append(header)
         if number >= HEADER_SEARCH_ROWS:
             break
+    if hasattr(rows, "close"):
+        rows.close()
+    if bad and not seen:
+        line, reason = bad[0]
+        why = reason.removeprefix("此行").removesuffix("；此行未匯入")
+        raise UnreadableFile(f"第 {line} 行{why}；找不到標題列，本檔未匯入")
     first = "、".join(h for h in seen[0] if h)[:120] if seen else "（沒有內容）"
     raise UnreadableFile(
         f"看不出是哪一種檔案：前 {HEADER_SEARCH_ROWS} 列沒有可辨識的標題列（第一列是：{first}）"
     )
-
-
-# The cells of a line that decodes neither as Big5 nor as UTF-8: refused by the reader's caller.
-UNDECODABLE = ["\x00UNDECODABLE"]
-
-
-def _flag_bad_lines(
-    rows: Iterator[tuple[int, Cells]], bad: dict[int, str]
-) -> Iterator[tuple[int, Cells]]:
-    for number, cells in rows:
-        yield number, (UNDECODABLE if number in bad else cells)

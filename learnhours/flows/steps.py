@@ -142,11 +142,21 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            inside = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGESTIBLE]
-            found.extend(sorted(inside, key=lambda p: (p.stat().st_mtime_ns, p.name, str(p))))
+            # Not only regular files: a named pipe or a broken link is reported by ingest_file.
+            inside = [
+                p for p in path.rglob("*") if not p.is_dir() and p.suffix.lower() in INGESTIBLE
+            ]
+            found.extend(sorted(inside, key=lambda p: (_mtime_ns(p), p.name, str(p))))
         else:
             found.append(path)
     return found
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def ingest_paths(

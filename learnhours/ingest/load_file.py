@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
 from learnhours.extractors.tables import Table, UnreadableFile, open_table
 from learnhours.ingest.chunks import record_chunks
 from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
@@ -49,9 +50,13 @@ def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> 
     """Load one file whole or not at all; `codes`: the roster code tables (default: shipped)."""
     report = FileReport(path=str(path))
     try:
+        problem = not_a_regular_file(path)  # a named pipe would block, a device never end
+        if problem:
+            report.error = problem
+            return report
         sha = file_sha256(path)
     except OSError as exc:
-        report.error = f"無法讀取檔案：{exc.strerror}"
+        report.error = os_error_words(exc, path)
         return report
     known = known_kind(engine, sha)
     if known is not None:
@@ -72,6 +77,10 @@ def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> 
             close_batch(connection, batch_id, report)
     except UnreadableFile as exc:
         report.error = str(exc)
+        report.nothing_kept()
+    except OSError as exc:  # the disk or the network share failed while reading
+        log.error("%s: ingest failed reading the file (%s)", path.name, type(exc).__name__)
+        report.error = f"{os_error_words(exc, path)}；本檔未留下任何資料，下次執行會重新匯入"
         report.nothing_kept()
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
         # The transaction rolled back. Only the type is shown: driver messages may quote row values,

@@ -1,12 +1,14 @@
-"""A file's rows as the normalizer takes them: the kind's fields in order, blank lines skipped,
-undecodable lines and rows wider than their header refused with a reason."""
+"""A file's rows as the normalizer takes them: the kind's fields in order, blank lines skipped;
+lines the reader could not make cells of, cells holding a NUL and rows wider than their header
+refused with a reason."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 
-from learnhours.extractors.tables import UNDECODABLE, Table
+from learnhours.extractors.csv_text import BadLine
+from learnhours.extractors.tables import Table
 from learnhours.transforms.records import Problem, RowRejected
 from learnhours.warehouse.driver_rows import Refused
 
@@ -49,15 +51,23 @@ def outcomes(
     for line, cells in table.rows:
         if current is not None:
             current[0] = cells
-        if cells == UNDECODABLE:
-            refused = Refused([Problem("row", "", "此行文字無法以 Big5 或 UTF-8 解碼")], None)
-            yield line, refused, []
+        if type(cells) is BadLine:
+            yield line, Refused([Problem(cells.column, "", cells.reason)], None), []
             continue
         try:
-            blank = not "".join(cells).strip()  # all-text rows (CSV): one C call instead of a loop
+            joined = "".join(cells)  # all-text rows (CSV): one C call instead of a loop
         except TypeError:
-            blank = not any(str(c).strip() for c in cells)
-        if blank:
+            joined = "".join(c for c in cells if type(c) is str) + (
+                "x" if any(c is not None and type(c) is not str for c in cells) else ""
+            )
+        if not joined.strip():
+            continue
+        if "\x00" in joined:
+            # Stored by SQLite, refused by PostgreSQL: the same file must give the same result.
+            at = next(i for i, c in enumerate(cells) if type(c) is str and "\x00" in c)
+            column = table.header[at] if at < len(table.header) and table.header[at] else "整列"
+            why = "此格含有 NUL 控制字元（\\x00），檔案可能已損壞；此列未匯入，請修正來源後重新匯出"
+            yield line, Refused([Problem(column, "", why)], None), cells
             continue
         if len(cells) > header_width:
             used = len(cells)

@@ -35,22 +35,42 @@ class HoursError(ValueError):
     """A cell that should hold hours but does not."""
 
 
-def parse_hours(text: object, *, allow_empty: bool = True) -> Decimal | None:
-    """`1.5`, `３`, `2 小時` -> Decimal; empty -> None; negative or non-numeric -> HoursError."""
+# What a number cell may hold: digits with an optional decimal point. Decimal() itself takes more
+# (`1_0` is 10, `1e1`, `NaN`): never what a clerk meant.
+_PLAIN_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)")
+# Hours are kept to the hundredth (the warehouse's numeric(8, 2)); a finer figure is refused, not
+# rounded behind the clerk's back. Trailing zeros (`3.000`) are fine.
+HOURS_PLACES = 2
+
+
+def parse_hours(
+    text: object, *, allow_empty: bool = True, places: int | None = None
+) -> Decimal | None:
+    """`1.5`, `３`, `2 小時` -> Decimal; empty -> None; negative or non-numeric -> HoursError.
+
+    `places`: the most decimal places the value may have (hours: HOURS_PLACES). A spreadsheet's
+    number is read as Excel shows it (15 significant digits: 0.1 + 0.2 is 0.3).
+    """
+    if isinstance(text, float):
+        text = format(text, ".15g")
     shown = unicodedata.normalize("NFKC", str(text if text is not None else "")).strip()
     value = shown.removesuffix("小時").strip()
     if not value:
         if allow_empty:
             return None
         raise HoursError("時數空白")
+    if value.startswith("-") and _PLAIN_NUMBER.fullmatch(value[1:].strip()):
+        raise HoursError(f"時數不可為負數（{shown}）")
+    if not _PLAIN_NUMBER.fullmatch(value):
+        raise HoursError(f"「{shown}」不是數字")
     try:
         hours = Decimal(value)
     except InvalidOperation:
         raise HoursError(f"「{shown}」不是數字") from None
-    if not hours.is_finite():
-        raise HoursError(f"「{shown}」不是數字")
-    if hours < 0:
-        raise HoursError(f"時數不可為負數（{shown}）")
+    if places is not None and hours != hours.quantize(Decimal(1).scaleb(-places)):
+        raise HoursError(
+            f"「{shown}」的小數超過 {places} 位；時數最小記到 0.{'0' * (places - 1)}1 小時"
+        )
     return hours
 
 

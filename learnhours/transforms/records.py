@@ -9,12 +9,13 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import NamedTuple
 
 from learnhours.transforms.dates import DateError, parse_date, roc
 from learnhours.transforms.hours import (
+    HOURS_PLACES,
     TOTAL_UNITS,
     HoursError,
     attendance_reason,
@@ -114,7 +115,8 @@ def _clean_text(value: str) -> str:
 
 # Export files repeat the same few dates, hour figures and IDs thousands of times: parse each once.
 _parse_date_text = lru_cache(maxsize=4096)(parse_date)
-_parse_hours_text = lru_cache(maxsize=1024)(parse_hours)
+_parse_hours_text = lru_cache(maxsize=1024)(partial(parse_hours, places=HOURS_PLACES))
+_SCORES = frozenset({"score", "pass_mark"})  # numbers too, but not hours: any precision
 
 
 _PASS_MARK = re.compile(r"(\d+(?:\.\d+)?)\s*分")
@@ -158,9 +160,14 @@ class RowReader:
             return None
 
     def hours(self, field: str) -> Decimal | None:
+        """An hours figure (HOURS_PLACES decimals at most), or a score with `places=None`."""
         value = self.fields.get(field)
         try:
-            return _parse_hours_text(value) if type(value) is str else parse_hours(value)
+            if field in _SCORES:
+                return parse_hours(value)
+            if type(value) is str:
+                return _parse_hours_text(value)
+            return parse_hours(value, places=HOURS_PLACES)
         except HoursError as exc:
             self.problems.append(
                 Problem(field, clean(self.fields.get(field)), f"{FIELD_LABELS[field]}：{exc}")

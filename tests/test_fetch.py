@@ -538,7 +538,7 @@ def test_invalid_profile_names_the_key(change, message):
 
 
 def test_unknown_profile_name():
-    with pytest.raises(ProfileError, match="no site profile named 'nope'"):
+    with pytest.raises(ProfileError, match="找不到名為「nope」的站台設定檔"):
         load_profile("nope")
 
 

@@ -250,7 +250,7 @@ def _resolve(path_or_name: str | Path, sites_dir: Path | None) -> Path:
     path = Path(path_or_name)
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         if not path.is_file():
-            raise ProfileError(f"{path}: site profile file not found")
+            raise ProfileError(f"{path}：找不到此站台設定檔")
         return path
     folders = profile_folders(sites_dir)
     for folder in folders:
@@ -258,10 +258,11 @@ def _resolve(path_or_name: str | Path, sites_dir: Path | None) -> Path:
             found = folder / f"{path_or_name}{suffix}"
             if found.is_file():
                 return found
-    looked = ", ".join(str(c) for c in folders)
-    known = ", ".join(profile_names(sites_dir)) or "none"
+    looked = "、".join(str(c) for c in folders)
+    known = "、".join(profile_names(sites_dir)) or "（沒有）"
     raise ProfileError(
-        f"no site profile named {str(path_or_name)!r} (looked in {looked}; known: {known})"
+        f"找不到名為「{path_or_name}」的站台設定檔（找過 {looked}）；可用的有：{known}"
+        "（--profile 寫名稱，或 .yaml 檔的路徑）"
     )
 
 

@@ -231,7 +231,7 @@ def _night(
     try:
         settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
         mail = steps.Mail.of(settings)
-        engine = connect(settings.database_url)
+        engine = connect(settings.database_url, settings.database_lock_wait_seconds)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)

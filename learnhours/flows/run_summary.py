@@ -6,6 +6,7 @@ from typing import Any
 
 from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
 from learnhours.ingest import FileReport
+from learnhours.notifiers.ledger import TROUBLES
 
 # Unit rows in the `unit-rates` artifact: beyond this, the HR workbook has them all.
 ARTIFACT_UNITS = 500
@@ -78,7 +79,7 @@ def failed_deliveries(plans: list[dict[str, Any]]) -> str:
     """How many notices the server refused tonight and why, or "" when none was."""
     parts = []
     for p in plans:
-        troubled = sum(p["mail"].get(k, 0) for k in ("failed", "retry", "unknown"))
+        troubled = sum(p["mail"].get(k, 0) for k in TROUBLES)
         if troubled:
             why = "; ".join(f"{n}× {reason}" for reason, n in p["troubles"].items())
             parts.append(f"{p['plan']}: {troubled} notice(s) not delivered ({why})")

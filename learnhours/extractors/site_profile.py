@@ -35,8 +35,9 @@ class ProfileError(ValueError):
 class NetworkSpec:
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
-    retries: int = 3  # extra attempts after the first, on 5xx / timeouts / connection errors
-    backoff_seconds: float = 5.0  # wait before retry n is backoff_seconds * 2**(n-1)
+    retries: int = 3  # extra attempts after the first, on 429 / 5xx / timeouts / connection errors
+    backoff_seconds: float = 5.0  # wait before retry n is backoff_seconds * 2**(n-1), ±25 %
+    retry_after_max_seconds: float = 300.0  # a 429/503's Retry-After is waited up to this long
     min_interval_seconds: float = 2.0  # politeness: at least this long between two requests
     user_agent: str = "learnhours (HR office learning-hours check)"
 
@@ -136,6 +137,7 @@ def profile_from_dict(data: Any, *, source: str = "<dict>") -> SiteProfile:
         read_timeout_seconds=net.number("read_timeout_seconds", 60.0, positive=True),
         retries=int(net.number("retries", 3, integer=True)),
         backoff_seconds=net.number("backoff_seconds", 5.0),
+        retry_after_max_seconds=net.number("retry_after_max_seconds", 300.0),
         min_interval_seconds=net.number("min_interval_seconds", 2.0),
         user_agent=net.text("user_agent", NetworkSpec.user_agent),
     )

@@ -95,6 +95,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| ingest | {summary['files']} file(s), {summary['files_failed']} failed; "
         f"{summary['rows_loaded']} row(s) loaded, {summary['rows_rejected']} rejected |",
     ]
+    if summary.get("portal"):
+        lines.insert(4, f"| fetch | {summary['portal']} |")
     for p in summary["plans"]:
         stage = p["stage"] if p["stage"] is not None else "none"
         mail = ", ".join(f"{k} {v}" for k, v in sorted(p["mail"].items())) or "none"

@@ -221,10 +221,12 @@ def test_i15_9_failed_and_refused_runs_print_one_plain_message(
     finally:
         release(engine, holder, plan_lock(PLAN))
     _said_once(capfd, "夜間作業失敗", f"{PLAN} was not judged tonight")
-    # The database gone: said once, in words.
-    bad = ["--database-url", UNREACHABLE, *run[2:], "--inbox", str(tmp_path / "inbox")]
-    assert main(bad) == 1
+    # The database gone, or read-only: said once, in words.
+    inbox = ["--inbox", str(tmp_path / "inbox")]
+    assert main(["--database-url", UNREACHABLE, *run[2:], *inbox]) == 1
     _said_once(capfd, "夜間作業失敗", "無法連線到倉儲資料庫")
+    assert main(["--database-url", _read_only_copy(engine, tmp_path), *run[2:], *inbox]) == 1
+    _said_once(capfd, "夜間作業失敗", "唯讀")
 
 
 # --- item 10: notify when the mail server drops or hangs mid-batch --------------------------------

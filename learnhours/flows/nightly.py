@@ -234,13 +234,14 @@ def _night(
         settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
         mail = steps.Mail.of(settings)
         engine = connect(settings.database_url, settings.database_lock_wait_seconds)
+        killed = run_log.close_abandoned(engine)
+        # A read-only, full or locked warehouse fails here, before the run could be logged.
+        run_id = run_log.start(engine, plan_id)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)
-    killed = run_log.close_abandoned(engine)
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
-    run_id = run_log.start(engine, plan_id)
     night: steps.Night | None = None
     portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
     try:

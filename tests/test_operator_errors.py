@@ -133,6 +133,9 @@ def test_i15_8_read_only_warehouse_answers_queries_and_refuses_writes_in_words(
         out = capsys.readouterr()
         assert "同仁0" in out.out or "民政課" in out.out, name
         assert out.err == "", name
+    for argv in (["rejected"], ["notices"], ["runs"], ["plans"]):
+        assert main(["--database-url", url, *argv]) == 0, argv
+        assert capsys.readouterr().err == "", argv
     for name in ("ingest", "notify"):
         code = main(["--database-url", url, *commands[name]])
         _said_once(capsys, "唯讀", "status、units、explain")
@@ -174,6 +177,16 @@ def test_i15_8_full_disk_says_so_keeps_nothing_half_loaded_and_the_next_run_reco
     full_disk.on = False
     assert main(["--database-url", url, "ingest", str(big)]) == 0
     assert "新增 400" in capsys.readouterr().out
+    # notify writes HR's summary (its workbook lists the 400) to the ledger: the disk is full.
+    notify = ["--database-url", url, "notify", "--plan", PLAN, "--as-of", AS_OF]
+    full_disk.on = True
+    assert main(notify) == 1
+    _said_once(capsys, "磁碟空間已滿")
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(notice)).scalar_one() == 0
+    full_disk.on = False
+    assert main(notify) == 0
+    assert "寄出 1 封" in capsys.readouterr().out
 
 
 def test_i15_8_disk_full_or_read_only_from_the_os_in_words():

@@ -552,9 +552,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from learnhours.warehouse import run_log
+    from learnhours.warehouse.faults import database_cause
 
     engine = _engine(args)
-    run_log.close_abandoned(engine)
+    try:
+        run_log.close_abandoned(engine)
+    except Exception as exc:
+        if database_cause(exc) != "read_only":
+            raise
+        # A read-only warehouse is listed as it is: killed runs are closed by the next writer.
     with engine.connect() as connection:
         rows = run_log.recent(connection, args.last)
     _emit(

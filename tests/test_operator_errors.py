@@ -192,8 +192,10 @@ def test_i15_8_full_disk_says_so_keeps_nothing_half_loaded_and_the_next_run_reco
 def test_i15_8_disk_full_or_read_only_from_the_os_in_words():
     from learnhours.flows.failure import for_people
 
-    assert "磁碟空間已滿" in for_people(OSError(errno.ENOSPC, "No space left on device"))
-    assert "唯讀" in for_people(OSError(errno.EROFS, "Read-only file system"))
+    full = for_people(OSError(errno.ENOSPC, "No space left on device", "/srv/var/outbox/x.eml"))
+    assert "磁碟空間已滿" in full and "/srv/var/outbox/x.eml" in full
+    assert "唯讀" in for_people(OSError(errno.EROFS, "Read-only file system", "/srv/var"))
+    assert "權限" in for_people(PermissionError(errno.EACCES, "Permission denied", "/srv/var"))
     assert for_people(ValueError("x")) is None
 
 
@@ -365,3 +367,11 @@ def _with_status(parser, func):
     for action in parser._subparsers._group_actions:
         action.choices["status"].set_defaults(func=func)
     return parser
+
+
+def test_i15_12_a_plan_file_named_with_escapes_is_printed_escaped(tmp_path, capsys):
+    bad = tmp_path / "plan\x1b]0;title\x07.yaml"
+    bad.write_text("id: [unclosed\n", encoding="utf-8")
+    assert main(["plan", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "plan\\x1b]0;title\\x07.yaml" in err

@@ -927,10 +927,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SettingsError as exc:
-        print(f"設定錯誤：{exc}", file=sys.stderr)
+        print(f"設定錯誤：{_lines(str(exc))}", file=sys.stderr)
         return 2
     except PlanError as exc:
-        print(f"計畫檔錯誤：{exc}", file=sys.stderr)
+        print(f"計畫檔錯誤：{_lines(str(exc))}", file=sys.stderr)
         return 2
     except RunLocked as exc:
         print(f"另一個執行正在進行，本次未執行：{exc}", file=sys.stderr)
@@ -1007,6 +1007,11 @@ def _write_details(exc: Exception, settings: Settings | None) -> Path | None:
     except OSError:
         return None
     return path
+
+
+def _lines(text: str) -> str:
+    """A message of several lines (one problem each), each line made printable."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def printable(text: str) -> str:

@@ -39,6 +39,8 @@ def for_people(
     disk problem (None: some other error). `database`: the warehouse as shown (no password)."""
     cause = database_cause(exc)
     where = f"（{database}）" if database else ""
+    if isinstance(exc, OSError) and cause is not None:
+        return _os_words(exc, cause)
     if cause == "unreachable":
         return (
             f"無法連線到倉儲資料庫{where}：請確認資料庫伺服器已啟動、位址與帳號正確"
@@ -64,9 +66,6 @@ def for_people(
             f"無法開啟倉儲資料庫檔案{where}：請確認檔案所在的資料夾存在且可讀寫"
             "（--database-url 或 LEARNHOURS_DATABASE_URL）。"
         )
-    if cause == "denied":
-        name = getattr(exc, "filename", None)
-        return f"沒有權限存取 {name or '檔案'}：請修正檔案或資料夾的權限後再執行。"
     if cause == "bad_url":
         return (
             "資料庫位址無法使用：應像 sqlite:///var/warehouse.db 或 "
@@ -77,6 +76,16 @@ def for_people(
         why = scrub(first[0]) if first else type(exc).__name__
         return f"倉儲資料庫{where}拒絕了一項操作（{why}）：本次未完成的寫入已復原；請稍後再執行。"
     return None
+
+
+def _os_words(exc: OSError, cause: str) -> str:
+    """A file the product writes (outbox, logs, Prefect's home, a temporary file) could not be."""
+    name = f" {exc.filename}" if exc.filename else "檔案"
+    if cause == "full":
+        return f"磁碟空間已滿，無法寫入{name}：本次未完成的寫入已復原；請清出空間後再執行。"
+    if cause == "read_only":
+        return f"無法寫入{name}：所在的檔案系統是唯讀的；請改為可寫入的位置或修正掛載方式後再執行。"
+    return f"沒有權限存取{name}：請修正檔案或資料夾的權限後再執行。"
 
 
 def plain_cause(exc: BaseException) -> str:

@@ -210,7 +210,9 @@ def test_i15_9_engine_error_lines_are_kept_off_the_terminal_but_not_the_run_log(
 
     assert not quiet.filter(line("prefect.flow_runs", logging.ERROR))
     assert not quiet.filter(line("prefect.task_runs", logging.ERROR))
-    assert quiet.filter(line("prefect.flow_runs", logging.WARNING))  # the run's own warnings
+    assert not quiet.filter(line("prefect.flow_runs", logging.WARNING))  # in the state message
+    assert quiet.filter(line("prefect.flow_runs", logging.INFO))  # shown with -v only
+    assert quiet.filter(line("learnhours.notifiers", logging.WARNING))
     assert quiet.filter(line("learnhours.ingest", logging.ERROR))
     assert quiet.filter(line("prefect.server", logging.ERROR))
 
@@ -236,6 +238,10 @@ def test_i15_9_failed_and_refused_runs_print_one_plain_message(
     finally:
         release(engine, holder, plan_lock(PLAN))
     _said_once(capfd, "夜間作業失敗", f"{PLAN} was not judged tonight")
+    # A run that ends as a Warning (a closed plan named): the warning is said once too.
+    closed = ["--database-url", url, "run", "--plan", "hsinchu-city-2023", "--as-of", AS_OF]
+    assert main([*closed, "--inbox", str(tmp_path / "inbox")]) == 3
+    _said_once(capfd, "注意：", "hsinchu-city-2023")
     # The database gone, or read-only: said once, in words.
     inbox = ["--inbox", str(tmp_path / "inbox")]
     assert main(["--database-url", UNREACHABLE, *run[2:], *inbox]) == 1

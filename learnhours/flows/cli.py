@@ -508,19 +508,21 @@ def _run_flow(
 
 
 class _RunErrorsInTheLog(logging.Filter):
-    """Drops the flow and task engines' error lines (tracebacks, "Finished in state Failed")
-    from the terminal: the command says the failure once, in words. The records still reach
-    the run's logs in Prefect (their API handler is on Prefect's own loggers, not here)."""
+    """Drops the run's own warning and error lines (the engines' tracebacks, "Finished in state
+    Failed", the flow's "nightly run failed") from the terminal: the command prints the run's
+    state message, which holds the cause or the warnings, once. The records still reach the
+    run's logs in Prefect (their API handler is on Prefect's own loggers, not here)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         engine = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
-        return not (engine and record.levelno >= logging.ERROR)
+        return not (engine and record.levelno >= logging.WARNING)
 
 
 @contextlib.contextmanager
 def _run_errors_said_once(verbose: bool) -> Iterator[None]:
-    """While the CLI runs the flow in this process: the terminal shows the run's warnings but
-    not the engines' error reports (with -v, everything)."""
+    """While the CLI runs the flow in this process: the terminal shows the product's own
+    warnings but not the run's (said once by the command) nor the engines' error reports
+    (with -v, everything)."""
     if verbose:
         yield
         return

@@ -267,11 +267,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
         for d in tonight.drafts:
             kind = "單位摘要" if d.kind == "digest" else "提醒"
             print(
-                f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+                printable(
+                    f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+                )
             )
         for s in tonight.skipped:
             who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
-            print(f"  略過 {who}：{s.reason}")
+            print(printable(f"  略過 {who}：{s.reason}"))
         with engine.connect() as connection:
             waiting = ledger.listing(connection, "pending", result.plan.id)
         for r in waiting:

@@ -87,12 +87,18 @@ class Settings(BaseModel):
     )
     portal_password: SecretStr | None = Field(None, description="its password; environment only")
 
-    # Where the settings came from: the project folder and the file, for messages.
     ingest_wait_seconds: float = Field(
         3600,
         ge=0,
         description="how long a run waits for another run's ingest to finish before it fails",
     )
+    database_lock_wait_seconds: float = Field(
+        30,
+        ge=0,
+        description="SQLite: how long a statement waits for another program writing the "
+        "warehouse before the command stops and says so",
+    )
+    # Where the settings came from: the project folder and the file, for messages.
     root: Path = Field(Path("."), exclude=True)
     config_file: Path | None = Field(None, exclude=True)
     # The environment as read, for the one thing named by data rather than by this module: the
@@ -199,7 +205,7 @@ def _resolved(name: str, value: Any, base: Path) -> Any:
     if name == "database_url" and isinstance(value, str) and value.startswith("sqlite:///"):
         file = value.removeprefix("sqlite:///")
         head, sep, query = file.partition("?")
-        if head and not head.startswith(("/", ":memory:")):
+        if head and not head.startswith(("/", ":memory:", "file:")):
             return f"sqlite:///{base / head}{sep}{query}"
     return value
 

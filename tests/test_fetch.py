@@ -324,9 +324,84 @@ def test_retries_wait_a_doubling_backoff(portal, tmp_path):
         credentials=CREDS,
         clock=clock,
         sleep=clock.sleep,
+        rand=lambda: 0.5,  # the middle of the jitter: the plain doubling
     )
     assert len(report.saved) == 1
-    assert clock.sleeps == pytest.approx([1.5, 3.0])  # before retry 1 and retry 2
+    assert clock.sleeps == pytest.approx([1.5, 3.0])  # before retry 1 and retry 2 (no jitter)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_i15_13_busy_portal_429_503_is_retried_with_jittered_backoff(portal, tmp_path, status):
+    emulator, url = portal(faults=FaultPlan(busy_answers=2, busy_status=status))
+    clock, draws = FakeClock(), iter([0.0, 1.0])
+    report = fetch_exports(
+        profile("lifelong-portal", url, retries=2, backoff_seconds=2),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+        clock=clock,
+        sleep=clock.sleep,
+        rand=lambda: next(draws),
+    )
+    assert len(report.saved) == 1
+    # 2 s and 4 s, each drawn within ±25 %: the lowest and the highest draw.
+    assert clock.sleeps == pytest.approx([1.5, 5.0])
+    assert [path for _, _, path in emulator.request_log[:3]] == ["/Login.aspx"] * 3
+
+
+@pytest.mark.parametrize(
+    ("asked", "bound", "waits"),
+    [("40", 300, [40.0, 40.0]), ("86400", 60, [60.0, 60.0]), ("0", 300, [1.0, 2.0])],
+    ids=["honoured", "bounded", "zero-is-backoff"],
+)
+def test_i15_13_retry_after_is_honoured_within_the_bound(portal, tmp_path, asked, bound, waits):
+    emulator, url = portal(faults=FaultPlan(busy_answers=2, busy_status=429, retry_after=asked))
+    clock = FakeClock()
+    report = fetch_exports(
+        profile(
+            "lifelong-portal", url, retries=2, backoff_seconds=1, retry_after_max_seconds=bound
+        ),
+        tmp_path,
+        *YEAR,
+        credentials=CREDS,
+        clock=clock,
+        sleep=clock.sleep,
+        rand=lambda: 0.5,
+    )
+    assert len(report.saved) == 1
+    assert clock.sleeps == pytest.approx(waits)
+
+
+def test_i15_13_retry_after_as_an_http_date():
+    from datetime import UTC, datetime
+
+    from learnhours.extractors.portal.client import retry_after
+
+    now = datetime(2026, 12, 2, 3, 0, 0, tzinfo=UTC)
+    assert retry_after("Wed, 02 Dec 2026 03:00:30 GMT", now) == 30
+    assert retry_after("Wed, 02 Dec 2026 02:59:00 GMT", now) == 0  # already past: no wait
+    assert retry_after("soon", now) == 0 and retry_after(None, now) == 0
+
+
+def test_i15_13_portal_busy_through_every_retry_is_portal_unavailable(portal, tmp_path):
+    emulator, url = portal(faults=FaultPlan(busy_answers=50, busy_status=429, retry_after="5"))
+    clock = FakeClock()
+    with pytest.raises(PortalUnavailable, match="HTTP 429, Retry-After 5 s.*stayed busy"):
+        fetch_exports(
+            profile("lifelong-portal", url, retries=2),
+            tmp_path,
+            *YEAR,
+            credentials=CREDS,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+    assert len(emulator.request_log) == 3 and clock.sleeps == pytest.approx([5.0, 5.0])
+
+
+def test_i15_13_profile_sets_the_retry_after_bound():
+    data = _profile_dict()
+    data.setdefault("network", {})["retry_after_max_seconds"] = 45
+    assert profile_from_dict(data, source="sites/t.yaml").network.retry_after_max_seconds == 45
 
 
 # -- login failures ---------------------------------------------------------------------------
@@ -538,7 +613,7 @@ def test_invalid_profile_names_the_key(change, message):
 
 
 def test_unknown_profile_name():
-    with pytest.raises(ProfileError, match="no site profile named 'nope'"):
+    with pytest.raises(ProfileError, match="找不到名為「nope」的站台設定檔"):
         load_profile("nope")
 
 
@@ -555,3 +630,42 @@ def test_generated_national_ids_have_a_valid_check_digit():
 def test_fetch_errors_share_one_base_class():
     for error in (LoginError, LayoutChanged, DownloadCorrupt, PortalUnavailable):
         assert issubclass(error, FetchError)
+
+
+@pytest.mark.slow
+def test_i15_13_a_portal_busy_all_night_is_said_in_the_runs_state_and_the_night_goes_on(
+    prefect_harness, tmp_path, monkeypatch
+):
+    from learnhours.demo_data import ROSTER_HEADER, build_sample, write_csv
+    from learnhours.flows import nightly as flow_module
+
+    # The task's own slow retries (10 minutes apart at night) are Prefect's: not waited here.
+    monkeypatch.setattr(
+        flow_module, "fetch_portal", flow_module.fetch_portal.with_options(retries=0)
+    )
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_PORTAL_USER", USER)
+    monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", PASSWORD)
+    as_of = date(2026, 11, 23)
+    sample = build_sample(2026, as_of, people=10)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_csv(inbox / "115年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig")
+    busy = FaultPlan(busy_answers=1000, busy_status=503)
+    with serve(PortalEmulator({USER: PASSWORD}, sample.records, faults=busy)) as base_url:
+        state = flow_module.nightly(
+            plan_id="national-2026",
+            inbox=inbox,
+            fetch=True,
+            portal_url=base_url,
+            polite=False,
+            as_of=as_of,
+            database_url=f"sqlite:///{tmp_path / 'w.db'}",
+            outbox_dir=tmp_path / "outbox",
+            return_state=True,
+        )
+    assert state.is_completed() and state.name == "Warning"
+    assert "the portal stayed unavailable" in state.message and "HTTP 503" in state.message
+    summary = state.result()
+    assert summary["files"] == 1 and summary["plans"][0]["people"] == 10  # the roster was judged
+    assert "stayed unavailable" in summary["portal"]

@@ -249,7 +249,7 @@ def test_failure_cause_unreachable_database_in_plain_words():
     engine = create_engine_for("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(OperationalError) as caught:
         engine.connect()
-    assert plain_cause(caught.value).startswith("cannot reach the warehouse database")
+    assert plain_cause(caught.value).startswith("無法連線到倉儲資料庫")
 
 
 def test_failure_cause_never_carries_a_national_id():

@@ -433,3 +433,17 @@ def test_i19_the_unit_head_is_the_highest_supervisor_and_doubts_reach_hr(tmp_pat
         f"人事處：2 位主管同級（{names}），單位摘要寄給{choice.head.member.name}；"
         "請在名冊「單位主管」欄標明"
     ]
+
+
+def test_i19_the_roster_page_lists_every_column_name_and_code_set():
+    from learnhours.extractors.kinds import _ROSTER_NAMES, ROSTER_CATEGORY_SOURCES
+
+    page = (ROOT / "docs" / "rosters.md").read_text("utf-8")
+    for names in _ROSTER_NAMES.values():
+        for name in names:
+            assert f"`{name}`" in page, name
+    statuses = {"在職狀態", "任職狀態", "在職狀態代碼"}
+    for code_set in shipped_code_tables().sets:
+        assert code_set.name in page
+        # A shipped code column makes a file a roster (and its header cell is read with notes).
+        assert set(code_set.columns) <= ROSTER_CATEGORY_SOURCES | statuses

@@ -35,3 +35,34 @@ def test_sheet_names_excel_would_refuse_are_made_acceptable():
     book = load_workbook(BytesIO(workbook({"a/b:c" + "長" * 40: (["x"], [])})))
     (name,) = book.sheetnames
     assert name.startswith("a_b_c") and len(name) == 31
+
+
+def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engine, tmp_path):
+    """Issue 15 item 11: a roster name `=HYPERLINK(...)` is a text cell in the summary's .xlsx
+    as mailed to HR: no formula element anywhere in the sheet's XML."""
+    import zipfile
+    from datetime import date
+
+    from learnhours.flows.steps import compute, notify
+    from learnhours.ingest import ingest_file
+    from learnhours.notifiers.backends import MemoryBackend
+    from learnhours.plans import find_plan
+    from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+
+    name = '=HYPERLINK("http://evil.example/x","點我")'
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid, name=name, email="x@example.gov.tw")]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2026, 5, 1))]))
+    today = date(2026, 11, 23)
+    backend = MemoryBackend()
+    notify(engine, compute(engine, find_plan("national-2026"), today), today, MAIL, backend)
+    (summary,) = [m for m in backend.outbox if "摘要" in m["Subject"] and "單位" not in m["Subject"]]
+    (xlsx,) = [a for a in summary.iter_attachments() if a.get_filename().endswith(".xlsx")]
+    raw = xlsx.get_content()
+    with zipfile.ZipFile(BytesIO(raw)) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        xml = "".join(archive.read(n).decode("utf-8") for n in sheets)
+    assert "<f>" not in xml and "<f " not in xml
+    cells = [c for sheet in load_workbook(BytesIO(raw)).worksheets for row in sheet for c in row]
+    named = [c for c in cells if c.value == name]  # the short list and the records sheet
+    assert named and all(c.data_type == "s" for c in named)

@@ -49,6 +49,9 @@ class FaultPlan:
     """Misbehaviour to inject; counters are per emulator instance."""
 
     server_errors: int = 0  # the first N requests answer 500
+    busy_answers: int = 0  # then the next N answer busy_status (429 or 503), with Retry-After
+    busy_status: int = 503
+    retry_after: str = ""  # the Retry-After header of a busy answer: seconds or an HTTP date
     slow_requests: int = 0  # the next N requests wait delay_seconds before answering
     delay_seconds: float = 0.0
     changed_login_page: bool = False  # login form with other ids and field names
@@ -97,6 +100,7 @@ class PortalEmulator:
         self._lock = threading.Lock()
         self._errors_left = self.faults.server_errors
         self._slow_left = self.faults.slow_requests
+        self._busy_left = self.faults.busy_answers
         self._truncations_left = self.faults.truncated_downloads
         self._expiring_left = self.faults.expiring_sessions
         self._routes: dict[tuple[str, str], Callable[[_Request], _Response]] = {
@@ -118,12 +122,22 @@ class PortalEmulator:
             self.request_log.append((time.monotonic(), req.method, req.path))
             fail = self._errors_left > 0
             self._errors_left -= fail
-            slow = not fail and self._slow_left > 0
+            busy = not fail and self._busy_left > 0
+            self._busy_left -= busy
+            slow = not fail and not busy and self._slow_left > 0
             self._slow_left -= slow
         if fail:
             resp = _Response(
                 "<h1>500 Internal Server Error</h1>", status="500 Internal Server Error"
             )
+        elif busy:
+            reason = (
+                "Too Many Requests" if self.faults.busy_status == 429 else "Service Unavailable"
+            )
+            status = f"{self.faults.busy_status} {reason}"
+            resp = _Response(f"<h1>{status}</h1>", status=status)
+            if self.faults.retry_after:
+                resp.headers.append(("Retry-After", self.faults.retry_after))
         else:
             if slow:
                 time.sleep(self.faults.delay_seconds)

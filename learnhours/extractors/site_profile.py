@@ -35,8 +35,9 @@ class ProfileError(ValueError):
 class NetworkSpec:
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
-    retries: int = 3  # extra attempts after the first, on 5xx / timeouts / connection errors
-    backoff_seconds: float = 5.0  # wait before retry n is backoff_seconds * 2**(n-1)
+    retries: int = 3  # extra attempts after the first, on 429 / 5xx / timeouts / connection errors
+    backoff_seconds: float = 5.0  # wait before retry n is backoff_seconds * 2**(n-1), ±25 %
+    retry_after_max_seconds: float = 300.0  # a 429/503's Retry-After is waited up to this long
     min_interval_seconds: float = 2.0  # politeness: at least this long between two requests
     user_agent: str = "learnhours (HR office learning-hours check)"
 
@@ -136,6 +137,7 @@ def profile_from_dict(data: Any, *, source: str = "<dict>") -> SiteProfile:
         read_timeout_seconds=net.number("read_timeout_seconds", 60.0, positive=True),
         retries=int(net.number("retries", 3, integer=True)),
         backoff_seconds=net.number("backoff_seconds", 5.0),
+        retry_after_max_seconds=net.number("retry_after_max_seconds", 300.0),
         min_interval_seconds=net.number("min_interval_seconds", 2.0),
         user_agent=net.text("user_agent", NetworkSpec.user_agent),
     )
@@ -250,7 +252,7 @@ def _resolve(path_or_name: str | Path, sites_dir: Path | None) -> Path:
     path = Path(path_or_name)
     if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         if not path.is_file():
-            raise ProfileError(f"{path}: site profile file not found")
+            raise ProfileError(f"{path}：找不到此站台設定檔")
         return path
     folders = profile_folders(sites_dir)
     for folder in folders:
@@ -258,10 +260,11 @@ def _resolve(path_or_name: str | Path, sites_dir: Path | None) -> Path:
             found = folder / f"{path_or_name}{suffix}"
             if found.is_file():
                 return found
-    looked = ", ".join(str(c) for c in folders)
-    known = ", ".join(profile_names(sites_dir)) or "none"
+    looked = "、".join(str(c) for c in folders)
+    known = "、".join(profile_names(sites_dir)) or "（沒有）"
     raise ProfileError(
-        f"no site profile named {str(path_or_name)!r} (looked in {looked}; known: {known})"
+        f"找不到名為「{path_or_name}」的站台設定檔（找過 {looked}）；可用的有：{known}"
+        "（--profile 寫名稱，或 .yaml 檔的路徑）"
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +42,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _engine(args: argparse.Namespace):  # noqa: ANN202
     from learnhours.warehouse.db import connect
 
-    return connect(_settings(args).database_url)
+    settings = _settings(args)
+    return connect(settings.database_url, settings.database_lock_wait_seconds)
 
 
 def _as_of(args: argparse.Namespace) -> date:
@@ -97,10 +100,12 @@ def _emit(rows: list[dict], fmt: str) -> None:
             print("（沒有資料）")
             return
         headers = list(rows[0])
-        widths = [max(_width(str(h)), *(_width(str(r[h])) for r in rows)) for h in headers]
+        # A file name or cell may hold escapes or newlines: shown escaped, one row a line.
+        cells = [{h: printable(str(r[h])) for h in headers} for r in rows]
+        widths = [max(_width(str(h)), *(_width(r[h]) for r in cells)) for h in headers]
         print("  ".join(_pad(str(h), w) for h, w in zip(headers, widths, strict=True)))
-        for row in rows:
-            print("  ".join(_pad(str(row[h]), w) for h, w in zip(headers, widths, strict=True)))
+        for row in cells:
+            print("  ".join(_pad(row[h], w) for h, w in zip(headers, widths, strict=True)))
 
 
 def _width(text: str) -> int:
@@ -128,9 +133,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
         reports = ingest_paths(engine, args.paths, codes)
     for r in reports:
-        name = Path(r.path).name
+        name = printable(Path(r.path).name)
         if r.error:
-            print(f"✗ {name}：無法匯入：{r.error}")
+            print(f"✗ {name}：無法匯入：{printable(r.error)}")
         elif r.skipped:
             print(f"= {name}：已匯入過（內容相同），略過")
         else:
@@ -141,7 +146,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             for note in r.notes:
                 print(f"    {note}")
             for line, problem in r.problems[:5]:
-                print(f"    第 {line} 行「{problem.column}」：{problem.reason}")
+                print(f"    第 {line} 行「{problem.column}」：{printable(problem.reason)}")
             if len(r.problems) > 5:
                 print(f"    …另有 {len(r.problems) - 5} 個問題，見 `learnhours rejected`")
     return 1 if any(r.error for r in reports) else 0
@@ -265,11 +270,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
         for d in tonight.drafts:
             kind = "單位摘要" if d.kind == "digest" else "提醒"
             print(
-                f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+                printable(
+                    f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+                )
             )
         for s in tonight.skipped:
             who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
-            print(f"  略過 {who}：{s.reason}")
+            print(printable(f"  略過 {who}：{s.reason}"))
         with engine.connect() as connection:
             waiting = ledger.listing(connection, "pending", result.plan.id)
         for r in waiting:
@@ -289,7 +296,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     print(
         f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
         f"略過 {len(report.tonight.skipped)} 筆，取代過期待寄 {report.superseded} 封；"
-        f"寄送結果 {report.outcomes or '無'}（{report.backend}）"
+        f"寄送結果：{report.delivered.words()}（{report.backend}）"
     )
     if report.tonight.stale:
         print(f"資料過舊：{report.tonight.stale}；今晚未提醒同仁，已通知人事室")
@@ -298,7 +305,32 @@ def cmd_notify(args: argparse.Namespace) -> int:
     if report.delivered.unavailable:
         print(f"郵件伺服器無法連線（{report.delivered.unavailable}）：通知保留為待寄，下次執行再寄")
         return 1
-    return 0
+    return _unsent(report.delivered)
+
+
+def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered
+    """1, said in words, when due notices were not delivered tonight; else 0."""
+    counts = delivered.counts
+    said = []
+    if delivered.unsent:
+        said.append(
+            f"{delivered.unsent} 封未寄出（郵件伺服器中斷連線、未回應或暫時拒收），"
+            "保留待寄，下次 notify 或夜間作業會再寄"
+        )
+    if counts["unknown"]:
+        said.append(
+            f"{counts['unknown']} 封寄送狀態不明（伺服器收下時連線中斷，可能已寄達）：不會自動重寄，"
+            "請以 `learnhours notices --status sending` 確認"
+        )
+    if counts["failed"]:
+        said.append(
+            f"{counts['failed']} 封被郵件伺服器拒絕：見 `learnhours notices --status failed`"
+        )
+    if not said:
+        return 0
+    why = "；".join(f"{n} 封 {reason}" for reason, n in delivered.reasons.most_common(3))
+    print("未寄完：" + "；".join(said) + (f"。原因：{printable(why)}" if why else ""))
+    return 1
 
 
 def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
@@ -364,9 +396,9 @@ def cmd_plans(args: argparse.Namespace) -> int:
             for note in plan.warnings():
                 print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
-            print(f"{f.path.stem:24} （無效）{exc}")
+            print(f"{printable(f.path.stem):24} （無效）{printable(str(exc))}")
     for path, broken in catalog.broken:
-        print(f"{path.stem:24} （無效）{broken}")
+        print(f"{printable(path.stem):24} （無效）{printable(str(broken))}")
     for year in (today.year, today.year + 1):
         try:
             applies = [p.id for p in catalog.for_year(year)]
@@ -389,7 +421,10 @@ def cmd_plan_check(args: argparse.Namespace) -> int:
         # A recurring plan must hold for the coming year too: checked before New Year's night.
         this_year = (args.as_of or today_in_taipei()).year
         plans = [found.plan(year) for year in (this_year, this_year + 1)]
-        print(f"✓ {args.file}：每年適用（recurs: yearly），以 {this_year}、{this_year + 1} 年檢查")
+        print(
+            f"✓ {printable(str(args.file))}：每年適用（recurs: yearly），"
+            f"以 {this_year}、{this_year + 1} 年檢查"
+        )
     else:
         plans = [found.plan()]
     for plan in plans:
@@ -415,7 +450,7 @@ def _check_templates(args: argparse.Namespace, plans: list[Plan]) -> int:
 def _describe(path: Path, plan: Plan) -> None:
     from learnhours.plans.describe import describe
 
-    print(f"✓ {path}：{plan.name}（{plan.id}）")
+    print(f"✓ {printable(str(path))}：{plan.name}（{plan.id}）")
     for line in describe(plan):
         print(line)
     for note in plan.warnings():
@@ -452,7 +487,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
         return 0
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
-    print("\n".join(explain(plan, pid, result, records, as_of, rejected, sources)))
+    print("\n".join(map(printable, explain(plan, pid, result, records, as_of, rejected, sources))))
     return 0
 
 
@@ -476,15 +511,50 @@ def _run_flow(
         os.environ["LEARNHOURS_CONFIG"] = str(args.config)
     from learnhours.flows.nightly import nightly
 
-    state = nightly(**parameters, return_state=True)
+    with _run_errors_said_once(args.verbose):
+        state = nightly(**parameters, return_state=True)
     if state.is_failed():
-        print(f"夜間作業失敗：{state.message}", file=sys.stderr)
+        print(
+            f"夜間作業失敗：{printable(state.message or '')}"
+            "（詳情：`learnhours runs`，或 Prefect UI 中這次執行的紀錄）",
+            file=sys.stderr,
+        )
         return 1, None
     summary: dict = state.result()  # type: ignore[assignment]  # the flow's data: a dict
     if state.name == "Warning":
         print(f"注意：{state.message}", file=sys.stderr)
         return 3, summary
     return 0, summary
+
+
+class _RunErrorsInTheLog(logging.Filter):
+    """Drops the run's own warning and error lines (the engines' tracebacks, "Finished in state
+    Failed", the flow's "nightly run failed") from the terminal: the command prints the run's
+    state message, which holds the cause or the warnings, once. The records still reach the
+    run's logs in Prefect (their API handler is on Prefect's own loggers, not here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        engine = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (engine and record.levelno >= logging.WARNING)
+
+
+@contextlib.contextmanager
+def _run_errors_said_once(verbose: bool) -> Iterator[None]:
+    """While the CLI runs the flow in this process: the terminal shows the product's own
+    warnings but not the run's (said once by the command) nor the engines' error reports
+    (with -v, everything)."""
+    if verbose:
+        yield
+        return
+    quiet = _RunErrorsInTheLog()
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -504,9 +574,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from learnhours.warehouse import run_log
+    from learnhours.warehouse.faults import database_cause
 
     engine = _engine(args)
-    run_log.close_abandoned(engine)
+    try:
+        run_log.close_abandoned(engine)
+    except Exception as exc:
+        if database_cause(exc) != "read_only":
+            raise
+        # A read-only warehouse is listed as it is: killed runs are closed by the next writer.
     with engine.connect() as connection:
         rows = run_log.recent(connection, args.last)
     _emit(
@@ -599,7 +675,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             settings.credential_environ(),
         )
     except FetchError as exc:
-        print(f"✗ 下載失敗（{type(exc).__name__}）：{scrub(str(exc))}", file=sys.stderr)
+        print(f"✗ 下載失敗（{type(exc).__name__}）：{printable(scrub(str(exc)))}", file=sys.stderr)
         print("  見 docs/fetch.md「What makes a run fail」", file=sys.stderr)
         return 1
     print(
@@ -680,7 +756,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
 
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    print(f"  郵件：{args.outbox or settings.outbox}/*.eml   資料庫：{shown}")
+    print(
+        f"  郵件：{printable(str(args.outbox or settings.outbox))}/*.eml   資料庫：{printable(shown)}"
+    )
     print("  看看：learnhours status --plan current --format table")
     return code
 
@@ -871,10 +949,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SettingsError as exc:
-        print(f"設定錯誤：{exc}", file=sys.stderr)
+        print(f"設定錯誤：{_lines(str(exc))}", file=sys.stderr)
         return 2
     except PlanError as exc:
-        print(f"計畫檔錯誤：{exc}", file=sys.stderr)
+        print(f"計畫檔錯誤：{_lines(str(exc))}", file=sys.stderr)
         return 2
     except RunLocked as exc:
         print(f"另一個執行正在進行，本次未執行：{exc}", file=sys.stderr)
@@ -890,6 +968,86 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:  # noqa: BLE001 - the boundary: a person reads this, never a traceback
+        return _failed(args, exc)
+
+
+def _failed(args: argparse.Namespace, exc: Exception) -> int:
+    """Any error no command handled, as one plain sentence on stderr (and exit 1 or 2)."""
+    from learnhours.extractors.site_profile import ProfileError
+    from learnhours.flows.failure import for_people, scrub
+
+    settings: Settings | None = getattr(args, "settings", None)
+    if args.verbose:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, ProfileError):
+        print(f"站台設定檔錯誤：{printable(str(exc))}", file=sys.stderr)
+        return 2
+    database, wait = "", None
+    if settings is not None:
+        from sqlalchemy.engine import make_url
+
+        try:
+            database = make_url(settings.database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unusable URL is named by the message itself
+            database = ""
+        wait = settings.database_lock_wait_seconds
+    words = for_people(exc, printable(database), wait)
+    if words is not None:
+        print(words, file=sys.stderr)
+        return 1
+    first = (scrub(str(exc)).strip().splitlines() or [""])[0]
+    details = _write_details(exc, settings)
+    print(
+        f"未預期的錯誤（{type(exc).__name__}）：{printable(first)}；"
+        + (
+            f"詳細內容已記錄在 {printable(str(details))}，回報問題時請附上"
+            if details
+            else "加上 -v 重新執行可看詳細內容"
+        ),
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _write_details(exc: Exception, settings: Settings | None) -> Path | None:
+    """The traceback, IDs masked, appended to var/log/errors.log: for whoever fixes it."""
+    import traceback
+    from datetime import UTC, datetime
+
+    from learnhours.flows.failure import scrub
+
+    folder = (settings.root if settings is not None else Path.cwd()) / "var" / "log"
+    path = folder / "errors.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC {' '.join(sys.argv[1:2])}\n")
+            log.write(scrub("".join(traceback.format_exception(exc))))
+    except OSError:
+        return None
+    return path
+
+
+def _lines(text: str) -> str:
+    """A message of several lines (one problem each), each line made printable."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control and format characters (ANSI escapes, newlines, tabs,
+    bidi overrides) written as escapes (`\\x1b`, `\\n`, `\\u202e`): a file name prints as one
+    plain line and cannot move the cursor, recolour or reorder what follows."""
+    import unicodedata
+
+    def bad(ch: str) -> bool:
+        return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+    if not any(bad(ch) for ch in text):
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii") if bad(ch) else ch for ch in text)
 
 
 if __name__ == "__main__":

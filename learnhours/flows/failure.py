@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
 from learnhours.extractors.portal import FetchError
 from learnhours.notifiers.backends import MailBackend, Outgoing
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError
 from learnhours.transforms.ids import scrub_ids
+from learnhours.warehouse.faults import database_cause
 from learnhours.warehouse.lock import RunLocked
 
 log = logging.getLogger(__name__)
@@ -33,22 +32,72 @@ class ScrubIds(logging.Filter):
         return True
 
 
+def for_people(
+    exc: BaseException, database: str = "", lock_wait_seconds: float | None = None
+) -> str | None:
+    """One sentence in Traditional Chinese naming the cause and what to do, for a database or
+    disk problem (None: some other error). `database`: the warehouse as shown (no password)."""
+    cause = database_cause(exc)
+    where = f"（{database}）" if database else ""
+    if isinstance(exc, OSError) and cause is not None:
+        return _os_words(exc, cause)
+    if cause == "unreachable":
+        return (
+            f"無法連線到倉儲資料庫{where}：請確認資料庫伺服器已啟動、位址與帳號正確"
+            "（--database-url 或 LEARNHOURS_DATABASE_URL），再重新執行。"
+        )
+    if cause == "locked":
+        waited = f"等了 {lock_wait_seconds:g} 秒仍" if lock_wait_seconds is not None else ""
+        return (
+            f"倉儲資料庫{where}正被另一個程式寫入，{waited}未釋放：本次未完成的寫入已復原；"
+            "請等該程式結束後再執行（等待上限可用 LEARNHOURS_DATABASE_LOCK_WAIT_SECONDS 調整）。"
+        )
+    if cause == "read_only":
+        return (
+            f"倉儲資料庫{where}是唯讀的（檔案、資料夾或磁碟）：查詢（status、units、explain）"
+            "仍可使用，匯入、寄信與夜間作業需要可寫入的資料庫；請修正權限或掛載方式後再執行。"
+        )
+    if cause == "full":
+        return (
+            f"磁碟空間已滿，無法寫入{where or '檔案'}：本次未完成的寫入已復原；請清出空間後再執行。"
+        )
+    if cause == "cannot_open":
+        return (
+            f"無法開啟倉儲資料庫檔案{where}：請確認檔案所在的資料夾存在且可讀寫"
+            "（--database-url 或 LEARNHOURS_DATABASE_URL）。"
+        )
+    if cause == "bad_url":
+        return (
+            "資料庫位址無法使用：應像 sqlite:///var/warehouse.db 或 "
+            "postgresql+psycopg://user@host:5432/db（--database-url 或 LEARNHOURS_DATABASE_URL）。"
+        )
+    if cause == "refused":
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
+        why = scrub(first[0]) if first else type(exc).__name__
+        return f"倉儲資料庫{where}拒絕了一項操作（{why}）：本次未完成的寫入已復原；請稍後再執行。"
+    return None
+
+
+def _os_words(exc: OSError, cause: str) -> str:
+    """A file the product writes (outbox, logs, Prefect's home, a temporary file) could not be."""
+    name = f" {exc.filename}" if exc.filename else "檔案"
+    if cause == "full":
+        return f"磁碟空間已滿，無法寫入{name}：本次未完成的寫入已復原；請清出空間後再執行。"
+    if cause == "read_only":
+        return f"無法寫入{name}：所在的檔案系統是唯讀的；請改為可寫入的位置或修正掛載方式後再執行。"
+    return f"沒有權限存取{name}：請修正檔案或資料夾的權限後再執行。"
+
+
 def plain_cause(exc: BaseException) -> str:
     """One or two sentences an operator can act on."""
+    if (words := for_people(exc)) is not None:
+        return scrub(words)
     if isinstance(exc, RunLocked | NightlyFailed):
         text = str(exc)
     elif isinstance(exc, PlanError):
         text = f"the plan cannot be used: {exc}"
     elif isinstance(exc, FetchError):
         text = f"fetching from the portal failed ({type(exc).__name__}): {exc}"
-    elif isinstance(exc, OperationalError | DBAPIError):
-        first = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
-        where = ""
-        if exc.statement is None or "connect" in (first[0] if first else "").lower():
-            where = "cannot reach the warehouse database"
-        else:
-            where = "the warehouse database refused a statement"
-        text = f"{where}: {first[0] if first else type(exc).__name__}"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return scrub(text)

@@ -56,7 +56,8 @@ class Run:
 
 
 def _worth_retrying(_task, _task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
-    # Only the network can heal by waiting; a wrong password retried can lock the account.
+    # Only the network can heal by waiting (5xx, 429, 503, timeouts: PortalUnavailable); a wrong
+    # password retried can lock the account.
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, PortalUnavailable | DownloadCorrupt)
 
@@ -65,6 +66,7 @@ def _worth_retrying(_task, _task_run, state) -> bool:  # noqa: ANN001 - Prefect'
     cache_policy=NONE,
     retries=FETCH_RETRIES,
     retry_delay_seconds=FETCH_RETRY_DELAY_SECONDS,
+    retry_jitter_factor=0.5,  # agencies whose runs all start at 02:00 do not retry in step
     retry_condition_fn=_worth_retrying,
 )
 def fetch_portal(
@@ -231,15 +233,17 @@ def _night(
     try:
         settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
         mail = steps.Mail.of(settings)
-        engine = connect(settings.database_url)
+        engine = connect(settings.database_url, settings.database_lock_wait_seconds)
+        killed = run_log.close_abandoned(engine)
+        # A read-only, full or locked warehouse fails here, before the run could be logged.
+        run_id = run_log.start(engine, plan_id)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)
-    killed = run_log.close_abandoned(engine)
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
-    run_id = run_log.start(engine, plan_id)
     night: steps.Night | None = None
+    portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
     try:
         night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
         for warning in night.warnings:
@@ -250,7 +254,7 @@ def _night(
         with run_lock_held(engine, INGEST, settings.ingest_wait_seconds,
                            on_wait=lambda why: logger.info("waiting: %s", why)):  # fmt: skip
             if fetch and (window := steps.fetch_range(night, as_of)):
-                fetch_portal(run, profile, portal_url, polite, *window)
+                portal = _fetched(run, profile, portal_url, polite, window, logger)
             files = ingest_inbox(run)
         # One lock per plan: two plans' runs never block each other; a second run of the same
         # plan leaves it to the first and says so.
@@ -266,6 +270,8 @@ def _night(
                 logger.error("%s was not judged tonight: %s", p.id, exc)
                 locked.append(f"{p.id} was not judged tonight: {exc}")
         summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
+        if portal:
+            summary["portal"] = portal
         publish(summary)
         if locked:
             raise NightlyFailed("; ".join(locked))
@@ -287,12 +293,36 @@ def _night(
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
     message = failed_deliveries(plans) or f"{sum(p['queued'] for p in plans)} notice(s) queued"
-    if night.warnings:
-        run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(night.warnings),
+    warnings = [*night.warnings, *([portal] if portal else [])]
+    if warnings:
+        run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(warnings),
                        plans_judged)  # fmt: skip
-        return Completed(message="; ".join(night.warnings), name="Warning", data=summary)
+        return Completed(message="; ".join(warnings), name="Warning", data=summary)
     run_log.finish(engine, run_id, "completed", log_counts(summary), message, plans_judged)
     return Completed(message=message, data=summary)
+
+
+def _fetched(
+    run: Run,
+    profile: str,
+    portal_url: str | None,
+    polite: bool,
+    window: tuple[date, date],
+    logger: logging.Logger | logging.LoggerAdapter,
+) -> str:
+    """Fetch from the portal; "" when done, or the words saying it stayed unavailable (429,
+    503, down) through every retry: the night then goes on with the records already loaded,
+    whose age the reminders' freshness check judges, and ends as a Warning saying so."""
+    try:
+        fetch_portal(run, profile, portal_url, polite, *window)
+    except PortalUnavailable as exc:
+        note = (
+            f"the portal stayed unavailable, nothing was fetched tonight ({plain_cause(exc)}); "
+            "the run went on with the records already in the warehouse"
+        )
+        logger.warning(note)
+        return note
+    return ""
 
 
 def mail_admin_about(

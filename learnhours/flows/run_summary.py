@@ -6,6 +6,7 @@ from typing import Any
 
 from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
 from learnhours.ingest import FileReport
+from learnhours.notifiers.ledger import TROUBLES
 
 # Unit rows in the `unit-rates` artifact: beyond this, the HR workbook has them all.
 ARTIFACT_UNITS = 500
@@ -78,7 +79,7 @@ def failed_deliveries(plans: list[dict[str, Any]]) -> str:
     """How many notices the server refused tonight and why, or "" when none was."""
     parts = []
     for p in plans:
-        troubled = sum(p["mail"].get(k, 0) for k in ("failed", "retry", "unknown"))
+        troubled = sum(p["mail"].get(k, 0) for k in TROUBLES)
         if troubled:
             why = "; ".join(f"{n}× {reason}" for reason, n in p["troubles"].items())
             parts.append(f"{p['plan']}: {troubled} notice(s) not delivered ({why})")
@@ -94,6 +95,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"| ingest | {summary['files']} file(s), {summary['files_failed']} failed; "
         f"{summary['rows_loaded']} row(s) loaded, {summary['rows_rejected']} rejected |",
     ]
+    if summary.get("portal"):
+        lines.insert(4, f"| fetch | {summary['portal']} |")
     for p in summary["plans"]:
         stage = p["stage"] if p["stage"] is not None else "none"
         mail = ", ".join(f"{k} {v}" for k, v in sorted(p["mail"].items())) or "none"

@@ -18,6 +18,7 @@ from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
 from learnhours.ingest.roster import load_contacts, load_roster
 from learnhours.transforms.roster_codes import CodeTables
 from learnhours.warehouse.batches import LoadCounts, close_batch, known_kind, mark_seen, open_batch
+from learnhours.warehouse.faults import WHOLE_WAREHOUSE, database_cause
 from learnhours.warehouse.record_writer import bulk_load, write_records
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> 
         report.error = f"{os_error_words(exc, path)}；本檔未留下任何資料，下次執行會重新匯入"
         report.nothing_kept()
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
+        if database_cause(exc) in WHOLE_WAREHOUSE:
+            raise  # locked, full, read-only, gone: the next file would fail the same way
         # The transaction rolled back. Only the type is shown: driver messages may quote row values,
         # and those hold personal IDs.
         log.error(

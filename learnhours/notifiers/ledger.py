@@ -95,7 +95,33 @@ class Delivered:
 
     @property
     def troubled(self) -> int:
-        return sum(self.counts[k] for k in ("failed", "retry", "unknown"))
+        return sum(self.counts[k] for k in TROUBLES)
+
+    @property
+    def unsent(self) -> int:
+        """Notices this pass tried and left pending: a 4xx, or the connection dropped or hung
+        before they were handed over (the next run sends them)."""
+        return self.counts["retry"] + self.counts["not_attempted"]
+
+    def words(self) -> str:
+        """What the pass did, for people: 「寄出 2 封、7 封未送出（保留待寄）」."""
+        said = [
+            _OUTCOME_WORDS[k].format(n=n)
+            for k, n in self.counts.items()
+            if k in _OUTCOME_WORDS and n
+        ]
+        return "、".join(said) or "沒有待寄的通知"
+
+
+# Outcomes that leave a notice undelivered tonight.
+TROUBLES = ("failed", "retry", "unknown", "not_attempted")
+_OUTCOME_WORDS = {
+    "sent": "寄出 {n} 封",
+    "retry": "{n} 封暫時被拒（保留待寄）",
+    "not_attempted": "{n} 封未送出（保留待寄）",
+    "unknown": "{n} 封狀態不明（伺服器可能已收下：不自動重寄）",
+    "failed": "{n} 封被拒絕（不再重寄）",
+}
 
 
 _ADDRESS = re.compile(r"[^\s<>(),;:]+@[^\s<>(),;:]+")
@@ -164,7 +190,7 @@ def deliver(
         for delivery in backend.send_batch(messages()):
             done.append(delivery)
             counts[delivery.outcome] += 1
-            if delivery.outcome in ("failed", "retry", "unknown"):
+            if delivery.outcome in TROUBLES:
                 result.reasons[_reason(delivery)] += 1
     except BackendUnavailable as exc:
         log.warning("mail backend unavailable, notices stay pending: %s", exc)

@@ -6,10 +6,12 @@ Everything site-specific (addresses, form fields, selectors) comes from the Site
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -48,12 +50,14 @@ class PortalClient:
         creds: Credentials,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.profile = profile
         self.session = session
         self._creds = creds
         self._clock = clock
         self._sleep = sleep
+        self._rand = rand
         self._pacer = Pacer(profile.network.min_interval_seconds, clock, sleep)
         self._login_path = urlparse(self._url(profile.login.url)).path
 
@@ -93,10 +97,15 @@ class PortalClient:
     ) -> requests.Response:
         net = self.profile.network
         attempts = 1 + net.retries
-        problem, cut_short = "", False
+        problem, cut_short, busy = "", False, False
+        asked = 0.0  # what the portal's last Retry-After asked for (0: nothing)
         for attempt in range(attempts):
             if attempt:
-                wait = min(net.backoff_seconds * 2 ** (attempt - 1), _BACKOFF_CAP_SECONDS)
+                # Jitter (±25 %): agencies' runs that all start at 02:00 do not come back in step.
+                backoff = min(net.backoff_seconds * 2 ** (attempt - 1), _BACKOFF_CAP_SECONDS)
+                wait = backoff * (0.75 + 0.5 * self._rand())
+                if asked:
+                    wait = max(wait, min(asked, net.retry_after_max_seconds))
                 log.info(
                     "%s: %s failed (%s); retry %d of %d in %.1f s",
                     self.profile.name,
@@ -129,8 +138,13 @@ class PortalClient:
                 reason = "timed out" if "timed out" in str(exc).lower() else "connection failed"
                 problem, cut_short = reason, False
                 continue
-            if resp.status_code >= 500:
+            if resp.status_code >= 500 or resp.status_code == 429:
+                # 429 Too Many Requests, 503 Service Unavailable: busy, come back later.
+                busy = resp.status_code in (429, 503)
+                asked = retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
                 problem, cut_short = f"HTTP {resp.status_code}", False
+                if asked:
+                    problem += f", Retry-After {asked:g} s"
                 continue
             if resp.status_code >= 400:
                 raise self._client_error(resp, step)
@@ -148,9 +162,10 @@ class PortalClient:
                 f"{self.profile.name}: the download of {step} from {where} was cut short "
                 f"{attempts} time(s) ({problem}); nothing was saved for it. Run again later."
             )
+        state = "stayed busy (too many requests or unavailable)" if busy else "may be down or slow"
         raise PortalUnavailable(
             f"{self.profile.name}: {step} at {where} failed {attempts} time(s); last: {problem}. "
-            "The portal may be down or slow; run again later (network.* in the profile sets "
+            f"The portal {state}; run again later (network.* in the profile sets "
             "timeouts and retries)."
         )
 
@@ -408,6 +423,23 @@ def _is_active(link: Tag) -> bool:
     if link.has_attr("disabled") or "aspNetDisabled" in (link.get("class") or []):
         return False
     return bool(link.get("href")) or link.name in ("input", "button")
+
+
+def retry_after(value: str | None, now: datetime) -> float:
+    """Seconds a Retry-After header asks to wait (delay-seconds or an HTTP date); 0 when absent
+    or unreadable."""
+    text = (value or "").strip()
+    if not text:
+        return 0.0
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _length_mismatch(resp: requests.Response) -> bool:

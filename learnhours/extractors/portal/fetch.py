@@ -9,6 +9,7 @@ each export, check it is whole, and save it into the inbox under a name an HR cl
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from datetime import date
@@ -37,10 +38,12 @@ def fetch_exports(
     session: requests.Session | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
 ) -> FetchReport:
     """Download the exports for [date_from, date_to] into `inbox`; skip files already seen.
 
-    `clock` and `sleep` pace the requests (rate limit, retry backoff); tests inject fakes.
+    `clock` and `sleep` pace the requests (rate limit, retry backoff), `rand` jitters the backoff;
+    tests inject fakes.
     """
     if date_from > date_to:
         raise ValueError(f"date_from {date_from} is after date_to {date_to}")
@@ -50,7 +53,7 @@ def fetch_exports(
     known = inbox_hashes(inbox)
     creds = credentials or resolve_credentials(profile, {})
     own_session = session is None
-    client = PortalClient(profile, session or requests.Session(), creds, clock, sleep)
+    client = PortalClient(profile, session or requests.Session(), creds, clock, sleep, rand)
     stem = export_stem(profile, date_from, date_to)
     try:
         client.login()

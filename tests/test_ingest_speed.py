@@ -54,6 +54,42 @@ def test_rule5_cached_course_cells_give_the_same_record_and_problems_as_field_by
         _fields(pid, certified_hours=3, class_start=date(2023, 5, 9)),  # spreadsheet cell types
         _fields(new_id(), certified_hours=3, class_start=date(2023, 5, 9)),
         _fields(pid, certified_hours=3.0, class_start=date(2023, 5, 9)),  # 3 == 3.0: not one key
+        # Each attendee's own class dates, score and 登錄日期 on one course (e-learning):
+        _fields(pid, course_end="112-06-30", class_start="112-05-12", class_end="112-05-12"),
+        _fields(
+            other,
+            course_end="112-06-30",
+            class_start="112-06-01",
+            class_end="112-06-02",
+            score="88",
+            registered_on="112-06-05",
+        ),
+        _fields(new_id(), course_end="112-06-30", class_start="", class_end=""),  # course dates
+        _fields(new_id(), course_end="112-06-30", class_start="", class_end="112-06-03"),
+        _fields(new_id(), course_end="112-06-30", class_start="112-06-03", class_end="112-06-01"),
+        _fields(new_id(), course_end="112-06-30", class_start="112-02-30", class_end="112-06-01"),
+        _fields(
+            new_id(),
+            course_end="112-06-30",
+            class_start="112-06-01",
+            class_end="112-06-01",
+            score="八十",
+        ),
+        _fields(
+            new_id(),
+            course_end="112-06-30",
+            certified_hours="30",
+            class_start="112-06-01",
+            class_end="112-06-01",
+        ),  # 30 h in one day: over the limit
+        _fields(
+            new_id(),
+            course_end="112-06-30",
+            certified_hours="30",
+            class_start="112-06-01",
+            class_end="112-06-02",
+        ),  # the same course over two days: plausible
+        _fields(new_id(), course_start="", course_end="", class_start="", class_end=""),
     ]
     for fields in rows:
         fast, plain = _outcome(normalize_record, fields), _outcome(records._normalize_row, fields)

@@ -56,7 +56,9 @@ def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engi
     today = date(2026, 11, 23)
     backend = MemoryBackend()
     notify(engine, compute(engine, find_plan("national-2026"), today), today, MAIL, backend)
-    (summary,) = [m for m in backend.outbox if "摘要" in m["Subject"] and "單位" not in m["Subject"]]
+    (summary,) = [
+        m for m in backend.outbox if "摘要" in m["Subject"] and "單位" not in m["Subject"]
+    ]
     (xlsx,) = [a for a in summary.iter_attachments() if a.get_filename().endswith(".xlsx")]
     raw = xlsx.get_content()
     with zipfile.ZipFile(BytesIO(raw)) as archive:

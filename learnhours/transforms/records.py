@@ -391,18 +391,28 @@ def normalize_record(
 
 
 class _Course(NamedTuple):
-    """What a row's course cells decide, whoever attended: the row around the person's values."""
+    """What a row's course cells decide, whoever attended and whenever they did."""
 
-    head: tuple  # the row between the 身分證字號 and the name: course key .. end date
-    middle: tuple  # between the name and the digest: course code .. zero reason
+    key: tuple  # (course key, session)
+    course_start: date | None  # 開課起迄, for a row that leaves its class dates blank
+    course_end: date | None
+    # (certified, digital, physical, total count, unit): the per-day limit's input
+    counts: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, str]
+    middle: tuple  # the row between the name and the digest: course code .. digital share
     tail: tuple  # after the agency code: whatever the caller's convert adds
-    digest_head: bytes  # the digest's input up to the name, which comes last
+    digest: tuple  # _digest_head's arguments but the end date: (code, name, category, …, share)
 
 
 _COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
 _NAME_AT, _DIGEST_AT = Record._fields.index("name"), Record._fields.index("digest")
 _AGENCY_AT = Record._fields.index("agency_code")
 assert _AGENCY_AT == _DIGEST_AT + 1  # the row is rebuilt as (..., digest, agency, *tail)
+# Cells each attendee has their own of (an e-learning course is finished on each person's own day,
+# with their own score; 登錄日期 is the portal's): read per row, not part of the course's key.
+# 登錄日期 is not read at all; a score only counts where e-learning rules read it (questionnaire).
+_PER_ROW_DATES = ("class_start", "class_end")
+_UNREAD = ("registered_on",)
+_parse_score_text = lru_cache(maxsize=1024)(parse_hours)
 
 
 def _as_record(record: Record) -> tuple:
@@ -413,9 +423,11 @@ class _RecordMaker:
     """Rows of one column layout -> records, remembering each distinct set of course cells.
 
     An export repeats the same course session (code, dates, hours, attendance) for every person who
-    attended: those cells are validated once and only the ID and the name are checked per row. A
-    row whose course cells were never seen, or whose ID or name is wrong, takes _normalize_row,
-    which also supplies every rejection, so problems are found and worded in one place only.
+    attended: those cells are validated once; per row only the ID, the name, the class dates and
+    the score are read, through the same parsers. A row whose course cells were never seen, or
+    whose own cells fail or raise any question (a date that is not one, an end before the start,
+    more hours than its days hold), takes _normalize_row, which also supplies every rejection, so
+    problems are found and worded in one place only.
 
     Called with the row's values in `names` order; gives convert(record): a tuple in Record's field
     order (the caller may change the values' types and append values of its own).
@@ -433,12 +445,25 @@ class _RecordMaker:
         self.pid_at, self.name_at = names.index("person_id"), names.index("name")
         # The person's own cells (ID, name, agency code) are read per row; the rest is the course.
         self.agency_at = names.index("agency_code") if "agency_code" in names else None
-        own = (self.pid_at, self.name_at, self.agency_at)
+        self.start_at, self.end_at = (
+            names.index(f) if f in names else None for f in _PER_ROW_DATES
+        )
+        elearning = "questionnaire" in names or "reading_time" in names
+        self.score_at = names.index("score") if "score" in names and not elearning else None
+        own = {self.pid_at, self.name_at, self.agency_at, self.start_at, self.end_at,
+               self.score_at, *(names.index(f) for f in _UNREAD if f in names)}  # fmt: skip
         rest = [i for i in range(len(names)) if i not in own]
         self.rest = (
             itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
         )
         self.name_required = "name" in required
+        # A required class date left blank is the plain path's to refuse.
+        self.dates_required = tuple(
+            at
+            for f, at in zip(_PER_ROW_DATES, (self.start_at, self.end_at), strict=True)
+            if at is not None and f in required
+        )
+        self.iso: bool | None = None  # whether convert writes dates as ISO text (the drivers do)
 
     def __call__(self, values: tuple) -> tuple:
         if not self.fast:
@@ -449,26 +474,77 @@ class _RecordMaker:
         except TypeError:
             return self._plain(values)
         course = self.courses.get(rest)
-        raw_pid = values[self.pid_at]
-        if course is not None and type(raw_pid) is str:
-            pid, valid = _checked_id(raw_pid)
-            name = clean(values[self.name_at])
-            if valid and (name or not self.name_required):
-                digest = hashlib.sha1(course.digest_head + name.encode()).hexdigest()
-                agency = None if self.agency_at is None else agency_code(values[self.agency_at])
-                return (pid, *course.head, name, *course.middle, digest, agency, *course.tail)
+        if course is not None:
+            row = self._cached(course, values)
+            if row is not None:
+                return row
         record = self._record(values)
         row = self.convert(record)
         if course is None:
-            if len(self.courses) >= _COURSE_CACHE_SIZE:
-                self.courses.clear()
-            r = record
-            self.courses[rest] = _Course(
-                row[1:_NAME_AT], row[_NAME_AT + 1 : _DIGEST_AT], row[_AGENCY_AT + 1 :],
-                _digest_head(r.course_code, r.course_name, r.category_code, r.quantity, r.unit,
-                             r.zero_reason, r.end_date, r.mode, r.digital_share),
-            )  # fmt: skip
+            self._remember(rest, values, record, row)
         return row
+
+    def _cached(self, course: _Course, values: tuple) -> tuple | None:
+        """The row from the course's cells and the person's own, or None if anything about the
+        person's cells needs _normalize_row's full reading."""
+        raw_pid = values[self.pid_at]
+        if type(raw_pid) is not str:
+            return None
+        pid, valid = _checked_id(raw_pid)
+        name = clean(values[self.name_at])
+        if not valid or not (name or not self.name_required):
+            return None
+        if any(not clean(values[at]) for at in self.dates_required):
+            return None
+        try:
+            start = self._date(self.start_at, values) or course.course_start
+            end = self._date(self.end_at, values) or course.course_end
+            if self.score_at is not None and values[self.score_at]:
+                _parse_score_text(values[self.score_at])
+        except (DateError, HoursError, TypeError):
+            return None
+        if start is None and end is None:
+            return None
+        if start is not None and end is not None and end < start:
+            return None
+        start = start or end
+        end = end or start
+        assert start is not None and end is not None
+        if hours_over_limit(*course.counts, start, end) is not None:
+            return None
+        code, course_name, category, quantity, unit, reason, mode, share = course.digest
+        head = _digest_head(code, course_name, category, quantity, unit, reason, end, mode, share)
+        digest = hashlib.sha1(head + name.encode()).hexdigest()
+        agency = None if self.agency_at is None else agency_code(values[self.agency_at])
+        dates = (start.isoformat(), end.isoformat()) if self.iso else (start, end)
+        return (pid, *course.key, *dates, name, *course.middle, digest, agency, *course.tail)
+
+    def _date(self, at: int | None, values: tuple) -> date | None:
+        if at is None:
+            return None
+        raw = values[at]
+        if type(raw) is not str:
+            raise TypeError  # a spreadsheet cell: the plain path reads it
+        return _parse_date_text(raw, gregorian=self.gregorian)
+
+    def _remember(self, rest: tuple, values: tuple, r: Record, row: tuple) -> None:
+        """Keep what the course's cells decided (the row just made passed every check)."""
+        fields = dict(zip(self.names, values, strict=True))
+        reader = RowReader(fields, self.gregorian)
+        course_start, course_end = reader.date("course_start"), reader.date("course_end")
+        hours = [reader.hours(f) for f in ("certified_hours", "digital_hours",
+                                           "physical_hours", "total_count")]  # fmt: skip
+        if reader.problems:
+            return
+        if len(self.courses) >= _COURSE_CACHE_SIZE:
+            self.courses.clear()
+        self.iso = isinstance(row[3], str)
+        self.courses[rest] = _Course(
+            (r.course_key, r.session), course_start, course_end, (*hours, r.unit),  # type: ignore[arg-type]
+            tuple(row[_NAME_AT + 1 : _DIGEST_AT]), tuple(row[_AGENCY_AT + 1 :]),
+            (r.course_code, r.course_name, r.category_code, r.quantity, r.unit, r.zero_reason,
+             r.mode, r.digital_share),
+        )  # fmt: skip
 
     def _record(self, values: tuple) -> Record:
         fields = dict(zip(self.names, values, strict=True))

@@ -82,7 +82,93 @@ def _prefect_home(path: Path, *, local_only: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
-def _emit(rows: list[dict], fmt: str) -> None:
+# Tables are for people: Chinese headings and words, ROC dates. CSV and JSON are contracts for
+# other tools: English keys, the values as stored, ISO dates (README "Output formats").
+HEADINGS = {
+    "person_id": "身分證字號",
+    "name": "姓名",
+    "agency_code": "機關代碼",
+    "agency": "機關",
+    "unit": "單位",
+    "units": "單位數",
+    "status": "狀態",
+    "needed_hours": "尚需時數",
+    "total_hours": "總時數",
+    "headcount": "人數",
+    "met": "達成人數",
+    "rate": "達成率",
+    "file": "檔案",
+    "line": "行",
+    "column": "欄位",
+    "value": "內容",
+    "reason": "原因",
+    "id": "編號",
+    "plan": "計畫",
+    "kind": "種類",
+    "stage": "階段",
+    "created": "排入日期",
+    "to": "收件人",
+    "subject": "主旨",
+    "detail": "說明",
+    "released": "改回待寄",
+    "started": "開始",
+    "finished": "結束",
+    "state": "結果",
+    "plans": "計畫",
+    "files": "檔案數",
+    "rows_loaded": "載入列數",
+    "people": "人數",
+    "short": "未達成",
+    "mails_sent": "寄出郵件",
+    "cause": "原因",
+}
+STATUS_WORDS = {**HEADINGS, "outcome": "獎懲"}
+UNIT_WORDS = {**HEADINGS, "outcome": "等第"}
+VALUE_WORDS = {
+    "status": {
+        "met": "已達成",
+        "short": "未達成",
+        "exempt": "免列計",
+        "pending": "待寄",
+        "sending": "寄送中",
+        "sent": "已寄出",
+        "failed": "寄送失敗",
+        "superseded": "已取代",
+    },
+    "kind": {
+        "reminder": "提醒",
+        "digest": "單位摘要",
+        "summary": "人事室摘要",
+        "final": "年度結算",
+        "admin": "作業失敗通知",
+    },
+    "state": {
+        "running": "執行中",
+        "completed": "完成",
+        "warning": "完成（有警告）",
+        "failed": "失敗",
+        "cancelled": "已取消",
+        "killed": "中斷",
+    },
+}
+
+
+def _cell(value: object, table: bool) -> object:
+    """A date or time as people read it (ROC) in a table, ISO in CSV and JSON."""
+    from datetime import datetime
+
+    from learnhours.transforms.dates import roc
+
+    if isinstance(value, datetime):
+        return f"{roc(value.date())} {value:%H:%M:%S}" if table else f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, date):
+        return roc(value) if table else value.isoformat()
+    return value
+
+
+def _emit(rows: list[dict], fmt: str, headings: dict[str, str] | None = None) -> None:
+    table = fmt == "table"
+    rows = [{k: _cell(v, table) for k, v in row.items()} for row in rows]
     if fmt == "json":
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -96,11 +182,16 @@ def _emit(rows: list[dict], fmt: str) -> None:
         if not rows:
             print("（沒有資料）")
             return
-        headers = list(rows[0])
-        widths = [max(_width(str(h)), *(_width(str(r[h])) for r in rows)) for h in headers]
-        print("  ".join(_pad(str(h), w) for h, w in zip(headers, widths, strict=True)))
-        for row in rows:
-            print("  ".join(_pad(str(row[h]), w) for h, w in zip(headers, widths, strict=True)))
+        words = headings or HEADINGS
+        keys = list(rows[0])
+        shown = [{k: str(VALUE_WORDS.get(k, {}).get(str(r[k]), r[k])) for k in keys} for r in rows]
+        heads = [words.get(k, k) for k in keys]
+        widths = [
+            max(_width(h), *(_width(r[k]) for r in shown)) for h, k in zip(heads, keys, strict=True)
+        ]
+        print("  ".join(_pad(h, w) for h, w in zip(heads, widths, strict=True)).rstrip())
+        for row in shown:
+            print("  ".join(_pad(row[k], w) for k, w in zip(keys, widths, strict=True)).rstrip())
 
 
 def _width(text: str) -> int:
@@ -156,12 +247,13 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_rows(result) -> list[dict]:  # noqa: ANN001
+def status_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome.
 
     `total_hours` is every counted hour; a requirement column is empty for a person whose track
     does not have that requirement. When the plan's people are of several agencies,
-    `agency_code` and `agency` come before `unit`.
+    `agency_code` and `agency` come before `unit`. `judged` False (no record to judge on):
+    `outcome` is empty, never a penalty.
     """
     extra = [c for c in result.plan.columns if c.id != "total"]
     agencies = result.several_agencies
@@ -179,12 +271,12 @@ def status_rows(result) -> list[dict]:  # noqa: ANN001
         row.update(
             {f"{c.id}_hours": plain(p.hours[c.id]) if c.id in p.hours else "" for c in extra}
         )
-        row["outcome"] = p.outcome
+        row["outcome"] = p.outcome if judged else ""
         rows.append(row)
     return rows
 
 
-def unit_rows(result) -> list[dict]:  # noqa: ANN001
+def unit_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """The units CSV contract: unit,headcount,met,rate,outcome; with several agencies,
     `agency_code` and `agency` come first (a unit is its agency's)."""
     agencies = result.several_agencies
@@ -195,13 +287,13 @@ def unit_rows(result) -> list[dict]:  # noqa: ANN001
             "headcount": u.headcount,
             "met": u.met,
             "rate": _rate(u.rate),
-            "outcome": u.tier,
+            "outcome": u.tier if judged else "",
         }
         for u in result.units
     ]
 
 
-def agency_rows(result) -> list[dict]:  # noqa: ANN001
+def agency_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """`units --by agency`: agency_code,agency,units,headcount,met,rate,outcome."""
     return [
         {
@@ -211,26 +303,58 @@ def agency_rows(result) -> list[dict]:  # noqa: ANN001
             "headcount": a.headcount,
             "met": a.met,
             "rate": _rate(a.rate),
-            "outcome": a.tier,
+            "outcome": a.tier if judged else "",
         }
         for a in result.agencies
     ]
 
 
 def _compute(args: argparse.Namespace):  # noqa: ANN202
-    from learnhours.flows.steps import compute
+    """The plan judged on the as-of date, after saying what the reader must know first: a date
+    outside the plan's period, or no record to judge on (then no outcome is shown)."""
+    from learnhours.flows.steps import compute, data_note
 
-    return compute(_engine(args), _plan(args), _as_of(args))
+    engine, plan, as_of = _engine(args), _plan(args), _as_of(args)
+    note = data_note(engine, plan, as_of)
+    # In a table the note heads the output; CSV and JSON stay data, so it goes to stderr.
+    out = sys.stdout if args.format == "table" else sys.stderr
+    for line in note.notes:
+        print(f"注意：{line}", file=out)
+    result = compute(engine, plan, as_of)
+    if not result.people:
+        _empty_warehouse(args, result)
+    return result, note.judged
+
+
+def _empty_warehouse(args: argparse.Namespace, result) -> None:  # noqa: ANN001
+    """Nobody to show: say which warehouse was opened, and from which settings."""
+    from sqlalchemy.engine import make_url
+
+    settings = _settings(args)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    found = (
+        f"設定檔 {settings.config_file}"
+        if settings.config_file
+        else f"找不到 learnhours.toml（自 {Path.cwd()} 往上找），使用預設值"
+    )
+    print(
+        f"注意：資料庫 {shown} 中沒有計畫 {result.plan.id} 的人員（{found}）；"
+        "請確認是在專案資料夾中執行，或以 --config / --database-url 指定",
+        file=sys.stderr,
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _emit(status_rows(_compute(args)), args.format)
+    result, judged = _compute(args)
+    headings = {**STATUS_WORDS, **{f"{c.id}_hours": c.name for c in result.plan.columns}}
+    _emit(status_rows(result, judged), args.format, headings)
     return 0
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    result = _compute(args)
-    _emit(agency_rows(result) if args.by == "agency" else unit_rows(result), args.format)
+    result, judged = _compute(args)
+    rows = agency_rows(result, judged) if args.by == "agency" else unit_rows(result, judged)
+    _emit(rows, args.format, UNIT_WORDS)
     return 0
 
 
@@ -301,15 +425,16 @@ def cmd_notify(args: argparse.Namespace) -> int:
 def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
     """A closed plan sends nothing but its one final summary, once the lag has passed."""
     from learnhours.flows import steps
+    from learnhours.transforms.dates import roc
 
-    print(
-        f"{plan.name}：計畫期間 {plan.period.start} ~ {plan.period.end}，{day} 不在期間內；"
-        "不寄提醒、單位摘要與每日摘要"
-    )
+    span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
     if day < plan.period.start:
+        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 計畫尚未開始；不寄任何通知")
         return 0
+    print(f"{plan.name}：計畫期間 {span}，{roc(day)} 已結束；不寄提醒、單位摘要與每日摘要")
     if dry_run:
-        print(f"年度結算：登錄期過後（{steps.final_due_on(plan)} 起）寄一次給人事室。試算：未寄出")
+        outlook = steps.final_outlook(engine, plan, day, mail)
+        print(f"年度結算：{outlook.words}。試算：未寄出")
         return 0
     report = steps.close_year(engine, plan, day, mail)
     print(f"年度結算：{report.words}")
@@ -328,12 +453,14 @@ def cmd_notices(args: argparse.Namespace) -> int:
                 "plan": r.plan_id,
                 "kind": r.kind,
                 "stage": r.stage,
-                "created": r.created_on.isoformat(),
+                "created": r.created_on,
                 "to": r.to_address,
                 "status": r.status,
                 "subject": r.subject,
                 "detail": r.detail,
-                "released": f"{r.released_by} {_local(r.released_at)}" if r.released_at else "",
+                "released": f"{r.released_by} {_local(r.released_at):%Y-%m-%d %H:%M:%S}"
+                if r.released_at
+                else "",
             }
             for r in rows
         ],
@@ -513,7 +640,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local(moment) -> str:  # noqa: ANN001
+def _local(moment):  # noqa: ANN001, ANN202 - a datetime in Taipei, or "" for none
     from datetime import UTC
 
     from learnhours.plans import TAIPEI
@@ -521,7 +648,7 @@ def _local(moment) -> str:  # noqa: ANN001
     if moment is None:
         return ""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
+    return aware.astimezone(TAIPEI).replace(tzinfo=None)
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
@@ -534,7 +661,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
             print("沒有任何鎖被持有")
             return 0
         for lock_name, held_by, since in held:
-            print(f"{lock_name}：{held_by}（{_local(since)} 起）")
+            print(f"{lock_name}：{held_by}（{_local(since):%Y-%m-%d %H:%M:%S} 起）")
         print("請指定要釋放的鎖：learnhours unlock <名稱>（確認該執行已不在進行）")
         return 2
     holder = unlock(engine, args.name)

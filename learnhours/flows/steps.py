@@ -27,6 +27,7 @@ from learnhours.transforms.compliance import (
     assess_agencies,
     assess_units,
 )
+from learnhours.transforms.dates import roc
 from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
 from learnhours.warehouse.batches import mark_seen
@@ -187,6 +188,44 @@ def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
     people = assess(plan, members, now, judged, as_of)
     units = assess_units(plan, people)
     return Compliance(plan, as_of, people, units, assess_agencies(plan, people, units))
+
+
+@dataclass(frozen=True)
+class DataNote:
+    """What a reader must know before a plan's figures: the date outside the period, no data."""
+
+    notes: list[str]
+    judged: bool  # False: no record to judge on, so no outcome (a reprimand) is shown
+
+
+def data_note(engine: Engine, plan: Plan, as_of: date) -> DataNote:
+    """Whether the figures of `plan` on `as_of` rest on any data: the as-of date inside the
+    plan's period, and at least one record of the period (its windows) up to that date."""
+    start, end = plan.period.start, plan.period.end
+    span = f"{roc(start)}至{roc(end)}"
+    notes = []
+    if as_of < start:
+        notes.append(
+            f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之前：計畫尚未開始，"
+            "以下時數皆為 0，不列獎懲"
+        )
+    elif as_of > end:
+        notes.append(f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之後：以下為期末的結果")
+    until = min(as_of, end)
+    with engine.connect() as connection:
+        held = queries.coverage(connection, plan.earliest_window_start, until)
+    if not held.inside and as_of >= start:
+        where = (
+            f"資料庫中的紀錄結束於 {roc(held.first)}至{roc(held.last)}"
+            if held.first and held.last
+            else "資料庫中沒有任何學習紀錄"
+        )
+        first = roc(plan.earliest_window_start)
+        notes.append(
+            f"沒有 {first}至{roc(until)} 之間的學習紀錄（{where}）："
+            "以下時數皆為 0，不是真實的結果，因此不列獎懲；請先匯入這段期間的資料"
+        )
+    return DataNote(notes, held.inside)
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -433,7 +472,7 @@ def final_due_on(plan: Plan) -> date:
     return registered_by(plan.period.end, plan.lag) + timedelta(days=1)
 
 
-FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address"]
+FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address", "due"]
 
 
 @dataclass
@@ -455,7 +494,29 @@ class FinalReport:
             "done": "年度結算已寄過，本年度不再寄信",
             "never_judged": "本資料庫未曾為此計畫寄信，不寄年度結算",
             "no_address": "沒有人事室信箱，無法寄年度結算",
+            "due": "登錄期已過，將寄出年度結算給人事室（只寄一次）",
         }[self.status]
+
+
+def final_outlook(engine: Engine, plan: Plan, today: date, mail: Mail) -> FinalReport:
+    """What close_year would do today, without doing it (`notify --dry-run` of a closed plan)."""
+    due_on = final_due_on(plan)
+    with engine.connect() as connection:
+        judged_here = connection.execute(
+            select(exists().where(notice.c.plan_id == plan.id, notice.c.kind != "final"))
+        ).scalar()
+        finals = {r.status for r in ledger.listing(connection, None, plan.id) if r.kind == "final"}
+    if not judged_here:
+        return FinalReport(plan.id, "never_judged", due_on)
+    if today < due_on:
+        return FinalReport(plan.id, "not_due", due_on)
+    if "pending" in finals:
+        return FinalReport(plan.id, "queued", due_on)
+    if finals:
+        return FinalReport(plan.id, "done", due_on)
+    if not mail.hr(plan):
+        return FinalReport(plan.id, "no_address", due_on)
+    return FinalReport(plan.id, "due", due_on)
 
 
 def close_year(

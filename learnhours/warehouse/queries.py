@@ -232,6 +232,24 @@ def freshness(connection: Connection, as_of: date | None = None) -> Freshness:
     return Freshness(newest_batch, newest_record)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """Whether the warehouse holds learning records inside a span of days, and its record span."""
+
+    inside: bool
+    first: date | None  # the oldest record's end date, any date
+    last: date | None  # the newest
+
+
+def coverage(connection: Connection, start: date, end: date) -> Coverage:
+    """Whether any learning record ended between `start` and `end` (both included)."""
+    inside = connection.execute(
+        select(select(lr.id).where(lr.end_date.between(start, end)).exists())
+    ).scalar_one()
+    first, last = connection.execute(select(func.min(lr.end_date), func.max(lr.end_date))).one()
+    return Coverage(bool(inside), first, last)
+
+
 def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, int]]:
     """People with records in the plan period who are not on the roster: kept, reported, never counted."""
     rows = connection.execute(

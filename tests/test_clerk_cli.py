@@ -1,0 +1,101 @@
+"""The CLI as an HR clerk and a newcomer use it (issue 16): what it says, and that it is right."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+
+from learnhours.flows import steps
+from learnhours.flows.cli import main
+from learnhours.ingest import ingest_file
+from learnhours.notifiers.backends.locmem import MemoryBackend
+from learnhours.plans import Catalog
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+
+
+def _run(engine, *argv: str) -> int:
+    return main(["--database-url", str(engine.url), *argv])
+
+
+def _agency_of_2026(engine, tmp_path, people: int = 3) -> list[str]:
+    """A roster and a few 2026 records: nothing of any other year."""
+    ids = [new_id() for _ in range(people)]
+    ingest_file(engine, roster_file(tmp_path, [person(pid) for pid in ids]))
+    rows = [record(pid, hours=2, day=date(2026, 3, 3)) for pid in ids]
+    ingest_file(engine, export_file(tmp_path, rows, name="2026.csv"))
+    return ids
+
+
+# --- 1. no figures without data ---------------------------------------------------------------
+
+
+def test_i16_1_status_of_a_year_without_records_says_so_and_punishes_nobody(
+    engine, tmp_path, capsys
+):
+    _agency_of_2026(engine, tmp_path)
+    argv = ("status", "--plan", "miaoli-zhunan-2018", "--as-of", "2026-11-23")
+    assert _run(engine, *argv, "--format", "table") == 0
+    out = capsys.readouterr().out
+    first, second = out.splitlines()[:2]
+    assert first.startswith("注意：") and "期間（107年1月1日至107年12月31日）之後" in first
+    assert (
+        second.startswith("注意：沒有 107年1月1日至107年12月31日 之間的學習紀錄")
+        and "不列獎懲" in second
+    )
+    assert "申誡" not in out and "未達成" in out
+    assert _run(engine, *argv, "--format", "csv") == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))  # the CSV stays clean data
+    assert len(rows) == 3 and {r["outcome"] for r in rows} == {""}
+    assert "不列獎懲" in captured.err
+
+
+def test_i16_1_units_before_the_plan_starts_say_so(engine, tmp_path, capsys):
+    _agency_of_2026(engine, tmp_path)
+    assert _run(engine, "units", "--plan", "national-2026", "--as-of", "2023-12-31") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        "注意：查詢日 112年12月31日 在計畫 national-2026 的期間（115年1月1日至115年12月31日）之前："
+        "計畫尚未開始，以下時數皆為 0，不列獎懲"
+    )
+
+
+def test_i16_1_a_year_with_records_has_no_note_and_keeps_its_outcomes(engine, tmp_path, capsys):
+    _agency_of_2026(engine, tmp_path)
+    assert _run(engine, "status", "--plan", "national-2026", "--as-of", "2026-11-23") == 0
+    assert "注意" not in capsys.readouterr().out
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)], name="2018-roster.csv"))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2018, 3, 3))], name="18.csv"))
+    assert _run(engine, "status", "--plan", "miaoli-zhunan-2018", "--as-of", "2019-02-01") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("注意：查詢日 108年2月1日 在計畫 miaoli-zhunan-2018 的期間")
+    assert "期末" in out and "不列獎懲" not in out and "申誡1次" in out  # 1 h: real data
+
+
+def test_i16_1_dry_run_of_a_closed_plan_never_mailed_about_sends_nothing(engine, tmp_path, capsys):
+    _agency_of_2026(engine, tmp_path)
+    assert _run(engine, "notify", "--plan", "hsinchu-city-2023", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "不寄提醒、單位摘要與每日摘要" in out
+    assert "年度結算：本資料庫未曾為此計畫寄信，不寄年度結算" in out
+    assert "寄一次給人事室" not in out
+
+
+def test_i16_1_dry_run_of_a_closed_plan_tells_what_the_real_run_does(engine, tmp_path):
+    """The dry run's word for the final summary is the real run's, before and after it."""
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 10))]))
+    plan = Catalog.read(None).find("hsinchu-city-2023", date(2023, 11, 20))
+    day = date(2023, 11, 20)
+    steps.notify(engine, steps.compute(engine, plan, day), day, MAIL, MemoryBackend())
+    closed = date(2024, 1, 3)
+    assert steps.final_outlook(engine, plan, closed, MAIL).status == "not_due"
+    later = date(2024, 2, 1)
+    assert steps.final_outlook(engine, plan, later, MAIL).status == "due"
+    assert steps.close_year(engine, plan, later, MAIL, MemoryBackend()).status == "sent"
+    assert steps.final_outlook(engine, plan, later, MAIL).status == "done"

@@ -6,8 +6,6 @@ import csv
 import io
 from datetime import date
 
-import pytest
-
 from learnhours.flows import steps
 from learnhours.flows.cli import main
 from learnhours.ingest import ingest_file
@@ -99,3 +97,85 @@ def test_i16_1_dry_run_of_a_closed_plan_tells_what_the_real_run_does(engine, tmp
     assert steps.final_outlook(engine, plan, later, MAIL).status == "due"
     assert steps.close_year(engine, plan, later, MAIL, MemoryBackend()).status == "sent"
     assert steps.final_outlook(engine, plan, later, MAIL).status == "done"
+
+
+# --- 7. explain finds the person from what the clerk has in hand -------------------------------
+
+
+def _explained(engine, capsys, who: str, *extra: str) -> tuple[int, str, str]:
+    code = _run(engine, "explain", who, "--plan", "national-2026", "--as-of", "2026-11-23", *extra)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_i16_7_explain_by_masked_id_or_name_when_one_person_has_it(engine, tmp_path, capsys):
+    a, b = new_id(), new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(a, name="林小華"), person(b, name="陳大同")]))
+    masked = f"{a[:3]}****{a[7:]}"
+    for typed in (a, masked, "林小華"):
+        code, out, _ = _explained(engine, capsys, typed)
+        assert code == 0 and out.startswith(f"林小華（{masked}）— ")
+
+
+def test_i16_7_explain_lists_the_people_a_name_or_mask_fits(engine, tmp_path, capsys):
+    a, b = new_id(), new_id()
+    people = [person(a, name="王小明", unit="民政課"), person(b, name="王小明", unit="財政課")]
+    ingest_file(engine, roster_file(tmp_path, people))
+    code, out, err = _explained(engine, capsys, "王小明")
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        "「王小明」符合 2 人，請以完整的身分證字號查詢：",
+        *sorted(
+            [f"  王小明  民政課  {a[:3]}****{a[7:]}", f"  王小明  財政課  {b[:3]}****{b[7:]}"],
+            key=lambda line: line.split()[1],
+        ),
+    ]
+
+
+def test_i16_7_not_found_repeats_what_was_typed_and_checks_the_check_digit(
+    engine, tmp_path, capsys
+):
+    _agency_of_2026(engine, tmp_path)
+    code, _, err = _explained(engine, capsys, "a123456789")  # valid, but nobody's
+    assert code == 1 and err.startswith("找不到「a123456789」") and "檢查碼" not in err
+    code, _, err = _explained(engine, capsys, "A123456780")
+    assert code == 1 and "找不到「A123456780」" in err and "檢查碼不正確" in err
+    code, _, err = _explained(engine, capsys, "張三")
+    assert code == 1 and "找不到「張三」" in err
+
+
+def test_i16_7_a_mistyped_id_is_found_among_the_rejected_rows(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    rows = [record(pid), record("A123456788", code="Y")]
+    ingest_file(engine, export_file(tmp_path, rows, name="下半年.csv"))
+    code, out, _ = _explained(engine, capsys, "A123456788")
+    assert code == 0 and "「A123456788」的檢查碼不正確" in out
+    assert "  ✗ 下半年.csv 第 3 行「身分證字號」：" in out
+    code, _, err = _explained(engine, capsys, "A12****788")  # as `rejected` prints it
+    assert code == 1 and "下半年.csv 第 3 行「身分證字號」" in err
+
+
+def test_i16_7_unlinked_rejected_rows_are_mentioned_only_to_whom_they_may_belong(
+    engine, tmp_path, capsys
+):
+    mine, other = new_id(), new_id()
+    people = [person(mine, name="林小華"), person(other, name="陳大同")]
+    ingest_file(engine, roster_file(tmp_path, people))
+    rows = [record(mine, name="林小華"), record("A123456788", code="Y", name="林小華")]
+    ingest_file(engine, export_file(tmp_path, rows, name="a.csv", encoding="utf-8"))
+    note = "另有 1 列被拒絕的資料"
+    assert note in _explained(engine, capsys, mine)[1]
+    assert note not in _explained(engine, capsys, other)[1]
+
+
+# --- 15. names as the source wrote them ---------------------------------------------------------
+
+
+def test_i16_15_explain_prints_the_course_name_as_the_source_wrote_it(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    row = record(pid, course="人權教育：兩公約", day=date(2026, 3, 3))
+    ingest_file(engine, export_file(tmp_path, [row]))
+    out = _explained(engine, capsys, pid)[1]
+    assert "人權教育：兩公約（類別" in out and "人權教育:兩公約" not in out

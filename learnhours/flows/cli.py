@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 from datetime import date
 from decimal import Decimal
@@ -532,28 +533,41 @@ def _describe(path: Path, plan: Plan) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """Why one person stands where they do; the person found by what the clerk has in hand."""
+    from learnhours.flows.steps import rejections_of, source_row
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
-    from learnhours.transforms.ids import mask_id, normalize_id
+    from learnhours.transforms.ids import is_valid_id, mask_id
     from learnhours.warehouse import queries
 
-    plan, as_of, pid = _plan(args), _as_of(args), normalize_id(args.person_id)
+    plan, as_of = _plan(args), _as_of(args)
     with _engine(args).connect() as connection:
+        pid = _whom(connection, args.person_id)
+        if pid is None:
+            return 1
         who = queries.member(connection, pid)
         records = queries.person_records(connection, pid)
-        rejected = queries.person_rejections(connection, pid)
+        known = queries.people_like(connection, id_like=pid)
+        name = who.name if who else (known[0].name if known else None)
+        rejected = rejections_of(connection, pid, name)
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
-        sources = None
-        if args.source:
-            from learnhours.flows.steps import source_row
-
-            sources = {
-                (r.batch_id, r.line_no): source_row(connection, r.batch_id, r.line_no)
-                for r in records
-            }
+        # The source rows: the course names as written, and with --source the rows themselves.
+        sources = {
+            (r.batch_id, r.line_no): source_row(connection, r.batch_id, r.line_no) for r in records
+        }
     if who is None and not records and not rejected.rows:
-        print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
+        print(_not_found(args.person_id, pid), file=sys.stderr)
         return 1
+    if not is_valid_id(pid) and not records:
+        # A mistyped ID: nobody has it, only the rows refused for it.
+        print(
+            f"「{args.person_id}」的檢查碼不正確，不是有效的身分證字號；"
+            f"帶有此字號的資料列都被拒絕、未匯入（{len({(r.file_name, r.line_no) for r in rejected.rows})} 列），"
+            "請修正來源檔後重新匯入："
+        )
+        for r in rejected.rows:
+            print(f"  ✗ {r.file_name} 第 {r.line_no} 行「{r.column_name}」：{r.reason}")
+        return 0
     if who is not None and not plan.binds(who):
         print(
             f"{who.name}（{mask_id(pid)}，{who.agency or who.unit}）不在計畫 {plan.id} 之內："
@@ -561,8 +575,61 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
         return 0
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
-    print("\n".join(explain(plan, pid, result, records, as_of, rejected, sources)))
+    lines = explain(plan, pid, result, records, as_of, rejected, sources, show_source=args.source)
+    print("\n".join(lines))
     return 0
+
+
+_FULL_ID = re.compile(r"[A-Z][0-9A-D][0-9]{8}")
+_MASKED_ID = re.compile(r"([A-Z][0-9A-D][0-9])\*{3,5}([0-9]{3})")
+
+
+def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
+    """The 身分證字號 a clerk means: a full one as typed; a masked one as the mails print it
+    (`A12****789`) or a name, when one person has it. Several or none: says so, None."""
+    from learnhours.transforms.ids import mask_id, normalize_id
+    from learnhours.warehouse import queries
+
+    text = normalize_id(typed)
+    if _FULL_ID.fullmatch(text):
+        return text
+    masked = _MASKED_ID.fullmatch(text)
+    if masked:
+        found = queries.people_like(connection, id_like=f"{masked[1]}____{masked[2]}")
+    else:
+        found = queries.people_like(connection, name=typed.strip())
+    if len(found) == 1:
+        return found[0].person_id
+    if not found:
+        what = "此遮蔽的身分證字號" if masked else "此姓名（或身分證字號）"
+        print(f"找不到「{typed}」：名冊與學習紀錄中都沒有{what}", file=sys.stderr)
+        if masked:
+            hits = [
+                line
+                for line in queries.unlinked_rejections(connection)
+                if line.value == f"{masked[1]}****{masked[2]}"
+            ]
+            for line in hits:
+                print(
+                    f"  被拒絕的資料列：{line.file_name} 第 {line.line_no} 行「{line.column_name}」"
+                    f"：{line.reason}（見 `learnhours rejected`）",
+                    file=sys.stderr,
+                )
+        return None
+    print(f"「{typed}」符合 {len(found)} 人，請以完整的身分證字號查詢：", file=sys.stderr)
+    for c in found:
+        where = "、".join(x for x in (c.agency, c.unit) if x) or "（不在人員名冊）"
+        print(f"  {c.name}  {where}  {mask_id(c.person_id)}", file=sys.stderr)
+    return None
+
+
+def _not_found(typed: str, pid: str) -> str:
+    from learnhours.transforms.ids import is_valid_id
+
+    text = f"找不到「{typed}」：名冊、學習紀錄與被拒絕的資料列中都沒有此身分證字號"
+    if not is_valid_id(pid):
+        text += "；此身分證字號的檢查碼不正確，請核對是否打錯"
+    return text
 
 
 def _run_flow(

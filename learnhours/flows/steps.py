@@ -162,6 +162,37 @@ def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | No
     return source_blocks.row_of(block.header, block.first_line, block.format, block.source, line_no)
 
 
+def rejections_of(
+    connection: Connection, person_id: str, name: str | None = None
+) -> queries.PersonRejections:
+    """The rejected rows of one person, for `explain`: those carrying the ID (valid or not: a
+    mistyped one is found by the source row), and how many rows without a valid ID could be the
+    person's (their row names the person, or its masked ID is the person's; or the source row
+    was not kept)."""
+    from learnhours.transforms.ids import mask_id, normalize_id
+
+    own = queries.person_rejections(connection, person_id)
+    rows = list(own.rows)
+    could_be: set[tuple[int, int]] = set()
+    rows_cache: dict[tuple[int, int], dict | None] = {}
+    for line in queries.unlinked_rejections(connection):
+        where = (line.batch_id, line.line_no)
+        if where not in rows_cache:
+            rows_cache[where] = source_row(connection, *where)
+        row = rows_cache[where]
+        cells = {normalize_id(v) for v in row.values()} if row is not None else set()
+        if person_id in cells:
+            rows.append(queries.RejectedLine(line.file_name, line.line_no, line.column_name,
+                                             line.reason))  # fmt: skip
+        elif (
+            row is None
+            or line.value == mask_id(person_id)
+            or (name and any(str(v).strip() == name for v in row.values()))
+        ):
+            could_be.add(where)
+    return queries.PersonRejections(rows, len(could_be))
+
+
 # --- compliance ---------------------------------------------------------------------------------
 
 

@@ -347,6 +347,71 @@ def person_rejections(connection: Connection, person_id: str) -> PersonRejection
 
 
 @dataclass(frozen=True)
+class UnlinkedLine:
+    """A problem of a rejected row that carries no valid ID: whose it is, its source row tells."""
+
+    batch_id: int
+    line_no: int
+    file_name: str
+    column_name: str
+    value: str  # an invalid ID is kept masked only
+    reason: str
+
+
+def unlinked_rejections(connection: Connection) -> list[UnlinkedLine]:
+    rows = connection.execute(
+        select(
+            rejected_row.c.batch_id,
+            rejected_row.c.line_no,
+            ingest_batch.c.file_name,
+            rejected_row.c.column_name,
+            rejected_row.c.value,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .where(rejected_row.c.person_id.is_(None))
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    return [UnlinkedLine(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Someone the warehouse knows, as a clerk tells people apart: name, agency and unit."""
+
+    person_id: str
+    name: str
+    agency: str
+    unit: str
+    on_roster: bool
+
+
+def people_like(
+    connection: Connection, *, id_like: str | None = None, name: str | None = None
+) -> list[Candidate]:
+    """People on the roster, or known by their records only, whose ID matches a LIKE pattern
+    (`A12____789`: a masked ID) or whose name is `name`."""
+    where_person = (
+        person.c.person_id.like(id_like) if id_like is not None else person.c.name == name
+    )
+    known = connection.execute(
+        select(
+            person.c.person_id, person.c.name, person.c.agency, person.c.unit, person.c.on_roster
+        )
+        .where(where_person)
+        .order_by(person.c.person_id)
+    ).all()
+    seen = {r[0] for r in known}
+    where_record = lr.person_id.like(id_like) if id_like is not None else lr.name == name
+    records_only = connection.execute(
+        select(lr.person_id, func.max(lr.name)).where(where_record).group_by(lr.person_id)
+    ).all()
+    found = [Candidate(pid, n, a or "", u or "", bool(on)) for pid, n, a, u, on in known]
+    found += [Candidate(pid, n, "", "", False) for pid, n in records_only if pid not in seen]
+    return sorted(found, key=lambda c: (not c.on_roster, c.agency, c.unit, c.person_id))
+
+
+@dataclass(frozen=True)
 class PersonRecord:
     """One stored learning record of a person, with the file it came from (for `explain`)."""
 

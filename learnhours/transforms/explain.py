@@ -12,8 +12,8 @@ from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
-from learnhours.transforms.records import clean
 from learnhours.transforms.ids import mask_id
+from learnhours.transforms.records import clean
 from learnhours.transforms.workdays import last_day_registered_in_time, last_days_by_channel
 
 STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}

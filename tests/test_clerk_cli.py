@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import date
+
+import pytest
 
 from learnhours.flows import steps
 from learnhours.flows.cli import main
@@ -179,3 +182,76 @@ def test_i16_15_explain_prints_the_course_name_as_the_source_wrote_it(engine, tm
     ingest_file(engine, export_file(tmp_path, [row]))
     out = _explained(engine, capsys, pid)[1]
     assert "人權教育：兩公約（類別" in out and "人權教育:兩公約" not in out
+
+
+# --- 2. the inbox must be there and readable ---------------------------------------------------
+
+
+def _unreadable(monkeypatch, folder) -> None:
+    """The folder refuses to be listed, as for a user without the right (tests run as root)."""
+    real = os.scandir
+
+    def scandir(path="."):  # noqa: ANN001, ANN202
+        if os.fspath(path) == os.fspath(folder):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_i16_2_a_missing_or_unreadable_inbox_fails_the_run_naming_it(engine, tmp_path, monkeypatch):
+    from learnhours.flows.nightly import NightlyFailed, Run, ingest_inbox
+    from learnhours.settings import load_settings
+
+    def run(inbox):  # noqa: ANN001, ANN202
+        settings = load_settings(cwd=tmp_path, environ={}, inbox=inbox)
+        return ingest_inbox.fn(Run(settings, engine, MAIL))
+
+    with pytest.raises(NightlyFailed, match="no-such-inbox.*不存在"):
+        run(tmp_path / "no-such-inbox")
+    inbox = tmp_path / "inbox"
+    (inbox / "locked").mkdir(parents=True)
+    _unreadable(monkeypatch, inbox / "locked")
+    with pytest.raises(NightlyFailed, match="locked 無法讀取（Permission denied）"):
+        run(inbox)
+
+
+# --- 5. ingest lists every file it saw ----------------------------------------------------------
+
+
+def test_i16_5_ingest_lists_skipped_files_and_why(engine, tmp_path, capsys):
+    inbox = tmp_path / "inbox"
+    roster_file(inbox / "名冊", [person()])
+    for name in ("說明.pdf", "公文.docx", "~$學習紀錄.xlsx"):
+        (inbox / name).write_bytes(b"x")
+    assert _run(engine, "ingest", str(inbox)) == 0
+    out = capsys.readouterr().out.splitlines()
+    kinds = "可匯入：.csv、.htm、.html、.txt、.xls、.xlsx"
+    assert sorted(out[:3]) == sorted(
+        [
+            f"- 公文.docx：略過，不是可匯入的檔案（「.docx」）；{kinds}",
+            f"- 說明.pdf：略過，不是可匯入的檔案（「.pdf」）；{kinds}",
+            "- ~$學習紀錄.xlsx：略過，Excel 開啟檔案時的暫存檔",
+        ]
+    )
+    assert out[3].startswith("✓ roster.csv：人員名冊")
+
+
+def test_i16_5_ingest_of_an_empty_folder_says_it_is_empty(engine, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert _run(engine, "ingest", str(tmp_path / "empty")) == 0
+    assert capsys.readouterr().out == f"資料夾 {tmp_path / 'empty'} 是空的：沒有任何檔案\n"
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "a.pdf").write_bytes(b"x")
+    assert _run(engine, "ingest", str(tmp_path / "only")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "沒有可匯入的檔案"
+
+
+def test_i16_5_ingest_names_a_subfolder_it_cannot_read(engine, tmp_path, capsys, monkeypatch):
+    roster_file(tmp_path / "inbox", [person()])
+    (tmp_path / "inbox" / "secret").mkdir()
+    _unreadable(monkeypatch, tmp_path / "inbox" / "secret")
+    assert _run(engine, "ingest", str(tmp_path / "inbox")) == 1
+    out = capsys.readouterr().out
+    assert f"✗ {tmp_path / 'inbox' / 'secret'}：無法讀取此資料夾（Permission denied）" in out
+    assert "✓ roster.csv" in out

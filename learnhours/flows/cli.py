@@ -211,13 +211,25 @@ def _waiting(why: Exception) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from learnhours.flows.steps import ingest_paths
+    """Every file seen is listed: loaded, already loaded, refused, or passed over and why."""
+    from learnhours.flows.steps import ingest_paths, look_in
     from learnhours.warehouse.lock import INGEST, run_lock_held
 
+    found = look_in(args.paths)
+    for folder in found.empty:
+        print(f"資料夾 {folder} 是空的：沒有任何檔案")
+    for folder, why in found.unreadable:
+        print(f"✗ {folder}：無法讀取此資料夾（{why}）")
+    for path, why in found.passed:
+        print(f"- {path.name}：略過，{why}")
+    if not found.files:
+        if found.passed:
+            print("沒有可匯入的檔案")
+        return 1 if found.unreadable else 0
     engine = _engine(args)
     # The nightly run may be loading its inbox: wait for it, as another run would.
     with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
-        reports = ingest_paths(engine, args.paths)
+        reports = ingest_paths(engine, found.files)
     for r in reports:
         name = Path(r.path).name
         if r.error:
@@ -233,7 +245,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"    第 {line} 行「{problem.column}」：{problem.reason}")
             if len(r.problems) > 5:
                 print(f"    …另有 {len(r.problems) - 5} 個問題，見 `learnhours rejected`")
-    return 1 if any(r.error for r in reports) else 0
+    return 1 if found.unreadable or any(r.error for r in reports) else 0
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:

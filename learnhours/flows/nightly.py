@@ -88,8 +88,12 @@ def fetch_portal(
 def ingest_inbox(run: Run) -> dict[str, int]:
     inbox = run.settings.inbox
     if not inbox.is_dir():
-        raise NightlyFailed(f"the inbox folder {inbox} does not exist or is not a folder")
-    reports = steps.ingest_paths(run.engine, [inbox])
+        raise NightlyFailed(f"收件資料夾 {inbox} 不存在或不是資料夾（設定 inbox）")
+    found = steps.look_in([inbox])
+    if found.unreadable:
+        folder, why = found.unreadable[0]
+        raise NightlyFailed(f"收件資料夾 {folder} 無法讀取（{why}）：未匯入任何檔案")
+    reports = steps.ingest_paths(run.engine, found.files)
     logger = get_run_logger()
     for r in reports:
         # File names only: never a row's content, which carries personal IDs.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -132,21 +133,66 @@ def fetch_to_inbox(
 # --- ingest -------------------------------------------------------------------------------------
 
 
-def files_under(paths: Iterable[Path]) -> list[Path]:
+@dataclass
+class Found:
+    """What a look into the named paths saw: the files to ingest, and every other thing."""
+
+    files: list[Path] = field(default_factory=list)
+    passed: list[tuple[Path, str]] = field(default_factory=list)  # seen, not ingested: why
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders: why
+    empty: list[Path] = field(default_factory=list)  # named folders without a single file
+
+
+def _why_not(path: Path) -> str | None:
+    """Why a file inside a folder is not ingested; None: it is."""
+    if path.name.startswith("~$"):
+        return "Excel 開啟檔案時的暫存檔"
+    if path.name.startswith("."):
+        return "隱藏檔"
+    if path.suffix.lower() not in INGESTIBLE:
+        kinds = "、".join(sorted(INGESTIBLE))
+        what = f"「{path.suffix}」" if path.suffix else "沒有副檔名"
+        return f"不是可匯入的檔案（{what}）；可匯入：{kinds}"
+    return None
+
+
+def look_in(paths: Iterable[Path]) -> Found:
     """Files named directly, in the order given, and every ingestible file inside named folders.
 
     A folder's files come oldest first by modification time, then by name: overlapping exports
     are applied last-writer-wins, so the newest export (a corrected one) must have the last word,
     even on a fresh warehouse that loads them all in one run. Names do not say which is newer.
+    A subfolder that cannot be read is reported, never passed over in silence.
     """
-    found: list[Path] = []
+    found = Found()
     for path in paths:
-        if path.is_dir():
-            inside = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGESTIBLE]
-            found.extend(sorted(inside, key=lambda p: (p.stat().st_mtime_ns, p.name, str(p))))
-        else:
-            found.append(path)
+        if not path.is_dir():
+            found.files.append(path)
+            continue
+        inside: list[Path] = []
+
+        def unreadable(exc: OSError) -> None:
+            found.unreadable.append((Path(exc.filename or path), exc.strerror or str(exc)))
+
+        for folder, dirs, names in os.walk(path, onerror=unreadable):
+            dirs.sort()
+            for name in sorted(names):
+                file = Path(folder) / name
+                why = _why_not(file)
+                if why is None:
+                    inside.append(file)
+                else:
+                    found.passed.append((file, why))
+        if not inside and not any(p.is_relative_to(path) for p, _ in found.passed):
+            if not any(p.is_relative_to(path) for p, _ in found.unreadable):
+                found.empty.append(path)
+        found.files.extend(sorted(inside, key=lambda p: (p.stat().st_mtime_ns, p.name, str(p))))
     return found
+
+
+def files_under(paths: Iterable[Path]) -> list[Path]:
+    """The files look_in finds to ingest."""
+    return look_in(paths).files
 
 
 def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:

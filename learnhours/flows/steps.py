@@ -170,9 +170,10 @@ def look_in(paths: Iterable[Path]) -> Found:
             found.files.append(path)
             continue
         inside: list[Path] = []
+        seen_before = len(found.passed) + len(found.unreadable)
 
-        def unreadable(exc: OSError) -> None:
-            found.unreadable.append((Path(exc.filename or path), exc.strerror or str(exc)))
+        def unreadable(exc: OSError, top: Path = path) -> None:
+            found.unreadable.append((Path(exc.filename or top), exc.strerror or str(exc)))
 
         for folder, dirs, names in os.walk(path, onerror=unreadable):
             dirs.sort()
@@ -183,9 +184,8 @@ def look_in(paths: Iterable[Path]) -> Found:
                     inside.append(file)
                 else:
                     found.passed.append((file, why))
-        if not inside and not any(p.is_relative_to(path) for p, _ in found.passed):
-            if not any(p.is_relative_to(path) for p, _ in found.unreadable):
-                found.empty.append(path)
+        if not inside and len(found.passed) + len(found.unreadable) == seen_before:
+            found.empty.append(path)
         found.files.extend(sorted(inside, key=lambda p: (p.stat().st_mtime_ns, p.name, str(p))))
     return found
 

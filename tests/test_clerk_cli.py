@@ -255,3 +255,38 @@ def test_i16_5_ingest_names_a_subfolder_it_cannot_read(engine, tmp_path, capsys,
     out = capsys.readouterr().out
     assert f"✗ {tmp_path / 'inbox' / 'secret'}：無法讀取此資料夾（Permission denied）" in out
     assert "✓ roster.csv" in out
+
+
+# --- 3. the same warehouse from any folder, and say which one when it is empty -----------------
+
+
+def test_i16_3_from_a_subfolder_the_project_warehouse_is_opened(tmp_path, monkeypatch, capsys):
+    from learnhours.warehouse.db import connect
+
+    project = tmp_path / "hr"
+    (project / "reports" / "2026").mkdir(parents=True)
+    (project / "learnhours.toml").write_text('database_url = "sqlite:///data/w.db"\n')
+    (project / "data").mkdir()
+    engine = connect(f"sqlite:///{project / 'data' / 'w.db'}")
+    _agency_of_2026(engine, tmp_path / "files")
+    monkeypatch.delenv("LEARNHOURS_DATABASE_URL")
+    monkeypatch.chdir(project / "reports" / "2026")
+    assert main(["status", "--plan", "national-2026", "--as-of", "2026-11-23"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 4 and captured.err == ""
+
+
+def test_i16_3_a_new_empty_warehouse_is_never_passed_off_as_the_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LEARNHOURS_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--plan", "national-2026", "--as-of", "2026-11-23"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.endswith(
+        "（資料庫中沒有任何學習紀錄）：以下時數皆為 0，不是真實的結果，因此不列獎懲；請先匯入這段期間的資料\n（沒有資料）\n"
+    )
+    new, empty = captured.err.splitlines()
+    assert new.startswith(
+        f"注意：資料庫 {tmp_path / 'var' / 'warehouse.db'} 不存在，已建立新的空資料庫"
+    )
+    assert f"自 {tmp_path} 往上找不到 learnhours.toml" in new and "--config" in new
+    assert empty.startswith("注意：資料庫 sqlite:///") and "沒有計畫 national-2026 的人員" in empty

@@ -39,9 +39,36 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202
+    from sqlalchemy.engine import make_url
+
     from learnhours.warehouse.db import connect
 
-    return connect(_settings(args).database_url)
+    url = _settings(args).database_url
+    parsed = make_url(url)
+    new = (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(parsed.database or "").exists()
+    )
+    engine = connect(url)
+    if new:
+        # A command typed outside the project folder must not pass off a new file as the data.
+        print(
+            f"注意：資料庫 {parsed.database} 不存在，已建立新的空資料庫（{_found(args)}）",
+            file=sys.stderr,
+        )
+    return engine
+
+
+def _found(args: argparse.Namespace) -> str:
+    """Where the settings came from, for a message about which warehouse was opened."""
+    settings = _settings(args)
+    if settings.config_file:
+        return f"設定檔 {settings.config_file}"
+    return (
+        f"自 {Path.cwd()} 往上找不到 learnhours.toml，使用預設值；"
+        "請在專案資料夾中執行，或以 --config、LEARNHOURS_CONFIG 或 --database-url 指定"
+    )
 
 
 def _as_of(args: argparse.Namespace) -> date:
@@ -51,7 +78,10 @@ def _as_of(args: argparse.Namespace) -> date:
 
 
 def _catalog(args: argparse.Namespace) -> Catalog:
-    return Catalog.read(_settings(args).plans_dir)
+    folder = _settings(args).plans_dir
+    if not folder.is_dir():
+        raise SettingsError(f"計畫資料夾 {folder} 不存在（{_found(args)}）")
+    return Catalog.read(folder)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -343,16 +373,9 @@ def _empty_warehouse(args: argparse.Namespace, result) -> None:  # noqa: ANN001
     """Nobody to show: say which warehouse was opened, and from which settings."""
     from sqlalchemy.engine import make_url
 
-    settings = _settings(args)
-    shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    found = (
-        f"設定檔 {settings.config_file}"
-        if settings.config_file
-        else f"找不到 learnhours.toml（自 {Path.cwd()} 往上找），使用預設值"
-    )
+    shown = make_url(_settings(args).database_url).render_as_string(hide_password=True)
     print(
-        f"注意：資料庫 {shown} 中沒有計畫 {result.plan.id} 的人員（{found}）；"
-        "請確認是在專案資料夾中執行，或以 --config / --database-url 指定",
+        f"注意：資料庫 {shown} 中沒有計畫 {result.plan.id} 的人員（{_found(args)}）",
         file=sys.stderr,
     )
 

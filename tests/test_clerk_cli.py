@@ -290,3 +290,98 @@ def test_i16_3_a_new_empty_warehouse_is_never_passed_off_as_the_data(tmp_path, m
     )
     assert f"自 {tmp_path} 往上找不到 learnhours.toml" in new and "--config" in new
     assert empty.startswith("注意：資料庫 sqlite:///") and "沒有計畫 national-2026 的人員" in empty
+
+
+# --- 8. in Chinese for people, options anywhere, several plan files -----------------------------
+
+
+COMMANDS = ("ingest", "rejected", "status", "units", "notify", "notices", "explain", "plans",
+            "plan", "run", "runs", "unlock", "demo", "fetch", "db", "current")  # fmt: skip
+
+
+def _ascii_words(text: str) -> list[str]:
+    """English words left in a help text, apart from names that are contracts (commands, options,
+    values, metavars, file names)."""
+    import re
+
+    kept = re.sub(r"`[^`]*`|--?[\w-]+|\{[^}]*\}|[A-Z][A-Z_-]+|[\w.*-]+\.(yaml|toml|eml)", " ", text)
+    allowed = {"learnhours", "current", "national", "sending", "unit", "agency", "table", "csv",
+               "json", "ingest", "plan", "upgrade", "check", "retry", "head", "sites", "README",
+               "Configuration", "Prefect", "Excel", "database_url", "inbox", "Asia", "Taipei",
+               "recurs", "yearly", "A12", "URL", "ID", "eml", *COMMANDS}  # fmt: skip
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", kept) if w not in allowed]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["status"], ["units"], ["explain"], ["ingest"], ["notify"], ["notices"], ["notices", "retry"],
+     ["plan", "check"], ["run"], ["runs"], ["demo"], ["fetch"], ["db", "upgrade"], ["unlock"]],
+    ids=lambda c: " ".join(c) or "learnhours",
+)  # fmt: skip
+def test_i16_8_help_is_in_chinese(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    assert exited.value.code == 0 and text.startswith("用法：learnhours")
+    assert "選項" in text and "顯示此說明後結束" in text
+    assert _ascii_words(text.split("\n", 1)[1]) == []
+
+
+def test_i16_8_argparse_errors_are_in_chinese(capsys):
+    with pytest.raises(SystemExit):
+        main(["status"])
+    assert "learnhours status：錯誤：缺少必要的引數：--plan" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["stat"])
+    assert "沒有 'stat' 這個選項" in capsys.readouterr().err
+
+
+def test_i16_8_options_work_after_the_command(engine, tmp_path, capsys):
+    _agency_of_2026(engine, tmp_path)
+    argv = ["status", "--plan", "national-2026", "--as-of", "2026-11-23", "--format", "csv"]
+    assert main([*argv, "--database-url", str(engine.url)]) == 0
+    after = capsys.readouterr().out
+    assert main(["--database-url", str(engine.url), *argv]) == 0
+    assert after == capsys.readouterr().out and len(after.splitlines()) == 4
+
+
+def test_i16_8_tables_speak_chinese_and_csv_stays_the_contract(engine, tmp_path, capsys):
+    _agency_of_2026(engine, tmp_path)
+    argv = ("status", "--plan", "national-2026", "--as-of", "2026-11-23")
+    assert _run(engine, *argv) == 0
+    head, first = capsys.readouterr().out.splitlines()[:2]
+    assert head.split() == ["身分證字號", "姓名", "單位", "狀態", "尚需時數", "年度學習時數",
+                            "當前政府重大政策", "環境教育", "民主治理價值", "性別主流化", "獎懲"]  # fmt: skip
+    assert first.split()[3] == "未達成"
+    assert _run(engine, *argv, "--format", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["status"] == "short"
+    assert _run(engine, "units", *argv[1:]) == 0
+    assert capsys.readouterr().out.split()[:5] == ["單位", "人數", "達成人數", "達成率", "等第"]
+
+
+def test_i16_8_table_dates_are_roc_and_csv_dates_iso(engine, tmp_path, capsys):
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    day = date(2026, 11, 23)
+    plan = Catalog.read(None).find("national-2026", day)
+    steps.notify(engine, steps.compute(engine, plan, day), day, MAIL, MemoryBackend())
+    assert _run(engine, "notices") == 0
+    assert "115年11月23日" in capsys.readouterr().out
+    assert _run(engine, "notices", "--format", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows and {r["created"] for r in rows} == {"2026-11-23"}
+
+
+def test_i16_8_plan_check_takes_several_files(tmp_path, capsys):
+    from tests.conftest import ROOT
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\n", encoding="utf-8")
+    files = [ROOT / "plans" / "national.yaml", broken, ROOT / "plans" / "hsinchu-city-2023.yaml"]
+    assert main(["plan", "check", *map(str, files), "--as-of", "2026-11-23"]) == 2
+    out = capsys.readouterr().out
+    assert f"✓ {files[0]}：每年適用" in out and f"✓ {files[2]}：" in out
+    assert f"✗ {broken}：" in out
+    assert out.splitlines()[-1] == "共 3 個計畫檔：2 個正確、1 個有錯誤"
+    assert main(["plan", "check", str(files[2])]) == 0

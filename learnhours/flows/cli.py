@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -465,9 +467,11 @@ def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  
 
     span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
     if day < plan.period.start:
-        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 計畫尚未開始；不寄任何通知")
+        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫尚未開始）；不寄任何通知")
         return 0
-    print(f"{plan.name}：計畫期間 {span}，{roc(day)} 已結束；不寄提醒、單位摘要與每日摘要")
+    print(
+        f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫已結束）；不寄提醒、單位摘要與每日摘要"
+    )
     if dry_run:
         outlook = steps.final_outlook(engine, plan, day, mail)
         print(f"年度結算：{outlook.words}。試算：未寄出")
@@ -542,19 +546,35 @@ def cmd_plans(args: argparse.Namespace) -> int:
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
+    """Each file checked on its own: one broken file does not hide what the others say."""
     from learnhours.flows.steps import today_in_taipei
 
-    found = read_plan_file(args.file)
-    if found.recurs:
-        # A recurring plan must hold for the coming year too: checked before New Year's night.
-        this_year = (args.as_of or today_in_taipei()).year
-        plans = [found.plan(year) for year in (this_year, this_year + 1)]
-        print(f"✓ {args.file}：每年適用（recurs: yearly），以 {this_year}、{this_year + 1} 年檢查")
-    else:
-        plans = [found.plan()]
-    for plan in plans:
-        _describe(args.file, plan)
-    return 0
+    this_year = (args.as_of or today_in_taipei()).year
+    broken = 0
+    for path in args.files:
+        try:
+            found = read_plan_file(path)
+            if found.recurs:
+                # A recurring plan must hold for the coming year too: checked before New Year's.
+                plans = [found.plan(year) for year in (this_year, this_year + 1)]
+                print(
+                    f"✓ {path}：每年適用（recurs: yearly），以 {this_year}、{this_year + 1} 年檢查"
+                )
+            else:
+                plans = [found.plan()]
+        except PlanError as exc:
+            if len(args.files) == 1:
+                raise
+            print(f"✗ {path}：{exc}")
+            broken += 1
+            continue
+        for plan in plans:
+            _describe(path, plan)
+    if len(args.files) > 1:
+        print(
+            f"共 {len(args.files)} 個計畫檔：{len(args.files) - broken} 個正確、{broken} 個有錯誤"
+        )
+    return 2 if broken else 0
 
 
 def _describe(path: Path, plan: Plan) -> None:
@@ -850,6 +870,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     as_of = args.as_of or today_in_taipei()
     demo = settings.root / "var" / "demo"
     inbox = demo / ("fetched" if args.fetch else "inbox")
+    if args.fetch and not args.database_url:
+        # Its own warehouse as well as its own inbox: the records fetched are really loaded,
+        # not found already there from a plain `demo` and counted as duplicates.
+        demo.mkdir(parents=True, exist_ok=True)
+        args.database_url, args.settings = f"sqlite:///{demo / 'fetched.db'}", None
+        settings = _settings(args)
     sample = build_sample(as_of.year, as_of)
     os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
     run = dict(
@@ -892,7 +918,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     print(f"  郵件：{args.outbox or settings.outbox}/*.eml   資料庫：{shown}")
-    print("  看看：learnhours status --plan current --format table")
+    look = f" --database-url {shown}" if args.fetch else ""
+    print(f"  看看：learnhours status{look} --plan current --format table")
     return code
 
 
@@ -917,158 +944,236 @@ def _demo_fetch(args: argparse.Namespace, sample, run: dict) -> tuple[int, dict 
 # --- parser -------------------------------------------------------------------------------------
 
 
+# Argparse's own words (usage, section titles, its error messages), in Chinese: argparse looks
+# them up through its module-level `_` when it formats, so they are swapped in for parsing only.
+_ARGPARSE_WORDS = {
+    "usage: ": "用法：",
+    "positional arguments": "引數",
+    "options": "選項",
+    "show this help message and exit": "顯示此說明後結束",
+    "the following arguments are required: %s": "缺少必要的引數：%s",
+    "argument %(argument_name)s: %(message)s": "引數 %(argument_name)s：%(message)s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "沒有 %(value)r 這個選項（可用：%(choices)s）",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：錯誤：%(message)s\n",
+    "unrecognized arguments: %s": "不認得的引數：%s",
+    "expected one argument": "需要一個值",
+    "expected at least one argument": "至少需要一個值",
+    "invalid %(type)s value: %(value)r": "%(value)r 不是有效的 %(type)s",
+    "ambiguous option: %(option)s could match %(matches)s": "選項 %(option)s 不明確，可能是 %(matches)s",
+    "not allowed with argument %s": "不可與 %s 同時使用",
+    "one of the arguments %s is required": "必須指定 %s 之一",
+}
+
+
+@contextlib.contextmanager
+def _argparse_in_chinese() -> Iterator[None]:
+    before = argparse._  # type: ignore[attr-defined]
+    argparse._ = lambda text: _ARGPARSE_WORDS.get(text, before(text))  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._ = before  # type: ignore[attr-defined]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, argparse's own messages in Chinese too."""
+    with _argparse_in_chinese():
+        return build_parser().parse_args(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Help texts are for people (Chinese); command names and option names stay as they are."""
     parser = argparse.ArgumentParser(
         prog="learnhours", description="公務人員學習時數：匯入、檢核、提醒（人事室每晚自動執行）"
     )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="warehouse URL (default: the database_url setting, see the README's Configuration)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="the settings file (default: learnhours.toml here or in a folder above)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The options every command takes, before or after its name (`status --database-url …`).
+    # After it they are the subcommand's, with no default of their own: what was given before
+    # the name stays unless given again.
+    common = argparse.ArgumentParser(add_help=False)
+    for target, default in ((parser, None), (common, argparse.SUPPRESS)):
+        target.add_argument(
+            "--database-url",
+            default=default,
+            metavar="URL",
+            help="資料庫位址（預設：設定 database_url，見 README「Configuration」）",
+        )
+        target.add_argument(
+            "--config",
+            type=Path,
+            default=default,
+            metavar="FILE",
+            help="設定檔（預設：目前資料夾或上層資料夾中的 learnhours.toml）",
+        )
+        target.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default if default is not None else False,
+            help="顯示執行過程的紀錄",
+        )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="命令")
 
     def add(name: str, func, help_text: str, parent=sub) -> argparse.ArgumentParser:  # noqa: ANN001
-        p = parent.add_parser(name, help=help_text, description=help_text)
+        p = parent.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         return p
 
     def as_of(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
+            "--as-of",
+            type=_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="資料截至的日期（預設：今天，台北時間）",
         )
 
     def formats(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        p.add_argument(
+            "--format",
+            choices=("table", "csv", "json"),
+            default="table",
+            help="table：給人看的表格（民國日期）；csv、json：給程式讀（ISO 日期，英文欄名）",
+        )
 
     def plan_args(p: argparse.ArgumentParser, with_format: bool = True) -> None:
         p.add_argument(
             "--plan",
             required=True,
-            help="plan id (`learnhours plans`): national-2026, national (this year's), or current",
+            metavar="PLAN",
+            help="計畫代碼（見 `learnhours plans`）：如 national-2026、national（今年的）或 current",
         )
         as_of(p)
         if with_format:
             formats(p)
 
     def outbox(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--outbox", type=Path, default=None, help="file outbox folder")
+        p.add_argument(
+            "--outbox", type=Path, default=None, metavar="DIR", help="郵件檔（.eml）寫入的資料夾"
+        )
 
-    p = add("ingest", cmd_ingest, "load files or folders (any export shape) into the warehouse")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    formats(add("rejected", cmd_rejected, "list rejected rows: file, line, column, reason"))
-    plan_args(
-        add("status", cmd_status, "each roster person's hours, status and outcome for a plan")
-    )
-    p = add("units", cmd_units, "each unit's headcount, met, rate and tier for a plan")
+    p = add("ingest", cmd_ingest, "將檔案或資料夾（任何匯出格式）匯入資料庫；列出看到的每個檔案")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="檔案或資料夾")
+    formats(add("rejected", cmd_rejected, "列出被拒絕的資料列：檔案、行、欄位、原因"))
+    plan_args(add("status", cmd_status, "名冊上每個人在某計畫的時數、狀態與獎懲"))
+    p = add("units", cmd_units, "每個單位在某計畫的人數、達成人數、達成率與等第")
     plan_args(p)
     p.add_argument(
         "--by",
         choices=("unit", "agency"),
         default="unit",
-        help="one row per unit (default) or per agency, with the agency's tier",
+        help="unit：每個單位一列（預設）；agency：每個機關一列，含機關的等第",
     )
-    p = add("notify", cmd_notify, "queue and send tonight's reminders, digests and the HR summary")
+    p = add("notify", cmd_notify, "排入並寄出今晚的提醒、單位摘要與人事室摘要")
     plan_args(p, with_format=False)
-    p.add_argument(
-        "--dry-run", action="store_true", help="print tonight's send plan; record and send nothing"
-    )
+    p.add_argument("--dry-run", action="store_true", help="只列出今晚會寄什麼；不記錄也不寄出")
     outbox(p)
-    p = add(
-        "notices", cmd_notices, "list the notice ledger (`notices retry`: release for resending)"
-    )
+    p = add("notices", cmd_notices, "列出通知紀錄（`notices retry`：改回待寄，重新寄出）")
     p.add_argument(
         "--status",
         choices=("pending", "sending", "sent", "failed", "superseded"),
-        help="sending = stuck (maybe delivered): checked by HR, never resent by itself",
+        help="只列此狀態；sending＝卡住（可能已寄達）：由人事室確認，不會自動重寄",
     )
-    p.add_argument("--plan")
+    p.add_argument("--plan", metavar="PLAN", help="只列此計畫的通知")
     formats(p)
-    notices_sub = p.add_subparsers(dest="notices_command", metavar="SUBCOMMAND")
+    notices_sub = p.add_subparsers(dest="notices_command", metavar="SUBCOMMAND", title="子命令")
     retry = add(
         "retry",
         cmd_notices_retry,
-        "release failed or stuck (`sending`) notices for sending again, on purpose (recorded)",
+        "將寄送失敗或卡住（sending）的通知改回待寄，重新寄出（會記錄由誰改回）",
         notices_sub,
     )
-    retry.add_argument("--status", required=True, choices=("failed", "sending"))
-    retry.add_argument("--plan", help="only this plan's notices")
-    retry.add_argument("--person", help="only the reminders to this 身分證字號")
-    retry.add_argument("--id", type=int, help="only the notice with this id (`learnhours notices`)")
-    retry.add_argument("--by", help="who releases them (default: the login name)")
-    p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
-    p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
-    p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
+    retry.add_argument("--status", required=True, choices=("failed", "sending"), help="改回哪一種")
+    retry.add_argument("--plan", metavar="PLAN", help="只改此計畫的通知")
+    retry.add_argument("--person", metavar="ID", help="只改寄給此人的提醒")
+    retry.add_argument(
+        "--id", type=int, metavar="N", help="只改此編號的通知（見 `learnhours notices`）"
+    )
+    retry.add_argument("--by", metavar="NAME", help="由誰改回（預設：登入帳號）")
+    p = add("explain", cmd_explain, "說明某人為何達成或未達成：每筆紀錄是否採計、為什麼")
     p.add_argument(
-        "--source", action="store_true", help="also show each record's row as the file gave it"
+        "person_id",
+        metavar="WHO",
+        help="身分證字號、通知上遮蔽的身分證字號（如 A12****789）或姓名",
     )
+    p.add_argument(
+        "--plan", required=True, metavar="PLAN", help="計畫代碼（見 `learnhours plans`）"
+    )
+    p.add_argument("--source", action="store_true", help="也列出每筆紀錄在來源檔中的原始資料列")
     as_of(p)
-    as_of(add("plans", cmd_plans, "list the plans and which applies to which year"))
-    p = add("plan", lambda a: a.plan_parser.print_help() or 2, "plan files: check")
-    plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND")
+    as_of(add("plans", cmd_plans, "列出計畫檔，以及各年度適用哪些計畫"))
+    p = add("plan", lambda a: a.plan_parser.print_help() or 2, "計畫檔：check（檢查）")
+    plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", title="子命令")
     p.set_defaults(plan_parser=p)
-    check = add(
-        "check",
-        cmd_plan_check,
-        "validate a plan file (a recurring one for this year and the next)",
-        plan_sub,
-    )
-    check.add_argument("file", type=Path)
+    check = add("check", cmd_plan_check, "檢查計畫檔（每年適用的計畫檢查今年與明年）", plan_sub)
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="一個或多個計畫檔")
     as_of(check)
-    p = add(
-        "run",
-        cmd_run,
-        "the nightly flow: ingest the inbox, judge the plans, notify (a Prefect flow run)",
-    )
+    p = add("run", cmd_run, "夜間作業：匯入收件資料夾、計算各計畫、寄出通知（Prefect 流程）")
     p.add_argument(
         "--plan",
         default="current",
-        help="current (default: every plan open today, and the final summary of those that ended) "
-        "or plan ids, comma-separated",
+        metavar="PLAN",
+        help="current（預設：今天進行中的每個計畫，及已結束計畫的年度結算）或以逗號分隔的計畫代碼",
     )
     as_of(p)
-    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
-    outbox(p)
-    p.add_argument("--fetch", action="store_true", help="fetch from the portal first")
-    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
-    p = add("runs", cmd_runs, "recent nightly runs: start, end, state, counts, cause")
-    p.add_argument("--last", type=int, default=10, help="how many (default 10)")
-    formats(p)
-    p = add("unlock", cmd_unlock, "release the run lock of a run that is certainly gone")
     p.add_argument(
-        "name", nargs="?", default=None, help="ingest, or plan:<plan id> (none: list held locks)"
+        "--inbox", type=Path, default=None, metavar="DIR", help="收件資料夾（預設：設定 inbox）"
+    )
+    outbox(p)
+    p.add_argument("--fetch", action="store_true", help="先從入口網站下載")
+    p.add_argument(
+        "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
+    )
+    p = add("runs", cmd_runs, "最近的夜間作業：開始、結束、結果、筆數、原因")
+    p.add_argument("--last", type=int, default=10, metavar="N", help="列出幾筆（預設 10）")
+    formats(p)
+    p = add("unlock", cmd_unlock, "釋放已確定不在執行的作業所留下的鎖")
+    p.add_argument(
+        "name",
+        nargs="?",
+        default=None,
+        metavar="LOCK",
+        help="ingest 或 plan:<計畫代碼>（不指定：列出被持有的鎖）",
+    )
+    p = add("demo", cmd_demo, "產生今年的示範機關資料，並對它執行夜間作業")
+    as_of(p)
+    outbox(p)
+    p.add_argument(
+        "--fetch", action="store_true", help="自本機的模擬入口網站下載學習紀錄（使用自己的資料庫）"
+    )
+    p = add("fetch", cmd_fetch, "自入口網站下載匯出檔到收件資料夾，然後匯入")
+    p.add_argument(
+        "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
+    )
+    p.add_argument(
+        "--inbox", type=Path, default=None, metavar="DIR", help="收件資料夾（預設：設定 inbox）"
+    )
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="自哪一天（預設：1 月 1 日）",
+    )
+    p.add_argument(
+        "--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="到哪一天（預設：今天）"
     )
     p = add(
-        "demo", cmd_demo, "generate a sample agency for this year and run the nightly flow on it"
+        "db",
+        lambda a: a.db_parser.print_help() or 2,
+        "資料庫結構：upgrade（升級）、current（目前版本）",
     )
-    as_of(p)
-    outbox(p)
-    p.add_argument(
-        "--fetch", action="store_true", help="fetch the records from a local portal emulator"
-    )
-    p = add("fetch", cmd_fetch, "download exports from the portal into the inbox, then ingest")
-    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
-    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
-    p.add_argument("--from", dest="date_from", type=_date, help="YYYY-MM-DD (default: 1 January)")
-    p.add_argument("--to", dest="date_to", type=_date, help="YYYY-MM-DD (default: today)")
-    p = add("db", lambda a: a.db_parser.print_help() or 2, "warehouse schema: upgrade, current")
     p.set_defaults(db_parser=p)
-    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    up = add("upgrade", cmd_db, "apply the migrations (to the newest by default)", db_sub)
-    up.add_argument("revision", nargs="?", default="head")
-    add("current", cmd_db, "show the schema revision", db_sub)
+    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND", title="子命令")
+    up = add("upgrade", cmd_db, "套用資料庫移轉（預設到最新版）", db_sub)
+    up.add_argument(
+        "revision", nargs="?", default="head", metavar="REVISION", help="預設 head（最新）"
+    )
+    add("current", cmd_db, "顯示資料庫結構的版本", db_sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     root = logging.getLogger()
     if not root.handlers:

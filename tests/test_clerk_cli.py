@@ -385,3 +385,41 @@ def test_i16_8_plan_check_takes_several_files(tmp_path, capsys):
     assert f"✗ {broken}：" in out
     assert out.splitlines()[-1] == "共 3 個計畫檔：2 個正確、1 個有錯誤"
     assert main(["plan", "check", str(files[2])]) == 0
+
+
+# --- 9. progress on long work -----------------------------------------------------------------
+
+
+def test_i16_9_ingest_tells_how_far_a_large_file_has_got(engine, tmp_path):
+    rows = [record(new_id(), code=f"C{i}", day=date(2026, 3, 3)) for i in range(4500)]
+    path = export_file(tmp_path, rows, name="big.csv")
+    told: list[tuple[int, int, int | None]] = []
+    report = ingest_file(engine, path, lambda *a: told.append(a))
+    assert report.rows_read == 4500 and len(told) == 3  # one call per chunk of 2000 lines
+    assert [t[0] for t in told] == [2000, 4000, 4500]
+    assert {t[2] for t in told} == {4501} and told[-1][1] == 4501  # lines with the header
+
+
+def test_i16_9_the_progress_line_shows_rows_percent_and_rate_then_goes(capsys):
+    from learnhours.flows.cli import ProgressLine
+
+    stream = io.StringIO()
+    line = ProgressLine("big.csv", stream, after=0, every=0)
+    line(2000, 2001, 4501)
+    line(4500, 4501, 4501)
+    line.close()
+    text = stream.getvalue()
+    assert "\r  big.csv：已讀取 2,000 列（44%），每秒 " in text and "（100%）" in text
+    assert text.endswith("\r") and text.rsplit("\r", 2)[-2].strip() == ""  # the line is wiped
+    quiet = io.StringIO()
+    small = ProgressLine("small.csv", quiet, after=3600)
+    small(10, 11, 11)
+    small.close()
+    assert quiet.getvalue() == ""  # a quick file prints nothing
+
+
+def test_i16_9_ingest_is_quiet_when_stderr_is_not_a_terminal(engine, tmp_path, capsys):
+    rows = [record(new_id(), code=f"C{i}", day=date(2026, 3, 3)) for i in range(2500)]
+    path = export_file(tmp_path, rows, name="big.csv")
+    assert _run(engine, "ingest", str(path)) == 0
+    assert capsys.readouterr().err == ""

@@ -242,6 +242,48 @@ def _waiting(why: Exception) -> None:
     print(f"等待中：{why}", file=sys.stderr)
 
 
+class ProgressLine:
+    """How far a large file has got, on one line of a terminal that rewrites itself: rows,
+    percent (when the file's size in lines is known) and rows per second. Shown only after
+    `after` seconds, so a small file prints nothing; removed when the file is done."""
+
+    def __init__(self, name: str, stream, after: float = 1.0, every: float = 0.25) -> None:  # noqa: ANN001
+        import time
+
+        self.name, self.stream, self.after, self.every = name, stream, after, every
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.last_shown: float | None = None
+        self.width = 0
+
+    def __call__(self, rows: int, line: int, lines: int | None) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if elapsed < self.after or (
+            self.last_shown is not None and now - self.last_shown < self.every
+        ):
+            return
+        self.last_shown = now
+        share = f"（{min(100, 100 * line // lines)}%）" if lines else ""
+        rate = f"，每秒 {rows / elapsed:,.0f} 列" if elapsed > 0 else ""
+        text = f"  {self.name}：已讀取 {rows:,} 列{share}{rate}"
+        self.stream.write("\r" + _pad(text, self.width))
+        self.stream.flush()
+        self.width = max(self.width, _width(text))
+
+    def close(self) -> None:
+        if self.last_shown is not None:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _progress_line(path: Path) -> ProgressLine | None:
+    """A progress line on a terminal only: logs, pipes and CI (`CI` set) stay quiet."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    return ProgressLine(path.name, sys.stderr)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Every file seen is listed: loaded, already loaded, refused, or passed over and why."""
     from learnhours.flows.steps import ingest_paths, look_in
@@ -261,7 +303,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     engine = _engine(args)
     # The nightly run may be loading its inbox: wait for it, as another run would.
     with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
-        reports = ingest_paths(engine, found.files)
+        reports = ingest_paths(engine, found.files, _progress_line)
     for r in reports:
         name = Path(r.path).name
         if r.error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +16,7 @@ from learnhours.extractors import source_blocks
 from learnhours.extractors.portal import FetchReport
 from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.ingest import FileReport, ingest_file
+from learnhours.ingest.load_file import Progress
 from learnhours.notifiers import backends, ledger, notices, summary_facts
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
@@ -195,9 +196,20 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
     return look_in(paths).files
 
 
-def ingest_paths(engine: Engine, paths: Iterable[Path]) -> list[FileReport]:
-    """Ingest each file in its own transaction; a bad file is reported and the others go on."""
-    return [ingest_file(engine, path) for path in files_under(paths)]
+def ingest_paths(
+    engine: Engine,
+    paths: Iterable[Path],
+    progress_for: Callable[[Path], Progress | None] | None = None,
+) -> list[FileReport]:
+    """Ingest each file in its own transaction; a bad file is reported and the others go on.
+    `progress_for`: what is told how far each file has got (the CLI's line on a terminal)."""
+    reports = []
+    for path in files_under(paths):
+        progress = progress_for(path) if progress_for else None
+        reports.append(ingest_file(engine, path, progress))
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+    return reports
 
 
 def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | None:

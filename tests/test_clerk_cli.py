@@ -423,3 +423,32 @@ def test_i16_9_ingest_is_quiet_when_stderr_is_not_a_terminal(engine, tmp_path, c
     path = export_file(tmp_path, rows, name="big.csv")
     assert _run(engine, "ingest", str(path)) == 0
     assert capsys.readouterr().err == ""
+
+
+# --- 15. demo --fetch really loads what it fetched -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_i16_15_demo_fetch_loads_the_fetched_file_after_a_plain_demo(
+    tmp_path, prefect_harness, capsys, monkeypatch
+):
+    for name in ("LEARNHOURS_DATABASE_URL", "LEARNHOURS_OUTBOX", "LEARNHOURS_INBOX"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (("LEARNHOURS_MAIL_BACKEND", "file"), ("LEARNHOURS_PORTAL_USER", "x"),
+                        ("LEARNHOURS_PORTAL_PASSWORD", "x"),
+                        ("PREFECT_HOME", str(tmp_path / "prefect"))):  # fmt: skip
+        monkeypatch.setenv(name, value)  # what the demo sets for itself, put back afterwards
+    config = tmp_path / "learnhours.toml"
+    config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
+    argv = ["--config", str(config), "demo", "--as-of", "2026-11-23"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main([*argv, "--fetch"]) == 0
+    fetched = capsys.readouterr().out
+    loaded = next(line for line in plain.splitlines() if "載入" in line).split("載入 ")[1]
+    rows = int(loaded.split(" ")[0])
+    # The same records, through the portal: all loaded again, not found there already.
+    again = next(line for line in fetched.splitlines() if "載入" in line)
+    assert "略過" not in again and int(again.split("載入 ")[1].split(" ")[0]) == rows
+    assert f"資料庫：sqlite:///{tmp_path / 'var' / 'demo' / 'fetched.db'}" in fetched
+    assert "learnhours status --database-url sqlite:///" in fetched

@@ -288,7 +288,7 @@ def _night(
         run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
-    message = failed_deliveries(plans) or f"{sum(p['queued'] for p in plans)} notice(s) queued"
+    message = failed_deliveries(plans) or f"排入 {sum(p['queued'] for p in plans)} 封通知"
     if night.warnings:
         run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(night.warnings),
                        plans_judged)  # fmt: skip

@@ -631,7 +631,7 @@ def _describe(path: Path, plan: Plan) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Why one person stands where they do; the person found by what the clerk has in hand."""
-    from learnhours.flows.steps import rejections_of, source_row
+    from learnhours.flows.steps import rejections_of, source_rows
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
     from learnhours.transforms.ids import is_valid_id, mask_id
@@ -649,9 +649,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rejected = rejections_of(connection, pid, name)
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
         # The source rows: the course names as written, and with --source the rows themselves.
-        sources = {
-            (r.batch_id, r.line_no): source_row(connection, r.batch_id, r.line_no) for r in records
-        }
+        sources = source_rows(connection, [(r.batch_id, r.line_no) for r in records])
     if who is None and not records and not rejected.rows:
         print(_not_found(args.person_id, pid), file=sys.stderr)
         return 1

@@ -214,10 +214,28 @@ def ingest_paths(
 
 def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | None:
     """A line of a loaded file as the file gave it, {header: cell}; None if it was not kept."""
-    block = queries.source_block_of(connection, batch_id, line_no)
-    if block is None:
-        return None
-    return source_blocks.row_of(block.header, block.first_line, block.format, block.source, line_no)
+    return source_rows(connection, [(batch_id, line_no)])[(batch_id, line_no)]
+
+
+def source_rows(
+    connection: Connection, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], dict | None]:
+    """Several lines as source_row gives them, each stored block read and unpacked once."""
+    blocks: dict[tuple[int, int], tuple[list[str], dict] | None] = {}
+    found: dict[tuple[int, int], dict | None] = {}
+    for batch_id, line_no in wanted:
+        block = queries.source_block_of(connection, batch_id, line_no)
+        if block is None:
+            found[(batch_id, line_no)] = None
+            continue
+        key = (batch_id, block.first_line)
+        if key not in blocks:
+            lines = source_blocks.unpack(block.format, block.source, block.first_line)
+            blocks[key] = (block.header, lines)
+        header, lines = blocks[key]  # type: ignore[misc]
+        cells = lines.get(line_no)
+        found[(batch_id, line_no)] = None if cells is None else source_blocks.named(header, cells)
+    return found
 
 
 def rejections_of(
@@ -232,12 +250,11 @@ def rejections_of(
     own = queries.person_rejections(connection, person_id)
     rows = list(own.rows)
     could_be: set[tuple[int, int]] = set()
-    rows_cache: dict[tuple[int, int], dict | None] = {}
-    for line in queries.unlinked_rejections(connection):
+    unlinked = queries.unlinked_rejections(connection)
+    sources = source_rows(connection, dict.fromkeys((x.batch_id, x.line_no) for x in unlinked))
+    for line in unlinked:
         where = (line.batch_id, line.line_no)
-        if where not in rows_cache:
-            rows_cache[where] = source_row(connection, *where)
-        row = rows_cache[where]
+        row = sources[where]
         cells = {normalize_id(v) for v in row.values()} if row is not None else set()
         if person_id in cells:
             rows.append(queries.RejectedLine(line.file_name, line.line_no, line.column_name,

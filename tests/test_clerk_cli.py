@@ -54,6 +54,17 @@ def test_i16_1_status_of_a_year_without_records_says_so_and_punishes_nobody(
     assert "不列獎懲" in captured.err
 
 
+def test_i16_1_explain_of_a_year_without_records_says_so_and_punishes_nobody(
+    engine, tmp_path, capsys
+):
+    pid = _agency_of_2026(engine, tmp_path)[0]
+    argv = ("explain", pid, "--plan", "miaoli-zhunan-2018", "--as-of", "2026-11-23")
+    assert _run(engine, *argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("注意：沒有 107年1月1日至107年12月31日 之間的學習紀錄")
+    assert "申誡" not in out and "獎懲：" not in out
+
+
 def test_i16_1_units_before_the_plan_starts_say_so(engine, tmp_path, capsys):
     _agency_of_2026(engine, tmp_path)
     assert _run(engine, "units", "--plan", "national-2026", "--as-of", "2023-12-31") == 0
@@ -117,7 +128,7 @@ def test_i16_7_explain_by_masked_id_or_name_when_one_person_has_it(engine, tmp_p
     masked = f"{a[:3]}****{a[7:]}"
     for typed in (a, masked, "林小華"):
         code, out, _ = _explained(engine, capsys, typed)
-        assert code == 0 and out.startswith(f"林小華（{masked}）— ")
+        assert code == 0 and f"\n林小華（{masked}）— " in out
 
 
 def test_i16_7_explain_lists_the_people_a_name_or_mask_fits(engine, tmp_path, capsys):

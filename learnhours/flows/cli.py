@@ -631,14 +631,16 @@ def _describe(path: Path, plan: Plan) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Why one person stands where they do; the person found by what the clerk has in hand."""
-    from learnhours.flows.steps import rejections_of, source_rows
+    from dataclasses import replace
+
+    from learnhours.flows.steps import data_note, rejections_of, source_rows
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
     from learnhours.transforms.ids import is_valid_id, mask_id
     from learnhours.warehouse import queries
 
-    plan, as_of = _plan(args), _as_of(args)
-    with _engine(args).connect() as connection:
+    plan, as_of, engine = _plan(args), _as_of(args), _engine(args)
+    with engine.connect() as connection:
         pid = _whom(connection, args.person_id)
         if pid is None:
             return 1
@@ -670,6 +672,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
         return 0
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
+    note = data_note(engine, plan, as_of)
+    for line in note.notes:
+        print(f"注意：{line}")
+    if result is not None and not note.judged:
+        result = replace(result, outcomes=[])  # no reprimand on no data
     lines = explain(plan, pid, result, records, as_of, rejected, sources, show_source=args.source)
     print("\n".join(lines))
     return 0

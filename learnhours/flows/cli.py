@@ -554,6 +554,7 @@ def cmd_notices(args: argparse.Namespace) -> int:
 def cmd_plans(args: argparse.Namespace) -> int:
     """Each plan file, and which plan applies to this year and the next."""
     from learnhours.flows.steps import today_in_taipei
+    from learnhours.transforms.dates import roc
 
     catalog = _catalog(args)
     today = args.as_of or today_in_taipei()
@@ -561,12 +562,13 @@ def cmd_plans(args: argparse.Namespace) -> int:
         try:
             if f.recurs:
                 plan = f.plan(today.year)
-                print(
-                    f"{f.id:24} 每年 {plan.period.start:%m-%d} ~ {plan.period.end:%m-%d}  {plan.name}"
-                )
+                start, end = plan.period.start, plan.period.end
+                every = f"每年 {start.month}月{start.day}日至{end.month}月{end.day}日"
+                print(f"{f.id:24} {every}  {plan.name}")
             else:
                 plan = f.plan()
-                print(f"{plan.id:24} {plan.period.start} ~ {plan.period.end}  {plan.name}")
+                span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
+                print(f"{plan.id:24} {span}  {plan.name}")
             for note in plan.warnings():
                 print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
@@ -583,7 +585,7 @@ def cmd_plans(args: argparse.Namespace) -> int:
         open_now = [p.id for p in catalog.current(today)]
     except PlanError:
         open_now = []
-    print(f"{today} 進行中（plan_id: current）：{'、'.join(open_now) or '（無）'}")
+    print(f"{roc(today)} 進行中（plan_id: current）：{'、'.join(open_now) or '（無）'}")
     return 0
 
 

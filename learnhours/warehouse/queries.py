@@ -237,17 +237,20 @@ class Coverage:
     """Whether the warehouse holds learning records inside a span of days, and its record span."""
 
     inside: bool
-    first: date | None  # the oldest record's end date, any date
+    first: date | None  # the oldest record's end date, any date (only when not `inside`)
     last: date | None  # the newest
 
 
 def coverage(connection: Connection, start: date, end: date) -> Coverage:
-    """Whether any learning record ended between `start` and `end` (both included)."""
+    """Whether any learning record ended between `start` and `end` (both included); the span
+    of all records only when none did (for the message: it costs a scan)."""
     inside = connection.execute(
         select(select(lr.id).where(lr.end_date.between(start, end)).exists())
     ).scalar_one()
+    if inside:
+        return Coverage(True, None, None)
     first, last = connection.execute(select(func.min(lr.end_date), func.max(lr.end_date))).one()
-    return Coverage(bool(inside), first, last)
+    return Coverage(False, first, last)
 
 
 def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, int]]:

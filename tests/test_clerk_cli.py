@@ -463,3 +463,20 @@ def test_i16_15_demo_fetch_loads_the_fetched_file_after_a_plain_demo(
     assert "略過" not in again and int(again.split("載入 ")[1].split(" ")[0]) == rows
     assert f"資料庫：sqlite:///{tmp_path / 'var' / 'demo' / 'fetched.db'}" in fetched
     assert "learnhours status --database-url sqlite:///" in fetched
+
+
+@pytest.mark.postgres
+def test_i16_7_explain_finds_people_and_rejected_rows_on_postgres(pg_engine, tmp_path, capsys):
+    """The lookups by masked ID, name and a mistyped ID's source row, on the other database."""
+    a = new_id()
+    ingest_file(pg_engine, roster_file(tmp_path, [person(a, name="林小華")]))
+    rows = [record(a, name="林小華", day=date(2026, 3, 3)), record("A123456788", code="Y")]
+    ingest_file(pg_engine, export_file(tmp_path, rows, name="a.csv"))
+    masked = f"{a[:3]}****{a[7:]}"
+    for typed in (masked, "林小華"):
+        code, out, _ = _explained(pg_engine, capsys, typed)
+        assert code == 0 and f"林小華（{masked}）— " in out
+    code, out, _ = _explained(pg_engine, capsys, "A123456788")
+    assert code == 0 and "a.csv 第 3 行「身分證字號」" in out
+    assert _run(pg_engine, "status", "--plan", "miaoli-zhunan-2018", "--as-of", "2026-11-23") == 0
+    assert "不列獎懲" in capsys.readouterr().out

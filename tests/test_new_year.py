@@ -174,4 +174,4 @@ def test_make_demo_on_new_years_day_by_the_clock(tmp_path, prefect_harness, caps
     config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
     assert main(["--config", str(config), "demo"]) == 0
     out = capsys.readouterr().out
-    assert "資料截至 2027-01-01" in out and "national-2027：人員 200" in out
+    assert "資料截至 116年1月1日" in out and "national-2027：人員 200" in out

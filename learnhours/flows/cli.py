@@ -944,7 +944,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return code
     mails = sum(sum(p["mail"].values()) for p in [*summary["plans"], *summary["finals"]])
     print()
-    print(f"learnhours demo（資料截至 {as_of}）" + ("，自模擬入口網站下載" if args.fetch else ""))
+    from learnhours.transforms.dates import roc
+
+    print(
+        f"learnhours demo（資料截至 {roc(as_of)}）" + ("，自模擬入口網站下載" if args.fetch else "")
+    )
     skipped = summary["files_skipped"]
     print(
         f"  檔案 {summary['files']} 個"

@@ -324,7 +324,7 @@ def test_a_run_stopped_by_sigterm_gives_back_its_lock_and_is_logged_cancelled(
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")
 
-    def stopped(engine, paths, codes=None):  # noqa: ANN001 - the ingest step, interrupted as it starts
+    def stopped(engine, paths, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - the ingest step, interrupted as it starts
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM should have stopped the run")
 

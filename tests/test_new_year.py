@@ -100,11 +100,11 @@ def test_plan_check_validates_a_recurring_plan_for_the_coming_year_too(tmp_path,
 def test_plans_lists_what_applies_to_which_year(capsys):
     assert main(["plans", "--as-of", "2026-12-01"]) == 0
     out = capsys.readouterr().out
-    assert "national                 每年 01-01 ~ 12-31" in out
+    assert "national                 每年 1月1日至12月31日" in out
     assert (
         "2026 年（民國 115 年）適用：" in out and "2027 年（民國 116 年）適用：national-2027" in out
     )
-    assert "2026-12-01 進行中（plan_id: current）：national-2026" in out
+    assert "115年12月1日 進行中（plan_id: current）：national-2026" in out
 
 
 def test_current_on_new_year_s_day_judges_the_new_year_and_owes_the_old_one_its_final():
@@ -174,4 +174,4 @@ def test_make_demo_on_new_years_day_by_the_clock(tmp_path, prefect_harness, caps
     config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
     assert main(["--config", str(config), "demo"]) == 0
     out = capsys.readouterr().out
-    assert "資料截至 2027-01-01" in out and "national-2027：人員 200" in out
+    assert "資料截至 116年1月1日" in out and "national-2027：人員 200" in out

@@ -264,7 +264,7 @@ def _load(tmp_path: Path, name: str, path: Path, codes_text: str = ""):
     codes = shipped_code_tables()
     if codes_text:
         codes = merged(codes, parse_code_tables(codes_text, f"{name}-codes.yaml"))
-    report = ingest_file(engine, path, codes)
+    report = ingest_file(engine, path, codes=codes)
     assert report.ok and report.rejected == 0, (report.error, report.problems)
     return engine, report
 

@@ -53,7 +53,10 @@ def row_of(header: list[str], first_line: int, form: str, block: bytes, line: in
     Cells beyond the header (a row wider than it) are named by their column number.
     """
     cells = unpack(form, block, first_line, header).get(line)
-    if cells is None:
-        return None
+    return None if cells is None else named(header, cells)
+
+
+def named(header: list[str], cells: Cells) -> dict:
+    """A line's cells as {header: cell}; cells beyond the header named by their column number."""
     names = [*header, *(f"第{i + 1}欄" for i in range(len(header), len(cells)))]
     return dict(zip(names, cells, strict=False))

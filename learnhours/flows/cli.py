@@ -8,6 +8,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -40,10 +41,39 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202
+    from sqlalchemy.engine import make_url
+
     from learnhours.warehouse.db import connect
 
     settings = _settings(args)
-    return connect(settings.database_url, settings.database_lock_wait_seconds)
+    url = settings.database_url
+    parsed = make_url(url)
+    file = (parsed.database or "").removeprefix("file:").partition("?")[0]  # a URI-form name too
+    new = (
+        parsed.get_backend_name() == "sqlite"
+        and file not in ("", ":memory:")
+        and parsed.query.get("mode") != "ro"  # read-only: never created
+        and not Path(file).exists()
+    )
+    engine = connect(url, settings.database_lock_wait_seconds)
+    if new:
+        # A command typed outside the project folder must not pass off a new file as the data.
+        print(
+            f"注意：資料庫 {printable(file)} 不存在，已建立新的空資料庫（{_found(args)}）",
+            file=sys.stderr,
+        )
+    return engine
+
+
+def _found(args: argparse.Namespace) -> str:
+    """Where the settings came from, for a message about which warehouse was opened."""
+    settings = _settings(args)
+    if settings.config_file:
+        return f"設定檔 {settings.config_file}"
+    return (
+        f"自 {Path.cwd()} 往上找不到 learnhours.toml，使用預設值；"
+        "請在專案資料夾中執行，或以 --config、LEARNHOURS_CONFIG 或 --database-url 指定"
+    )
 
 
 def _as_of(args: argparse.Namespace) -> date:
@@ -53,7 +83,10 @@ def _as_of(args: argparse.Namespace) -> date:
 
 
 def _catalog(args: argparse.Namespace) -> Catalog:
-    return Catalog.read(_settings(args).plans_dir)
+    folder = _settings(args).plans_dir
+    if not folder.is_dir():
+        raise SettingsError(f"計畫資料夾 {folder} 不存在（{_found(args)}）")
+    return Catalog.read(folder)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -85,7 +118,93 @@ def _prefect_home(path: Path, *, local_only: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
-def _emit(rows: list[dict], fmt: str) -> None:
+# Tables are for people: Chinese headings and words, ROC dates. CSV and JSON are contracts for
+# other tools: English keys, the values as stored, ISO dates (README "Output formats").
+HEADINGS = {
+    "person_id": "身分證字號",
+    "name": "姓名",
+    "agency_code": "機關代碼",
+    "agency": "機關",
+    "unit": "單位",
+    "units": "單位數",
+    "status": "狀態",
+    "needed_hours": "尚需時數",
+    "total_hours": "總時數",
+    "headcount": "人數",
+    "met": "達成人數",
+    "rate": "達成率",
+    "file": "檔案",
+    "line": "行",
+    "column": "欄位",
+    "value": "內容",
+    "reason": "原因",
+    "id": "編號",
+    "plan": "計畫",
+    "kind": "種類",
+    "stage": "階段",
+    "created": "排入日期",
+    "to": "收件人",
+    "subject": "主旨",
+    "detail": "說明",
+    "released": "改回待寄",
+    "started": "開始",
+    "finished": "結束",
+    "state": "結果",
+    "plans": "計畫",
+    "files": "檔案數",
+    "rows_loaded": "載入列數",
+    "people": "人數",
+    "short": "未達成",
+    "mails_sent": "寄出郵件",
+    "cause": "原因",
+}
+STATUS_WORDS = {**HEADINGS, "outcome": "獎懲"}
+UNIT_WORDS = {**HEADINGS, "outcome": "等第"}
+VALUE_WORDS = {
+    "status": {
+        "met": "已達成",
+        "short": "未達成",
+        "exempt": "免列計",
+        "pending": "待寄",
+        "sending": "寄送中",
+        "sent": "已寄出",
+        "failed": "寄送失敗",
+        "superseded": "已取代",
+    },
+    "kind": {
+        "reminder": "提醒",
+        "digest": "單位摘要",
+        "summary": "人事室摘要",
+        "final": "年度結算",
+        "admin": "作業失敗通知",
+    },
+    "state": {
+        "running": "執行中",
+        "completed": "完成",
+        "warning": "完成（有警告）",
+        "failed": "失敗",
+        "cancelled": "已取消",
+        "killed": "中斷",
+    },
+}
+
+
+def _cell(value: object, table: bool) -> object:
+    """A date or time as people read it (ROC) in a table, ISO in CSV and JSON."""
+    from datetime import datetime
+
+    from learnhours.transforms.dates import roc
+
+    if isinstance(value, datetime):
+        return f"{roc(value.date())} {value:%H:%M:%S}" if table else f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, date):
+        return roc(value) if table else value.isoformat()
+    return value
+
+
+def _emit(rows: list[dict], fmt: str, headings: dict[str, str] | None = None) -> None:
+    table = fmt == "table"
+    rows = [{k: _cell(v, table) for k, v in row.items()} for row in rows]
     if fmt == "json":
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -99,13 +218,20 @@ def _emit(rows: list[dict], fmt: str) -> None:
         if not rows:
             print("（沒有資料）")
             return
-        headers = list(rows[0])
+        words = headings or HEADINGS
+        keys = list(rows[0])
         # A file name or cell may hold escapes or newlines: shown escaped, one row a line.
-        cells = [{h: printable(str(r[h])) for h in headers} for r in rows]
-        widths = [max(_width(str(h)), *(_width(r[h]) for r in cells)) for h in headers]
-        print("  ".join(_pad(str(h), w) for h, w in zip(headers, widths, strict=True)))
-        for row in cells:
-            print("  ".join(_pad(row[h], w) for h, w in zip(headers, widths, strict=True)))
+        shown = [
+            {k: printable(str(VALUE_WORDS.get(k, {}).get(str(r[k]), r[k]))) for k in keys}
+            for r in rows
+        ]
+        heads = [words.get(k, k) for k in keys]
+        widths = [
+            max(_width(h), *(_width(r[k]) for r in shown)) for h, k in zip(heads, keys, strict=True)
+        ]
+        print("  ".join(_pad(h, w) for h, w in zip(heads, widths, strict=True)).rstrip())
+        for row in shown:
+            print("  ".join(_pad(row[k], w) for k, w in zip(keys, widths, strict=True)).rstrip())
 
 
 def _width(text: str) -> int:
@@ -123,15 +249,69 @@ def _waiting(why: Exception) -> None:
     print(f"等待中：{why}", file=sys.stderr)
 
 
+class ProgressLine:
+    """How far a large file has got, on one line of a terminal that rewrites itself: rows,
+    percent (when the file's size in lines is known) and rows per second. Shown only after
+    `after` seconds, so a small file prints nothing; removed when the file is done."""
+
+    def __init__(self, name: str, stream, after: float = 1.0, every: float = 0.25) -> None:  # noqa: ANN001
+        import time
+
+        self.name, self.stream, self.after, self.every = name, stream, after, every
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.last_shown: float | None = None
+        self.width = 0
+
+    def __call__(self, rows: int, line: int, lines: int | None) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if elapsed < self.after or (
+            self.last_shown is not None and now - self.last_shown < self.every
+        ):
+            return
+        self.last_shown = now
+        share = f"（{min(100, 100 * line // lines)}%）" if lines else ""
+        rate = f"，每秒 {rows / elapsed:,.0f} 列" if elapsed > 0 else ""
+        text = f"  {self.name}：已讀取 {rows:,} 列{share}{rate}"
+        self.stream.write("\r" + _pad(text, self.width))
+        self.stream.flush()
+        self.width = max(self.width, _width(text))
+
+    def close(self) -> None:
+        if self.last_shown is not None:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _progress_line(path: Path) -> ProgressLine | None:
+    """A progress line on a terminal only: logs, pipes and CI (`CI` set) stay quiet."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    return ProgressLine(path.name, sys.stderr)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from learnhours.flows.steps import ingest_paths, roster_codes
+    """Every file seen is listed: loaded, already loaded, refused, or passed over and why."""
+    from learnhours.flows.steps import ingest_paths, look_in, roster_codes
     from learnhours.warehouse.lock import INGEST, run_lock_held
 
+    found = look_in(args.paths)
+    for folder in found.empty:
+        print(f"資料夾 {folder} 是空的：沒有任何檔案")
+    for folder, why in found.unreadable:
+        print(f"✗ {folder}：無法讀取此資料夾（{why}）")
+    for path, why in found.passed:
+        print(f"- {path.name}：略過，{why}")
+    if not found.files:
+        if found.passed:
+            print("沒有可匯入的檔案")
+        return 1 if found.unreadable else 0
     engine = _engine(args)
     codes = roster_codes(_settings(args))
     # The nightly run may be loading its inbox: wait for it, as another run would.
     with run_lock_held(engine, INGEST, _settings(args).ingest_wait_seconds, on_wait=_waiting):
-        reports = ingest_paths(engine, args.paths, codes)
+        reports = ingest_paths(engine, found.files, _progress_line, codes=codes)
     for r in reports:
         name = printable(Path(r.path).name)
         if r.error:
@@ -149,7 +329,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"    第 {line} 行「{problem.column}」：{printable(problem.reason)}")
             if len(r.problems) > 5:
                 print(f"    …另有 {len(r.problems) - 5} 個問題，見 `learnhours rejected`")
-    return 1 if any(r.error for r in reports) else 0
+    return 1 if found.unreadable or any(r.error for r in reports) else 0
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
@@ -164,12 +344,13 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_rows(result) -> list[dict]:  # noqa: ANN001
+def status_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome.
 
     `total_hours` is every counted hour; a requirement column is empty for a person whose track
     does not have that requirement. When the plan's people are of several agencies,
-    `agency_code` and `agency` come before `unit`.
+    `agency_code` and `agency` come before `unit`. `judged` False (no record to judge on):
+    `outcome` is empty, never a penalty.
     """
     extra = [c for c in result.plan.columns if c.id != "total"]
     agencies = result.several_agencies
@@ -187,12 +368,12 @@ def status_rows(result) -> list[dict]:  # noqa: ANN001
         row.update(
             {f"{c.id}_hours": plain(p.hours[c.id]) if c.id in p.hours else "" for c in extra}
         )
-        row["outcome"] = p.outcome
+        row["outcome"] = p.outcome if judged else ""
         rows.append(row)
     return rows
 
 
-def unit_rows(result) -> list[dict]:  # noqa: ANN001
+def unit_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """The units CSV contract: unit,headcount,met,rate,outcome; with several agencies,
     `agency_code` and `agency` come first (a unit is its agency's)."""
     agencies = result.several_agencies
@@ -203,13 +384,13 @@ def unit_rows(result) -> list[dict]:  # noqa: ANN001
             "headcount": u.headcount,
             "met": u.met,
             "rate": _rate(u.rate),
-            "outcome": u.tier,
+            "outcome": u.tier if judged else "",
         }
         for u in result.units
     ]
 
 
-def agency_rows(result) -> list[dict]:  # noqa: ANN001
+def agency_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
     """`units --by agency`: agency_code,agency,units,headcount,met,rate,outcome."""
     return [
         {
@@ -219,26 +400,51 @@ def agency_rows(result) -> list[dict]:  # noqa: ANN001
             "headcount": a.headcount,
             "met": a.met,
             "rate": _rate(a.rate),
-            "outcome": a.tier,
+            "outcome": a.tier if judged else "",
         }
         for a in result.agencies
     ]
 
 
 def _compute(args: argparse.Namespace):  # noqa: ANN202
-    from learnhours.flows.steps import compute
+    """The plan judged on the as-of date, after saying what the reader must know first: a date
+    outside the plan's period, or no record to judge on (then no outcome is shown)."""
+    from learnhours.flows.steps import compute, data_note
 
-    return compute(_engine(args), _plan(args), _as_of(args))
+    engine, plan, as_of = _engine(args), _plan(args), _as_of(args)
+    note = data_note(engine, plan, as_of)
+    # In a table the note heads the output; CSV and JSON stay data, so it goes to stderr.
+    out = sys.stdout if args.format == "table" else sys.stderr
+    for line in note.notes:
+        print(f"注意：{line}", file=out)
+    result = compute(engine, plan, as_of)
+    if not result.people:
+        _empty_warehouse(args, result)
+    return result, note.judged
+
+
+def _empty_warehouse(args: argparse.Namespace, result) -> None:  # noqa: ANN001
+    """Nobody to show: say which warehouse was opened, and from which settings."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(_settings(args).database_url).render_as_string(hide_password=True)
+    print(
+        f"注意：資料庫 {shown} 中沒有計畫 {result.plan.id} 的人員（{_found(args)}）",
+        file=sys.stderr,
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _emit(status_rows(_compute(args)), args.format)
+    result, judged = _compute(args)
+    headings = {**STATUS_WORDS, **{f"{c.id}_hours": c.name for c in result.plan.columns}}
+    _emit(status_rows(result, judged), args.format, headings)
     return 0
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    result = _compute(args)
-    _emit(agency_rows(result) if args.by == "agency" else unit_rows(result), args.format)
+    result, judged = _compute(args)
+    rows = agency_rows(result, judged) if args.by == "agency" else unit_rows(result, judged)
+    _emit(rows, args.format, UNIT_WORDS)
     return 0
 
 
@@ -336,15 +542,18 @@ def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered
 def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
     """A closed plan sends nothing but its one final summary, once the lag has passed."""
     from learnhours.flows import steps
+    from learnhours.transforms.dates import roc
 
-    print(
-        f"{plan.name}：計畫期間 {plan.period.start} ~ {plan.period.end}，{day} 不在期間內；"
-        "不寄提醒、單位摘要與每日摘要"
-    )
+    span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
     if day < plan.period.start:
+        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫尚未開始）；不寄任何通知")
         return 0
+    print(
+        f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫已結束）；不寄提醒、單位摘要與每日摘要"
+    )
     if dry_run:
-        print(f"年度結算：登錄期過後（{steps.final_due_on(plan)} 起）寄一次給人事室。試算：未寄出")
+        outlook = steps.final_outlook(engine, plan, day, mail)
+        print(f"年度結算：{outlook.words}。試算：未寄出")
         return 0
     report = steps.close_year(engine, plan, day, mail)
     print(f"年度結算：{report.words}")
@@ -363,12 +572,14 @@ def cmd_notices(args: argparse.Namespace) -> int:
                 "plan": r.plan_id,
                 "kind": r.kind,
                 "stage": r.stage,
-                "created": r.created_on.isoformat(),
+                "created": r.created_on,
                 "to": r.to_address,
                 "status": r.status,
                 "subject": r.subject,
                 "detail": r.detail,
-                "released": f"{r.released_by} {_local(r.released_at)}" if r.released_at else "",
+                "released": f"{r.released_by} {_local(r.released_at):%Y-%m-%d %H:%M:%S}"
+                if r.released_at
+                else "",
             }
             for r in rows
         ],
@@ -380,6 +591,7 @@ def cmd_notices(args: argparse.Namespace) -> int:
 def cmd_plans(args: argparse.Namespace) -> int:
     """Each plan file, and which plan applies to this year and the next."""
     from learnhours.flows.steps import today_in_taipei
+    from learnhours.transforms.dates import roc
 
     catalog = _catalog(args)
     today = args.as_of or today_in_taipei()
@@ -387,12 +599,13 @@ def cmd_plans(args: argparse.Namespace) -> int:
         try:
             if f.recurs:
                 plan = f.plan(today.year)
-                print(
-                    f"{f.id:24} 每年 {plan.period.start:%m-%d} ~ {plan.period.end:%m-%d}  {plan.name}"
-                )
+                start, end = plan.period.start, plan.period.end
+                every = f"每年 {start.month}月{start.day}日至{end.month}月{end.day}日"
+                print(f"{f.id:24} {every}  {plan.name}")
             else:
                 plan = f.plan()
-                print(f"{plan.id:24} {plan.period.start} ~ {plan.period.end}  {plan.name}")
+                span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
+                print(f"{plan.id:24} {span}  {plan.name}")
             for note in plan.warnings():
                 print(f"{'':24} ⚠ {note}")
         except PlanError as exc:
@@ -409,31 +622,48 @@ def cmd_plans(args: argparse.Namespace) -> int:
         open_now = [p.id for p in catalog.current(today)]
     except PlanError:
         open_now = []
-    print(f"{today} 進行中（plan_id: current）：{'、'.join(open_now) or '（無）'}")
+    print(f"{roc(today)} 進行中（plan_id: current）：{'、'.join(open_now) or '（無）'}")
     return 0
 
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
+    """Each file checked on its own: one broken file does not hide what the others say."""
     from learnhours.flows.steps import today_in_taipei
 
-    found = read_plan_file(args.file)
-    if found.recurs:
-        # A recurring plan must hold for the coming year too: checked before New Year's night.
-        this_year = (args.as_of or today_in_taipei()).year
-        plans = [found.plan(year) for year in (this_year, this_year + 1)]
+    this_year = (args.as_of or today_in_taipei()).year
+    broken = 0
+    checked: list[Plan] = []
+    for path in args.files:
+        try:
+            found = read_plan_file(path)
+            if found.recurs:
+                # A recurring plan must hold for the coming year too: checked before New Year's.
+                plans = [found.plan(year) for year in (this_year, this_year + 1)]
+                print(
+                    f"✓ {printable(str(path))}：每年適用（recurs: yearly），"
+                    f"以 {this_year}、{this_year + 1} 年檢查"
+                )
+            else:
+                plans = [found.plan()]
+        except PlanError as exc:
+            if len(args.files) == 1:
+                raise
+            print(f"✗ {printable(str(path))}：{printable(str(exc))}")
+            broken += 1
+            continue
+        for plan in plans:
+            _describe(path, plan)
+        checked += plans
+    if len(args.files) > 1:
         print(
-            f"✓ {printable(str(args.file))}：每年適用（recurs: yearly），"
-            f"以 {this_year}、{this_year + 1} 年檢查"
+            f"共 {len(args.files)} 個計畫檔：{len(args.files) - broken} 個正確、{broken} 個有錯誤"
         )
-    else:
-        plans = [found.plan()]
-    for plan in plans:
-        _describe(args.file, plan)
-    return _check_templates(args, plans)
+    templates = _check_templates(args, checked) if checked else 0
+    return 2 if broken or templates else 0
 
 
 def _check_templates(args: argparse.Namespace, plans: list[Plan]) -> int:
-    """The installation's own mail templates (templates_dir), tried on this plan's notices."""
+    """The installation's own mail templates (templates_dir), tried on these plans' notices."""
     settings = _settings(args)
     if settings.templates_dir is None:
         return 0
@@ -458,28 +688,41 @@ def _describe(path: Path, plan: Plan) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """Why one person stands where they do; the person found by what the clerk has in hand."""
+    from dataclasses import replace
+
+    from learnhours.flows.steps import data_note, rejections_of, source_rows
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
-    from learnhours.transforms.ids import mask_id, normalize_id
+    from learnhours.transforms.ids import is_valid_id, mask_id
     from learnhours.warehouse import queries
 
-    plan, as_of, pid = _plan(args), _as_of(args), normalize_id(args.person_id)
-    with _engine(args).connect() as connection:
+    plan, as_of, engine = _plan(args), _as_of(args), _engine(args)
+    with engine.connect() as connection:
+        pid = _whom(connection, args.person_id)
+        if pid is None:
+            return 1
         who = queries.member(connection, pid)
         records = queries.person_records(connection, pid)
-        rejected = queries.person_rejections(connection, pid)
+        known = queries.people_like(connection, id_like=pid)
+        name = who.name if who else (known[0].name if known else None)
+        rejected = rejections_of(connection, pid, name)
         now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
-        sources = None
-        if args.source:
-            from learnhours.flows.steps import source_row
-
-            sources = {
-                (r.batch_id, r.line_no): source_row(connection, r.batch_id, r.line_no)
-                for r in records
-            }
+        # The source rows: the course names as written, and with --source the rows themselves.
+        sources = source_rows(connection, [(r.batch_id, r.line_no) for r in records])
     if who is None and not records and not rejected.rows:
-        print("名冊與學習紀錄中都找不到此身分證字號", file=sys.stderr)
+        print(_not_found(args.person_id, pid), file=sys.stderr)
         return 1
+    if not is_valid_id(pid) and not records:
+        # A mistyped ID: nobody has it, only the rows refused for it.
+        print(
+            f"「{args.person_id}」的檢查碼不正確，不是有效的身分證字號；"
+            f"帶有此字號的資料列都被拒絕、未匯入（{len({(r.file_name, r.line_no) for r in rejected.rows})} 列），"
+            "請修正來源檔後重新匯入："
+        )
+        for r in rejected.rows:
+            print(f"  ✗ {r.file_name} 第 {r.line_no} 行「{r.column_name}」：{r.reason}")
+        return 0
     if who is not None and not plan.binds(who):
         print(
             f"{who.name}（{mask_id(pid)}，{who.agency or who.unit}）不在計畫 {plan.id} 之內："
@@ -487,8 +730,66 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
         return 0
     result = assess(plan, [who], now, judged, as_of)[0] if who else None
-    print("\n".join(map(printable, explain(plan, pid, result, records, as_of, rejected, sources))))
+    note = data_note(engine, plan, as_of)
+    for line in note.notes:
+        print(f"注意：{line}")
+    if result is not None and not note.judged:
+        result = replace(result, outcomes=[])  # no reprimand on no data
+    lines = explain(plan, pid, result, records, as_of, rejected, sources, show_source=args.source)
+    print("\n".join(map(printable, lines)))
     return 0
+
+
+_FULL_ID = re.compile(r"[A-Z][0-9A-D][0-9]{8}")
+_MASKED_ID = re.compile(r"([A-Z][0-9A-D][0-9])\*{3,5}([0-9]{3})")
+
+
+def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
+    """The 身分證字號 a clerk means: a full one as typed; a masked one as the mails print it
+    (`A12****789`) or a name, when one person has it. Several or none: says so, None."""
+    from learnhours.transforms.ids import mask_id, normalize_id
+    from learnhours.warehouse import queries
+
+    text = normalize_id(typed)
+    if _FULL_ID.fullmatch(text):
+        return text
+    masked = _MASKED_ID.fullmatch(text)
+    if masked:
+        found = queries.people_like(connection, id_like=f"{masked[1]}____{masked[2]}")
+    else:
+        found = queries.people_like(connection, name=typed.strip())
+    if len(found) == 1:
+        return found[0].person_id
+    if not found:
+        what = "此遮蔽的身分證字號" if masked else "此姓名（或身分證字號）"
+        print(f"找不到「{typed}」：名冊與學習紀錄中都沒有{what}", file=sys.stderr)
+        if masked:
+            hits = [
+                line
+                for line in queries.unlinked_rejections(connection)
+                if line.value == f"{masked[1]}****{masked[2]}"
+            ]
+            for line in hits:
+                print(
+                    f"  被拒絕的資料列：{line.file_name} 第 {line.line_no} 行「{line.column_name}」"
+                    f"：{line.reason}（見 `learnhours rejected`）",
+                    file=sys.stderr,
+                )
+        return None
+    print(f"「{typed}」符合 {len(found)} 人，請以完整的身分證字號查詢：", file=sys.stderr)
+    for c in found:
+        where = "、".join(x for x in (c.agency, c.unit) if x) or "（不在人員名冊）"
+        print(f"  {c.name}  {where}  {mask_id(c.person_id)}", file=sys.stderr)
+    return None
+
+
+def _not_found(typed: str, pid: str) -> str:
+    from learnhours.transforms.ids import is_valid_id
+
+    text = f"找不到「{typed}」：名冊、學習紀錄與被拒絕的資料列中都沒有此身分證字號"
+    if not is_valid_id(pid):
+        text += "；此身分證字號的檢查碼不正確，請核對是否打錯"
+    return text
 
 
 def _run_flow(
@@ -607,7 +908,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local(moment) -> str:  # noqa: ANN001
+def _local(moment):  # noqa: ANN001, ANN202 - a datetime in Taipei, or "" for none
     from datetime import UTC
 
     from learnhours.plans import TAIPEI
@@ -615,7 +916,7 @@ def _local(moment) -> str:  # noqa: ANN001
     if moment is None:
         return ""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(TAIPEI).strftime("%Y-%m-%d %H:%M:%S")
+    return aware.astimezone(TAIPEI).replace(tzinfo=None)
 
 
 def cmd_unlock(args: argparse.Namespace) -> int:
@@ -628,7 +929,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
             print("沒有任何鎖被持有")
             return 0
         for lock_name, held_by, since in held:
-            print(f"{lock_name}：{held_by}（{_local(since)} 起）")
+            print(f"{lock_name}：{held_by}（{_local(since):%Y-%m-%d %H:%M:%S} 起）")
         print("請指定要釋放的鎖：learnhours unlock <名稱>（確認該執行已不在進行）")
         return 2
     holder = unlock(engine, args.name)
@@ -660,15 +961,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from learnhours.flows.failure import scrub
     from learnhours.flows.steps import fetch_to_inbox, portal_profile
 
-    engine = _engine(args)
     settings = _settings(args)
+    site = portal_profile(args.profile, settings.sites_dir)  # a wrong profile before anything else
+    engine = _engine(args)
     inbox = args.inbox or settings.inbox
     date_to = args.date_to or _today()
     date_from = args.date_from or date(date_to.year, 1, 1)
     try:
         report = fetch_to_inbox(
             engine,
-            portal_profile(args.profile, settings.sites_dir),
+            site,
             inbox,
             date_from,
             date_to,
@@ -715,6 +1017,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     as_of = args.as_of or today_in_taipei()
     demo = settings.root / "var" / "demo"
     inbox = demo / ("fetched" if args.fetch else "inbox")
+    if args.fetch and not args.database_url:
+        # Its own warehouse as well as its own inbox: the records fetched are really loaded,
+        # not found already there from a plain `demo` and counted as duplicates.
+        demo.mkdir(parents=True, exist_ok=True)
+        args.database_url, args.settings = f"sqlite:///{demo / 'fetched.db'}", None
+        settings = _settings(args)
     sample = build_sample(as_of.year, as_of)
     os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
     run = dict(
@@ -734,7 +1042,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return code
     mails = sum(sum(p["mail"].values()) for p in [*summary["plans"], *summary["finals"]])
     print()
-    print(f"learnhours demo（資料截至 {as_of}）" + ("，自模擬入口網站下載" if args.fetch else ""))
+    from learnhours.transforms.dates import roc
+
+    print(
+        f"learnhours demo（資料截至 {roc(as_of)}）" + ("，自模擬入口網站下載" if args.fetch else "")
+    )
     skipped = summary["files_skipped"]
     print(
         f"  檔案 {summary['files']} 個"
@@ -759,7 +1071,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"  郵件：{printable(str(args.outbox or settings.outbox))}/*.eml   資料庫：{printable(shown)}"
     )
-    print("  看看：learnhours status --plan current --format table")
+    look = f" --database-url {shown}" if args.fetch else ""
+    print(f"  看看：learnhours status{look} --plan current --format table")
     return code
 
 
@@ -784,158 +1097,236 @@ def _demo_fetch(args: argparse.Namespace, sample, run: dict) -> tuple[int, dict 
 # --- parser -------------------------------------------------------------------------------------
 
 
+# Argparse's own words (usage, section titles, its error messages), in Chinese: argparse looks
+# them up through its module-level `_` when it formats, so they are swapped in for parsing only.
+_ARGPARSE_WORDS = {
+    "usage: ": "用法：",
+    "positional arguments": "引數",
+    "options": "選項",
+    "show this help message and exit": "顯示此說明後結束",
+    "the following arguments are required: %s": "缺少必要的引數：%s",
+    "argument %(argument_name)s: %(message)s": "引數 %(argument_name)s：%(message)s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "沒有 %(value)r 這個選項（可用：%(choices)s）",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：錯誤：%(message)s\n",
+    "unrecognized arguments: %s": "不認得的引數：%s",
+    "expected one argument": "需要一個值",
+    "expected at least one argument": "至少需要一個值",
+    "invalid %(type)s value: %(value)r": "%(value)r 不是有效的 %(type)s",
+    "ambiguous option: %(option)s could match %(matches)s": "選項 %(option)s 不明確，可能是 %(matches)s",
+    "not allowed with argument %s": "不可與 %s 同時使用",
+    "one of the arguments %s is required": "必須指定 %s 之一",
+}
+
+
+@contextlib.contextmanager
+def _argparse_in_chinese() -> Iterator[None]:
+    before = argparse._  # type: ignore[attr-defined]
+    argparse._ = lambda text: _ARGPARSE_WORDS.get(text, before(text))  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._ = before  # type: ignore[attr-defined]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, argparse's own messages in Chinese too."""
+    with _argparse_in_chinese():
+        return build_parser().parse_args(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Help texts are for people (Chinese); command names and option names stay as they are."""
     parser = argparse.ArgumentParser(
         prog="learnhours", description="公務人員學習時數：匯入、檢核、提醒（人事室每晚自動執行）"
     )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="warehouse URL (default: the database_url setting, see the README's Configuration)",
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="the settings file (default: learnhours.toml here or in a folder above)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The options every command takes, before or after its name (`status --database-url …`).
+    # After it they are the subcommand's, with no default of their own: what was given before
+    # the name stays unless given again.
+    common = argparse.ArgumentParser(add_help=False)
+    for target, default in ((parser, None), (common, argparse.SUPPRESS)):
+        target.add_argument(
+            "--database-url",
+            default=default,
+            metavar="URL",
+            help="資料庫位址（預設：設定 database_url，見 README「Configuration」）",
+        )
+        target.add_argument(
+            "--config",
+            type=Path,
+            default=default,
+            metavar="FILE",
+            help="設定檔（預設：目前資料夾或上層資料夾中的 learnhours.toml）",
+        )
+        target.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default if default is not None else False,
+            help="顯示執行過程的紀錄",
+        )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="命令")
 
     def add(name: str, func, help_text: str, parent=sub) -> argparse.ArgumentParser:  # noqa: ANN001
-        p = parent.add_parser(name, help=help_text, description=help_text)
+        p = parent.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         return p
 
     def as_of(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today in Asia/Taipei)"
+            "--as-of",
+            type=_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="資料截至的日期（預設：今天，台北時間）",
         )
 
     def formats(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+        p.add_argument(
+            "--format",
+            choices=("table", "csv", "json"),
+            default="table",
+            help="table：給人看的表格（民國日期）；csv、json：給程式讀（ISO 日期，英文欄名）",
+        )
 
     def plan_args(p: argparse.ArgumentParser, with_format: bool = True) -> None:
         p.add_argument(
             "--plan",
             required=True,
-            help="plan id (`learnhours plans`): national-2026, national (this year's), or current",
+            metavar="PLAN",
+            help="計畫代碼（見 `learnhours plans`）：如 national-2026、national（今年的）或 current",
         )
         as_of(p)
         if with_format:
             formats(p)
 
     def outbox(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--outbox", type=Path, default=None, help="file outbox folder")
+        p.add_argument(
+            "--outbox", type=Path, default=None, metavar="DIR", help="郵件檔（.eml）寫入的資料夾"
+        )
 
-    p = add("ingest", cmd_ingest, "load files or folders (any export shape) into the warehouse")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    formats(add("rejected", cmd_rejected, "list rejected rows: file, line, column, reason"))
-    plan_args(
-        add("status", cmd_status, "each roster person's hours, status and outcome for a plan")
-    )
-    p = add("units", cmd_units, "each unit's headcount, met, rate and tier for a plan")
+    p = add("ingest", cmd_ingest, "將檔案或資料夾（任何匯出格式）匯入資料庫；列出看到的每個檔案")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="檔案或資料夾")
+    formats(add("rejected", cmd_rejected, "列出被拒絕的資料列：檔案、行、欄位、原因"))
+    plan_args(add("status", cmd_status, "名冊上每個人在某計畫的時數、狀態與獎懲"))
+    p = add("units", cmd_units, "每個單位在某計畫的人數、達成人數、達成率與等第")
     plan_args(p)
     p.add_argument(
         "--by",
         choices=("unit", "agency"),
         default="unit",
-        help="one row per unit (default) or per agency, with the agency's tier",
+        help="unit：每個單位一列（預設）；agency：每個機關一列，含機關的等第",
     )
-    p = add("notify", cmd_notify, "queue and send tonight's reminders, digests and the HR summary")
+    p = add("notify", cmd_notify, "排入並寄出今晚的提醒、單位摘要與人事室摘要")
     plan_args(p, with_format=False)
-    p.add_argument(
-        "--dry-run", action="store_true", help="print tonight's send plan; record and send nothing"
-    )
+    p.add_argument("--dry-run", action="store_true", help="只列出今晚會寄什麼；不記錄也不寄出")
     outbox(p)
-    p = add(
-        "notices", cmd_notices, "list the notice ledger (`notices retry`: release for resending)"
-    )
+    p = add("notices", cmd_notices, "列出通知紀錄（`notices retry`：改回待寄，重新寄出）")
     p.add_argument(
         "--status",
         choices=("pending", "sending", "sent", "failed", "superseded"),
-        help="sending = stuck (maybe delivered): checked by HR, never resent by itself",
+        help="只列此狀態；sending＝卡住（可能已寄達）：由人事室確認，不會自動重寄",
     )
-    p.add_argument("--plan")
+    p.add_argument("--plan", metavar="PLAN", help="只列此計畫的通知")
     formats(p)
-    notices_sub = p.add_subparsers(dest="notices_command", metavar="SUBCOMMAND")
+    notices_sub = p.add_subparsers(dest="notices_command", metavar="SUBCOMMAND", title="子命令")
     retry = add(
         "retry",
         cmd_notices_retry,
-        "release failed or stuck (`sending`) notices for sending again, on purpose (recorded)",
+        "將寄送失敗或卡住（sending）的通知改回待寄，重新寄出（會記錄由誰改回）",
         notices_sub,
     )
-    retry.add_argument("--status", required=True, choices=("failed", "sending"))
-    retry.add_argument("--plan", help="only this plan's notices")
-    retry.add_argument("--person", help="only the reminders to this 身分證字號")
-    retry.add_argument("--id", type=int, help="only the notice with this id (`learnhours notices`)")
-    retry.add_argument("--by", help="who releases them (default: the login name)")
-    p = add("explain", cmd_explain, "why one person is met or short: each record, counted or not")
-    p.add_argument("person_id", metavar="PERSON_ID", help="身分證字號")
-    p.add_argument("--plan", required=True, help="plan id (see `learnhours plans`)")
+    retry.add_argument("--status", required=True, choices=("failed", "sending"), help="改回哪一種")
+    retry.add_argument("--plan", metavar="PLAN", help="只改此計畫的通知")
+    retry.add_argument("--person", metavar="ID", help="只改寄給此人的提醒")
+    retry.add_argument(
+        "--id", type=int, metavar="N", help="只改此編號的通知（見 `learnhours notices`）"
+    )
+    retry.add_argument("--by", metavar="NAME", help="由誰改回（預設：登入帳號）")
+    p = add("explain", cmd_explain, "說明某人為何達成或未達成：每筆紀錄是否採計、為什麼")
     p.add_argument(
-        "--source", action="store_true", help="also show each record's row as the file gave it"
+        "person_id",
+        metavar="WHO",
+        help="身分證字號、通知上遮蔽的身分證字號（如 A12****789）或姓名",
     )
+    p.add_argument(
+        "--plan", required=True, metavar="PLAN", help="計畫代碼（見 `learnhours plans`）"
+    )
+    p.add_argument("--source", action="store_true", help="也列出每筆紀錄在來源檔中的原始資料列")
     as_of(p)
-    as_of(add("plans", cmd_plans, "list the plans and which applies to which year"))
-    p = add("plan", lambda a: a.plan_parser.print_help() or 2, "plan files: check")
-    plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND")
+    as_of(add("plans", cmd_plans, "列出計畫檔，以及各年度適用哪些計畫"))
+    p = add("plan", lambda a: a.plan_parser.print_help() or 2, "計畫檔：check（檢查）")
+    plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", title="子命令")
     p.set_defaults(plan_parser=p)
-    check = add(
-        "check",
-        cmd_plan_check,
-        "validate a plan file (a recurring one for this year and the next)",
-        plan_sub,
-    )
-    check.add_argument("file", type=Path)
+    check = add("check", cmd_plan_check, "檢查計畫檔（每年適用的計畫檢查今年與明年）", plan_sub)
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="一個或多個計畫檔")
     as_of(check)
-    p = add(
-        "run",
-        cmd_run,
-        "the nightly flow: ingest the inbox, judge the plans, notify (a Prefect flow run)",
-    )
+    p = add("run", cmd_run, "夜間作業：匯入收件資料夾、計算各計畫、寄出通知（Prefect 流程）")
     p.add_argument(
         "--plan",
         default="current",
-        help="current (default: every plan open today, and the final summary of those that ended) "
-        "or plan ids, comma-separated",
+        metavar="PLAN",
+        help="current（預設：今天進行中的每個計畫，及已結束計畫的年度結算）或以逗號分隔的計畫代碼",
     )
     as_of(p)
-    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
-    outbox(p)
-    p.add_argument("--fetch", action="store_true", help="fetch from the portal first")
-    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
-    p = add("runs", cmd_runs, "recent nightly runs: start, end, state, counts, cause")
-    p.add_argument("--last", type=int, default=10, help="how many (default 10)")
-    formats(p)
-    p = add("unlock", cmd_unlock, "release the run lock of a run that is certainly gone")
     p.add_argument(
-        "name", nargs="?", default=None, help="ingest, or plan:<plan id> (none: list held locks)"
+        "--inbox", type=Path, default=None, metavar="DIR", help="收件資料夾（預設：設定 inbox）"
+    )
+    outbox(p)
+    p.add_argument("--fetch", action="store_true", help="先從入口網站下載")
+    p.add_argument(
+        "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
+    )
+    p = add("runs", cmd_runs, "最近的夜間作業：開始、結束、結果、筆數、原因")
+    p.add_argument("--last", type=int, default=10, metavar="N", help="列出幾筆（預設 10）")
+    formats(p)
+    p = add("unlock", cmd_unlock, "釋放已確定不在執行的作業所留下的鎖")
+    p.add_argument(
+        "name",
+        nargs="?",
+        default=None,
+        metavar="LOCK",
+        help="ingest 或 plan:<計畫代碼>（不指定：列出被持有的鎖）",
+    )
+    p = add("demo", cmd_demo, "產生今年的示範機關資料，並對它執行夜間作業")
+    as_of(p)
+    outbox(p)
+    p.add_argument(
+        "--fetch", action="store_true", help="自本機的模擬入口網站下載學習紀錄（使用自己的資料庫）"
+    )
+    p = add("fetch", cmd_fetch, "自入口網站下載匯出檔到收件資料夾，然後匯入")
+    p.add_argument(
+        "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
+    )
+    p.add_argument(
+        "--inbox", type=Path, default=None, metavar="DIR", help="收件資料夾（預設：設定 inbox）"
+    )
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="自哪一天（預設：1 月 1 日）",
+    )
+    p.add_argument(
+        "--to", dest="date_to", type=_date, metavar="YYYY-MM-DD", help="到哪一天（預設：今天）"
     )
     p = add(
-        "demo", cmd_demo, "generate a sample agency for this year and run the nightly flow on it"
+        "db",
+        lambda a: a.db_parser.print_help() or 2,
+        "資料庫結構：upgrade（升級）、current（目前版本）",
     )
-    as_of(p)
-    outbox(p)
-    p.add_argument(
-        "--fetch", action="store_true", help="fetch the records from a local portal emulator"
-    )
-    p = add("fetch", cmd_fetch, "download exports from the portal into the inbox, then ingest")
-    p.add_argument("--profile", default="lifelong-portal", help="site profile (sites/*.yaml)")
-    p.add_argument("--inbox", type=Path, default=None, help="default: the inbox setting")
-    p.add_argument("--from", dest="date_from", type=_date, help="YYYY-MM-DD (default: 1 January)")
-    p.add_argument("--to", dest="date_to", type=_date, help="YYYY-MM-DD (default: today)")
-    p = add("db", lambda a: a.db_parser.print_help() or 2, "warehouse schema: upgrade, current")
     p.set_defaults(db_parser=p)
-    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
-    up = add("upgrade", cmd_db, "apply the migrations (to the newest by default)", db_sub)
-    up.add_argument("revision", nargs="?", default="head")
-    add("current", cmd_db, "show the schema revision", db_sub)
+    db_sub = p.add_subparsers(dest="db_command", metavar="SUBCOMMAND", title="子命令")
+    up = add("upgrade", cmd_db, "套用資料庫移轉（預設到最新版）", db_sub)
+    up.add_argument(
+        "revision", nargs="?", default="head", metavar="REVISION", help="預設 head（最新）"
+    )
+    add("current", cmd_db, "顯示資料庫結構的版本", db_sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     root = logging.getLogger()
     if not root.handlers:

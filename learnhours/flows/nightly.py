@@ -90,8 +90,12 @@ def fetch_portal(
 def ingest_inbox(run: Run) -> dict[str, int]:
     inbox = run.settings.inbox
     if not inbox.is_dir():
-        raise NightlyFailed(f"the inbox folder {inbox} does not exist or is not a folder")
-    reports = steps.ingest_paths(run.engine, [inbox], steps.roster_codes(run.settings))
+        raise NightlyFailed(f"收件資料夾 {inbox} 不存在或不是資料夾（設定 inbox）")
+    found = steps.look_in([inbox])
+    if found.unreadable:
+        folder, why = found.unreadable[0]
+        raise NightlyFailed(f"收件資料夾 {folder} 無法讀取（{why}）：未匯入任何檔案")
+    reports = steps.ingest_paths(run.engine, found.files, codes=steps.roster_codes(run.settings))
     logger = get_run_logger()
     for r in reports:
         # File names only: never a row's content, which carries personal IDs.
@@ -292,7 +296,7 @@ def _night(
         run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
-    message = failed_deliveries(plans) or f"{sum(p['queued'] for p in plans)} notice(s) queued"
+    message = failed_deliveries(plans) or f"排入 {sum(p['queued'] for p in plans)} 封通知"
     warnings = [*night.warnings, *([portal] if portal else [])]
     if warnings:
         run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(warnings),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from learnhours.extractors import source_blocks
 from learnhours.extractors.portal import FetchReport
 from learnhours.extractors.site_profile import SiteProfile, load_profile
 from learnhours.ingest import FileReport, ingest_file
+from learnhours.ingest.load_file import Progress
 from learnhours.notifiers import backends, ledger, notices, render, summary_facts, template_check
 from learnhours.notifiers.backends import MailBackend, MailSettings
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
@@ -27,6 +29,7 @@ from learnhours.transforms.compliance import (
     assess_agencies,
     assess_units,
 )
+from learnhours.transforms.dates import roc
 from learnhours.transforms.roster_codes import CodeTableError, CodeTables, load_code_tables
 from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
@@ -132,39 +135,92 @@ def fetch_to_inbox(
 # --- ingest -------------------------------------------------------------------------------------
 
 
-def files_under(paths: Iterable[Path]) -> list[Path]:
+@dataclass
+class Found:
+    """What a look into the named paths saw: the files to ingest, and every other thing."""
+
+    files: list[Path] = field(default_factory=list)
+    passed: list[tuple[Path, str]] = field(default_factory=list)  # seen, not ingested: why
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders: why
+    empty: list[Path] = field(default_factory=list)  # named folders without a single file
+
+
+def _why_not(path: Path) -> str | None:
+    """Why a file inside a folder is not ingested; None: it is."""
+    if path.name.startswith("~$"):
+        return "Excel 開啟檔案時的暫存檔"
+    if path.name.startswith("."):
+        return "隱藏檔"
+    if path.suffix.lower() not in INGESTIBLE:
+        kinds = "、".join(sorted(INGESTIBLE))
+        what = f"「{path.suffix}」" if path.suffix else "沒有副檔名"
+        return f"不是可匯入的檔案（{what}）；可匯入：{kinds}"
+    return None
+
+
+def look_in(paths: Iterable[Path]) -> Found:
     """Files named directly, in the order given, and every ingestible file inside named folders.
 
     A folder's files come oldest first by modification time, then by name: overlapping exports
     are applied last-writer-wins, so the newest export (a corrected one) must have the last word,
     even on a fresh warehouse that loads them all in one run. Names do not say which is newer.
+    A subfolder that cannot be read is reported, never passed over in silence.
     """
-    found: list[Path] = []
+    found = Found()
     for path in paths:
-        if path.is_dir():
-            # Not only regular files: a named pipe or a broken link is reported by ingest_file.
-            inside = [
-                p for p in path.rglob("*") if not p.is_dir() and p.suffix.lower() in INGESTIBLE
-            ]
-            found.extend(sorted(inside, key=lambda p: (_mtime_ns(p), p.name, str(p))))
-        else:
-            found.append(path)
+        if not path.is_dir():
+            found.files.append(path)
+            continue
+        inside: list[Path] = []
+        seen_before = len(found.passed) + len(found.unreadable)
+
+        def unreadable(exc: OSError, top: Path = path) -> None:
+            found.unreadable.append((Path(exc.filename or top), exc.strerror or str(exc)))
+
+        for folder, dirs, names in os.walk(path, onerror=unreadable):
+            dirs.sort()
+            for name in sorted(names):
+                file = Path(folder) / name
+                why = _why_not(file)
+                if why is None:
+                    inside.append(file)
+                else:
+                    found.passed.append((file, why))
+        if not inside and len(found.passed) + len(found.unreadable) == seen_before:
+            found.empty.append(path)
+        found.files.extend(sorted(inside, key=lambda p: (_mtime_ns(p), p.name, str(p))))
     return found
+
+
+def files_under(paths: Iterable[Path]) -> list[Path]:
+    """The files look_in finds to ingest."""
+    return look_in(paths).files
 
 
 def _mtime_ns(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
-    except OSError:
+    except OSError:  # a broken link: ingest_file says so
         return 0
 
 
 def ingest_paths(
-    engine: Engine, paths: Iterable[Path], codes: CodeTables | None = None
+    engine: Engine,
+    paths: Iterable[Path],
+    progress_for: Callable[[Path], Progress | None] | None = None,
+    *,
+    codes: CodeTables | None = None,
 ) -> list[FileReport]:
     """Ingest each file in its own transaction; a bad file is reported and the others go on.
+    `progress_for`: what is told how far each file has got (the CLI's line on a terminal);
     `codes`: the roster code tables (default: the shipped ones)."""
-    return [ingest_file(engine, path, codes) for path in files_under(paths)]
+    reports = []
+    for path in files_under(paths):
+        progress = progress_for(path) if progress_for else None
+        reports.append(ingest_file(engine, path, progress, codes=codes))
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+    return reports
 
 
 def roster_codes(settings: Settings) -> CodeTables:
@@ -177,10 +233,58 @@ def roster_codes(settings: Settings) -> CodeTables:
 
 def source_row(connection: Connection, batch_id: int, line_no: int) -> dict | None:
     """A line of a loaded file as the file gave it, {header: cell}; None if it was not kept."""
-    block = queries.source_block_of(connection, batch_id, line_no)
-    if block is None:
-        return None
-    return source_blocks.row_of(block.header, block.first_line, block.format, block.source, line_no)
+    return source_rows(connection, [(batch_id, line_no)])[(batch_id, line_no)]
+
+
+def source_rows(
+    connection: Connection, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], dict | None]:
+    """Several lines as source_row gives them, each stored block read and unpacked once."""
+    blocks: dict[tuple[int, int], tuple[list[str], dict] | None] = {}
+    found: dict[tuple[int, int], dict | None] = {}
+    for batch_id, line_no in wanted:
+        block = queries.source_block_of(connection, batch_id, line_no)
+        if block is None:
+            found[(batch_id, line_no)] = None
+            continue
+        key = (batch_id, block.first_line)
+        if key not in blocks:
+            lines = source_blocks.unpack(block.format, block.source, block.first_line)
+            blocks[key] = (block.header, lines)
+        header, lines = blocks[key]  # type: ignore[misc]
+        cells = lines.get(line_no)
+        found[(batch_id, line_no)] = None if cells is None else source_blocks.named(header, cells)
+    return found
+
+
+def rejections_of(
+    connection: Connection, person_id: str, name: str | None = None
+) -> queries.PersonRejections:
+    """The rejected rows of one person, for `explain`: those carrying the ID (valid or not: a
+    mistyped one is found by the source row), and how many rows without a valid ID could be the
+    person's (their row names the person, or its masked ID is the person's; or the source row
+    was not kept)."""
+    from learnhours.transforms.ids import mask_id, normalize_id
+
+    own = queries.person_rejections(connection, person_id)
+    rows = list(own.rows)
+    could_be: set[tuple[int, int]] = set()
+    unlinked = queries.unlinked_rejections(connection)
+    sources = source_rows(connection, dict.fromkeys((x.batch_id, x.line_no) for x in unlinked))
+    for line in unlinked:
+        where = (line.batch_id, line.line_no)
+        row = sources[where]
+        cells = {normalize_id(v) for v in row.values()} if row is not None else set()
+        if person_id in cells:
+            rows.append(queries.RejectedLine(line.file_name, line.line_no, line.column_name,
+                                             line.reason))  # fmt: skip
+        elif (
+            row is None
+            or line.value == mask_id(person_id)
+            or (name and any(str(v).strip() == name for v in row.values()))
+        ):
+            could_be.add(where)
+    return queries.PersonRejections(rows, len(could_be))
 
 
 # --- compliance ---------------------------------------------------------------------------------
@@ -209,6 +313,44 @@ def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
     people = assess(plan, members, now, judged, as_of)
     units = assess_units(plan, people)
     return Compliance(plan, as_of, people, units, assess_agencies(plan, people, units))
+
+
+@dataclass(frozen=True)
+class DataNote:
+    """What a reader must know before a plan's figures: the date outside the period, no data."""
+
+    notes: list[str]
+    judged: bool  # False: no record to judge on, so no outcome (a reprimand) is shown
+
+
+def data_note(engine: Engine, plan: Plan, as_of: date) -> DataNote:
+    """Whether the figures of `plan` on `as_of` rest on any data: the as-of date inside the
+    plan's period, and at least one record of the period (its windows) up to that date."""
+    start, end = plan.period.start, plan.period.end
+    span = f"{roc(start)}至{roc(end)}"
+    notes = []
+    if as_of < start:
+        notes.append(
+            f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之前：計畫尚未開始，"
+            "以下時數皆為 0，不列獎懲"
+        )
+    elif as_of > end:
+        notes.append(f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之後：以下為期末的結果")
+    until = min(as_of, end)
+    with engine.connect() as connection:
+        held = queries.coverage(connection, plan.earliest_window_start, until)
+    if not held.inside and as_of >= start:
+        where = (
+            f"資料庫中的紀錄結束於 {roc(held.first)}至{roc(held.last)}"
+            if held.first and held.last
+            else "資料庫中沒有任何學習紀錄"
+        )
+        first = roc(plan.earliest_window_start)
+        notes.append(
+            f"沒有 {first}至{roc(until)} 之間的學習紀錄（{where}）："
+            "以下時數皆為 0，不是真實的結果，因此不列獎懲；請先匯入這段期間的資料"
+        )
+    return DataNote(notes, held.inside)
 
 
 # --- mail ---------------------------------------------------------------------------------------
@@ -476,7 +618,7 @@ def final_due_on(plan: Plan) -> date:
     return registered_by(plan.period.end, plan.lag) + timedelta(days=1)
 
 
-FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address"]
+FinalStatus = Literal["sent", "queued", "not_due", "done", "never_judged", "no_address", "due"]
 
 
 @dataclass
@@ -498,7 +640,29 @@ class FinalReport:
             "done": "年度結算已寄過，本年度不再寄信",
             "never_judged": "本資料庫未曾為此計畫寄信，不寄年度結算",
             "no_address": "沒有人事室信箱，無法寄年度結算",
+            "due": "登錄期已過，將寄出年度結算給人事室（只寄一次）",
         }[self.status]
+
+
+def final_outlook(engine: Engine, plan: Plan, today: date, mail: Mail) -> FinalReport:
+    """What close_year would do today, without doing it (`notify --dry-run` of a closed plan)."""
+    due_on = final_due_on(plan)
+    with engine.connect() as connection:
+        judged_here = connection.execute(
+            select(exists().where(notice.c.plan_id == plan.id, notice.c.kind != "final"))
+        ).scalar()
+        finals = {r.status for r in ledger.listing(connection, None, plan.id) if r.kind == "final"}
+    if not judged_here:
+        return FinalReport(plan.id, "never_judged", due_on)
+    if today < due_on:
+        return FinalReport(plan.id, "not_due", due_on)
+    if "pending" in finals:
+        return FinalReport(plan.id, "queued", due_on)
+    if finals:
+        return FinalReport(plan.id, "done", due_on)
+    if not mail.hr(plan):
+        return FinalReport(plan.id, "no_address", due_on)
+    return FinalReport(plan.id, "due", due_on)
 
 
 def close_year(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,10 @@ from learnhours.warehouse.faults import WHOLE_WAREHOUSE, database_cause
 from learnhours.warehouse.record_writer import bulk_load, write_records
 
 log = logging.getLogger(__name__)
+
+# Told after each chunk of a records file: (rows read so far, lines of the file so far, the file's
+# lines in all, or None when not known: a spreadsheet). The caller decides whether to show it.
+Progress = Callable[[int, int, int | None], None]
 
 
 @dataclass(kw_only=True)
@@ -47,8 +52,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> FileReport:
-    """Load one file whole or not at all; `codes`: the roster code tables (default: shipped)."""
+def ingest_file(
+    engine: Engine, path: Path, progress: Progress | None = None, *, codes: CodeTables | None = None
+) -> FileReport:
+    """Load one file whole or not at all; `progress` is told how far a records file has got;
+    `codes`: the roster code tables (default: the shipped ones)."""
     report = FileReport(path=str(path))
     try:
         problem = not_a_regular_file(path)  # a named pipe would block, a device never end
@@ -74,7 +82,7 @@ def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> 
             elif table.kind.is_contacts:
                 load_contacts(connection, table, batch_id, report)
             else:
-                _load_records(connection, table, batch_id, report, path)
+                _load_records(connection, table, batch_id, report, path, progress)
             close_batch(connection, batch_id, report)
     except UnreadableFile as exc:
         report.error = str(exc)
@@ -109,17 +117,43 @@ def ingest_file(engine: Engine, path: Path, codes: CodeTables | None = None) -> 
     return report
 
 
-def _load_records(connection, table: Table, batch_id: int, report: FileReport, path: Path) -> None:  # noqa: ANN001
+def _load_records(  # noqa: PLR0913
+    connection,  # noqa: ANN001
+    table: Table,
+    batch_id: int,
+    report: FileReport,
+    path: Path,
+    progress: Progress | None = None,
+) -> None:
     dialect = connection.dialect.name
+    # Known before reading for a text file (its lines, counted fast); a spreadsheet's is not.
+    lines = _lines_in(path) if progress and table.take_source is not None else None
     if worth_a_process(table, path):
         table.rows.close()  # type: ignore[attr-defined]  # the second process reads the file itself
         chunks = parallel_chunks(path, dialect)
     else:
         chunks = record_chunks(table, dialect)
     try:
-        write_records(connection, chunks, batch_id, report)
+        told = _told(chunks, progress, lines) if progress else chunks
+        write_records(connection, told, batch_id, report)
     finally:
         chunks.close()  # type: ignore[attr-defined]  # at once: stops the second process
+
+
+def _told(chunks: Iterator, progress: Progress, lines: int | None) -> Iterator:
+    read = 0
+    for chunk in chunks:
+        yield chunk
+        read += chunk.read
+        progress(read, chunk.last_line, lines)
+
+
+def _lines_in(path: Path) -> int | None:
+    try:
+        with path.open("rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
 
 
 def _seen_again(engine: Engine, sha: str, path: Path) -> None:

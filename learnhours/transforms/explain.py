@@ -13,6 +13,7 @@ from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.dates import roc
 from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
+from learnhours.transforms.records import clean
 from learnhours.transforms.workdays import last_day_registered_in_time, last_days_by_channel
 
 STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}
@@ -134,6 +135,17 @@ def judge_record(
     return RecordVerdict(r, Decimal(0), (), why)
 
 
+def written_name(r: StoredRecord, row: Mapping[str, object] | None) -> str:
+    """The course name as the source wrote it (`人權教育：兩公約`), not as it is stored for
+    matching (NFKC: `人權教育:兩公約`); the stored one when the source row was not kept."""
+    if row is not None:
+        for value in row.values():
+            text = str(value).strip()
+            if text and clean(text) == r.course_name:
+                return text
+    return r.course_name
+
+
 def _source(r: StoredRecord, person_id: str, sources: SourceRows | None) -> list[str]:
     text = f"來源：{r.file_name} 第 {r.line_no} 行"
     if r.copies > 1:
@@ -163,9 +175,17 @@ def explain(
     as_of: date,
     rejected: Rejections,
     sources: SourceRows | None = None,
+    *,
+    show_source: bool = True,
 ) -> list[str]:
-    """The lines `learnhours explain` prints, in words a clerk uses; with `sources`, each record's
-    source row too."""
+    """The lines `learnhours explain` prints, in words a clerk uses. `sources`: each record's
+    source row, for the course names as written and, with `show_source`, printed too."""
+    rows = sources or {}
+
+    def name(r: StoredRecord) -> str:
+        return written_name(r, rows.get((r.batch_id, r.line_no)))
+
+    shown = sources if show_source else None
     who = result.member.name if result else "（不在人員名冊）"
     lines = [f"{who}（{mask_id(person_id)}）— {plan.name}，資料截至 {roc(as_of)}"]
     if result is None:
@@ -190,18 +210,18 @@ def explain(
     for v in counted:
         r = v.record
         lines.append(
-            f"  ✓ {roc(r.end_date)} {r.course_name}（類別 {r.category_code or '無'}）"
+            f"  ✓ {roc(r.end_date)} {name(r)}（類別 {r.category_code or '無'}）"
             f" {plain(v.hours)} 小時 → {'、'.join(v.counts_for) or '（不屬於任何要求）'}"
         )
-        lines += _source(r, person_id, sources)
+        lines += _source(r, person_id, shown)
     skipped = [v for v in verdicts if v.why_not]
     if skipped:
         lines.append("")
         lines.append(f"未採計的紀錄（{len(skipped)} 筆）：")
         for v in skipped:
             r = v.record
-            lines.append(f"  ✗ {roc(r.end_date)} {r.course_name}：{v.why_not}")
-            lines += _source(r, person_id, sources)
+            lines.append(f"  ✗ {roc(r.end_date)} {name(r)}：{v.why_not}")
+            lines += _source(r, person_id, shown)
     if any(r.copies > 1 for r in records):
         lines.append("")
         lines.append(

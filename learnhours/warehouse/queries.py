@@ -244,6 +244,27 @@ def freshness(connection: Connection, as_of: date | None = None) -> Freshness:
     return Freshness(newest_batch, newest_record)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """Whether the warehouse holds learning records inside a span of days, and its record span."""
+
+    inside: bool
+    first: date | None  # the oldest record's end date, any date (only when not `inside`)
+    last: date | None  # the newest
+
+
+def coverage(connection: Connection, start: date, end: date) -> Coverage:
+    """Whether any learning record ended between `start` and `end` (both included); the span
+    of all records only when none did (for the message: it costs a scan)."""
+    inside = connection.execute(
+        select(select(lr.id).where(lr.end_date.between(start, end)).exists())
+    ).scalar_one()
+    if inside:
+        return Coverage(True, None, None)
+    first, last = connection.execute(select(func.min(lr.end_date), func.max(lr.end_date))).one()
+    return Coverage(False, first, last)
+
+
 def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, int]]:
     """People with records in the plan period who are not on the roster: kept, reported, never counted."""
     rows = connection.execute(
@@ -338,6 +359,71 @@ def person_rejections(connection: Connection, person_id: str) -> PersonRejection
     )
     unlinked = connection.execute(select(func.count()).select_from(lines)).scalar_one()
     return PersonRejections([RejectedLine(*r) for r in rows], unlinked)
+
+
+@dataclass(frozen=True)
+class UnlinkedLine:
+    """A problem of a rejected row that carries no valid ID: whose it is, its source row tells."""
+
+    batch_id: int
+    line_no: int
+    file_name: str
+    column_name: str
+    value: str  # an invalid ID is kept masked only
+    reason: str
+
+
+def unlinked_rejections(connection: Connection) -> list[UnlinkedLine]:
+    rows = connection.execute(
+        select(
+            rejected_row.c.batch_id,
+            rejected_row.c.line_no,
+            ingest_batch.c.file_name,
+            rejected_row.c.column_name,
+            rejected_row.c.value,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .where(rejected_row.c.person_id.is_(None))
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    return [UnlinkedLine(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Someone the warehouse knows, as a clerk tells people apart: name, agency and unit."""
+
+    person_id: str
+    name: str
+    agency: str
+    unit: str
+    on_roster: bool
+
+
+def people_like(
+    connection: Connection, *, id_like: str | None = None, name: str | None = None
+) -> list[Candidate]:
+    """People on the roster, or known by their records only, whose ID matches a LIKE pattern
+    (`A12____789`: a masked ID) or whose name is `name`."""
+    where_person = (
+        person.c.person_id.like(id_like) if id_like is not None else person.c.name == name
+    )
+    known = connection.execute(
+        select(
+            person.c.person_id, person.c.name, person.c.agency, person.c.unit, person.c.on_roster
+        )
+        .where(where_person)
+        .order_by(person.c.person_id)
+    ).all()
+    seen = {r[0] for r in known}
+    where_record = lr.person_id.like(id_like) if id_like is not None else lr.name == name
+    records_only = connection.execute(
+        select(lr.person_id, func.max(lr.name)).where(where_record).group_by(lr.person_id)
+    ).all()
+    found = [Candidate(pid, n, a or "", u or "", bool(on)) for pid, n, a, u, on in known]
+    found += [Candidate(pid, n, "", "", False) for pid, n in records_only if pid not in seen]
+    return sorted(found, key=lambda c: (not c.on_roster, c.agency, c.unit, c.person_id))
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,24 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _prefect_console_writes_to_this_tests_stderr():
+    """Prefect's console handler keeps the stream it was made with: under pytest's capture that
+    is an earlier test's stderr, closed since, and a later run's lines would fail to print
+    ("I/O operation on closed file") into whatever the current test reads. Point it at this
+    test's stderr."""
+    import logging
+    import sys
+
+    if "prefect.logging.handlers" in sys.modules:
+        from prefect.logging.handlers import PrefectConsoleHandler
+
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", ()):
+                if isinstance(handler, PrefectConsoleHandler):
+                    handler.stream = sys.stderr
+                    handler.console.file = sys.stderr
+    yield

@@ -84,10 +84,13 @@ def _logs(state, until: str) -> list[tuple[str, str]]:
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     with get_client(sync_client=True) as client:
         while True:
-            logs = [(log.name, log.message) for log in client.read_logs(log_filter=run)]
+            found: list = []
+            while batch := client.read_logs(log_filter=run, offset=len(found)):
+                found += batch  # the API answers a page at a time
+            logs = [(log.name, log.message) for log in found]
             if any(until in m for _, m in logs) or time.monotonic() > deadline:
                 return logs
             time.sleep(0.5)

@@ -195,6 +195,28 @@ def test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
     assert len({(r.person_id, r.course_key, r.session, r.start_date) for r in recs}) == 10
 
 
+def test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once(
+    engine, tmp_path, monkeypatch
+):
+    """A record repeated in a later chunk of the same file is looked up alone; mixed with a key
+    stored by an earlier file, the whole chunk is looked up, and each row counts once."""
+    monkeypatch.setattr(chunks, "CHUNK", 3)
+    earlier = record(new_id(), code="900")
+    ingest_file(engine, export_file(tmp_path, [earlier], "first.csv"))
+    a, b = record(new_id(), code="1"), record(new_id(), code="2")
+    changed = {**a, "認證時數": 3, "實體時數": 3}
+    rows = [a, b, record(new_id(), code="3"),  # chunk 1: new
+            record(new_id(), code="4"), a, record(new_id(), code="5"),  # a again: a duplicate
+            changed, record(new_id(), code="6"), earlier,  # a changed; a key from first.csv
+            b, record(new_id(), code="7")]  # fmt: skip
+    report = ingest_file(engine, export_file(tmp_path, rows, "second.csv"))
+    assert (report.loaded, report.updated, report.duplicates, report.rejected) == (7, 1, 3, 0)
+    recs, *_ = _stored(engine)
+    assert len(recs) == 8
+    stored_a = next(r for r in recs if r.person_id == a["身分證字號"])
+    assert float(stored_a.quantity) == 3
+
+
 @pytest.mark.parametrize("value", ["a\\b", "tab\there", "line\nbreak", None, "中文"])
 def test_copy_text_escapes_what_postgresql_copy_would_misread(value):
     text = copy_text(value)

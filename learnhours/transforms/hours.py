@@ -159,6 +159,19 @@ def digital_share(
     return ZERO
 
 
+class _Span:
+    """The course period in words, made only when a refusal is worded."""
+
+    def __init__(self, start: date, end: date, days: int, limit: Decimal) -> None:
+        self.start, self.end, self.days, self.limit = start, end, days, limit
+
+    def __format__(self, _spec: str) -> str:
+        return (
+            f"課程期間 {roc(self.start)}至{roc(self.end)} 共 {self.days} 天，每天最多 24 小時，"
+            f"合計上限 {_plain(self.limit)} 小時"
+        )
+
+
 def hours_over_limit(
     certified: Decimal | None,
     digital: Decimal | None,
@@ -174,7 +187,8 @@ def hours_over_limit(
     """
     days = (end - start).days + 1
     limit = MAX_HOURS_A_DAY * days
-    span = f"課程期間 {roc(start)}至{roc(end)} 共 {days} 天，每天最多 24 小時，合計上限 {_plain(limit)} 小時"
+    # Worded only for a refusal: the check runs on every row of a file.
+    span = _Span(start, end, days, limit)
     if certified is not None and certified > 0:
         if certified > limit:
             return (

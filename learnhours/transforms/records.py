@@ -376,10 +376,21 @@ def _digest_head(
     The last field, empty before revision 0007, is the learning mode and the digital share when
     the source gives them: a correction of the 數位/實體 split is a correction too.
     """
+    before, after = _digest_around_end(
+        course_code, course_name, category, quantity, unit, reason, mode, share
+    )
+    return before + end.isoformat().encode() + after
+
+
+def _digest_around_end(
+    course_code: str | None, course_name: str, category: int | None, quantity: Decimal,
+    unit: str, reason: str | None, mode: str | None, share: Decimal,
+) -> tuple[bytes, bytes]:  # fmt: skip
+    """_digest_head's bytes before and after the end date (the only part that varies among one
+    course's attendees)."""
     split = f"{mode or ''}:{share}" if mode or share else ""
-    values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "",
-              end.isoformat(), split)  # fmt: skip
-    return "\x1f".join(values).encode()
+    values = (course_code or "", course_name, str(category), str(quantity), unit, reason or "")
+    return ("\x1f".join(values) + "\x1f").encode(), ("\x1f" + split).encode()
 
 
 def normalize_record(
@@ -400,7 +411,8 @@ class _Course(NamedTuple):
     counts: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, str]
     middle: tuple  # the row between the name and the digest: course code .. digital share
     tail: tuple  # after the agency code: whatever the caller's convert adds
-    digest: tuple  # _digest_head's arguments but the end date: (code, name, category, …, share)
+    digest: tuple[bytes, bytes]  # _digest_head's bytes before and after the end date
+    never_over: bool  # within 24 h even on one day: no span of days can be over the limit
 
 
 _COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
@@ -510,13 +522,13 @@ class _RecordMaker:
         start = start or end
         end = end or start
         assert start is not None and end is not None
-        if hours_over_limit(*course.counts, start, end) is not None:
+        if not course.never_over and hours_over_limit(*course.counts, start, end) is not None:
             return None
-        code, course_name, category, quantity, unit, reason, mode, share = course.digest
-        head = _digest_head(code, course_name, category, quantity, unit, reason, end, mode, share)
-        digest = hashlib.sha1(head + name.encode()).hexdigest()
+        before, after = course.digest
+        end_iso = end.isoformat()
+        digest = hashlib.sha1(before + end_iso.encode() + after + name.encode()).hexdigest()
         agency = None if self.agency_at is None else agency_code(values[self.agency_at])
-        dates = (start.isoformat(), end.isoformat()) if self.iso else (start, end)
+        dates = (start.isoformat(), end_iso) if self.iso else (start, end)
         return (pid, *course.key, *dates, name, *course.middle, digest, agency, *course.tail)
 
     def _date(self, at: int | None, values: tuple) -> date | None:
@@ -532,18 +544,21 @@ class _RecordMaker:
         fields = dict(zip(self.names, values, strict=True))
         reader = RowReader(fields, self.gregorian)
         course_start, course_end = reader.date("course_start"), reader.date("course_end")
-        hours = [reader.hours(f) for f in ("certified_hours", "digital_hours",
-                                           "physical_hours", "total_count")]  # fmt: skip
+        certified, digital = reader.hours("certified_hours"), reader.hours("digital_hours")
+        physical, total = reader.hours("physical_hours"), reader.hours("total_count")
         if reader.problems:
             return
         if len(self.courses) >= _COURSE_CACHE_SIZE:
             self.courses.clear()
         self.iso = isinstance(row[3], str)
+        day = r.end_date
         self.courses[rest] = _Course(
-            (r.course_key, r.session), course_start, course_end, (*hours, r.unit),  # type: ignore[arg-type]
+            (r.course_key, r.session), course_start, course_end,
+            (certified, digital, physical, total, r.unit),
             tuple(row[_NAME_AT + 1 : _DIGEST_AT]), tuple(row[_AGENCY_AT + 1 :]),
-            (r.course_code, r.course_name, r.category_code, r.quantity, r.unit, r.zero_reason,
-             r.mode, r.digital_share),
+            _digest_around_end(r.course_code, r.course_name, r.category_code, r.quantity,
+                               r.unit, r.zero_reason, r.mode, r.digital_share),
+            hours_over_limit(certified, digital, physical, total, r.unit, day, day) is None,
         )  # fmt: skip
 
     def _record(self, values: tuple) -> Record:

@@ -55,6 +55,7 @@ def write_records(
     # can be codeless: codeless rows in the chunk, or name-keyed records stored (checked once per
     # file through a partial index that only codeless records enter).
     named_stored = store.codeless_stored()
+    seen: set[int] = set()  # hashes of the keys this file has written so far
     for block in chunks:
         before = (counts.loaded, counts.updated, counts.rejected)
         rows = _refusals_recorded(connection, batch_id, counts, block)
@@ -69,7 +70,7 @@ def write_records(
             merged = merge_repeats(rows)
         counts.duplicates += merged.duplicates
         counts.updated += merged.updated
-        _write_new_keys(store, merged.rows, batch_id, counts)
+        _write_new_keys(store, merged.rows, batch_id, counts, seen)
         if merged.copies:
             store.add_copies(merged.copies)
         # The source rows are kept where they gave a record or a refusal (a re-delivered export's
@@ -89,17 +90,49 @@ def _refusals_recorded(
     return chunk.rows
 
 
-def _write_new_keys(store: RecordStore, new: list[tuple], batch: int, counts: LoadCounts) -> None:
-    """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored."""
+def _write_new_keys(
+    store: RecordStore, new: list[tuple], batch: int, counts: LoadCounts, seen: set[int]
+) -> None:
+    """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored.
+    `seen`: hashes of the keys of the file's earlier chunks, updated with this chunk's."""
     if not new:
         return
     # Most chunks of a new file hold only new keys: insert them outright and look keys up only
     # when that fails.
     inserted = store.insert_guessing_new(new)
     counts.loaded += inserted
-    if inserted == len(new):
-        return
-    existing = store.existing([row[:4] for row in new])
+    keys = [row[:4] for row in new]
+    try:
+        if inserted < len(new):
+            new, existing = _stored_of(store, new, keys, len(new) - inserted, batch, seen)
+            _count_stored(store, new, existing, batch, counts)
+    finally:
+        seen.update(map(hash, keys))
+
+
+def _stored_of(
+    store: RecordStore, new: list[tuple], keys: list[tuple], missing: int, batch: int,
+    seen: set[int],
+) -> tuple[list[tuple], dict[tuple, tuple]]:  # fmt: skip
+    """(the rows to account for, what is stored under their keys). A file that repeats itself
+    (the same record in two chunks) has its repeats stored already: when those account for every
+    row the guess did not insert, only they are looked up, not the whole chunk."""
+    again = [(row, key) for row, key in zip(new, keys, strict=True) if hash(key) in seen]
+    if len(again) >= missing:
+        existing = store.existing([key for _row, key in again])
+        ignored = sum(
+            1 for _row, key in again
+            if key in existing and not (existing[key][1] == batch and existing[key][2] == _row[-1])
+        )  # fmt: skip
+        if ignored == missing:  # exactly the rows not inserted: nothing else needs a look
+            return [row for row, _key in again], existing
+    return new, store.existing(keys)
+
+
+def _count_stored(
+    store: RecordStore, new: list[tuple], existing: dict[tuple, tuple], batch: int,
+    counts: LoadCounts,
+) -> None:  # fmt: skip
     store.saw_stored(bool(existing))
     inserts, updates, again = [], [], []  # again: ids of stored records that arrived again
     for row in new:

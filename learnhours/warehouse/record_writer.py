@@ -55,7 +55,7 @@ def write_records(
     # can be codeless: codeless rows in the chunk, or name-keyed records stored (checked once per
     # file through a partial index that only codeless records enter).
     named_stored = store.codeless_stored()
-    seen: set[int] = set()  # hashes of the keys this file has written so far
+    seen = SeenKeys()  # the keys this file has written so far
     for block in chunks:
         before = (counts.loaded, counts.updated, counts.rejected)
         rows = _refusals_recorded(connection, batch_id, counts, block)
@@ -91,10 +91,10 @@ def _refusals_recorded(
 
 
 def _write_new_keys(
-    store: RecordStore, new: list[tuple], batch: int, counts: LoadCounts, seen: set[int]
+    store: RecordStore, new: list[tuple], batch: int, counts: LoadCounts, seen: SeenKeys
 ) -> None:
     """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored.
-    `seen`: hashes of the keys of the file's earlier chunks, updated with this chunk's."""
+    `seen`: the keys of the file's earlier chunks, updated with this chunk's."""
     if not new:
         return
     # Most chunks of a new file hold only new keys: insert them outright and look keys up only
@@ -107,17 +107,43 @@ def _write_new_keys(
             new, existing = _stored_of(store, new, keys, len(new) - inserted, batch, seen)
             _count_stored(store, new, existing, batch, counts)
     finally:
-        seen.update(map(hash, keys))
+        seen.add_all(keys)
+
+
+class SeenKeys:
+    """Which keys a file may have written already: a Bloom filter (2 MB, whatever the file's
+    size). It may say "maybe" of a key never written, never "no" of one written; the caller
+    checks what the lookup finds, so a wrong "maybe" costs a lookup, never a miscount."""
+
+    BITS = 1 << 24
+
+    def __init__(self) -> None:
+        self.bits = bytearray(self.BITS // 8)
+
+    def _places(self, key: tuple) -> tuple[int, int, int]:
+        h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF
+        mask = self.BITS - 1
+        return h & mask, (h >> 24) & mask, ((h >> 48) ^ (h * 0x9E3779B1)) & mask
+
+    def add_all(self, keys: list[tuple]) -> None:
+        bits = self.bits
+        for key in keys:
+            for place in self._places(key):
+                bits[place >> 3] |= 1 << (place & 7)
+
+    def may_hold(self, key: tuple) -> bool:
+        bits = self.bits
+        return all(bits[place >> 3] & (1 << (place & 7)) for place in self._places(key))
 
 
 def _stored_of(
     store: RecordStore, new: list[tuple], keys: list[tuple], missing: int, batch: int,
-    seen: set[int],
+    seen: SeenKeys,
 ) -> tuple[list[tuple], dict[tuple, tuple]]:  # fmt: skip
     """(the rows to account for, what is stored under their keys). A file that repeats itself
     (the same record in two chunks) has its repeats stored already: when those account for every
     row the guess did not insert, only they are looked up, not the whole chunk."""
-    again = [(row, key) for row, key in zip(new, keys, strict=True) if hash(key) in seen]
+    again = [(row, key) for row, key in zip(new, keys, strict=True) if seen.may_hold(key)]
     if len(again) >= missing:
         existing = store.existing([key for _row, key in again])
         ignored = sum(

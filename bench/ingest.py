@@ -180,20 +180,30 @@ def side_postgres_native(csv_path: str, url: str, keyed: str = "") -> dict:
         con.execute("DROP TABLE IF EXISTS bench_raw")
         con.execute(_table_sql("bench_raw", keyed == "keyed").replace("TEXT", 'TEXT COLLATE "C"'))
         con.commit()
+        # Keyed: a file that repeats a record (realistic data does) would fail COPY into the keyed
+        # table, so it is COPYed beside it and moved over with ON CONFLICT DO NOTHING, timed whole.
+        target = "bench_stage" if keyed == "keyed" else "bench_raw"
+        if keyed == "keyed":
+            con.execute(
+                _table_sql("bench_stage", False).replace("CREATE TABLE", "CREATE TEMP TABLE")
+            )
         start = time.perf_counter()
         with (
             con.cursor() as cur,
-            cur.copy("COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            cur.copy(f"COPY {target} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
             open(csv_path, "rb") as handle,
         ):
             handle.read(3)  # BOM
             while block := handle.read(1 << 20):
                 copy.write(block)
+        if keyed == "keyed":
+            con.execute("INSERT INTO bench_raw SELECT * FROM bench_stage ON CONFLICT DO NOTHING")
         con.commit()
         seconds = time.perf_counter() - start
         con.execute("DROP TABLE bench_raw")
         con.commit()
-    return {"seconds": seconds, "how": "psycopg COPY FROM STDIN", "rss_mb": _rss_mb()}
+    how = "psycopg COPY FROM STDIN" + (" (+ INSERT .. ON CONFLICT DO NOTHING)" if keyed else "")
+    return {"seconds": seconds, "how": how, "rss_mb": _rss_mb()}
 
 
 def _child(side: str, *args: str) -> dict:

@@ -93,6 +93,8 @@ def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -
             if chunk:
                 c.execute(learning_record.insert(), chunk)
     with engine.connect() as c:
+        if engine.dialect.name == "postgresql":  # the bench wrote batch 1 itself: move past it
+            c.execute(text("SELECT setval(pg_get_serial_sequence('ingest_batch', 'id'), 1)"))
         c.execute(text("ANALYZE"))
         c.commit()
     engine.dispose()

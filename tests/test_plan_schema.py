@@ -260,7 +260,7 @@ def test_lag_per_channel_gives_each_platform_its_own_last_day_in_the_reminder(en
     day = date(2026, 10, 1)  # 60 days before 11/30
     (draft,) = [d for d in plan_notices(engine, compute(engine, plan, day), day, MAIL).drafts
                 if d.kind == "reminder"]  # fmt: skip
-    body = email.message_from_bytes(draft.mime, policy=email.policy.default)
+    body = email.message_from_bytes(draft.rendered().mime, policy=email.policy.default)
     text = body.get_body(("plain",)).get_content()
     # 2026-11-30 is a Monday: 3 working days before it leave 11/25, 7 leave 11/19.
     assert "請於 115年11月19日（含）以前完成課程" in text

@@ -450,7 +450,7 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
-    from learnhours.notifiers import ledger
+    from learnhours.notifiers import ledger, notices
     from learnhours.notifiers.notices import stage_name
     from learnhours.transforms.dates import roc
 
@@ -473,7 +473,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
         if tonight.stale:
             print(f"資料過舊：{tonight.stale}，今晚不提醒同仁；{summary}（含警告）")
         # Name, unit and masked ID: HR must tell two people of the same name apart.
-        for d in tonight.drafts:
+        for d in notices.rendered(tonight):  # one at a time: a large night fits in memory
             kind = "單位摘要" if d.kind == "digest" else "提醒"
             print(
                 printable(

@@ -589,7 +589,7 @@ def notify(
         report.superseded = ledger.supersede(
             connection, plan.id, _short_by_stage(result.people, tonight), tonight.stage, today
         )
-        report.queued = ledger.enqueue(connection, plan.id, tonight.drafts, today)
+        report.queued = ledger.enqueue(connection, plan.id, notices.rendered(tonight), today)
     if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
         report.delivered += ledger.deliver(
             engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender

@@ -34,35 +34,43 @@ _STATUS = {
 }
 
 
+_ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat however many are due
+
+
 def enqueue(connection: Connection, plan_id: str, drafts: Iterable[Draft], today: date) -> int:
-    """Add drafts not yet in the ledger; returns how many are new. An existing key is left alone."""
-    rows = [
-        {
-            "plan_id": plan_id,
-            "kind": d.kind,
-            "recipient_key": d.recipient_key,
-            "stage": d.stage,
-            "created_on": today,
-            "message_id": d.message_id,
-            "to_address": d.to_address,
-            "subject": d.subject,
-            "mime": d.mime.decode("utf-8"),
-            "status": "pending",
-            "detail": "",
-            "attempts": 0,
-        }
-        for d in drafts
-    ]
-    if not rows:
-        return 0
+    """Add drafts not yet in the ledger; returns how many are new. An existing key is left alone.
+
+    `drafts` is read as it comes (notices.rendered renders each when asked), a batch at a time."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(notice).on_conflict_do_nothing(
         index_elements=["plan_id", "kind", "recipient_key", "stage"]
     )
-    # One executemany, new rows counted by difference: per-row rowcount is not portable there.
+    # New rows counted by difference: per-row rowcount is not portable for executemany.
     count = select(func.count()).select_from(notice)
     before = connection.execute(count).scalar_one()
-    connection.execute(statement, rows)
+    batch: list[dict] = []
+    for d in drafts:
+        batch.append(
+            {
+                "plan_id": plan_id,
+                "kind": d.kind,
+                "recipient_key": d.recipient_key,
+                "stage": d.stage,
+                "created_on": today,
+                "message_id": d.message_id,
+                "to_address": d.to_address,
+                "subject": d.subject,
+                "mime": d.mime.decode("utf-8"),
+                "status": "pending",
+                "detail": "",
+                "attempts": 0,
+            }
+        )
+        if len(batch) == _ENQUEUE_BATCH:
+            connection.execute(statement, batch)
+            batch = []
+    if batch:
+        connection.execute(statement, batch)
     return connection.execute(count).scalar_one() - before
 
 

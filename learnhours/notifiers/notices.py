@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from email.policy import SMTP
@@ -52,7 +52,11 @@ SUMMARY_STAGE = 0
 
 @dataclass(frozen=True)
 class Draft:
-    """A rendered notice, keyed for the ledger: (plan, kind, recipient_key, stage) is sent once."""
+    """A notice keyed for the ledger: (plan, kind, recipient_key, stage) is sent once.
+
+    A reminder or digest is rendered only when it is written to the ledger (`rendered`): a
+    national night's 150,000 messages are never all in memory at once.
+    """
 
     kind: str  # reminder | digest | summary
     recipient_key: str
@@ -64,6 +68,33 @@ class Draft:
     label: str  # who it is for, as HR reads it (a name or a unit; never an ID)
     unit: str = ""
     masked_id: str = ""  # A12****789: tells homonyms apart in `notify --dry-run` (and a digest)
+    make: Callable[[str], tuple[str, bytes, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def rendered(self) -> Draft:
+        """The draft with its subject and message (HeaderInjection if they cannot be sent)."""
+        if self.make is None:
+            return self
+        subject, mime, message_id = self.make(self.to_address)
+        return replace(self, subject=subject, mime=mime, message_id=message_id, make=None)
+
+
+def rendered(tonight: Tonight) -> Iterator[Draft]:
+    """Tonight's drafts rendered one at a time, in order; one whose text cannot be sent (a
+    header that would inject) is moved to the skipped, with the reason."""
+    failed: set[int] = set()
+    for draft in tonight.drafts:
+        try:
+            yield draft.rendered()
+        except HeaderInjection as exc:
+            failed.add(id(draft))
+            tonight.skipped.append(
+                Skip(draft.label, str(exc), draft.kind, draft.recipient_key, draft.unit,
+                     draft.masked_id)
+            )  # fmt: skip
+    if failed:
+        tonight.drafts = [d for d in tonight.drafts if id(d) not in failed]
 
 
 @dataclass(frozen=True)
@@ -442,13 +473,11 @@ def _add(
     try:
         to = valid_address(email)
         clean_line(label, "姓名或單位名稱")
-        subject, mime, message_id = make(to)
     except HeaderInjection as exc:
         tonight.skipped.append(Skip(shown, str(exc), kind, key, unit, masked))
         return
-    tonight.drafts.append(
-        Draft(kind, key, stage, to, subject, mime, message_id, shown, unit, masked)
-    )
+    # Rendered when written to the ledger (Draft.rendered): only its recipe is kept till then.
+    tonight.drafts.append(Draft(kind, key, stage, to, "", b"", "", shown, unit, masked, make))
 
 
 def _reminder(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:

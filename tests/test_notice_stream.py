@@ -1,0 +1,56 @@
+"""A night's mail is rendered one message at a time as it is written to the ledger (issue 17:
+a national night's 150,000 reminders are never all in memory)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from learnhours.notifiers import ledger, notices
+from learnhours.notifiers.render import HeaderInjection
+from learnhours.warehouse.schema import notice
+
+
+def _tonight(count: int, bad: int | None = None, made: list | None = None) -> notices.Tonight:
+    tonight = notices.Tonight(stage=30, last_day=date(2026, 12, 19), stale="")
+
+    def make(i: int):  # noqa: ANN202
+        def render(to: str) -> tuple[str, bytes, str]:
+            if made is not None:
+                made.append(i)
+            if i == bad:
+                raise HeaderInjection("主旨含換行字元")
+            return f"提醒 {i}", f"To: {to}\r\n\r\nbody {i}\r\n".encode(), f"<{i}@example.gov.tw>"
+
+        return render
+
+    for i in range(count):
+        tonight.drafts.append(
+            notices.Draft("reminder", f"K{i:04d}", 30, f"p{i}@example.gov.tw", "", b"", "",
+                          f"員工{i}", "人事室", "", make(i))
+        )  # fmt: skip
+    return tonight
+
+
+def test_i17_3_drafts_are_rendered_only_as_the_ledger_takes_them(engine, monkeypatch):
+    made: list[int] = []
+    tonight = _tonight(7, made=made)
+    assert made == []  # planning the night renders nothing
+    monkeypatch.setattr(ledger, "_ENQUEUE_BATCH", 3)
+    stream = notices.rendered(tonight)
+    first = next(stream)
+    assert made == [0] and first.subject == "提醒 0" and first.mime.endswith(b"body 0\r\n")
+    with engine.begin() as connection:
+        assert ledger.enqueue(connection, "p", stream, date(2026, 12, 1)) == 6  # the rest
+        assert ledger.enqueue(connection, "p", notices.rendered(tonight), date(2026, 12, 1)) == 1
+        assert connection.execute(select(func.count()).select_from(notice)).scalar_one() == 7
+    assert made == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6]
+
+
+def test_i17_3_a_draft_that_cannot_be_sent_is_skipped_with_its_reason_when_rendered():
+    tonight = _tonight(3, bad=1)
+    subjects = [d.subject for d in notices.rendered(tonight)]
+    assert subjects == ["提醒 0", "提醒 2"]
+    assert [(s.label, s.reason) for s in tonight.skipped] == [("員工1", "主旨含換行字元")]
+    assert [d.recipient_key for d in tonight.drafts] == ["K0000", "K0002"]

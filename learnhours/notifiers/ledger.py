@@ -157,7 +157,8 @@ def deliver(
     `pending`; rows handed over without an answer stay `sending` and are reported to HR.
     An unreachable server is counted as `unavailable`; everything stays pending for the next run.
     """
-    query = select(notice.c.id, notice.c.message_id, notice.c.mime, notice.c.to_address).where(
+    # The messages themselves are read a chunk at a time as they go out: memory stays flat.
+    query = select(notice.c.id, notice.c.message_id, notice.c.to_address).where(
         notice.c.plan_id == plan_id, notice.c.status == "pending"
     )
     if kinds:
@@ -177,18 +178,24 @@ def deliver(
         rows = iter(pending)
         while chunk := list(islice(rows, MARK_EVERY)):
             # One commit records the last chunk's outcomes and marks the next chunk `sending`.
+            chunk_ids = [r.id for r in chunk]
             with engine.begin() as connection:
                 _mark(connection, ids, done)
                 done.clear()
                 connection.execute(
                     update(notice)
-                    .where(notice.c.id.in_([r.id for r in chunk]))
+                    .where(notice.c.id.in_(chunk_ids))
                     .values(status="sending", attempts=notice.c.attempts + 1)
                 )
-            marked.update(r.id for r in chunk)
+                mime = dict(
+                    connection.execute(
+                        select(notice.c.id, notice.c.mime).where(notice.c.id.in_(chunk_ids))
+                    ).all()
+                )
+            marked.update(chunk_ids)
             for row in chunk:
                 marked.discard(row.id)
-                raw = _crlf(row.mime.encode("utf-8"))
+                raw = _crlf(mime.pop(row.id).encode("utf-8"))
                 if from_line:
                     raw = _with_sender(raw, from_line)
                 # The stored bytes go out as they are: nothing is parsed on the way.

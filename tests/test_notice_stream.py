@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from learnhours.notifiers import ledger, notices
@@ -54,3 +55,27 @@ def test_i17_3_a_draft_that_cannot_be_sent_is_skipped_with_its_reason_when_rende
     assert subjects == ["提醒 0", "提醒 2"]
     assert [(s.label, s.reason) for s in tonight.skipped] == [("員工1", "主旨含換行字元")]
     assert [d.recipient_key for d in tonight.drafts] == ["K0000", "K0002"]
+
+
+def _pending_reminder(connection, key: str, stage: int) -> None:  # noqa: ANN001
+    connection.execute(
+        notice.insert().values(
+            plan_id="p", kind="reminder", recipient_key=key, stage=stage,
+            created_on=date(2026, 12, 1), message_id=f"<{key}@example.gov.tw>",
+            to_address=f"{key}@example.gov.tw", subject="s", mime="m", status="pending",
+            detail="", attempts=1,
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_i17_6_a_national_nights_short_people_do_not_overflow_postgresql_parameters(pg_engine):
+    """Defect found by bench/national.py: superseding reminders to people no longer short said
+    NOT IN (every short person), past PostgreSQL's 65,535 parameters at 218,598 short people."""
+    short = {f"A{i:09d}" for i in range(70_000)}
+    with pg_engine.begin() as connection:
+        _pending_reminder(connection, "A000000001", 30)  # still short: kept
+        _pending_reminder(connection, "B999999999", 30)  # met since: superseded
+        assert ledger.supersede(connection, "p", {30: short}, 30, date(2026, 12, 2)) == 1
+        statuses = dict(connection.execute(select(notice.c.recipient_key, notice.c.status)).all())
+    assert statuses == {"A000000001": "pending", "B999999999": "superseded"}

@@ -269,11 +269,18 @@ def supersede(
     if digest_stage is not None:
         digest = digest & (notice.c.stage != digest_stage)
     short_keys = set().union(*short_by_stage.values()) if short_by_stage else set()
+    # Reminders to people no longer short: the pending ones are few, so they are read and
+    # compared here (a NOT IN of a national night's 200,000 short people would pass
+    # PostgreSQL's 65,535 parameters).
+    waiting = connection.execute(
+        select(notice.c.id, notice.c.recipient_key).where(*pending, notice.c.kind == "reminder")
+    ).all()
+    not_short = sorted(i for i, key in waiting if key not in short_keys)
     statements: list[tuple[ColumnElement[bool], str]] = [
         (digest, next_stage),
-        (
-            (notice.c.kind == "reminder") & notice.c.recipient_key.not_in(short_keys or {""}),
-            "已達成或不再適用，不寄",
+        *(
+            (notice.c.id.in_(group), "已達成或不再適用，不寄")
+            for group in in_groups(not_short, 500)
         ),
         ((notice.c.kind == "summary") & (notice.c.created_on < today), "已有較新的摘要"),
     ]

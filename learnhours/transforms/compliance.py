@@ -19,7 +19,7 @@ ALL = "*"  # the column of every counted hour of a track, whatever the requireme
 ROOT = ""  # Nesting.groups' key for the top-level requirements
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """A roster person as compliance sees them."""
 
@@ -47,7 +47,7 @@ class Member:
         return self.agency_code or self.agency
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Standing:
     """A person's hours per figure (Check.key, and `<track>/*` for every counted hour) over each
     track's window, and per track whether the bundle is complete in it."""
@@ -59,7 +59,7 @@ class Standing:
 NO_STANDING = Standing(hours={})
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonResult:
     member: Member
     status: Status
@@ -279,6 +279,17 @@ def exempt_reason(plan: Plan, m: Member, as_of: date, track: TrackView | None) -
     return ""
 
 
+_DECIMALS: dict[Decimal, Decimal] = {}
+
+
+def _one(value: Decimal) -> Decimal:
+    """One Decimal object per value: a national night holds 400,000 people's gaps, and few
+    distinct values occur (hours come in halves and quarters)."""
+    if len(_DECIMALS) > 100_000:
+        _DECIMALS.clear()
+    return _DECIMALS.setdefault(value, value)
+
+
 def assess_person(
     plan: Plan,
     m: Member,
@@ -295,7 +306,7 @@ def assess_person(
     figures = nesting.figures_for(track.checks, m)
     keys = nesting.keys
     hours = {rid: now.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
-    gaps = {rid: max(ZERO, target - hours[rid]) for rid, target, _ in figures}
+    gaps = {rid: _one(max(ZERO, target - hours[rid])) for rid, target, _ in figures}
     bundle_done = now.bundle.get(track.id, False)
     judged_bundle = judged.bundle.get(track.id, False)
     met = not any(gaps.values()) or bundle_done

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, literal, or_, select
@@ -56,15 +57,27 @@ def members(connection: Connection) -> list[Member]:
         .where(person.c.on_roster)
         .order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
     )
-    return [_member(row) for row in rows]
+    shared: dict[str, str] = {}
+    return [_member(row, shared) for row in rows]
 
 
-def _member(row: tuple) -> Member:
-    *head, attributes, level, unit_head, status = row
+# The columns many people share (unit, category, title, agency): held once however many hold them.
+_SHARED_AT = tuple(_MEMBER_COLUMNS.index(c) for c in (person.c.unit, person.c.category,
+                   person.c.title, person.c.agency, person.c.agency_code))  # fmt: skip
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+
+
+def _member(row: tuple, shared: dict[str, str] | None = None) -> Member:
+    values = list(row)
+    if shared is not None:
+        for at in _SHARED_AT:
+            if values[at] is not None:
+                values[at] = shared.setdefault(values[at], values[at])
+    *head, attributes, level, unit_head, status = values
     return Member(  # type: ignore[misc]
         *head,
         # Most rosters have no other columns: "{}" needs no parser.
-        attributes=json.loads(attributes) if attributes and attributes != "{}" else {},
+        attributes=json.loads(attributes) if attributes and attributes != "{}" else _NO_ATTRIBUTES,
         supervisor_level=level,
         unit_head=unit_head,
         status=status or "",

@@ -39,18 +39,6 @@ from learnhours.warehouse.schema import ingest_batch, learning_record, person  #
 
 CATEGORIES = [501, 339, 337, 393, 386, 502, 503, 7, 12, 28, 521, 540, 518]
 UNITS = [f"第{i}課" for i in range(1, 41)]
-_CHUNK = 20_000
-
-
-def _insert(connection, table, rows) -> None:  # noqa: ANN001
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == _CHUNK:
-            connection.execute(table.insert(), chunk)
-            chunk = []
-    if chunk:
-        connection.execute(table.insert(), chunk)
 
 
 def generate(url: str, people: int, records: int, year: int, data: str, seed: int = 7) -> None:
@@ -60,13 +48,17 @@ def generate(url: str, people: int, records: int, year: int, data: str, seed: in
         if data == "realistic":
             roster = realistic.people(people, max(1, people // 400), 20)
             ids = [p["person_id"] for p in roster]
-            _insert(c, person, ({**p, "on_roster": True, "batch_id": 1} for p in roster))
+            realistic.insert_chunked(
+                c, person, ({**p, "on_roster": True, "batch_id": 1} for p in roster)
+            )
             courses = realistic.catalogue(3000, year)
-            _insert(c, learning_record, realistic.record_rows(ids, courses, records))
+            realistic.insert_chunked(
+                c, learning_record, realistic.record_rows(ids, courses, records)
+            )
         else:
             ids = [f"A{1 if i % 2 else 2}{i:08d}" for i in range(people)]
-            _insert(c, person, _uniform_people(ids))
-            _insert(c, learning_record, _uniform_records(ids, records, year, seed))
+            realistic.insert_chunked(c, person, _uniform_people(ids))
+            realistic.insert_chunked(c, learning_record, _uniform_records(ids, records, year, seed))
     engine.dispose()
 
 

@@ -47,8 +47,6 @@ from learnhours.transforms.workdays import last_day_registered_in_time  # noqa: 
 from learnhours.warehouse.db import connect  # noqa: E402
 from learnhours.warehouse.schema import ingest_batch, learning_record, person  # noqa: E402
 
-_CHUNK = 20_000
-
 
 def _reset_peak() -> None:
     with contextlib.suppress(OSError):  # not Linux: the peak is the whole run's
@@ -66,11 +64,9 @@ def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -
     engine = connect(url)
     with engine.begin() as c:
         c.execute(ingest_batch.insert().values(**realistic.batch_row("agency_export", records)))
-        for i in range(0, len(people), _CHUNK):
-            c.execute(
-                person.insert(),
-                [{**p, "on_roster": True, "batch_id": 1} for p in people[i : i + _CHUNK]],
-            )
+        realistic.insert_chunked(
+            c, person, ({**p, "on_roster": True, "batch_id": 1} for p in people)
+        )
         if engine.dialect.name == "postgresql":
             names = [
                 col.name
@@ -85,14 +81,9 @@ def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -
                 for row in realistic.record_rows(ids, courses, records):
                     copy.write_row([row.get(n) for n in names])
         else:
-            chunk = []
-            for row in realistic.record_rows(ids, courses, records):
-                chunk.append(row)
-                if len(chunk) == _CHUNK:
-                    c.execute(learning_record.insert(), chunk)
-                    chunk = []
-            if chunk:
-                c.execute(learning_record.insert(), chunk)
+            realistic.insert_chunked(
+                c, learning_record, realistic.record_rows(ids, courses, records)
+            )
     with engine.connect() as c:
         if engine.dialect.name == "postgresql":  # the bench wrote batch 1 itself: move past it
             c.execute(text("SELECT setval(pg_get_serial_sequence('ingest_batch', 'id'), 1)"))

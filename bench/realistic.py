@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -183,6 +183,18 @@ def record_rows(
             "line_no": n + 2,
             "digest": "0",
         }
+
+
+def insert_chunked(connection, table, rows: Iterable[dict], size: int = 20_000) -> None:  # noqa: ANN001
+    """executemany `rows` into `table` `size` at a time: a bench's millions never all in memory."""
+    chunk: list[dict] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            connection.execute(table.insert(), chunk)
+            chunk = []
+    if chunk:
+        connection.execute(table.insert(), chunk)
 
 
 def batch_row(kind: str, rows: int) -> dict[str, object]:

@@ -161,13 +161,17 @@ class CsvRows:
 
     def __init__(self, decoder: LineDecoder) -> None:
         self.decoder = decoder
-        self.width = 0  # the header's width (header_width), once known; 0 before
+        self.width = 0  # the header's width (header_width), once known (know_header); 0 before
         self.header: list[str] = []
         self.line = 0  # the last line handed to the csv reader
         self._source = iter(decoder)
         self._again: deque[str] = deque()  # lines to read again, after a refused one
         self._taken: list[str] = []  # the lines of the row being read
         self._ended = False
+
+    def know_header(self, header: list[str]) -> None:
+        """The file's header, once found: rows are then judged against its width."""
+        self.width, self.header = header_width(header), header
 
     def take_source(self) -> tuple[int, int, bytes]:
         """The file's bytes of the rows given since the last call (LineDecoder.take): lines read

@@ -58,10 +58,12 @@ class FileKind:
     signature_any: frozenset[str] = frozenset()
 
     def matches(self, present: set[str]) -> bool:
-        if not self.signature_fields:
-            return self.signature <= present
         fields = {self.columns[h] for h in present if h in self.columns}
-        return self.signature_fields <= fields and bool(self.signature_any & present)
+        return (
+            self.signature <= present
+            and self.signature_fields <= fields
+            and (not self.signature_any or bool(self.signature_any & present))
+        )
 
     def field_map(self, header: list[str]) -> dict[int, str]:
         """Column index -> field, for the columns this kind knows; unknown extras are ignored.

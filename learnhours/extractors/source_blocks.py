@@ -12,7 +12,7 @@ import io
 import json
 import zlib
 
-from learnhours.extractors.csv_text import Cells, CsvRows, LineDecoder, header_width, line_end
+from learnhours.extractors.csv_text import Cells, CsvRows, LineDecoder, line_end
 
 JSON = "json"
 
@@ -39,21 +39,12 @@ def unpack(
     )
     reader = CsvRows(decoder)
     if header:
-        reader.width, reader.header = header_width(header), header
+        reader.know_header(header)
     rows = {}
     for line, cells in reader.rows():
         if cells:  # not blank or refused lines
             rows[first_line - 1 + line] = cells
     return rows
-
-
-def row_of(header: list[str], first_line: int, form: str, block: bytes, line: int) -> dict | None:
-    """One line of a stored block as {header: cell}; None if the block does not hold it.
-
-    Cells beyond the header (a row wider than it) are named by their column number.
-    """
-    cells = unpack(form, block, first_line, header).get(line)
-    return None if cells is None else named(header, cells)
 
 
 def named(header: list[str], cells: Cells) -> dict:

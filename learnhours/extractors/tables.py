@@ -15,7 +15,6 @@ from learnhours.extractors.csv_text import (
     Cells,
     CsvRows,
     LineDecoder,
-    header_width,
     line_end,
 )
 from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
@@ -247,7 +246,7 @@ def open_table(path: Path) -> Table:
                 rows.close()  # type: ignore[attr-defined]
                 raise UnreadableFile(str(exc)) from None
             if csv_reader is not None:
-                csv_reader.width, csv_reader.header = header_width(header), header
+                csv_reader.know_header(header)
                 csv_reader.take_source()  # the header and the lines above it
                 return Table(kind, header, rows, form, encoding, csv_reader.take_source)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)

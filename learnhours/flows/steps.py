@@ -249,7 +249,8 @@ def source_rows(
             continue
         key = (batch_id, block.first_line)
         if key not in blocks:
-            lines = source_blocks.unpack(block.format, block.source, block.first_line)
+            # With the header: lines refused for an open quote are numbered as ingest numbered them.
+            lines = source_blocks.unpack(block.format, block.source, block.first_line, block.header)
             blocks[key] = (block.header, lines)
         header, lines = blocks[key]  # type: ignore[misc]
         cells = lines.get(line_no)

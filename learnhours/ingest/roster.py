@@ -114,15 +114,14 @@ def _latest(
         if len(versions) == 1:
             people.append(versions[0][2])
             continue
-        distinct = {json.dumps(v[2], sort_keys=True, default=str) for v in versions}
-        if len(distinct) == 1:
+        if _alike(versions):
             counts.duplicates += len(versions) - 1  # the same row written again
             people.append(versions[-1][2])
             continue
         ordered = sorted(versions, key=lambda v: v[0]) if by_time else versions
         latest = ordered[-1]
         ties = [v for v in ordered if v[0] == latest[0]]
-        if by_time and len({json.dumps(v[2], sort_keys=True, default=str) for v in ties}) > 1:
+        if by_time and not _alike(ties):
             reason = (
                 f"同一人有 {len(ties)} 列異動時間相同但內容不同（{_lines([v[1] for v in ties])}），"
                 "無法判斷何者為準，此人未載入；請修正名冊"
@@ -152,6 +151,11 @@ def _latest(
 
 
 _TOLD = 20
+
+
+def _alike(versions: list[tuple[tuple[str, ...], int, dict]]) -> bool:
+    """Whether the rows say the same of the person (the same row written again)."""
+    return len({json.dumps(v[2], sort_keys=True, default=str) for v in versions}) == 1
 
 
 def _lines(lines: list[int]) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 
 from learnhours.extractors.csv_text import BadLine
+from learnhours.extractors.csv_text import header_width as csv_header_width
 from learnhours.extractors.tables import Table
 from learnhours.transforms.records import Problem, RowRejected
 from learnhours.warehouse.driver_rows import Refused
@@ -39,9 +40,7 @@ def outcomes(
         else lambda cells: (cells[next(iter(field_map))],)
     )
     width = max(field_map, default=-1) + 1
-    header_width = len(table.header)
-    while header_width and not table.header[header_width - 1]:
-        header_width -= 1
+    header_width = csv_header_width(table.header)
     # CSV only (only text can be rejoined), and only the kind's one unquoted column. Rejoined
     # elsewhere, a shift could line up again on wrong columns.
     unquoted = table.kind.unquoted

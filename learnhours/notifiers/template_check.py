@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -58,8 +58,9 @@ def check_templates(folder: Path | None, plans: Iterable[Plan]) -> list[str]:
 
 def _trial(found: Templates, plan: Plan) -> list[str]:
     """Render each kind of notice of `plan` with `found`; the problems met, in words."""
-    today = max(plan.period.start, min(plan.period.end, date.today()))
     stage = max(plan.reminders.stages)
+    # A day of the plan's first reminder stage: the trial renders the same whatever the clock.
+    today = max(plan.period.start, plan.period.end - timedelta(days=stage))
     population = sorted(plan.population) or ["編制內"]
     people = [
         Member(pid, name, "示範課", head, population[0], None, None, None,

@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 
+from learnhours.warehouse.faults import database_cause
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # SQLite keeps NUMERIC as REAL; hours have at most two decimals, so the round trip is exact enough.
@@ -59,7 +61,7 @@ def _sqlite_pragmas(wait_ms: int, dbapi_connection, _record) -> None:  # noqa: A
     except sqlite3.OperationalError as exc:
         # A read-only warehouse (file, folder or mount) can still be read: status, units,
         # explain work; a write then fails with its own plain message.
-        if "readonly" not in str(exc) and "read-only" not in str(exc):
+        if database_cause(exc) != "read_only":
             raise
     cursor.close()
 

@@ -11,11 +11,11 @@ from sqlalchemy import Connection
 
 from learnhours.extractors.tables import Table, UnreadableFile
 from learnhours.ingest.rows import field_names, outcomes
-from learnhours.transforms.dates import DateError, parse_date
-from learnhours.transforms.ids import mask_id
 from learnhours.transforms.records import FIELD_LABELS, Problem
 from learnhours.transforms.roster import Coded, Contact, Person, normalize_contact, normalize_person
 from learnhours.transforms.roster_codes import CodeSet, CodeTables, code_text, shipped_code_tables
+from learnhours.transforms.roster_versions import Version, choose, lines_text
+from learnhours.transforms.roster_versions import changed_at as changed_at_text
 from learnhours.warehouse.batches import LoadCounts, reject
 from learnhours.warehouse.driver_rows import Refused
 from learnhours.warehouse.roster_store import store_contacts, store_roster
@@ -57,7 +57,7 @@ def load_roster(
                 coded.append(Coded(header, code, meaning))
         return normalize_person(dict(zip(names, values, strict=True)), attributes, tuple(coded))
 
-    rows: dict[str, list[tuple[tuple[str, ...], int, dict]]] = {}
+    rows: dict[str, list[Version]] = {}
     for line, p, cells in outcomes(table, make, current):
         counts.rows_read += 1
         for key in unknown_here:
@@ -67,7 +67,7 @@ def load_roster(
             reject(connection, batch_id, line, p, counts)
             continue
         assert isinstance(p, Person)
-        when = _changed_at(
+        when = changed_at_text(
             cells[changed_at] if changed_at is not None and changed_at < len(cells) else ""
         )
         person = asdict(p)
@@ -75,92 +75,20 @@ def load_roster(
         rows.setdefault(p.person_id, []).append((when, line, person))
     for (header, code), lines in unknown_codes.items():
         counts.notes.append(
-            f"代碼表沒有{header}「{code}」：{_lines(lines)}，共 {len(lines)} 列；"
+            f"代碼表沒有{header}「{code}」：{lines_text(lines)}，共 {len(lines)} 列；"
             "請在代碼表（設定 roster_codes）加上此代碼"
         )
-    people = _latest(connection, batch_id, rows, counts, by_time=changed_at is not None)
+    chosen = choose(rows, by_time=changed_at is not None)
+    for line, pid, why in chosen.refused:
+        reject(connection, batch_id, line, Refused([Problem("changed_at", "", why)], pid), counts)
+    counts.duplicates += chosen.duplicates
+    counts.notes += chosen.notes
+    people = chosen.people
     if not people:
         # Applying an empty roster would mark everyone as gone: refuse the file instead.
         raise UnreadableFile("人員名冊沒有任何可用的資料列，未套用（原名冊保留）")
     store_roster(connection, people, batch_id)
     counts.loaded = len(people)
-
-
-def _changed_at(value: object) -> tuple[str, ...]:
-    """A sortable 異動時間: `2024-03-01 10:20:30`, `113/03/01`, `1130301103000`; () if empty
-    (sorts first)."""
-    text = code_text(value)
-    if not text:
-        return ()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    try:
-        day = parse_date(text.split(" ")[0] if " " in text else text)
-    except DateError:
-        return ("", digits)  # still ordered among the file's own writing
-    rest = "".join(ch for ch in text.partition(" ")[2] if ch.isdigit())
-    return (day.isoformat() if day else "", rest)
-
-
-def _latest(
-    connection: Connection,
-    batch_id: int,
-    rows: dict[str, list[tuple[tuple[str, ...], int, dict]]],
-    counts: LoadCounts,
-    *,
-    by_time: bool,
-) -> list[dict]:
-    people, superseded, told = [], [], 0
-    for versions in rows.values():
-        if len(versions) == 1:
-            people.append(versions[0][2])
-            continue
-        if _alike(versions):
-            counts.duplicates += len(versions) - 1  # the same row written again
-            people.append(versions[-1][2])
-            continue
-        ordered = sorted(versions, key=lambda v: v[0]) if by_time else versions
-        latest = ordered[-1]
-        ties = [v for v in ordered if v[0] == latest[0]]
-        if by_time and not _alike(ties):
-            reason = (
-                f"同一人有 {len(ties)} 列異動時間相同但內容不同（{_lines([v[1] for v in ties])}），"
-                "無法判斷何者為準，此人未載入；請修正名冊"
-            )
-            for _when, line, person in ties:
-                problem = Problem("changed_at", "", reason)
-                reject(connection, batch_id, line, Refused([problem], person["person_id"]), counts)
-            continue
-        people.append(latest[2])
-        superseded.append(len(versions) - 1)
-        if told < _TOLD:
-            told += 1
-            p = latest[2]
-            counts.notes.append(
-                f"{p['name']}（{mask_id(p['person_id'])}）有 {len(versions)} 列"
-                f"（{_lines([v[1] for v in versions])}）：採用第 {latest[1]} 行，"
-                + ("異動時間最新" if by_time else "名冊沒有異動時間欄，以檔案中最後一列為準")
-            )
-    if superseded:
-        counts.duplicates += sum(superseded)
-        more = f"（上列為前 {_TOLD} 人）" if len(superseded) > _TOLD else ""
-        counts.notes.append(
-            f"同一人有多列且內容不同：{len(superseded)} 人，各採用最新的一列，"
-            f"其餘 {sum(superseded)} 列未採用{more}"
-        )
-    return people
-
-
-_TOLD = 20
-
-
-def _alike(versions: list[tuple[tuple[str, ...], int, dict]]) -> bool:
-    """Whether the rows say the same of the person (the same row written again)."""
-    return len({json.dumps(v[2], sort_keys=True, default=str) for v in versions}) == 1
-
-
-def _lines(lines: list[int]) -> str:
-    shown = "、".join(str(n) for n in lines[:10])
-    return f"第 {shown} 行" + (f" 等 {len(lines)} 行" if len(lines) > 10 else "")
 
 
 def _columns_read(

@@ -8,7 +8,6 @@ import csv
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -740,22 +739,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-_FULL_ID = re.compile(r"[A-Z][0-9A-D][0-9]{8}")
-_MASKED_ID = re.compile(r"([A-Z][0-9A-D][0-9])\*{3,5}([0-9]{3})")
-
-
 def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
     """The 身分證字號 a clerk means: a full one as typed; a masked one as the mails print it
     (`A12****789`) or a name, when one person has it. Several or none: says so, None."""
-    from learnhours.transforms.ids import mask_id, normalize_id
+    from learnhours.transforms.ids import id_shaped, mask_id, normalize_id, unmasked
     from learnhours.warehouse import queries
 
     text = normalize_id(typed)
-    if _FULL_ID.fullmatch(text):
+    if id_shaped(text):
         return text
-    masked = _MASKED_ID.fullmatch(text)
+    masked = unmasked(text)
     if masked:
-        found = queries.people_like(connection, id_like=f"{masked[1]}____{masked[2]}")
+        found = queries.people_like(connection, id_like=masked[0])
     else:
         found = queries.people_like(connection, name=typed.strip())
     if len(found) == 1:
@@ -765,9 +760,7 @@ def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
         print(f"找不到「{typed}」：名冊與學習紀錄中都沒有{what}", file=sys.stderr)
         if masked:
             hits = [
-                line
-                for line in queries.unlinked_rejections(connection)
-                if line.value == f"{masked[1]}****{masked[2]}"
+                line for line in queries.unlinked_rejections(connection) if line.value == masked[1]
             ]
             for line in hits:
                 print(

@@ -535,7 +535,7 @@ def _summaries(
         if agency is not None:
             scope = agency_scope(agency, ctx.today, audience.addresses)
             sent, facts = summary_facts.tonight_facts(got, agency.people, tonight, scope)
-            records = summary_facts.short_records(connection, agency.people) if due else {}
+            records = summary_facts.short_records(connection, agency.people)
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), agency.people,
                                             agency.units, facts, sent, agency=agency,
                                             records=records)  # fmt: skip
@@ -546,7 +546,7 @@ def _summaries(
                                            result.agencies, facts, sent, contacts)  # fmt: skip
         else:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight)
-            records = summary_facts.short_records(connection, result.people) if due else {}
+            records = summary_facts.short_records(connection, result.people)
             drafts += notices.summary_draft(replace(ctx, hr_addresses=due), result.people,
                                             result.units, facts, sent,
                                             records=records)  # fmt: skip
@@ -645,14 +645,22 @@ class FinalReport:
         }[self.status]
 
 
+def _judged_here(connection: Connection, plan_id: str) -> bool:
+    """Whether this warehouse mailed about the plan while it was open (only then a final one)."""
+    return bool(
+        connection.execute(
+            select(exists().where(notice.c.plan_id == plan_id, notice.c.kind != "final"))
+        ).scalar()
+    )
+
+
 def final_outlook(engine: Engine, plan: Plan, today: date, mail: Mail) -> FinalReport:
     """What close_year would do today, without doing it (`notify --dry-run` of a closed plan)."""
     due_on = final_due_on(plan)
     with engine.connect() as connection:
-        judged_here = connection.execute(
-            select(exists().where(notice.c.plan_id == plan.id, notice.c.kind != "final"))
-        ).scalar()
-        finals = {r.status for r in ledger.listing(connection, None, plan.id) if r.kind == "final"}
+        judged_here = _judged_here(connection, plan.id)
+        stages = ledger.stage_statuses(connection, plan.id, "final", notices.SUMMARY_STAGE)
+        finals = {status for status, _detail in stages.values()}
     if not judged_here:
         return FinalReport(plan.id, "never_judged", due_on)
     if today < due_on:
@@ -679,9 +687,7 @@ def close_year(
     due_on = final_due_on(plan)
     report = FinalReport(plan.id, "not_due", due_on)
     with engine.connect() as connection:
-        judged_here = connection.execute(
-            select(exists().where(notice.c.plan_id == plan.id, notice.c.kind != "final"))
-        ).scalar()
+        judged_here = _judged_here(connection, plan.id)
         done = ledger.already_noticed(connection, plan.id, "final", notices.SUMMARY_STAGE)
     if not judged_here:
         report.status = "never_judged"

@@ -711,9 +711,9 @@ _BANDS = ((Decimal(1), Decimal(1), "100%"), (Decimal("0.9"), Decimal(1), "90%–
           (Decimal(0), Decimal("0.5"), "未滿50%"))  # fmt: skip
 
 
-def goal_rate(plan: Plan) -> Decimal:
-    """The rate a unit aims at: the plan's best unit tier, else everyone met."""
-    return max((t.min_rate for t in plan.unit_tiers), default=Decimal(1))
+def goal_rate(tiers: Sequence[UnitTier]) -> Decimal:
+    """The rate a unit (or agency) aims at: the best of its tiers, else everyone met."""
+    return max((t.min_rate for t in tiers), default=Decimal(1))
 
 
 def _bar(rate: Decimal, goal: Decimal) -> list[tuple[int, str]]:
@@ -773,7 +773,7 @@ def unit_overview(plan: Plan, units: list[UnitResult]) -> dict[str, object]:
     """What the summary shows of the units: a bar per unit (the lowest SHOWN_UNITS when there are
     more), and then how many units fall in each band of rates."""
     counted = [u for u in units if u.headcount]
-    return _overview(counted, goal_rate(plan), SHOWN_UNITS, lambda u: u.unit)
+    return _overview(counted, goal_rate(plan.unit_tiers), SHOWN_UNITS, lambda u: u.unit)
 
 
 def quality_lists(quality: Mapping[str, list]) -> list[tuple[str, str, list]]:
@@ -943,7 +943,7 @@ def lowest_units(agency: AgencyResult, most: int = 3) -> str:
 
 def agency_overview(plan: Plan, agencies: list[AgencyResult]) -> dict[str, object]:
     counted = [a for a in agencies if a.headcount]
-    goal = max((t.min_rate for t in plan.agency_tiers), default=Decimal(1))
+    goal = goal_rate(plan.agency_tiers)
     return _overview(counted, goal, SHOWN_AGENCIES, agency_label,
                      lambda a: {"lowest": lowest_units(a)})  # fmt: skip
 

@@ -155,18 +155,6 @@ def gather(
     )
 
 
-def section(
-    connection: Connection,
-    plan: Plan,
-    people: list[PersonResult],
-    tonight: Tonight,
-    since: datetime,
-) -> tuple[list[str], dict[str, list]]:
-    """(what went out since `since`, the data-quality lists) for the plan's HR summary."""
-    stages = [s for s in tonight.stages.values() if s is not None]
-    return tonight_facts(gather(connection, plan, stages, since), people, tonight)
-
-
 def tonight_facts(
     got: Ledgered,
     people: list[PersonResult],
@@ -191,11 +179,6 @@ def tonight_facts(
         ],
     }
     return sent_lines(sent_rows, tonight.digest_labels if addresses else None), quality
-
-
-def final_facts(connection: Connection, plan: Plan, people: list[PersonResult]) -> dict[str, list]:
-    """The data-quality lists that do not depend on tonight's mail (all the final summary has)."""
-    return facts(gather(connection, plan, (), None), people)
 
 
 def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None) -> dict[str, list]:

@@ -64,7 +64,6 @@ _STYLES = (
 _HEADER, _TITLE, _STYLE_OF = 1, 2, {"percent": 3, "date": 4, "wrap": 5}
 _WIDTHS = (14, 10, 14, 10, 10)  # a plain (header, rows) sheet's first columns; the rest are 12
 _EPOCH = date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year bug already counted in)
-EXCEL_ROWS = 1_048_576  # rows a sheet can hold
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,25 @@ def mask_id(pid: str) -> str:
     return f"{pid[:3]}****{pid[7:]}" if len(pid) == 10 else "****"
 
 
-# Anything shaped like an ID (a letter, 1/2/8/9 or A-D, eight digits) standing alone.
-_ID_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Z][0-9A-D][0-9]{8}(?![0-9])")
+# Shaped like an ID: a letter, 1/2/8/9 or A-D, eight digits.
+_SHAPE = r"[A-Z][0-9A-D][0-9]{8}"
+_ID_SHAPE = re.compile(rf"(?<![A-Za-z0-9]){_SHAPE}(?![0-9])")  # standing alone in a text
+_FULL = re.compile(_SHAPE)
+_MASKED = re.compile(r"([A-Z][0-9A-D][0-9])\*{3,5}([0-9]{3})")  # as mask_id writes it, loosely
+
+
+def id_shaped(text: str) -> bool:
+    """Whether `text` (normalized) is shaped like a whole 身分證字號, whatever its check digit."""
+    return _FULL.fullmatch(text) is not None
+
+
+def unmasked(text: str) -> tuple[str, str] | None:
+    """A masked ID as the mails print it (`A12****789`, any 3-5 stars) as (an SQL LIKE pattern
+    for the IDs it may be, its mask_id form); None if `text` is not one."""
+    found = _MASKED.fullmatch(text)
+    if found is None:
+        return None
+    return f"{found[1]}____{found[2]}", f"{found[1]}****{found[2]}"
 
 
 def scrub_ids(text: str) -> str:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Float, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from learnhours.plans import Check, Plan, window_start
 from learnhours.transforms.compliance import ALL, Member, Standing
@@ -149,8 +161,9 @@ def standings(
     """Hours per person and figure, now (records to the as-of date, within each track's
     counting window) and at each track's judge date.
 
-    One GROUP BY person over the plan's records (rule 4): a SUM per figure and window, and the
-    bundle courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
+    One GROUP BY person over the plan's records (rule 4): a SUM per distinct figure and window
+    (a requirement over every record is the track's `*` column, summed once), and the bundle
+    courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
     """
     hours = counted_hours(plan, zero_filtered=True)
     matches = check_matches(plan)
@@ -164,35 +177,44 @@ def standings(
             windows.append((t, "judged", judge_end))
     top = max(end for _t, _w, end in windows)
 
-    def within(end: date, start: date, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    def within(end: date, start: date, condition: ColumnElement[bool] | None) -> list:
         # The WHERE clause already spans lower..top: only a narrower window needs its own test.
-        parts = [condition]
+        parts = [] if condition is None else [condition]
         if end < top:
             parts.append(lr.end_date <= end)
         if start > lower:
             parts.append(lr.end_date >= start)
-        return and_(*parts) if len(parts) > 1 else condition
+        return parts
 
-    columns: list[ColumnElement[Any]] = []
-    layout: list[tuple[str, str, str]] = []  # (track, window, key) of each SUM column
+    sums: list[ColumnElement[Any]] = []  # each distinct SUM once
+
+    def column(parts: list, value: ColumnElement[Any]) -> int:
+        summed = case((and_(*parts), value)) if parts else value
+        at = next((i for i, s in enumerate(sums) if s.compare(summed)), None)
+        if at is None:
+            at = len(sums)
+            sums.append(summed)
+        return at
+
+    layout: list[tuple[str, str, int]] = []  # (window, key, SUM column) of each figure
     for t, window, end in windows:
         for c in t.checks:
             start = window_start(plan.period.start, c.years)
-            columns.append(
-                func.sum(case((within(end, start, matches[c.key]), _by_mode(hours, c.mode))),
-                         type_=Float)
-            )  # fmt: skip
-            layout.append((t.id, window, c.key))
-        narrower = [lr.end_date <= end] if end < top else []
-        narrower += [lr.end_date >= plan.period.start] if plan.period.start > lower else []
-        every = case((and_(*narrower), hours)) if narrower else hours
-        columns.append(func.sum(every, type_=Float))
-        layout.append((t.id, window, f"{t.id}/{ALL}"))
+            condition = None if _every(c) else matches[c.key]
+            layout.append(
+                (window, c.key, column(within(end, start, condition), _by_mode(hours, c.mode)))
+            )
+        layout.append(
+            (window, f"{t.id}/{ALL}", column(within(end, plan.period.start, None), hours))
+        )
+    # Cast in SQL: a float, as the DBAPI gives SQLite's sums, from PostgreSQL's exact numeric sum
+    # (both sides round it correctly: what float() of the Decimal gave).
+    columns: list[ColumnElement[Any]] = [cast(func.sum(s), Float) for s in sums]
     codes = [c.code for c in plan.bundle.courses] if plan.bundle else []
     if codes:
         passed = lr.course_code.in_(codes)
         columns += [
-            func.count(func.distinct(case((within(end, plan.period.start, passed),
+            func.count(func.distinct(case((and_(passed, *within(end, plan.period.start, None)),
                                            lr.course_code))))
             for _t, _w, end in windows
         ]  # fmt: skip
@@ -202,36 +224,63 @@ def standings(
         .where(lr.end_date.between(lower, top), lr.zero_reason.is_(None))
         .group_by(lr.person_id)
     )
-    n = len(layout)
+    # Row positions (the person is column 0) of each window's figures: the judged figures are
+    # the now figures with the judge-date window's sums where a track has one.
+    now_keys = [key for window, key, _at in layout if window == "now"]
+    now_at = {key: at + 1 for window, key, at in layout if window == "now"}
+    judged_at = {**now_at, **{key: at + 1 for window, key, at in layout if window == "judged"}}
+    now_sums = _picker([now_at[k] for k in now_keys])
+    judged_sums = _picker([judged_at[k] for k in now_keys])
+    two = any(w == "judged" for _t, w, _e in windows)
+    first_count = len(sums) + 1
+    now_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows) if w == "now"]
+    judged_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows)]
     # Few distinct sums occur (hours come in halves and quarters): convert each once.
-    decimals: dict[float | None, Decimal] = {None: ZERO}
-
-    def decimal(value: float | None) -> Decimal:
-        d = decimals.get(value)
-        if d is None:
-            d = decimals[value] = _hours(value)
-        return d
+    cents = _Cents()
+    hours_of = cents.__getitem__
 
     now: dict[str, Standing] = {}
     judged: dict[str, Standing] = {}
-    two = any(w == "judged" for _t, w, _e in windows)
-    for pid, *values in connection.execute(query).fetchall():
-        now_hours: dict[str, Decimal] = {}
-        judged_hours: dict[str, Decimal] = {}
-        for (_track, window, key), value in zip(layout, values[:n], strict=True):
-            (now_hours if window == "now" else judged_hours)[key] = decimal(value)
-        done = values[n:]
-        now_bundle: dict[str, bool] = {}
-        judged_bundle: dict[str, bool] = {}
-        for (t, window, _end), count in zip(windows, done, strict=False):
-            (now_bundle if window == "now" else judged_bundle)[t.id] = count == len(codes)
-        now[pid] = Standing(now_hours, now_bundle)
-        judged[pid] = (
-            Standing({**now_hours, **judged_hours}, {**now_bundle, **judged_bundle})
-            if two
-            else now[pid]
-        )
+    for row in connection.execute(query).fetchall():
+        now_hours = dict(zip(now_keys, map(hours_of, now_sums(row)), strict=True))
+        now_bundle = {tid: row[i] == len(codes) for tid, i in now_counts} if codes else _NO_BUNDLE
+        standing = now[row[0]] = Standing(now_hours, now_bundle)
+        if two:
+            standing = Standing(
+                dict(zip(now_keys, map(hours_of, judged_sums(row)), strict=True)),
+                {tid: row[i] == len(codes) for tid, i in judged_counts} if codes else _NO_BUNDLE,
+            )
+        judged[row[0]] = standing
     return now, judged
+
+
+_NO_BUNDLE: Mapping[str, bool] = MappingProxyType({})
+
+
+def _every(check: Check) -> bool:
+    """Whether a requirement counts every record (no codes, names or exceptions, no parent)."""
+    return (
+        check.codes is None
+        and not check.name_contains
+        and not check.except_codes
+        and not (check.within_parent and check.parent is not None)
+    )
+
+
+def _picker(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A row's values at these positions, as a tuple (itemgetter of one position is no tuple)."""
+    if len(positions) == 1:
+        (at,) = positions
+        return lambda row: (row[at],)
+    return itemgetter(*positions)
+
+
+class _Cents(dict[float | None, Decimal]):
+    """A sum (float, None for no record) -> its Decimal hours, each distinct sum converted once."""
+
+    def __missing__(self, value: float | None) -> Decimal:
+        hours = self[value] = _hours(value)
+        return hours
 
 
 @dataclass(frozen=True)

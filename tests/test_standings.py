@@ -1,0 +1,128 @@
+"""queries.standings: one GROUP BY over the records, each distinct SUM once, every sum rounded to
+the 0.01 h as it always was (a float, rounded), on SQLite and PostgreSQL alike."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from learnhours.plans import find_plan
+from learnhours.plans.files import load_plan
+from learnhours.warehouse import queries
+from learnhours.warehouse.schema import ingest_batch, learning_record
+from tests.factories import new_id
+
+ROOT = Path(__file__).resolve().parent.parent
+CITY = ROOT / "plans" / "examples" / "city-government.yaml"
+
+
+def _store(engine, rows: list[dict]) -> None:
+    now = datetime.now(UTC)
+    with engine.begin() as c:
+        c.execute(
+            ingest_batch.insert().values(
+                id=1, file_name="t", sha256="0" * 64, kind="agency_export", loaded_at=now,
+                last_seen_at=now, rows_read=len(rows), rows_loaded=len(rows), rows_updated=0,
+                rows_duplicate=0, rows_rejected=0,
+            )
+        )  # fmt: skip
+        c.execute(
+            learning_record.insert(),
+            [
+                {
+                    "course_key": f"code:{n}",
+                    "session": "1",
+                    "start_date": r["day"],
+                    "end_date": r["day"],
+                    "name": "員工",
+                    "course_code": str(n),
+                    "course_name": r.get("course", "課程"),
+                    "unit": r.get("unit", "hour"),
+                    "source_kind": "agency_export",
+                    "batch_id": 1,
+                    "line_no": n + 2,
+                    "digest": "0",
+                    "person_id": r["pid"],
+                    "quantity": Decimal(r["quantity"]),
+                    "category_code": r.get("category", 12),
+                    "zero_reason": r.get("zero"),
+                    "digital_share": Decimal(r.get("share", 0)),
+                }  # fmt: skip
+                for n, r in enumerate(rows)
+            ],
+        )
+
+
+def _sums_in_standings(engine, plan, as_of):
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.connect() as c:
+            found = queries.standings(c, plan, as_of)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    (sql,) = [s for s in statements if "GROUP BY" in s]
+    return found, sql.lower().count("sum(")
+
+
+def test_a_requirement_over_every_record_is_summed_once_with_the_tracks_total(engine):
+    plan = find_plan("national-2026")  # `total` counts every record, as the track's `*` does
+    a, b = new_id(), new_id()
+    _store(
+        engine,
+        [
+            {"pid": a, "day": date(2026, 3, 1), "quantity": "2.5", "category": 501},
+            {"pid": a, "day": date(2026, 4, 1), "quantity": "1.25", "category": 12},
+            {"pid": a, "day": date(2026, 4, 2), "quantity": "9", "zero": "缺課"},
+            {"pid": b, "day": date(2026, 5, 1), "quantity": "3", "unit": "day"},
+        ],
+    )
+    (now, judged), sums = _sums_in_standings(engine, plan, date(2026, 12, 31))
+    assert sums == len(plan.track_views[0].checks)  # not one more for `main/*`
+    assert now[a].hours == {
+        "main/total": Decimal("3.75"), "main/policy": Decimal("2.50"),
+        "main/environment": Decimal(0), "main/democracy": Decimal(0), "main/gender": Decimal(0),
+        "main/*": Decimal("3.75"),
+    }  # fmt: skip
+    assert now[b].hours["main/total"] == now[b].hours["main/*"] == Decimal("18.00")
+    assert judged[a] is now[a] and now[a].bundle == {}
+
+
+def _digital_rows(pid: str) -> list[dict]:
+    # Shares of 4 decimals times hours of 2: sums of 6 decimals, rounded to the 0.01 h.
+    return [
+        {"pid": pid, "day": date(2026, 2, 1), "quantity": "1.37", "share": "0.3333"},
+        {"pid": pid, "day": date(2026, 3, 1), "quantity": "2.75", "share": "0.6667"},
+        {"pid": pid, "day": date(2026, 11, 20), "quantity": "0.33", "share": "0.5"},
+    ]
+
+
+def _check_digital(engine) -> None:
+    plan = load_plan(CITY, 2026)
+    a = new_id()
+    _store(engine, _digital_rows(a))
+    (now, judged), _sums = _sums_in_standings(engine, plan, date(2026, 12, 31))
+    digital = next(c.key for c in plan.checks if c.mode == "digital")
+    # The float of the exact sum, rounded: what the previous conversion (SQLAlchemy's Float,
+    # then round to 0.01) gave.
+    before = Decimal("1.37") * Decimal("0.3333") + Decimal("2.75") * Decimal("0.6667")
+    late = Decimal("0.33") * Decimal("0.5")  # after the judge date (09-30)
+    assert now[a].hours[digital] == queries._hours(float(before + late)) == Decimal("2.46")
+    assert judged[a].hours[digital] == queries._hours(float(before)) == Decimal("2.29")
+    assert now[a].hours["main/*"] == now[a].hours["main/total"] == Decimal("4.45")
+    assert judged[a].hours["main/*"] == Decimal("4.12")
+
+
+def test_digital_sums_of_many_decimals_round_as_before_on_sqlite(engine):
+    _check_digital(engine)
+
+
+@pytest.mark.postgres
+def test_digital_sums_of_many_decimals_round_as_before_on_postgresql(pg_engine):
+    _check_digital(pg_engine)

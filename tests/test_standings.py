@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from learnhours.plans import find_plan
 from learnhours.plans.files import load_plan
+from learnhours.transforms.compliance import NO_STANDING, Member, Standing, assess, assess_person
 from learnhours.warehouse import queries
 from learnhours.warehouse.schema import ingest_batch, learning_record
 from tests.factories import new_id
@@ -126,3 +127,71 @@ def test_digital_sums_of_many_decimals_round_as_before_on_sqlite(engine):
 @pytest.mark.postgres
 def test_digital_sums_of_many_decimals_round_as_before_on_postgresql(pg_engine):
     _check_digital(pg_engine)
+
+
+# --- assess: what is worked out once per recompute gives what each person's own working gives ---
+
+
+def _member(pid: str, **changes) -> Member:
+    fields = {
+        "person_id": pid, "name": "員工", "unit": "人事室", "is_supervisor": False,
+        "category": "編制內", "left_on": None, "leave_from": None, "leave_to": None,
+        "email": None,
+    }  # fmt: skip
+    return Member(**{**fields, **changes})
+
+
+def _miaoli_hours(**figures: str) -> Standing:
+    hours = {f"main/{rid}": Decimal(v) for rid, v in figures.items()}
+    return Standing({**hours, "main/*": hours.get("main/total", Decimal(0))})
+
+
+def test_threshold_below_the_target_is_what_the_penalty_checks_judged_now_or_apart():
+    plan = find_plan("miaoli-zhunan-2018")  # gender: target 4, outcome threshold 2; cedaw 1, 0
+    enough = {"total": "20", "policy": "1", "environment": "4", "democracy": "5"}
+    floors = _miaoli_hours(**enough, gender="2")
+    targets = _miaoli_hours(**enough, gender="4", cedaw="1")
+    a, b, c, d = _member("A1"), _member("B1"), _member("C1", is_supervisor=True), _member("D1")
+    now = {"A1": floors, "B1": targets, "C1": floors}
+    after = date(2018, 9, 1)  # past the judge date: penalties are due
+    people = assess(plan, [a, b, c, d], now, now, after)
+    by_id = {p.member.person_id: p for p in people}
+    assert by_id["A1"].status == "short" and by_id["A1"].judged_requirements_met
+    assert not by_id["A1"].judged_met and "申誡1次" not in by_id["A1"].outcomes
+    assert by_id["B1"].status == "met" and by_id["B1"].judged_met
+    assert by_id["C1"].judged_requirements_met and not by_id["C1"].judged_met
+    assert by_id["D1"].gaps["gender"] == Decimal(4) and not by_id["D1"].judged_requirements_met
+    assert by_id["D1"].outcomes == ["申誡1次"]
+    # Judged apart (a judge-date window of its own): the judged hours decide, not the current.
+    judged = {"A1": targets, "B1": floors}
+    apart = {p.member.person_id: p for p in assess(plan, [a, b], now, judged, after)}
+    assert apart["A1"].judged_met and apart["A1"].status == "short"
+    assert apart["B1"].judged_requirements_met and not apart["B1"].judged_met
+    for p in [*people, *apart.values()]:
+        pid = p.member.person_id
+        alone = assess_person(
+            plan, p.member, now.get(pid, NO_STANDING),
+            (judged if p in apart.values() else now).get(pid, NO_STANDING), after,
+        )  # fmt: skip
+        assert (alone.status, alone.hours, alone.gaps, alone.needed, alone.judged_met) == (
+            p.status,
+            p.hours,
+            p.gaps,
+            p.needed,
+            p.judged_met,
+        )
+        assert (alone.judged_requirements_met, alone.outcomes, alone.total) == (
+            p.judged_requirements_met, p.outcomes, p.total
+        )  # fmt: skip
+
+
+def test_tracks_with_conditions_are_chosen_per_person_and_outsiders_shown_by_the_first():
+    plan = load_plan(ROOT / "plans" / "examples" / "university.yaml", 2026)  # by 人員類別
+    people = [_member("P1"), _member("C1", category="約聘"), _member("X1", category="臨時")]
+    by_id = {p.member.person_id: p for p in assess(plan, people, {}, {}, date(2026, 12, 31))}
+    assert [by_id[pid].track.id for pid in ("P1", "C1", "X1")] == [
+        "permanent",
+        "contract",
+        "permanent",
+    ]
+    assert by_id["X1"].status == "exempt" and by_id["C1"].status == "short"

@@ -205,6 +205,11 @@ class Nesting:
     figures: dict[bool, Figures]
     personal: bool
     keys: dict[str, str] = field(default_factory=dict)  # requirement id -> its Standing key
+    # figures with each requirement's Standing key, (id, key, target, threshold), and whether
+    # every threshold is the target, for others and for supervisors
+    rows: dict[bool, tuple[tuple[tuple[str, str, Decimal, Decimal], ...], bool]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def of(cls, checks: Sequence[Check]) -> Nesting:
@@ -217,7 +222,15 @@ class Nesting:
         groups = {rid: sharing_groups(k) for rid, k in kids.items()}
         groups[ROOT] = sharing_groups(top)
         personal = any(c.personal() for c in checks)
-        return cls(kids, top, groups, figures, personal, {c.id: c.key for c in checks})
+        keys = {c.id: c.key for c in checks}
+        rows = {
+            sup: (
+                tuple((rid, keys[rid], target, floor) for rid, target, floor in figures[sup]),
+                all(target == floor for _rid, target, floor in figures[sup]),
+            )
+            for sup in (False, True)
+        }
+        return cls(kids, top, groups, figures, personal, keys, rows)
 
     def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
         """needed_hours, remembered by the gaps: many people lack the same hours (everyone
@@ -279,15 +292,97 @@ def exempt_reason(plan: Plan, m: Member, as_of: date, track: TrackView | None) -
     return ""
 
 
+# One Decimal object per gap value: a national night holds 400,000 people's gaps, and few
+# distinct values occur (hours come in halves and quarters).
 _DECIMALS: dict[Decimal, Decimal] = {}
 
 
-def _one(value: Decimal) -> Decimal:
-    """One Decimal object per value: a national night holds 400,000 people's gaps, and few
-    distinct values occur (hours come in halves and quarters)."""
-    if len(_DECIMALS) > 100_000:
-        _DECIMALS.clear()
-    return _DECIMALS.setdefault(value, value)
+class _Judging:
+    """What assess_person works out once per recompute rather than once per person: each
+    track's rule 6 tree, figures and Standing keys, and the track most people fall in."""
+
+    def __init__(
+        self, plan: Plan, as_of: date, nestings: Mapping[str, Nesting] | None = None
+    ) -> None:
+        self.plan = plan
+        self.as_of = as_of
+        self.nestings = dict(nestings or {})
+        for t in plan.track_views:
+            if t.id not in self.nestings:
+                self.nestings[t.id] = Nesting.of(t.checks)
+        self.population = frozenset(plan.population)
+        first = plan.track_views[0]
+        # A first track without conditions binds everyone in the population.
+        self.everyone = first if not first.who else None
+        self.totals = {t.id: f"{t.id}/{ALL}" for t in plan.track_views}
+
+    def person(self, m: Member, now: Standing, judged: Standing) -> PersonResult:
+        plan = self.plan
+        in_population = m.category in self.population
+        fitting = (self.everyone or plan.track_of(m)) if in_population else None
+        reason = exempt_reason(plan, m, self.as_of, fitting)
+        # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
+        track = fitting or plan.track_views[0]
+        nesting = self.nestings[track.id]
+        if nesting.personal:
+            figures = nesting.figures_for(track.checks, m)
+            keys = nesting.keys
+            rows = tuple((rid, keys[rid], target, floor) for rid, target, floor in figures)
+            same_floor = all(target == floor for _rid, _key, target, floor in rows)
+        else:
+            rows, same_floor = nesting.rows[bool(m.is_supervisor)]
+        held = now.hours
+        if len(_DECIMALS) > 100_000:
+            _DECIMALS.clear()
+        one = _DECIMALS.setdefault
+        hours: dict[str, Decimal] = {}
+        gaps: dict[str, Decimal] = {}
+        for rid, key, target, _floor in rows:
+            hours[rid] = have = held.get(key, ZERO)
+            if have < target:
+                gap = target - have
+                gaps[rid] = one(gap, gap)
+            else:
+                gaps[rid] = ZERO
+        bundle_done = now.bundle.get(track.id, False)
+        reached = not any(gaps.values())  # every target reached
+        met = reached or bundle_done
+        if judged is now:
+            judged_hours = hours
+            judged_bundle = bundle_done
+            judged_met = met
+            floors_met = (
+                reached
+                if same_floor
+                else all(hours[rid] >= floor for rid, _key, _target, floor in rows)
+            )
+        else:
+            was = judged.hours
+            judged_hours = {rid: was.get(key, ZERO) for rid, key, _t, _f in rows}
+            judged_bundle = judged.bundle.get(track.id, False)
+            judged_met = judged_bundle or all(
+                judged_hours[rid] >= target for rid, _key, target, _floor in rows
+            )
+            floors_met = all(judged_hours[rid] >= floor for rid, _key, _target, floor in rows)
+        result = PersonResult(
+            member=m,
+            status="exempt" if reason else ("met" if met else "short"),
+            hours=hours,
+            gaps=gaps,
+            needed=ZERO if met or reason else nesting.needed(gaps),
+            bundle_done=bundle_done,
+            exempt_reason=reason,
+            judged_hours=judged_hours,
+            judged_bundle_done=judged_bundle,
+            # What the penalty clause checks: outcome thresholds where the plan has them (Z4, Z8).
+            judged_requirements_met=floors_met,
+            judged_met=judged_met,
+            track=track,
+            total=held.get(self.totals[track.id], ZERO),
+        )
+        if not reason and plan.outcomes:
+            result.outcomes = _outcomes(plan, result, self.as_of)
+        return result
 
 
 def assess_person(
@@ -298,42 +393,7 @@ def assess_person(
     as_of: date,
     nestings: Mapping[str, Nesting] | None = None,
 ) -> PersonResult:
-    fitting = plan.track_of(m) if m.category in plan.population else None
-    reason = exempt_reason(plan, m, as_of, fitting)
-    # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
-    track = fitting or plan.track_views[0]
-    nesting = (nestings or {}).get(track.id) or Nesting.of(track.checks)
-    figures = nesting.figures_for(track.checks, m)
-    keys = nesting.keys
-    hours = {rid: now.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
-    gaps = {rid: _one(max(ZERO, target - hours[rid])) for rid, target, _ in figures}
-    bundle_done = now.bundle.get(track.id, False)
-    judged_bundle = judged.bundle.get(track.id, False)
-    met = not any(gaps.values()) or bundle_done
-    judged_hours = (
-        hours
-        if judged is now
-        else {rid: judged.hours.get(keys[rid], ZERO) for rid, _, _ in figures}
-    )
-    result = PersonResult(
-        member=m,
-        status="exempt" if reason else ("met" if met else "short"),
-        hours=hours,
-        gaps=gaps,
-        needed=ZERO if met or reason else nesting.needed(gaps),
-        bundle_done=bundle_done,
-        exempt_reason=reason,
-        judged_hours=judged_hours,
-        judged_bundle_done=judged_bundle,
-        # What the penalty clause checks: outcome thresholds where the plan has them (Z4, Z8).
-        judged_requirements_met=all(judged_hours[rid] >= floor for rid, _, floor in figures),
-        judged_met=judged_bundle or all(judged_hours[rid] >= t for rid, t, _ in figures),
-        track=track,
-        total=now.hours.get(f"{track.id}/{ALL}", ZERO),
-    )
-    if not reason and plan.outcomes:
-        result.outcomes = _outcomes(plan, result, as_of)
-    return result
+    return _Judging(plan, as_of, nestings).person(m, now, judged)
 
 
 def _outcomes(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
@@ -356,16 +416,10 @@ def assess(
     judged: Mapping[str, Standing],
     as_of: date,
 ) -> list[PersonResult]:
-    nestings = {t.id: Nesting.of(t.checks) for t in plan.track_views}
+    judging = _Judging(plan, as_of)
+    person = judging.person
     return [
-        assess_person(
-            plan,
-            m,
-            now.get(m.person_id, NO_STANDING),
-            judged.get(m.person_id, NO_STANDING),
-            as_of,
-            nestings,
-        )
+        person(m, now.get(m.person_id, NO_STANDING), judged.get(m.person_id, NO_STANDING))
         for m in members
     ]
 
@@ -412,10 +466,8 @@ def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Deci
     date, like the rate it goes with)."""
     if not counted:
         return dict.fromkeys(ids, ZERO)
-    return {
-        rid: sum((p.judged_hours.get(rid, ZERO) for p in counted), ZERO) / len(counted)
-        for rid in ids
-    }
+    held = [p.judged_hours for p in counted]
+    return {rid: sum([h.get(rid, ZERO) for h in held], ZERO) / len(counted) for rid in ids}
 
 
 def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult]:

@@ -69,31 +69,29 @@ def members(connection: Connection) -> list[Member]:
         .where(person.c.on_roster)
         .order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
     )
-    shared: dict[str, str] = {}
-    return [_member(row, shared) for row in rows]
+    shared: dict[str | None, str | None] = {}
+    return [_member(row, shared) for part in rows.partitions(2048) for row in part]
 
 
-# The columns many people share (unit, category, title, agency): held once however many hold them.
-_SHARED_AT = tuple(_MEMBER_COLUMNS.index(c) for c in (person.c.unit, person.c.category,
-                   person.c.title, person.c.agency, person.c.agency_code))  # fmt: skip
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 
-def _member(row: tuple, shared: dict[str, str] | None = None) -> Member:
-    values = list(row)
+def _member(row: Sequence[Any], shared: dict[str | None, str | None] | None = None) -> Member:
+    """A Member from a row of _MEMBER_COLUMNS; with `shared`, the strings many people share
+    (unit, category, title, agency) are held once however many hold them."""
+    (pid, name, unit, supervisor, category, left_on, leave_from, leave_to, email, title, agency,
+     agency_code, attributes, level, unit_head, status) = row  # fmt: skip
     if shared is not None:
-        for at in _SHARED_AT:
-            if values[at] is not None:
-                values[at] = shared.setdefault(values[at], values[at])
-    *head, attributes, level, unit_head, status = values
-    return Member(  # type: ignore[misc]
-        *head,
+        one = shared.setdefault
+        unit, category, title = one(unit, unit), one(category, category), one(title, title)
+        agency, agency_code = one(agency, agency), one(agency_code, agency_code)
+    return Member(
+        pid, name, unit, supervisor, category, left_on, leave_from, leave_to, email, title,
+        agency, agency_code,
         # Most rosters have no other columns: "{}" needs no parser.
-        attributes=json.loads(attributes) if attributes and attributes != "{}" else _NO_ATTRIBUTES,
-        supervisor_level=level,
-        unit_head=unit_head,
-        status=status or "",
-    )
+        json.loads(attributes) if attributes and attributes != "{}" else _NO_ATTRIBUTES,
+        level, unit_head, status or "",
+    )  # fmt: skip
 
 
 def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 - SQL expression

@@ -70,7 +70,7 @@ def members(connection: Connection) -> list[Member]:
         .order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
     )
     shared: dict[str | None, str | None] = {}
-    return [_member(row, shared) for part in rows.partitions(2048) for row in part]
+    return [_member(row, shared) for row in rows]
 
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})

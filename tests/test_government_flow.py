@@ -148,3 +148,59 @@ def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
     assert schools["Subject"] == next(
         m["Subject"] for m in mails[hr[SCHOOL]] if "學習時數摘要" in m["Subject"]
     )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_government_judged_in_shares_by_two_dask_workers(
+    prefect_harness, pg_url, tmp_path, monkeypatch
+):
+    """LEARNHOURS_WORKERS=2: the city's agencies go in shares to two worker processes of a Dask
+    cluster, the warehouse and its ledger shared on PostgreSQL; each agency's HR gets its own,
+    the roll-up comes once, and the next night sends nothing twice."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from learnhours.flows.nightly import nightly
+
+    people = government()
+    hr = {p["機關代碼"]: p["電子郵件"] for p in people if p["角色"]}
+    _inbox(tmp_path / "inbox", people, met={"區人事主任", "區人事員", "市人事主任"})
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(_plans(tmp_path / "plans")))
+    monkeypatch.setenv("LEARNHOURS_WORKERS", "2")
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    run = {"plan_id": "city", "inbox": tmp_path / "inbox", "as_of": DAY, "database_url": pg_url}
+    handler = Recorder()
+    with smtp_server(handler) as server:
+        monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
+        first = nightly(**run, return_state=True)
+        sent_first = len(handler.received)
+        second = nightly(**run, return_state=True)
+    assert first.is_completed(), first.message
+    assert second.is_completed(), second.message
+    assert len(handler.received) == sent_first  # nothing twice
+    mails = _by_recipient(handler)
+    (rollup,) = mails[CITY_HR]
+    assert [r[:5] for r in _sheets(rollup)["各機關"]] == [
+        (CITY, "示範市政府", 2, 4, 1), (DISTRICT, "示範區公所", 1, 2, 2),
+    ]  # fmt: skip
+    for agency in (CITY, DISTRICT):
+        assert len([m for m in mails[hr[agency]] if "學習時數摘要" in m["Subject"]]) == 1
+    assert hr[SCHOOL] not in mails  # the schools' plan was not judged
+
+    async def shares_run() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[first.state_details.flow_run_id])
+                )
+            )
+        return [r.name for r in runs if r.state and r.state.is_completed()]
+
+    names = asyncio.run(shares_run())
+    # The roster's three agencies in 2 x 2 shares at most: three, the school's holding none of
+    # the plan's people.
+    assert sum(n.startswith("judge_share") for n in names) == 3
+    assert any(n.startswith("finish_shares") for n in names)

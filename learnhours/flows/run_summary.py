@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
@@ -48,6 +49,34 @@ def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
             }
             for u in result.units[:ARTIFACT_UNITS]
         ],
+    }
+
+
+def share_counts(report: NotifyReport) -> dict[str, Any]:
+    """What one share of a plan's agencies hands back: what it queued and how the mail went."""
+    delivered = report.delivered
+    return {
+        "queued": report.queued,
+        "mail": report.outcomes,
+        "unavailable": delivered.unavailable,
+        "troubles": dict(delivered.reasons.most_common(5)),
+    }
+
+
+def with_shares(counts: dict[str, Any], shares: list[dict[str, Any]]) -> dict[str, Any]:
+    """The plan's counts (its roll-up's run) with what its shares queued and sent added in."""
+    mail: Counter[str] = Counter(counts["mail"])
+    troubles: Counter[str] = Counter(counts["troubles"])
+    for share in shares:
+        mail.update(share["mail"])
+        troubles.update(share["troubles"])
+    unavailable = [counts["unavailable"], *(s["unavailable"] for s in shares)]
+    return {
+        **counts,
+        "queued": counts["queued"] + sum(s["queued"] for s in shares),
+        "mail": dict(mail),
+        "unavailable": next((u for u in unavailable if u), ""),
+        "troubles": dict(troubles.most_common(5)),
     }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from learnhours.flows import steps
+from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
 from learnhours.flows.steps import compute, notify
 from learnhours.notifiers import ledger, notices
 from learnhours.notifiers.backends import MemoryBackend
@@ -51,15 +52,17 @@ def twin(tmp_path: Path, sqlite_template: Path):
     engine.dispose()
 
 
-def _in_shares(engine, plan, backend, count=2) -> list[steps.NotifyReport]:
+def _in_shares(engine, plan, backend, count=2) -> dict:
+    """The night as the flow runs it in shares (one after another here); its counts."""
     started = datetime.now(UTC)
     steps.before_shares(engine, plan, DAY, MAIL)
-    reports = [
-        steps.judge_share(engine, plan, DAY, MAIL, share, started, backend)
+    shares = [
+        plan_counts(*steps.judge_share(engine, plan, DAY, MAIL, share, started, backend))
         for share in steps.shares(engine, count)
     ]
-    _result, last = steps.after_shares(engine, plan, DAY, MAIL, started, backend)
-    return [*reports, last]
+    return with_shares(
+        shares, mail_counts(steps.after_shares(engine, plan, DAY, MAIL, started, backend))
+    )
 
 
 def test_agencies_go_in_shares_of_about_equal_headcount(engine, tmp_path):
@@ -112,12 +115,17 @@ def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engin
     _load(twin, tmp_path / "b", people, met=MET)
     plan = _city_plan()
     one = MemoryBackend()
-    whole = notify(engine, compute(engine, plan, DAY), DAY, MAIL, one)
+    result = compute(engine, plan, DAY)
+    whole = plan_counts(result, notify(engine, result, DAY, MAIL, one))
     shared = MemoryBackend()
-    reports = _in_shares(twin, plan, shared)
+    counts = _in_shares(twin, plan, shared)
 
     assert _sent(shared) == _sent(one)
-    assert sum(r.queued for r in reports) == whole.queued > 0
+    same = ("people", "met", "short", "exempt", "stage", "queued", "mail", "unavailable")
+    assert {k: counts[k] for k in same} == {k: whole[k] for k in same}
+    assert whole["queued"] > 0 and sorted(map(str, counts["units"])) == sorted(
+        map(str, whole["units"])
+    )
 
     def rollup(backend):
         (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]

@@ -28,8 +28,8 @@ from learnhours.flows.run_summary import (
     file_counts,
     final_counts,
     log_counts,
+    mail_counts,
     plan_counts,
-    share_counts,
     summary_markdown,
     with_shares,
 )
@@ -171,8 +171,8 @@ def judge_share(
         settings = load_settings(**overrides)
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
         plan = find_plan(plan_id, settings.plans_dir, as_of)
-        report = steps.judge_share(engine, plan, as_of, steps.Mail.of(settings), agencies, started)
-        counts = share_counts(report)
+        mail = steps.Mail.of(settings)
+        counts = plan_counts(*steps.judge_share(engine, plan, as_of, mail, agencies, started))
         get_run_logger().info(
             "%s: a share of %d agencies: %d queued; mail %s",
             plan.id, len(agencies), counts["queued"], counts["mail"] or "none",
@@ -183,8 +183,7 @@ def judge_share(
 @task(cache_policy=NONE)
 def finish_shares(run: Run, plan_id: str, as_of: date, started: datetime) -> dict[str, Any]:
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    result, report = steps.after_shares(run.engine, plan, as_of, run.mail, started)
-    return plan_counts(result, report)
+    return mail_counts(steps.after_shares(run.engine, plan, as_of, run.mail, started))
 
 
 def _task_runner(settings: Settings) -> DaskTaskRunner:
@@ -214,7 +213,7 @@ def _judged_in_shares(
         ]  # fmt: skip
         parts = [f.result() for f in futures]
     logger.info("%s: %d shares judged by the workers", plan_id, len(parts))
-    return with_shares(finish_shares(run, plan_id, as_of, started), parts)
+    return with_shares(parts, finish_shares(run, plan_id, as_of, started))
 
 
 def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -675,11 +675,12 @@ def judge_share(
     agencies: Sequence[str],
     started: datetime,
     backend: MailBackend | None = None,
-) -> NotifyReport:
+) -> tuple[Compliance, NotifyReport]:
     """One share of the plan's agencies: recompute them, send their reminders, digests and
     agency summaries. Shares hold no person in common, so workers never contend for a notice;
     the ledger's claims would keep each notice sent once even if they did."""
-    return notify(engine, compute(engine, plan, today, agencies), today, mail, backend, started)
+    result = compute(engine, plan, today, agencies)
+    return result, notify(engine, result, today, mail, backend, started)
 
 
 def after_shares(
@@ -689,27 +690,36 @@ def after_shares(
     mail: Mail,
     started: datetime,
     backend: MailBackend | None = None,
-) -> tuple[Compliance, NotifyReport]:
+) -> NotifyReport:
     """When every share is done: the government's roll-up to the plan's HR office (it speaks of
-    every agency), and whatever of the plan is still pending (released by HR, or left from an
-    earlier night) goes out."""
-    result = compute(engine, plan, today)
+    every agency, so the whole plan is recomputed for it, once a day), and whatever of the plan
+    is still pending (released by HR, or left from an earlier night) goes out."""
     mail.check_templates([plan])
     backend = backend or mail.backend()
-    ctx, tonight = _plan(engine, result, today, mail)
+    ctx = _context(engine, plan, today, mail)
+    with engine.connect() as connection:
+        due = summary_facts.summary_due(
+            connection, plan.id, [notices.summary_key(today, a) for a in ctx.hr_addresses]
+        )
+    summary: list[notices.Draft] = []
+    if due:
+        result = compute(engine, plan, today)
+        ctx, tonight = _plan(engine, result, today, mail)
+        with engine.connect() as connection:
+            summary = _summaries(connection, ctx, result, tonight, started, rollup_only=True)
+    else:  # today's roll-up is in the ledger: nothing to build
+        tonight = notices.Tonight(stage=None, last_day=ctx.last_day, stale=ctx.stale)
     report = NotifyReport(tonight=tonight, backend=backend.name)
-    if not tonight.stale:
+    if not ctx.stale:
         report.delivered += ledger.deliver(
             engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
         )
-    with engine.connect() as connection:
-        summary = _summaries(connection, ctx, result, tonight, started, rollup_only=True)
     with engine.begin() as connection:
         report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender
     )
-    return result, report
+    return report
 
 
 # --- the year that closed -----------------------------------------------------------------------

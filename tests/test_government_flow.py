@@ -5,8 +5,12 @@ and one plan's lock never holds up the other."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import socket
+import subprocess
+import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -150,13 +154,46 @@ def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
     )
 
 
+@contextlib.contextmanager
+def _dask_cluster(workers: int):
+    """A Dask scheduler and its workers as an operator starts them (`dask scheduler`, `dask
+    worker`), in processes of their own on loopback: the address is all the flow is given."""
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-dashboard"], **quiet)]  # fmt: skip
+    try:
+        processes.append(subprocess.Popen([bin_dir / "dask", "worker", address, "--nworkers",
+                                           str(workers), "--nthreads", "1", "--no-dashboard"],
+                                          **quiet))  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.parametrize("cluster", ["local", "address"])
 def test_a_government_judged_in_shares_by_two_dask_workers(
-    prefect_harness, pg_url, tmp_path, monkeypatch
+    prefect_harness, pg_url, tmp_path, monkeypatch, cluster
 ):
     """LEARNHOURS_WORKERS=2: the city's agencies go in shares to two worker processes of a Dask
-    cluster, the warehouse and its ledger shared on PostgreSQL; each agency's HR gets its own,
+    cluster (one the run starts, or one already running at LEARNHOURS_DASK_ADDRESS, as on other
+    machines), the warehouse and its ledger shared on PostgreSQL; each agency's HR gets its own,
     the roll-up comes once, and the next night sends nothing twice."""
     import asyncio
 
@@ -173,8 +210,10 @@ def test_a_government_judged_in_shares_by_two_dask_workers(
     monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
     run = {"plan_id": "city", "inbox": tmp_path / "inbox", "as_of": DAY, "database_url": pg_url}
     handler = Recorder()
-    with smtp_server(handler) as server:
+    with smtp_server(handler) as server, contextlib.ExitStack() as stack:
         monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
+        if cluster == "address":  # its workers read the settings of their own environment
+            monkeypatch.setenv("LEARNHOURS_DASK_ADDRESS", stack.enter_context(_dask_cluster(2)))
         first = nightly(**run, return_state=True)
         sent_first = len(handler.received)
         second = nightly(**run, return_state=True)

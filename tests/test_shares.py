@@ -193,3 +193,40 @@ def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_pa
     ids = [m["Message-ID"] for m in [*first.outbox, *other.outbox]]
     assert other.outbox and len(first.outbox) == 2  # the other took every later chunk
     assert sorted(ids) == sorted(set(ids)) and len(ids) == queued
+
+
+@pytest.mark.parametrize("command", [["status"], ["units"], ["units", "--by", "agency"]])
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does(
+    engine, tmp_path, capsys, monkeypatch, command, fmt
+):
+    """`status` and `units` judge a nation some agencies at a time (memory holds one part's
+    people): the output is the whole plan's, row for row, in every format."""
+    from learnhours.flows.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    argv = ["--database-url", str(engine.url), *command, "--plan", "city-government-2026",
+            "--as-of", DAY.isoformat(), "--format", fmt]  # fmt: skip
+    assert main(argv) == 0
+    whole = capsys.readouterr().out
+    seen = []
+    real = steps.compute
+
+    def counted(*args, **kwargs):
+        seen.append(args[3] if len(args) > 3 else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "compute", counted)
+    monkeypatch.setattr(steps.compute_in_parts, "__defaults__", (4,))
+    assert main(argv) == 0
+    assert capsys.readouterr().out == whole
+    assert len(seen) == 3 and None not in seen  # one part per agency of 5-7 people
+    assert whole.count(CITY) > 0 and whole.count(SCHOOL) > 0
+
+
+def test_a_plan_of_one_agency_is_judged_in_one_part(engine, tmp_path):
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    parts = list(steps.compute_in_parts(engine, _plan(who=[f"機關代碼 = {DISTRICT}"]), DAY, 2))
+    assert len(parts) == 1 and not parts[0].several_agencies

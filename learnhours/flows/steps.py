@@ -5,7 +5,8 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -324,6 +325,35 @@ def compute(
     agency_results = assess_agencies(plan, people, units)
     share = tuple(agencies) if agencies is not None else None
     return Compliance(plan, as_of, people, units, agency_results, share)
+
+
+# `status` and `units` judge a plan of several agencies this many people at a time, whole agencies
+# each time: memory holds one part's results, not a nation's.
+PART_PEOPLE = 20_000
+
+
+def compute_in_parts(
+    engine: Engine, plan: Plan, as_of: date, people: int = PART_PEOPLE
+) -> Iterator[Compliance]:
+    """The plan judged a run of whole agencies at a time, in agency order, each run of about
+    `people` of the plan's people: together, compute()'s results in compute()'s order of units
+    and agencies (a person, unit or agency is judged on its own). One part when the plan's
+    people are of one agency, or few."""
+    with engine.connect() as connection:
+        bound = Counter(m.agency_key for m in queries.members(connection) if plan.binds(m))
+    if len(bound) < 2 or sum(bound.values()) <= people:
+        yield compute(engine, plan, as_of)
+        return
+    part: list[str] = []
+    size = 0
+    for key in sorted(bound):
+        part.append(key)
+        size += bound[key]
+        if size >= people:
+            yield compute(engine, plan, as_of, part)
+            part, size = [], 0
+    if part:
+        yield compute(engine, plan, as_of, part)
 
 
 def shares(engine: Engine, count: int) -> list[tuple[str, ...]]:

@@ -335,8 +335,10 @@ def _night(
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)
-    # What a worker elsewhere needs to read the same installation: the run's own overrides.
-    overrides = {"database_url": settings.database_url, "inbox": inbox, "outbox": outbox_dir}
+    # What a worker elsewhere needs to read the same installation: the run's own overrides, as
+    # given (None: not given). The warehouse's URL, which may carry a password, is read from
+    # each worker's own settings unless the run was given one.
+    overrides = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
     night: steps.Night | None = None

@@ -219,7 +219,8 @@ def test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once
     engine, tmp_path, monkeypatch
 ):
     """A record repeated in a later chunk of the same file, or stored by an earlier file, is
-    counted once; only the rows whose keys were found stored are looked up, never the chunk."""
+    counted once; only the rows whose keys were found stored are looked up, not the chunk (unless
+    the chunk before was mostly stored)."""
     looked_up: list[list[str]] = []
     postgres = engine.dialect.name == "postgresql"
     store_class = PostgresRecords if postgres else SqliteRecords
@@ -243,11 +244,44 @@ def test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once
     report = ingest_file(engine, export_file(tmp_path, rows, "second.csv"))
     assert (report.loaded, report.updated, report.duplicates, report.rejected) == (7, 1, 3, 0)
     pid = "身分證字號"
-    assert looked_up == [[a[pid]], [a[pid], earlier[pid]], [b[pid]]]
+    # Chunk 3 was mostly stored: chunk 4 is looked up whole before its insert.
+    assert looked_up == [[a[pid]], [a[pid], earlier[pid]], [b[pid], rows[-1][pid]]]
     recs, *_ = _stored(engine)
     assert len(recs) == 8
     stored_a = next(r for r in recs if r.person_id == a["身分證字號"])
     assert float(stored_a.quantity) == 3
+
+
+def test_rule5_redelivery_looks_keys_up_first_once_a_chunk_was_mostly_stored(
+    engine, tmp_path, monkeypatch
+):
+    """A re-delivered export: after its first chunk, each chunk's stored keys are looked up
+    before inserting, and only the absent ones are offered to the insert."""
+    postgres = engine.dialect.name == "postgresql"
+    store_class = PostgresRecords if postgres else SqliteRecords
+    offered: list[list[str]] = []
+    real_insert = store_class.insert_skipping_stored
+
+    def insert_skipping_stored(self, rows):  # noqa: ANN001, ANN202
+        offered.append([row[0] for row in rows])
+        return real_insert(self, rows)
+
+    monkeypatch.setattr(store_class, "insert_skipping_stored", insert_skipping_stored)
+    monkeypatch.setattr(chunks, "CHUNK", 3)
+    old = [record(new_id(), code=str(i)) for i in range(9)]
+    ingest_file(engine, export_file(tmp_path, old, "first.csv"))
+    fresh = record(new_id(), code="99")
+    changed = {**old[4], "認證時數": 5, "實體時數": 5}
+    again = [*old[:4], changed, *old[5:7], fresh, *old[7:]]
+    offered.clear()
+    report = ingest_file(engine, export_file(tmp_path, again, "again.csv"))
+    assert (report.loaded, report.updated, report.duplicates, report.rejected) == (1, 1, 8, 0)
+    assert offered == [[r["身分證字號"] for r in old[:3]], [fresh["身分證字號"]]]
+    recs, *_ = _stored(engine)
+    assert len(recs) == 10
+    with engine.connect() as c:
+        copies = c.execute(select(learning_record.c.copies)).scalars().all()
+    assert sorted(copies) == [1] + [2] * 9
 
 
 @pytest.mark.parametrize("value", ["a\\b", "tab\there", "line\nbreak", None, "中文"])
@@ -274,6 +308,13 @@ def test_second_process_on_postgresql(pg_engine, tmp_path, monkeypatch):
 @pytest.mark.postgres
 def test_rule5_chunk_meeting_stored_keys_on_postgresql(pg_engine, tmp_path, monkeypatch):
     test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
+        pg_engine, tmp_path, monkeypatch
+    )
+
+
+@pytest.mark.postgres
+def test_rule5_redelivery_looks_keys_up_first_on_postgresql(pg_engine, tmp_path, monkeypatch):
+    test_rule5_redelivery_looks_keys_up_first_once_a_chunk_was_mostly_stored(
         pg_engine, tmp_path, monkeypatch
     )
 

@@ -55,6 +55,7 @@ def write_records(
     # can be codeless: codeless rows in the chunk, or name-keyed records stored (checked once per
     # file through a partial index that only codeless records enter).
     named_stored = store.codeless_stored()
+    lookup_first = False
     for block in chunks:
         before = (counts.loaded, counts.updated, counts.rejected)
         rows = _refusals_recorded(connection, batch_id, counts, block)
@@ -69,7 +70,7 @@ def write_records(
             merged = merge_repeats(rows)
         counts.duplicates += merged.duplicates
         counts.updated += merged.updated
-        _write_new_keys(store, merged.rows, counts)
+        lookup_first = _write_new_keys(store, merged.rows, counts, lookup_first)
         if merged.copies:
             store.add_copies(merged.copies)
         # The source rows are kept where they gave a record or a refusal (a re-delivered export's
@@ -89,17 +90,31 @@ def _refusals_recorded(
     return chunk.rows
 
 
-def _write_new_keys(store: RecordStore, new: list[tuple], counts: LoadCounts) -> None:
-    """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored."""
+def _write_new_keys(
+    store: RecordStore, new: list[tuple], counts: LoadCounts, lookup_first: bool
+) -> bool:
+    """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored.
+    `lookup_first`: the chunk's keys are looked up before inserting; whether the next chunk's
+    should be (more than half of this chunk's were stored: a re-delivered export)."""
     if not new:
-        return
-    # Most chunks of a new file hold only new keys: those go in at once. Only the keys found
-    # stored (by an earlier file, or by this file's earlier chunks) are looked up.
-    stored = store.insert_skipping_stored(new)
-    counts.loaded += len(new) - len(stored)
+        return lookup_first
+    # Most chunks of a new file hold only new keys: those go in at once, and only the keys found
+    # stored (by an earlier file, or by this file's earlier chunks) are looked up. A re-delivery
+    # repeats every key: there the lookup comes first and only the absent ones are inserted.
+    existing: dict[tuple, tuple] = {}
+    absent, present = new, []
+    if lookup_first:
+        existing = store.existing([row[:4] for row in new])
+        absent = [row for row in new if row[:4] not in existing]
+        present = [row for row in new if row[:4] in existing]
+    stored = store.insert_skipping_stored(absent) if absent else []
+    counts.loaded += len(absent) - len(stored)
     if stored:
-        existing = store.existing([row[:4] for row in stored])
-        _count_stored(store, stored, existing, counts)
+        existing.update(store.existing([row[:4] for row in stored]))
+        present += stored
+    if present:
+        _count_stored(store, present, existing, counts)
+    return len(present) * 2 > len(new)
 
 
 def _count_stored(

@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py --rows 100000                 # SQLite (default)
     .venv/bin/python bench/ingest.py --rows 100000 --postgres postgresql+psycopg://127.0.0.1:5432/test
     .venv/bin/python bench/ingest.py --data uniform   # the old best case: 15 courses, one pattern
+    .venv/bin/python bench/ingest.py --rows 1000000 --existing 9000000  # a month into a full year
 
 `--data realistic` (the default; bench/realistic.py): 3,000 courses on varied dates, each person
 finishing on their own day with their own score, 0.5 % bad rows. `uniform`: every row repeats one
@@ -15,6 +16,10 @@ unindexed table. The same loader is also timed into a table with a unique index 
 (ID, course code, session, class start): what keeping each record once costs the database itself. The project's side is `ingest_file`: parse, normalize, validate and upsert, in one
 transaction. Files over ingest.parser_process.PARALLEL_MIN_BYTES are parsed in a second process while the first
 writes: the peak RSS of both is shown (loader + parser), and the time is wall-clock for the whole.
+`--existing N`: before the keyed native load and before the product's, N records are written
+straight in SQL (untimed, in a process of their own) into the keyed native table and into the
+warehouse: the file's own people, under course keys the file never uses, so both sides start with
+the same N rows on the same unique key (the unindexed baseline starts empty).
 A re-delivery is timed last (the same rows in a new file, as a cumulative export arrives again).
 Before each side the bench calls os.sync(), so no side pays for the previous one's write-back.
 """
@@ -91,6 +96,116 @@ def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+# --- a warehouse already holding records (--existing N) ------------------------------------------
+# Made straight in SQL, in a child process of its own before a side is timed (its memory is not the
+# side's): the same people as the file, each with their earlier records under course keys the file
+# never uses (`code:<code>:<n>`), so the file's keys fall among them all through the unique index.
+# The product's learning_record and the keyed native table get the same count on the same key.
+_PREFILL_CODES = 3000
+
+
+def _people_of(csv_path: str) -> list[str]:
+    with open(csv_path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return sorted({row[0] for row in reader})
+
+
+def _prefill_select(count: int, people: int, native: bool, postgres: bool) -> str:
+    """One row per i in the series s(i): person ids.pid, nearly in key order (person by person)."""
+    per = max(1, -(-count // people))
+    concat = (
+        (lambda *a: " || ".join(a)) if not postgres else (lambda *a: "concat(" + ", ".join(a) + ")")
+    )
+    code = f"(1000000 + i % {_PREFILL_CODES})"
+    day = (
+        "(DATE '2025-01-01' + (i % 365)::int)"
+        if postgres
+        else "date('2025-01-01', '+' || (i % 365) || ' days')"
+    )
+    text_day = f"{day}::text" if postgres else day
+    if native:  # the export's 21 columns, as text
+        cells = ["p.pid", "'員工'", "''", "''", concat(code, "':'", "i"), "'實體課程：既有'", "'1'",
+                 "'訓練機構001'", "'501'", "''", "'2'", "'0'", "'2'", "'2'", text_day, text_day, text_day,
+                 text_day, "''", "'全勤'", text_day]  # fmt: skip
+    else:
+        cells = ["p.pid", concat("'code:'", code, "':'", "i"), "'1'", day, day, "'員工'",
+                 f"{code}::text" if postgres else f"CAST({code} AS TEXT)", "'實體課程：既有'", "501",
+                 "2", "'hour'", "NULL", "'physical'", "0", "md5(i::text)" if postgres else
+                 "hex(randomblob(20))", "NULL", "'agency_export'", "i + 2", "1"]  # fmt: skip
+    source = (
+        f"generate_series(0, {count - 1}) AS s(i)" if postgres else
+        f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {count - 1}) "
+        "SELECT i FROM s) AS s"
+    )  # fmt: skip
+    return f"SELECT {', '.join(cells)} FROM {source} JOIN lh_people p ON p.n = i / {per}"
+
+
+_RECORD_COLUMNS = (
+    "person_id, course_key, session, start_date, end_date, name, course_code, course_name, "
+    "category_code, quantity, unit, zero_reason, mode, digital_share, digest, agency_code, "
+    "source_kind, line_no, batch_id"
+)
+
+
+def side_prefill(csv_path: str, target: str, count: str, what: str) -> dict:
+    """`what`: "product" (the warehouse at `target`, migrated) or "native" (the keyed table)."""
+    count_n, start = int(count), time.perf_counter()
+    people = _people_of(csv_path)
+    postgres = target.startswith("postgresql")
+    if what == "product":
+        from sqlalchemy import insert
+
+        from bench.realistic import batch_row
+        from learnhours.warehouse.db import connect
+        from learnhours.warehouse.schema import ingest_batch
+
+        engine = connect(target)
+        with engine.begin() as c:
+            c.execute(insert(ingest_batch), [batch_row("agency_export", count_n)])
+        engine.dispose()
+    if postgres:
+        import psycopg
+
+        dsn = target.replace("postgresql+psycopg://", "postgresql://")
+        con = psycopg.connect(dsn)
+        run = con.execute
+        if what == "native":
+            run("DROP TABLE IF EXISTS bench_raw")
+            run(_table_sql("bench_raw", True).replace("TEXT", 'TEXT COLLATE "C"'))
+    else:
+        import sqlite3
+
+        con = sqlite3.connect(target.removeprefix("sqlite:///"))
+        run = con.execute
+        run("PRAGMA cache_size = -500000")
+        if what == "native":
+            run(_table_sql("raw", True))
+    run("CREATE TEMP TABLE lh_people (n INTEGER PRIMARY KEY, pid TEXT)")
+    if postgres:
+        with con.cursor().copy("COPY lh_people FROM STDIN") as copy:
+            for n, pid in enumerate(people):
+                copy.write_row((n, pid))
+    else:
+        con.executemany("INSERT INTO lh_people VALUES (?, ?)", enumerate(people))
+    into = "bench_raw" if postgres else "raw"
+    if what == "product":
+        if postgres:  # the batch sequence past the batch written here
+            run("SELECT setval(pg_get_serial_sequence('ingest_batch', 'id'), 1)")
+            run(f"INSERT INTO learning_record ({_RECORD_COLUMNS}) "
+                f"{_prefill_select(count_n, len(people), False, True)}")  # fmt: skip
+        else:
+            run(f"INSERT INTO learning_record ({_RECORD_COLUMNS}) "
+                f"{_prefill_select(count_n, len(people), False, False)}")  # fmt: skip
+    else:
+        run(f"INSERT INTO {into} {_prefill_select(count_n, len(people), True, postgres)}")
+    if postgres:
+        run("ANALYZE")
+    con.commit()
+    con.close()
+    return {"seconds": time.perf_counter() - start}
+
+
 # --- the sides, each run in a child process ------------------------------------------------------
 
 
@@ -143,11 +258,12 @@ def _table_sql(name: str, keyed: bool) -> str:
     return f"CREATE TABLE {name} ({columns}{key})"
 
 
-def side_sqlite_native(csv_path: str, db: str, keyed: str = "") -> dict:
+def side_sqlite_native(csv_path: str, db: str, keyed: str = "", existing: str = "") -> dict:
     keyed = keyed == "keyed"
+    create = "" if existing else f"{_table_sql('raw', keyed)};\n"  # else: made and filled already
     if shutil.which("sqlite3"):
         # .import reads the header as data when the table exists: skip it.
-        script = f"{_table_sql('raw', keyed)};\n.mode csv\n.import --skip 1 '{csv_path}' raw\n"
+        script = f"{create}.mode csv\n.import --skip 1 '{csv_path}' raw\n"
         start = time.perf_counter()
         subprocess.run(["sqlite3", db], input=script.encode(), check=True)
         seconds = time.perf_counter() - start
@@ -158,7 +274,8 @@ def side_sqlite_native(csv_path: str, db: str, keyed: str = "") -> dict:
 
         start = time.perf_counter()
         con = sqlite3.connect(db)
-        con.execute(_table_sql("raw", keyed))
+        if create:
+            con.execute(create)
         with open(csv_path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             next(reader)
@@ -172,14 +289,16 @@ def side_sqlite_native(csv_path: str, db: str, keyed: str = "") -> dict:
     return {"seconds": seconds, "how": how, "rss_mb": rss}
 
 
-def side_postgres_native(csv_path: str, url: str, keyed: str = "") -> dict:
+def side_postgres_native(csv_path: str, url: str, keyed: str = "", existing: str = "") -> dict:
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=False) as con:
-        con.execute("DROP TABLE IF EXISTS bench_raw")
-        con.execute(_table_sql("bench_raw", keyed == "keyed").replace("TEXT", 'TEXT COLLATE "C"'))
-        con.commit()
+        if not existing:  # else: made and filled already
+            con.execute("DROP TABLE IF EXISTS bench_raw")
+            table = _table_sql("bench_raw", keyed == "keyed")
+            con.execute(table.replace("TEXT", 'TEXT COLLATE "C"'))
+            con.commit()
         # Keyed: a file that repeats a record (realistic data does) would fail COPY into the keyed
         # table, so it is COPYed beside it and moved over with ON CONFLICT DO NOTHING, timed whole.
         target = "bench_stage" if keyed == "keyed" else "bench_raw"
@@ -240,6 +359,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL; the bench works in its own schema")
     parser.add_argument("--data", choices=("realistic", "uniform"), default="realistic")
+    parser.add_argument(
+        "--existing",
+        type=int,
+        default=0,
+        help="records already in the warehouse and in the keyed native table before the load",
+    )
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -248,6 +373,7 @@ def main() -> None:
             "project": side_project,
             "sqlite": side_sqlite_native,
             "postgres": side_postgres_native,
+            "prefill": side_prefill,
         }[options.side]
         print(json.dumps(side(*options.args)))
         return
@@ -261,15 +387,29 @@ def main() -> None:
             f"generated {options.rows:,} {options.data} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
             f"in {time.perf_counter() - start:.1f} s"
         )
+        existing = options.existing
+        flag = (str(existing),) if existing else ()
+
+        def prefill(target: str, what: str) -> None:
+            if existing:
+                done = _child("prefill", str(csv_path), target, str(existing), what)
+                print(f"pre-filled {existing:,} records ({what}) in {done['seconds']:.1f} s")
+
         if options.postgres:
             url = _bench_schema(options.postgres)
             native = _child("postgres", str(csv_path), url)
-            keyed = _child("postgres", str(csv_path), url, "keyed")
+            prefill(url, "native")
+            keyed = _child("postgres", str(csv_path), url, "keyed", *flag)
+            prefill(url, "product")
             ours = _child("project", str(csv_path), url)
         else:
             native = _child("sqlite", str(csv_path), str(work / "native.db"))
-            keyed = _child("sqlite", str(csv_path), str(work / "keyed.db"), "keyed")
+            prefill(f"sqlite:///{work / 'keyed.db'}", "native")
+            keyed = _child("sqlite", str(csv_path), str(work / "keyed.db"), "keyed", *flag)
+            (work / "native.db").unlink()
+            prefill(f"sqlite:///{work / 'warehouse.db'}", "product")
             ours = _child("project", str(csv_path), f"sqlite:///{work / 'warehouse.db'}")
+            (work / "keyed.db").unlink()
         ratio = ours["seconds"] / native["seconds"]
         print(
             f"native ({native['how']}): {native['seconds']:.2f} s"

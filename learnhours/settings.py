@@ -98,6 +98,19 @@ class Settings(BaseModel):
         description="SQLite: how long a statement waits for another program writing the "
         "warehouse before the command stops and says so",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="how many workers judge a plan of several agencies side by side, each a share "
+        "of its agencies (a Dask cluster of that many processes on this machine; "
+        "docs/operations.md); 1: the whole plan in the run's own process",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="a Dask scheduler (`tcp://host:8786`) whose workers, on other machines, judge "
+        "the shares; they need learnhours installed and the same settings (PostgreSQL, mail)",
+    )
     # Where the settings came from: the project folder and the file, for messages.
     root: Path = Field(Path("."), exclude=True)
     config_file: Path | None = Field(None, exclude=True)

@@ -175,11 +175,6 @@ def _workbook_rows(message) -> dict[str, list[tuple]]:
     return {s.title: list(s.iter_rows(min_row=3, values_only=True)) for s in book.worksheets}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_engine(request):
-    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
-
-
 def test_each_agency_hr_gets_only_its_own_people_and_the_government_the_roll_up(
     any_engine, tmp_path
 ):

@@ -5,8 +5,12 @@ and one plan's lock never holds up the other."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import socket
+import subprocess
+import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -148,3 +152,94 @@ def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
     assert schools["Subject"] == next(
         m["Subject"] for m in mails[hr[SCHOOL]] if "學習時數摘要" in m["Subject"]
     )
+
+
+@contextlib.contextmanager
+def _dask_cluster(workers: int):
+    """A Dask scheduler and its workers as an operator starts them (`dask scheduler`, `dask
+    worker`), in processes of their own on loopback: the address is all the flow is given."""
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-dashboard"], **quiet)]  # fmt: skip
+    try:
+        processes.append(subprocess.Popen([bin_dir / "dask", "worker", address, "--nworkers",
+                                           str(workers), "--nthreads", "1", "--no-dashboard"],
+                                          **quiet))  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("cluster", ["local", "address"])
+def test_a_government_judged_in_shares_by_two_dask_workers(
+    prefect_harness, pg_url, tmp_path, monkeypatch, cluster
+):
+    """LEARNHOURS_WORKERS=2: the city's agencies go in shares to two worker processes of a Dask
+    cluster (one the run starts, or one already running at LEARNHOURS_DASK_ADDRESS, as on other
+    machines), the warehouse and its ledger shared on PostgreSQL; each agency's HR gets its own,
+    the roll-up comes once, and the next night sends nothing twice."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from learnhours.flows.nightly import nightly
+
+    people = government()
+    hr = {p["機關代碼"]: p["電子郵件"] for p in people if p["角色"]}
+    _inbox(tmp_path / "inbox", people, met={"區人事主任", "區人事員", "市人事主任"})
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(_plans(tmp_path / "plans")))
+    monkeypatch.setenv("LEARNHOURS_WORKERS", "2")
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    run = {"plan_id": "city", "inbox": tmp_path / "inbox", "as_of": DAY, "database_url": pg_url}
+    handler = Recorder()
+    with smtp_server(handler) as server, contextlib.ExitStack() as stack:
+        monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
+        if cluster == "address":  # its workers read the settings of their own environment
+            monkeypatch.setenv("LEARNHOURS_DASK_ADDRESS", stack.enter_context(_dask_cluster(2)))
+        first = nightly(**run, return_state=True)
+        sent_first = len(handler.received)
+        second = nightly(**run, return_state=True)
+    assert first.is_completed(), first.message
+    assert second.is_completed(), second.message
+    assert len(handler.received) == sent_first  # nothing twice
+    mails = _by_recipient(handler)
+    (rollup,) = mails[CITY_HR]
+    assert [r[:5] for r in _sheets(rollup)["各機關"]] == [
+        (CITY, "示範市政府", 2, 4, 1), (DISTRICT, "示範區公所", 1, 2, 2),
+    ]  # fmt: skip
+    for agency in (CITY, DISTRICT):
+        assert len([m for m in mails[hr[agency]] if "學習時數摘要" in m["Subject"]]) == 1
+    assert hr[SCHOOL] not in mails  # the schools' plan was not judged
+
+    async def shares_run() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[first.state_details.flow_run_id])
+                )
+            )
+        return [r.name for r in runs if r.state and r.state.is_completed()]
+
+    names = asyncio.run(shares_run())
+    # The roster's three agencies in 2 x 2 shares at most: three, the school's holding none of
+    # the plan's people.
+    assert sum(n.startswith("judge_share") for n in names) == 3
+    assert any(n.startswith("finish_shares") for n in names)

@@ -15,7 +15,9 @@ from learnhours.ingest import chunks, ingest_file, parser_process
 from learnhours.transforms import records
 from learnhours.transforms.records import RowRejected, normalize_record
 from learnhours.warehouse.driver_rows import copy_text
+from learnhours.warehouse.postgres_records import PostgresRecords
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row, source_block
+from learnhours.warehouse.sqlite_records import SqliteRecords
 from tests.factories import export_file, new_id, record
 
 _FIELDS = dict.fromkeys(AGENCY_EXPORT.columns.values(), "")
@@ -94,6 +96,24 @@ def test_rule5_cached_course_cells_give_the_same_record_and_problems_as_field_by
     for fields in rows:
         fast, plain = _outcome(normalize_record, fields), _outcome(records._normalize_row, fields)
         assert fast == plain
+
+
+def test_course_cache_when_full_forgets_its_older_half_not_every_course(monkeypatch):
+    """A national export holds more course sessions than the cache: emptied whole, every row
+    after that took the field-by-field path again until the courses were met anew."""
+    monkeypatch.setattr(records, "_COURSE_CACHE_SIZE", 4)
+    names = tuple(_fields(new_id()))
+    make = records._RecordMaker(names, False, AGENCY_EXPORT.required, records._as_record)
+    for code in range(1, 6):
+        make(tuple(_fields(new_id(), course_code=str(code)).values()))
+    kept = sorted(make.courses)
+    assert len(kept) == 3  # two forgotten when the fifth came, three kept
+    codes = {c for course in make.courses.values() for c in course.key if str(c).startswith("code")}
+    assert codes == {"code:3", "code:4", "code:5"}
+    full = records._normalize_row
+    monkeypatch.setattr(records, "_normalize_row", lambda *a, **k: pytest.fail("not cached"))
+    make(tuple(_fields(new_id(), course_code="5").values()))  # a recent course: still cached
+    monkeypatch.setattr(records, "_normalize_row", full)
 
 
 def _rows() -> list[dict]:
@@ -195,17 +215,22 @@ def test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
     assert len({(r.person_id, r.course_key, r.session, r.start_date) for r in recs}) == 10
 
 
-@pytest.mark.parametrize("filter_says", ["as built", "always maybe", "never"])
 def test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once(
-    engine, tmp_path, monkeypatch, filter_says
+    engine, tmp_path, monkeypatch
 ):
-    """A record repeated in a later chunk of the same file is looked up alone; mixed with a key
-    stored by an earlier file, the whole chunk is looked up, and each row counts once - whatever
-    the filter of seen keys answers (a wrong "maybe" costs a lookup, never a miscount)."""
-    from learnhours.warehouse.record_writer import SeenKeys
+    """A record repeated in a later chunk of the same file, or stored by an earlier file, is
+    counted once; only the rows whose keys were found stored are looked up, not the chunk (unless
+    the chunk before was mostly stored)."""
+    looked_up: list[list[str]] = []
+    postgres = engine.dialect.name == "postgresql"
+    store_class = PostgresRecords if postgres else SqliteRecords
+    real_existing = store_class.existing
 
-    if filter_says != "as built":
-        monkeypatch.setattr(SeenKeys, "may_hold", lambda _self, _key: filter_says == "always maybe")
+    def existing(self, keys):  # noqa: ANN001, ANN202
+        looked_up.append([key[0] for key in keys])
+        return real_existing(self, keys)
+
+    monkeypatch.setattr(store_class, "existing", existing)
     monkeypatch.setattr(chunks, "CHUNK", 3)
     earlier = record(new_id(), code="900")
     ingest_file(engine, export_file(tmp_path, [earlier], "first.csv"))
@@ -215,12 +240,48 @@ def test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once
             record(new_id(), code="4"), a, record(new_id(), code="5"),  # a again: a duplicate
             changed, record(new_id(), code="6"), earlier,  # a changed; a key from first.csv
             b, record(new_id(), code="7")]  # fmt: skip
+    looked_up.clear()
     report = ingest_file(engine, export_file(tmp_path, rows, "second.csv"))
     assert (report.loaded, report.updated, report.duplicates, report.rejected) == (7, 1, 3, 0)
+    pid = "身分證字號"
+    # Chunk 3 was mostly stored: chunk 4 is looked up whole before its insert.
+    assert looked_up == [[a[pid]], [a[pid], earlier[pid]], [b[pid], rows[-1][pid]]]
     recs, *_ = _stored(engine)
     assert len(recs) == 8
     stored_a = next(r for r in recs if r.person_id == a["身分證字號"])
     assert float(stored_a.quantity) == 3
+
+
+def test_rule5_redelivery_looks_keys_up_first_once_a_chunk_was_mostly_stored(
+    engine, tmp_path, monkeypatch
+):
+    """A re-delivered export: after its first chunk, each chunk's stored keys are looked up
+    before inserting, and only the absent ones are offered to the insert."""
+    postgres = engine.dialect.name == "postgresql"
+    store_class = PostgresRecords if postgres else SqliteRecords
+    offered: list[list[str]] = []
+    real_insert = store_class.insert_skipping_stored
+
+    def insert_skipping_stored(self, rows):  # noqa: ANN001, ANN202
+        offered.append([row[0] for row in rows])
+        return real_insert(self, rows)
+
+    monkeypatch.setattr(store_class, "insert_skipping_stored", insert_skipping_stored)
+    monkeypatch.setattr(chunks, "CHUNK", 3)
+    old = [record(new_id(), code=str(i)) for i in range(9)]
+    ingest_file(engine, export_file(tmp_path, old, "first.csv"))
+    fresh = record(new_id(), code="99")
+    changed = {**old[4], "認證時數": 5, "實體時數": 5}
+    again = [*old[:4], changed, *old[5:7], fresh, *old[7:]]
+    offered.clear()
+    report = ingest_file(engine, export_file(tmp_path, again, "again.csv"))
+    assert (report.loaded, report.updated, report.duplicates, report.rejected) == (1, 1, 8, 0)
+    assert offered == [[r["身分證字號"] for r in old[:3]], [fresh["身分證字號"]]]
+    recs, *_ = _stored(engine)
+    assert len(recs) == 10
+    with engine.connect() as c:
+        copies = c.execute(select(learning_record.c.copies)).scalars().all()
+    assert sorted(copies) == [1] + [2] * 9
 
 
 @pytest.mark.parametrize("value", ["a\\b", "tab\there", "line\nbreak", None, "中文"])
@@ -247,6 +308,20 @@ def test_second_process_on_postgresql(pg_engine, tmp_path, monkeypatch):
 @pytest.mark.postgres
 def test_rule5_chunk_meeting_stored_keys_on_postgresql(pg_engine, tmp_path, monkeypatch):
     test_rule5_chunk_meeting_stored_keys_after_new_ones_counts_each_row_once(
+        pg_engine, tmp_path, monkeypatch
+    )
+
+
+@pytest.mark.postgres
+def test_rule5_redelivery_looks_keys_up_first_on_postgresql(pg_engine, tmp_path, monkeypatch):
+    test_rule5_redelivery_looks_keys_up_first_once_a_chunk_was_mostly_stored(
+        pg_engine, tmp_path, monkeypatch
+    )
+
+
+@pytest.mark.postgres
+def test_rule5_file_repeating_its_own_records_on_postgresql(pg_engine, tmp_path, monkeypatch):
+    test_rule5_a_file_repeating_its_own_records_in_later_chunks_counts_each_once(
         pg_engine, tmp_path, monkeypatch
     )
 

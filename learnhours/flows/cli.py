@@ -9,7 +9,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -201,36 +202,47 @@ def _cell(value: object, table: bool) -> object:
     return value
 
 
-def _emit(rows: list[dict], fmt: str, headings: dict[str, str] | None = None) -> None:
+def _emit(rows: Iterable[dict], fmt: str, headings: dict[str, str] | None = None) -> None:
+    """Rows as a table, CSV or JSON. CSV and JSON are written as the rows come (a nation's
+    `status` is never all in memory); a table is laid out once every row is in."""
     table = fmt == "table"
-    rows = [{k: _cell(v, table) for k, v in row.items()} for row in rows]
+    cells = ({k: _cell(v, table) for k, v in row.items()} for row in rows)
     if fmt == "json":
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        # As json.dump(rows, indent=2) writes the whole list, a row at a time.
+        opened = False
+        for row in cells:
+            sys.stdout.write(",\n" if opened else "[\n")
+            sys.stdout.write(textwrap.indent(json.dumps(row, ensure_ascii=False, indent=2), "  "))
+            opened = True
+        sys.stdout.write("\n]\n" if opened else "[]\n")
     elif fmt == "csv":
+        first = next(cells, None)
         writer = csv.DictWriter(
-            sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n"
+            sys.stdout, fieldnames=list(first) if first else [], lineterminator="\n"
         )
         writer.writeheader()
-        writer.writerows(rows)
+        if first is not None:
+            writer.writerow(first)
+            writer.writerows(cells)
     else:
-        if not rows:
+        laid = list(cells)
+        if not laid:
             print("（沒有資料）")
             return
         words = headings or HEADINGS
-        keys = list(rows[0])
+        keys = list(laid[0])
         # A file name or cell may hold escapes or newlines: shown escaped, one row a line.
         shown = [
             {k: printable(str(VALUE_WORDS.get(k, {}).get(str(r[k]), r[k]))) for k in keys}
-            for r in rows
+            for r in laid
         ]
         heads = [words.get(k, k) for k in keys]
         widths = [
             max(_width(h), *(_width(r[k]) for r in shown)) for h, k in zip(heads, keys, strict=True)
         ]
         print("  ".join(_pad(h, w) for h, w in zip(heads, widths, strict=True)).rstrip())
-        for row in shown:
-            print("  ".join(_pad(row[k], w) for k, w in zip(keys, widths, strict=True)).rstrip())
+        for line in shown:
+            print("  ".join(_pad(line[k], w) for k, w in zip(keys, widths, strict=True)).rstrip())
 
 
 def _width(text: str) -> int:
@@ -406,9 +418,10 @@ def agency_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
 
 
 def _compute(args: argparse.Namespace):  # noqa: ANN202
-    """The plan judged on the as-of date, after saying what the reader must know first: a date
-    outside the plan's period, or no record to judge on (then no outcome is shown)."""
-    from learnhours.flows.steps import compute, data_note
+    """The plan judged on the as-of date, a run of whole agencies at a time (compute_in_parts),
+    after saying what the reader must know first: a date outside the plan's period, or no record
+    to judge on (then no outcome is shown). Returns (the parts, whether outcomes are judged)."""
+    from learnhours.flows.steps import compute_in_parts, data_note
 
     engine, plan, as_of = _engine(args), _plan(args), _as_of(args)
     note = data_note(engine, plan, as_of)
@@ -416,34 +429,40 @@ def _compute(args: argparse.Namespace):  # noqa: ANN202
     out = sys.stdout if args.format == "table" else sys.stderr
     for line in note.notes:
         print(f"注意：{line}", file=out)
-    result = compute(engine, plan, as_of)
-    if not result.people:
-        _empty_warehouse(args, result)
-    return result, note.judged
+
+    def parts() -> Iterator:
+        anyone = False
+        for result in compute_in_parts(engine, plan, as_of):
+            anyone = anyone or bool(result.people)
+            yield result
+        if not anyone:
+            _empty_warehouse(args, plan)
+
+    return plan, parts(), note.judged
 
 
-def _empty_warehouse(args: argparse.Namespace, result) -> None:  # noqa: ANN001
+def _empty_warehouse(args: argparse.Namespace, plan) -> None:  # noqa: ANN001
     """Nobody to show: say which warehouse was opened, and from which settings."""
     from sqlalchemy.engine import make_url
 
     shown = make_url(_settings(args).database_url).render_as_string(hide_password=True)
     print(
-        f"注意：資料庫 {shown} 中沒有計畫 {result.plan.id} 的人員（{_found(args)}）",
+        f"注意：資料庫 {shown} 中沒有計畫 {plan.id} 的人員（{_found(args)}）",
         file=sys.stderr,
     )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    result, judged = _compute(args)
-    headings = {**STATUS_WORDS, **{f"{c.id}_hours": c.name for c in result.plan.columns}}
-    _emit(status_rows(result, judged), args.format, headings)
+    plan, parts, judged = _compute(args)
+    headings = {**STATUS_WORDS, **{f"{c.id}_hours": c.name for c in plan.columns}}
+    _emit((row for result in parts for row in status_rows(result, judged)), args.format, headings)
     return 0
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    result, judged = _compute(args)
-    rows = agency_rows(result, judged) if args.by == "agency" else unit_rows(result, judged)
-    _emit(rows, args.format, UNIT_WORDS)
+    plan, parts, judged = _compute(args)
+    rows_of = agency_rows if args.by == "agency" else unit_rows
+    _emit((row for result in parts for row in rows_of(result, judged)), args.format, UNIT_WORDS)
     return 0
 
 

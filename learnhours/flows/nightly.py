@@ -4,11 +4,12 @@ ended, publish the summary. Reads top to bottom; the work is in flows/steps.py."
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.states import Completed, Failed, State
+from prefect_dask import DaskTaskRunner
 from sqlalchemy import Engine
 
 from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
@@ -26,8 +28,10 @@ from learnhours.flows.run_summary import (
     file_counts,
     final_counts,
     log_counts,
+    mail_counts,
     plan_counts,
     summary_markdown,
+    with_shares,
 )
 from learnhours.plans import Catalog, find_plan
 from learnhours.settings import Settings, load_settings
@@ -132,6 +136,93 @@ def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
         counts["mail"] or "none",
     )
     return counts
+
+
+# --- a plan of several agencies in shares, on workers that may be other machines -----------------
+
+# Shares per worker: agencies differ in size, so a worker done early takes another share.
+SHARES_PER_WORKER = 2
+
+
+@functools.cache
+def _worker_engine(url: str, lock_wait: float) -> Engine:
+    """One engine per worker process, whatever number of shares it judges."""
+    return connect(url, lock_wait)
+
+
+@task(cache_policy=NONE)
+def prepare_shares(run: Run, plan_id: str, as_of: date) -> None:
+    steps.before_shares(run.engine, find_plan(plan_id, run.settings.plans_dir, as_of), as_of,
+                        run.mail)  # fmt: skip
+
+
+@task(cache_policy=NONE)
+def judge_share(
+    overrides: dict[str, Any],
+    plan_id: str,
+    as_of: date,
+    agencies: tuple[str, ...],
+    started: datetime,
+) -> dict[str, Any]:
+    """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
+    settings where it runs (the run's own paths and database as `overrides`), and hands back
+    counts only."""
+    with _product_logs_shipped():
+        settings = load_settings(**overrides)
+        engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
+        plan = find_plan(plan_id, settings.plans_dir, as_of)
+        mail = steps.Mail.of(settings)
+        counts = plan_counts(*steps.judge_share(engine, plan, as_of, mail, agencies, started))
+        get_run_logger().info(
+            "%s: a share of %d agencies: %d queued; mail %s",
+            plan.id, len(agencies), counts["queued"], counts["mail"] or "none",
+        )  # fmt: skip
+        return counts
+
+
+@task(cache_policy=NONE)
+def finish_shares(run: Run, plan_id: str, as_of: date, started: datetime) -> dict[str, Any]:
+    plan = find_plan(plan_id, run.settings.plans_dir, as_of)
+    return mail_counts(steps.after_shares(run.engine, plan, as_of, run.mail, started))
+
+
+def _task_runner(settings: Settings) -> DaskTaskRunner:
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": settings.workers, "threads_per_worker": 1,
+                        "processes": True, "dashboard_address": None,
+                        "silence_logs": logging.WARNING},
+    )  # fmt: skip
+
+
+def _judged_in_shares(
+    run: Run, plan_id: str, as_of: date, shares: list[tuple[str, ...]], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Shares of the plan's agencies judged side by side on the task runner's workers, then the
+    roll-up. Each share's notices are keyed in the one ledger (PostgreSQL, shared by every
+    worker), so a notice goes out once whichever worker sends it."""
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    prepare_shares(run, plan_id, as_of)
+    with _task_runner(run.settings) as runner:
+        futures = [
+            runner.submit(judge_share, {"overrides": overrides, "plan_id": plan_id,
+                                        "as_of": as_of, "agencies": share, "started": started})
+            for share in shares
+        ]  # fmt: skip
+        parts = [f.result() for f in futures]
+    logger.info("%s: %d shares judged by the workers", plan_id, len(parts))
+    return with_shares(parts, finish_shares(run, plan_id, as_of, started))
+
+
+def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> dict[str, Any]:
+    settings = run.settings
+    if settings.workers > 1 or settings.dask_address:
+        count = settings.workers * SHARES_PER_WORKER
+        if shares := steps.shares(run.engine, count):
+            return _judged_in_shares(run, plan_id, as_of, shares, overrides)
+    return judge(run, plan_id, as_of)
 
 
 @task(cache_policy=NONE)
@@ -244,6 +335,10 @@ def _night(
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)
+    # What a worker elsewhere needs to read the same installation: the run's own overrides, as
+    # given (None: not given). The warehouse's URL, which may carry a password, is read from
+    # each worker's own settings unless the run was given one.
+    overrides = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
     night: steps.Night | None = None
@@ -267,7 +362,7 @@ def _night(
             try:
                 with run_lock_held(engine, plan_lock(p.id)):
                     if p in night.judged:
-                        plans.append(judge(run, p.id, as_of))
+                        plans.append(_judged(run, p.id, as_of, overrides))
                     elif (final := close(run, p.id, as_of))["status"] != "never_judged":
                         finals.append(final)
             except RunLocked as exc:

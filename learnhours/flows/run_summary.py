@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
@@ -24,7 +25,6 @@ def file_counts(reports: list[FileReport]) -> dict[str, int]:
 
 def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
     statuses = [p.status for p in result.people]
-    delivered = report.delivered
     return {
         "plan": result.plan.id,
         "people": len(statuses),
@@ -33,11 +33,8 @@ def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
         "exempt": statuses.count("exempt"),
         "stage": report.tonight.stage,
         "stale": report.tonight.stale,
-        "queued": report.queued,
-        "mail": report.outcomes,
+        **mail_counts(report),
         "backend": report.backend,
-        "unavailable": delivered.unavailable,
-        "troubles": dict(delivered.reasons.most_common(5)),
         "units": [
             {
                 "unit": u.unit,
@@ -48,6 +45,38 @@ def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
             }
             for u in result.units[:ARTIFACT_UNITS]
         ],
+    }
+
+
+def mail_counts(report: NotifyReport) -> dict[str, Any]:
+    """How the mail of one send went: what was queued and the outcomes."""
+    delivered = report.delivered
+    return {
+        "queued": report.queued,
+        "mail": report.outcomes,
+        "unavailable": delivered.unavailable,
+        "troubles": dict(delivered.reasons.most_common(5)),
+    }
+
+
+def with_shares(shares: list[dict[str, Any]], last: dict[str, Any]) -> dict[str, Any]:
+    """A plan judged in shares, as one plan's counts: its shares' (plan_counts, each over its
+    own agencies) added up, with the roll-up's mail (`last`, mail_counts)."""
+    first, parts = shares[0], [*shares, last]
+    mail: Counter[str] = Counter()
+    troubles: Counter[str] = Counter()
+    for part in parts:
+        mail.update(part["mail"])
+        troubles.update(part["troubles"])
+    return {
+        **first,
+        **{k: sum(s[k] for s in shares) for k in ("people", "met", "short", "exempt")},
+        "stale": next((s["stale"] for s in shares if s["stale"]), first["stale"]),
+        "queued": sum(p["queued"] for p in parts),
+        "mail": dict(mail),
+        "unavailable": next((p["unavailable"] for p in parts if p["unavailable"]), ""),
+        "troubles": dict(troubles.most_common(5)),
+        "units": [u for s in shares for u in s["units"]][:ARTIFACT_UNITS],
     }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -298,22 +300,78 @@ class Compliance:
     people: list[PersonResult]
     units: list[UnitResult]
     agencies: list[AgencyResult] = field(default_factory=list)
+    # A share of a plan of several agencies (some of its agencies, judged on their own); None:
+    # the whole plan.
+    share: tuple[str, ...] | None = None
 
     @property
     def several_agencies(self) -> bool:
         """Whether the plan's people are of more than one agency: units, summaries and reports
         then name the agency (a one-agency warehouse reads as it always did)."""
-        return len(self.agencies) > 1
+        return self.share is not None or len(self.agencies) > 1
 
 
-def compute(engine: Engine, plan: Plan, as_of: date) -> Compliance:
-    """The plan's people (those it is for: `who`) judged on `as_of`, their units and agencies."""
+def compute(
+    engine: Engine, plan: Plan, as_of: date, agencies: Sequence[str] | None = None
+) -> Compliance:
+    """The plan's people (those it is for: `who`) judged on `as_of`, their units and agencies.
+    `agencies`: a share of them only (each person, unit and agency is judged on its own, so a
+    share's results are the whole plan's for those agencies)."""
     with engine.connect() as connection:
-        members = [m for m in queries.members(connection) if plan.binds(m)]
-        now, judged = queries.standings(connection, plan, as_of)
+        members = [m for m in queries.members(connection, agencies) if plan.binds(m)]
+        now, judged = queries.standings(connection, plan, as_of, agencies)
     people = assess(plan, members, now, judged, as_of)
     units = assess_units(plan, people)
-    return Compliance(plan, as_of, people, units, assess_agencies(plan, people, units))
+    agency_results = assess_agencies(plan, people, units)
+    share = tuple(agencies) if agencies is not None else None
+    return Compliance(plan, as_of, people, units, agency_results, share)
+
+
+# `status` and `units` judge a plan of several agencies this many people at a time, whole agencies
+# each time: memory holds one part's results, not a nation's.
+PART_PEOPLE = 20_000
+
+
+def compute_in_parts(
+    engine: Engine, plan: Plan, as_of: date, people: int = PART_PEOPLE
+) -> Iterator[Compliance]:
+    """The plan judged a run of whole agencies at a time, in agency order, each run of about
+    `people` of the plan's people: together, compute()'s results in compute()'s order of units
+    and agencies (a person, unit or agency is judged on its own). One part when the plan's
+    people are of one agency, or few."""
+    with engine.connect() as connection:
+        bound = Counter(m.agency_key for m in queries.members(connection) if plan.binds(m))
+    if len(bound) < 2 or sum(bound.values()) <= people:
+        yield compute(engine, plan, as_of)
+        return
+    part: list[str] = []
+    size = 0
+    for key in sorted(bound):
+        part.append(key)
+        size += bound[key]
+        if size >= people:
+            yield compute(engine, plan, as_of, part)
+            part, size = [], 0
+    if part:
+        yield compute(engine, plan, as_of, part)
+
+
+def shares(engine: Engine, count: int) -> list[tuple[str, ...]]:
+    """The roster's agencies in `count` shares of about equal headcount, for workers to judge
+    side by side; [] when there are fewer than two agencies (nothing to share)."""
+    with engine.connect() as connection:
+        headcounts = queries.agency_headcounts(connection)
+    if len(headcounts) < 2 or count < 2:
+        return []
+    # The largest agency first, each to the share with the fewest people so far.
+    loads: list[tuple[int, int, list[str]]] = [
+        (0, i, []) for i in range(min(count, len(headcounts)))
+    ]
+    for key, n in sorted(headcounts.items(), key=lambda kv: (-kv[1], kv[0])):
+        total, i, keys = heapq.heappop(loads)
+        keys.append(key)
+        heapq.heappush(loads, (total + n, i, keys))
+    return [tuple(sorted(keys)) for _total, _i, keys in sorted(loads, key=lambda load: load[1])]
 
 
 @dataclass(frozen=True)
@@ -455,8 +513,9 @@ def audiences(connection: Connection, ctx: notices.Context, result: Compliance) 
     if not result.several_agencies:
         theirs = [a for agency in result.agencies for a in contacts[agency.key]]
         return [Audience(tuple(dict.fromkeys([*ctx.hr_addresses, *theirs])))]
-    whole = Audience(ctx.hr_addresses)
-    return [whole] + [
+    # A share of the plan's agencies writes its agencies' summaries; the roll-up is the plan's.
+    whole = [] if result.share is not None else [Audience(ctx.hr_addresses)]
+    return whole + [
         Audience(contacts[a.key], a) for a in result.agencies if a.headcount and contacts[a.key]
     ]
 
@@ -512,15 +571,18 @@ def _summaries(
     result: Compliance,
     tonight: notices.Tonight,
     started: datetime,
+    rollup_only: bool = False,
 ) -> list[notices.Draft]:
     """Tonight's HR summaries not yet in the ledger: the plan's; or with several agencies, each
-    agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office."""
+    agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office.
+    `rollup_only`: the roll-up alone (the agencies' summaries went out with their shares)."""
     plan = result.plan
     done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
     readers = audiences(connection, ctx, result)
     owed = {
         id(audience): tuple(a for a in audience.addresses
-                            if audience.key("summary", ctx.today, a) not in done)
+                            if audience.key("summary", ctx.today, a) not in done
+                            and not (rollup_only and audience.agency))
         for audience in readers
     }  # fmt: skip
     if not any(owed.values()):
@@ -571,29 +633,40 @@ def notify(
     today: date,
     mail: Mail,
     backend: MailBackend | None = None,
+    started: datetime | None = None,
 ) -> NotifyReport:
     """Queue tonight's reminders and digests, send everything pending, then the HR summary.
 
     Only for a plan open on `today`: a closed plan gets its final summary (close_year), nothing
-    else.
+    else. A share of the plan's agencies (`result.share`) sends its own people's reminders, its
+    units' digests and its agencies' summaries; `before_shares` and `after_shares` do the plan's
+    part. `started`: when the night's sending began (the summaries list what went out since).
     """
     plan = result.plan
     if not plan.is_open(today):
         raise PlanError(f"計畫 {plan.id} 在 {today.isoformat()} 不在期間內：不寄提醒與每日摘要")
     mail.check_templates([plan])  # a broken override: nothing queued, nothing half-sent
-    started = datetime.now(UTC)
+    started = started or datetime.now(UTC)
     backend = backend or mail.backend()
+    share = result.share is not None
     # One context for the whole night: the staleness that held reminders back is the one HR reads.
     ctx, tonight = _plan(engine, result, today, mail)
     report = NotifyReport(tonight=tonight, backend=backend.name)
+    ours = {d.recipient_key for d in tonight.drafts} if share else None
     with engine.begin() as connection:
-        report.superseded = ledger.supersede(
-            connection, plan.id, _short_by_stage(result.people, tonight), tonight.stage, today
-        )
+        by_stage = _short_by_stage(result.people, tonight)
+        if share:
+            report.superseded = ledger.supersede_reminders(
+                connection, plan.id, by_stage, {p.member.person_id for p in result.people}
+            )
+        else:
+            report.superseded = ledger.supersede(
+                connection, plan.id, by_stage, tonight.stage, today
+            )
         report.queued = ledger.enqueue(connection, plan.id, notices.rendered(tonight), today)
     if not tonight.stale:  # stale data: what is pending waits for fresh data, like tonight's
         report.delivered += ledger.deliver(
-            engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
+            engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender, keys=ours
         )
     with engine.connect() as connection:
         summary = _summaries(connection, ctx, result, tonight, started)
@@ -604,6 +677,75 @@ def notify(
         report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
         if ctx.hr_addresses and not report.summary_sent:
             report.summary_note = "今天的摘要已排入或寄出過，不重寄"
+    report.delivered += ledger.deliver(
+        engine, backend, plan.id, kinds=("summary",), sender=ctx.sender,
+        keys={d.recipient_key for d in summary} if share else None,
+    )  # fmt: skip
+    return report
+
+
+# --- a plan of several agencies judged in shares, side by side ----------------------------------
+
+
+def before_shares(engine: Engine, plan: Plan, today: date, mail: Mail) -> None:
+    """What the plan's night does once before its shares send: set aside the digests of an
+    earlier stage and the summaries of an earlier day."""
+    ctx = _context(engine, plan, today, mail)
+    stage = min((s for t in plan.track_views if (s := ctx.stage_of(t.id)) is not None),
+                default=None)  # fmt: skip
+    with engine.begin() as connection:
+        ledger.supersede_plan_wide(connection, plan.id, stage, today)
+
+
+def judge_share(
+    engine: Engine,
+    plan: Plan,
+    today: date,
+    mail: Mail,
+    agencies: Sequence[str],
+    started: datetime,
+    backend: MailBackend | None = None,
+) -> tuple[Compliance, NotifyReport]:
+    """One share of the plan's agencies: recompute them, send their reminders, digests and
+    agency summaries. Shares hold no person in common, so workers never contend for a notice;
+    the ledger's claims would keep each notice sent once even if they did."""
+    result = compute(engine, plan, today, agencies)
+    return result, notify(engine, result, today, mail, backend, started)
+
+
+def after_shares(
+    engine: Engine,
+    plan: Plan,
+    today: date,
+    mail: Mail,
+    started: datetime,
+    backend: MailBackend | None = None,
+) -> NotifyReport:
+    """When every share is done: the government's roll-up to the plan's HR office (it speaks of
+    every agency, so the whole plan is recomputed for it, once a day), and whatever of the plan
+    is still pending (released by HR, or left from an earlier night) goes out."""
+    mail.check_templates([plan])
+    backend = backend or mail.backend()
+    ctx = _context(engine, plan, today, mail)
+    with engine.connect() as connection:
+        due = summary_facts.summary_due(
+            connection, plan.id, [notices.summary_key(today, a) for a in ctx.hr_addresses]
+        )
+    summary: list[notices.Draft] = []
+    if due:
+        result = compute(engine, plan, today)
+        ctx, tonight = _plan(engine, result, today, mail)
+        with engine.connect() as connection:
+            summary = _summaries(connection, ctx, result, tonight, started, rollup_only=True)
+    else:  # today's roll-up is in the ledger: nothing to build
+        tonight = notices.Tonight(stage=None, last_day=ctx.last_day, stale=ctx.stale)
+    report = NotifyReport(tonight=tonight, backend=backend.name)
+    if not ctx.stale:
+        report.delivered += ledger.deliver(
+            engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
+        )
+    with engine.begin() as connection:
+        report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender
     )

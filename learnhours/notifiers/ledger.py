@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -146,8 +146,12 @@ def deliver(
     plan_id: str,
     kinds: tuple[str, ...] | None = None,
     sender: str | None = None,
+    keys: Collection[str] | None = None,
 ) -> Delivered:
     """Send every pending notice of the plan over one backend batch.
+
+    `keys`: only the notices to these recipient keys (one share of a plan's agencies sends its
+    own; what is left pending goes out with the plan's last delivery of the night).
 
     `sender`: the From header as configured now (the ledger's stored one is only a default), so a
     corrected LEARNHOURS_MAIL_FROM applies to notices queued before it.
@@ -158,13 +162,16 @@ def deliver(
     An unreachable server is counted as `unavailable`; everything stays pending for the next run.
     """
     # The messages themselves are read a chunk at a time as they go out: memory stays flat.
-    query = select(notice.c.id, notice.c.message_id, notice.c.to_address).where(
-        notice.c.plan_id == plan_id, notice.c.status == "pending"
-    )
+    query = select(
+        notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recipient_key
+    ).where(notice.c.plan_id == plan_id, notice.c.status == "pending")
     if kinds:
         query = query.where(notice.c.kind.in_(kinds))
     with engine.connect() as connection:
         pending = connection.execute(query.order_by(notice.c.id)).all()
+    if keys is not None:
+        wanted = keys if isinstance(keys, set | frozenset) else set(keys)
+        pending = [row for row in pending if row.recipient_key in wanted]
     result = Delivered()
     if not pending:
         return result
@@ -182,18 +189,25 @@ def deliver(
             with engine.begin() as connection:
                 _mark(connection, ids, done)
                 done.clear()
-                connection.execute(
-                    update(notice)
-                    .where(notice.c.id.in_(chunk_ids))
-                    .values(status="sending", attempts=notice.c.attempts + 1)
+                # A claim: only rows still pending are taken. Another worker delivering the same
+                # plan at the same time has taken the others, and sends them once, itself.
+                claimed = set(
+                    connection.execute(
+                        update(notice)
+                        .where(notice.c.id.in_(chunk_ids), notice.c.status == "pending")
+                        .values(status="sending", attempts=notice.c.attempts + 1)
+                        .returning(notice.c.id)
+                    ).scalars()
                 )
                 mime = dict(
                     connection.execute(
-                        select(notice.c.id, notice.c.mime).where(notice.c.id.in_(chunk_ids))
+                        select(notice.c.id, notice.c.mime).where(notice.c.id.in_(sorted(claimed)))
                     ).all()
                 )
-            marked.update(chunk_ids)
+            marked.update(claimed)
             for row in chunk:
+                if row.id not in claimed:
+                    continue
                 marked.discard(row.id)
                 raw = _crlf(mime.pop(row.id).encode("utf-8"))
                 if from_line:
@@ -258,50 +272,85 @@ def supersede(
     earlier stage, a reminder to someone no longer short, and a summary from an earlier day.
     `short_by_stage`: who is short, by their track's stage tonight (None: in no stage).
     """
+    return supersede_plan_wide(connection, plan_id, digest_stage, today) + supersede_reminders(
+        connection, plan_id, short_by_stage
+    )
+
+
+def _pending(plan_id: str) -> tuple[ColumnElement[bool], ...]:
     # A notice HR released on purpose (`notices retry`) goes out whatever the stage is now.
-    pending = (
+    return (
         notice.c.plan_id == plan_id,
         notice.c.status == "pending",
         notice.c.released_at.is_(None),
     )
-    next_stage = "已進入下一提醒階段，不補寄"
+
+
+_NEXT_STAGE = "已進入下一提醒階段，不補寄"
+
+
+def _set_aside(connection: Connection, plan_id: str, statements: Iterable[tuple]) -> int:
+    total = 0
+    for condition, why in statements:
+        total += connection.execute(
+            update(notice)
+            .where(*_pending(plan_id), condition)
+            .values(status="superseded", detail=why)
+        ).rowcount
+    return total
+
+
+def supersede_plan_wide(
+    connection: Connection, plan_id: str, digest_stage: int | None, today: date
+) -> int:
+    """The plan's pending digests of an earlier stage and summaries of an earlier day: once a
+    night for the whole plan, before any share of its agencies sends."""
     digest: ColumnElement[bool] = notice.c.kind == "digest"
     if digest_stage is not None:
         digest = digest & (notice.c.stage != digest_stage)
+    return _set_aside(connection, plan_id, [
+        (digest, _NEXT_STAGE),
+        ((notice.c.kind == "summary") & (notice.c.created_on < today), "已有較新的摘要"),
+    ])  # fmt: skip
+
+
+def supersede_reminders(
+    connection: Connection,
+    plan_id: str,
+    short_by_stage: Mapping[int | None, set[str]],
+    within: Collection[str] | None = None,
+) -> int:
+    """Pending reminders of an earlier stage of their person's track, or to someone no longer
+    short. `within`: these people only (a share of the plan's agencies; None: everyone)."""
     short_keys = set().union(*short_by_stage.values()) if short_by_stage else set()
     # Reminders to people no longer short: the pending ones are few, so they are read and
     # compared here (a NOT IN of a national night's 200,000 short people would pass
     # PostgreSQL's 65,535 parameters).
     waiting = connection.execute(
-        select(notice.c.id, notice.c.recipient_key).where(*pending, notice.c.kind == "reminder")
+        select(notice.c.id, notice.c.recipient_key).where(
+            *_pending(plan_id), notice.c.kind == "reminder"
+        )
     ).all()
-    not_short = sorted(i for i, key in waiting if key not in short_keys)
+    ours = within if within is None or isinstance(within, set | frozenset) else set(within)
+    not_short = sorted(
+        i for i, key in waiting if key not in short_keys and (ours is None or key in ours)
+    )
     statements: list[tuple[ColumnElement[bool], str]] = [
-        (digest, next_stage),
-        *(
-            (notice.c.id.in_(group), "已達成或不再適用，不寄")
-            for group in in_groups(not_short, 500)
-        ),
-        ((notice.c.kind == "summary") & (notice.c.created_on < today), "已有較新的摘要"),
+        (notice.c.id.in_(group), "已達成或不再適用，不寄") for group in in_groups(not_short, 500)
     ]
-    if len(short_by_stage) == 1:  # one stage for everyone short (one track): one statement
+    if len(short_by_stage) == 1 and within is None:  # one stage for all (one track): one statement
         (stage,) = short_by_stage
         reminder = notice.c.kind == "reminder"
         statements.append((reminder & (notice.c.stage != stage) if stage is not None else reminder,
-                           next_stage))  # fmt: skip
+                           _NEXT_STAGE))  # fmt: skip
     else:
         for stage, keys in short_by_stage.items():
             for group in in_groups(sorted(keys), 500):
                 reminder = (notice.c.kind == "reminder") & notice.c.recipient_key.in_(group)
                 if stage is not None:
                     reminder = reminder & (notice.c.stage != stage)
-                statements.append((reminder, next_stage))
-    total = 0
-    for condition, why in statements:
-        total += connection.execute(
-            update(notice).where(*pending, condition).values(status="superseded", detail=why)
-        ).rowcount
-    return total
+                statements.append((reminder, _NEXT_STAGE))
+    return _set_aside(connection, plan_id, statements)
 
 
 def stage_statuses(

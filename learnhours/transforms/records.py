@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache, partial
+from itertools import islice
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -415,7 +416,10 @@ class _Course(NamedTuple):
     never_over: bool  # within 24 h even on one day: no span of days can be over the limit
 
 
-_COURSE_CACHE_SIZE = 8192  # distinct course sessions remembered; bounds memory on huge files
+# Distinct course sessions remembered (a few hundred bytes each): bounds memory on huge files. A
+# national month's export holds tens of thousands; when full, the older half is forgotten, so the
+# courses still being attended stay.
+_COURSE_CACHE_SIZE = 65536
 _NAME_AT, _DIGEST_AT = Record._fields.index("name"), Record._fields.index("digest")
 _AGENCY_AT = Record._fields.index("agency_code")
 assert _AGENCY_AT == _DIGEST_AT + 1  # the row is rebuilt as (..., digest, agency, *tail)
@@ -549,7 +553,8 @@ class _RecordMaker:
         if reader.problems:
             return
         if len(self.courses) >= _COURSE_CACHE_SIZE:
-            self.courses.clear()
+            for old in list(islice(self.courses, max(1, len(self.courses) // 2))):
+                del self.courses[old]
         self.iso = isinstance(row[3], str)
         day = r.end_date
         self.courses[rest] = _Course(

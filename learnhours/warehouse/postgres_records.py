@@ -1,4 +1,4 @@
-"""learning_record on PostgreSQL: COPY, savepoints, lookups by array parameters."""
+"""learning_record on PostgreSQL: COPY through a staging table, lookups by array parameters."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from sqlalchemy import Connection
 from learnhours.warehouse.record_store import NAMES, TWIN_COLUMNS, RecordStore
 
 _EXISTING = (
-    "SELECT r.person_id, r.course_key, r.session, r.start_date::text, r.digest, r.batch_id, "
-    "r.line_no, r.id FROM learning_record r "
+    "SELECT r.person_id, r.course_key, r.session, r.start_date::text, r.digest, r.id "
+    "FROM learning_record r "
     "JOIN unnest(%s::text[], %s::text[], %s::text[], %s::date[]) AS k(p, c, s, d) "
     "ON r.person_id = k.p AND r.course_key = k.c AND r.session = k.s AND r.start_date = k.d"
 )
+_STAGE = "lh_record_stage"
 
 
 def _columns(keys: list[tuple]) -> list[list]:
@@ -24,39 +25,44 @@ class PostgresRecords(RecordStore):
 
     def __init__(self, connection: Connection, batch_id: int) -> None:
         super().__init__(connection, batch_id)
-        self.copy_sql = f"COPY learning_record ({', '.join(NAMES)}) FROM STDIN"
-        self.optimistic = True
+        columns = ", ".join(NAMES)
+        self.copy_sql = f"COPY learning_record ({columns}) FROM STDIN"
+        # A chunk is COPYed into a temporary table beside learning_record and moved over by one
+        # INSERT .. ON CONFLICT DO NOTHING, which says which rows went in: no savepoint per chunk,
+        # and a chunk holding a stored key is not COPYed twice. Dropped with the file's transaction.
+        self.cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DROP AS "
+            f"SELECT {columns} FROM learning_record WITH NO DATA"
+        )
+        self.stage_sql = f"COPY {_STAGE} ({columns}) FROM STDIN"
+        self.move_sql = (
+            f"INSERT INTO learning_record ({columns}) SELECT {columns} FROM {_STAGE} "
+            "ON CONFLICT DO NOTHING RETURNING line_no"
+        )
         # The planner's statistics still describe the table as it was before this file: left
         # alone it hashes the whole growing table for every chunk. Per-key index probes are what
         # we want.
         self.cursor.execute("SET LOCAL enable_hashjoin = off")
         self.cursor.execute("SET LOCAL enable_mergejoin = off")
 
-    def insert(self, rows: list[tuple]) -> None:
+    def _copy(self, sql: str, rows: list[tuple]) -> None:
         # Each row carries its COPY text line (driver_rows.with_copy_text) before the line number.
         tail = f"\t{self.batch}\n"
-        with self.cursor.copy(self.copy_sql) as copy:
+        with self.cursor.copy(sql) as copy:
             copy.write("".join([f"{row[-2]}\t{row[-1]}{tail}" for row in rows]))
 
-    def insert_guessing_new(self, rows: list[tuple]) -> int:
-        """COPY inside a savepoint, undone if a key collides. After such a chunk the next one is
-        looked up first, so a re-delivered file does not pay for a failed COPY per chunk."""
-        import psycopg
+    def insert(self, rows: list[tuple]) -> None:
+        self._copy(self.copy_sql, rows)
 
-        if not self.optimistic:
-            return 0
-        self.cursor.execute("SAVEPOINT lh_chunk")
-        try:
-            self.insert(rows)
-        except psycopg.errors.UniqueViolation:
-            self.cursor.execute("ROLLBACK TO SAVEPOINT lh_chunk")
-            self.cursor.execute("RELEASE SAVEPOINT lh_chunk")
-            return 0
-        self.cursor.execute("RELEASE SAVEPOINT lh_chunk")
-        return len(rows)
-
-    def saw_stored(self, any_stored: bool) -> None:
-        self.optimistic = not any_stored
+    def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
+        cursor = self.cursor
+        cursor.execute(f"TRUNCATE {_STAGE}")
+        self._copy(self.stage_sql, rows)
+        cursor.execute(self.move_sql)
+        went_in = {line for (line,) in cursor.fetchall()}
+        if len(went_in) == len(rows):
+            return []
+        return [row for row in rows if row[-1] not in went_in]
 
     def existing(self, keys: list[tuple]) -> dict[tuple, tuple]:
         self.cursor.execute(_EXISTING, _columns(keys))

@@ -62,12 +62,30 @@ _MEMBER_COLUMNS = (
 )
 
 
-def members(connection: Connection) -> list[Member]:
-    """Everyone on the current roster."""
+# Member.agency_key in SQL: the agency's code, else its name.
+_AGENCY_KEY = case((person.c.agency_code != "", person.c.agency_code), else_=person.c.agency)
+
+
+def of_agencies(agencies: Sequence[str]) -> ColumnElement[bool]:
+    """The roster people of these agencies (Member.agency_key): one share of a plan's work."""
+    return _AGENCY_KEY.in_(agencies)
+
+
+def agency_headcounts(connection: Connection) -> dict[str, int]:
+    """Each agency on the current roster (Member.agency_key) and how many people it has."""
     rows = connection.execute(
-        select(*_MEMBER_COLUMNS)
-        .where(person.c.on_roster)
-        .order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
+        select(_AGENCY_KEY, func.count()).where(person.c.on_roster).group_by(_AGENCY_KEY)
+    )
+    return {key: n for key, n in rows}
+
+
+def members(connection: Connection, agencies: Sequence[str] | None = None) -> list[Member]:
+    """Everyone on the current roster; `agencies`: of these agencies only."""
+    query = select(*_MEMBER_COLUMNS).where(person.c.on_roster)
+    if agencies is not None:
+        query = query.where(of_agencies(agencies))
+    rows = connection.execute(
+        query.order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
     )
     shared: dict[str | None, str | None] = {}
     return [_member(row, shared) for row in rows]
@@ -154,10 +172,10 @@ def _hours(value: float | None) -> Decimal:
 
 
 def standings(
-    connection: Connection, plan: Plan, as_of: date
+    connection: Connection, plan: Plan, as_of: date, agencies: Sequence[str] | None = None
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
     """Hours per person and figure, now (records to the as-of date, within each track's
-    counting window) and at each track's judge date.
+    counting window) and at each track's judge date; `agencies`: of these agencies' people only.
 
     One GROUP BY person over the plan's records (rule 4): a SUM per distinct figure and window
     (a requirement over every record is the track's `*` column, summed once), and the bundle
@@ -222,6 +240,9 @@ def standings(
         .where(lr.end_date.between(lower, top), lr.zero_reason.is_(None))
         .group_by(lr.person_id)
     )
+    if agencies is not None:
+        ours = select(person.c.person_id).where(person.c.on_roster, of_agencies(agencies))
+        query = query.where(lr.person_id.in_(ours))
     # Row positions (the person is column 0) of each window's figures: the judged figures are
     # the now figures with the judge-date window's sums where a track has one.
     now_keys = [key for window, key, _at in layout if window == "now"]

@@ -77,16 +77,14 @@ class RecordStore:
         """Rows `(*driver row, line)` whose keys are known to be absent."""
         raise NotImplementedError
 
-    def insert_guessing_new(self, rows: list[tuple]) -> int:
-        """Insert on the guess that no key is stored yet; how many rows went in (0 when the
-        guess failed and nothing of them was kept)."""
+    def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
+        """Insert the rows whose keys are not stored yet, in one statement or COPY, and give back
+        the others (rows are one per key): a duplicate or a correction each, for the writer to
+        count. No savepoint and no second try: most chunks of a new file hold only new keys."""
         raise NotImplementedError
 
-    def saw_stored(self, any_stored: bool) -> None:
-        """After a lookup: whether the chunk's keys were stored (the next guess may use it)."""
-
     def existing(self, keys: list[tuple]) -> dict[tuple, tuple]:
-        """key -> (digest, batch id, line, id) of each key already stored."""
+        """key -> (digest, id) of each key already stored."""
         raise NotImplementedError
 
     def stored_twins(self, twins: list[tuple], *, coded: bool) -> dict[tuple, tuple]:

@@ -1,8 +1,8 @@
 """Write a file's learning records, chunk by chunk, inside the caller's transaction.
 
 One way through for both databases: each chunk's refusals are recorded, rule-5 twins merged,
-repeats within the chunk merged, then its rows inserted on the guess that their keys are new,
-and looked up only when that guess fails (a key already stored: a duplicate or a correction).
+repeats within the chunk merged, then its rows inserted where their keys are new, and only the
+rows whose keys were stored already looked up (a duplicate or a correction).
 What differs by database (how rows are inserted, how keys are looked up) is a RecordStore:
 sqlite_records.py and postgres_records.py.
 """
@@ -55,7 +55,7 @@ def write_records(
     # can be codeless: codeless rows in the chunk, or name-keyed records stored (checked once per
     # file through a partial index that only codeless records enter).
     named_stored = store.codeless_stored()
-    seen = SeenKeys()  # the keys this file has written so far
+    lookup_first = False
     for block in chunks:
         before = (counts.loaded, counts.updated, counts.rejected)
         rows = _refusals_recorded(connection, batch_id, counts, block)
@@ -70,7 +70,7 @@ def write_records(
             merged = merge_repeats(rows)
         counts.duplicates += merged.duplicates
         counts.updated += merged.updated
-        _write_new_keys(store, merged.rows, batch_id, counts, seen)
+        lookup_first = _write_new_keys(store, merged.rows, counts, lookup_first)
         if merged.copies:
             store.add_copies(merged.copies)
         # The source rows are kept where they gave a record or a refusal (a re-delivered export's
@@ -91,75 +91,35 @@ def _refusals_recorded(
 
 
 def _write_new_keys(
-    store: RecordStore, new: list[tuple], batch: int, counts: LoadCounts, seen: SeenKeys
-) -> None:
+    store: RecordStore, new: list[tuple], counts: LoadCounts, lookup_first: bool
+) -> bool:
     """Rows one per key, `(*driver row, line)`: inserted, or counted against what is stored.
-    `seen`: the keys of the file's earlier chunks, updated with this chunk's."""
+    `lookup_first`: the chunk's keys are looked up before inserting; whether the next chunk's
+    should be (more than half of this chunk's were stored: a re-delivered export)."""
     if not new:
-        return
-    # Most chunks of a new file hold only new keys: insert them outright and look keys up only
-    # when that fails.
-    inserted = store.insert_guessing_new(new)
-    counts.loaded += inserted
-    keys = [row[:4] for row in new]
-    try:
-        if inserted < len(new):
-            new, existing = _stored_of(store, new, keys, len(new) - inserted, batch, seen)
-            _count_stored(store, new, existing, batch, counts)
-    finally:
-        seen.add_all(keys)
-
-
-class SeenKeys:
-    """Which keys a file may have written already: a Bloom filter (2 MB, whatever the file's
-    size). It may say "maybe" of a key never written, never "no" of one written; the caller
-    checks what the lookup finds, so a wrong "maybe" costs a lookup, never a miscount."""
-
-    BITS = 1 << 24
-
-    def __init__(self) -> None:
-        self.bits = bytearray(self.BITS // 8)
-
-    def _places(self, key: tuple) -> tuple[int, int, int]:
-        h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF
-        mask = self.BITS - 1
-        return h & mask, (h >> 24) & mask, ((h >> 48) ^ (h * 0x9E3779B1)) & mask
-
-    def add_all(self, keys: list[tuple]) -> None:
-        bits = self.bits
-        for key in keys:
-            for place in self._places(key):
-                bits[place >> 3] |= 1 << (place & 7)
-
-    def may_hold(self, key: tuple) -> bool:
-        bits = self.bits
-        return all(bits[place >> 3] & (1 << (place & 7)) for place in self._places(key))
-
-
-def _stored_of(
-    store: RecordStore, new: list[tuple], keys: list[tuple], missing: int, batch: int,
-    seen: SeenKeys,
-) -> tuple[list[tuple], dict[tuple, tuple]]:  # fmt: skip
-    """(the rows to account for, what is stored under their keys). A file that repeats itself
-    (the same record in two chunks) has its repeats stored already: when those account for every
-    row the guess did not insert, only they are looked up, not the whole chunk."""
-    again = [(row, key) for row, key in zip(new, keys, strict=True) if seen.may_hold(key)]
-    if len(again) >= missing:
-        existing = store.existing([key for _row, key in again])
-        ignored = sum(
-            1 for _row, key in again
-            if key in existing and not (existing[key][1] == batch and existing[key][2] == _row[-1])
-        )  # fmt: skip
-        if ignored == missing:  # exactly the rows not inserted: nothing else needs a look
-            return [row for row, _key in again], existing
-    return new, store.existing(keys)
+        return lookup_first
+    # Most chunks of a new file hold only new keys: those go in at once, and only the keys found
+    # stored (by an earlier file, or by this file's earlier chunks) are looked up. A re-delivery
+    # repeats every key: there the lookup comes first and only the absent ones are inserted.
+    existing: dict[tuple, tuple] = {}
+    absent, present = new, []
+    if lookup_first:
+        existing = store.existing([row[:4] for row in new])
+        absent = [row for row in new if row[:4] not in existing]
+        present = [row for row in new if row[:4] in existing]
+    stored = store.insert_skipping_stored(absent) if absent else []
+    counts.loaded += len(absent) - len(stored)
+    if stored:
+        existing.update(store.existing([row[:4] for row in stored]))
+        present += stored
+    if present:
+        _count_stored(store, present, existing, counts)
+    return len(present) * 2 > len(new)
 
 
 def _count_stored(
-    store: RecordStore, new: list[tuple], existing: dict[tuple, tuple], batch: int,
-    counts: LoadCounts,
-) -> None:  # fmt: skip
-    store.saw_stored(bool(existing))
+    store: RecordStore, new: list[tuple], existing: dict[tuple, tuple], counts: LoadCounts
+) -> None:
     inserts, updates, again = [], [], []  # again: ids of stored records that arrived again
     for row in new:
         key = row[:4]
@@ -167,9 +127,7 @@ def _count_stored(
         if stored is None:
             inserts.append(row)
             continue
-        if stored[1] == batch and stored[2] == row[-1]:
-            continue  # inserted just above by the guess, counted there
-        again.append(stored[3])
+        again.append(stored[1])
         if stored[0] == row[DIGEST_AT]:
             counts.duplicates += 1
         else:

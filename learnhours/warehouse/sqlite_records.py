@@ -45,12 +45,19 @@ class SqliteRecords(RecordStore):
     def insert(self, rows: list[tuple]) -> None:
         self.cursor.executemany(self.insert_sql, rows)
 
-    def insert_guessing_new(self, rows: list[tuple]) -> int:
-        # Rows whose key is stored are skipped; the writer tells them apart by the batch and line
-        # stored with each key. (A savepoint would copy every index page the chunk touches into
-        # a statement journal: the cost that grew with the table.)
-        self.cursor.executemany(self.ignore_sql, rows)
-        return int(self.cursor.rowcount)
+    def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
+        # Rows whose key is stored are skipped. (A savepoint would copy every index page the chunk
+        # touches into a statement journal: the cost that grew with the table.) Which went in is
+        # read back by id: a new row's id is above every id stored before it, and the file's
+        # transaction is the only writer.
+        cursor = self.cursor
+        top = cursor.execute("SELECT max(id) FROM learning_record").fetchone()[0] or 0
+        cursor.executemany(self.ignore_sql, rows)
+        if cursor.rowcount == len(rows):
+            return []
+        cursor.execute("SELECT line_no FROM learning_record WHERE id > ?", (top,))
+        went_in = {line for (line,) in cursor.fetchall()}
+        return [row for row in rows if row[-1] not in went_in]
 
     def existing(self, keys: list[tuple]) -> dict[tuple, tuple]:
         found: dict[tuple, tuple] = {}
@@ -58,8 +65,8 @@ class SqliteRecords(RecordStore):
             values = ", ".join(["(?, ?, ?, ?)"] * len(part))
             self.cursor.execute(
                 f"WITH k(p, c, s, d) AS (VALUES {values}) "
-                "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.batch_id, "
-                "r.line_no, r.id FROM k JOIN learning_record r ON r.person_id = k.p "
+                "SELECT r.person_id, r.course_key, r.session, r.start_date, r.digest, r.id "
+                "FROM k JOIN learning_record r ON r.person_id = k.p "
                 "AND r.course_key = k.c AND r.session = k.s AND r.start_date = k.d",
                 [v for key in part for v in key],
             )

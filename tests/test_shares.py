@@ -1,0 +1,232 @@
+"""A plan of several agencies judged in shares, side by side (issue 17: past one machine): each
+share's results are the whole plan's for its agencies, the night sends exactly what one worker
+would, a re-run sends nothing, and two deliveries of one plan at once never send a notice twice."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from learnhours.flows import steps
+from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
+from learnhours.flows.steps import compute, notify
+from learnhours.notifiers import ledger, notices
+from learnhours.notifiers.backends import MemoryBackend
+from learnhours.warehouse.db import connect
+from tests.factories import MAIL
+from tests.test_agencies import (
+    CITY,
+    DAY,
+    DISTRICT,
+    SCHOOL,
+    _city_plan,
+    _load,
+    _plan,
+    _text,
+    _workbook_rows,
+    government,
+    member,
+)
+
+MET = {"市人事主任", "市人事員", "區人事主任"}
+
+
+def _bigger_government() -> list[dict[str, str]]:
+    """The three agencies, each with a few more people, so every share has units and short
+    people of its own."""
+    people = government()
+    for agency in (CITY, DISTRICT, SCHOOL):
+        people += [member(agency, "總務處", f"{agency[-2:]}總務{i}", head=i == 0) for i in range(3)]
+    return people
+
+
+@pytest.fixture
+def twin(tmp_path: Path, sqlite_template: Path):
+    """A second warehouse of the test's own, to judge the same data the other way."""
+    shutil.copyfile(sqlite_template, tmp_path / "twin.db")
+    engine = connect(f"sqlite:///{tmp_path / 'twin.db'}")
+    yield engine
+    engine.dispose()
+
+
+def _in_shares(engine, plan, backend, count=2) -> dict:
+    """The night as the flow runs it in shares (one after another here); its counts."""
+    started = datetime.now(UTC)
+    steps.before_shares(engine, plan, DAY, MAIL)
+    shares = [
+        plan_counts(*steps.judge_share(engine, plan, DAY, MAIL, share, started, backend))
+        for share in steps.shares(engine, count)
+    ]
+    return with_shares(
+        shares, mail_counts(steps.after_shares(engine, plan, DAY, MAIL, started, backend))
+    )
+
+
+def test_agencies_go_in_shares_of_about_equal_headcount(engine, tmp_path):
+    _load(engine, tmp_path, _bigger_government())  # city 7, district 5, school 6 people
+    two = steps.shares(engine, 2)
+    assert sorted(a for share in two for a in share) == sorted([CITY, DISTRICT, SCHOOL])
+    assert two == [(CITY,), (DISTRICT, SCHOOL)]  # the largest alone, the two others together
+    assert len(steps.shares(engine, 5)) == 3  # never an empty share
+    assert steps.shares(engine, 1) == []  # one worker: the whole plan, as always
+
+
+def test_a_roster_of_one_agency_has_nothing_to_share(engine, tmp_path):
+    _load(engine, tmp_path, [member(CITY, "人事室", f"員{i}") for i in range(4)])
+    assert steps.shares(engine, 4) == []
+
+
+def test_each_share_judges_its_agencies_as_the_whole_plan_does(any_engine, tmp_path):
+    engine = any_engine
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    plan = _plan()  # every agency of the roster
+    whole = compute(engine, plan, DAY)
+    parts = [compute(engine, plan, DAY, share) for share in steps.shares(engine, 2)]
+
+    def people(results):
+        return sorted((p.member.person_id, p.status, p.needed, tuple(sorted(p.hours.items())))
+                      for r in results for p in r.people)  # fmt: skip
+
+    def units(results):
+        return sorted((u.key, u.headcount, u.met, u.rate, u.tier) for r in results for u in r.units)
+
+    def agencies(results):
+        return sorted((a.key, a.headcount, a.met, a.rate, a.tier)
+                      for r in results for a in r.agencies)  # fmt: skip
+
+    assert people(parts) == people([whole])
+    assert units(parts) == units([whole])
+    assert agencies(parts) == agencies([whole])
+    assert all(p.several_agencies for p in parts)  # a share of one agency still names it
+
+
+def _sent(backend: MemoryBackend) -> list[tuple[str, str]]:
+    return sorted((str(m["To"]), str(m["Subject"])) for m in backend.outbox)
+
+
+def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engine, twin, tmp_path):
+    people = _bigger_government()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    _load(engine, tmp_path / "a", people, met=MET)
+    _load(twin, tmp_path / "b", people, met=MET)
+    plan = _city_plan()
+    one = MemoryBackend()
+    result = compute(engine, plan, DAY)
+    whole = plan_counts(result, notify(engine, result, DAY, MAIL, one))
+    shared = MemoryBackend()
+    counts = _in_shares(twin, plan, shared)
+
+    assert _sent(shared) == _sent(one)
+    same = ("people", "met", "short", "exempt", "stage", "queued", "mail", "unavailable")
+    assert {k: counts[k] for k in same} == {k: whole[k] for k in same}
+    assert whole["queued"] > 0 and sorted(map(str, counts["units"])) == sorted(
+        map(str, whole["units"])
+    )
+
+    def rollup(backend):
+        (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]
+        return _text(message), _workbook_rows(message)
+
+    (one_text, one_book), (shared_text, shared_book) = rollup(one), rollup(shared)
+    assert shared_book == one_book
+    # The agencies' summaries went out with their shares, before the roll-up: it counts them.
+    agency_summaries = "- 人事室摘要：2 封\n"
+    assert agency_summaries in shared_text and agency_summaries not in one_text
+    assert shared_text.replace(agency_summaries, "") == one_text
+    assert "2 個機關" in shared_text  # each agency's HR got its own summary, from its share
+
+    again = MemoryBackend()
+    _in_shares(twin, plan, again)
+    assert again.outbox == []
+
+
+def test_mail_left_pending_by_a_night_the_server_was_down_goes_out_once_in_shares(engine, tmp_path):
+    people = _bigger_government()
+    _load(engine, tmp_path, people, met=MET)
+    plan = _city_plan()
+    down = MemoryBackend(faults={p["電子郵件"]: "not_attempted" for p in people})
+    down.faults |= {"hr@city.gov.tw": "not_attempted"}
+    notify(engine, compute(engine, plan, DAY), DAY, MAIL, down)
+    with engine.connect() as connection:
+        pending = ledger.listing(connection, "pending", plan.id)
+    assert pending and down.outbox == []
+
+    backend = MemoryBackend()
+    _in_shares(engine, plan, backend)
+    ids = [str(m["Message-ID"]) for m in backend.outbox]
+    assert len(ids) == len(set(ids)) == len(pending)
+    with engine.connect() as connection:
+        assert ledger.listing(connection, "pending", plan.id) == []
+
+
+class _Overtaken(MemoryBackend):
+    """A backend during whose first message another worker delivers the same plan."""
+
+    def __init__(self, engine, plan_id: str, other: MemoryBackend) -> None:
+        super().__init__()
+        self.engine, self.plan_id, self.other, self.overtaken = engine, plan_id, other, False
+
+    def deliver(self, messages):
+        for delivery in super().deliver(messages):
+            if not self.overtaken:
+                self.overtaken = True
+                ledger.deliver(self.engine, self.other, self.plan_id)
+            yield delivery
+
+
+def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(ledger, "MARK_EVERY", 2)  # several chunks from a handful of notices
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    plan = _plan()
+    result = compute(engine, plan, DAY)
+    tonight = steps.plan_notices(engine, result, DAY, MAIL)
+    with engine.begin() as connection:
+        queued = ledger.enqueue(connection, plan.id, notices.rendered(tonight), DAY)
+    assert queued > 4
+    other = MemoryBackend()
+    first = _Overtaken(engine, plan.id, other)
+    ledger.deliver(engine, first, plan.id)
+    ids = [m["Message-ID"] for m in [*first.outbox, *other.outbox]]
+    assert other.outbox and len(first.outbox) == 2  # the other took every later chunk
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == queued
+
+
+@pytest.mark.parametrize("command", [["status"], ["units"], ["units", "--by", "agency"]])
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does(
+    engine, tmp_path, capsys, monkeypatch, command, fmt
+):
+    """`status` and `units` judge a nation some agencies at a time (memory holds one part's
+    people): the output is the whole plan's, row for row, in every format."""
+    from learnhours.flows.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    argv = ["--database-url", str(engine.url), *command, "--plan", "city-government-2026",
+            "--as-of", DAY.isoformat(), "--format", fmt]  # fmt: skip
+    assert main(argv) == 0
+    whole = capsys.readouterr().out
+    seen = []
+    real = steps.compute
+
+    def counted(*args, **kwargs):
+        seen.append(args[3] if len(args) > 3 else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "compute", counted)
+    monkeypatch.setattr(steps.compute_in_parts, "__defaults__", (4,))
+    assert main(argv) == 0
+    assert capsys.readouterr().out == whole
+    assert len(seen) == 3 and None not in seen  # one part per agency of 5-7 people
+    assert whole.count(CITY) > 0 and whole.count(SCHOOL) > 0
+
+
+def test_a_plan_of_one_agency_is_judged_in_one_part(engine, tmp_path):
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    parts = list(steps.compute_in_parts(engine, _plan(who=[f"機關代碼 = {DISTRICT}"]), DAY, 2))
+    assert len(parts) == 1 and not parts[0].several_agencies

@@ -22,29 +22,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import delete, func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import realistic  # noqa: E402
-from bench.national import _fill, _free_port, _sink  # noqa: E402
+from bench.national import _free_port, _sink, filled, thirty_days_before, warehouse  # noqa: E402
 from learnhours.ingest import ingest_file  # noqa: E402
 from learnhours.plans import find_plan  # noqa: E402
-from learnhours.transforms.workdays import last_day_registered_in_time  # noqa: E402
 from learnhours.warehouse.db import connect  # noqa: E402
 from learnhours.warehouse.schema import notice  # noqa: E402
 
@@ -93,40 +87,22 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 400k people, 10M records")
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
     args = parser.parse_args()
-    n_people = int(400_000 * args.scale)
-    n_agencies = max(2, int(1000 * args.scale))
-    month = int(1_000_000 * args.scale)
     plan = find_plan("national-2026")
-    track = plan.track_views[0]
-    as_of = last_day_registered_in_time(track.deadline, track.lag) - timedelta(days=20)
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if args.database_url:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
-                c.execute(text(f'CREATE SCHEMA "{schema}"'))
-            sep = "&" if "?" in args.database_url else "?"
-            url = f"{args.database_url}{sep}options={quote(f'-csearch_path={schema}')}"
-        else:
-            url = f"sqlite:///{Path(tmp) / 'national.db'}"
+    as_of = thirty_days_before(plan)
+    with tempfile.TemporaryDirectory() as tmp, warehouse(args.database_url, Path(tmp)) as url:
         smtp_port, api_port = _free_port(), _free_port()
         sink = _sink(smtp_port)
         server = _prefect_server(Path(tmp) / "prefect", api_port)
         try:
             t0 = time.perf_counter()
-            people = realistic.people(n_people, n_agencies, 20)
-            ids = [p["person_id"] for p in people]
-            courses = realistic.catalogue(3000, 2026)
-            _fill(url, people, ids, courses, 9 * month)
             inbox = Path(tmp) / "inbox"
             inbox.mkdir()
-            export = realistic.write_export(inbox / "export-10.csv", ids, courses, month, seed=99)
-            del people, ids, courses
-            gc.collect()
+            export = filled(url, args.scale, inbox / "export-10.csv", agencies=2)
             engine = connect(url)
             ingest_file(engine, export)
-            print(f"{url.split(':')[0]}: {n_people} people in {n_agencies} agencies, {10 * month} "
-                  f"records, filled in {time.perf_counter() - t0:.0f} s; as of {as_of}; "
+            print(f"{url.split(':')[0]}: {int(400_000 * args.scale)} people, "
+                  f"{int(10_000_000 * args.scale)} records, filled in "
+                  f"{time.perf_counter() - t0:.0f} s; as of {as_of}; "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             env = {
                 **os.environ,
@@ -180,9 +156,6 @@ def main() -> None:
         finally:
             server.terminate()
             sink.terminate()
-            if schema:
-                with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
-                    c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -92,6 +93,45 @@ def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -
     engine.dispose()
 
 
+@contextlib.contextmanager
+def warehouse(database_url: str | None, folder: Path) -> Iterator[str]:
+    """The bench's own warehouse: a fresh schema on the PostgreSQL server, dropped afterwards; or
+    a SQLite file in `folder`."""
+    if not database_url:
+        yield f"sqlite:///{folder / 'national.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with create_engine(database_url, isolation_level="AUTOCOMMIT").connect() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with create_engine(database_url, isolation_level="AUTOCOMMIT").connect() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def thirty_days_before(plan) -> date:  # noqa: ANN001
+    """A day of the plan's 30-day reminder stage."""
+    track = plan.track_views[0]
+    return last_day_registered_in_time(track.deadline, track.lag) - timedelta(days=20)
+
+
+def filled(url: str, scale: float, export: Path, agencies: int = 1) -> Path:
+    """`scale` x 400,000 people in 1,000 agencies x 20 units and nine months of records
+    (x 9,000,000) straight into the warehouse, and the tenth month's export (x 1,000,000 rows)
+    written to `export`."""
+    people = realistic.people(int(400_000 * scale), max(agencies, int(1000 * scale)), 20)
+    ids = [p["person_id"] for p in people]
+    courses = realistic.catalogue(3000, 2026)
+    month = int(1_000_000 * scale)
+    _fill(url, people, ids, courses, 9 * month)
+    realistic.write_export(export, ids, courses, month, seed=99)
+    del people, ids, courses  # the night's memory is the product's, not the generator's
+    gc.collect()
+    return export
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,39 +187,18 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--plan", default="national")
     args = parser.parse_args()
-    n_people = int(400_000 * args.scale)
-    n_agencies = max(1, int(1000 * args.scale))
-    month = int(1_000_000 * args.scale)
     plan = find_plan(f"{args.plan}-2026")
-    track = plan.track_views[0]
-    as_of = last_day_registered_in_time(track.deadline, track.lag) - timedelta(days=20)
-    with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if args.database_url:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
-                c.execute(text(f'CREATE SCHEMA "{schema}"'))
-            sep = "&" if "?" in args.database_url else "?"
-            url = f"{args.database_url}{sep}options={quote(f'-csearch_path={schema}')}"
-        else:
-            url = f"sqlite:///{Path(tmp) / 'national.db'}"
+    as_of = thirty_days_before(plan)
+    with tempfile.TemporaryDirectory() as tmp, warehouse(args.database_url, Path(tmp)) as url:
         port = _free_port()
         sink = _sink(port)
         try:
             t0 = time.perf_counter()
-            people = realistic.people(n_people, n_agencies, 20)
-            ids = [p["person_id"] for p in people]
-            courses = realistic.catalogue(3000, 2026)
-            _fill(url, people, ids, courses, 9 * month)
-            export = realistic.write_export(
-                Path(tmp) / "export-10.csv", ids, courses, month, seed=99
-            )
-            print(f"{url.split(':')[0]}: {n_people} people in {n_agencies} agencies, {9 * month} "
-                  f"records filled and a {month}-row export written in "
+            export = filled(url, args.scale, Path(tmp) / "export-10.csv")
+            print(f"{url.split(':')[0]}: {int(400_000 * args.scale)} people, "
+                  f"{int(10_000_000 * args.scale)} records filled and written in "
                   f"{time.perf_counter() - t0:.0f} s; as of {as_of} (30-day stage); "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
-            del people, ids, courses  # the night's memory is the product's, not the generator's
-            gc.collect()
             engine = connect(url)
             mail = steps.Mail(MailSettings(backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}"),
                               mail_from="人事處 <hr@example.gov.tw>",
@@ -195,9 +214,6 @@ def main() -> None:
             )
         finally:
             sink.terminate()
-            if schema:
-                with create_engine(args.database_url, isolation_level="AUTOCOMMIT").connect() as c:
-                    c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 if __name__ == "__main__":

@@ -40,13 +40,23 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+def _sqlite_warehouse(template: Path, path: Path):
+    shutil.copyfile(template, path)
+    engine = connect(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def engine(tmp_path: Path, sqlite_template: Path):
     """A fresh, migrated SQLite warehouse of the test's own."""
-    shutil.copyfile(sqlite_template, tmp_path / "warehouse.db")
-    engine = connect(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    yield engine
-    engine.dispose()
+    yield from _sqlite_warehouse(sqlite_template, tmp_path / "warehouse.db")
+
+
+@pytest.fixture
+def twin(tmp_path: Path, sqlite_template: Path):
+    """A second warehouse of the test's own, to judge the same data another way."""
+    yield from _sqlite_warehouse(sqlite_template, tmp_path / "twin.db")
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@ would, a re-run sends nothing, and two deliveries of one plan at once never send
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
 from learnhours.flows.steps import compute, notify
 from learnhours.notifiers import ledger, notices
 from learnhours.notifiers.backends import MemoryBackend
-from learnhours.warehouse.db import connect
 from tests.factories import MAIL
 from tests.test_agencies import (
     CITY,
@@ -41,15 +38,6 @@ def _bigger_government() -> list[dict[str, str]]:
     for agency in (CITY, DISTRICT, SCHOOL):
         people += [member(agency, "總務處", f"{agency[-2:]}總務{i}", head=i == 0) for i in range(3)]
     return people
-
-
-@pytest.fixture
-def twin(tmp_path: Path, sqlite_template: Path):
-    """A second warehouse of the test's own, to judge the same data the other way."""
-    shutil.copyfile(sqlite_template, tmp_path / "twin.db")
-    engine = connect(f"sqlite:///{tmp_path / 'twin.db'}")
-    yield engine
-    engine.dispose()
 
 
 def _in_shares(engine, plan, backend, count=2) -> dict:

@@ -549,7 +549,7 @@ def _plan(
     ctx = replace(
         _context(engine, result.plan, today, mail), several_agencies=result.several_agencies
     )
-    stages = {s for t in result.plan.track_views if (s := ctx.stage_of(t.id)) is not None}
+    stages = {s for s in ctx.stages.values() if s is not None}
     done: dict[tuple[str, int], set[str]] = {}
     with engine.connect() as connection:
         for stage in stages:
@@ -652,12 +652,12 @@ def notify(
     # One context for the whole night: the staleness that held reminders back is the one HR reads.
     ctx, tonight = _plan(engine, result, today, mail)
     report = NotifyReport(tonight=tonight, backend=backend.name)
-    ours = {d.recipient_key for d in tonight.drafts} if share else None
+    ours = frozenset(d.recipient_key for d in tonight.drafts) if share else None
     with engine.begin() as connection:
         by_stage = _short_by_stage(result.people, tonight)
         if share:
             report.superseded = ledger.supersede_reminders(
-                connection, plan.id, by_stage, {p.member.person_id for p in result.people}
+                connection, plan.id, by_stage, frozenset(p.member.person_id for p in result.people)
             )
         else:
             report.superseded = ledger.supersede(
@@ -679,7 +679,7 @@ def notify(
             report.summary_note = "今天的摘要已排入或寄出過，不重寄"
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender,
-        keys={d.recipient_key for d in summary} if share else None,
+        keys=frozenset(d.recipient_key for d in summary) if share else None,
     )  # fmt: skip
     return report
 
@@ -691,10 +691,8 @@ def before_shares(engine: Engine, plan: Plan, today: date, mail: Mail) -> None:
     """What the plan's night does once before its shares send: set aside the digests of an
     earlier stage and the summaries of an earlier day."""
     ctx = _context(engine, plan, today, mail)
-    stage = min((s for t in plan.track_views if (s := ctx.stage_of(t.id)) is not None),
-                default=None)  # fmt: skip
     with engine.begin() as connection:
-        ledger.supersede_plan_wide(connection, plan.id, stage, today)
+        ledger.supersede_plan_wide(connection, plan.id, ctx.stage, today)
 
 
 def judge_share(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -146,7 +146,7 @@ def deliver(
     plan_id: str,
     kinds: tuple[str, ...] | None = None,
     sender: str | None = None,
-    keys: Collection[str] | None = None,
+    keys: Scope = None,
 ) -> Delivered:
     """Send every pending notice of the plan over one backend batch.
 
@@ -170,8 +170,7 @@ def deliver(
     with engine.connect() as connection:
         pending = connection.execute(query.order_by(notice.c.id)).all()
     if keys is not None:
-        wanted = keys if isinstance(keys, set | frozenset) else set(keys)
-        pending = [row for row in pending if row.recipient_key in wanted]
+        pending = [row for row in pending if in_scope(row.recipient_key, keys)]
     result = Delivered()
     if not pending:
         return result
@@ -318,7 +317,7 @@ def supersede_reminders(
     connection: Connection,
     plan_id: str,
     short_by_stage: Mapping[int | None, set[str]],
-    within: Collection[str] | None = None,
+    within: Scope = None,
 ) -> int:
     """Pending reminders of an earlier stage of their person's track, or to someone no longer
     short. `within`: these people only (a share of the plan's agencies; None: everyone)."""
@@ -331,10 +330,7 @@ def supersede_reminders(
             *_pending(plan_id), notice.c.kind == "reminder"
         )
     ).all()
-    ours = within if within is None or isinstance(within, set | frozenset) else set(within)
-    not_short = sorted(
-        i for i, key in waiting if key not in short_keys and (ours is None or key in ours)
-    )
+    not_short = sorted(i for i, key in waiting if key not in short_keys and in_scope(key, within))
     statements: list[tuple[ColumnElement[bool], str]] = [
         (notice.c.id.in_(group), "已達成或不再適用，不寄") for group in in_groups(not_short, 500)
     ]

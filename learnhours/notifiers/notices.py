@@ -161,6 +161,16 @@ class Context:
     def stage_of(self, track_id: str) -> int | None:
         return current_stage(self.plan.reminders.stages, self.last_days[track_id], self.today)
 
+    @property
+    def stages(self) -> dict[str, int | None]:
+        """Each track's stage tonight (None: in no stage)."""
+        return {t.id: self.stage_of(t.id) for t in self.plan.track_views}
+
+    @property
+    def stage(self) -> int | None:
+        """The soonest of the tracks' stages: the one unit digests and the HR summary speak of."""
+        return min((s for s in self.stages.values() if s is not None), default=None)
+
     @cached_property
     def _common(self) -> dict[str, object]:
         newest = f"最新一筆上課日 {roc(self.data_through)}" if self.data_through else "尚無上課紀錄"
@@ -342,8 +352,7 @@ def plan_tonight(
     Keys in `done` are skipped before rendering: a nightly re-run renders nothing it will not send.
     """
     done = done or {}
-    stages = {t.id: ctx.stage_of(t.id) for t in ctx.plan.track_views}
-    stage = min((s for s in stages.values() if s is not None), default=None)
+    stages, stage = ctx.stages, ctx.stage
     short = [p for p in people if p.status == "short"]
     tonight = Tonight(
         stage=stage,

@@ -190,7 +190,14 @@ def roots(checks: Sequence[Check]) -> list[Check]:
     return [r for r in checks if not any(_inside(o, r, order) for o in checks)]
 
 
-Figures = tuple[tuple[str, Decimal, Decimal], ...]  # (id, target, outcome threshold)
+# (id, Standing key, target, outcome threshold) of each requirement, and whether every threshold
+# is the target.
+Rows = tuple[tuple[tuple[str, str, Decimal, Decimal], ...], bool]
+
+
+def _keyed(figures: Iterable[tuple[str, Decimal, Decimal]], keys: Mapping[str, str]) -> Rows:
+    rows = tuple((rid, keys[rid], target, floor) for rid, target, floor in figures)
+    return rows, all(target == floor for _rid, _key, target, floor in rows)
 
 
 @dataclass(frozen=True)
@@ -200,23 +207,13 @@ class Nesting:
     children: dict[str, list[Check]]
     roots: list[Check]
     groups: dict[str, list[list[Check]]]  # each requirement's children, by sharing_groups
-    # (id, target, outcome threshold) for others and for supervisors: plain tuples for the hot
-    # loop; people whose figures depend on conditions are worked out one by one.
-    figures: dict[bool, Figures]
-    personal: bool
+    personal: bool  # some figure depends on conditions: worked out person by person
     keys: dict[str, str] = field(default_factory=dict)  # requirement id -> its Standing key
-    # figures with each requirement's Standing key, (id, key, target, threshold), and whether
-    # every threshold is the target, for others and for supervisors
-    rows: dict[bool, tuple[tuple[tuple[str, str, Decimal, Decimal], ...], bool]] = field(
-        default_factory=dict
-    )
+    # The Rows for others and for supervisors: plain tuples for the hot loop.
+    rows: dict[bool, Rows] = field(default_factory=dict)
 
     @classmethod
     def of(cls, checks: Sequence[Check]) -> Nesting:
-        figures = {
-            sup: tuple((c.id, c.target(sup), c.threshold(sup)) for c in checks)
-            for sup in (False, True)
-        }
         kids = children(checks)
         top = roots(checks)
         groups = {rid: sharing_groups(k) for rid, k in kids.items()}
@@ -224,13 +221,10 @@ class Nesting:
         personal = any(c.personal() for c in checks)
         keys = {c.id: c.key for c in checks}
         rows = {
-            sup: (
-                tuple((rid, keys[rid], target, floor) for rid, target, floor in figures[sup]),
-                all(target == floor for _rid, target, floor in figures[sup]),
-            )
+            sup: _keyed(((c.id, c.target(sup), c.threshold(sup)) for c in checks), keys)
             for sup in (False, True)
         }
-        return cls(kids, top, groups, figures, personal, keys, rows)
+        return cls(kids, top, groups, personal, keys, rows)
 
     def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
         """needed_hours, remembered by the gaps: many people lack the same hours (everyone
@@ -245,11 +239,12 @@ class Nesting:
     def _needed(self) -> dict[tuple, Decimal]:
         return {}
 
-    def figures_for(self, checks: Sequence[Check], m: Member) -> Figures:
-        if not self.personal:
-            return self.figures[bool(m.is_supervisor)]
+    def rows_for(self, checks: Sequence[Check], m: Member) -> Rows:
+        """This person's Rows: the track's, unless a figure depends on conditions."""
         sup = bool(m.is_supervisor)
-        return tuple((c.id, c.target(sup, m), c.threshold(sup, m)) for c in checks)
+        if not self.personal:
+            return self.rows[sup]
+        return _keyed(((c.id, c.target(sup, m), c.threshold(sup, m)) for c in checks), self.keys)
 
 
 def needed_hours(gaps: Mapping[str, Decimal], nesting: Nesting) -> Decimal:
@@ -324,13 +319,7 @@ class _Judging:
         # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
         track = fitting or plan.track_views[0]
         nesting = self.nestings[track.id]
-        if nesting.personal:
-            figures = nesting.figures_for(track.checks, m)
-            keys = nesting.keys
-            rows = tuple((rid, keys[rid], target, floor) for rid, target, floor in figures)
-            same_floor = all(target == floor for _rid, _key, target, floor in rows)
-        else:
-            rows, same_floor = nesting.rows[bool(m.is_supervisor)]
+        rows, same_floor = nesting.rows_for(track.checks, m)
         held = now.hours
         if len(_DECIMALS) > 100_000:
             _DECIMALS.clear()

@@ -26,7 +26,6 @@ class PostgresRecords(RecordStore):
     def __init__(self, connection: Connection, batch_id: int) -> None:
         super().__init__(connection, batch_id)
         columns = ", ".join(NAMES)
-        self.copy_sql = f"COPY learning_record ({columns}) FROM STDIN"
         # A chunk is COPYed into a temporary table beside learning_record and moved over by one
         # INSERT .. ON CONFLICT DO NOTHING, which says which rows went in: no savepoint per chunk,
         # and a chunk holding a stored key is not COPYed twice. Dropped with the file's transaction.
@@ -45,19 +44,13 @@ class PostgresRecords(RecordStore):
         self.cursor.execute("SET LOCAL enable_hashjoin = off")
         self.cursor.execute("SET LOCAL enable_mergejoin = off")
 
-    def _copy(self, sql: str, rows: list[tuple]) -> None:
-        # Each row carries its COPY text line (driver_rows.with_copy_text) before the line number.
-        tail = f"\t{self.batch}\n"
-        with self.cursor.copy(sql) as copy:
-            copy.write("".join([f"{row[-2]}\t{row[-1]}{tail}" for row in rows]))
-
-    def insert(self, rows: list[tuple]) -> None:
-        self._copy(self.copy_sql, rows)
-
     def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
         cursor = self.cursor
         cursor.execute(f"TRUNCATE {_STAGE}")
-        self._copy(self.stage_sql, rows)
+        # Each row carries its COPY text line (driver_rows.with_copy_text) before the line number.
+        tail = f"\t{self.batch}\n"
+        with cursor.copy(self.stage_sql) as copy:
+            copy.write("".join([f"{row[-2]}\t{row[-1]}{tail}" for row in rows]))
         cursor.execute(self.move_sql)
         went_in = {line for (line,) in cursor.fetchall()}
         if len(went_in) == len(rows):

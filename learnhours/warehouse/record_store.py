@@ -73,10 +73,6 @@ class RecordStore:
 
     # -- what each database does its own way --------------------------------------------------
 
-    def insert(self, rows: list[tuple]) -> None:
-        """Rows `(*driver row, line)` whose keys are known to be absent."""
-        raise NotImplementedError
-
     def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
         """Insert the rows whose keys are not stored yet, in one statement or COPY, and give back
         the others (rows are one per key): a duplicate or a correction each, for the writer to

@@ -120,23 +120,18 @@ def _write_new_keys(
 def _count_stored(
     store: RecordStore, new: list[tuple], existing: dict[tuple, tuple], counts: LoadCounts
 ) -> None:
-    inserts, updates, again = [], [], []  # again: ids of stored records that arrived again
+    # Every row here has its key stored (found by a lookup, or skipped by the insert for it).
+    updates, again = [], []  # again: ids of stored records that arrived again
     for row in new:
         key = row[:4]
-        stored = existing.get(key)
-        if stored is None:
-            inserts.append(row)
-            continue
+        stored = existing[key]
         again.append(stored[1])
         if stored[0] == row[DIGEST_AT]:
             counts.duplicates += 1
         else:
             updates.append((*row[len(KEY) : SOURCE_END], row[-1], *key))
-    if inserts:
-        store.insert(inserts)
     if updates:
         store.update(updates)
-    counts.loaded += len(inserts)
     counts.updated += len(updates)
     # By id, set-based: a re-delivered export repeats every record it has.
     if again:

@@ -42,9 +42,6 @@ class SqliteRecords(RecordStore):
         super().__init__(connection, batch_id)
         self.ignore_sql = f"{self.insert_sql} ON CONFLICT DO NOTHING"
 
-    def insert(self, rows: list[tuple]) -> None:
-        self.cursor.executemany(self.insert_sql, rows)
-
     def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
         # Rows whose key is stored are skipped. (A savepoint would copy every index page the chunk
         # touches into a statement journal: the cost that grew with the table.) Which went in is

@@ -86,10 +86,17 @@ def _sheets(message) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("part", [None, 3], ids=["whole", "a-part-at-a-time"])
 def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
-    prefect_harness, tmp_path, monkeypatch
+    prefect_harness, tmp_path, monkeypatch, part
 ):
+    """The night of a whole government; and the same with its plans judged a part of whole
+    agencies at a time (steps.NIGHT_PART_PEOPLE, for a nation: memory holds one part)."""
+    from learnhours.flows import steps
     from learnhours.flows.nightly import nightly
+
+    if part:
+        monkeypatch.setattr(steps, "NIGHT_PART_PEOPLE", part)
 
     people = government()
     ids = {p["姓名"]: p["身分證字號"] for p in people}

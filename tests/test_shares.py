@@ -4,7 +4,7 @@ would, a re-run sends nothing, and two deliveries of one plan at once never send
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -13,6 +13,7 @@ from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
 from learnhours.flows.steps import compute, notify
 from learnhours.notifiers import ledger, notices
 from learnhours.notifiers.backends import MemoryBackend
+from learnhours.warehouse import queries
 from tests.factories import MAIL
 from tests.test_agencies import (
     CITY,
@@ -44,13 +45,13 @@ def _in_shares(engine, plan, backend, count=2) -> dict:
     """The night as the flow runs it in shares (one after another here); its counts."""
     started = datetime.now(UTC)
     steps.before_shares(engine, plan, DAY, MAIL)
-    shares = [
-        plan_counts(*steps.judge_share(engine, plan, DAY, MAIL, share, started, backend))
-        for share in steps.shares(engine, count)
-    ]
-    return with_shares(
-        shares, mail_counts(steps.after_shares(engine, plan, DAY, MAIL, started, backend))
-    )
+    shares, rollups = [], []
+    for share in steps.shares(engine, count):
+        result, report, rollup = steps.judge_share(engine, plan, DAY, MAIL, share, started, backend)
+        shares.append(plan_counts(result, report))
+        rollups.append(rollup)
+    last = steps.after_shares(engine, plan, DAY, MAIL, started, rollups, backend)
+    return with_shares(shares, mail_counts(last))
 
 
 def test_agencies_go_in_shares_of_about_equal_headcount(engine, tmp_path):
@@ -218,3 +219,141 @@ def test_a_plan_of_one_agency_is_judged_in_one_part(engine, tmp_path):
     _load(engine, tmp_path, _bigger_government(), met=MET)
     parts = list(steps.compute_in_parts(engine, _plan(who=[f"機關代碼 = {DISTRICT}"]), DAY, 2))
     assert len(parts) == 1 and not parts[0].several_agencies
+
+
+def _rollup_of(backend: MemoryBackend):
+    (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]
+    return _text(message), _workbook_rows(message)
+
+
+def test_a_night_a_part_at_a_time_sends_what_the_shares_send_and_a_rerun_nothing(
+    engine, twin, tmp_path
+):
+    """A plan of many agencies goes a part at a time in one process (the CLI's notify, the
+    flow with one worker), as the shares do on several: the same mail, the same counts."""
+    people = _bigger_government()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    _load(engine, tmp_path / "a", people, met=MET)
+    _load(twin, tmp_path / "b", people, met=MET)
+    plan = _plan()
+    shared = MemoryBackend()
+    counts = _in_shares(engine, plan, shared)
+    seen: list[tuple[str, ...] | None] = []
+    in_parts = MemoryBackend()
+    parts, last = steps.notify_in_parts(twin, plan, DAY, MAIL, in_parts, people=4,
+                                        judged=lambda r, _report: seen.append(r.share))  # fmt: skip
+
+    assert seen == [(CITY,), (DISTRICT,), (SCHOOL,)] and last is not None  # 5-7 people each
+    assert _sent(in_parts) == _sent(shared)
+    assert _rollup_of(in_parts) == _rollup_of(shared)
+    night = steps.NotifyReport.merged(parts, last)
+    assert night.queued == counts["queued"] > 0
+    assert night.delivered.counts["sent"] == len(shared.outbox)
+    assert night.summary_sent and night.summary_note == ""
+
+    again = MemoryBackend()
+    parts, last = steps.notify_in_parts(twin, plan, DAY, MAIL, again, people=4)
+    assert again.outbox == []
+    assert steps.NotifyReport.merged(parts, last).summary_note == steps.SUMMARY_WAS_SENT
+
+
+def test_a_plan_of_few_people_is_sent_whole(engine, tmp_path):
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    backend = MemoryBackend()
+    parts, last = steps.notify_in_parts(engine, _plan(), DAY, MAIL, backend)
+    assert len(parts) == 1 and last is None and backend.outbox
+
+
+def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tmp_path):
+    """What a share hands back for the roll-up (over Dask, into Prefect) is figures: every
+    agency's and unit's, summed to the whole plan's, and no person's ID or name (addresses:
+    the agencies' HR contacts only)."""
+    import pickle
+
+    from learnhours.ingest import ingest_file
+    from tests.factories import export_file, record
+
+    people = _bigger_government()
+    _load(engine, tmp_path, people, met=MET)
+    moved = next(p for p in people if p["姓名"] == "區人事員")
+    ingest_file(engine, export_file(tmp_path, [record(moved["身分證字號"], name="區人事員",
+                                                      code="X9", day=date(2026, 4, 1),
+                                                      服務機關代碼=CITY)],
+                                    "late.csv"))  # fmt: skip
+    plan = _plan()
+    started = datetime.now(UTC)
+    parts = [steps.judge_share(engine, plan, DAY, MAIL, share, started, MemoryBackend())[2]
+             for share in steps.shares(engine, 2)]  # fmt: skip
+    whole = compute(engine, plan, DAY)
+    with engine.connect() as connection:
+        contacts = steps.agency_hr(connection, whole)
+        mismatched = queries.agency_mismatches(connection, plan)
+    expected = notices.Rollup.of(whole.agencies, contacts, whole.people, mismatched)
+
+    assert all(p is not None for p in parts)
+    combined = notices.Rollup.combined(p for p in parts if p is not None)
+    assert combined == expected
+    assert (combined.short, combined.other_agency) == (
+        sum(p.status == "short" for p in whole.people), 1
+    )
+    assert len(combined.contacts) == 3
+    wire = pickle.dumps(parts)
+    for p in people:  # the agencies' HR contacts are the roll-up's: theirs only
+        theirs = () if p["角色"] else (p["電子郵件"],)
+        for value in (p["身分證字號"], p["姓名"], *theirs):
+            assert value.encode() not in wire
+
+
+def test_a_rollup_part_missing_is_judged_again_for_the_rollup(engine, twin, tmp_path):
+    """A share that found today's roll-up sent hands back no part; if the roll-up is owed after
+    all, the last step judges the plan again for it, a part at a time."""
+    people = _bigger_government()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    _load(engine, tmp_path / "a", people, met=MET)
+    _load(twin, tmp_path / "b", people, met=MET)
+    plan = _plan()
+    shared = MemoryBackend()
+    _in_shares(engine, plan, shared)
+    started = datetime.now(UTC)
+    steps.before_shares(twin, plan, DAY, MAIL)
+    backend = MemoryBackend()
+    for share in steps.shares(twin, 2):
+        steps.judge_share(twin, plan, DAY, MAIL, share, started, backend)
+    steps.after_shares(twin, plan, DAY, MAIL, started, [None, None], backend)
+    assert _rollup_of(backend) == _rollup_of(shared)
+
+
+def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_does(
+    engine, twin, tmp_path, capsys, monkeypatch
+):
+    from learnhours.flows.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    people = _bigger_government()
+    outputs, ledgers, shares = [], [], []
+    real = steps.judge_share
+
+    def counted(*args, **kwargs):
+        shares.append(args[4])
+        return real(*args, **kwargs)
+
+    for warehouse, folder, part in ((engine, "a", None), (twin, "b", 4)):
+        (tmp_path / folder).mkdir()
+        _load(warehouse, tmp_path / folder, people, met=MET)
+        if part:
+            monkeypatch.setattr(steps, "NIGHT_PART_PEOPLE", part)
+            monkeypatch.setattr(steps, "judge_share", counted)
+        argv = ["--database-url", str(warehouse.url), "notify", "--plan", "city-government-2026",
+                "--as-of", DAY.isoformat()]  # fmt: skip
+        assert main(argv) == 0
+        outputs.append(capsys.readouterr().out)
+        with warehouse.connect() as connection:
+            rows = ledger.listing(connection, None, "city-government-2026")
+        ledgers.append(sorted((r.kind, r.to_address, r.status) for r in rows))
+    assert outputs[0] == outputs[1] and "新排入" in outputs[0]
+    assert ledgers[0] == ledgers[1] and ledgers[0]
+    assert shares == [(CITY,), (DISTRICT,), (SCHOOL,)]  # an agency of 5-7 people a part

@@ -474,10 +474,11 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     plan, mail = _plan(args), _mail(args)
-    if not plan.is_open(_as_of(args)):
-        return _notify_closed(engine, plan, _as_of(args), mail, args.dry_run)
-    result = steps.compute(engine, plan, _as_of(args))
+    day = _as_of(args)
+    if not plan.is_open(day):
+        return _notify_closed(engine, plan, day, mail, args.dry_run)
     if args.dry_run:
+        result = steps.compute(engine, plan, day)
         tonight = steps.plan_notices(engine, result, result.as_of, mail)
         stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
         print(
@@ -515,10 +516,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.warehouse.lock import plan_lock, run_lock_held
 
     with run_lock_held(engine, plan_lock(plan.id)):  # never alongside the night's run of it
-        report = steps.notify(engine, result, result.as_of, mail)
+        # A plan of many agencies goes a part at a time, as the night does: memory holds one
+        # part's people.
+        report = steps.NotifyReport.merged(*steps.notify_in_parts(engine, plan, day, mail))
     stage = stage_name(report.tonight.stage) if report.tonight.stage is not None else "非提醒階段"
     print(
-        f"{result.plan.name} {roc(result.as_of)}（{stage}）：新排入 {report.queued} 封，"
+        f"{plan.name} {roc(day)}（{stage}）：新排入 {report.queued} 封，"
         f"略過 {len(report.tonight.skipped)} 筆，取代過期待寄 {report.superseded} 封；"
         f"寄送結果：{report.delivered.words()}（{report.backend}）"
     )

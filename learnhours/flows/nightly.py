@@ -33,6 +33,7 @@ from learnhours.flows.run_summary import (
     summary_markdown,
     with_shares,
 )
+from learnhours.notifiers.notices import Rollup
 from learnhours.plans import Catalog, find_plan
 from learnhours.settings import Settings, load_settings
 from learnhours.warehouse import run_log
@@ -119,11 +120,16 @@ def ingest_inbox(run: Run) -> dict[str, int]:
 
 @task(cache_policy=NONE)
 def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
-    """Recompute one open plan and send tonight's notices; small counts back, never the people."""
+    """Recompute one open plan and send tonight's notices; small counts back, never the people.
+    A plan of many agencies goes a part at a time (steps.notify_in_parts): memory holds one
+    part's people."""
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    result = steps.compute(run.engine, plan, as_of)
-    report = steps.notify(run.engine, result, as_of, run.mail)
-    counts = plan_counts(result, report)
+    parts: list[dict[str, Any]] = []
+    _reports, rollup = steps.notify_in_parts(
+        run.engine, plan, as_of, run.mail,
+        judged=lambda result, report: parts.append(plan_counts(result, report)),
+    )  # fmt: skip
+    counts = with_shares(parts, mail_counts(rollup)) if rollup else parts[0]
     get_run_logger().info(
         "%s: %d people, %d met, %d short, %d exempt; stage %s; %d queued; mail %s",
         plan.id,
@@ -163,27 +169,30 @@ def judge_share(
     as_of: date,
     agencies: tuple[str, ...],
     started: datetime,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Rollup | None]:
     """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
     settings where it runs (the run's own paths and database as `overrides`), and hands back
-    counts only."""
+    counts only, and its agencies' part of the roll-up (their figures, not their people)."""
     with _product_logs_shipped():
         settings = load_settings(**overrides)
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
         plan = find_plan(plan_id, settings.plans_dir, as_of)
         mail = steps.Mail.of(settings)
-        counts = plan_counts(*steps.judge_share(engine, plan, as_of, mail, agencies, started))
+        result, report, rollup = steps.judge_share(engine, plan, as_of, mail, agencies, started)
+        counts = plan_counts(result, report)
         get_run_logger().info(
             "%s: a share of %d agencies: %d queued; mail %s",
             plan.id, len(agencies), counts["queued"], counts["mail"] or "none",
         )  # fmt: skip
-        return counts
+        return counts, rollup
 
 
 @task(cache_policy=NONE)
-def finish_shares(run: Run, plan_id: str, as_of: date, started: datetime) -> dict[str, Any]:
+def finish_shares(
+    run: Run, plan_id: str, as_of: date, started: datetime, parts: list[Rollup | None]
+) -> dict[str, Any]:
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    return mail_counts(steps.after_shares(run.engine, plan, as_of, run.mail, started))
+    return mail_counts(steps.after_shares(run.engine, plan, as_of, run.mail, started, parts))
 
 
 def _task_runner(settings: Settings) -> DaskTaskRunner:
@@ -213,7 +222,8 @@ def _judged_in_shares(
         ]  # fmt: skip
         parts = [f.result() for f in futures]
     logger.info("%s: %d shares judged by the workers", plan_id, len(parts))
-    return with_shares(parts, finish_shares(run, plan_id, as_of, started))
+    counts, rollups = [c for c, _r in parts], [r for _c, r in parts]
+    return with_shares(counts, finish_shares(run, plan_id, as_of, started, rollups))
 
 
 def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -335,25 +335,36 @@ PART_PEOPLE = 20_000
 def compute_in_parts(
     engine: Engine, plan: Plan, as_of: date, people: int = PART_PEOPLE
 ) -> Iterator[Compliance]:
-    """The plan judged a run of whole agencies at a time, in agency order, each run of about
-    `people` of the plan's people: together, compute()'s results in compute()'s order of units
-    and agencies (a person, unit or agency is judged on its own). One part when the plan's
-    people are of one agency, or few."""
+    """The plan judged a run of whole agencies at a time (agency_parts): together, compute()'s
+    results in compute()'s order of units and agencies (a person, unit or agency is judged on
+    its own)."""
+    parts = agency_parts(engine, plan, people)
+    if len(parts) < 2:
+        yield compute(engine, plan, as_of)
+        return
+    for part in parts:
+        yield compute(engine, plan, as_of, part)
+
+
+def agency_parts(engine: Engine, plan: Plan, people: int) -> list[tuple[str, ...]]:
+    """The plan's agencies in runs, in agency order, each run of about `people` of the plan's
+    people; one run when its people are of one agency, or few."""
     with engine.connect() as connection:
         bound = Counter(m.agency_key for m in queries.members(connection) if plan.binds(m))
     if len(bound) < 2 or sum(bound.values()) <= people:
-        yield compute(engine, plan, as_of)
-        return
+        return [tuple(sorted(bound))]
+    parts: list[tuple[str, ...]] = []
     part: list[str] = []
     size = 0
     for key in sorted(bound):
         part.append(key)
         size += bound[key]
         if size >= people:
-            yield compute(engine, plan, as_of, part)
+            parts.append(tuple(part))
             part, size = [], 0
     if part:
-        yield compute(engine, plan, as_of, part)
+        parts.append(tuple(part))
+    return parts
 
 
 def shares(engine: Engine, count: int) -> list[tuple[str, ...]]:
@@ -480,6 +491,29 @@ class NotifyReport:
     summary_note: str = ""  # why no summary went out, when none did
     backend: str = ""
 
+    def counted(self) -> NotifyReport:
+        """The report without tonight's drafts (which hold their people): what it counted."""
+        kept = replace(self.tonight, drafts=[], short_keys=set(), digest_labels={})
+        return replace(self, tonight=kept)
+
+    @classmethod
+    def merged(cls, parts: Sequence[NotifyReport], last: NotifyReport | None) -> NotifyReport:
+        """A night's reports as one: its parts' (notify_in_parts) added up, with the roll-up's
+        (`last`), whose note on the summaries is the night's unless a part sent some."""
+        first = parts[0]
+        night = cls(tonight=replace(first.tonight, skipped=[]), backend=first.backend,
+                    summary_note=first.summary_note)  # fmt: skip
+        for part in [*parts, last] if last else parts:
+            night.tonight.skipped += part.tonight.skipped
+            night.queued += part.queued
+            night.superseded += part.superseded
+            night.delivered += part.delivered
+            night.summary_sent = night.summary_sent or part.summary_sent
+        if last is not None:
+            sent_by_part = night.summary_sent and last.summary_note == SUMMARY_WAS_SENT
+            night.summary_note = "" if sent_by_part else last.summary_note
+        return night
+
     @property
     def outcomes(self) -> dict[str, int]:
         return dict(self.delivered.counts)
@@ -602,10 +636,9 @@ def _summaries(
                                             agency.units, facts, sent, agency=agency,
                                             records=records)  # fmt: skip
         elif result.several_agencies:
-            sent, facts = summary_facts.tonight_facts(got, result.people, tonight, addresses=False)
-            contacts = {a.agency.key: a.addresses for a in readers if a.agency}
-            drafts += notices.rollup_draft(replace(ctx, hr_addresses=due), result.people,
-                                           result.agencies, facts, sent, contacts)  # fmt: skip
+            sent, quality = summary_facts.rollup_facts(got)
+            drafts += notices.rollup_draft(replace(ctx, hr_addresses=due),
+                                           _rollup(result, readers, got), quality, sent)  # fmt: skip
         else:
             sent, facts = summary_facts.tonight_facts(got, result.people, tonight)
             records = summary_facts.short_records(connection, result.people)
@@ -613,6 +646,24 @@ def _summaries(
                                             result.units, facts, sent,
                                             records=records)  # fmt: skip
     return drafts
+
+
+def _rollup(
+    result: Compliance, readers: Sequence[Audience], got: summary_facts.Ledgered
+) -> notices.Rollup:
+    contacts = {a.agency.key: a.addresses for a in readers if a.agency}
+    return notices.Rollup.of(result.agencies, contacts, result.people, got.mismatches)
+
+
+NO_HR_ADDRESS = "計畫沒有 hr_addresses，也沒有設定 LEARNHOURS_HR_ADDRESSES：未寄摘要"
+SUMMARY_WAS_SENT = "今天的摘要已排入或寄出過，不重寄"
+
+
+def _summary_note(ctx: notices.Context, sent: bool) -> str:
+    """Why no summary went out tonight ("" when one did)."""
+    if not ctx.hr_addresses:
+        return NO_HR_ADDRESS
+    return "" if sent else SUMMARY_WAS_SENT
 
 
 def _short_by_stage(
@@ -671,12 +722,10 @@ def notify(
     with engine.connect() as connection:
         summary = _summaries(connection, ctx, result, tonight, started)
     if not ctx.hr_addresses:
-        report.summary_note = "計畫沒有 hr_addresses，也沒有設定 LEARNHOURS_HR_ADDRESSES：未寄摘要"
         log.warning("%s: no HR address, no summary", plan.id)
     with engine.begin() as connection:
         report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
-        if ctx.hr_addresses and not report.summary_sent:
-            report.summary_note = "今天的摘要已排入或寄出過，不重寄"
+    report.summary_note = _summary_note(ctx, report.summary_sent)
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender,
         keys=frozenset(d.recipient_key for d in summary) if share else None,
@@ -703,12 +752,27 @@ def judge_share(
     agencies: Sequence[str],
     started: datetime,
     backend: MailBackend | None = None,
-) -> tuple[Compliance, NotifyReport]:
+) -> tuple[Compliance, NotifyReport, notices.Rollup | None]:
     """One share of the plan's agencies: recompute them, send their reminders, digests and
-    agency summaries. Shares hold no person in common, so workers never contend for a notice;
-    the ledger's claims would keep each notice sent once even if they did."""
+    agency summaries; their part of the roll-up (None when today's is already in the ledger).
+    Shares hold no person in common, so workers never contend for a notice; the ledger's
+    claims would keep each notice sent once even if they did."""
     result = compute(engine, plan, today, agencies)
-    return result, notify(engine, result, today, mail, backend, started)
+    report = notify(engine, result, today, mail, backend, started)
+    with engine.connect() as connection:
+        if not _rollup_owed(connection, plan, today, mail.hr(plan)):
+            return result, report, None
+        contacts = agency_hr(connection, result)
+        mismatched = queries.agency_mismatches(connection, plan, agencies)
+    return result, report, notices.Rollup.of(result.agencies, contacts, result.people, mismatched)
+
+
+def _rollup_owed(
+    connection: Connection, plan: Plan, today: date, addresses: Sequence[str]
+) -> tuple[str, ...]:
+    """The plan's HR addresses today's roll-up has not yet gone to (it goes once a day)."""
+    done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
+    return tuple(a for a in addresses if notices.summary_key(today, a) not in done)
 
 
 def after_shares(
@@ -717,37 +781,97 @@ def after_shares(
     today: date,
     mail: Mail,
     started: datetime,
+    parts: Sequence[notices.Rollup | None] = (),
     backend: MailBackend | None = None,
 ) -> NotifyReport:
-    """When every share is done: the government's roll-up to the plan's HR office (it speaks of
-    every agency, so the whole plan is recomputed for it, once a day), and whatever of the plan
-    is still pending (released by HR, or left from an earlier night) goes out."""
+    """When every share is done: the government's roll-up to the plan's HR office, built from
+    the shares' `parts` (no share's people needed: memory holds figures), and whatever of the
+    plan is still pending (released by HR, or left from an earlier night) goes out."""
     mail.check_templates([plan])
     backend = backend or mail.backend()
-    ctx = _context(engine, plan, today, mail)
-    with engine.connect() as connection:
-        due = summary_facts.summary_due(
-            connection, plan.id, [notices.summary_key(today, a) for a in ctx.hr_addresses]
-        )
-    summary: list[notices.Draft] = []
-    if due:
-        result = compute(engine, plan, today)
-        ctx, tonight = _plan(engine, result, today, mail)
-        with engine.connect() as connection:
-            summary = _summaries(connection, ctx, result, tonight, started, rollup_only=True)
-    else:  # today's roll-up is in the ledger: nothing to build
-        tonight = notices.Tonight(stage=None, last_day=ctx.last_day, stale=ctx.stale)
+    ctx = replace(_context(engine, plan, today, mail), several_agencies=True)
+    tonight = notices.Tonight(ctx.stage, ctx.last_day, ctx.stale, stages=ctx.stages)
     report = NotifyReport(tonight=tonight, backend=backend.name)
+    summary = _rollup_tonight(engine, ctx, started, parts)
     if not ctx.stale:
         report.delivered += ledger.deliver(
             engine, backend, plan.id, kinds=("reminder", "digest"), sender=ctx.sender
         )
     with engine.begin() as connection:
         report.summary_sent = ledger.enqueue(connection, plan.id, summary, today) > 0
+    report.summary_note = _summary_note(ctx, report.summary_sent)
     report.delivered += ledger.deliver(
         engine, backend, plan.id, kinds=("summary",), sender=ctx.sender
     )
     return report
+
+
+def _rollup_tonight(
+    engine: Engine,
+    ctx: notices.Context,
+    started: datetime,
+    parts: Sequence[notices.Rollup | None],
+) -> list[notices.Draft]:
+    """Today's roll-up to the HR addresses it has not gone to. From the shares' parts; if one
+    is missing (its share found the roll-up sent, yet an address is owed it now), the plan is
+    judged again for it, a part at a time."""
+    plan = ctx.plan
+    with engine.connect() as connection:
+        due = _rollup_owed(connection, plan, ctx.today, ctx.hr_addresses)
+        if not due:
+            return []  # today's roll-up is in the ledger: nothing to build
+        got = summary_facts.gather(connection, plan, (), started, mismatches=not parts)
+        if not parts or any(p is None for p in parts):
+            if parts:
+                got.mismatches = queries.agency_mismatches(connection, plan)
+            parts = [
+                notices.Rollup.of(r.agencies, agency_hr(connection, r), r.people, got.mismatches)
+                for r in compute_in_parts(engine, plan, ctx.today)
+            ]
+    sent, quality = summary_facts.rollup_facts(got)
+    rollup = notices.Rollup.combined(p for p in parts if p is not None)
+    return notices.rollup_draft(replace(ctx, hr_addresses=due), rollup, quality, sent)
+
+
+# A night judges a plan of several agencies this many people at a time, whole agencies each
+# time, one part after another: memory holds one part's people. Each part reads the records
+# once, so larger parts are quicker and smaller ones hold less.
+NIGHT_PART_PEOPLE = 100_000
+
+
+def notify_in_parts(
+    engine: Engine,
+    plan: Plan,
+    today: date,
+    mail: Mail,
+    backend: MailBackend | None = None,
+    people: int | None = None,
+    judged: Callable[[Compliance, NotifyReport], None] | None = None,
+) -> tuple[list[NotifyReport], NotifyReport | None]:
+    """Tonight's notices of the plan (notify), a run of whole agencies at a time as the shares
+    do, one after another, then the roll-up (after_shares). A plan of one agency, or of fewer
+    people than a part: judged and sent whole. `judged` sees each part's result before its
+    people are let go. Each part's report (what it counted, not its mail) and the roll-up's
+    (None: judged whole). `people`: a part's size (None: NIGHT_PART_PEOPLE)."""
+    parts = agency_parts(engine, plan, people or NIGHT_PART_PEOPLE)
+    if len(parts) < 2:
+        result = compute(engine, plan, today)
+        report = notify(engine, result, today, mail, backend)
+        if judged:
+            judged(result, report)
+        return [report.counted()], None
+    backend = backend or mail.backend()
+    started = datetime.now(UTC)
+    before_shares(engine, plan, today, mail)
+    reports, rollups = [], []
+    for agencies in parts:
+        result, report, rollup = judge_share(engine, plan, today, mail, agencies, started, backend)
+        if judged:
+            judged(result, report)
+        del result  # the next part's people take its place
+        reports.append(report.counted())
+        rollups.append(rollup)
+    return reports, after_shares(engine, plan, today, mail, started, rollups, backend)
 
 
 # --- the year that closed -----------------------------------------------------------------------
@@ -888,10 +1012,9 @@ def _finals(
             drafts += notices.final_draft(mine, agency.people, agency.units, facts, complete_on,
                                           agency, records)  # fmt: skip
         elif result.several_agencies:
-            contacts = {a.agency.key: a.addresses for a in readers if a.agency}
-            facts = summary_facts.facts(got, result.people)
-            drafts += notices.rollup_draft(mine, result.people, result.agencies, facts, [],
-                                           contacts, complete_on)  # fmt: skip
+            drafts += notices.rollup_draft(mine, _rollup(result, readers, got),
+                                           summary_facts.rollup_quality(got), [],
+                                           complete_on)  # fmt: skip
         else:
             facts = summary_facts.facts(got, result.people)
             records = summary_facts.short_records(connection, result.people)

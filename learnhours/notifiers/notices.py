@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -957,6 +957,58 @@ def agency_overview(plan: Plan, agencies: list[AgencyResult]) -> dict[str, objec
                      lambda a: {"lowest": lowest_units(a)})  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Rollup:
+    """What the government's roll-up says of some of the plan's agencies, without their people:
+    each agency's and unit's figures, the HR contacts its summary went to, and how many of their
+    people are short, exempt, or have records under another agency's code. Parts (the shares, or
+    a plan judged a part at a time) add up: the roll-up never holds a nation's people at once."""
+
+    agencies: tuple[AgencyResult, ...]
+    contacts: Mapping[str, tuple[str, ...]]  # agency key -> its HR addresses (only those it has)
+    short: int = 0
+    exempt: int = 0
+    other_agency: int = 0  # people whose records carry another agency's code (服務機關代碼)
+
+    @classmethod
+    def of(
+        cls,
+        agencies: Iterable[AgencyResult],
+        contacts: Mapping[str, tuple[str, ...]],
+        people: Iterable[PersonResult],
+        mismatched: Container[str] = (),
+    ) -> Rollup:
+        """`agencies` and their `people` as figures; `mismatched`: the ids of people whose
+        records name another agency (summary_facts.Ledgered.mismatches)."""
+        statuses: Counter[str] = Counter()
+        other = 0
+        for p in people:
+            statuses[p.status] += 1
+            other += p.member.person_id in mismatched
+        kept = tuple(
+            replace(a, people=[], units=[replace(u, short=[]) for u in a.units]) for a in agencies
+        )
+        return cls(
+            kept,
+            {a.key: contacts[a.key] for a in kept if a.headcount and contacts.get(a.key)},
+            statuses["short"],
+            statuses["exempt"],
+            other,
+        )
+
+    @classmethod
+    def combined(cls, parts: Iterable[Rollup]) -> Rollup:
+        """The parts as one, their agencies in the whole plan's order (by key)."""
+        parts = list(parts)
+        return cls(
+            tuple(sorted((a for part in parts for a in part.agencies), key=lambda a: a.key)),
+            {k: v for part in parts for k, v in part.contacts.items()},
+            sum(part.short for part in parts),
+            sum(part.exempt for part in parts),
+            sum(part.other_agency for part in parts),
+        )
+
+
 def rollup_name(plan: Plan, today: date) -> str:
     return f"agencies-{plan.id}-{today.isoformat()}.xlsx"
 
@@ -1001,20 +1053,20 @@ def rollup_attachments(
 
 def rollup_draft(
     ctx: Context,
-    people: list[PersonResult],
-    agencies: list[AgencyResult],
-    quality: dict[str, list],
+    rollup: Rollup,
+    quality: Mapping[str, Sequence],
     sent: list[str],
-    contacts: Mapping[str, tuple[str, ...]],
     complete_on: date | None = None,
 ) -> list[Draft]:
     """The government's roll-up to the plan's HR addresses: a row per agency (its units in the
     workbook), who got their agency's summary, data quality as counts. Never a person's data:
-    those are in each agency's own summary. `complete_on`: the closed year's final roll-up."""
+    those are in each agency's own summary. `quality`: the plan's rejected rows, the people with
+    records but not on the roster, the notices that failed (summary_facts.rollup_quality).
+    `complete_on`: the closed year's final roll-up."""
     if not ctx.hr_addresses:
         return []
     final = final_words(ctx.plan, complete_on) if complete_on else None
-    short = _short(people)
+    agencies, contacts, short = list(rollup.agencies), rollup.contacts, rollup.short
     if final:
         subject = f"【學習時數年度結算】{ctx.plan.name}（各機關）：{short} 人未達成（最終結果）"
     else:
@@ -1029,7 +1081,7 @@ def rollup_draft(
             "counted": sum(a.headcount for a in agencies),
             "met": sum(a.met for a in agencies),
             "short": short,
-            "exempt": sum(p.status == "exempt" for p in people),
+            "exempt": rollup.exempt,
         },
         "agencies": agency_overview(ctx.plan, agencies),
         "contacts": {
@@ -1043,7 +1095,7 @@ def rollup_draft(
         "counts": [
             ("有學習紀錄但不在人員名冊", "人", len(quality.get("unknown", []))),
             ("寄送失敗或狀態不明的通知", "封", len(quality.get("failed", []))),
-            ("學習紀錄的服務機關代碼與名冊不同", "人", len(quality.get("other_agency", []))),
+            ("學習紀錄的服務機關代碼與名冊不同", "人", rollup.other_agency),
         ],
         "attachment": attachments[0].filename,
         "final": final,

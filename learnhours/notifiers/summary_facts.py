@@ -135,9 +135,15 @@ class Ledgered:
 
 
 def gather(
-    connection: Connection, plan: Plan, stages: Iterable[int], since: datetime | None
+    connection: Connection,
+    plan: Plan,
+    stages: Iterable[int],
+    since: datetime | None,
+    mismatches: bool = True,
 ) -> Ledgered:
-    """Everything the summaries need from the database, in a handful of queries."""
+    """Everything the summaries need from the database, in a handful of queries. `stages`:
+    whose reminders' statuses to read; `mismatches`: whether to read the people whose records
+    name another agency (a roll-up built from its shares has them counted)."""
     return Ledgered(
         sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
         statuses={
@@ -146,7 +152,7 @@ def gather(
             for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
         },
         troubles=ledger.trouble_rows(connection, plan.id),
-        mismatches=queries.agency_mismatches(connection, plan),
+        mismatches=queries.agency_mismatches(connection, plan) if mismatches else {},
         rejected=queries.rejected_rows(connection),
         unknown=[
             f"{name}（{count} 筆）"
@@ -156,15 +162,10 @@ def gather(
 
 
 def tonight_facts(
-    got: Ledgered,
-    people: list[PersonResult],
-    tonight: Tonight,
-    scope: ledger.Scope = None,
-    addresses: bool = True,
+    got: Ledgered, people: list[PersonResult], tonight: Tonight, scope: ledger.Scope = None
 ) -> tuple[list[str], dict[str, list]]:
     """(what went out, the data-quality lists) of one summary: the plan's, or with `scope` (one
-    agency's recipient keys, and `people` its own) that agency's share only. `addresses`: name
-    the unit heads written to (not in a government's roll-up, which gives counts)."""
+    agency's recipient keys, and `people` its own) that agency's share only."""
     sent_rows = [r for r in got.sent_rows if ledger.in_scope(r.recipient_key, scope)]
     sent_keys = {(r.stage, r.recipient_key) for r in sent_rows if r.kind == "reminder"}
     quality = {
@@ -178,7 +179,21 @@ def tonight_facts(
             and ledger.in_scope(s.key, scope)
         ],
     }
-    return sent_lines(sent_rows, tonight.digest_labels if addresses else None), quality
+    return sent_lines(sent_rows, tonight.digest_labels), quality
+
+
+def rollup_facts(got: Ledgered) -> tuple[list[str], dict[str, list]]:
+    """(what went out, as counts, the data-quality lists) of a government's roll-up: the
+    warehouse's rejected rows and people not on the roster, and every notice in trouble."""
+    return sent_lines(got.sent_rows), rollup_quality(got)
+
+
+def rollup_quality(got: Ledgered) -> dict[str, list]:
+    return {
+        "rejected": got.rejected,
+        "unknown": got.unknown,
+        "failed": [line for _key, line in got.troubles],
+    }
 
 
 def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None) -> dict[str, list]:

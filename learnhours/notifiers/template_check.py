@@ -95,7 +95,8 @@ def _trial(found: Templates, plan: Plan) -> list[str]:
         ("summary", lambda: notices.summary_draft(ctx, judged, units, quality, sent, (),
                                                   agencies[0], {})),
         ("summary", lambda: notices.final_draft(ctx, judged, units, quality, plan.period.end)),
-        ("rollup", lambda: notices.rollup_draft(ctx, judged, agencies, quality, sent, {})),
+        ("rollup", lambda: notices.rollup_draft(ctx, notices.Rollup.of(agencies, {}, judged),
+                                                quality, sent)),
     ]  # fmt: skip
     problems = []
     for kind, attempt in tries:

@@ -365,10 +365,13 @@ def agency_contacts(connection: Connection) -> dict[str, tuple[str, ...]]:
     return {key: tuple(a for a in text.split(", ") if a) for key, text in rows}
 
 
-def agency_mismatches(connection: Connection, plan: Plan) -> dict[str, list[tuple[str, int]]]:
+def agency_mismatches(
+    connection: Connection, plan: Plan, agencies: Sequence[str] | None = None
+) -> dict[str, list[tuple[str, int]]]:
     """People whose records of the plan period carry another agency's code (服務機關代碼) than
-    the roster's: person id -> [(that code, records)]. Only where both sides have a code."""
-    rows = connection.execute(
+    the roster's: person id -> [(that code, records)]. Only where both sides have a code.
+    `agencies`: of these agencies' people only (a share of the plan)."""
+    query = (
         select(lr.person_id, lr.agency_code, func.count())
         .join(person, person.c.person_id == lr.person_id)
         .where(person.c.on_roster, person.c.agency_code != "", lr.agency_code.is_not(None))
@@ -377,6 +380,9 @@ def agency_mismatches(connection: Connection, plan: Plan) -> dict[str, list[tupl
         .group_by(lr.person_id, lr.agency_code)
         .order_by(lr.person_id, lr.agency_code)
     )
+    if agencies is not None:
+        query = query.where(of_agencies(agencies))
+    rows = connection.execute(query)
     out: dict[str, list[tuple[str, int]]] = {}
     for pid, code, count in rows:
         out.setdefault(pid, []).append((code, count))

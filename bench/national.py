@@ -8,10 +8,12 @@ filled directly with `--scale` x 400,000 people in 1,000 agencies x 20 units and
 records (x 9,000,000, bench/realistic.py: 3,000 courses on varied dates). Then the night, as the
 product runs it, timed step by step:
   1. ingest one new monthly export (x 1,000,000 rows, a CSV file) with `ingest_file`;
-  2. recompute the national plan (`steps.compute`) on a day of the 30-day reminder stage;
-  3. notify: every reminder and unit digest rendered, ledgered and delivered over SMTP to a sink
-     on loopback (aiosmtpd in its own process, so it does not share this one's interpreter), and
-     each agency's summary and the roll-up;
+  2. recompute and notify on a day of the 30-day reminder stage, as `learnhours notify` and the
+     nightly flow do it (`steps.notify_in_parts`): a run of whole agencies of about 100,000
+     people at a time, recomputed, then every reminder and unit digest rendered, ledgered and
+     delivered over SMTP to a sink on loopback (aiosmtpd in its own process, so it does not
+     share this one's interpreter), and each agency's summary; then the roll-up. The
+     recompute's part of the step's time is reported beside it;
 and then a no-op night (the same file again, nothing new to send). Peak RSS is the process's
 high-water mark, reset before each step (Linux /proc/self/clear_refs).
 Goals (issue: national scale): the night < 15 min on 2 cores, a no-op night < 3 min.
@@ -169,11 +171,32 @@ def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa
     report = _step("ingest the month's export", results, lambda: ingest_file(engine, export))
     print(f"    {report.rows_read} rows read, {report.loaded} new, {report.duplicates} duplicate, "
           f"{report.rejected} rejected{', already loaded' if report.skipped else ''}")  # fmt: skip
-    result = _step("recompute (national plan)", results, lambda: steps.compute(engine, plan, as_of))
-    short = sum(p.status == "short" for p in result.people)
-    print(f"    {len(result.people)} people: {short} short, {len(result.units)} units")
-    sent = _step("notify: reminders, digests, summaries", results,
-                 lambda: steps.notify(engine, result, as_of, mail))  # fmt: skip
+    judged: list[tuple[int, int, int]] = []
+    computing = [0.0]
+    real_compute = steps.compute
+
+    def timed_compute(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        t0 = time.perf_counter()
+        try:
+            return real_compute(*args, **kwargs)
+        finally:
+            computing[0] += time.perf_counter() - t0
+
+    def count(result, _report) -> None:  # noqa: ANN001
+        short = sum(p.status == "short" for p in result.people)
+        judged.append((len(result.people), short, len(result.units)))
+
+    steps.compute = timed_compute  # the parts' recomputes, timed apart from the mail
+    try:
+        parts, last = _step("recompute + notify, a part at a time", results,
+                            lambda: steps.notify_in_parts(engine, plan, as_of, mail,
+                                                          judged=count))  # fmt: skip
+    finally:
+        steps.compute = real_compute
+    sent = steps.NotifyReport.merged(parts, last)
+    print(f"    {len(judged)} part(s); {sum(j[0] for j in judged)} people: "
+          f"{sum(j[1] for j in judged)} short, {sum(j[2] for j in judged)} units; "
+          f"recompute {computing[0]:.1f} s of it")  # fmt: skip
     print(f"    queued {sent.queued}; delivered {dict(sent.delivered.counts)}; "
           f"summary {'sent' if sent.summary_sent else sent.summary_note}")  # fmt: skip
     total = sum(s for _n, s, _m in results)

@@ -357,3 +357,25 @@ def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_do
     assert outputs[0] == outputs[1] and "新排入" in outputs[0]
     assert ledgers[0] == ledgers[1] and ledgers[0]
     assert shares == [(CITY,), (DISTRICT,), (SCHOOL,)]  # an agency of 5-7 people a part
+
+
+def test_a_part_s_people_are_let_go_before_the_next_part_is_judged(engine, tmp_path, monkeypatch):
+    """What bounds a national night's memory: when a part is judged, no earlier part's results
+    (its people, its drafts) are held by the night any more."""
+    import gc
+    import weakref
+
+    _load(engine, tmp_path, _bigger_government(), met=MET)
+    earlier: list[weakref.ref] = []
+    held_when_judging: list[int] = []
+    real = steps.compute
+
+    def judging(*args, **kwargs):
+        gc.collect()
+        held_when_judging.append(sum(ref() is not None for ref in earlier))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "compute", judging)
+    steps.notify_in_parts(engine, _plan(), DAY, MAIL, MemoryBackend(), people=4,
+                          judged=lambda *judged: earlier.extend(map(weakref.ref, judged)))  # fmt: skip
+    assert len(earlier) == 6 and held_when_judging == [0, 0, 0]  # (result, report) of each part

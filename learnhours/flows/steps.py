@@ -605,18 +605,15 @@ def _summaries(
     result: Compliance,
     tonight: notices.Tonight,
     started: datetime,
-    rollup_only: bool = False,
 ) -> list[notices.Draft]:
     """Tonight's HR summaries not yet in the ledger: the plan's; or with several agencies, each
-    agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office.
-    `rollup_only`: the roll-up alone (the agencies' summaries went out with their shares)."""
+    agency's own (its people only) to its HR contacts, and the roll-up to the plan's HR office."""
     plan = result.plan
     done = ledger.already_noticed(connection, plan.id, "summary", notices.SUMMARY_STAGE)
     readers = audiences(connection, ctx, result)
     owed = {
         id(audience): tuple(a for a in audience.addresses
-                            if audience.key("summary", ctx.today, a) not in done
-                            and not (rollup_only and audience.agency))
+                            if audience.key("summary", ctx.today, a) not in done)
         for audience in readers
     }  # fmt: skip
     if not any(owed.values()):
@@ -820,10 +817,9 @@ def _rollup_tonight(
         due = _rollup_owed(connection, plan, ctx.today, ctx.hr_addresses)
         if not due:
             return []  # today's roll-up is in the ledger: nothing to build
-        got = summary_facts.gather(connection, plan, (), started, mismatches=not parts)
-        if not parts or any(p is None for p in parts):
-            if parts:
-                got.mismatches = queries.agency_mismatches(connection, plan)
+        complete = bool(parts) and all(p is not None for p in parts)
+        got = summary_facts.gather(connection, plan, (), started, mismatches=not complete)
+        if not complete:
             parts = [
                 notices.Rollup.of(r.agencies, agency_hr(connection, r), r.people, got.mismatches)
                 for r in compute_in_parts(engine, plan, ctx.today)
@@ -868,9 +864,9 @@ def notify_in_parts(
         result, report, rollup = judge_share(engine, plan, today, mail, agencies, started, backend)
         if judged:
             judged(result, report)
-        del result  # the next part's people take its place
         reports.append(report.counted())
         rollups.append(rollup)
+        del result, report  # the part's people and drafts: the next part's take their place
     return reports, after_shares(engine, plan, today, mail, started, rollups, backend)
 
 

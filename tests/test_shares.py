@@ -92,16 +92,25 @@ def test_each_share_judges_its_agencies_as_the_whole_plan_does(any_engine, tmp_p
     assert all(p.several_agencies for p in parts)  # a share of one agency still names it
 
 
+def _two_warehouses(engine, twin, tmp_path) -> None:
+    """The same government in two warehouses: one night each way, side by side."""
+    people = _bigger_government()
+    for warehouse, folder in ((engine, "a"), (twin, "b")):
+        (tmp_path / folder).mkdir()
+        _load(warehouse, tmp_path / folder, people, met=MET)
+
+
 def _sent(backend: MemoryBackend) -> list[tuple[str, str]]:
     return sorted((str(m["To"]), str(m["Subject"])) for m in backend.outbox)
 
 
+def _rollup_of(backend: MemoryBackend):
+    (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]
+    return _text(message), _workbook_rows(message)
+
+
 def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engine, twin, tmp_path):
-    people = _bigger_government()
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-    _load(engine, tmp_path / "a", people, met=MET)
-    _load(twin, tmp_path / "b", people, met=MET)
+    _two_warehouses(engine, twin, tmp_path)
     plan = _city_plan()
     one = MemoryBackend()
     result = compute(engine, plan, DAY)
@@ -116,11 +125,7 @@ def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engin
         map(str, whole["units"])
     )
 
-    def rollup(backend):
-        (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]
-        return _text(message), _workbook_rows(message)
-
-    (one_text, one_book), (shared_text, shared_book) = rollup(one), rollup(shared)
+    (one_text, one_book), (shared_text, shared_book) = _rollup_of(one), _rollup_of(shared)
     assert shared_book == one_book
     # The agencies' summaries went out with their shares, before the roll-up: it counts them.
     agency_summaries = "- 人事室摘要：2 封\n"
@@ -221,21 +226,12 @@ def test_a_plan_of_one_agency_is_judged_in_one_part(engine, tmp_path):
     assert len(parts) == 1 and not parts[0].several_agencies
 
 
-def _rollup_of(backend: MemoryBackend):
-    (message,) = [m for m in backend.outbox if str(m["To"]) == "hr@city.gov.tw"]
-    return _text(message), _workbook_rows(message)
-
-
 def test_a_night_a_part_at_a_time_sends_what_the_shares_send_and_a_rerun_nothing(
     engine, twin, tmp_path
 ):
     """A plan of many agencies goes a part at a time in one process (the CLI's notify, the
     flow with one worker), as the shares do on several: the same mail, the same counts."""
-    people = _bigger_government()
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-    _load(engine, tmp_path / "a", people, met=MET)
-    _load(twin, tmp_path / "b", people, met=MET)
+    _two_warehouses(engine, twin, tmp_path)
     plan = _plan()
     shared = MemoryBackend()
     counts = _in_shares(engine, plan, shared)
@@ -308,11 +304,7 @@ def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tm
 def test_a_rollup_part_missing_is_judged_again_for_the_rollup(engine, twin, tmp_path):
     """A share that found today's roll-up sent hands back no part; if the roll-up is owed after
     all, the last step judges the plan again for it, a part at a time."""
-    people = _bigger_government()
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-    _load(engine, tmp_path / "a", people, met=MET)
-    _load(twin, tmp_path / "b", people, met=MET)
+    _two_warehouses(engine, twin, tmp_path)
     plan = _plan()
     shared = MemoryBackend()
     _in_shares(engine, plan, shared)

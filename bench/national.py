@@ -14,7 +14,9 @@ product runs it, timed step by step:
      delivered over SMTP to a sink on loopback (aiosmtpd in its own process, so it does not
      share this one's interpreter), and each agency's summary; then the roll-up. The
      recompute's part of the step's time is reported beside it;
-and then a no-op night (the same file again, nothing new to send). Peak RSS is the process's
+and then a no-op night (the same file again, nothing new to send). `--dry-run` first runs
+`learnhours notify --dry-run` on the filled warehouse (every notice of the night rendered and
+listed, its output counted, not kept). Peak RSS is the process's
 high-water mark, reset before each step (Linux /proc/self/clear_refs).
 Goals (issue: national scale): the night < 15 min on 2 cores, a no-op night < 3 min.
 """
@@ -204,11 +206,39 @@ def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa
     return results
 
 
+class _Lines:
+    """A stdout that counts the lines written to it."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _dry_run(engine, plan, as_of, mail) -> None:  # noqa: ANN001
+    from learnhours.flows.cli import _notify_dry_run
+
+    print("notify --dry-run (before the night: every notice of it listed)", flush=True)
+    out = _Lines()
+    _reset_peak()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):  # type: ignore[type-var]
+        code = _notify_dry_run(engine, plan, as_of, mail)
+    print(f"  {'notify --dry-run':<44} {time.perf_counter() - t0:8.1f} s   peak RSS "
+          f"{_peak_mb():7.0f} MB; exit {code}, {out.lines} lines", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 400k people, 10M records")
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--plan", default="national")
+    parser.add_argument("--dry-run", action="store_true", help="notify --dry-run before the night")
     args = parser.parse_args()
     plan = find_plan(f"{args.plan}-2026")
     as_of = thirty_days_before(plan)
@@ -226,6 +256,8 @@ def main() -> None:
             mail = steps.Mail(MailSettings(backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}"),
                               mail_from="人事處 <hr@example.gov.tw>",
                               hr_addresses=("hr@example.gov.tw",))  # fmt: skip
+            if args.dry_run:
+                _dry_run(engine, plan, as_of, mail)
             first = _night("the night", engine, plan, as_of, export, mail)
             again = _night("a no-op night (the same file, nothing new to send)", engine, plan,
                            as_of, export, mail)  # fmt: skip

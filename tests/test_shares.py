@@ -291,7 +291,8 @@ def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tm
     combined = notices.Rollup.combined(p for p in parts if p is not None)
     assert combined == expected
     assert (combined.short, combined.other_agency) == (
-        sum(p.status == "short" for p in whole.people), 1
+        sum(p.status == "short" for p in whole.people),
+        1,
     )
     assert len(combined.contacts) == 3
     wire = pickle.dumps(parts)
@@ -371,3 +372,56 @@ def test_a_part_s_people_are_let_go_before_the_next_part_is_judged(engine, tmp_p
     steps.notify_in_parts(engine, _plan(), DAY, MAIL, MemoryBackend(), people=4,
                           judged=lambda *judged: earlier.extend(map(weakref.ref, judged)))  # fmt: skip
     assert len(earlier) == 6 and held_when_judging == [0, 0, 0]  # (result, report) of each part
+
+
+def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
+    engine, twin, tmp_path, capsys, monkeypatch
+):
+    """`notify --dry-run` of a national plan judges it a part at a time too (it held the whole
+    plan's people and drafts: 1.6 GB at 400k people); it says what the whole plan's run says,
+    before the night and after it, and writes nothing."""
+    from learnhours.flows.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    people = _bigger_government()
+    computed = []
+    real = steps.compute
+
+    def counted(*args, **kwargs):
+        computed.append(args[3] if len(args) > 3 else kwargs.get("agencies"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "compute", counted)
+    said: dict[str, list[str]] = {}
+    dry_runs: list[list] = []
+    for warehouse, folder, part in ((engine, "a", None), (twin, "b", 4)):
+        (tmp_path / folder).mkdir()
+        _load(warehouse, tmp_path / folder, people, met=MET)
+        if part:
+            monkeypatch.setattr(steps, "NIGHT_PART_PEOPLE", part)
+        argv = ["--database-url", str(warehouse.url), "notify", "--plan", "city-government-2026",
+                "--as-of", DAY.isoformat()]  # fmt: skip
+        for when in ("before", "after"):
+            if when == "after":
+                assert main(argv) == 0  # the night itself: everything of today is sent
+                capsys.readouterr()
+            with warehouse.connect() as connection:
+                before = ledger.listing(connection, None, "city-government-2026")
+            computed.clear()
+            assert main([*argv, "--dry-run"]) == 0
+            said.setdefault(when, []).append(capsys.readouterr().out)
+            with warehouse.connect() as connection:
+                assert ledger.listing(connection, None, "city-government-2026") == before
+            dry_runs.append(list(computed))
+    for whole_said, parts_said in (said["before"], said["after"]):
+        # The same lines (a part's reminders and digests come together), the same totals.
+        assert sorted(whole_said.splitlines()) == sorted(parts_said.splitlines())
+        assert whole_said.splitlines()[-2:] == parts_said.splitlines()[-2:]
+    assert "另寄人事室摘要" in said["before"][0] and "封新通知" in said["before"][0]
+    assert "  寄 " in said["before"][0] and "  寄 " not in said["after"][0]
+    assert "今天的人事室摘要已寄過" in said["after"][0]
+    whole, whole_after, parts, parts_after = dry_runs
+    assert whole == whole_after == [None]  # the plan judged once, whole
+    assert parts == parts_after == [(CITY,), (DISTRICT,), (SCHOOL,)]  # an agency a part

@@ -468,7 +468,6 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
-    from learnhours.notifiers import ledger, notices
     from learnhours.notifiers.notices import stage_name
     from learnhours.transforms.dates import roc
 
@@ -478,41 +477,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     if not plan.is_open(day):
         return _notify_closed(engine, plan, day, mail, args.dry_run)
     if args.dry_run:
-        result = steps.compute(engine, plan, day)
-        tonight = steps.plan_notices(engine, result, result.as_of, mail)
-        stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
-        print(
-            f"{result.plan.name}：{roc(result.as_of)}，{stage}；最後上課日 {roc(tonight.last_day)}"
-        )
-        summary = {
-            "due": "另寄人事室摘要",
-            "done": "今天的人事室摘要已寄過，不重寄",
-            "no_address": "沒有人事室信箱，不寄摘要",
-        }[tonight.summary]
-        if tonight.stale:
-            print(f"資料過舊：{tonight.stale}，今晚不提醒同仁；{summary}（含警告）")
-        # Name, unit and masked ID: HR must tell two people of the same name apart.
-        for d in notices.rendered(tonight):  # one at a time: a large night fits in memory
-            kind = "單位摘要" if d.kind == "digest" else "提醒"
-            print(
-                printable(
-                    f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
-                )
-            )
-        for s in tonight.skipped:
-            who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
-            print(printable(f"  略過 {who}：{s.reason}"))
-        with engine.connect() as connection:
-            waiting = ledger.listing(connection, "pending", result.plan.id)
-        for r in waiting:
-            when = stage_name(r.stage) if r.kind != "summary" else "每日"
-            print(f"  重試 {r.to_address}（{r.kind}，{when}，{r.created_on} 排入）")
-        print(f"未列入提醒：已達成 {tonight.met} 人、免列計 {tonight.exempt} 人")
-        print(
-            f"共 {len(tonight.drafts)} 封新通知、{len(waiting)} 封待重試、{len(tonight.skipped)} 筆略過；"
-            f"{summary}。試算：未記錄也未寄出"
-        )
-        return 0
+        return _notify_dry_run(engine, plan, day, mail)
     from learnhours.warehouse.lock import plan_lock, run_lock_held
 
     with run_lock_held(engine, plan_lock(plan.id)):  # never alongside the night's run of it
@@ -533,6 +498,62 @@ def cmd_notify(args: argparse.Namespace) -> int:
         print(f"郵件伺服器無法連線（{report.delivered.unavailable}）：通知保留為待寄，下次執行再寄")
         return 1
     return _unsent(report.delivered)
+
+
+def _notify_dry_run(engine, plan: Plan, day: date, mail) -> int:  # noqa: ANN001
+    """What tonight's notify would send, a part at a time as the night judges it (a national
+    plan's people and drafts never all in memory); records and sends nothing."""
+    from learnhours.flows import steps
+    from learnhours.notifiers import ledger, notices
+    from learnhours.notifiers.notices import stage_name
+    from learnhours.transforms.dates import roc
+
+    drafts = met = exempt = 0
+    skipped: list = []
+    statuses: list[str] = []
+    stale = ""
+    for tonight in steps.notices_in_parts(engine, plan, day, mail):
+        if not statuses:  # the stage, the last day and the data's age are the whole plan's
+            stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
+            print(f"{plan.name}：{roc(day)}，{stage}；最後上課日 {roc(tonight.last_day)}")
+            stale = tonight.stale
+            if stale:
+                print(f"資料過舊：{stale}，今晚不提醒同仁")
+        statuses.append(tonight.summary)
+        # Name, unit and masked ID: HR must tell two people of the same name apart.
+        for d in notices.rendered(tonight):  # one at a time: a large night fits in memory
+            kind = "單位摘要" if d.kind == "digest" else "提醒"
+            print(
+                printable(
+                    f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
+                )
+            )
+        drafts, met, exempt = (
+            drafts + len(tonight.drafts),
+            met + tonight.met,
+            exempt + tonight.exempt,
+        )
+        skipped += tonight.skipped  # printed last, after every part's notices, as ever
+        del tonight  # the part's people and drafts: the next part's take their place
+    summary = {
+        "due": "另寄人事室摘要" + ("（含資料過舊警告）" if stale else ""),
+        "done": "今天的人事室摘要已寄過，不重寄",
+        "no_address": "沒有人事室信箱，不寄摘要",
+    }[steps.summary_status(statuses)]
+    for s in skipped:
+        who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
+        print(printable(f"  略過 {who}：{s.reason}"))
+    with engine.connect() as connection:
+        waiting = ledger.listing(connection, "pending", plan.id)
+    for r in waiting:
+        when = stage_name(r.stage) if r.kind != "summary" else "每日"
+        print(f"  重試 {r.to_address}（{r.kind}，{when}，{r.created_on} 排入）")
+    print(f"未列入提醒：已達成 {met} 人、免列計 {exempt} 人")
+    print(
+        f"共 {drafts} 封新通知、{len(waiting)} 封待重試、{len(skipped)} 筆略過；"
+        f"{summary}。試算：未記錄也未寄出"
+    )
+    return 0
 
 
 def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered

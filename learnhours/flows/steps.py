@@ -870,6 +870,32 @@ def notify_in_parts(
     return reports, after_shares(engine, plan, today, mail, started, rollups, backend)
 
 
+def notices_in_parts(
+    engine: Engine, plan: Plan, today: date, mail: Mail, people: int | None = None
+) -> Iterator[notices.Tonight]:
+    """Tonight's send plan without touching the ledger (plan_notices), judged in the parts
+    notify_in_parts sends in: each part's plan, its people let go before the next part is
+    judged. In parts, each part's `summary` also counts the roll-up to the plan's HR office."""
+    parts = agency_parts(engine, plan, people or NIGHT_PART_PEOPLE)
+    if len(parts) < 2:
+        yield plan_notices(engine, compute(engine, plan, today), today, mail)
+        return
+    addresses = mail.hr(plan)
+    with engine.connect() as connection:
+        owed = _rollup_owed(connection, plan, today, addresses)
+    rollup = "due" if owed else ("done" if addresses else "no_address")
+    for agencies in parts:
+        tonight = plan_notices(engine, compute(engine, plan, today, agencies), today, mail)
+        tonight.summary = summary_status([tonight.summary, rollup])
+        yield tonight
+
+
+def summary_status(statuses: Iterable[str]) -> str:
+    """Several summaries' status in one: due if any is, else done if any went, else no_address."""
+    said = set(statuses)
+    return next((s for s in ("due", "done") if s in said), "no_address")
+
+
 # --- the year that closed -----------------------------------------------------------------------
 
 

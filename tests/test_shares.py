@@ -11,10 +11,11 @@ import pytest
 from learnhours.flows import steps
 from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
 from learnhours.flows.steps import compute, notify
-from learnhours.notifiers import ledger, notices
+from learnhours.ingest import ingest_file
+from learnhours.notifiers import ledger, notices, summary_facts
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.warehouse import queries
-from tests.factories import MAIL
+from tests.factories import MAIL, export_file, record
 from tests.test_agencies import (
     CITY,
     DAY,
@@ -425,3 +426,34 @@ def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
     whole, whole_after, parts, parts_after = dry_runs
     assert whole == whole_after == [None]  # the plan judged once, whole
     assert parts == parts_after == [(CITY,), (DISTRICT,), (SCHOOL,)]  # an agency a part
+
+
+def test_a_part_s_summaries_read_their_own_agencies_records_only(engine, tmp_path):
+    """A part's summaries (its agencies') read the mismatched records of its own agencies, and
+    neither the warehouse's rejected rows nor the people missing from the roster (the roll-up's
+    lists): at 400k people every part read the whole plan's."""
+    people = _bigger_government()
+    _load(engine, tmp_path, people, met=MET)
+    moved = next(p for p in people if p["姓名"] == "區人事員")
+    late = [record(moved["身分證字號"], name="區人事員", code="X9", day=date(2026, 4, 1),
+                   服務機關代碼=CITY),
+            record("A123456788", name="錯號", code="X9", day=date(2026, 4, 1))]  # fmt: skip
+    ingest_file(engine, export_file(tmp_path, late, "late.csv"))
+    plan = _plan()
+    with engine.connect() as connection:
+        whole = summary_facts.gather(connection, plan, (), None)
+        district = summary_facts.gather(connection, plan, (), None, share=(DISTRICT,))
+        others = summary_facts.gather(connection, plan, (), None, share=(CITY, SCHOOL))
+    assert list(whole.mismatches) == list(district.mismatches) == [moved["身分證字號"]]
+    assert others.mismatches == {}
+    assert len(whole.rejected) == 1 and district.rejected == others.rejected == []
+
+    backend = MemoryBackend()
+    steps.notify_in_parts(engine, plan, DAY, MAIL, backend, people=4)
+    summaries = {str(m["To"]): _text(m) for m in backend.outbox if "摘要" in str(m["Subject"])}
+    district_hr = next(p["電子郵件"] for p in people if p["姓名"] == "區人事主任")
+    line = "學習紀錄的服務機關代碼與名冊不同：1 人（區人事員（人事室）：379680000A 1 筆）"
+    assert line in summaries.pop(district_hr)
+    rollup = summaries.pop("hr@city.gov.tw")
+    assert "學習紀錄的服務機關代碼與名冊不同：1 人" in rollup and "A123456788" not in rollup
+    assert summaries and not any("服務機關代碼與名冊不同" in text for text in summaries.values())

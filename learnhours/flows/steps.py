@@ -619,7 +619,7 @@ def _summaries(
     if not any(owed.values()):
         return []  # today's summaries are all in the ledger: built once a day, never again
     stages = [s for s in tonight.stages.values() if s is not None]
-    got = summary_facts.gather(connection, plan, stages, started)
+    got = summary_facts.gather(connection, plan, stages, started, share=result.share)
     drafts: list[notices.Draft] = []
     for audience in readers:
         due, agency = owed[id(audience)], audience.agency

@@ -140,10 +140,14 @@ def gather(
     stages: Iterable[int],
     since: datetime | None,
     mismatches: bool = True,
+    share: Sequence[str] | None = None,
 ) -> Ledgered:
     """Everything the summaries need from the database, in a handful of queries. `stages`:
     whose reminders' statuses to read; `mismatches`: whether to read the people whose records
-    name another agency (a roll-up built from its shares has them counted)."""
+    name another agency (a roll-up built from its shares has them counted); `share`: of these
+    agencies only (a share of the plan writes its agencies' summaries, never the roll-up, so it
+    reads neither the warehouse's rejected rows nor the people missing from the roster)."""
+    whole = share is None
     return Ledgered(
         sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
         statuses={
@@ -152,12 +156,14 @@ def gather(
             for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
         },
         troubles=ledger.trouble_rows(connection, plan.id),
-        mismatches=queries.agency_mismatches(connection, plan) if mismatches else {},
-        rejected=queries.rejected_rows(connection),
+        mismatches=queries.agency_mismatches(connection, plan, share) if mismatches else {},
+        rejected=queries.rejected_rows(connection) if whole else [],
         unknown=[
             f"{name}（{count} 筆）"
             for _pid, name, count in queries.unknown_people(connection, plan)
-        ],
+        ]
+        if whole
+        else [],
     )
 
 

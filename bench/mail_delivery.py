@@ -117,9 +117,12 @@ SENDER = "人事室 <hr@demo.gov.tw>"
 
 
 def _people(n: int) -> list:
-    """n short people, as compliance hands them to the notices."""
+    """n short people, as compliance hands them to the notices: on the plan's track, which is
+    what puts a short person in tonight's reminder stage."""
+    from learnhours.plans import find_plan
     from learnhours.transforms.compliance import Member, PersonResult
 
+    (track,) = find_plan("national-2026").track_views
     people = []
     for i in range(n):
         member = Member(
@@ -141,7 +144,7 @@ def _people(n: int) -> list:
             "gender": Decimal(1),
         }
         hours = {k: Decimal(3) for k in gaps}
-        people.append(PersonResult(member, "short", hours, gaps, gaps["total"], False))
+        people.append(PersonResult(member, "short", hours, gaps, gaps["total"], False, track=track))
     return people
 
 
@@ -155,7 +158,7 @@ def _context():  # noqa: ANN202
 def _render(n: int) -> list[bytes]:
     from learnhours.notifiers import notices
 
-    return [d.mime for d in notices.plan_tonight(_context(), _people(n), []).drafts]
+    return [d.mime for d in notices.rendered(notices.plan_tonight(_context(), _people(n), []))]
 
 
 def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[str]]:
@@ -172,7 +175,7 @@ def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[s
     start = time.perf_counter()
     tonight = notices.plan_tonight(ctx, people, [])
     with engine.begin() as connection:
-        queued = ledger.enqueue(connection, ctx.plan.id, tonight.drafts, TODAY)
+        queued = ledger.enqueue(connection, ctx.plan.id, notices.rendered(tonight), TODAY)
     rendered = time.perf_counter()
     outcomes = ledger.deliver(engine, backend, ctx.plan.id).counts
     end = time.perf_counter()

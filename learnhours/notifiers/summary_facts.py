@@ -148,6 +148,7 @@ def gather(
     agencies only (a share of the plan writes its agencies' summaries, never the roll-up, so it
     reads neither the warehouse's rejected rows nor the people missing from the roster)."""
     whole = share is None
+    unknown = queries.unknown_people(connection, plan) if whole else []
     return Ledgered(
         sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
         statuses={
@@ -158,12 +159,7 @@ def gather(
         troubles=ledger.trouble_rows(connection, plan.id),
         mismatches=queries.agency_mismatches(connection, plan, share) if mismatches else {},
         rejected=queries.rejected_rows(connection) if whole else [],
-        unknown=[
-            f"{name}（{count} 筆）"
-            for _pid, name, count in queries.unknown_people(connection, plan)
-        ]
-        if whole
-        else [],
+        unknown=[f"{name}（{count} 筆）" for _pid, name, count in unknown],
     )
 
 

@@ -84,11 +84,16 @@ def members(connection: Connection, agencies: Sequence[str] | None = None) -> li
     query = select(*_MEMBER_COLUMNS).where(person.c.on_roster)
     if agencies is not None:
         query = query.where(of_agencies(agencies))
-    rows = connection.execute(
-        query.order_by(person.c.agency_code, person.c.agency, person.c.unit, person.c.person_id)
-    )
     shared: dict[str | None, str | None] = {}
-    return [_member(row, shared) for row in rows]
+    people = [_member(row, shared) for row in connection.execute(query)]
+    # Sorted here, not by the server: code point order on every database and collation, and at
+    # a nation's roster the server's sort of its text columns spilled to disk (0.15 s at 40k).
+    people.sort(key=_roster_order)
+    return people
+
+
+def _roster_order(member: Member) -> tuple[str, str, str, str]:
+    return member.agency_code, member.agency, member.unit, member.person_id
 
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})

@@ -80,7 +80,7 @@ def agency_headcounts(connection: Connection) -> dict[str, int]:
 
 
 def members(connection: Connection, agencies: Sequence[str] | None = None) -> list[Member]:
-    """Everyone on the current roster; `agencies`: of these agencies only."""
+    """Everyone on the current roster, by agency, unit and ID; `agencies`: of these agencies only."""
     query = select(*_MEMBER_COLUMNS).where(person.c.on_roster)
     if agencies is not None:
         query = query.where(of_agencies(agencies))

@@ -351,7 +351,10 @@ def cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _bound_members(engine: Engine, plan: Plan, agencies: Sequence[str] | None) -> list[Member]:
+def _bound_members(
+    engine: Engine, plan: Plan, agencies: Sequence[str] | None = None
+) -> list[Member]:
+    """The roster people the plan is for (`who`); `agencies`: of these agencies only."""
     with engine.connect() as connection:
         return [m for m in queries.members(connection, agencies) if plan.binds(m)]
 
@@ -378,8 +381,7 @@ def compute_in_parts(
 def agency_parts(engine: Engine, plan: Plan, people: int) -> list[tuple[str, ...]]:
     """The plan's agencies in runs, in agency order, each run of about `people` of the plan's
     people; one run when its people are of one agency, or few."""
-    with engine.connect() as connection:
-        bound = Counter(m.agency_key for m in queries.members(connection) if plan.binds(m))
+    bound = Counter(m.agency_key for m in _bound_members(engine, plan))
     if len(bound) < 2 or sum(bound.values()) <= people:
         return [tuple(sorted(bound))]
     parts: list[tuple[str, ...]] = []

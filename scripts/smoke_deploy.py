@@ -14,7 +14,6 @@ import asyncio
 import sys
 import time
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -30,7 +29,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.states import Scheduled
 
-TAIPEI = ZoneInfo("Asia/Taipei")
+from learnhours.taipei import TAIPEI, taipei_today
 
 
 async def _scheduled(deployment: str) -> list:
@@ -101,7 +100,7 @@ def inbox(folder: str) -> int:
 
     from learnhours.demo_data import build_sample, write_inbox
 
-    today = datetime.now(TAIPEI).date()
+    today = taipei_today()
     write_inbox(build_sample(today.year, today, people=40), Path(folder))
     return 0
 

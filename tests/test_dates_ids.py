@@ -4,7 +4,8 @@ from datetime import date
 
 import pytest
 
-from learnhours.transforms.dates import DateError, parse_date, roc
+from learnhours.taipei import roc
+from learnhours.transforms.dates import DateError, parse_date
 from learnhours.transforms.ids import check_digit, is_valid_id, mask_id
 from learnhours.transforms.workdays import current_stage, last_day_registered_in_time
 

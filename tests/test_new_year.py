@@ -160,12 +160,10 @@ def test_make_demo_works_on_the_day(day, tmp_path, prefect_harness, capsys, monk
 @pytest.mark.slow
 def test_make_demo_on_new_years_day_by_the_clock(tmp_path, prefect_harness, capsys, monkeypatch):
     """`make demo` with no date given, on a machine whose clock says 2027-01-01 in Taipei."""
-    from learnhours import plans
-    from learnhours.flows import steps
+    from learnhours import taipei
 
     new_year = date(2027, 1, 1)
-    monkeypatch.setattr(plans, "taipei_today", lambda: new_year)
-    monkeypatch.setattr(steps, "today_in_taipei", lambda: new_year)
+    monkeypatch.setattr(taipei, "taipei_today", lambda: new_year)
     for name in ("LEARNHOURS_DATABASE_URL", "LEARNHOURS_OUTBOX", "LEARNHOURS_INBOX"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")

@@ -16,9 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from learnhours.plain_hours import plain
 from learnhours.plans import Catalog, Plan, PlanError, read_plan_file
 from learnhours.settings import Settings, SettingsError, load_settings
-from learnhours.transforms.hours import plain
 from learnhours.warehouse.lock import RunLocked
 
 
@@ -77,9 +77,9 @@ def _found(args: argparse.Namespace) -> str:
 
 
 def _as_of(args: argparse.Namespace) -> date:
-    from learnhours.flows.steps import today_in_taipei
+    from learnhours.taipei import taipei_today
 
-    return args.as_of or today_in_taipei()
+    return args.as_of or taipei_today()
 
 
 def _catalog(args: argparse.Namespace) -> Catalog:
@@ -193,7 +193,7 @@ def _cell(value: object, table: bool) -> object:
     """A date or time as people read it (ROC) in a table, ISO in CSV and JSON."""
     from datetime import datetime
 
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc
 
     if isinstance(value, datetime):
         return f"{roc(value.date())} {value:%H:%M:%S}" if table else f"{value:%Y-%m-%d %H:%M:%S}"
@@ -469,7 +469,7 @@ def cmd_units(args: argparse.Namespace) -> int:
 def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.flows import steps
     from learnhours.notifiers.notices import stage_name
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc
 
     engine = _engine(args)
     plan, mail = _plan(args), _mail(args)
@@ -506,7 +506,7 @@ def _notify_dry_run(engine, plan: Plan, day: date, mail) -> int:  # noqa: ANN001
     from learnhours.flows import steps
     from learnhours.notifiers import ledger, notices
     from learnhours.notifiers.notices import stage_name
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc
 
     drafts = met = exempt = 0
     skipped: list = []
@@ -584,7 +584,7 @@ def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered
 def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
     """A closed plan sends nothing but its one final summary, once the lag has passed."""
     from learnhours.flows import steps
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc
 
     span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
     if day < plan.period.start:
@@ -632,11 +632,10 @@ def cmd_notices(args: argparse.Namespace) -> int:
 
 def cmd_plans(args: argparse.Namespace) -> int:
     """Each plan file, and which plan applies to this year and the next."""
-    from learnhours.flows.steps import today_in_taipei
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc, taipei_today
 
     catalog = _catalog(args)
-    today = args.as_of or today_in_taipei()
+    today = args.as_of or taipei_today()
     for f in catalog.files:
         try:
             if f.recurs:
@@ -670,9 +669,9 @@ def cmd_plans(args: argparse.Namespace) -> int:
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
     """Each file checked on its own: one broken file does not hide what the others say."""
-    from learnhours.flows.steps import today_in_taipei
+    from learnhours.taipei import taipei_today
 
-    this_year = (args.as_of or today_in_taipei()).year
+    this_year = (args.as_of or taipei_today()).year
     broken = 0
     checked: list[Plan] = []
     for path in args.files:
@@ -947,7 +946,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def _local(moment):  # noqa: ANN001, ANN202 - a datetime in Taipei, or "" for none
     from datetime import UTC
 
-    from learnhours.plans import TAIPEI
+    from learnhours.taipei import TAIPEI
 
     if moment is None:
         return ""
@@ -1040,17 +1039,17 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _today() -> date:
-    from learnhours.flows.steps import today_in_taipei
+    from learnhours.taipei import taipei_today
 
-    return today_in_taipei()
+    return taipei_today()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from learnhours.demo_data import build_sample, write_inbox
-    from learnhours.flows.steps import today_in_taipei
+    from learnhours.taipei import taipei_today
 
     settings = _settings(args)
-    as_of = args.as_of or today_in_taipei()
+    as_of = args.as_of or taipei_today()
     demo = settings.root / "var" / "demo"
     inbox = demo / ("fetched" if args.fetch else "inbox")
     if args.fetch and not args.database_url:
@@ -1078,7 +1077,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return code
     mails = sum(sum(p["mail"].values()) for p in [*summary["plans"], *summary["finals"]])
     print()
-    from learnhours.transforms.dates import roc
+    from learnhours.taipei import roc
 
     print(
         f"learnhours demo（資料截至 {roc(as_of)}）" + ("，自模擬入口網站下載" if args.fetch else "")

@@ -36,6 +36,7 @@ from learnhours.flows.run_summary import (
 from learnhours.notifiers.notices import Rollup
 from learnhours.plans import Catalog, find_plan
 from learnhours.settings import Settings, load_settings
+from learnhours.taipei import taipei_today
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
 from learnhours.warehouse.lock import INGEST, RunLocked, plan_lock, run_lock_held
@@ -334,7 +335,7 @@ def _night(
     outbox_dir: Path | None,
 ) -> State:
     logger = get_run_logger()
-    as_of = as_of or steps.today_in_taipei()
+    as_of = as_of or taipei_today()
     try:
         settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
         mail = steps.Mail.of(settings)

@@ -24,8 +24,9 @@ from learnhours.ingest import FileReport, ingest_file
 from learnhours.ingest.load_file import Progress
 from learnhours.notifiers import backends, ledger, notices, render, summary_facts, template_check
 from learnhours.notifiers.backends import MailBackend, MailSettings
-from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold, taipei_today
+from learnhours.plans import CURRENT, Catalog, Plan, PlanError, all_hold
 from learnhours.settings import Settings, SettingsError
+from learnhours.taipei import roc
 from learnhours.transforms.compliance import (
     AgencyResult,
     Member,
@@ -35,7 +36,6 @@ from learnhours.transforms.compliance import (
     assess_agencies,
     assess_units,
 )
-from learnhours.transforms.dates import roc
 from learnhours.transforms.roster_codes import CodeTableError, CodeTables, load_code_tables
 from learnhours.transforms.workdays import registered_by
 from learnhours.warehouse import queries
@@ -44,8 +44,6 @@ from learnhours.warehouse.schema import ingest_batch, notice
 
 INGESTIBLE = {".csv", ".xlsx", ".xls", ".htm", ".html", ".txt"}
 log = logging.getLogger(__name__)
-
-today_in_taipei = taipei_today
 
 
 # --- which plans tonight ------------------------------------------------------------------------

@@ -27,7 +27,9 @@ from learnhours.notifiers.render import (
     valid_address,
 )
 from learnhours.notifiers.xlsx import Table, workbook
+from learnhours.plain_hours import plain
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView, UnitTier
+from learnhours.taipei import roc
 from learnhours.transforms.compliance import (
     AgencyResult,
     PersonResult,
@@ -36,9 +38,7 @@ from learnhours.transforms.compliance import (
     next_tier,
     roots,
 )
-from learnhours.transforms.dates import roc
 from learnhours.transforms.explain import StoredRecord, judge_record
-from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
 from learnhours.transforms.unit_heads import unit_heads
 from learnhours.transforms.workdays import (

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
@@ -19,12 +18,11 @@ from learnhours.notifiers.notices import (
     stage_name,
 )
 from learnhours.plans import Plan
+from learnhours.taipei import TAIPEI, roc
 from learnhours.transforms.compliance import PersonResult
-from learnhours.transforms.dates import roc
 from learnhours.transforms.unit_heads import doubts, unit_heads
 from learnhours.warehouse import queries
 
-TAIPEI = ZoneInfo("Asia/Taipei")
 SHOWN = 30  # names listed per line; HR opens the attachment or `learnhours notices` for the rest
 _KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
 _LEDGER = {

@@ -9,12 +9,10 @@ from learnhours.plans.catalog import CURRENT, Catalog, find_plan
 from learnhours.plans.conditions import Condition, all_hold
 from learnhours.plans.files import (
     SHIPPED_PLANS,
-    TAIPEI,
     PlanFile,
     load_plan,
     plan_files,
     read_plan_file,
-    taipei_today,
 )
 from learnhours.plans.model import (
     CHANNEL_NAMES,
@@ -36,7 +34,6 @@ __all__ = [
     "CURRENT",
     "REQUIREMENT_ALL",
     "SHIPPED_PLANS",
-    "TAIPEI",
     "Bundle",
     "ByRole",
     "Catalog",
@@ -54,6 +51,5 @@ __all__ = [
     "load_plan",
     "plan_files",
     "read_plan_file",
-    "taipei_today",
     "window_start",
 ]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from learnhours.plans.files import SHIPPED_PLANS, PlanFile, plan_files, read_plan_file, taipei_today
+from learnhours.plans.files import SHIPPED_PLANS, PlanFile, plan_files, read_plan_file
 from learnhours.plans.model import Plan, PlanError
+from learnhours.taipei import taipei_today
 
 CURRENT = "current"
 _WITH_YEAR = re.compile(r"^(?P<base>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})$")

@@ -3,9 +3,9 @@ plan text, line by line."""
 
 from __future__ import annotations
 
+from learnhours.plain_hours import plain
 from learnhours.plans.model import CHANNEL_NAMES, ByRole, Check, Plan, TrackView, UnitTier
-from learnhours.transforms.dates import roc
-from learnhours.transforms.hours import plain
+from learnhours.taipei import roc
 
 
 def _figure(by_role: ByRole) -> str:

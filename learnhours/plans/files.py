@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
 from learnhours.plans.messages import PlanLoader, Problem, problems, where
 from learnhours.plans.model import Loc, Plan, PlanError
+from learnhours.taipei import ROC_OFFSET, taipei_today
 
 
 def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
@@ -107,7 +107,7 @@ def _for_year(
         made["id"] = f"{made['id']}-{year}"
     if isinstance(made.get("name"), str):
         made["name"] = made["name"].replace("{year}", str(year))
-        made["name"] = made["name"].replace("{roc_year}", str(year - 1911))
+        made["name"] = made["name"].replace("{roc_year}", str(year - ROC_OFFSET))
     return made, problems
 
 
@@ -150,14 +150,6 @@ def load_plan(path: Path, year: int | None = None) -> Plan:
     """
     found = read_plan_file(path)
     return found.plan(year if year is not None or found.recurs is None else taipei_today().year)
-
-
-TAIPEI = ZoneInfo("Asia/Taipei")
-
-
-def taipei_today() -> date:
-    """Today in Asia/Taipei: the calendar every deadline is in."""
-    return datetime.now(TAIPEI).date()
 
 
 # The plans shipped with the product; an installation names its own folder (plans_dir setting).

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 
-ROC_OFFSET = 1911
+from learnhours.taipei import ROC_OFFSET
 
 _SEPARATED = re.compile(r"^(\d{2,4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})$")
 _WORDS = re.compile(r"^(?:民國)?\s*(\d{2,4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$")
@@ -69,7 +69,3 @@ def parse_date(value: object, *, gregorian: bool = False) -> date | None:
     except ValueError:
         raise DateError(f"「{text}」不是存在的日期") from None
 
-
-def roc(d: date) -> str:
-    """A date as people in Taiwan write it: 112年8月31日."""
-    return f"{d.year - ROC_OFFSET}年{d.month}月{d.day}日"

@@ -8,10 +8,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
+from learnhours.plain_hours import plain
 from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
+from learnhours.taipei import roc
 from learnhours.transforms.compliance import PersonResult
-from learnhours.transforms.dates import roc
-from learnhours.transforms.hours import plain
 from learnhours.transforms.ids import mask_id
 from learnhours.transforms.records import clean
 from learnhours.transforms.workdays import last_day_registered_in_time, last_days_by_channel

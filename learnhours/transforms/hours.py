@@ -7,7 +7,8 @@ import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from learnhours.transforms.dates import roc
+from learnhours.plain_hours import plain
+from learnhours.taipei import roc
 
 ZERO = Decimal(0)
 
@@ -168,7 +169,7 @@ class _Span:
     def __format__(self, _spec: str) -> str:
         return (
             f"課程期間 {roc(self.start)}至{roc(self.end)} 共 {self.days} 天，每天最多 24 小時，"
-            f"合計上限 {_plain(self.limit)} 小時"
+            f"合計上限 {plain(self.limit)} 小時"
         )
 
 
@@ -193,8 +194,8 @@ def hours_over_limit(
         if certified > limit:
             return (
                 "certified_hours",
-                _plain(certified),
-                f"認證時數 {_plain(certified)} 小時超過上限：{span}",
+                plain(certified),
+                f"認證時數 {plain(certified)} 小時超過上限：{span}",
             )
         return None
     digital, physical = digital or ZERO, physical or ZERO
@@ -206,14 +207,14 @@ def hours_over_limit(
                 ("physical_hours", "實體時數") if physical else ("digital_hours", "數位時數")
             )
             value = physical or digital
-            return field, _plain(value), f"{label} {_plain(value)} 小時超過上限：{span}"
-        shown = f"{_plain(digital)}+{_plain(physical)}"
+            return field, plain(value), f"{label} {plain(value)} 小時超過上限：{span}"
+        shown = f"{plain(digital)}+{plain(physical)}"
         return (
             "hours",
             shown,
             (
-                f"數位時數 {_plain(digital)} + 實體時數 {_plain(physical)} = "
-                f"{_plain(digital + physical)} 小時超過上限：{span}"
+                f"數位時數 {plain(digital)} + 實體時數 {plain(physical)} = "
+                f"{plain(digital + physical)} 小時超過上限：{span}"
             ),
         )
     if total_count is None or total_count <= 0:
@@ -222,11 +223,11 @@ def hours_over_limit(
     if hours <= limit:
         return None
     if unit == "hour":
-        claimed = f"{_plain(total_count)} 小時"
+        claimed = f"{plain(total_count)} 小時"
     else:
-        factor = _plain(DEFAULT_HOURS_PER[unit])
-        claimed = f"{_plain(total_count)} {_UNIT_WORDS[unit]}（以每{_UNIT_WORDS[unit]} {factor} 小時計為 {_plain(hours)} 小時）"
-    return "total_count", _plain(total_count), f"訓練總數 {claimed}超過上限：{span}"
+        factor = plain(DEFAULT_HOURS_PER[unit])
+        claimed = f"{plain(total_count)} {_UNIT_WORDS[unit]}（以每{_UNIT_WORDS[unit]} {factor} 小時計為 {plain(hours)} 小時）"
+    return "total_count", plain(total_count), f"訓練總數 {claimed}超過上限：{span}"
 
 
 def absent_hours(attendance: str) -> Decimal | None:
@@ -250,7 +251,7 @@ def attendance_reason(attendance: str, course_hours: Decimal) -> str | None:
     if absent is None or course_hours <= 0:
         return None
     if absent * 3 > course_hours:
-        return f"缺課 {_plain(absent)} 小時，超過課程時數 {_plain(course_hours)} 小時的三分之一"
+        return f"缺課 {plain(absent)} 小時，超過課程時數 {plain(course_hours)} 小時的三分之一"
     return None
 
 
@@ -265,21 +266,13 @@ def elearning_reason(
     failures = []
     if pass_mark is not None and (score is None or score < pass_mark):
         failures.append(
-            f"測驗 {_plain(score) if score is not None else '未作答'} 分，未達 {_plain(pass_mark)} 分"
+            f"測驗 {plain(score) if score is not None else '未作答'} 分，未達 {plain(pass_mark)} 分"
         )
     if required_reading is not None and (reading or ZERO) < required_reading:
         failures.append(
-            f"閱讀時數 {_plain(reading or ZERO)} 小時，未達應閱讀 {_plain(required_reading)} 小時"
+            f"閱讀時數 {plain(reading or ZERO)} 小時，未達應閱讀 {plain(required_reading)} 小時"
         )
     if questionnaire.strip() and questionnaire.strip() != "已填寫":
         failures.append("問卷未填寫")
     return "；".join(failures) or None
 
-
-def _plain(value: Decimal) -> str:
-    """Hours as people write them: 3, 1.5, 0.25 (no trailing zeros, no exponent)."""
-    text = format(value.normalize(), "f")
-    return text
-
-
-plain = _plain

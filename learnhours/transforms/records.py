@@ -14,7 +14,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import NamedTuple
 
-from learnhours.transforms.dates import DateError, parse_date, roc
+from learnhours.taipei import roc
+from learnhours.transforms.dates import DateError, parse_date
 from learnhours.transforms.hours import (
     HOURS_PLACES,
     TOTAL_UNITS,

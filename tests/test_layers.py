@@ -81,7 +81,7 @@ from learnhours import settings
 from learnhours.transforms.dates import roc
 from . import describe
 from ..notifiers import notices
-from .model import Plan
+from .schema import Plan
 
 def later():
     import learnhours.flows.steps as steps
@@ -94,7 +94,7 @@ def later():
         "learnhours.transforms.dates",
         "learnhours.plans.describe",
         "learnhours.notifiers.notices",
-        "learnhours.plans.model",
+        "learnhours.plans.schema",
         "learnhours.flows.steps",
         "learnhours.extractors.tables",
     } <= found

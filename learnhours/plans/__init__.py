@@ -1,11 +1,13 @@
 """Agency plans: the rules as data. One YAML file per agency plan in plans/, validated on load.
 
-model (what a plan says, and the Checks compliance works with), conditions (who a rule is for),
-consistency (checks across fields), messages (every problem at its line, in Chinese), files
-(reading a file, plans that recur), catalog (which plan applies when: `current`).
+schema (what a plan file says, validated), checks (the plan compiled into the Checks and tracks
+compliance works with), conditions (who a rule is for), consistency (checks across fields),
+messages (every problem at its line, in Chinese), files (reading a file, plans that recur),
+catalog (which plan applies when: `current`), describe (a plan in words).
 """
 
 from learnhours.plans.catalog import CURRENT, Catalog, find_plan
+from learnhours.plans.checks import Check, TrackView, window_start
 from learnhours.plans.conditions import Condition, all_hold
 from learnhours.plans.files import (
     SHIPPED_PLANS,
@@ -14,19 +16,16 @@ from learnhours.plans.files import (
     plan_files,
     read_plan_file,
 )
-from learnhours.plans.model import (
+from learnhours.plans.schema import (
     CHANNEL_NAMES,
     REQUIREMENT_ALL,
     Bundle,
     ByRole,
-    Check,
     Plan,
     PlanError,
     Requirement,
     Track,
-    TrackView,
     UnitTier,
-    window_start,
 )
 
 __all__ = [

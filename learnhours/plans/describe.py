@@ -4,7 +4,8 @@ plan text, line by line."""
 from __future__ import annotations
 
 from learnhours.plain_hours import plain
-from learnhours.plans.model import CHANNEL_NAMES, ByRole, Check, Plan, TrackView, UnitTier
+from learnhours.plans.checks import Check, TrackView
+from learnhours.plans.schema import CHANNEL_NAMES, ByRole, Plan, UnitTier
 from learnhours.taipei import roc
 
 

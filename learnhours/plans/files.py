@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from learnhours.plans.messages import PlanLoader, Problem, problems, where
-from learnhours.plans.model import Loc, Plan, PlanError
+from learnhours.plans.schema import Loc, Plan, PlanError
 from learnhours.taipei import ROC_OFFSET, taipei_today
 
 

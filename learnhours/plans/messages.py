@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from learnhours.plans.consistency import inconsistencies
-from learnhours.plans.model import Loc, Plan
+from learnhours.plans.schema import Loc, Plan
 
 
 class PlanLoader(yaml.SafeLoader):

@@ -1,16 +1,16 @@
-"""A plan as data: who it binds, what they must complete, by when; validated when loaded.
+"""What a plan file says, validated when loaded: who it binds, what they must complete, by when.
 
 A plan holds one or more tracks (a population with its own requirements, cut-off and judge
 date); a plan without `tracks` is one track of everyone in its `population`. A track's
 requirements are a tree: a requirement may hold others (`requirements:`), whose hours count
-toward it; a flat list nests by its category codes (DOMAIN rule 6).
+toward it; a flat list nests by its category codes (DOMAIN rule 6). The Checks compliance works
+with are compiled from these models (plans.checks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from learnhours.plans.checks import Check, TrackView, checks_of, window_start
 from learnhours.plans.conditions import Condition, Person, all_hold
 
 REQUIREMENT_ALL = "all"
@@ -336,171 +337,6 @@ class Track(_Strict):
     requirements: list[Requirement] = Field(min_length=1)
 
 
-# --- what compliance works with: each figure as a Check ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Check:
-    """One figure a person is checked against: a requirement of a track, or its `including`."""
-
-    id: str
-    name: str
-    codes: frozenset[int] | None  # None: not by code (every code, unless by name)
-    minimum: ByRole
-    outcome_minimum: ByRole | None
-    parent: str | None = None  # the requirement it sits inside
-    name_contains: tuple[str, ...] = ()
-    except_codes: frozenset[int] = frozenset()
-    mode: str | None = None  # digital | physical: only those hours
-    years: int = 1
-    minimum_when: tuple[MinimumWhen, ...] = ()
-    applies_to: tuple[Condition, ...] = ()
-    # Declared inside its parent (nested, or an `including`): only the parent's records count.
-    within_parent: bool = False
-    track: str = ""
-    column: bool = True  # a column of its own in `status` (an `including` is not)
-
-    @property
-    def key(self) -> str:
-        """Unique over the whole plan: the track, then the requirement."""
-        return f"{self.track}/{self.id}"
-
-    @property
-    def every_code(self) -> bool:
-        return self.codes is None and not self.name_contains
-
-    def matches_code(self, code: int | None) -> bool:
-        """By code alone (for nesting by codes and for explain)."""
-        if code is not None and code in self.except_codes:
-            return False
-        return self.every_code or (self.codes is not None and code in self.codes)
-
-    def names_record(self, code: int | None, course_name: str) -> bool:
-        """Whether the requirement itself names a record (the SQL in queries.check_matches):
-        by its codes, or its course-name words; neither, every record; never its except_codes."""
-        if code is not None and code in self.except_codes:
-            return False
-        if self.every_code:
-            return True
-        by_code = self.codes is not None and code in self.codes
-        upper = course_name.upper()
-        return by_code or any(w.upper() in upper for w in self.name_contains)
-
-    def share(self, digital_share: Decimal) -> Decimal:
-        """The part of a record's hours this requirement counts (only digital, only in person)."""
-        if self.mode == "digital":
-            return digital_share
-        if self.mode == "physical":
-            return 1 - digital_share
-        return Decimal(1)
-
-    def personal(self) -> bool:
-        """Whether the figures depend on more than the 主管 flag (conditions on the person)."""
-        return bool(self.minimum_when or self.applies_to)
-
-    def applies(self, person: Person) -> bool:
-        return all_hold(self.applies_to, person)
-
-    def alternative(self, person: Person | None) -> MinimumWhen | None:
-        """The first `minimum_when` whose conditions all hold for the person, if any."""
-        if person is None:
-            return None
-        return next((a for a in self.minimum_when if all_hold(a.when, person)), None)
-
-    def _figures(self, person: Person | None, supervisor: bool) -> tuple[ByRole, ByRole]:
-        alternative = self.alternative(person)
-        if alternative is not None:
-            minimum = alternative.minimum
-            return minimum, alternative.outcome_minimum or minimum
-        return self.minimum, self.outcome_minimum or self.minimum
-
-    def target(self, supervisor: bool, person: Person | None = None) -> Decimal:
-        """The yearly target reminders chase, for this person (0 when it does not bind them)."""
-        if person is not None and not self.applies(person):
-            return Decimal(0)
-        return self._figures(person, supervisor)[0].of(supervisor)
-
-    def threshold(self, supervisor: bool, person: Person | None = None) -> Decimal:
-        """What the penalty clause checks (Z4): outcome_minimum, else the target."""
-        if person is not None and not self.applies(person):
-            return Decimal(0)
-        return self._figures(person, supervisor)[1].of(supervisor)
-
-    def contains(self, other: Check) -> bool:
-        """True when every record counting for `other` also counts here (nesting, rule 6)."""
-        if other.within_parent or self.within_parent:
-            return self.id == other.parent
-        if self.mode is not None and other.mode != self.mode:
-            return False
-        if self.name_contains or other.name_contains:
-            return self.every_code and not self.except_codes
-        if self.codes is None:
-            return other.except_codes >= self.except_codes
-        return (
-            other.codes is not None
-            and other.codes - other.except_codes <= self.codes - self.except_codes
-        )
-
-
-def _codes(codes: list[int] | str | None) -> frozenset[int] | None:
-    if codes is None or isinstance(codes, str):
-        return None
-    return frozenset(codes)
-
-
-def checks_of(track_id: str, requirements: list[Requirement]) -> list[Check]:
-    """The track's figures in reading order: each requirement, then what it holds."""
-    out: list[Check] = []
-
-    def walk(r: Requirement, parent: str | None) -> None:
-        out.append(
-            Check(
-                r.id, r.name, _codes(r.codes), r.minimum, r.outcome_minimum, parent,
-                tuple(r.name_contains), frozenset(r.except_codes), r.mode, r.years,
-                tuple(r.minimum_when), tuple(r.applies_to), parent is not None, track_id,
-            )
-        )  # fmt: skip
-        if r.including is not None:
-            i = r.including
-            out.append(
-                Check(
-                    i.id, i.name, _codes(i.codes) or None, i.minimum, i.outcome_minimum, r.id,
-                    tuple(i.name_contains), within_parent=True, track=track_id, column=False,
-                )
-            )  # fmt: skip
-        for child in r.requirements:
-            walk(child, r.id)
-
-    for requirement in requirements:
-        walk(requirement, None)
-    return out
-
-
-@dataclass(frozen=True)
-class TrackView:
-    """A track as compliance uses it: its people, dates and figures."""
-
-    id: str
-    name: str
-    who: tuple[Condition, ...]
-    deadline: date
-    counted_until: date
-    judged_on: date
-    lags: Mapping[str, int]  # channel (and "default") -> working days
-    checks: tuple[Check, ...] = field(default=())
-
-    @property
-    def lag(self) -> int:
-        """The longest registration lag: what the last day to attend must allow for."""
-        return max(self.lags.values(), default=0)
-
-    def fits(self, person: Person) -> bool:
-        return all_hold(self.who, person)
-
-    def check(self, rid: str) -> Check:
-        return next(c for c in self.checks if c.id == rid)
-
-
 def _lags(value: Lag) -> dict[str, int]:
     if isinstance(value, int):
         return {"default": value}
@@ -643,30 +479,15 @@ class Plan(_Strict):
         return notes
 
 
-def window_start(period_start: date, years: int) -> date:
-    """The first day of a window of `years` years ending with the plan's period."""
-    try:
-        return period_start.replace(year=period_start.year - (years - 1))
-    except ValueError:  # 29 February
-        return period_start.replace(year=period_start.year - (years - 1), day=28)
-
-
-def _day(value: object) -> date | None:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else None
-
-
 __all__ = [
     "CHANNEL_NAMES",
     "REQUIREMENT_ALL",
     "Bundle",
     "ByRole",
-    "Check",
     "Loc",
     "Plan",
     "PlanError",
     "Requirement",
     "Track",
-    "TrackView",
     "UnitTier",
-    "window_start",
 ]

@@ -98,58 +98,77 @@ class AmbiguousHeader(ValueError):
 
 _RECORD_REQUIRED = ("person_id", "name", "course_name")
 
+# Every header of every record kind, and the field it holds: a header means the same field in
+# every file that has it, so a kind's column map is the list of its headers (`_record_columns`).
+_RECORD_COLUMNS: dict[str, str] = {
+    "身分證字號": "person_id",
+    "姓名": "name",
+    "服務機關代碼": "agency_code",
+    "學員所屬機關(構)代碼": "agency_code",
+    "服務機關": "agency",
+    "課程代碼": "course_code",
+    "課程名稱": "course_name",
+    "名稱": "course_name",  # the old 19-column batch upload
+    "期別": "session",
+    "開課機關": "organizer",
+    "課程類別代碼": "category_code",
+    "學習性質": "mode",
+    "數位時數": "digital_hours",
+    "實體時數": "physical_hours",
+    "認證時數": "certified_hours",
+    "訓練總數": "total_count",
+    "課程時數": "total_count",
+    "訓練總數單位": "total_unit",
+    "開課起始日期": "course_start",
+    "起始日期": "course_start",
+    "開課結束日期": "course_end",
+    "終迄日期": "course_end",
+    "上課起始日期": "class_start",
+    "實際上課起始日期": "class_start",
+    "上課結束日期": "class_end",
+    "實際上課結束日期": "class_end",
+    "訓練成績": "score",
+    "測驗分數": "score",
+    "及格分數": "pass_mark",
+    "出勤上課狀況": "attendance",
+    "登錄日期": "registered_on",
+    "閱讀時數": "reading_time",
+    "應閱讀時數": "required_reading",
+    "問卷狀態": "questionnaire",
+}
+
+
+def _record_columns(*headers: str) -> dict[str, str]:
+    """A record kind's column map from its headers (each argument: names separated by spaces)."""
+    return {h: _RECORD_COLUMNS[h] for names in headers for h in names.split()}
+
+
 AGENCY_EXPORT = FileKind(
     name="agency_export",
     label="機關學習紀錄匯出檔",
     signature=frozenset({"身分證字號", "姓名", "課程名稱", "課程類別代碼"}),
-    columns={
-        "身分證字號": "person_id",
-        "姓名": "name",
-        "服務機關代碼": "agency_code",
-        "服務機關": "agency",
-        "課程代碼": "course_code",
-        "課程名稱": "course_name",
-        "期別": "session",
-        "開課機關": "organizer",
-        "課程類別代碼": "category_code",
-        "學習性質": "mode",
-        "數位時數": "digital_hours",
-        "實體時數": "physical_hours",
-        "認證時數": "certified_hours",
-        "開課起始日期": "course_start",
-        "開課結束日期": "course_end",
-        "上課起始日期": "class_start",
-        "上課結束日期": "class_end",
-        "訓練成績": "score",
-        "出勤上課狀況": "attendance",
-        "登錄日期": "registered_on",
-    },
+    columns=_record_columns(
+        "身分證字號 姓名 服務機關代碼 服務機關 課程代碼 課程名稱 期別 開課機關 課程類別代碼",
+        "學習性質 數位時數 實體時數 認證時數 開課起始日期 開課結束日期 上課起始日期 上課結束日期",
+        "訓練成績 出勤上課狀況 登錄日期",
+    ),
     required=(*_RECORD_REQUIRED, "category_code"),
+)
+
+# The portal's batch upload, both versions: the old one names the course and its dates otherwise
+# and has no class dates.
+_BATCH_HEADERS = (
+    "身分證字號 姓名 課程代碼 期別 課程類別代碼 學習性質 數位時數 實體時數 訓練總數 訓練總數單位",
+    "訓練成績 出勤上課狀況",
 )
 
 BATCH_UPLOAD = FileKind(
     name="batch_upload",
     label="終身學習入口網站批次上傳檔（25欄）",
     signature=frozenset({"身分證字號", "課程名稱", "實際上課起始日期", "訓練總數", "訓練總數單位"}),
-    columns={
-        "身分證字號": "person_id",
-        "課程名稱": "course_name",
-        "開課起始日期": "course_start",
-        "開課結束日期": "course_end",
-        "姓名": "name",
-        "課程類別代碼": "category_code",
-        "期別": "session",
-        "訓練總數": "total_count",
-        "訓練總數單位": "total_unit",
-        "訓練成績": "score",
-        "出勤上課狀況": "attendance",
-        "學習性質": "mode",
-        "數位時數": "digital_hours",
-        "實體時數": "physical_hours",
-        "課程代碼": "course_code",
-        "實際上課起始日期": "class_start",
-        "實際上課結束日期": "class_end",
-    },
+    columns=_record_columns(
+        *_BATCH_HEADERS, "課程名稱 開課起始日期 開課結束日期 實際上課起始日期 實際上課結束日期"
+    ),
     required=(*_RECORD_REQUIRED, "category_code", "course_start", "course_end", "session"),
     unquoted="course_name",
 )
@@ -158,23 +177,7 @@ BATCH_UPLOAD_19 = FileKind(
     name="batch_upload_19",
     label="終身學習入口網站批次上傳檔（舊版19欄）",
     signature=frozenset({"身分證字號", "名稱", "起始日期", "終迄日期", "訓練總數"}),
-    columns={
-        "身分證字號": "person_id",
-        "名稱": "course_name",
-        "起始日期": "course_start",
-        "終迄日期": "course_end",
-        "姓名": "name",
-        "課程類別代碼": "category_code",
-        "期別": "session",
-        "訓練總數": "total_count",
-        "訓練總數單位": "total_unit",
-        "訓練成績": "score",
-        "出勤上課狀況": "attendance",
-        "學習性質": "mode",
-        "數位時數": "digital_hours",
-        "實體時數": "physical_hours",
-        "課程代碼": "course_code",
-    },
+    columns=_record_columns(*_BATCH_HEADERS, "名稱 起始日期 終迄日期"),
     required=(*_RECORD_REQUIRED, "category_code", "course_start", "course_end"),
     unquoted="course_name",
 )
@@ -183,21 +186,10 @@ ENVIRONMENT_UPLOAD = FileKind(
     name="environment_upload",
     label="環境教育時數上傳檔",
     signature=frozenset({"身分證字號", "課程名稱", "課程方法代碼", "課程時數"}),
-    columns={
-        "學員所屬機關(構)代碼": "agency_code",
-        "身分證字號": "person_id",
-        "課程名稱": "course_name",
-        "上課起始日期": "class_start",
-        "姓名": "name",
-        "課程類別代碼": "category_code",
-        "期別": "session",
-        "上課結束日期": "class_end",
-        "課程時數": "total_count",
-        "學習性質": "mode",
-        "數位時數": "digital_hours",
-        "實體時數": "physical_hours",
-        "課程代碼": "course_code",
-    },
+    columns=_record_columns(
+        "學員所屬機關(構)代碼 身分證字號 姓名 課程代碼 課程名稱 期別 課程類別代碼",
+        "學習性質 數位時數 實體時數 課程時數 上課起始日期 上課結束日期",
+    ),
     required=(*_RECORD_REQUIRED, "category_code", "class_start", "class_end"),
 )
 
@@ -205,21 +197,10 @@ ELEARNING = FileKind(
     name="elearning",
     label="e等公務園+學習紀錄",
     signature=frozenset({"身分證字號", "課程名稱", "閱讀時數", "問卷狀態"}),
-    columns={
-        "身分證字號": "person_id",
-        "姓名": "name",
-        "課程代碼": "course_code",
-        "課程名稱": "course_name",
-        "課程類別代碼": "category_code",
-        "認證時數": "certified_hours",
-        "上課起始日期": "class_start",
-        "上課結束日期": "class_end",
-        "測驗分數": "score",
-        "及格分數": "pass_mark",
-        "閱讀時數": "reading_time",
-        "應閱讀時數": "required_reading",
-        "問卷狀態": "questionnaire",
-    },
+    columns=_record_columns(
+        "身分證字號 姓名 課程代碼 課程名稱 課程類別代碼 認證時數 上課起始日期 上課結束日期",
+        "測驗分數 及格分數 閱讀時數 應閱讀時數 問卷狀態",
+    ),
     required=(*_RECORD_REQUIRED, "certified_hours", "class_start", "class_end"),
     gregorian=True,
     online=True,

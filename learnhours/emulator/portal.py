@@ -73,6 +73,41 @@ class _Session:
     query_id: str = ""
 
 
+@dataclass(frozen=True)
+class _LoginForm:
+    """A site's login form, (form id, account field, password field): as usual and after the
+    redesign FaultPlan.changed_login_page stands for; the captcha FaultPlan.captcha shows; what
+    the site says when it refuses a login; where a login lands."""
+
+    usual: tuple[str, str, str]
+    changed: tuple[str, str, str]
+    captcha: str
+    captcha_refusal: str
+    wrong_password: str
+    landing: str
+
+
+_LOGIN_FORMS = {
+    "portal": _LoginForm(
+        ("form1", "txtAccount", "txtPassword"),
+        ("aspnetForm", "ctl00$Main$txtUserID", "ctl00$Main$txtPwd"),
+        '<img id="imgCaptcha" src="/Captcha.ashx" alt="驗證碼"><input type="text" name="txtCaptcha">',
+        "請輸入驗證碼",
+        "帳號或密碼錯誤，請重新輸入",
+        PORTAL_QUERY,
+    ),
+    "elearn": _LoginForm(
+        ("loginForm", "account", "password"),
+        ("signin", "username", "passwd"),
+        '<div class="captcha"><img src="/mooc/captcha.php" alt="驗證碼">'
+        '<input type="text" name="captcha"></div>',
+        "驗證碼錯誤",
+        "帳號或密碼錯誤",
+        ELEARN_QUERY,
+    ),
+}
+
+
 class PortalEmulator:
     """The WSGI app. `users` maps account to password; rows are dicts keyed by column name."""
 
@@ -189,22 +224,36 @@ class PortalEmulator:
         self._new_session(site, resp, user=user, expires_after=expires)
         return resp
 
+    def _login_form(
+        self, req: _Request, site: str
+    ) -> tuple[_Response, _Session, tuple[str, str, str], str]:
+        """A login page's answer, the visitor's session (a new one if none), the form's id and
+        field names and its captcha, as the faults have them."""
+        resp = _Response("")
+        session = self._session(req, site) or self._new_session(site, resp)
+        form = _LOGIN_FORMS[site]
+        names = form.changed if self.faults.changed_login_page else form.usual
+        return resp, session, names, form.captcha if self.faults.captcha else ""
+
+    def _log_in(self, req: _Request, site: str, button: str = "") -> _Response:
+        """A login form posted, its token checked: every login is refused while the captcha
+        shows, a post without the clicked `button` is ignored (WebForms), then the account and
+        password are checked."""
+        login, form = _LOGIN_FORMS[site], req.form
+        page = self._portal_login_page if site == "portal" else self._elearn_login_page
+        if self.faults.captcha:
+            return page(req, login.captcha_refusal)
+        if button and button not in form:
+            return page(req)
+        _, user_f, pw_f = login.usual
+        user = form.get(user_f, "")
+        if user not in self.users or self.users[user] != form.get(pw_f, ""):
+            return page(req, login.wrong_password)
+        return self._logged_in(site, user, login.landing)
+
     # -- lifelong-learning portal (ASP.NET WebForms style) ------------------------------------
     def _portal_login_page(self, req: _Request, message: str = "") -> _Response:
-        resp = _Response("")
-        session = self._session(req, "portal") or self._new_session("portal", resp)
-        f = self.faults
-        form_id, user_f, pw_f = (
-            ("aspnetForm", "ctl00$Main$txtUserID", "ctl00$Main$txtPwd")
-            if f.changed_login_page
-            else ("form1", "txtAccount", "txtPassword")
-        )
-        captcha = (
-            '<img id="imgCaptcha" src="/Captcha.ashx" alt="驗證碼">'
-            '<input type="text" name="txtCaptcha">'
-            if f.captcha
-            else ""
-        )
+        resp, session, (form_id, user_f, pw_f), captcha = self._login_form(req, "portal")
         resp.body = _page(
             "終身學習入口網站 - 機關帳號登入",
             f"""
@@ -229,14 +278,7 @@ class PortalEmulator:
             or (form.get("__RequestVerificationToken") != session.csrf)
         ):
             return _Response("<h1>400 驗證失敗 (anti-forgery token)</h1>", status="400 Bad Request")
-        if self.faults.captcha:
-            return self._portal_login_page(req, "請輸入驗證碼")
-        if "btnLogin" not in form:  # WebForms ignores a post without the clicked button
-            return self._portal_login_page(req)
-        user, password = form.get("txtAccount", ""), form.get("txtPassword", "")
-        if user not in self.users or self.users[user] != password:
-            return self._portal_login_page(req, "帳號或密碼錯誤，請重新輸入")
-        return self._logged_in("portal", user, PORTAL_QUERY)
+        return self._log_in(req, "portal", button="btnLogin")
 
     def _portal_query_page(self, req: _Request) -> _Response:
         session = self._authed(req, "portal")
@@ -298,20 +340,7 @@ class PortalEmulator:
 
     # -- e等公務園+ (plain PHP style) -----------------------------------------------------------
     def _elearn_login_page(self, req: _Request, message: str = "") -> _Response:
-        resp = _Response("")
-        session = self._session(req, "elearn") or self._new_session("elearn", resp)
-        f = self.faults
-        form_id, user_f, pw_f = (
-            ("signin", "username", "passwd")
-            if f.changed_login_page
-            else ("loginForm", "account", "password")
-        )
-        captcha = (
-            '<div class="captcha"><img src="/mooc/captcha.php" alt="驗證碼">'
-            '<input type="text" name="captcha"></div>'
-            if f.captcha
-            else ""
-        )
+        resp, session, (form_id, user_f, pw_f), captcha = self._login_form(req, "elearn")
         alert = f'<div class="alert alert-danger">{html.escape(message)}</div>' if message else ""
         resp.body = _page(
             "e等公務園+學習網 - 登入",
@@ -332,12 +361,7 @@ class PortalEmulator:
         form = req.form
         if session is None or form.get("csrf_token") != session.csrf:
             return _Response("<h1>403 CSRF token mismatch</h1>", status="403 Forbidden")
-        if self.faults.captcha:
-            return self._elearn_login_page(req, "驗證碼錯誤")
-        user, password = form.get("account", ""), form.get("password", "")
-        if user not in self.users or self.users[user] != password:
-            return self._elearn_login_page(req, "帳號或密碼錯誤")
-        return self._logged_in("elearn", user, ELEARN_QUERY)
+        return self._log_in(req, "elearn")
 
     def _elearn_query(self, req: _Request) -> _Response:
         session = self._authed(req, "elearn")

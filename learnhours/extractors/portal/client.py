@@ -193,16 +193,9 @@ class PortalClient:
     def _html(self, resp: requests.Response) -> BeautifulSoup:
         return BeautifulSoup(resp.content, "html.parser")
 
-    def _page(
-        self,
-        method: str,
-        url: str,
-        *,
-        step: str,
-        data: dict | None = None,
-        params: dict | None = None,
-    ) -> tuple[BeautifulSoup, str]:
-        resp = self._send(method, url, step=step, data=data, params=params)
+    def _page(self, resp: requests.Response) -> tuple[BeautifulSoup, str]:
+        """The page an answer is, and its address; SessionExpired when the portal sent us back to
+        its login page instead."""
         soup = self._html(resp)
         if self._is_login_page(resp, soup):
             raise SessionExpired()
@@ -290,7 +283,7 @@ class PortalClient:
     ) -> Iterator[tuple[int, BeautifulSoup | None, str]]:
         """Yield (page number, page, url); a single (1, None, url) when nothing was found."""
         q, pages = self.profile.query, self.profile.pages
-        soup, url = self._page("GET", self._url(q.url), step="query page")
+        soup, url = self._page(self._send("GET", self._url(q.url), step="query page"))
         form = self._need(soup, "query.form", q.form, url)
         values = {
             "agency_code": self.profile.agency_code,
@@ -309,9 +302,9 @@ class PortalClient:
             payload[name] = template.format(**values)
         action = urljoin(url, _attr(form, "action") or url)
         if _method(form) == "GET":
-            soup, url = self._page("GET", action, step="query", params=payload)
+            soup, url = self._page(self._send("GET", action, step="query", params=payload))
         else:
-            soup, url = self._page("POST", action, step="query", data=payload)
+            soup, url = self._page(self._send("POST", action, step="query", data=payload))
         if soup.select_one(q.results_selector) is None:
             if soup.select_one(q.empty_selector) is not None:
                 yield 1, None, url
@@ -349,15 +342,13 @@ class PortalClient:
         body = resp.content
         kind = resp.headers.get("Content-Type", "").lower()
         if "html" in kind or body.lstrip()[:1] == b"<":  # a page, perhaps the login page
-            page = self._html(resp)
-            if self._is_login_page(resp, page):
-                raise SessionExpired()
+            self._page(resp)  # the login page raises SessionExpired; another fails the check
         check_export(body, self.profile, what=f"{step} ({_strip_query(resp.url)})")
         return body
 
     def _follow(self, element: Tag, soup: BeautifulSoup, url: str, *, step: str) -> tuple[Any, str]:
         method, target, data = self._target(element, soup, url)
-        return self._page(method, target, step=step, data=data)
+        return self._page(self._send(method, target, step=step, data=data))
 
     def _target(self, element: Tag, soup: BeautifulSoup, url: str) -> tuple[str, str, dict | None]:
         """What clicking a link or button does: a GET, or an ASP.NET postback of the page form."""

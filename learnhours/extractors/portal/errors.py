@@ -7,6 +7,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from learnhours.extractors.portal.report import FetchReport
 
+# What a caller may catch (the package offers these); SessionExpired stays inside the client.
+__all__ = [
+    "CaptchaRequired",
+    "DownloadCorrupt",
+    "FetchError",
+    "LayoutChanged",
+    "LoginError",
+    "LoginPageChanged",
+    "MissingCredentials",
+    "PortalUnavailable",
+    "WrongPassword",
+]
+
 
 class FetchError(Exception):
     """Fetching failed; the message says what happened and what to do. `report` holds what was

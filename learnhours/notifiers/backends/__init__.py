@@ -9,32 +9,15 @@ from learnhours.notifiers.backends.base import (
     Delivery,
     MailBackend,
     MailConfigError,
-    Outcome,
     Outgoing,
-    refusal_reason,
 )
-from learnhours.notifiers.backends.config import ENV_BACKEND, MailSettings, backend_for
+from learnhours.notifiers.backends.config import MailSettings, backend_for
 from learnhours.notifiers.backends.console import ConsoleBackend
-from learnhours.notifiers.backends.filebased import DEFAULT_OUTBOX_DIR, FileBackend, outbox_name
+from learnhours.notifiers.backends.filebased import FileBackend
 from learnhours.notifiers.backends.locmem import MEMORY_OUTBOX, MemoryBackend
-from learnhours.notifiers.backends.smtp import (
-    DEFAULT_TIMEOUT,
-    ENV_PASSWORD,
-    ENV_PASSWORD_BLOCK,
-    ENV_URL,
-    SmtpBackend,
-    SmtpSettings,
-    client_tls_context,
-    parse_smtp_url,
-)
+from learnhours.notifiers.backends.smtp import SmtpBackend, SmtpSettings, parse_smtp_url
 
 __all__ = [
-    "DEFAULT_OUTBOX_DIR",
-    "DEFAULT_TIMEOUT",
-    "ENV_BACKEND",
-    "ENV_PASSWORD",
-    "ENV_PASSWORD_BLOCK",
-    "ENV_URL",
     "MEMORY_OUTBOX",
     "BackendUnavailable",
     "ConsoleBackend",
@@ -44,13 +27,9 @@ __all__ = [
     "MailConfigError",
     "MailSettings",
     "MemoryBackend",
-    "Outcome",
     "Outgoing",
     "SmtpBackend",
     "SmtpSettings",
     "backend_for",
-    "client_tls_context",
-    "outbox_name",
     "parse_smtp_url",
-    "refusal_reason",
 ]

@@ -221,7 +221,7 @@ class _Lines:
 
 
 def _dry_run(engine, plan, as_of, mail) -> None:  # noqa: ANN001
-    from learnhours.flows.cli import _notify_dry_run
+    from learnhours.cli.notify import _notify_dry_run
 
     print("notify --dry-run (before the night: every notice of it listed)", flush=True)
     out = _Lines()

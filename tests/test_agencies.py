@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from learnhours.cli import main
+from learnhours.cli.status import agency_rows, status_rows, unit_rows
 from learnhours.demo_data import ROSTER_HEADER, write_csv
-from learnhours.flows.cli import agency_rows, main, status_rows, unit_rows
 from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend

@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
+from learnhours.cli import main
 from learnhours.flows import steps
-from learnhours.flows.cli import main
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends.locmem import MemoryBackend
 from learnhours.plans import Catalog
@@ -412,7 +412,7 @@ def test_i16_9_ingest_tells_how_far_a_large_file_has_got(engine, tmp_path):
 
 
 def test_i16_9_the_progress_line_shows_rows_percent_and_rate_then_goes(capsys):
-    from learnhours.flows.cli import ProgressLine
+    from learnhours.cli.ingest import ProgressLine
 
     stream = io.StringIO()
     line = ProgressLine("big.csv", stream, after=0, every=0)

@@ -4,7 +4,7 @@ import csv
 import io
 from datetime import date
 
-from learnhours.flows.cli import main
+from learnhours.cli import main
 from learnhours.ingest import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 

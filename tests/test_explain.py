@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from learnhours.cli import main
 from learnhours.demo_data import ELEARNING_HEADER, write_csv
-from learnhours.flows.cli import main
 from learnhours.ingest import ingest_file
 from tests.factories import export_file, new_id, person, record, roster_file
 

@@ -94,7 +94,7 @@ def test_empty_file_is_reported(engine, tmp_path):
 
 
 def test_cli_ingest_prints_per_file_and_rejected_lists_rows(engine, tmp_path, capsys):
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
 
     inbox = tmp_path / "inbox"
     export_file(

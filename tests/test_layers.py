@@ -128,3 +128,16 @@ def test_no_layer_below_the_flows_reads_the_settings(layer):
 @pytest.mark.parametrize("name", FOUNDATIONS)
 def test_the_modules_below_every_layer_import_nothing_of_the_product(name):
     assert _imports_of(PACKAGE / name) == set()
+
+
+def test_nothing_below_the_command_imports_it():
+    """The `learnhours` command (learnhours/cli/) is the top: the flows, their steps and every
+    module under them work without it, so a deployment's run never imports the command line."""
+    command = PACKAGE / "cli"
+    below = [p for p in PACKAGE.rglob("*.py") if command not in p.parents]
+    assert any(p.parts[-2:] == ("flows", "nightly.py") for p in below)
+    offenders = {
+        path.relative_to(ROOT).as_posix(): _within(_imports_of(path), "learnhours.cli")
+        for path in below
+    }
+    assert {p: bad for p, bad in offenders.items() if bad} == {}

@@ -156,7 +156,7 @@ def test_i16_14_an_override_rewords_that_template_and_the_others_stay_shipped(en
 def test_i16_14_a_broken_override_fails_plan_check_naming_file_and_line(
     tmp_path, capsys, monkeypatch
 ):
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
 
     folder = tmp_path / "templates"
     folder.mkdir()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from learnhours.cli import main
 from learnhours.demo_data import build_sample, write_inbox
-from learnhours.flows.cli import main
 from learnhours.flows.steps import final_due_on, tonight
 from learnhours.ingest import ingest_file
 from learnhours.plans import Catalog, PlanError, find_plan, load_plan

@@ -166,7 +166,7 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
 
 
 def test_dry_run_records_and_sends_nothing(engine, tmp_path, capsys, monkeypatch):
-    from learnhours.flows import cli
+    from learnhours import cli
 
     db = tmp_path / "warehouse.db"
     _setup(engine, tmp_path)
@@ -403,7 +403,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
 def test_dry_run_tells_homonyms_apart_and_counts_who_is_left_out(
     engine, tmp_path, capsys, monkeypatch
 ):
-    from learnhours.flows import cli
+    from learnhours import cli
     from learnhours.transforms.ids import mask_id
 
     twin = new_id()
@@ -508,7 +508,7 @@ def test_mail_from_set_after_queueing_is_the_from_of_every_mail_sent(engine, tmp
 def test_notices_retry_releases_failed_and_stuck_notices_on_purpose_recorded(
     engine, tmp_path, capsys
 ):
-    from learnhours.flows import cli
+    from learnhours import cli
 
     _setup(engine, tmp_path)
     result = compute(engine, find_plan(PLAN), TODAY)

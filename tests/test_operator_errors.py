@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from learnhours.flows import cli
-from learnhours.flows.cli import main
+from learnhours.cli import main
+from learnhours.cli import parser as cli_parser
+from learnhours.cli.output import printable
+from learnhours.cli.run import _RunErrorsInTheLog
 from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import notice
 from tests.factories import export_file, new_id, person, record, roster_file
@@ -203,7 +205,7 @@ def test_i15_8_disk_full_or_read_only_from_the_os_in_words():
 
 
 def test_i15_9_engine_error_lines_are_kept_off_the_terminal_but_not_the_run_log():
-    quiet = cli._RunErrorsInTheLog()
+    quiet = _RunErrorsInTheLog()
 
     def line(name: str, level: int) -> logging.LogRecord:
         return logging.LogRecord(name, level, __file__, 1, "x", None, None)
@@ -333,8 +335,8 @@ def test_i15_12_file_names_with_ansi_escapes_or_newlines_print_escaped(engine, t
 
 
 def test_i15_12_printable_leaves_chinese_and_full_width_space_alone():
-    assert cli.printable("民政課　王小明 (1).csv") == "民政課　王小明 (1).csv"
-    assert cli.printable("a\tb\x9bc") == "a\\tb\\x9bc"
+    assert printable("民政課　王小明 (1).csv") == "民政課　王小明 (1).csv"
+    assert printable("a\tb\x9bc") == "a\\tb\\x9bc"
 
 
 # --- issue 16 item 4: no traceback from any command ----------------------------------------------
@@ -356,11 +358,11 @@ def test_i16_4_any_unexpected_error_is_one_sentence_with_where_the_details_are(
     def broken(_args):
         raise KeyError(f"no such thing for {pid}")
 
-    monkeypatch.setattr(cli, "cmd_status", broken)
+    monkeypatch.setattr(cli_parser, "cmd_status", broken)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LEARNHOURS_CONFIG", raising=False)
-    parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: _with_status(parser, broken))
+    parser = cli_parser.build_parser()
+    monkeypatch.setattr(cli_parser, "build_parser", lambda: _with_status(parser, broken))
     code = main(["--database-url", str(engine.url), "status", "--plan", PLAN])
     line = _said_once(capsys, "未預期的錯誤（KeyError）", "errors.log")
     assert code == 1 and pid not in line

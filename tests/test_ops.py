@@ -283,9 +283,9 @@ def test_admin_notice_says_when_the_mail_server_is_down_too():
 
 
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):
+    from learnhours.cli import main
     from learnhours.demo_data import build_sample
     from learnhours.emulator import PortalEmulator, serve
-    from learnhours.flows.cli import main
 
     monkeypatch.setenv("LEARNHOURS_PORTAL_USER", "acct")
     monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", "pw")
@@ -320,8 +320,8 @@ def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch
 
 
 def test_cli_fetch_wrong_password_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
+    from learnhours.cli import main
     from learnhours.emulator import PortalEmulator, serve
-    from learnhours.flows.cli import main
 
     monkeypatch.setenv("LEARNHOURS_PORTAL_USER", "acct")
     monkeypatch.setenv("LEARNHOURS_PORTAL_PASSWORD", "wrong")
@@ -349,7 +349,7 @@ def test_cli_fetch_wrong_password_says_so_and_exits_1(tmp_path, monkeypatch, cap
 
 
 def test_runs_command_lists_recent_runs_with_state_counts_and_cause(any_engine, capsys):
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
 
     done = run_log.start(any_engine, "current")
     run_log.finish(
@@ -368,7 +368,7 @@ def test_runs_command_lists_recent_runs_with_state_counts_and_cause(any_engine, 
 
 
 def test_unlock_command_releases_a_lock_and_names_its_holder(tmp_path, capsys):
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
 
     engine = connect(f"sqlite:///{tmp_path / 'w.db'}")
     _plant(engine, str(Holder("other-host.example", 4242, "x")), timedelta(hours=1))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from learnhours.cli import main
 from learnhours.demo_data import ELEARNING_HEADER, ROSTER_HEADER, write_csv
-from learnhours.flows.cli import main
 from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import Condition, PlanError, find_plan, load_plan
@@ -196,7 +196,7 @@ def test_total_hours_without_a_total_requirement_is_every_counted_hour(engine, t
     )
     (p,) = compute(engine, plan, date(2023, 12, 1)).people
     assert p.total == Decimal(6)  # not the sum of the requirement columns (1)
-    from learnhours.flows.cli import status_rows
+    from learnhours.cli.status import status_rows
 
     (row,) = status_rows(compute(engine, plan, date(2023, 12, 1)))
     assert row["total_hours"] == "6" and row["policy_hours"] == "1"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from learnhours.flows.cli import main
+from learnhours.cli import main
 from learnhours.plans import SHIPPED_PLANS, Plan, PlanError, find_plan, load_plan, plan_files
 
 REQUIREMENT_IDS = ["total", "policy", "environment", "democracy", "gender"]

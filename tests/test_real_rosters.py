@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from learnhours.cli import main
 from learnhours.demo_data import ROSTER_HEADER, roc_text, write_csv
 from learnhours.extractors.kinds import normalize_header
-from learnhours.flows.cli import main
 from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import load_plan

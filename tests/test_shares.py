@@ -197,7 +197,7 @@ def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does
 ):
     """`status` and `units` judge a nation some agencies at a time (memory holds one part's
     people): the output is the whole plan's, row for row, in every format."""
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
     from tests.conftest import ROOT
 
     monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
@@ -322,7 +322,7 @@ def test_a_rollup_part_missing_is_judged_again_for_the_rollup(engine, twin, tmp_
 def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_does(
     engine, twin, tmp_path, capsys, monkeypatch
 ):
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
     from tests.conftest import ROOT
 
     monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))
@@ -381,7 +381,7 @@ def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
     """`notify --dry-run` of a national plan judges it a part at a time too (it held the whole
     plan's people and drafts: 1.6 GB at 400k people); it says what the whole plan's run says,
     before the night and after it, and writes nothing."""
-    from learnhours.flows.cli import main
+    from learnhours.cli import main
     from tests.conftest import ROOT
 
     monkeypatch.setenv("LEARNHOURS_PLANS_DIR", str(ROOT / "plans" / "examples"))

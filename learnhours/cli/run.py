@@ -1,0 +1,169 @@
+"""`learnhours run`, `runs` and `unlock`: the nightly flow in this process, its log and its locks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from learnhours.cli.installation import _engine, _settings
+from learnhours.cli.output import _emit, _local, printable
+
+
+def _prefect_home(path: Path, *, local_only: bool = False) -> None:
+    """Prefect reads its settings when imported: point it at this installation's home first.
+
+    `local_only` (the demo): its own home and no API URL, so its runs never reach a server an
+    operator configured for production.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    if local_only:
+        os.environ["PREFECT_HOME"] = str(path)
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ.setdefault("PREFECT_HOME", str(path))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def _run_flow(
+    args: argparse.Namespace,
+    *,
+    prefect_home: Path | None = None,
+    local_only: bool = False,
+    **parameters: Any,
+) -> tuple[int, dict | None]:
+    """The nightly flow in this process (Prefect starts a temporary local server for it).
+
+    The database URL goes to the flow through the settings it reads, never as a parameter:
+    Prefect keeps a run's parameters, and a URL may carry a password.
+    """
+    settings = _settings(args)
+    _prefect_home(prefect_home or settings.prefect_home, local_only=local_only)
+    if args.database_url:
+        os.environ["LEARNHOURS_DATABASE_URL"] = settings.database_url
+    if args.config:
+        os.environ["LEARNHOURS_CONFIG"] = str(args.config)
+    from learnhours.flows.nightly import nightly
+
+    with _run_errors_said_once(args.verbose):
+        state = nightly(**parameters, return_state=True)
+    if state.is_failed():
+        print(
+            f"夜間作業失敗：{printable(state.message or '')}"
+            "（詳情：`learnhours runs`，或 Prefect UI 中這次執行的紀錄）",
+            file=sys.stderr,
+        )
+        return 1, None
+    summary: dict = state.result()  # type: ignore[assignment]  # the flow's data: a dict
+    if state.name == "Warning":
+        print(f"注意：{state.message}", file=sys.stderr)
+        return 3, summary
+    return 0, summary
+
+
+class _RunErrorsInTheLog(logging.Filter):
+    """Drops the run's own warning and error lines (the engines' tracebacks, "Finished in state
+    Failed", the flow's "nightly run failed") from the terminal: the command prints the run's
+    state message, which holds the cause or the warnings, once. The records still reach the
+    run's logs in Prefect (their API handler is on Prefect's own loggers, not here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        engine = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (engine and record.levelno >= logging.WARNING)
+
+
+@contextlib.contextmanager
+def _run_errors_said_once(verbose: bool) -> Iterator[None]:
+    """While the CLI runs the flow in this process: the terminal shows the product's own
+    warnings but not the run's (said once by the command) nor the engines' error reports
+    (with -v, everything)."""
+    if verbose:
+        yield
+        return
+    quiet = _RunErrorsInTheLog()
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    code, summary = _run_flow(
+        args,
+        plan_id=args.plan,
+        inbox=args.inbox,
+        fetch=args.fetch,
+        profile=args.profile,
+        as_of=args.as_of,
+        outbox_dir=args.outbox,
+    )
+    if summary is not None:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return code
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from learnhours.warehouse import run_log
+    from learnhours.warehouse.faults import database_cause
+
+    engine = _engine(args)
+    try:
+        run_log.close_abandoned(engine)
+    except Exception as exc:
+        if database_cause(exc) != "read_only":
+            raise
+        # A read-only warehouse is listed as it is: killed runs are closed by the next writer.
+    with engine.connect() as connection:
+        rows = run_log.recent(connection, args.last)
+    _emit(
+        [
+            {
+                "id": r.id,
+                "started": _local(r.started_at),
+                "finished": _local(r.finished_at),
+                "state": r.status,
+                "plans": r.plans or r.plan_id,
+                "files": r.files,
+                "rows_loaded": r.rows_loaded,
+                "people": r.people,
+                "short": r.short,
+                "mails_sent": r.mails_sent,
+                "cause": r.detail,
+            }
+            for r in rows
+        ],
+        args.format,
+    )
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from learnhours.warehouse.lock import holders, unlock
+
+    engine = _engine(args)
+    if args.name is None:
+        held = holders(engine)
+        if not held:
+            print("沒有任何鎖被持有")
+            return 0
+        for lock_name, held_by, since in held:
+            print(f"{lock_name}：{held_by}（{_local(since):%Y-%m-%d %H:%M:%S} 起）")
+        print("請指定要釋放的鎖：learnhours unlock <名稱>（確認該執行已不在進行）")
+        return 2
+    holder = unlock(engine, args.name)
+    if holder is None:
+        print(f"沒有人持有 {args.name} 鎖")
+        return 0
+    print(f"已釋放 {args.name} 鎖（原持有者 {holder}）；請確認該執行已不在進行")
+    return 0

@@ -336,21 +336,21 @@ def test_an_agency_one_short_of_everyone_gets_no_reward_and_is_told_what_is_miss
 
 @pytest.mark.parametrize("columns", [("機關代碼", "機關名稱"), ("服務機關代碼", "服務機關")])
 def test_roster_agency_columns_by_either_name(engine, tmp_path, columns):
-    from learnhours.warehouse import queries
+    from learnhours.warehouse import roster_queries
 
     pid = new_id()
     header = [*ROSTER_HEADER, *columns]
     row = {**person(pid), columns[0]: "379680100b", columns[1]: "示範區公所"}
     ingest_file(engine, write_csv(tmp_path / "r.csv", header, [row], "utf-8"))
     with engine.connect() as connection:
-        (m,) = queries.members(connection)
+        (m,) = roster_queries.members(connection)
     assert (m.agency_code, m.agency, m.agency_key) == ("379680100B", "示範區公所", "379680100B")
 
 
 def test_migration_0008_fills_record_agency_codes_and_lets_the_roster_load_again(tmp_path):
     from sqlalchemy import select
 
-    from learnhours.warehouse import db, queries
+    from learnhours.warehouse import db, roster_queries
     from learnhours.warehouse.schema import learning_record
     from tests.test_migrations import _downgrade
 
@@ -365,12 +365,16 @@ def test_migration_0008_fills_record_agency_codes_and_lets_the_roster_load_again
                 select(learning_record.c.person_id, learning_record.c.agency_code)
             ).all()
         )
-        assert {m.agency_key for m in queries.members(connection)} == {""}  # not yet: roster
+        assert {m.agency_key for m in roster_queries.members(connection)} == {""}  # not yet: roster
     assert codes == {p["身分證字號"]: p["機關代碼"] for p in people}  # from the stored rows
     again = ingest_file(engine, tmp_path / "roster.csv")  # the same file, offered again
     assert not again.skipped and again.loaded == len(people)
     with engine.connect() as connection:
-        assert {m.agency_key for m in queries.members(connection)} == {CITY, DISTRICT, SCHOOL}
+        assert {m.agency_key for m in roster_queries.members(connection)} == {
+            CITY,
+            DISTRICT,
+            SCHOOL,
+        }
 
 
 def test_explain_names_the_agency_and_says_when_a_plan_is_not_for_the_person(

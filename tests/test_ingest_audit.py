@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from learnhours.flows.steps import files_under, ingest_paths
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.summary_facts import stale_reason
-from learnhours.warehouse import queries
+from learnhours.warehouse import record_queries
 from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row
 from tests.factories import export_file, new_id, record
@@ -97,7 +97,7 @@ def _backdate_batches(engine, days: int) -> datetime:
 
 def _newest(engine):
     with engine.connect() as c:
-        return queries.freshness(c).newest_batch
+        return record_queries.freshness(c).newest_batch
 
 
 def test_same_export_delivered_again_keeps_the_data_fresh(engine, tmp_path):

@@ -25,9 +25,19 @@ FORBIDDEN = {
 }
 # Configuration is read once, by the command line and the flows, which hand each layer what it
 # needs: no layer below them reads the settings.
-BELOW_SETTINGS = ("extractors", "transforms", "warehouse", "ingest", "notifiers", "plans", "emulator")
+BELOW_SETTINGS = (
+    "extractors",
+    "transforms",
+    "warehouse",
+    "ingest",
+    "notifiers",
+    "plans",
+    "emulator",
+)
 # Below every layer (Taipei's calendar, hours written plainly): they import nothing of the product.
 FOUNDATIONS = ("taipei.py", "plain_hours.py")
+# Storage stores: in the warehouse only the SQL built from a plan's rules reads a plan.
+PLAN_SQL = "learnhours/warehouse/plan_queries.py"
 
 
 def imported(source: str, module: str) -> set[str]:
@@ -76,9 +86,9 @@ def _within(names: set[str], module: str) -> list[str]:
 
 def test_every_import_form_is_seen():
     source = """
-import learnhours.warehouse.queries
+import learnhours.warehouse.record_queries
 from learnhours import settings
-from learnhours.transforms.dates import roc
+from learnhours.transforms.dates import parse_date
 from . import describe
 from ..notifiers import notices
 from .schema import Plan
@@ -89,7 +99,7 @@ def later():
 """
     found = imported(source, "learnhours.plans.files")
     assert {
-        "learnhours.warehouse.queries",
+        "learnhours.warehouse.record_queries",
         "learnhours.settings",
         "learnhours.transforms.dates",
         "learnhours.plans.describe",
@@ -141,3 +151,13 @@ def test_nothing_below_the_command_imports_it():
         for path in below
     }
     assert {p: bad for p, bad in offenders.items() if bad} == {}
+
+
+def test_only_the_plan_sql_in_the_warehouse_reads_a_plan():
+    assert (ROOT / PLAN_SQL).exists()
+    readers = {
+        path.relative_to(ROOT).as_posix()
+        for path in (PACKAGE / "warehouse").rglob("*.py")
+        if _within(_imports_of(path), "learnhours.plans")
+    }
+    assert readers == {PLAN_SQL}

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, inspect, select
 from learnhours.cli import main
 from learnhours.extractors.source_blocks import unpack as source_rows
 from learnhours.flows import steps
-from learnhours.warehouse import db, queries, run_log
+from learnhours.warehouse import db, record_queries, rejection_queries, run_log
 from learnhours.warehouse.schema import (
     ingest_batch,
     learning_record,
@@ -175,7 +175,7 @@ def test_upgrade_from_0002_backfills_last_seen_and_adds_rejected_person_id(empty
         )
         assert seen == loaded  # backfilled: until now a batch was last seen when loaded
         # Freshness now reads last_seen_at, and still ignores the roster.
-        assert queries.freshness(connection).newest_batch == seen["agency_export"]
+        assert record_queries.freshness(connection).newest_batch == seen["agency_export"]
         assert connection.execute(select(rejected_row.c.person_id)).scalar_one() is None
         connection.execute(
             insert(rejected_row).values(
@@ -187,7 +187,7 @@ def test_upgrade_from_0002_backfills_last_seen_and_adds_rejected_person_id(empty
                 person_id="A123456789",
             )
         )
-        assert queries.person_rejections(connection, "A123456789").unlinked == 1
+        assert rejection_queries.person_rejections(connection, "A123456789").unlinked == 1
     engine.dispose()
 
 

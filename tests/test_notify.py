@@ -476,7 +476,7 @@ def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine
 
 
 def test_mail_never_cites_a_class_date_after_the_computation_date(engine, tmp_path):
-    from learnhours.warehouse import queries
+    from learnhours.warehouse import record_queries
 
     pid = new_id()
     ingest_file(engine, roster_file(tmp_path, [person(pid)]))
@@ -486,7 +486,9 @@ def test_mail_never_cites_a_class_date_after_the_computation_date(engine, tmp_pa
     ]
     ingest_file(engine, export_file(tmp_path, rows))
     with engine.connect() as connection:
-        assert queries.freshness(connection, date(2026, 11, 23)).newest_record == date(2026, 11, 2)
+        assert record_queries.freshness(connection, date(2026, 11, 23)).newest_record == date(
+            2026, 11, 2
+        )
 
 
 def test_mail_from_set_after_queueing_is_the_from_of_every_mail_sent(engine, tmp_path):

@@ -218,11 +218,11 @@ def test_examples_explain_each_track_and_tree_node(name, engine, tmp_path):
 def _explain(engine, plan, pid: str, as_of: date = AS_OF):
     """The person's result and the text `learnhours explain` prints for them."""
     from learnhours.transforms.explain import explain
-    from learnhours.warehouse import queries
+    from learnhours.warehouse import record_queries, rejection_queries
 
     with engine.connect() as connection:
-        records = queries.person_records(connection, pid)
-        rejected = queries.person_rejections(connection, pid)
+        records = record_queries.person_records(connection, pid)
+        rejected = rejection_queries.person_rejections(connection, pid)
     result = next(p for p in compute(engine, plan, as_of).people if p.member.person_id == pid)
     return result, "\n".join(explain(plan, pid, result, records, as_of, rejected))
 

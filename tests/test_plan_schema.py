@@ -17,7 +17,7 @@ from learnhours.ingest import ingest_file
 from learnhours.plans import Condition, PlanError, find_plan, load_plan
 from learnhours.transforms.compliance import Member, Nesting, needed_hours
 from learnhours.transforms.hours import digital_share
-from learnhours.warehouse import queries
+from learnhours.warehouse import record_queries, roster_queries
 from tests.factories import export_file, new_id, person, record, roster_file
 from tests.test_rules import plan_with
 
@@ -59,7 +59,7 @@ def test_records_keep_the_learning_mode_and_digital_share_of_every_source(engine
     with engine.connect() as connection:
         stored = {
             r.course_code: (r.mode, r.digital_share)
-            for r in queries.person_records(connection, pid)
+            for r in record_queries.person_records(connection, pid)
         }
     assert stored == {
         "D1": ("digital", Decimal(1)),
@@ -106,7 +106,7 @@ def test_migration_0007_backfills_the_mode_of_records_loaded_before_it(tmp_path)
     _downgrade(engine, "0006")
     db.upgrade(engine)
     with engine.connect() as connection:
-        (r,) = queries.person_records(connection, pid)
+        (r,) = record_queries.person_records(connection, pid)
     assert (r.mode, r.digital_share) == ("digital", Decimal(1))
 
 
@@ -123,7 +123,7 @@ def test_roster_keeps_other_staff_kinds_and_its_other_columns(engine, tmp_path):
     report = ingest_file(engine, write_csv(tmp_path / "r.csv", header, people, "utf-8"))
     assert report.rejected == 0 and report.loaded == 2
     with engine.connect() as connection:
-        members = {m.person_id: m for m in queries.members(connection)}
+        members = {m.person_id: m for m in roster_queries.members(connection)}
     assert members[worker].category == "工友" and members[worker].attributes == {"角色": "駕駛"}
     assert members[student].category == "工讀生"
 
@@ -310,5 +310,5 @@ def test_migration_0007_lets_the_current_roster_load_again_for_its_other_columns
     assert not again.skipped and again.loaded == 2
     assert ingest_file(engine, current).skipped  # once
     with engine.connect() as connection:
-        members = {m.person_id: m for m in queries.members(connection)}
+        members = {m.person_id: m for m in roster_queries.members(connection)}
     assert members[senior].attributes == {"職等": "9"} and members[worker].category == "工友"

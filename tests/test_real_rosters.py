@@ -26,7 +26,7 @@ from learnhours.transforms.roster_codes import (
     shipped_code_tables,
 )
 from learnhours.transforms.unit_heads import unit_heads
-from learnhours.warehouse import queries
+from learnhours.warehouse import roster_queries
 from learnhours.warehouse.db import connect
 from tests.conftest import ROOT
 from tests.factories import export_file, new_id, record
@@ -323,7 +323,7 @@ def test_i19_the_latest_change_wins_and_the_report_says_so(tmp_path):
     people = staff()
     engine, report = _load(tmp_path, "eip", eip_view(tmp_path, people), EIP_OFFICE_CODES)
     with engine.connect() as connection:
-        chief = next(m for m in queries.members(connection) if m.name == "林科長")
+        chief = next(m for m in roster_queries.members(connection) if m.name == "林科長")
     assert chief.unit == "民政處"  # the 2026 row, not the 2025 one in 秘書處
     notes = "\n".join(report.notes)
     assert "林科長" in notes and "有 2 列" in notes and "異動時間最新" in notes
@@ -355,7 +355,7 @@ def test_i19_without_a_change_time_the_files_last_row_wins_and_is_stated(tmp_pat
     assert report.loaded == 1 and report.duplicates == 1
     assert any("以檔案中最後一列為準" in n for n in report.notes)
     with engine.connect() as connection:
-        assert queries.members(connection)[0].unit == "社會處"
+        assert roster_queries.members(connection)[0].unit == "社會處"
 
 
 def test_i19_an_unmapped_code_is_reported_once_with_its_rows_not_guessed(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from learnhours.flows import steps
 from learnhours.flows.steps import compute, cycle_collection_paused
-from learnhours.warehouse import queries
+from learnhours.warehouse import plan_queries, roster_queries
 from tests.test_agencies import CITY, DAY, DISTRICT, _load, _plan, government, member
 
 
@@ -23,7 +23,8 @@ def test_the_roster_comes_in_code_point_order_of_agency_unit_and_person(any_engi
     _load(any_engine, tmp_path, people)
     with any_engine.connect() as connection:
         roster = [
-            (m.agency_code, m.agency, m.unit, m.person_id) for m in queries.members(connection)
+            (m.agency_code, m.agency, m.unit, m.person_id)
+            for m in roster_queries.members(connection)
         ]
     assert len(roster) == len(people)
     assert roster == sorted(roster)
@@ -34,13 +35,13 @@ def test_the_roster_comes_in_code_point_order_of_agency_unit_and_person(any_engi
 def test_a_recompute_holds_the_cycle_collector_off_and_gives_it_back(engine, tmp_path, monkeypatch):
     _load(engine, tmp_path, government())
     seen = []
-    standings = queries.standings
+    standings = plan_queries.standings
 
     def watched(*args, **kwargs):
         seen.append(gc.isenabled())
         return standings(*args, **kwargs)
 
-    monkeypatch.setattr(queries, "standings", watched)
+    monkeypatch.setattr(plan_queries, "standings", watched)
     assert gc.isenabled()
     result = compute(engine, _plan(), DAY)
     assert seen == [False] and gc.isenabled()
@@ -60,7 +61,7 @@ def test_the_cycle_collector_comes_back_when_a_recompute_fails(engine, tmp_path,
     def broken(*_args, **_kwargs):
         raise RuntimeError("the roster could not be read")
 
-    monkeypatch.setattr(queries, "members", broken)
+    monkeypatch.setattr(roster_queries, "members", broken)
     with pytest.raises(RuntimeError, match="the roster could not be read"):
         compute(engine, _plan(), DAY)  # the roster thread's failure is the recompute's
     assert gc.isenabled()
@@ -72,7 +73,7 @@ def test_the_cycle_collector_comes_back_when_a_recompute_fails(engine, tmp_path,
 def test_the_roster_is_read_on_its_own_connection_beside_the_sums(engine, tmp_path, monkeypatch):
     _load(engine, tmp_path, government())
     threads = {}
-    members, standings = queries.members, queries.standings
+    members, standings = roster_queries.members, plan_queries.standings
 
     def roster(connection, *args):
         threads["roster"] = connection
@@ -82,8 +83,8 @@ def test_the_roster_is_read_on_its_own_connection_beside_the_sums(engine, tmp_pa
         threads["sums"] = connection
         return standings(connection, *args)
 
-    monkeypatch.setattr(queries, "members", roster)
-    monkeypatch.setattr(queries, "standings", sums)
+    monkeypatch.setattr(roster_queries, "members", roster)
+    monkeypatch.setattr(plan_queries, "standings", sums)
     result = steps.compute(engine, _plan(), DAY)
     assert threads["roster"] is not threads["sums"]
     assert {p.member.name for p in result.people} == {p["姓名"] for p in government()}

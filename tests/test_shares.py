@@ -14,7 +14,7 @@ from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers import ledger, notices, summary_facts
 from learnhours.notifiers.backends import MemoryBackend
-from learnhours.warehouse import queries
+from learnhours.warehouse import plan_queries
 from tests.factories import MAIL, export_file, record
 from tests.test_agencies import (
     CITY,
@@ -285,7 +285,7 @@ def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tm
     whole = compute(engine, plan, DAY)
     with engine.connect() as connection:
         contacts = steps.agency_hr(connection, whole)
-        mismatched = queries.agency_mismatches(connection, plan)
+        mismatched = plan_queries.agency_mismatches(connection, plan)
     expected = notices.Rollup.of(whole.agencies, contacts, whole.people, mismatched)
 
     assert all(p is not None for p in parts)

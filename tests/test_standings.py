@@ -1,5 +1,5 @@
-"""queries.standings: one GROUP BY over the records, each distinct SUM once, every sum rounded to
-the 0.01 h as it always was (a float, rounded), on SQLite and PostgreSQL alike."""
+"""plan_queries.standings: one GROUP BY over the records, each distinct SUM once, every sum
+rounded to the 0.01 h as it always was (a float, rounded), on SQLite and PostgreSQL alike."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -11,7 +11,7 @@ from sqlalchemy import event
 from learnhours.plans import find_plan
 from learnhours.plans.files import load_plan
 from learnhours.transforms.compliance import NO_STANDING, Member, Standing, assess, assess_person
-from learnhours.warehouse import queries
+from learnhours.warehouse import plan_queries
 from learnhours.warehouse.schema import ingest_batch, learning_record
 from tests.factories import new_id
 
@@ -65,7 +65,7 @@ def _sums_in_standings(engine, plan, as_of):
     event.listen(engine, "before_cursor_execute", seen)
     try:
         with engine.connect() as c:
-            found = queries.standings(c, plan, as_of)
+            found = plan_queries.standings(c, plan, as_of)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     (sql,) = [s for s in statements if "GROUP BY" in s]
@@ -114,8 +114,8 @@ def _check_digital(engine) -> None:
     # then round to 0.01) gave.
     before = Decimal("1.37") * Decimal("0.3333") + Decimal("2.75") * Decimal("0.6667")
     late = Decimal("0.33") * Decimal("0.5")  # after the judge date (09-30)
-    assert now[a].hours[digital] == queries._hours(float(before + late)) == Decimal("2.46")
-    assert judged[a].hours[digital] == queries._hours(float(before)) == Decimal("2.29")
+    assert now[a].hours[digital] == plan_queries._hours(float(before + late)) == Decimal("2.46")
+    assert judged[a].hours[digital] == plan_queries._hours(float(before)) == Decimal("2.29")
     assert now[a].hours["main/*"] == now[a].hours["main/total"] == Decimal("4.45")
     assert judged[a].hours["main/*"] == Decimal("4.12")
 

@@ -17,19 +17,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
     from learnhours.transforms.ids import is_valid_id, mask_id
-    from learnhours.warehouse import queries
+    from learnhours.warehouse import plan_queries, record_queries, roster_queries
 
     plan, as_of, engine = _plan(args), _as_of(args), _engine(args)
     with engine.connect() as connection:
         pid = _whom(connection, args.person_id)
         if pid is None:
             return 1
-        who = queries.member(connection, pid)
-        records = queries.person_records(connection, pid)
-        known = queries.people_like(connection, id_like=pid)
+        who = roster_queries.member(connection, pid)
+        records = record_queries.person_records(connection, pid)
+        known = roster_queries.people_like(connection, id_like=pid)
         name = who.name if who else (known[0].name if known else None)
         rejected = rejections_of(connection, pid, name)
-        now, judged = queries.standings(connection, plan, as_of) if who else ({}, {})
+        now, judged = plan_queries.standings(connection, plan, as_of) if who else ({}, {})
         # The source rows: the course names as written, and with --source the rows themselves.
         sources = source_rows(connection, [(r.batch_id, r.line_no) for r in records])
     if who is None and not records and not rejected.rows:
@@ -66,16 +66,16 @@ def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
     """The 身分證字號 a clerk means: a full one as typed; a masked one as the mails print it
     (`A12****789`) or a name, when one person has it. Several or none: says so, None."""
     from learnhours.transforms.ids import id_shaped, mask_id, normalize_id, unmasked
-    from learnhours.warehouse import queries
+    from learnhours.warehouse import rejection_queries, roster_queries
 
     text = normalize_id(typed)
     if id_shaped(text):
         return text
     masked = unmasked(text)
     if masked:
-        found = queries.people_like(connection, id_like=masked[0])
+        found = roster_queries.people_like(connection, id_like=masked[0])
     else:
-        found = queries.people_like(connection, name=typed.strip())
+        found = roster_queries.people_like(connection, name=typed.strip())
     if len(found) == 1:
         return found[0].person_id
     if not found:
@@ -83,7 +83,9 @@ def _whom(connection, typed: str) -> str | None:  # noqa: ANN001
         print(f"找不到「{typed}」：名冊與學習紀錄中都沒有{what}", file=sys.stderr)
         if masked:
             hits = [
-                line for line in queries.unlinked_rejections(connection) if line.value == masked[1]
+                line
+                for line in rejection_queries.unlinked_rejections(connection)
+                if line.value == masked[1]
             ]
             for line in hits:
                 print(

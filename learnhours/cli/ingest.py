@@ -100,7 +100,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
-    from learnhours.warehouse.queries import rejected_rows
+    from learnhours.warehouse.rejection_queries import rejected_rows
 
     with _engine(args).connect() as connection:
         rows = rejected_rows(connection)

@@ -38,7 +38,7 @@ from learnhours.transforms.compliance import (
 )
 from learnhours.transforms.roster_codes import CodeTableError, CodeTables, load_code_tables
 from learnhours.transforms.workdays import registered_by
-from learnhours.warehouse import queries
+from learnhours.warehouse import plan_queries, record_queries, rejection_queries, roster_queries
 from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, notice
 
@@ -247,7 +247,7 @@ def source_rows(
     blocks: dict[tuple[int, int], tuple[list[str], dict] | None] = {}
     found: dict[tuple[int, int], dict | None] = {}
     for batch_id, line_no in wanted:
-        block = queries.source_block_of(connection, batch_id, line_no)
+        block = record_queries.source_block_of(connection, batch_id, line_no)
         if block is None:
             found[(batch_id, line_no)] = None
             continue
@@ -264,24 +264,24 @@ def source_rows(
 
 def rejections_of(
     connection: Connection, person_id: str, name: str | None = None
-) -> queries.PersonRejections:
+) -> rejection_queries.PersonRejections:
     """The rejected rows of one person, for `explain`: those carrying the ID (valid or not: a
     mistyped one is found by the source row), and how many rows without a valid ID could be the
     person's (their row names the person, or its masked ID is the person's; or the source row
     was not kept)."""
     from learnhours.transforms.ids import mask_id, normalize_id
 
-    own = queries.person_rejections(connection, person_id)
+    own = rejection_queries.person_rejections(connection, person_id)
     rows = list(own.rows)
     could_be: set[tuple[int, int]] = set()
-    unlinked = queries.unlinked_rejections(connection)
+    unlinked = rejection_queries.unlinked_rejections(connection)
     sources = source_rows(connection, dict.fromkeys((x.batch_id, x.line_no) for x in unlinked))
     for line in unlinked:
         where = (line.batch_id, line.line_no)
         row = sources[where]
         cells = {normalize_id(v) for v in row.values()} if row is not None else set()
         if person_id in cells:
-            rows.append(queries.RejectedLine(line.file_name, line.line_no, line.column_name,
+            rows.append(rejection_queries.RejectedLine(line.file_name, line.line_no, line.column_name,
                                              line.reason))  # fmt: skip
         elif (
             row is None
@@ -289,7 +289,7 @@ def rejections_of(
             or (name and any(str(v).strip() == name for v in row.values()))
         ):
             could_be.add(where)
-    return queries.PersonRejections(rows, len(could_be))
+    return rejection_queries.PersonRejections(rows, len(could_be))
 
 
 # --- compliance ---------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def compute(
         with ThreadPoolExecutor(1, thread_name_prefix="roster") as pool:
             roster = pool.submit(_bound_members, engine, plan, agencies)
             with engine.connect() as connection:
-                now, judged = queries.standings(connection, plan, as_of, agencies)
+                now, judged = plan_queries.standings(connection, plan, as_of, agencies)
             members = roster.result()
         people = assess(plan, members, now, judged, as_of)
         units = assess_units(plan, people)
@@ -354,7 +354,7 @@ def _bound_members(
 ) -> list[Member]:
     """The roster people the plan is for (`who`); `agencies`: of these agencies only."""
     with engine.connect() as connection:
-        return [m for m in queries.members(connection, agencies) if plan.binds(m)]
+        return [m for m in roster_queries.members(connection, agencies) if plan.binds(m)]
 
 
 # `status` and `units` judge a plan of several agencies this many people at a time, whole agencies
@@ -400,7 +400,7 @@ def shares(engine: Engine, count: int) -> list[tuple[str, ...]]:
     """The roster's agencies in `count` shares of about equal headcount, for workers to judge
     side by side; [] when there are fewer than two agencies (nothing to share)."""
     with engine.connect() as connection:
-        headcounts = queries.agency_headcounts(connection)
+        headcounts = roster_queries.agency_headcounts(connection)
     if len(headcounts) < 2 or count < 2:
         return []
     # The largest agency first, each to the share with the fewest people so far.
@@ -437,7 +437,7 @@ def data_note(engine: Engine, plan: Plan, as_of: date) -> DataNote:
         notes.append(f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之後：以下為期末的結果")
     until = min(as_of, end)
     with engine.connect() as connection:
-        held = queries.coverage(connection, plan.earliest_window_start, until)
+        held = record_queries.coverage(connection, plan.earliest_window_start, until)
     if not held.inside and as_of >= start:
         where = (
             f"資料庫中的紀錄結束於 {roc(held.first)}至{roc(held.last)}"
@@ -500,7 +500,7 @@ class Mail:
 def _context(engine: Engine, plan: Plan, today: date, mail: Mail) -> notices.Context:
     """What every notice needs: plan, dates, staleness, and who sends to whom."""
     with engine.connect() as connection:
-        fresh = queries.freshness(connection, today)
+        fresh = record_queries.freshness(connection, today)
     stale = summary_facts.stale_reason(
         fresh.newest_batch, plan.reminders.freshness_days, datetime.now(UTC)
     )
@@ -586,7 +586,7 @@ def audiences(connection: Connection, ctx: notices.Context, result: Compliance) 
 def agency_hr(connection: Connection, result: Compliance) -> dict[str, tuple[str, ...]]:
     """Each agency's HR addresses: the contacts file's (by code, else name), and the roster's
     people of that agency the plan's `reminders.agency_hr` conditions pick out."""
-    listed = queries.agency_contacts(connection)
+    listed = roster_queries.agency_contacts(connection)
     conditions = result.plan.reminders.agency_hr
     out = {}
     for a in result.agencies:
@@ -789,7 +789,7 @@ def judge_share(
         if not _rollup_owed(connection, plan, today, mail.hr(plan)):
             return result, report, None
         contacts = agency_hr(connection, result)
-        mismatched = queries.agency_mismatches(connection, plan, agencies)
+        mismatched = plan_queries.agency_mismatches(connection, plan, agencies)
     return result, report, notices.Rollup.of(result.agencies, contacts, result.people, mismatched)
 
 

@@ -21,7 +21,7 @@ from learnhours.plans import Plan
 from learnhours.taipei import TAIPEI, roc
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.unit_heads import doubts, unit_heads
-from learnhours.warehouse import queries
+from learnhours.warehouse import plan_queries, record_queries, rejection_queries
 
 SHOWN = 30  # names listed per line; HR opens the attachment or `learnhours notices` for the rest
 _KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
@@ -127,7 +127,7 @@ class Ledgered:
     sent_rows: list  # notices sent since the run started
     statuses: dict[tuple[int, str], tuple[str, str]]  # (stage, key) -> reminder status, detail
     troubles: list[tuple[str, str]]  # (recipient key, line) of failed or stuck notices
-    mismatches: dict[str, list[tuple[str, int]]]  # queries.agency_mismatches
+    mismatches: dict[str, list[tuple[str, int]]]  # plan_queries.agency_mismatches
     rejected: list = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
@@ -146,7 +146,7 @@ def gather(
     agencies only (a share of the plan writes its agencies' summaries, never the roll-up, so it
     reads neither the warehouse's rejected rows nor the people missing from the roster)."""
     whole = share is None
-    unknown = queries.unknown_people(connection, plan) if whole else []
+    unknown = plan_queries.unknown_people(connection, plan) if whole else []
     return Ledgered(
         sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
         statuses={
@@ -155,8 +155,8 @@ def gather(
             for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
         },
         troubles=ledger.trouble_rows(connection, plan.id),
-        mismatches=queries.agency_mismatches(connection, plan, share) if mismatches else {},
-        rejected=queries.rejected_rows(connection) if whole else [],
+        mismatches=plan_queries.agency_mismatches(connection, plan, share) if mismatches else {},
+        rejected=rejection_queries.rejected_rows(connection) if whole else [],
         unknown=[f"{name}（{count} 筆）" for _pid, name, count in unknown],
     )
 
@@ -236,4 +236,4 @@ def short_records(connection: Connection, people: list[PersonResult]) -> dict[st
     """The stored records of the short among `people`, in the workbook's order, up to about
     MAX_RECORD_ROWS rows: the HR workbook's sheet of each one's records counted or not."""
     ids = [p.member.person_id for p in short_people(people)]
-    return dict(queries.records_of(connection, ids, notices.MAX_RECORD_ROWS))
+    return dict(record_queries.records_of(connection, ids, notices.MAX_RECORD_ROWS))

@@ -54,7 +54,7 @@ class Check:
         return self.every_code or (self.codes is not None and code in self.codes)
 
     def names_record(self, code: int | None, course_name: str) -> bool:
-        """Whether the requirement itself names a record (the SQL in queries.check_matches):
+        """Whether the requirement itself names a record (the SQL in plan_queries.check_matches):
         by its codes, or its course-name words; neither, every record; never its except_codes."""
         if code is not None and code in self.except_codes:
             return False

@@ -68,4 +68,3 @@ def parse_date(value: object, *, gregorian: bool = False) -> date | None:
         return date(year, int(m), int(d))
     except ValueError:
         raise DateError(f"「{text}」不是存在的日期") from None
-

@@ -275,4 +275,3 @@ def elearning_reason(
     if questionnaire.strip() and questionnaire.strip() != "已填寫":
         failures.append("問卷未填寫")
     return "；".join(failures) or None
-

@@ -101,7 +101,8 @@ def reject(
 
 def mark_seen(engine: Engine, digests: Iterable[str], when: datetime | None = None) -> int:
     """Content already loaded was delivered again (`when`, default now): its batches' last_seen_at
-    moves forward, never back. How many batches moved. Freshness (queries.freshness) reads it.
+    moves forward, never back. How many batches moved. Freshness (record_queries.freshness) reads
+    it.
 
     A short transaction of its own: a portal that sends the same export in a quiet week still
     proves the data current, even though nothing is loaded.

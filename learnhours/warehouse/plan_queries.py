@@ -1,0 +1,262 @@
+"""The SQL built from a plan's rules: the hours each record counts (DOMAIN rules 1-3), which
+records count toward each figure, every person's standings in one GROUP BY (rule 4), and the plan
+period's people off the roster and records of another agency. The only warehouse module that
+reads a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from operator import itemgetter
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+
+from learnhours.plans import Check, Plan, window_start
+from learnhours.transforms.compliance import ALL, Standing
+from learnhours.warehouse.roster_queries import of_agencies
+from learnhours.warehouse.schema import learning_record, person
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+lr = learning_record.c
+
+
+def counted_hours(plan: Plan, *, zero_filtered: bool = False):  # noqa: ANN201 - SQL expression
+    """Rules 1-3 in SQL: quantity in its unit times the plan's factor; 0 with a zero reason.
+
+    `zero_filtered`: the caller's WHERE already drops zero-reason records.
+    """
+    hours = case(
+        (lr.unit == "hour", lr.quantity),
+        (lr.unit == "day", lr.quantity * literal(plan.hours_per_day)),
+        (lr.unit == "credit", lr.quantity * literal(plan.hours_per_credit)),
+        else_=lr.quantity,
+    )
+    if zero_filtered:
+        return hours
+    return case((lr.zero_reason.is_(None), hours), else_=literal(ZERO))
+
+
+def _own(check: Check) -> ColumnElement[bool]:
+    """The records a requirement names: its codes, or (either) a course name containing one of
+    its words; neither: every record. Never its except_codes."""
+    parts: list[ColumnElement[bool]] = []
+    if check.codes is not None:
+        parts.append(lr.category_code.in_(sorted(check.codes)))
+    # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
+    parts += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
+    condition: ColumnElement[bool] = or_(*parts) if parts else literal(True)
+    if check.except_codes:
+        condition = and_(
+            condition,
+            or_(lr.category_code.is_(None), lr.category_code.not_in(sorted(check.except_codes))),
+        )
+    return condition
+
+
+def check_matches(plan: Plan) -> dict[str, ColumnElement[bool]]:
+    """Check key -> which records count toward it; one declared inside another (nested, an
+    `including`) counts only its parent's records."""
+    conditions: dict[str, ColumnElement[bool]] = {}
+    for check in plan.checks:  # parents come before what they hold
+        own = _own(check)
+        if check.within_parent and check.parent is not None:
+            own = and_(conditions[f"{check.track}/{check.parent}"], own)
+        conditions[check.key] = own
+    return conditions
+
+
+def _by_mode(hours: ColumnElement[Any], mode: str | None) -> ColumnElement[Any]:
+    """Only the hours learned digitally (or in person), by the record's digital share."""
+    if mode == "digital":
+        return hours * lr.digital_share
+    if mode == "physical":
+        return hours * (literal(1) - lr.digital_share)
+    return hours
+
+
+def _hours(value: float | None) -> Decimal:
+    # Summed as float (SQLite does anyway): back to the 0.01 h the warehouse stores.
+    return Decimal(round(value, 2)).quantize(CENT) if value else ZERO
+
+
+def standings(
+    connection: Connection, plan: Plan, as_of: date, agencies: Sequence[str] | None = None
+) -> tuple[dict[str, Standing], dict[str, Standing]]:
+    """Hours per person and figure, now (records to the as-of date, within each track's
+    counting window) and at each track's judge date; `agencies`: of these agencies' people only.
+
+    One GROUP BY person over the plan's records (rule 4): a SUM per distinct figure and window
+    (a requirement over every record is the track's `*` column, summed once), and the bundle
+    courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
+    """
+    hours = counted_hours(plan, zero_filtered=True)
+    matches = check_matches(plan)
+    lower = plan.earliest_window_start
+    windows = []  # (track, "now" | "judged", end)
+    for t in plan.track_views:
+        now_end = min(as_of, t.counted_until)
+        judge_end = min(now_end, t.judged_on)
+        windows.append((t, "now", now_end))
+        if judge_end != now_end:
+            windows.append((t, "judged", judge_end))
+    top = max(end for _t, _w, end in windows)
+
+    def within(end: date, start: date, condition: ColumnElement[bool] | None) -> list:
+        # The WHERE clause already spans lower..top: only a narrower window needs its own test.
+        parts = [] if condition is None else [condition]
+        if end < top:
+            parts.append(lr.end_date <= end)
+        if start > lower:
+            parts.append(lr.end_date >= start)
+        return parts
+
+    sums: list[ColumnElement[Any]] = []  # each distinct SUM once
+
+    def column(parts: list, value: ColumnElement[Any]) -> int:
+        summed = case((and_(*parts), value)) if parts else value
+        at = next((i for i, s in enumerate(sums) if s.compare(summed)), None)
+        if at is None:
+            at = len(sums)
+            sums.append(summed)
+        return at
+
+    layout: list[tuple[str, str, int]] = []  # (window, key, SUM column) of each figure
+    for t, window, end in windows:
+        for c in t.checks:
+            start = window_start(plan.period.start, c.years)
+            condition = None if _every(c) else matches[c.key]
+            layout.append(
+                (window, c.key, column(within(end, start, condition), _by_mode(hours, c.mode)))
+            )
+        layout.append(
+            (window, f"{t.id}/{ALL}", column(within(end, plan.period.start, None), hours))
+        )
+    # Cast in SQL: a float, as the DBAPI gives SQLite's sums, from PostgreSQL's exact numeric sum
+    # (both sides round it correctly: what float() of the Decimal gave).
+    columns: list[ColumnElement[Any]] = [cast(func.sum(s), Float) for s in sums]
+    codes = [c.code for c in plan.bundle.courses] if plan.bundle else []
+    if codes:
+        passed = lr.course_code.in_(codes)
+        columns += [
+            func.count(func.distinct(case((and_(passed, *within(end, plan.period.start, None)),
+                                           lr.course_code))))
+            for _t, _w, end in windows
+        ]  # fmt: skip
+    # Records earning 0 h (rules 2-3) add nothing and never pass a bundle course: leave them out.
+    query = (
+        select(lr.person_id, *columns)
+        .where(lr.end_date.between(lower, top), lr.zero_reason.is_(None))
+        .group_by(lr.person_id)
+    )
+    if agencies is not None:
+        ours = select(person.c.person_id).where(person.c.on_roster, of_agencies(agencies))
+        query = query.where(lr.person_id.in_(ours))
+    # Row positions (the person is column 0) of each window's figures: the judged figures are
+    # the now figures with the judge-date window's sums where a track has one.
+    now_keys = [key for window, key, _at in layout if window == "now"]
+    now_at = {key: at + 1 for window, key, at in layout if window == "now"}
+    judged_at = {**now_at, **{key: at + 1 for window, key, at in layout if window == "judged"}}
+    now_sums = _picker([now_at[k] for k in now_keys])
+    judged_sums = _picker([judged_at[k] for k in now_keys])
+    two = any(w == "judged" for _t, w, _e in windows)
+    first_count = len(sums) + 1
+    now_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows) if w == "now"]
+    judged_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows)]
+    # Few distinct sums occur (hours come in halves and quarters): convert each once.
+    cents = _Cents()
+    hours_of = cents.__getitem__
+
+    now: dict[str, Standing] = {}
+    judged: dict[str, Standing] = {}
+    for row in connection.execute(query).fetchall():
+        now_hours = dict(zip(now_keys, map(hours_of, now_sums(row)), strict=True))
+        now_bundle = {tid: row[i] == len(codes) for tid, i in now_counts} if codes else _NO_BUNDLE
+        standing = now[row[0]] = Standing(now_hours, now_bundle)
+        if two:
+            standing = Standing(
+                dict(zip(now_keys, map(hours_of, judged_sums(row)), strict=True)),
+                {tid: row[i] == len(codes) for tid, i in judged_counts} if codes else _NO_BUNDLE,
+            )
+        judged[row[0]] = standing
+    return now, judged
+
+
+_NO_BUNDLE: Mapping[str, bool] = MappingProxyType({})
+
+
+def _every(check: Check) -> bool:
+    """Whether a requirement counts every record (no codes, names or exceptions, no parent)."""
+    return (
+        check.codes is None
+        and not check.name_contains
+        and not check.except_codes
+        and not (check.within_parent and check.parent is not None)
+    )
+
+
+def _picker(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A row's values at these positions, as a tuple (itemgetter of one position is no tuple)."""
+    if len(positions) == 1:
+        (at,) = positions
+        return lambda row: (row[at],)
+    return itemgetter(*positions)
+
+
+class _Cents(dict[float | None, Decimal]):
+    """A sum (float, None for no record) -> its Decimal hours, each distinct sum converted once."""
+
+    def __missing__(self, value: float | None) -> Decimal:
+        hours = self[value] = _hours(value)
+        return hours
+
+
+def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, int]]:
+    """People with records in the plan period who are not on the roster: kept, reported, never counted."""
+    rows = connection.execute(
+        select(lr.person_id, func.max(lr.name), func.count())
+        .outerjoin(person, person.c.person_id == lr.person_id)
+        .where(or_(person.c.person_id.is_(None), ~person.c.on_roster))
+        .where(lr.end_date.between(plan.period.start, plan.period.end))
+        .group_by(lr.person_id)
+        .order_by(lr.person_id)
+    )
+    return [tuple(r) for r in rows]
+
+
+def agency_mismatches(
+    connection: Connection, plan: Plan, agencies: Sequence[str] | None = None
+) -> dict[str, list[tuple[str, int]]]:
+    """People whose records of the plan period carry another agency's code (服務機關代碼) than
+    the roster's: person id -> [(that code, records)]. Only where both sides have a code.
+    `agencies`: of these agencies' people only (a share of the plan)."""
+    query = (
+        select(lr.person_id, lr.agency_code, func.count())
+        .join(person, person.c.person_id == lr.person_id)
+        .where(person.c.on_roster, person.c.agency_code != "", lr.agency_code.is_not(None))
+        .where(lr.agency_code != person.c.agency_code)
+        .where(lr.end_date.between(plan.earliest_window_start, plan.period.end))
+        .group_by(lr.person_id, lr.agency_code)
+        .order_by(lr.person_id, lr.agency_code)
+    )
+    if agencies is not None:
+        query = query.where(of_agencies(agencies))
+    rows = connection.execute(query)
+    out: dict[str, list[tuple[str, int]]] = {}
+    for pid, code, count in rows:
+        out.setdefault(pid, []).append((code, count))
+    return out

@@ -1,0 +1,98 @@
+"""The rejected rows as the rest of the product reads them: every one (HR's list), a person's own,
+and those carrying no valid ID (whose they are, their source rows tell)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, select
+
+from learnhours.warehouse.schema import ingest_batch, rejected_row
+
+
+def rejected_rows(
+    connection: Connection, limit: int | None = None
+) -> list[tuple[str, int, str, str, str]]:
+    query = (
+        select(
+            ingest_batch.c.file_name,
+            rejected_row.c.line_no,
+            rejected_row.c.column_name,
+            rejected_row.c.value,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return [tuple(r) for r in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    """One problem of a rejected row that carried this person's (valid) 身分證字號."""
+
+    file_name: str
+    line_no: int
+    column_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PersonRejections:
+    """What `explain` says about rejected rows: this person's own, and how many cannot be linked."""
+
+    rows: list[RejectedLine]
+    unlinked: int  # rejected lines without a valid ID: they may or may not be this person's
+
+
+def person_rejections(connection: Connection, person_id: str) -> PersonRejections:
+    rows = connection.execute(
+        select(
+            ingest_batch.c.file_name,
+            rejected_row.c.line_no,
+            rejected_row.c.column_name,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .where(rejected_row.c.person_id == person_id)
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    lines = (
+        select(rejected_row.c.batch_id, rejected_row.c.line_no)
+        .where(rejected_row.c.person_id.is_(None))
+        .distinct()
+        .subquery()
+    )
+    unlinked = connection.execute(select(func.count()).select_from(lines)).scalar_one()
+    return PersonRejections([RejectedLine(*r) for r in rows], unlinked)
+
+
+@dataclass(frozen=True)
+class UnlinkedLine:
+    """A problem of a rejected row that carries no valid ID: whose it is, its source row tells."""
+
+    batch_id: int
+    line_no: int
+    file_name: str
+    column_name: str
+    value: str  # an invalid ID is kept masked only
+    reason: str
+
+
+def unlinked_rejections(connection: Connection) -> list[UnlinkedLine]:
+    rows = connection.execute(
+        select(
+            rejected_row.c.batch_id,
+            rejected_row.c.line_no,
+            ingest_batch.c.file_name,
+            rejected_row.c.column_name,
+            rejected_row.c.value,
+            rejected_row.c.reason,
+        )
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .where(rejected_row.c.person_id.is_(None))
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+    return [UnlinkedLine(*r) for r in rows]

@@ -10,7 +10,9 @@ person is of one agency (a roster without agency columns), in the other they are
 Each side is timed `--repeat` times, interleaved; the best of each is compared:
 - compute: the plan's recompute (people, units, agencies);
 - summaries: every HR summary of the night rendered, workbooks included (one-agency: the one
-  summary; government: every agency's own summary and the roll-up), nothing sent.
+  summary; government: every agency's own summary and the roll-up), through the night's own
+  route (steps.send_plan), ledgered and handed to an in-memory mail backend: its time less
+  the recompute's inside it.
 The night is outside every reminder stage, so reminders and digests are not part of it.
 """
 
@@ -27,10 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from learnhours.flows import steps  # noqa: E402
-from learnhours.flows.steps import Mail, compute  # noqa: E402
-from learnhours.notifiers.backends import MailSettings  # noqa: E402
+from learnhours.notifiers.backends import MailSettings, MemoryBackend  # noqa: E402
 from learnhours.plans import Plan, find_plan  # noqa: E402
+from learnhours.steps import (  # noqa: E402
+    Mail,
+    send_plan,
+    sending,  # noqa: E402
+)
 from learnhours.warehouse.db import connect  # noqa: E402
 from learnhours.warehouse.schema import ingest_batch, learning_record, person  # noqa: E402
 
@@ -87,15 +92,27 @@ def night(url: str, plan: Plan) -> tuple[float, float, int, int]:
     """(compute seconds, summaries seconds, summaries rendered, bytes of the largest)."""
     engine = connect(url)
     mail = Mail(MailSettings())
-    t0 = time.perf_counter()
-    result = compute(engine, plan, AS_OF)
-    t1 = time.perf_counter()
-    ctx, tonight = steps._plan(engine, result, AS_OF, mail)
-    with engine.connect() as connection:
-        drafts = steps._summaries(connection, ctx, result, tonight, datetime.now(UTC))
-    t2 = time.perf_counter()
+    backend = MemoryBackend()
+    computing = [0.0]
+    real = sending.compute
+
+    def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        t = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            computing[0] += time.perf_counter() - t
+
+    sending.compute = timed
+    try:
+        t0 = time.perf_counter()
+        send_plan(engine, plan, AS_OF, mail, backend=backend)
+        t1 = time.perf_counter()
+    finally:
+        sending.compute = real
     engine.dispose()
-    return t1 - t0, t2 - t1, len(drafts), max(len(d.mime) for d in drafts)
+    sizes = [len(m.as_bytes()) for m in backend.outbox]
+    return computing[0], t1 - t0 - computing[0], len(sizes), max(sizes)
 
 
 def main() -> None:

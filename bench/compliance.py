@@ -32,8 +32,8 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import realistic  # noqa: E402
-from learnhours.flows.steps import compute  # noqa: E402
 from learnhours.plans import find_plan  # noqa: E402
+from learnhours.steps import compute  # noqa: E402
 from learnhours.warehouse.db import connect  # noqa: E402
 from learnhours.warehouse.schema import ingest_batch, learning_record, person  # noqa: E402
 

@@ -4,7 +4,7 @@
     python bench/mail_delivery.py --n 2000
     python bench/mail_delivery.py --render learnhours.notifiers.render:bench_message  # old mode
 
-(b) the real path, timed end to end: notices.plan_tonight renders every reminder (Jinja2, text +
+(b) the real path, timed end to end: reminders.plan_tonight renders every reminder (Jinja2, text +
 HTML, MIME), ledger.enqueue writes them to a fresh SQLite ledger, ledger.deliver marks them,
 sends them with SmtpBackend over one connection to an aiosmtpd sink on loopback, and records
 each outcome. (a) raw smtplib sends the same reminders, rendered beforehand by the same code and
@@ -149,21 +149,24 @@ def _people(n: int) -> list:
 
 
 def _context():  # noqa: ANN202
-    from learnhours.notifiers import notices
+    from learnhours.notifiers.drafts import Context
     from learnhours.plans import find_plan
 
-    return notices.Context(find_plan("national-2026"), TODAY, TODAY, "", SENDER)
+    return Context(find_plan("national-2026"), TODAY, TODAY, "", SENDER)
 
 
 def _render(n: int) -> list[bytes]:
-    from learnhours.notifiers import notices
+    from learnhours.notifiers.drafts import rendered
+    from learnhours.notifiers.reminders import plan_tonight
 
-    return [d.mime for d in notices.rendered(notices.plan_tonight(_context(), _people(n), []))]
+    return [d.mime for d in rendered(plan_tonight(_context(), _people(n), []))]
 
 
 def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[str]]:
     """Seconds for render+enqueue and for deliver, and the outcomes."""
-    from learnhours.notifiers import ledger, notices
+    from learnhours.notifiers import ledger
+    from learnhours.notifiers.drafts import rendered
+    from learnhours.notifiers.reminders import plan_tonight
     from learnhours.warehouse.db import connect
 
     engine = connect(f"sqlite:///{workdir / 'bench.db'}")
@@ -173,9 +176,9 @@ def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[s
         parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=60"), local_hostname="bench"
     )
     start = time.perf_counter()
-    tonight = notices.plan_tonight(ctx, people, [])
+    tonight = plan_tonight(ctx, people, [])
     with engine.begin() as connection:
-        queued = ledger.enqueue(connection, ctx.plan.id, notices.rendered(tonight), TODAY)
+        queued = ledger.enqueue(connection, ctx.plan.id, rendered(tonight), TODAY)
     rendered = time.perf_counter()
     outcomes = ledger.deliver(engine, backend, ctx.plan.id).counts
     end = time.perf_counter()

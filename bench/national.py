@@ -9,7 +9,7 @@ records (x 9,000,000, bench/realistic.py: 3,000 courses on varied dates). Then t
 product runs it, timed step by step:
   1. ingest one new monthly export (x 1,000,000 rows, a CSV file) with `ingest_file`;
   2. recompute and notify on a day of the 30-day reminder stage, as `learnhours notify` and the
-     nightly flow do it (`steps.notify_in_parts`): a run of whole agencies of about 100,000
+     nightly flow do it (`steps.send_plan`): a run of whole agencies of about 100,000
      people at a time, recomputed, then every reminder and unit digest rendered, ledgered and
      delivered over SMTP to a sink on loopback (aiosmtpd in its own process, so it does not
      share this one's interpreter), and each agency's summary; then the roll-up. The
@@ -44,10 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import realistic  # noqa: E402
-from learnhours.flows import steps  # noqa: E402
+from learnhours import steps  # noqa: E402
 from learnhours.ingest import ingest_file  # noqa: E402
 from learnhours.notifiers.backends import MailSettings  # noqa: E402
 from learnhours.plans import find_plan  # noqa: E402
+from learnhours.steps import sending  # noqa: E402
 from learnhours.transforms.workdays import last_day_registered_in_time  # noqa: E402
 from learnhours.warehouse.db import connect  # noqa: E402
 from learnhours.warehouse.schema import ingest_batch, learning_record, person  # noqa: E402
@@ -175,7 +176,7 @@ def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa
           f"{report.rejected} rejected{', already loaded' if report.skipped else ''}")  # fmt: skip
     judged: list[tuple[int, int, int]] = []
     computing = [0.0]
-    real_compute = steps.compute
+    real_compute = sending.compute
 
     def timed_compute(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         t0 = time.perf_counter()
@@ -184,23 +185,20 @@ def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa
         finally:
             computing[0] += time.perf_counter() - t0
 
-    def count(result, _report) -> None:  # noqa: ANN001
-        short = sum(p.status == "short" for p in result.people)
-        judged.append((len(result.people), short, len(result.units)))
+    def count(_night, part) -> None:  # noqa: ANN001
+        judged.append((part.people, part.short, len(part.units)))
 
-    steps.compute = timed_compute  # the parts' recomputes, timed apart from the mail
+    sending.compute = timed_compute  # the parts' recomputes, timed apart from the mail
     try:
-        parts, last = _step("recompute + notify, a part at a time", results,
-                            lambda: steps.notify_in_parts(engine, plan, as_of, mail,
-                                                          judged=count))  # fmt: skip
+        sent = _step("recompute + notify, a part at a time", results,
+                     lambda: steps.send_plan(engine, plan, as_of, mail, on_part=count))  # fmt: skip
     finally:
-        steps.compute = real_compute
-    sent = steps.NotifyReport.merged(parts, last)
+        sending.compute = real_compute
     print(f"    {len(judged)} part(s); {sum(j[0] for j in judged)} people: "
           f"{sum(j[1] for j in judged)} short, {sum(j[2] for j in judged)} units; "
           f"recompute {computing[0]:.1f} s of it")  # fmt: skip
     print(f"    queued {sent.queued}; delivered {dict(sent.delivered.counts)}; "
-          f"summary {'sent' if sent.summary_sent else sent.summary_note}")  # fmt: skip
+          f"summary {'sent' if sent.summaries_queued else sent.summary_note}")  # fmt: skip
     total = sum(s for _n, s, _m in results)
     print(f"  {'the night':<44} {total:8.1f} s   peak RSS {max(m for *_x, m in results):7.0f} MB")
     return results
@@ -221,7 +219,7 @@ class _Lines:
 
 
 def _dry_run(engine, plan, as_of, mail) -> None:  # noqa: ANN001
-    from learnhours.cli.notify import _notify_dry_run
+    from learnhours.cli.notify import _dry_run as _notify_dry_run
 
     print("notify --dry-run (before the night: every notice of it listed)", flush=True)
     out = _Lines()

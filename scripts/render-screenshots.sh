@@ -39,7 +39,7 @@ from datetime import date
 from pathlib import Path
 
 from learnhours.demo_data import build_sample, write_inbox
-from learnhours.flows.steps import Mail, compute, ingest_paths, notify
+from learnhours.steps import Mail, ingest_paths, send_plan
 from learnhours.notifiers.backends import MailSettings, MemoryBackend
 from learnhours.plans import find_plan
 from learnhours.warehouse.db import connect
@@ -49,7 +49,7 @@ engine = connect(f"sqlite:///{work / 'warehouse.db'}")
 write_inbox(build_sample(as_of.year, as_of), work / "inbox")
 ingest_paths(engine, [work / "inbox"])
 backend = MemoryBackend()
-notify(engine, compute(engine, find_plan("current", day=as_of), as_of), as_of, Mail(MailSettings()), backend)
+send_plan(engine, find_plan("current", day=as_of), as_of, Mail(MailSettings()), backend=backend)
 
 kinds = {"summary": "【學習時數摘要】", "reminder": "【學習時數提醒】", "digest": "【單位學習時數】"}
 for name, prefix in kinds.items():

@@ -14,8 +14,8 @@ from learnhours.demo_data import (
     write_csv,
     write_xlsx,
 )
-from learnhours.flows.steps import Mail
 from learnhours.notifiers.backends import MailSettings
+from learnhours.steps import Mail
 
 _rng = random.Random(20261123)
 

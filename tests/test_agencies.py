@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 from learnhours.cli import main
 from learnhours.cli.status import agency_rows, status_rows, unit_rows
 from learnhours.demo_data import ROSTER_HEADER, write_csv
-from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import load_plan
+from learnhours.steps import compute, send_plan
 from tests.conftest import ROOT
 from tests.factories import MAIL, export_file, new_id, person, record
 from tests.test_rules import plan_with
@@ -184,7 +184,7 @@ def test_each_agency_hr_gets_only_its_own_people_and_the_government_the_roll_up(
     _load(engine, tmp_path, people, met={"市人事主任", "市人事員"})
     result = compute(engine, _city_plan(), DAY)
     backend = MemoryBackend()
-    notify(engine, result, DAY, MAIL, backend)
+    send_plan(engine, result.plan, DAY, MAIL, backend=backend)
     mails = _mails(backend)
     ids = {p["姓名"]: p["身分證字號"] for p in people}
     hr = {a: next(p["電子郵件"] for p in people if p["機關代碼"] == a and p["角色"]) for a in NAMES}
@@ -232,7 +232,7 @@ def test_each_agency_hr_gets_only_its_own_people_and_the_government_the_roll_up(
 
     # A re-run the same night sends nothing twice.
     again = MemoryBackend()
-    notify(engine, compute(engine, _city_plan(), DAY), DAY, MAIL, again)
+    send_plan(engine, _city_plan(), DAY, MAIL, backend=again)
     assert again.outbox == []
 
 
@@ -259,7 +259,7 @@ def test_agency_contacts_file_names_where_an_agency_summary_goes(engine, tmp_pat
         "機關代碼應為英文字母與數字（如 379680000A）", "電子郵件格式不正確",
     ]  # fmt: skip
     backend = MemoryBackend()
-    notify(engine, compute(engine, _city_plan(), DAY), DAY, MAIL, backend)
+    send_plan(engine, _city_plan(), DAY, MAIL, backend=backend)
     mails = _mails(backend)
     assert all(
         any("示範市政府" in m["Subject"] for m in mails[a])
@@ -278,7 +278,7 @@ def test_records_of_another_agency_are_reported_to_the_agency(any_engine, tmp_pa
                                                       code="X9", day=date(2026, 4, 1),
                                                       服務機關代碼=CITY)], "late.csv"))  # fmt: skip
     backend = MemoryBackend()
-    notify(engine, compute(engine, _city_plan(), DAY), DAY, MAIL, backend)
+    send_plan(engine, _city_plan(), DAY, MAIL, backend=backend)
     mails = _mails(backend)
     district_hr = next(p["電子郵件"] for p in people if p["姓名"] == "區人事主任")
     summary = next(m for m in mails[district_hr] if "學習時數摘要" in m["Subject"])
@@ -325,7 +325,7 @@ def test_an_agency_one_short_of_everyone_gets_no_reward_and_is_told_what_is_miss
     result = compute(engine, plan, date(2026, 8, 3))  # before the judge date, 09-30
     (agency,) = result.agencies
     assert agency.tier == ""
-    from learnhours.notifiers.notices import agency_heading
+    from learnhours.notifiers.reminders import agency_heading
 
     words = agency_heading(plan, agency, date(2026, 8, 3))
     assert (

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from learnhours.demo_data import EXPORT_HEADER, ROSTER_HEADER
-from learnhours.flows.steps import ingest_paths, source_row
 from learnhours.ingest import ingest_file
+from learnhours.steps import ingest_paths, source_row
 from learnhours.warehouse.schema import learning_record, rejected_row
 from tests.factories import export_file, new_id, person, raw_csv, record
 

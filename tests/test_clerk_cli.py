@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
+from learnhours import steps
 from learnhours.cli import main
-from learnhours.flows import steps
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends.locmem import MemoryBackend
 from learnhours.plans import Catalog
@@ -104,13 +104,35 @@ def test_i16_1_dry_run_of_a_closed_plan_tells_what_the_real_run_does(engine, tmp
     ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 10))]))
     plan = Catalog.read(None).find("hsinchu-city-2023", date(2023, 11, 20))
     day = date(2023, 11, 20)
-    steps.notify(engine, steps.compute(engine, plan, day), day, MAIL, MemoryBackend())
+    steps.send_plan(engine, plan, day, MAIL, backend=MemoryBackend())
     closed = date(2024, 1, 3)
-    assert steps.final_outlook(engine, plan, closed, MAIL).status == "not_due"
+    assert steps.send_plan(engine, plan, closed, MAIL, dry_run=True).final_status == "not_due"
     later = date(2024, 2, 1)
-    assert steps.final_outlook(engine, plan, later, MAIL).status == "due"
-    assert steps.close_year(engine, plan, later, MAIL, MemoryBackend()).status == "sent"
-    assert steps.final_outlook(engine, plan, later, MAIL).status == "done"
+    assert steps.send_plan(engine, plan, later, MAIL, dry_run=True).final_status == "due"
+    sent = steps.send_plan(engine, plan, later, MAIL, backend=MemoryBackend())
+    assert sent.final_status == "sent"
+    assert steps.send_plan(engine, plan, later, MAIL, dry_run=True).final_status == "done"
+
+
+def test_i29_a_closed_plan_whose_hr_address_was_removed_after_its_final_is_done_both_ways(
+    engine, tmp_path
+):
+    """Defect: the dry run checked "already done" before "no address", the real run the other
+    way round; a plan whose final summary went out and whose HR address was removed since got
+    "done" from the dry run and "no address" from the real one. One route: both say done."""
+    pid = new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid)]))
+    ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 10))]))
+    plan = Catalog.read(None).find("hsinchu-city-2023", date(2023, 11, 20))
+    steps.send_plan(engine, plan, date(2023, 11, 20), MAIL, backend=MemoryBackend())
+    later = date(2024, 2, 1)
+    assert steps.send_plan(engine, plan, later, MAIL, backend=MemoryBackend()).final_status == "sent"
+    no_hr = plan.model_copy(
+        update={"reminders": plan.reminders.model_copy(update={"hr_addresses": []})}
+    )
+    dry = steps.send_plan(engine, no_hr, later, MAIL, dry_run=True)
+    real = steps.send_plan(engine, no_hr, later, MAIL, backend=MemoryBackend())
+    assert dry.final_status == real.final_status == "done"
 
 
 # --- 7. explain finds the person from what the clerk has in hand -------------------------------
@@ -376,7 +398,7 @@ def test_i16_8_table_dates_are_roc_and_csv_dates_iso(engine, tmp_path, capsys):
     ingest_file(engine, roster_file(tmp_path, [person(pid)]))
     day = date(2026, 11, 23)
     plan = Catalog.read(None).find("national-2026", day)
-    steps.notify(engine, steps.compute(engine, plan, day), day, MAIL, MemoryBackend())
+    steps.send_plan(engine, plan, day, MAIL, backend=MemoryBackend())
     assert _run(engine, "notices") == 0
     assert "115年11月23日" in capsys.readouterr().out
     assert _run(engine, "notices", "--format", "csv") == 0

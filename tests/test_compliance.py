@@ -3,9 +3,9 @@
 from datetime import date
 from decimal import Decimal
 
-from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import find_plan
+from learnhours.steps import compute
 from learnhours.transforms.compliance import Nesting, needed_hours
 from tests.factories import export_file, new_id, person, record, roster_file
 

@@ -322,7 +322,7 @@ def test_a_run_stopped_by_sigterm_gives_back_its_lock_and_is_logged_cancelled(
     import os
     import signal
 
-    from learnhours.flows import steps
+    from learnhours import steps
 
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")

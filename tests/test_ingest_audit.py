@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from learnhours.flows.steps import files_under, ingest_paths
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.summary_facts import stale_reason
+from learnhours.steps import files_under, ingest_paths
 from learnhours.warehouse import record_queries
 from learnhours.warehouse.batches import mark_seen
 from learnhours.warehouse.schema import ingest_batch, learning_record, rejected_row
@@ -148,7 +148,7 @@ def test_portal_sending_the_same_export_again_keeps_the_data_fresh(engine, tmp_p
 
     from learnhours.emulator import PortalEmulator, serve
     from learnhours.extractors.site_profile import load_profile
-    from learnhours.flows.steps import fetch_to_inbox
+    from learnhours.steps import fetch_to_inbox
     from tests.test_fetch import PASSWORD, USER, YEAR, agency_rows
 
     account = {"LEARNHOURS_PORTAL_USER": USER, "LEARNHOURS_PORTAL_PASSWORD": PASSWORD}

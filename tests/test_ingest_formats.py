@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from learnhours import steps
 from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER, write_csv
-from learnhours.flows import steps
-from learnhours.flows.steps import ingest_paths
 from learnhours.ingest import ingest_file
+from learnhours.steps import ingest_paths
 from learnhours.warehouse.schema import ingest_batch, learning_record, source_block
 from tests.factories import export_file, new_id, person, record, roster_file
 

@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from learnhours import steps
 from learnhours.extractors import source_blocks
 from learnhours.extractors.kinds import AGENCY_EXPORT
-from learnhours.flows import steps
 from learnhours.ingest import chunks, ingest_file, parser_process
 from learnhours.transforms import records
 from learnhours.transforms.records import RowRejected, normalize_record

@@ -14,14 +14,17 @@ PACKAGE = ROOT / "learnhours"
 
 # layer -> the layers it must never import
 FORBIDDEN = {
-    "extractors": {"warehouse", "ingest", "notifiers", "flows", "cli"},
-    "transforms": {"extractors", "warehouse", "ingest", "notifiers", "flows", "cli"},
+    "extractors": {"warehouse", "ingest", "notifiers", "steps", "flows", "cli"},
+    "transforms": {"extractors", "warehouse", "ingest", "notifiers", "steps", "flows", "cli"},
     # Rules as data, below the transforms that judge people with them.
-    "plans": {"transforms", "extractors", "warehouse", "ingest", "notifiers", "flows", "cli"},
-    "warehouse": {"extractors", "ingest", "notifiers", "flows", "cli"},
-    "ingest": {"notifiers", "flows", "cli"},
-    "notifiers": {"extractors", "ingest", "flows", "cli"},
-    "emulator": {"warehouse", "ingest", "notifiers", "flows", "cli"},
+    "plans": {"transforms", "extractors", "warehouse", "ingest", "notifiers", "steps", "flows",
+              "cli"},
+    "warehouse": {"extractors", "ingest", "notifiers", "steps", "flows", "cli"},
+    "ingest": {"notifiers", "steps", "flows", "cli"},
+    "notifiers": {"extractors", "ingest", "steps", "flows", "cli"},
+    "emulator": {"warehouse", "ingest", "notifiers", "steps", "flows", "cli"},
+    # The service layer: the command line and the flow call it; it calls neither.
+    "steps": {"flows", "cli"},
 }
 # Configuration is read once, by the command line and the flows, which hand each layer what it
 # needs: no layer below them reads the settings.

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from learnhours.flows.steps import compute, notify, plan_notices
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import find_plan
+from learnhours.steps import send_plan
 from learnhours.transforms.ids import mask_id
 from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
@@ -40,7 +40,7 @@ def _unit_with_twins(engine, tmp_path):
     rows = [record(twin_a, day=date(2026, 5, 1), name="林小華", hours=19)]  # 1 h of 501 left
     ingest_file(engine, export_file(tmp_path, rows))
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     return backend, twin_a, twin_b
 
 
@@ -104,10 +104,10 @@ def test_i16_12_summary_lists_no_address_people_once_and_digests_by_unit_and_hea
 def test_i17_3_a_second_notify_the_same_day_does_not_rebuild_the_summary(
     engine, tmp_path, monkeypatch
 ):
-    from learnhours.notifiers import notices, summary_facts
+    from learnhours.notifiers import summaries, summary_facts
 
     built: list[str] = []
-    for module, name in ((notices, "summary_attachments"), (summary_facts, "short_records"),
+    for module, name in ((summaries, "summary_attachments"), (summary_facts, "short_records"),
                          (summary_facts, "gather")):  # fmt: skip
         real = getattr(module, name)
         monkeypatch.setattr(
@@ -118,8 +118,8 @@ def test_i17_3_a_second_notify_the_same_day_does_not_rebuild_the_summary(
     backend, _a, _b = _unit_with_twins(engine, tmp_path)
     assert sorted(built) == ["gather", "short_records", "summary_attachments"]
     built.clear()
-    again = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
-    assert built == [] and not again.summary_sent
+    again = send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
+    assert built == [] and not again.summaries_queued
     assert again.summary_note == "今天的摘要已排入或寄出過，不重寄"
     assert sum("摘要】" in str(m["Subject"]) for m in backend.outbox) == 1
 
@@ -146,7 +146,7 @@ def test_i16_14_an_override_rewords_that_template_and_the_others_stay_shipped(en
     )
     ingest_file(engine, export_file(tmp_path, [record(new_id(), day=date(2026, 11, 20))]))
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, _mail_with(folder), backend)
+    send_plan(engine, find_plan(PLAN), TODAY, _mail_with(folder), backend=backend)
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
     text, html = _parts(reminder)
     assert text.startswith("林小華 同仁好：本府115年度公務人員終身學習（全國基準）尚差 20 小時")
@@ -178,23 +178,25 @@ def test_i16_14_a_broken_override_fails_plan_check_naming_file_and_line(
     assert "✓ 郵件範本" in capsys.readouterr().out
 
 
-def test_i16_14_a_broken_override_stops_notify_before_any_mail(engine, tmp_path):
-    import pytest
-
-    from learnhours.settings import SettingsError
+def test_i16_14_a_broken_override_stops_notify_before_any_mail(
+    engine, tmp_path, capsys, monkeypatch
+):
+    """The templates are checked once, where the command starts: a broken one stops `notify`
+    (and its dry run) before anything is judged, queued or sent."""
+    from learnhours.cli import main
 
     folder = tmp_path / "templates"
     folder.mkdir()
     (folder / "summary.html").write_text("{% if totals %}\n<p>未結束", encoding="utf-8")
     _unit_with_twins_roster = person(new_id(), name="林小華", email="lin@example.gov.tw")
     ingest_file(engine, roster_file(tmp_path, [_unit_with_twins_roster]))
-    backend = MemoryBackend()
-    result = compute(engine, find_plan(PLAN), TODAY)
-    with pytest.raises(SettingsError, match="summary.html 第 2 行：範本語法錯誤"):
-        notify(engine, result, TODAY, _mail_with(folder), backend)
-    with pytest.raises(SettingsError, match="summary.html 第 2 行"):  # --dry-run says it too
-        plan_notices(engine, result, TODAY, _mail_with(folder))
-    assert backend.outbox == []
+    monkeypatch.setenv("LEARNHOURS_TEMPLATES_DIR", str(folder))
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    argv = ["--database-url", str(engine.url), "notify", "--plan", PLAN,
+            "--as-of", TODAY.isoformat()]  # fmt: skip
+    for extra in ([], ["--dry-run"]):  # --dry-run says it too
+        assert main([*argv, *extra]) == 2
+        assert "summary.html 第 2 行：範本語法錯誤" in capsys.readouterr().err
     from sqlalchemy import select
 
     from learnhours.warehouse.schema import notice
@@ -265,18 +267,20 @@ def test_i16_14_the_shipped_templates_copied_as_overrides_pass_the_check_for_eve
 def test_i17_3_a_summary_of_20000_units_shows_the_lowest_and_the_spread_as_bars():
     from decimal import Decimal
 
-    from learnhours.notifiers import notices
+    from learnhours.notifiers import summaries
+    from learnhours.notifiers.drafts import Context, Recipient
     from learnhours.transforms.compliance import UnitResult
 
     units = [UnitResult(f"單位{i:05d}", 10, i % 11, Decimal(i % 11) / 10, "", [], {})
              for i in range(20_000)]  # fmt: skip
     plan = find_plan(PLAN)
-    ctx = notices.Context(plan, TODAY, TODAY, "", "人事室 <hr@example.gov.tw>", ("hr@x.gov.tw",))
-    (draft,) = notices.summary_draft(ctx, [], units, {"unreminded": []}, [], attachments=())
+    ctx = Context(plan, TODAY, TODAY, "", "人事室 <hr@example.gov.tw>", ("hr@x.gov.tw",))
+    hr = [Recipient("hr@x.gov.tw", "hr")]
+    (draft,) = summaries.summary_drafts(ctx, hr, [], units, {"unreminded": []}, [], attachments=())
     parsed = email.message_from_bytes(draft.mime, policy=email.policy.default)
     html = parsed.get_body(("html",)).get_content()
     assert len(draft.mime) < 100_000  # 25 bars, not 20,000
-    assert html.count("border-left:3px solid #222") == notices.SHOWN_UNITS  # the goal marks
+    assert html.count("border-left:3px solid #222") == summaries.SHOWN_UNITS  # the goal marks
     assert "全部 20000 個單位的達成率分布" in html
-    spread = notices.unit_overview(plan, units)["spread"]
+    spread = summaries.unit_overview(plan, units)["spread"]
     assert [w for _label, _n, w in spread] == [20, 20, 20, 60, 100]  # 1,818 … 9,091 units

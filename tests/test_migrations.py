@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, insert, inspect, select
 
+from learnhours import steps
 from learnhours.cli import main
 from learnhours.extractors.source_blocks import unpack as source_rows
-from learnhours.flows import steps
 from learnhours.warehouse import db, record_queries, rejection_queries, run_log
 from learnhours.warehouse.schema import (
     ingest_batch,

@@ -9,9 +9,9 @@ import pytest
 
 from learnhours.cli import main
 from learnhours.demo_data import build_sample, write_inbox
-from learnhours.flows.steps import final_due_on, tonight
 from learnhours.ingest import ingest_file
 from learnhours.plans import Catalog, PlanError, find_plan, load_plan
+from learnhours.steps import final_due_on, tonight
 
 # Across a year boundary, a leap day, and both ends of a year.
 DAYS = [

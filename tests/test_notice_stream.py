@@ -8,13 +8,13 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from learnhours.notifiers import ledger, notices
+from learnhours.notifiers import drafts, ledger
 from learnhours.notifiers.render import HeaderInjection
 from learnhours.warehouse.schema import notice
 
 
-def _tonight(count: int, bad: int | None = None, made: list | None = None) -> notices.Tonight:
-    tonight = notices.Tonight(stage=30, last_day=date(2026, 12, 19), stale="")
+def _tonight(count: int, bad: int | None = None, made: list | None = None) -> drafts.Tonight:
+    tonight = drafts.Tonight(stage=30, last_day=date(2026, 12, 19), stale="")
 
     def make(i: int):  # noqa: ANN202
         def render(to: str) -> tuple[str, bytes, str]:
@@ -28,7 +28,7 @@ def _tonight(count: int, bad: int | None = None, made: list | None = None) -> no
 
     for i in range(count):
         tonight.drafts.append(
-            notices.Draft("reminder", f"K{i:04d}", 30, f"p{i}@example.gov.tw", "", b"", "",
+            drafts.Draft("reminder", f"K{i:04d}", 30, f"p{i}@example.gov.tw", "", b"", "",
                           f"員工{i}", "人事室", "", make(i))
         )  # fmt: skip
     return tonight
@@ -39,19 +39,19 @@ def test_i17_3_drafts_are_rendered_only_as_the_ledger_takes_them(engine, monkeyp
     tonight = _tonight(7, made=made)
     assert made == []  # planning the night renders nothing
     monkeypatch.setattr(ledger, "_ENQUEUE_BATCH", 3)
-    stream = notices.rendered(tonight)
+    stream = drafts.rendered(tonight)
     first = next(stream)
     assert made == [0] and first.subject == "提醒 0" and first.mime.endswith(b"body 0\r\n")
     with engine.begin() as connection:
         assert ledger.enqueue(connection, "p", stream, date(2026, 12, 1)) == 6  # the rest
-        assert ledger.enqueue(connection, "p", notices.rendered(tonight), date(2026, 12, 1)) == 1
+        assert ledger.enqueue(connection, "p", drafts.rendered(tonight), date(2026, 12, 1)) == 1
         assert connection.execute(select(func.count()).select_from(notice)).scalar_one() == 7
     assert made == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6]
 
 
 def test_i17_3_a_draft_that_cannot_be_sent_is_skipped_with_its_reason_when_rendered():
     tonight = _tonight(3, bad=1)
-    subjects = [d.subject for d in notices.rendered(tonight)]
+    subjects = [d.subject for d in drafts.rendered(tonight)]
     assert subjects == ["提醒 0", "提醒 2"]
     assert [(s.label, s.reason) for s in tonight.skipped] == [("員工1", "主旨含換行字元")]
     assert [d.recipient_key for d in tonight.drafts] == ["K0000", "K0002"]
@@ -76,6 +76,6 @@ def test_i17_6_a_national_nights_short_people_do_not_overflow_postgresql_paramet
     with pg_engine.begin() as connection:
         _pending_reminder(connection, "A000000001", 30)  # still short: kept
         _pending_reminder(connection, "B999999999", 30)  # met since: superseded
-        assert ledger.supersede(connection, "p", {30: short}, 30, date(2026, 12, 2)) == 1
+        assert ledger.supersede_reminders(connection, "p", {30: short}) == 1
         statuses = dict(connection.execute(select(notice.c.recipient_key, notice.c.status)).all())
     assert statuses == {"A000000001": "pending", "B999999999": "superseded"}

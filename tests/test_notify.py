@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import find_plan
+from learnhours.steps import compute, send_plan
 from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
 PLAN = "national-2026"
@@ -34,11 +34,11 @@ def test_rule9_one_reminder_per_stage_never_twice(engine, tmp_path):
     pid = _setup(engine, tmp_path)
     backend = MemoryBackend()
     result = compute(engine, find_plan(PLAN), TODAY)
-    first = notify(engine, result, TODAY, MAIL, backend)
-    assert first.tonight.stage == 30
+    first = send_plan(engine, result.plan, TODAY, MAIL, backend=backend)
+    assert first.stage == 30
     kinds = sorted(m["Subject"].split("】")[0] for m in backend.outbox)
     assert kinds == ["【單位學習時數", "【學習時數提醒", "【學習時數提醒", "【學習時數摘要"]
-    again = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    again = send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     assert again.queued == 0
     assert len(backend.outbox) == 4
     for message in backend.outbox:
@@ -46,14 +46,14 @@ def test_rule9_one_reminder_per_stage_never_twice(engine, tmp_path):
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert pid.encode() not in raw
         assert pid not in parsed.get_body(("plain",)).get_content()
-    skipped = {s.label: s.reason for s in first.tonight.skipped}
+    skipped = {s.label: s.reason for s in first.skips}
     assert skipped["無信箱"] == "名冊上沒有電子郵件"
 
 
 def test_reminder_reads_in_chinese_with_last_day(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
     parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == "【學習時數提醒】尚差 19 小時，請於115年12月21日（含）以前完成"
@@ -88,7 +88,7 @@ def test_names_are_autoescaped_in_html(engine, tmp_path):
         ),
     )
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     reminder = next(m for m in backend.outbox if m["To"] == "s@example.gov.tw")
     parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
     html = parsed.get_body(("html",)).get_content()
@@ -101,9 +101,9 @@ def test_header_injection_in_address_or_name_is_rejected_not_sent(engine, tmp_pa
 
     import pytest
 
-    from learnhours.flows.steps import _context
-    from learnhours.notifiers import notices
+    from learnhours.notifiers.reminders import plan_tonight
     from learnhours.notifiers.render import HeaderInjection, build_message
+    from learnhours.steps.mail import freshness
 
     with pytest.raises(HeaderInjection):
         build_message(
@@ -135,7 +135,9 @@ def test_header_injection_in_address_or_name_is_rejected_not_sent(engine, tmp_pa
         else p
         for p in result.people
     ]
-    tonight = notices.plan_tonight(_context(engine, result.plan, TODAY, MAIL), people, result.units)
+    fresh = freshness(engine, result.plan, TODAY)
+    ctx = MAIL.context(result.plan, TODAY, fresh.data_through, fresh.stale)
+    tonight = plan_tonight(ctx, people, result.units)
     assert tonight.drafts == []
     reasons = {s.label: s.reason for s in tonight.skipped}
     assert "換行" in reasons["林 小華"]
@@ -154,14 +156,13 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
         old = datetime.now(UTC) - timedelta(days=30)  # freshness reads last_seen_at (0003)
         connection.execute(update(ingest_batch).values(loaded_at=old, last_seen_at=old))
     backend = MemoryBackend()
-    report = notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    report = send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     assert [m["To"] for m in backend.outbox] == ["hr@demo.gov.tw"]
     summary = email.message_from_bytes(backend.outbox[0].as_bytes(), policy=email.policy.default)
     assert "資料過舊" in summary["Subject"]
     assert "資料過舊" in summary.get_body(("plain",)).get_content()
-    assert report.tonight.drafts == [] and all(
-        "資料過舊" in s.reason for s in report.tonight.skipped
-    )
+    assert report.queued == 0 and report.summaries_queued == 1
+    assert all("資料過舊" in s.reason for s in report.skips)
     assert [r.kind for r in _outbox_rows(engine)] == ["summary"]
 
 
@@ -191,11 +192,11 @@ def test_dry_run_records_and_sends_nothing(engine, tmp_path, capsys, monkeypatch
 def test_rule9_late_run_sends_only_current_stage_and_supersedes_pending(engine, tmp_path):
     _setup(engine, tmp_path)
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=refusing)
     assert ("reminder", "pending", 30) in _outbox_rows(engine)
     later = date(2026, 12, 10)  # 11 days left: stage 14
     backend = MemoryBackend()
-    report = notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, backend)
+    report = send_plan(engine, find_plan(PLAN), later, MAIL, backend=backend)
     assert report.superseded == 1
     rows = _outbox_rows(engine)
     assert ("reminder", "superseded", 30) in rows
@@ -203,15 +204,15 @@ def test_rule9_late_run_sends_only_current_stage_and_supersedes_pending(engine, 
 
 
 def test_env_overrides_sender_and_hr_addresses(engine, tmp_path, monkeypatch):
-    from learnhours.flows.steps import Mail
     from learnhours.settings import load_settings
+    from learnhours.steps import Mail
 
     monkeypatch.setenv("LEARNHOURS_MAIL_FROM", "學習時數 <learn@city.gov.tw>")
     monkeypatch.setenv("LEARNHOURS_HR_ADDRESSES", "a@city.gov.tw, b@city.gov.tw")
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     mail = Mail.of(load_settings())
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, mail, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, mail, backend=backend)
     summaries = [m["To"] for m in backend.outbox if "摘要】" in m["Subject"]]
     assert summaries == ["a@city.gov.tw", "b@city.gov.tw"]
     assert all(m["From"].addresses[0].addr_spec == "learn@city.gov.tw" for m in backend.outbox)
@@ -221,7 +222,7 @@ def test_unit_chart_is_drawn_in_the_html_with_chinese_labels_and_the_goal(engine
     """No image: the reader's mail client draws the bars and the unit names in its own fonts."""
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     html = summary.get_body(("html",)).get_content()
     assert "<td>民政課</td>" in html and "粗線：目標 100.0%" in html
@@ -230,7 +231,7 @@ def test_unit_chart_is_drawn_in_the_html_with_chinese_labels_and_the_goal(engine
 
 
 def test_unit_chart_of_a_large_government_shows_the_lowest_units_and_the_spread():
-    from learnhours.notifiers.notices import SHOWN_UNITS, unit_overview
+    from learnhours.notifiers.summaries import SHOWN_UNITS, unit_overview
     from learnhours.transforms.compliance import UnitResult
 
     units = [
@@ -246,7 +247,7 @@ def test_unit_chart_of_a_large_government_shows_the_lowest_units_and_the_spread(
 def test_summary_lists_people_without_address_once(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     text = summary.get_body(("plain",)).get_content()
     assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
@@ -278,11 +279,11 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
     result = compute(engine, find_plan(PLAN), TODAY)
     crashing = _CrashAfterFirst()
     with pytest.raises(RuntimeError):
-        notify(engine, result, TODAY, MAIL, crashing)
+        send_plan(engine, result.plan, TODAY, MAIL, backend=crashing)
     statuses = sorted(status for _kind, status, _stage in _outbox_rows(engine))
     assert statuses == ["pending", "pending", "sending"]  # handed over: stuck; the rest: back
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     stuck, stuck_to = crashing.sent[0]["Message-ID"], crashing.sent[0]["To"]
     assert stuck not in [m["Message-ID"] for m in backend.outbox]  # never resent
     with engine.connect() as connection:
@@ -295,16 +296,16 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
 def test_rule9_ledger_never_twice_on_postgresql(pg_engine, tmp_path):
     _setup(pg_engine, tmp_path)
     backend = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    first = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    first = send_plan(pg_engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     assert first.queued == 3 and first.outcomes == {"sent": 3, "retry": 1}  # 2 + digest + HR
     backend.faults.clear()
-    again = notify(pg_engine, compute(pg_engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    again = send_plan(pg_engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     assert again.queued == 0 and again.outcomes == {"sent": 1}
     assert sorted(s for _k, s, _st in _outbox_rows(pg_engine)) == ["sent"] * 4
 
 
 def test_z9_digest_words_the_next_tier_as_the_tier_counts_until_the_judge_date(engine, tmp_path):
-    from learnhours.notifiers.notices import heading_for
+    from learnhours.notifiers.reminders import heading_for
     from tests.test_rules import Z, load, miaoli_with_bundle, required
 
     ids = [new_id() for _ in range(10)]
@@ -329,7 +330,7 @@ def test_z9_digest_words_the_next_tier_as_the_tier_counts_until_the_judge_date(e
 def test_rates_round_half_up_like_excel():
     from decimal import Decimal
 
-    from learnhours.notifiers.notices import percent
+    from learnhours.notifiers.drafts import percent
 
     assert percent(Decimal(18) / 32) == "56.3%"  # 56.25: half-to-even would show 56.2 %
     assert percent(Decimal(1) / 16) == "6.3%"
@@ -348,7 +349,7 @@ def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine,
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     plan = find_plan(PLAN)
-    notify(engine, compute(engine, plan, TODAY), TODAY, MAIL, backend)
+    send_plan(engine, plan, TODAY, MAIL, backend=backend)
     by_kind = {str(m["Subject"]).split("】")[0]: m for m in backend.outbox}
     reminder = _lines(_text(by_kind["【學習時數提醒"]))
     for check in plan.checks:
@@ -369,7 +370,7 @@ def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine,
 def test_rule6_reminder_explains_why_gaps_add_up_to_more_than_needed(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     text = _text(next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw"))
     # 19 h needed, yet the listed gaps add up to 19 + 4 + 5 + 1 = 29 h.
     assert "同一小時可同時計入多項（例如性別主流化時數也計入民主治理價值與年度學習時數）" in text
@@ -384,7 +385,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     ]
     ingest_file(engine, export_file(tmp_path, rows))
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=refusing)
     text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
     section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
     assert "- 名冊上沒有電子郵件：1 人（名單見資料品質「未達成且無電子郵件」）" in section
@@ -395,7 +396,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     # The next night, same stage: the reminder already went out and is not sent again.
     later = date(2026, 11, 24)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), later, MAIL, backend=backend)
     text = _text(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
     assert "- 本階段（截止前 30 天）先前已寄過提醒，不重寄：1 人（陳課長（民政課））" in text
 
@@ -459,13 +460,8 @@ def test_requirement_without_hours_of_its_own_is_left_out_of_the_reminder(engine
     ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2023, 5, 1))]))
     backend = MemoryBackend()
     today = date(2023, 12, 1)
-    notify(
-        engine,
-        compute(engine, plan_with("hsinchu-city-2023", **{"req.gender.minimum": 0}), today),
-        today,
-        MAIL,
-        backend,
-    )
+    send_plan(engine, plan_with("hsinchu-city-2023", **{"req.gender.minimum": 0}), today, MAIL,
+              backend=backend)
     reminder = next(m for m in backend.outbox if m["To"] == "lin@example.gov.tw")
     text = (
         email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
@@ -493,15 +489,15 @@ def test_mail_never_cites_a_class_date_after_the_computation_date(engine, tmp_pa
 
 def test_mail_from_set_after_queueing_is_the_from_of_every_mail_sent(engine, tmp_path):
     """From is taken at send time: a notice queued under a wrong sender goes out corrected."""
-    from learnhours.flows.steps import Mail
     from learnhours.notifiers.backends import MailSettings
+    from learnhours.steps import Mail
 
     _setup(engine, tmp_path)
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, refusing)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=refusing)
     fixed = Mail(MailSettings(), mail_from="學習時數系統 <learn@city.gov.tw>")
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, fixed, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, fixed, backend=backend)
     (retried,) = [m for m in backend.outbox if m["To"] == "lin@example.gov.tw"]
     assert retried["From"].addresses[0].addr_spec == "learn@city.gov.tw"
     assert len(retried.get_all("From")) == 1
@@ -515,20 +511,20 @@ def test_notices_retry_releases_failed_and_stuck_notices_on_purpose_recorded(
     _setup(engine, tmp_path)
     result = compute(engine, find_plan(PLAN), TODAY)
     with pytest.raises(RuntimeError):
-        notify(engine, result, TODAY, MAIL, _CrashAfterFirst())  # one stuck in `sending`
+        send_plan(engine, result.plan, TODAY, MAIL, backend=_CrashAfterFirst())  # one stuck in `sending`
     failing = MemoryBackend(faults={"lin@example.gov.tw": "failed"})
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, failing)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=failing)
     assert sorted(s for _k, s, _st in _outbox_rows(engine)).count("sending") == 1
     # Never by itself: another night changes nothing for them.
     again = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, again)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=again)
     assert again.outbox == []
     url = str(engine.url)
     argv = ["--database-url", url, "notices", "retry", "--status", "sending", "--by", "王人事"]
     assert cli.main(argv) == 0
     assert "已將 1 封狀態不明的通知改回待寄（王人事）" in capsys.readouterr().out
     later = date(2026, 12, 10)  # another stage by now: a released notice still goes out
-    notify(engine, compute(engine, find_plan(PLAN), later), later, MAIL, again)
+    send_plan(engine, find_plan(PLAN), later, MAIL, backend=again)
     from sqlalchemy import select
 
     from learnhours.warehouse.schema import notice

@@ -9,10 +9,10 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from learnhours.flows.steps import compute, notify
 from learnhours.ingest import ingest_file
 from learnhours.notifiers.backends import SmtpBackend, parse_smtp_url
 from learnhours.plans import find_plan
+from learnhours.steps import send_plan
 from learnhours.warehouse.schema import notice
 from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 from tests.test_mail_backends import Recorder, smtp_server
@@ -37,7 +37,7 @@ def _warehouse(engine, tmp_path, n: int = 5) -> list[str]:
 
 def _run(engine, tmp_path, port: int):
     backend = SmtpBackend(parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=10"), local_hostname="t")
-    return notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    return send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
 
 
 def _ledger(engine) -> Counter:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from learnhours.demo_data import ROSTER_HEADER, write_csv
-from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import Catalog, load_plan
+from learnhours.steps import compute
 from tests.conftest import ROOT
 from tests.factories import export_file, new_id, person, record
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from learnhours.cli import main
 from learnhours.demo_data import ELEARNING_HEADER, ROSTER_HEADER, write_csv
-from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import Condition, PlanError, find_plan, load_plan
+from learnhours.steps import compute
 from learnhours.transforms.compliance import Member, Nesting, needed_hours
 from learnhours.transforms.hours import digital_share
 from learnhours.warehouse import record_queries, roster_queries
@@ -224,7 +224,9 @@ def test_unit_tier_counting_met_is_judged_on_the_judge_date_not_the_as_of_date(e
 
 
 def test_each_track_gets_its_reminders_at_its_own_stage(engine, tmp_path):
-    from learnhours.flows.steps import plan_notices
+    from learnhours.notifiers import ledger
+    from learnhours.notifiers.backends import MemoryBackend
+    from learnhours.steps import send_plan
     from tests.factories import MAIL
 
     permanent, contract = new_id(), new_id()
@@ -236,10 +238,12 @@ def test_each_track_gets_its_reminders_at_its_own_stage(engine, tmp_path):
     ingest_file(engine, export_file(tmp_path, [record(permanent, day=date(2026, 2, 1))]))
     plan = load_plan(Path("plans/examples/university.yaml"), 2026)
     day = date(2026, 10, 14)  # 編制外: last day 10/21 (stage 7); 編制內: 11/19 (stage 60)
-    tonight = plan_notices(engine, compute(engine, plan, day), day, MAIL)
-    stages = {d.to_address: d.stage for d in tonight.drafts if d.kind == "reminder"}
+    report = send_plan(engine, plan, day, MAIL, backend=MemoryBackend())
+    with engine.connect() as connection:
+        rows = ledger.listing(connection, None, plan.id)
+    stages = {r.to_address: r.stage for r in rows if r.kind == "reminder"}
     assert stages == {"c@x.gov.tw": 7, "p@x.gov.tw": 60}
-    assert tonight.stages == {"permanent": 60, "contract": 7} and tonight.stage == 7
+    assert report.stages == {"permanent": 60, "contract": 7} and report.stage == 7
 
 
 # --- 6. registration lag per channel ---------------------------------------------------------------
@@ -249,7 +253,8 @@ def test_lag_per_channel_gives_each_platform_its_own_last_day_in_the_reminder(en
     import email
     import email.policy
 
-    from learnhours.flows.steps import plan_notices
+    from learnhours.notifiers.backends import MemoryBackend
+    from learnhours.steps import send_plan
     from tests.factories import MAIL
 
     pid = new_id()
@@ -258,9 +263,10 @@ def test_lag_per_channel_gives_each_platform_its_own_last_day_in_the_reminder(en
     plan = load_plan(Path("plans/examples/university.yaml"), 2026)
     assert plan.track_views[0].lags == {"default": 7, "elearning": 3}
     day = date(2026, 10, 1)  # 60 days before 11/30
-    (draft,) = [d for d in plan_notices(engine, compute(engine, plan, day), day, MAIL).drafts
-                if d.kind == "reminder"]  # fmt: skip
-    body = email.message_from_bytes(draft.rendered().mime, policy=email.policy.default)
+    backend = MemoryBackend()
+    send_plan(engine, plan, day, MAIL, backend=backend)
+    (reminder,) = [m for m in backend.outbox if m["To"] == "p@x.gov.tw"]
+    body = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
     text = body.get_body(("plain",)).get_content()
     # 2026-11-30 is a Monday: 3 working days before it leave 11/25, 7 leave 11/19.
     assert "請於 115年11月19日（含）以前完成課程" in text

@@ -15,9 +15,9 @@ from openpyxl import Workbook
 from learnhours.cli import main
 from learnhours.demo_data import ROSTER_HEADER, roc_text, write_csv
 from learnhours.extractors.kinds import normalize_header
-from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import load_plan
+from learnhours.steps import compute
 from learnhours.transforms.roster_codes import (
     CodeTableError,
     load_code_tables,

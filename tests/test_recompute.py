@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from learnhours.flows import steps
-from learnhours.flows.steps import compute, cycle_collection_paused
+from learnhours import steps
+from learnhours.steps.judging import compute, cycle_collection_paused
 from learnhours.warehouse import plan_queries, roster_queries
 from tests.test_agencies import CITY, DAY, DISTRICT, _load, _plan, government, member
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from learnhours.flows.steps import compute
 from learnhours.ingest import ingest_file
 from learnhours.plans import Plan, find_plan
+from learnhours.steps import compute
 from learnhours.transforms.workdays import is_working_day, last_day_registered_in_time
 from tests.factories import export_file, new_id, person, record, roster_file
 

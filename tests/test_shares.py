@@ -4,16 +4,21 @@ would, a re-run sends nothing, and two deliveries of one plan at once never send
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
-from learnhours.flows import steps
-from learnhours.flows.run_summary import mail_counts, plan_counts, with_shares
-from learnhours.flows.steps import compute, notify
+from learnhours import steps
+from learnhours.flows.run_summary import plan_counts
 from learnhours.ingest import ingest_file
-from learnhours.notifiers import ledger, notices, summary_facts
+from learnhours.notifiers import ledger, summary_facts
 from learnhours.notifiers.backends import MemoryBackend
+from learnhours.notifiers.drafts import rendered
+from learnhours.notifiers.reminders import plan_tonight
+from learnhours.notifiers.summaries import Rollup
+from learnhours.steps import compute, judging, send_plan, sending
+from learnhours.steps.audiences import agency_hr
+from learnhours.steps.mail import freshness
 from learnhours.warehouse import plan_queries
 from tests.factories import MAIL, export_file, record
 from tests.test_agencies import (
@@ -43,30 +48,35 @@ def _bigger_government() -> list[dict[str, str]]:
 
 
 def _in_shares(engine, plan, backend, count=2) -> dict:
-    """The night as the flow runs it in shares (one after another here); its counts."""
-    started = datetime.now(UTC)
-    steps.before_shares(engine, plan, DAY, MAIL)
-    shares, rollups = [], []
-    for share in steps.shares(engine, count):
-        result, report, rollup = steps.judge_share(engine, plan, DAY, MAIL, share, started, backend)
-        shares.append(plan_counts(result, report))
-        rollups.append(rollup)
-    last = steps.after_shares(engine, plan, DAY, MAIL, started, rollups, backend)
-    return with_shares(shares, mail_counts(last))
+    """The night as the flow runs it in shares for workers (one after another here); its
+    counts."""
+    return plan_counts(send_plan(engine, plan, DAY, MAIL, backend=backend, count=count))
 
 
 def test_agencies_go_in_shares_of_about_equal_headcount(engine, tmp_path):
     _load(engine, tmp_path, _bigger_government())  # city 7, district 5, school 6 people
-    two = steps.shares(engine, 2)
+    plan = _plan()
+    two = steps.agency_parts(engine, plan, count=2)
     assert sorted(a for share in two for a in share) == sorted([CITY, DISTRICT, SCHOOL])
     assert two == [(CITY,), (DISTRICT, SCHOOL)]  # the largest alone, the two others together
-    assert len(steps.shares(engine, 5)) == 3  # never an empty share
-    assert steps.shares(engine, 1) == []  # one worker: the whole plan, as always
+    assert len(steps.agency_parts(engine, plan, count=5)) == 3  # never an empty share
+    assert steps.agency_parts(engine, plan, count=1) == [None]  # one worker: the whole plan
+
+
+def test_one_partitioner_cuts_contiguous_runs_of_about_equal_headcount():
+    heads = {f"A{i:03d}": 1 + (i * 37) % 50 for i in range(200)}
+    for count in (2, 3, 4, 8):
+        parts = judging.cut_parts(heads, count=count)
+        assert [k for part in parts for k in part] == sorted(heads)  # every agency once, in order
+        sizes = [sum(heads[k] for k in part) for part in parts]
+        assert len(parts) == count and max(sizes) - min(sizes) <= 2 * max(heads.values())
+    assert judging.cut_parts(heads, people=sum(heads.values())) == [None]
+    assert len(judging.cut_parts(heads, people=1_000)) == -(-sum(heads.values()) // 1_000)
 
 
 def test_a_roster_of_one_agency_has_nothing_to_share(engine, tmp_path):
     _load(engine, tmp_path, [member(CITY, "人事室", f"員{i}") for i in range(4)])
-    assert steps.shares(engine, 4) == []
+    assert steps.agency_parts(engine, _plan(), count=4) == [None]
 
 
 def test_each_share_judges_its_agencies_as_the_whole_plan_does(any_engine, tmp_path):
@@ -74,7 +84,7 @@ def test_each_share_judges_its_agencies_as_the_whole_plan_does(any_engine, tmp_p
     _load(engine, tmp_path, _bigger_government(), met=MET)
     plan = _plan()  # every agency of the roster
     whole = compute(engine, plan, DAY)
-    parts = [compute(engine, plan, DAY, share) for share in steps.shares(engine, 2)]
+    parts = [compute(engine, plan, DAY, part) for part in steps.agency_parts(engine, plan, count=2)]
 
     def people(results):
         return sorted((p.member.person_id, p.status, p.needed, tuple(sorted(p.hours.items())))
@@ -114,8 +124,7 @@ def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engin
     _two_warehouses(engine, twin, tmp_path)
     plan = _city_plan()
     one = MemoryBackend()
-    result = compute(engine, plan, DAY)
-    whole = plan_counts(result, notify(engine, result, DAY, MAIL, one))
+    whole = plan_counts(send_plan(engine, plan, DAY, MAIL, backend=one))
     shared = MemoryBackend()
     counts = _in_shares(twin, plan, shared)
 
@@ -128,10 +137,10 @@ def test_a_night_in_shares_sends_what_one_worker_sends_and_a_rerun_nothing(engin
 
     (one_text, one_book), (shared_text, shared_book) = _rollup_of(one), _rollup_of(shared)
     assert shared_book == one_book
-    # The agencies' summaries went out with their shares, before the roll-up: it counts them.
-    agency_summaries = "- 人事室摘要：2 封\n"
-    assert agency_summaries in shared_text and agency_summaries not in one_text
-    assert shared_text.replace(agency_summaries, "") == one_text
+    # The agencies' summaries went out with their parts, before the roll-up: it counts them,
+    # whether the plan was judged whole or in shares (one route).
+    assert "- 人事室摘要：2 封\n" in shared_text
+    assert shared_text == one_text
     assert "2 個機關" in shared_text  # each agency's HR got its own summary, from its share
 
     again = MemoryBackend()
@@ -145,7 +154,7 @@ def test_mail_left_pending_by_a_night_the_server_was_down_goes_out_once_in_share
     plan = _city_plan()
     down = MemoryBackend(faults={p["電子郵件"]: "not_attempted" for p in people})
     down.faults |= {"hr@city.gov.tw": "not_attempted"}
-    notify(engine, compute(engine, plan, DAY), DAY, MAIL, down)
+    send_plan(engine, plan, DAY, MAIL, backend=down)
     with engine.connect() as connection:
         pending = ledger.listing(connection, "pending", plan.id)
     assert pending and down.outbox == []
@@ -178,9 +187,11 @@ def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_pa
     _load(engine, tmp_path, _bigger_government(), met=MET)
     plan = _plan()
     result = compute(engine, plan, DAY)
-    tonight = steps.plan_notices(engine, result, DAY, MAIL)
+    fresh = freshness(engine, plan, DAY)
+    ctx = MAIL.context(plan, DAY, fresh.data_through, fresh.stale, result.several_agencies)
+    tonight = plan_tonight(ctx, result.people, result.units)
     with engine.begin() as connection:
-        queued = ledger.enqueue(connection, plan.id, notices.rendered(tonight), DAY)
+        queued = ledger.enqueue(connection, plan.id, rendered(tonight), DAY)
     assert queued > 4
     other = MemoryBackend()
     first = _Overtaken(engine, plan.id, other)
@@ -207,14 +218,14 @@ def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does
     assert main(argv) == 0
     whole = capsys.readouterr().out
     seen = []
-    real = steps.compute
+    real = judging.compute
 
     def counted(*args, **kwargs):
         seen.append(args[3] if len(args) > 3 else None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(steps, "compute", counted)
-    monkeypatch.setattr(steps.compute_in_parts, "__defaults__", (4,))
+    monkeypatch.setattr(judging, "compute", counted)
+    monkeypatch.setattr(judging.compute_in_parts, "__defaults__", (4,))
     assert main(argv) == 0
     assert capsys.readouterr().out == whole
     assert len(seen) == 3 and None not in seen  # one part per agency of 5-7 people
@@ -238,28 +249,29 @@ def test_a_night_a_part_at_a_time_sends_what_the_shares_send_and_a_rerun_nothing
     counts = _in_shares(engine, plan, shared)
     seen: list[tuple[str, ...] | None] = []
     in_parts = MemoryBackend()
-    parts, last = steps.notify_in_parts(twin, plan, DAY, MAIL, in_parts, people=4,
-                                        judged=lambda r, _report: seen.append(r.share))  # fmt: skip
+    night = send_plan(twin, plan, DAY, MAIL, backend=in_parts, people=4,
+                      on_part=lambda _night, part: seen.append(part.part))  # fmt: skip
 
-    assert seen == [(CITY,), (DISTRICT,), (SCHOOL,)] and last is not None  # 5-7 people each
+    assert seen == [(CITY,), (DISTRICT,), (SCHOOL,)]  # 5-7 people each
     assert _sent(in_parts) == _sent(shared)
     assert _rollup_of(in_parts) == _rollup_of(shared)
-    night = steps.NotifyReport.merged(parts, last)
     assert night.queued == counts["queued"] > 0
     assert night.delivered.counts["sent"] == len(shared.outbox)
-    assert night.summary_sent and night.summary_note == ""
+    assert night.summaries_queued and night.summary_note == ""
 
     again = MemoryBackend()
-    parts, last = steps.notify_in_parts(twin, plan, DAY, MAIL, again, people=4)
+    night = send_plan(twin, plan, DAY, MAIL, backend=again, people=4)
     assert again.outbox == []
-    assert steps.NotifyReport.merged(parts, last).summary_note == steps.SUMMARY_WAS_SENT
+    assert night.summary_note == sending.SUMMARY_WAS_SENT
 
 
 def test_a_plan_of_few_people_is_sent_whole(engine, tmp_path):
     _load(engine, tmp_path, _bigger_government(), met=MET)
     backend = MemoryBackend()
-    parts, last = steps.notify_in_parts(engine, _plan(), DAY, MAIL, backend)
-    assert len(parts) == 1 and last is None and backend.outbox
+    seen: list = []
+    send_plan(engine, _plan(), DAY, MAIL, backend=backend,
+              on_part=lambda _night, part: seen.append(part.part))  # fmt: skip
+    assert seen == [None] and backend.outbox
 
 
 def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tmp_path):
@@ -279,44 +291,29 @@ def test_the_rollup_parts_add_up_to_the_whole_plan_and_hold_no_person(engine, tm
                                                       服務機關代碼=CITY)],
                                     "late.csv"))  # fmt: skip
     plan = _plan()
-    started = datetime.now(UTC)
-    parts = [steps.judge_share(engine, plan, DAY, MAIL, share, started, MemoryBackend())[2]
-             for share in steps.shares(engine, 2)]  # fmt: skip
+    reports: list = []
+    send_plan(engine, plan, DAY, MAIL, backend=MemoryBackend(), count=2,
+              on_part=lambda _night, part: reports.append(part))  # fmt: skip
+    parts = [r.rollup for r in reports]
     whole = compute(engine, plan, DAY)
     with engine.connect() as connection:
-        contacts = steps.agency_hr(connection, whole)
+        contacts = agency_hr(connection, whole)
         mismatched = plan_queries.agency_mismatches(connection, plan)
-    expected = notices.Rollup.of(whole.agencies, contacts, whole.people, mismatched)
+    expected = Rollup.of(whole.agencies, contacts, whole.people, mismatched)
 
-    assert all(p is not None for p in parts)
-    combined = notices.Rollup.combined(p for p in parts if p is not None)
+    assert len(parts) == 2 and all(p is not None for p in parts)
+    combined = Rollup.combined(p for p in parts if p is not None)
     assert combined == expected
     assert (combined.short, combined.other_agency) == (
         sum(p.status == "short" for p in whole.people),
         1,
     )
     assert len(combined.contacts) == 3
-    wire = pickle.dumps(parts)
+    wire = pickle.dumps([r.private() for r in reports])  # what a worker hands back, whole
     for p in people:  # the agencies' HR contacts are the roll-up's: theirs only
         theirs = () if p["角色"] else (p["電子郵件"],)
         for value in (p["身分證字號"], p["姓名"], *theirs):
             assert value.encode() not in wire
-
-
-def test_a_rollup_part_missing_is_judged_again_for_the_rollup(engine, twin, tmp_path):
-    """A share that found today's roll-up sent hands back no part; if the roll-up is owed after
-    all, the last step judges the plan again for it, a part at a time."""
-    _two_warehouses(engine, twin, tmp_path)
-    plan = _plan()
-    shared = MemoryBackend()
-    _in_shares(engine, plan, shared)
-    started = datetime.now(UTC)
-    steps.before_shares(twin, plan, DAY, MAIL)
-    backend = MemoryBackend()
-    for share in steps.shares(twin, 2):
-        steps.judge_share(twin, plan, DAY, MAIL, share, started, backend)
-    steps.after_shares(twin, plan, DAY, MAIL, started, [None, None], backend)
-    assert _rollup_of(backend) == _rollup_of(shared)
 
 
 def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_does(
@@ -329,7 +326,7 @@ def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_do
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     people = _bigger_government()
     outputs, ledgers, shares = [], [], []
-    real = steps.judge_share
+    real = sending.judge_part
 
     def counted(*args, **kwargs):
         shares.append(args[4])
@@ -339,8 +336,8 @@ def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_do
         (tmp_path / folder).mkdir()
         _load(warehouse, tmp_path / folder, people, met=MET)
         if part:
-            monkeypatch.setattr(steps, "NIGHT_PART_PEOPLE", part)
-            monkeypatch.setattr(steps, "judge_share", counted)
+            monkeypatch.setattr(sending, "NIGHT_PART_PEOPLE", part)
+            monkeypatch.setattr(sending, "judge_part", counted)
         argv = ["--database-url", str(warehouse.url), "notify", "--plan", "city-government-2026",
                 "--as-of", DAY.isoformat()]  # fmt: skip
         assert main(argv) == 0
@@ -362,17 +359,18 @@ def test_a_part_s_people_are_let_go_before_the_next_part_is_judged(engine, tmp_p
     _load(engine, tmp_path, _bigger_government(), met=MET)
     earlier: list[weakref.ref] = []
     held_when_judging: list[int] = []
-    real = steps.compute
+    real = sending.compute
 
-    def judging(*args, **kwargs):
+    def judged(*args, **kwargs):
         gc.collect()
         held_when_judging.append(sum(ref() is not None for ref in earlier))
-        return real(*args, **kwargs)
+        result = real(*args, **kwargs)
+        earlier.append(weakref.ref(result))
+        return result
 
-    monkeypatch.setattr(steps, "compute", judging)
-    steps.notify_in_parts(engine, _plan(), DAY, MAIL, MemoryBackend(), people=4,
-                          judged=lambda *judged: earlier.extend(map(weakref.ref, judged)))  # fmt: skip
-    assert len(earlier) == 6 and held_when_judging == [0, 0, 0]  # (result, report) of each part
+    monkeypatch.setattr(sending, "compute", judged)
+    send_plan(engine, _plan(), DAY, MAIL, backend=MemoryBackend(), people=4)
+    assert len(earlier) == 3 and held_when_judging == [0, 0, 0]  # each part's results
 
 
 def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
@@ -388,20 +386,20 @@ def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     people = _bigger_government()
     computed = []
-    real = steps.compute
+    real = sending.compute
 
     def counted(*args, **kwargs):
         computed.append(args[3] if len(args) > 3 else kwargs.get("agencies"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(steps, "compute", counted)
+    monkeypatch.setattr(sending, "compute", counted)
     said: dict[str, list[str]] = {}
     dry_runs: list[list] = []
     for warehouse, folder, part in ((engine, "a", None), (twin, "b", 4)):
         (tmp_path / folder).mkdir()
         _load(warehouse, tmp_path / folder, people, met=MET)
         if part:
-            monkeypatch.setattr(steps, "NIGHT_PART_PEOPLE", part)
+            monkeypatch.setattr(sending, "NIGHT_PART_PEOPLE", part)
         argv = ["--database-url", str(warehouse.url), "notify", "--plan", "city-government-2026",
                 "--as-of", DAY.isoformat()]  # fmt: skip
         for when in ("before", "after"):
@@ -449,7 +447,7 @@ def test_a_part_s_summaries_read_their_own_agencies_records_only(engine, tmp_pat
     assert len(whole.rejected) == 1 and district.rejected == others.rejected == []
 
     backend = MemoryBackend()
-    steps.notify_in_parts(engine, plan, DAY, MAIL, backend, people=4)
+    send_plan(engine, plan, DAY, MAIL, backend=backend, people=4)
     summaries = {str(m["To"]): _text(m) for m in backend.outbox if "摘要" in str(m["Subject"])}
     district_hr = next(p["電子郵件"] for p in people if p["姓名"] == "區人事主任")
     line = "學習紀錄的服務機關代碼與名冊不同：1 人（區人事員（人事室）：379680000A 1 筆）"

@@ -93,10 +93,10 @@ TODAY = date(2026, 11, 23)
 
 
 def _summary_workbook(engine, tmp_path):
-    from learnhours.flows.steps import compute, notify
     from learnhours.ingest import ingest_file
     from learnhours.notifiers.backends import MemoryBackend
     from learnhours.plans import find_plan
+    from learnhours.steps import send_plan
     from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
     short, nothing = new_id(), new_id()
@@ -110,7 +110,7 @@ def _summary_workbook(engine, tmp_path):
         record("A123456780", code="A3", name="錯號碼"),  # a wrong check digit: rejected
     ]))  # fmt: skip
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan(PLAN), TODAY), TODAY, MAIL, backend)
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
     (part,) = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
     return load_workbook(BytesIO(part.get_content())), short, nothing
@@ -163,9 +163,9 @@ def test_i16_13_rejected_rows_sheet_names_file_line_and_column(engine, tmp_path)
 
 
 def test_i16_13_records_sheet_stops_past_its_row_limit_and_says_so(engine, tmp_path, monkeypatch):
-    from learnhours.notifiers import notices
+    from learnhours.notifiers import summary_facts
 
-    monkeypatch.setattr(notices, "MAX_RECORD_ROWS", 1)
+    monkeypatch.setattr(summary_facts, "MAX_RECORD_ROWS", 1)
     book, short, nothing = _summary_workbook(engine, tmp_path)
     title = book["紀錄明細"]["A1"].value
     assert "僅列前 1 人，其餘請用 learnhours explain 查詢" in title

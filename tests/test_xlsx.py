@@ -43,10 +43,10 @@ def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engi
     import zipfile
     from datetime import date
 
-    from learnhours.flows.steps import compute, notify
     from learnhours.ingest import ingest_file
     from learnhours.notifiers.backends import MemoryBackend
     from learnhours.plans import find_plan
+    from learnhours.steps import send_plan
     from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
     name = '=HYPERLINK("http://evil.example/x","點我")'
@@ -55,7 +55,7 @@ def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engi
     ingest_file(engine, export_file(tmp_path, [record(pid, day=date(2026, 5, 1))]))
     today = date(2026, 11, 23)
     backend = MemoryBackend()
-    notify(engine, compute(engine, find_plan("national-2026"), today), today, MAIL, backend)
+    send_plan(engine, find_plan("national-2026"), today, MAIL, backend=backend)
     (summary,) = [
         m for m in backend.outbox if "摘要" in m["Subject"] and "單位" not in m["Subject"]
     ]

@@ -13,7 +13,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Why one person stands where they do; the person found by what the clerk has in hand."""
     from dataclasses import replace
 
-    from learnhours.flows.steps import data_note, rejections_of, source_rows
+    from learnhours.steps import data_note, rejections_of, source_rows
     from learnhours.transforms.compliance import assess
     from learnhours.transforms.explain import explain
     from learnhours.transforms.ids import is_valid_id, mask_id

@@ -60,7 +60,7 @@ def _waiting(why: Exception) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Every file seen is listed: loaded, already loaded, refused, or passed over and why."""
-    from learnhours.flows.steps import ingest_paths, look_in, roster_codes
+    from learnhours.steps import ingest_paths, look_in, roster_codes
     from learnhours.warehouse.lock import INGEST, run_lock_held
 
     found = look_in(args.paths)
@@ -114,7 +114,7 @@ def cmd_rejected(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from learnhours.extractors.portal import FetchError
     from learnhours.flows.failure import scrub
-    from learnhours.flows.steps import fetch_to_inbox, portal_profile
+    from learnhours.steps import fetch_to_inbox, portal_profile
 
     settings = _settings(args)
     site = portal_profile(args.profile, settings.sites_dir)  # a wrong profile before anything else

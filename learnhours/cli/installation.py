@@ -79,7 +79,7 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 
 def _mail(args: argparse.Namespace):  # noqa: ANN202
-    from learnhours.flows.steps import Mail
+    from learnhours.steps import Mail
 
     settings = _settings(args)
     if getattr(args, "outbox", None):

@@ -11,31 +11,39 @@ from learnhours.plans import Plan
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from learnhours.flows import steps
-    from learnhours.notifiers.notices import stage_name
+    """Tonight's notices of one plan, through the night's own route (steps.send_plan); with
+    --dry-run the same route, said and not written."""
+    from learnhours import steps
+    from learnhours.notifiers.drafts import stage_name
     from learnhours.taipei import roc
+    from learnhours.warehouse.lock import plan_lock, run_lock_held
 
     engine = _engine(args)
     plan, mail = _plan(args), _mail(args)
     day = _as_of(args)
-    if not plan.is_open(day):
-        return _notify_closed(engine, plan, day, mail, args.dry_run)
+    span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
+    if day < plan.period.start:
+        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫尚未開始）；不寄任何通知")
+        return 0
+    mail.check_templates([plan])  # a broken override: nothing queued, nothing half-sent
+    if plan.period.end < day:
+        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫已結束）；"
+              "不寄提醒、單位摘要與每日摘要")  # fmt: skip
     if args.dry_run:
-        return _notify_dry_run(engine, plan, day, mail)
-    from learnhours.warehouse.lock import plan_lock, run_lock_held
-
+        return _dry_run(engine, plan, day, mail)
     with run_lock_held(engine, plan_lock(plan.id)):  # never alongside the night's run of it
-        # A plan of many agencies goes a part at a time, as the night does: memory holds one
-        # part's people.
-        report = steps.NotifyReport.merged(*steps.notify_in_parts(engine, plan, day, mail))
-    stage = stage_name(report.tonight.stage) if report.tonight.stage is not None else "非提醒階段"
+        report = steps.send_plan(engine, plan, day, mail)
+    if report.final:
+        print(f"年度結算：{report.final_words}")
+        return 1 if report.delivered.unavailable else 0
+    stage = stage_name(report.stage) if report.stage is not None else "非提醒階段"
     print(
         f"{plan.name} {roc(day)}（{stage}）：新排入 {report.queued} 封，"
-        f"略過 {len(report.tonight.skipped)} 筆，取代過期待寄 {report.superseded} 封；"
+        f"略過 {report.skipped} 筆，取代過期待寄 {report.superseded} 封；"
         f"寄送結果：{report.delivered.words()}（{report.backend}）"
     )
-    if report.tonight.stale:
-        print(f"資料過舊：{report.tonight.stale}；今晚未提醒同仁，已通知人事室")
+    if report.stale:
+        print(f"資料過舊：{report.stale}；今晚未提醒同仁，已通知人事室")
     if report.summary_note:
         print(report.summary_note)
     if report.delivered.unavailable:
@@ -44,57 +52,49 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return _unsent(report.delivered)
 
 
-def _notify_dry_run(engine, plan: Plan, day: date, mail) -> int:  # noqa: ANN001
-    """What tonight's notify would send, a part at a time as the night judges it (a national
-    plan's people and drafts never all in memory); records and sends nothing."""
-    from learnhours.flows import steps
-    from learnhours.notifiers import ledger, notices
-    from learnhours.notifiers.notices import stage_name
+def _dry_run(engine, plan: Plan, day: date, mail) -> int:  # noqa: ANN001
+    """What tonight's notify would send: the night's route with nothing written, a part at a
+    time as the night judges it (a national plan's people and drafts never all in memory)."""
+    from learnhours import steps
+    from learnhours.notifiers.drafts import stage_name
     from learnhours.taipei import roc
 
-    drafts = met = exempt = 0
-    skipped: list = []
-    statuses: list[str] = []
-    stale = ""
-    for tonight in steps.notices_in_parts(engine, plan, day, mail):
-        if not statuses:  # the stage, the last day and the data's age are the whole plan's
-            stage = stage_name(tonight.stage) if tonight.stage is not None else "不在任何提醒階段"
-            print(f"{plan.name}：{roc(day)}，{stage}；最後上課日 {roc(tonight.last_day)}")
-            stale = tonight.stale
-            if stale:
-                print(f"資料過舊：{stale}，今晚不提醒同仁")
-        statuses.append(tonight.summary)
+    planned = 0
+    started = False
+
+    def said(night: steps.PlanReport, part: steps.PartReport) -> None:
+        nonlocal planned, started
+        if not started:  # the stage, the last day and the data's age are the whole plan's
+            started = True
+            stage = stage_name(night.stage) if night.stage is not None else "不在任何提醒階段"
+            print(f"{plan.name}：{roc(day)}，{stage}；最後上課日 {roc(night.last_day)}")
+            if night.stale:
+                print(f"資料過舊：{night.stale}，今晚不提醒同仁")
         # Name, unit and masked ID: HR must tell two people of the same name apart.
-        for d in notices.rendered(tonight):  # one at a time: a large night fits in memory
+        for d in part.planned:
             kind = "單位摘要" if d.kind == "digest" else "提醒"
-            print(
-                printable(
-                    f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）：{d.subject}"
-                )
-            )
-        drafts, met, exempt = (
-            drafts + len(tonight.drafts),
-            met + tonight.met,
-            exempt + tonight.exempt,
-        )
-        skipped += tonight.skipped  # printed last, after every part's notices, as ever
-        del tonight  # the part's people and drafts: the next part's take their place
+            print(printable(f"  寄 {d.label}（{d.unit}，{d.masked_id}）<{d.to_address}>（{kind}）："
+                            f"{d.subject}"))  # fmt: skip
+        planned += len(part.planned)
+
+    report = steps.send_plan(engine, plan, day, mail, dry_run=True, on_part=said)
+    if report.final:
+        print(f"年度結算：{report.final_words}。試算：未寄出")
+        return 0
     summary = {
-        "due": "另寄人事室摘要" + ("（含資料過舊警告）" if stale else ""),
+        "due": "另寄人事室摘要" + ("（含資料過舊警告）" if report.stale else ""),
         "done": "今天的人事室摘要已寄過，不重寄",
         "no_address": "沒有人事室信箱，不寄摘要",
-    }[steps.summary_status(statuses)]
-    for s in skipped:
+    }[report.summary]
+    for s in report.skips:  # after every part's notices, as ever
         who = f"{s.label}（{s.unit}，{s.masked_id}）" if s.masked_id else s.label
         print(printable(f"  略過 {who}：{s.reason}"))
-    with engine.connect() as connection:
-        waiting = ledger.listing(connection, "pending", plan.id)
-    for r in waiting:
+    for r in report.retries:
         when = stage_name(r.stage) if r.kind != "summary" else "每日"
         print(f"  重試 {r.to_address}（{r.kind}，{when}，{r.created_on} 排入）")
-    print(f"未列入提醒：已達成 {met} 人、免列計 {exempt} 人")
+    print(f"未列入提醒：已達成 {report.met} 人、免列計 {report.exempt} 人")
     print(
-        f"共 {drafts} 封新通知、{len(waiting)} 封待重試、{len(skipped)} 筆略過；"
+        f"共 {planned} 封新通知、{len(report.retries)} 封待重試、{len(report.skips)} 筆略過；"
         f"{summary}。試算：未記錄也未寄出"
     )
     return 0
@@ -123,27 +123,6 @@ def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered
     why = "；".join(f"{n} 封 {reason}" for reason, n in delivered.reasons.most_common(3))
     print("未寄完：" + "；".join(said) + (f"。原因：{printable(why)}" if why else ""))
     return 1
-
-
-def _notify_closed(engine, plan: Plan, day: date, mail, dry_run: bool) -> int:  # noqa: ANN001
-    """A closed plan sends nothing but its one final summary, once the lag has passed."""
-    from learnhours.flows import steps
-    from learnhours.taipei import roc
-
-    span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
-    if day < plan.period.start:
-        print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫尚未開始）；不寄任何通知")
-        return 0
-    print(
-        f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫已結束）；不寄提醒、單位摘要與每日摘要"
-    )
-    if dry_run:
-        outlook = steps.final_outlook(engine, plan, day, mail)
-        print(f"年度結算：{outlook.words}。試算：未寄出")
-        return 0
-    report = steps.close_year(engine, plan, day, mail)
-    print(f"年度結算：{report.words}")
-    return 1 if report.delivered.unavailable else 0
 
 
 def cmd_notices(args: argparse.Namespace) -> int:

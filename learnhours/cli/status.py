@@ -77,7 +77,7 @@ def _compute(args: argparse.Namespace):  # noqa: ANN202
     """The plan judged on the as-of date, a run of whole agencies at a time (compute_in_parts),
     after saying what the reader must know first: a date outside the plan's period, or no record
     to judge on (then no outcome is shown). Returns (the parts, whether outcomes are judged)."""
-    from learnhours.flows.steps import compute_in_parts, data_note
+    from learnhours.steps import compute_in_parts, data_note
 
     engine, plan, as_of = _engine(args), _plan(args), _as_of(args)
     note = data_note(engine, plan, as_of)

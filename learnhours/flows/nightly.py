@@ -1,15 +1,14 @@
 """The nightly flow: fetch, ingest the inbox, judge each plan of the night, close the years that
-ended, publish the summary. Reads top to bottom; the work is in flows/steps.py."""
+ended, publish the summary. Reads top to bottom; the work is in learnhours/steps."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,20 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.states import Completed, Failed, State
-from prefect_dask import DaskTaskRunner
 from sqlalchemy import Engine
 
+from learnhours import steps
 from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
-from learnhours.flows import steps
-from learnhours.flows.failure import NightlyFailed, ScrubIds, mail_admin, plain_cause
+from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause
 from learnhours.flows.run_summary import (
     failed_deliveries,
     file_counts,
     final_counts,
     log_counts,
-    mail_counts,
     plan_counts,
     summary_markdown,
-    with_shares,
 )
-from learnhours.notifiers.notices import Rollup
+from learnhours.flows.workers import SHARES_PER_WORKER, on_workers, product_logs_shipped
 from learnhours.plans import Catalog, find_plan
 from learnhours.settings import Settings, load_settings
 from learnhours.taipei import taipei_today
@@ -121,19 +117,17 @@ def ingest_inbox(run: Run) -> dict[str, int]:
 
 @task(cache_policy=NONE)
 def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
-    """Recompute one open plan and send tonight's notices; small counts back, never the people.
-    A plan of many agencies goes a part at a time (steps.notify_in_parts): memory holds one
-    part's people."""
+    """One open plan's night (steps.send_plan), a part at a time in this process; small counts
+    back, never the people."""
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    parts: list[dict[str, Any]] = []
-    _reports, rollup = steps.notify_in_parts(
-        run.engine, plan, as_of, run.mail,
-        judged=lambda result, report: parts.append(plan_counts(result, report)),
-    )  # fmt: skip
-    counts = with_shares(parts, mail_counts(rollup)) if rollup else parts[0]
+    return _judged_counts(steps.send_plan(run.engine, plan, as_of, run.mail))
+
+
+def _judged_counts(report: steps.PlanReport) -> dict[str, Any]:
+    counts = plan_counts(report)
     get_run_logger().info(
         "%s: %d people, %d met, %d short, %d exempt; stage %s; %d queued; mail %s",
-        plan.id,
+        report.plan_id,
         counts["people"],
         counts["met"],
         counts["short"],
@@ -145,94 +139,17 @@ def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
     return counts
 
 
-# --- a plan of several agencies in shares, on workers that may be other machines -----------------
-
-# Shares per worker: agencies differ in size, so a worker done early takes another share.
-SHARES_PER_WORKER = 2
-
-
-@functools.cache
-def _worker_engine(url: str, lock_wait: float) -> Engine:
-    """One engine per worker process, whatever number of shares it judges."""
-    return connect(url, lock_wait)
-
-
-@task(cache_policy=NONE)
-def prepare_shares(run: Run, plan_id: str, as_of: date) -> None:
-    steps.before_shares(run.engine, find_plan(plan_id, run.settings.plans_dir, as_of), as_of,
-                        run.mail)  # fmt: skip
-
-
-@task(cache_policy=NONE)
-def judge_share(
-    overrides: dict[str, Any],
-    plan_id: str,
-    as_of: date,
-    agencies: tuple[str, ...],
-    started: datetime,
-) -> tuple[dict[str, Any], Rollup | None]:
-    """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
-    settings where it runs (the run's own paths and database as `overrides`), and hands back
-    counts only, and its agencies' part of the roll-up (their figures, not their people)."""
-    with _product_logs_shipped():
-        settings = load_settings(**overrides)
-        engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
-        plan = find_plan(plan_id, settings.plans_dir, as_of)
-        mail = steps.Mail.of(settings)
-        result, report, rollup = steps.judge_share(engine, plan, as_of, mail, agencies, started)
-        counts = plan_counts(result, report)
-        get_run_logger().info(
-            "%s: a share of %d agencies: %d queued; mail %s",
-            plan.id, len(agencies), counts["queued"], counts["mail"] or "none",
-        )  # fmt: skip
-        return counts, rollup
-
-
-@task(cache_policy=NONE)
-def finish_shares(
-    run: Run, plan_id: str, as_of: date, started: datetime, parts: list[Rollup | None]
-) -> dict[str, Any]:
-    plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    return mail_counts(steps.after_shares(run.engine, plan, as_of, run.mail, started, parts))
-
-
-def _task_runner(settings: Settings) -> DaskTaskRunner:
-    if settings.dask_address:
-        return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={"n_workers": settings.workers, "threads_per_worker": 1,
-                        "processes": True, "dashboard_address": None,
-                        "silence_logs": logging.WARNING},
-    )  # fmt: skip
-
-
-def _judged_in_shares(
-    run: Run, plan_id: str, as_of: date, shares: list[tuple[str, ...]], overrides: dict[str, Any]
-) -> dict[str, Any]:
-    """Shares of the plan's agencies judged side by side on the task runner's workers, then the
-    roll-up. Each share's notices are keyed in the one ledger (PostgreSQL, shared by every
-    worker), so a notice goes out once whichever worker sends it."""
-    logger = get_run_logger()
-    started = datetime.now(UTC)
-    prepare_shares(run, plan_id, as_of)
-    with _task_runner(run.settings) as runner:
-        futures = [
-            runner.submit(judge_share, {"overrides": overrides, "plan_id": plan_id,
-                                        "as_of": as_of, "agencies": share, "started": started})
-            for share in shares
-        ]  # fmt: skip
-        parts = [f.result() for f in futures]
-    logger.info("%s: %d shares judged by the workers", plan_id, len(parts))
-    counts, rollups = [c for c, _r in parts], [r for _c, r in parts]
-    return with_shares(counts, finish_shares(run, plan_id, as_of, started, rollups))
-
-
 def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> dict[str, Any]:
+    """An open plan: in this process, or with workers (settings `workers`, `dask_address`) its
+    agencies in shares side by side on a Dask cluster — the same route either way."""
     settings = run.settings
     if settings.workers > 1 or settings.dask_address:
-        count = settings.workers * SHARES_PER_WORKER
-        if shares := steps.shares(run.engine, count):
-            return _judged_in_shares(run, plan_id, as_of, shares, overrides)
+        plan = find_plan(plan_id, settings.plans_dir, as_of)
+        report = steps.send_plan(
+            run.engine, plan, as_of, run.mail, count=settings.workers * SHARES_PER_WORKER,
+            run_parts=on_workers(run.engine, plan, run.mail, settings, overrides),
+        )  # fmt: skip
+        return _judged_counts(report)
     return judge(run, plan_id, as_of)
 
 
@@ -240,9 +157,9 @@ def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> d
 def close(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
     """A closed plan: its one final summary when its late registrations are in, nothing else."""
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    report = steps.close_year(run.engine, plan, as_of, run.mail)
-    if report.status != "never_judged":
-        get_run_logger().info("%s (closed): %s", plan.id, report.words)
+    report = steps.send_plan(run.engine, plan, as_of, run.mail)
+    if report.final_status != "never_judged":
+        get_run_logger().info("%s (closed): %s", plan.id, report.final_words)
     return final_counts(report)
 
 
@@ -256,28 +173,6 @@ def publish(summary: dict[str, Any]) -> None:
             key="unit-rates",
             description=f"{plan['plan']} as of {summary['as_of']}",
         )
-
-
-@contextlib.contextmanager
-def _product_logs_shipped() -> Iterator[None]:
-    """The product's own log lines (learnhours.*) into the run's logs in the Prefect UI, as
-    Prefect's extra-loggers setting would, with anything shaped like an ID masked; for the
-    run only (outside a run there is nowhere to send them)."""
-    from prefect.logging.handlers import APILogHandler
-
-    product = logging.getLogger("learnhours")
-    handler = APILogHandler()
-    handler.setLevel(logging.INFO)
-    handler.addFilter(ScrubIds())
-    level = product.level
-    product.addHandler(handler)
-    if level == logging.NOTSET or level > logging.INFO:
-        product.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        product.removeHandler(handler)
-        product.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -318,7 +213,7 @@ def nightly(
     Ends Completed; Completed named Warning when a plan named has closed; Failed with the cause
     in plain words (also when no mail due tonight could be handed to the mail server).
     """
-    with _product_logs_shipped(), _stopped_by_sigterm():
+    with product_logs_shipped(), _stopped_by_sigterm():
         return _night(plan_id, inbox, fetch, profile, portal_url, polite, as_of, database_url,
                       outbox_dir)  # fmt: skip
 

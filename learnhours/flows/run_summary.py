@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from learnhours.flows.steps import Compliance, FinalReport, NotifyReport
 from learnhours.ingest import FileReport
 from learnhours.notifiers.ledger import TROUBLES
+from learnhours.steps.sending import PlanReport
 
 # Unit rows in the `unit-rates` artifact: beyond this, the HR workbook has them all.
 ARTIFACT_UNITS = 500
@@ -23,17 +22,21 @@ def file_counts(reports: list[FileReport]) -> dict[str, int]:
     }
 
 
-def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
-    statuses = [p.status for p in result.people]
+def plan_counts(report: PlanReport) -> dict[str, Any]:
+    """An open plan's night in counts: its people by status, tonight's stage, its mail."""
+    delivered = report.delivered
     return {
-        "plan": result.plan.id,
-        "people": len(statuses),
-        "met": statuses.count("met"),
-        "short": statuses.count("short"),
-        "exempt": statuses.count("exempt"),
-        "stage": report.tonight.stage,
-        "stale": report.tonight.stale,
-        **mail_counts(report),
+        "plan": report.plan_id,
+        "people": report.people,
+        "met": report.met,
+        "short": report.short,
+        "exempt": report.exempt,
+        "stage": report.stage,
+        "stale": report.stale,
+        "queued": report.queued,
+        "mail": dict(delivered.counts),
+        "unavailable": delivered.unavailable,
+        "troubles": dict(delivered.reasons.most_common(5)),
         "backend": report.backend,
         "units": [
             {
@@ -43,48 +46,18 @@ def plan_counts(result: Compliance, report: NotifyReport) -> dict[str, Any]:
                 "rate": f"{u.rate:.4f}",
                 "tier": u.tier,
             }
-            for u in result.units[:ARTIFACT_UNITS]
+            for u in report.units[:ARTIFACT_UNITS]
         ],
     }
 
 
-def mail_counts(report: NotifyReport) -> dict[str, Any]:
-    """How the mail of one send went: what was queued and the outcomes."""
-    delivered = report.delivered
-    return {
-        "queued": report.queued,
-        "mail": report.outcomes,
-        "unavailable": delivered.unavailable,
-        "troubles": dict(delivered.reasons.most_common(5)),
-    }
-
-
-def with_shares(shares: list[dict[str, Any]], last: dict[str, Any]) -> dict[str, Any]:
-    """A plan judged in shares, as one plan's counts: its shares' (plan_counts, each over its
-    own agencies) added up, with the roll-up's mail (`last`, mail_counts)."""
-    first, parts = shares[0], [*shares, last]
-    mail: Counter[str] = Counter()
-    troubles: Counter[str] = Counter()
-    for part in parts:
-        mail.update(part["mail"])
-        troubles.update(part["troubles"])
-    return {
-        **first,
-        **{k: sum(s[k] for s in shares) for k in ("people", "met", "short", "exempt")},
-        "stale": next((s["stale"] for s in shares if s["stale"]), first["stale"]),
-        "queued": sum(p["queued"] for p in parts),
-        "mail": dict(mail),
-        "unavailable": next((p["unavailable"] for p in parts if p["unavailable"]), ""),
-        "troubles": dict(troubles.most_common(5)),
-        "units": [u for s in shares for u in s["units"]][:ARTIFACT_UNITS],
-    }
-
-
-def final_counts(report: FinalReport) -> dict[str, Any]:
+def final_counts(report: PlanReport) -> dict[str, Any]:
+    """A closed plan's night: its final summary's status."""
+    assert report.final_status is not None and report.due_on is not None
     return {
         "plan": report.plan_id,
-        "status": report.status,
-        "words": report.words,
+        "status": report.final_status,
+        "words": report.final_words,
         "due_on": report.due_on.isoformat(),
         "mail": dict(report.delivered.counts),
         "people": report.people,

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, selec
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend, Outgoing
-from learnhours.notifiers.notices import Draft
+from learnhours.notifiers.drafts import Draft
 from learnhours.notifiers.render import encoded_sender
 from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import notice
@@ -40,7 +40,7 @@ _ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat howeve
 def enqueue(connection: Connection, plan_id: str, drafts: Iterable[Draft], today: date) -> int:
     """Add drafts not yet in the ledger; returns how many are new. An existing key is left alone.
 
-    `drafts` is read as it comes (notices.rendered renders each when asked), a batch at a time."""
+    `drafts` is read as it comes (drafts.rendered renders each when asked), a batch at a time."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(notice).on_conflict_do_nothing(
         index_elements=["plan_id", "kind", "recipient_key", "stage"]
@@ -255,25 +255,6 @@ def _with_sender(raw: bytes, from_line: bytes) -> bytes:
 def _crlf(raw: bytes) -> bytes:
     """Wire line ends; rows written before the ledger stored CRLF have bare LF."""
     return raw if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
-
-
-def supersede(
-    connection: Connection,
-    plan_id: str,
-    short_by_stage: Mapping[int | None, set[str]],
-    digest_stage: int | None,
-    today: date,
-) -> int:
-    """Pending notices that must not go out any more; returns how many were set aside.
-
-    Rule 9: a run sends only the current stage, so a reminder still pending from an earlier stage
-    of its person's track (a 4xx, a dropped connection) is superseded, as is a digest of an
-    earlier stage, a reminder to someone no longer short, and a summary from an earlier day.
-    `short_by_stage`: who is short, by their track's stage tonight (None: in no stage).
-    """
-    return supersede_plan_wide(connection, plan_id, digest_stage, today) + supersede_reminders(
-        connection, plan_id, short_by_stage
-    )
 
 
 def _pending(plan_id: str) -> tuple[ColumnElement[bool], ...]:

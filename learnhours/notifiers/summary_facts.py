@@ -9,20 +9,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from learnhours.notifiers import ledger, notices
-from learnhours.notifiers.notices import (
-    NO_ADDRESS,
-    SUMMARY_STAGE,
-    Tonight,
-    short_people,
-    stage_name,
-)
+from learnhours.notifiers import ledger
+from learnhours.notifiers.drafts import Tonight, stage_name
+from learnhours.notifiers.render import NO_ADDRESS
+from learnhours.notifiers.workbooks import MAX_RECORD_ROWS, short_people
 from learnhours.plans import Plan
 from learnhours.taipei import TAIPEI, roc
 from learnhours.transforms.compliance import PersonResult
-from learnhours.transforms.unit_heads import doubts, unit_heads
+from learnhours.transforms.unit_heads import HeadChoice, doubts, unit_heads
 from learnhours.warehouse import plan_queries, record_queries, rejection_queries
 
+# Each unit's head, by (agency key, unit): transforms.unit_heads.
+Heads = Mapping[tuple[str, str], HeadChoice]
 SHOWN = 30  # names listed per line; HR opens the attachment or `learnhours notices` for the rest
 _KIND = {"reminder": "同仁提醒", "digest": "單位主管摘要", "summary": "人事室摘要"}
 _LEDGER = {
@@ -162,15 +160,20 @@ def gather(
 
 
 def tonight_facts(
-    got: Ledgered, people: list[PersonResult], tonight: Tonight, scope: ledger.Scope = None
+    got: Ledgered,
+    people: list[PersonResult],
+    tonight: Tonight,
+    scope: ledger.Scope = None,
+    heads: Heads | None = None,
 ) -> tuple[list[str], dict[str, list]]:
     """(what went out, the data-quality lists) of one summary: the plan's, or with `scope` (one
-    agency's recipient keys, and `people` its own) that agency's share only."""
+    agency's recipient keys, and `people` its own) that agency's share only. `heads`: the units'
+    heads, when worked out already (transforms.unit_heads)."""
     sent_rows = [r for r in got.sent_rows if ledger.in_scope(r.recipient_key, scope)]
     sent_keys = {(r.stage, r.recipient_key) for r in sent_rows if r.kind == "reminder"}
     quality = {
         "unreminded": unreminded(tonight, people, got.statuses, sent_keys),
-        **facts(got, people, scope),
+        **facts(got, people, scope, heads),
         "bad_address": [
             f"{s.label}：{s.reason}"
             for s in tonight.skipped
@@ -196,7 +199,12 @@ def rollup_quality(got: Ledgered) -> dict[str, list]:
     }
 
 
-def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None) -> dict[str, list]:
+def facts(
+    got: Ledgered,
+    people: list[PersonResult],
+    scope: ledger.Scope = None,
+    heads: Heads | None = None,
+) -> dict[str, list]:
     """The data-quality lists that do not depend on tonight's mail.
 
     With `scope` (one agency's summary), its own people's lists only: rejected rows and people
@@ -217,7 +225,7 @@ def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None)
         ],
         "no_address_met": [_who(p) for p in counted if p.status == "met" and not p.member.email],
         "failed": [line for key, line in got.troubles if ledger.in_scope(key, scope)],
-        "unit_heads": doubts(unit_heads(people), unit_label),
+        "unit_heads": doubts(unit_heads(people) if heads is None else heads, unit_label),
         "other_agency": [
             f"{_who(p)}：{'、'.join(f'{code} {n} 筆' for code, n in mismatches[p.member.person_id])}"
             for p in people
@@ -226,14 +234,8 @@ def facts(got: Ledgered, people: list[PersonResult], scope: ledger.Scope = None)
     }
 
 
-def summary_due(connection: Connection, plan_id: str, keys: Iterable[str]) -> bool:
-    """Whether any of today's summary keys is not yet in the ledger (one summary a day)."""
-    done = ledger.already_noticed(connection, plan_id, "summary", SUMMARY_STAGE)
-    return any(k not in done for k in keys)
-
-
 def short_records(connection: Connection, people: list[PersonResult]) -> dict[str, list]:
     """The stored records of the short among `people`, in the workbook's order, up to about
     MAX_RECORD_ROWS rows: the HR workbook's sheet of each one's records counted or not."""
     ids = [p.member.person_id for p in short_people(people)]
-    return dict(record_queries.records_of(connection, ids, notices.MAX_RECORD_ROWS))
+    return dict(record_queries.records_of(connection, ids, MAX_RECORD_ROWS))

@@ -12,8 +12,10 @@ from types import TracebackType
 
 from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 
-from learnhours.notifiers import notices
+from learnhours.notifiers.drafts import Context, Recipient
+from learnhours.notifiers.reminders import digest_message, reminder_message
 from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
+from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan
 from learnhours.transforms.compliance import (
     Member,
@@ -74,7 +76,8 @@ def _trial(found: Templates, plan: Plan) -> list[str]:
     judged = assess(plan, [m for m in people if plan.binds(m)] or people, {}, {}, today)
     units = assess_units(plan, judged)
     agencies = assess_agencies(plan, judged, units)
-    ctx = notices.Context(plan, today, today, "", _SAMPLE_SENDER, _SAMPLE_HR, True, found)
+    ctx = Context(plan, today, today, "", _SAMPLE_SENDER, _SAMPLE_HR, True, found)
+    hr = [Recipient(a, a) for a in _SAMPLE_HR]
     short = [p for p in judged if p.status == "short"] or judged
     quality: dict[str, list] = {
         "rejected": [("範例.csv", 2, "身分證字號", "A12****789", "身分證字號格式或檢查碼錯誤")],
@@ -88,15 +91,16 @@ def _trial(found: Templates, plan: Plan) -> list[str]:
     }
     sent = ["同仁提醒（截止前 30 天）：1 封"]
     tries = [
-        ("reminder", lambda: notices._reminder(ctx, short[0], stage, "a@example.invalid")),
-        ("digest", lambda: notices._digest(ctx, units[0], judged, stage, judged[0],
-                                           {p.member.person_id: "今晚已寄提醒" for p in short},
-                                           "a@example.invalid")),
-        ("summary", lambda: notices.summary_draft(ctx, judged, units, quality, sent, (),
-                                                  agencies[0], {})),
-        ("summary", lambda: notices.final_draft(ctx, judged, units, quality, plan.period.end)),
-        ("rollup", lambda: notices.rollup_draft(ctx, notices.Rollup.of(agencies, {}, judged),
-                                                quality, sent)),
+        ("reminder", lambda: reminder_message(ctx, short[0], stage, "a@example.invalid")),
+        ("digest", lambda: digest_message(ctx, units[0], judged, stage, judged[0],
+                                          {p.member.person_id: "今晚已寄提醒" for p in short},
+                                          "a@example.invalid")),
+        ("summary", lambda: summary_drafts(ctx, hr, judged, units, quality, sent,
+                                           agency=agencies[0], records={}, attachments=())),
+        ("summary", lambda: summary_drafts(ctx, hr, judged, units, quality, [],
+                                           complete_on=plan.period.end)),
+        ("rollup", lambda: rollup_drafts(ctx, hr, Rollup.of(agencies, {}, judged), quality,
+                                         sent)),
     ]  # fmt: skip
     problems = []
     for kind, attempt in tries:

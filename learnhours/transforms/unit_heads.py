@@ -5,7 +5,7 @@ equally placed, is told to HR rather than decided silently."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from learnhours.transforms.compliance import Member, PersonResult
@@ -62,7 +62,7 @@ def unit_heads(people: Iterable[PersonResult]) -> dict[tuple[str, str], HeadChoi
 
 
 def doubts(
-    choices: dict[tuple[str, str], HeadChoice], unit_label: Callable[[str, str], str]
+    choices: Mapping[tuple[str, str], HeadChoice], unit_label: Callable[[str, str], str]
 ) -> list[str]:
     """HR's lines for the units whose head is not certain; `unit_label(agency key, unit)` names
     a unit as HR reads it."""

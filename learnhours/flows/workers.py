@@ -1,0 +1,114 @@
+"""A plan's agencies judged in shares side by side on a Dask cluster (this machine's processes or
+other machines'): the night's one route (steps.send_plan) with its parts handed to workers.
+
+The worker's task lives here, in a module imported by its package path, so that a worker can
+import what it is sent whether the flow was started by `learnhours run` or by a deployment that
+loads nightly.py from its file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect_dask import DaskTaskRunner
+from sqlalchemy import Engine
+
+from learnhours import steps
+from learnhours.flows.failure import ScrubIds
+from learnhours.notifiers.backends import MailBackend
+from learnhours.plans import Plan, find_plan
+from learnhours.settings import Settings, load_settings
+from learnhours.warehouse.db import connect
+
+# Shares per worker: agencies differ in size, so a worker done early takes another share.
+SHARES_PER_WORKER = 2
+
+
+@functools.cache
+def _worker_engine(url: str, lock_wait: float) -> Engine:
+    """One engine per worker process, whatever number of shares it judges."""
+    return connect(url, lock_wait)
+
+
+@task(cache_policy=NONE)
+def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> steps.PartReport:
+    """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
+    settings where it runs (the run's own paths and database as `overrides`), and hands back
+    its figures only (counts, units, its part of the roll-up), never its people."""
+    with product_logs_shipped():
+        settings = load_settings(**overrides)
+        engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
+        plan = find_plan(job.plan_id, settings.plans_dir, job.today)
+        mail = steps.Mail.of(settings)
+        report = steps.judge_part(engine, plan, mail, job, part, mail.backend())
+        get_run_logger().info(
+            "%s: a share of %d agencies: %d queued; mail %s",
+            plan.id, len(part or ()), report.queued, dict(report.delivered.counts) or "none",
+        )  # fmt: skip
+        return report.private()
+
+
+def _task_runner(settings: Settings) -> DaskTaskRunner:
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": settings.workers, "threads_per_worker": 1,
+                        "processes": True, "dashboard_address": None,
+                        "silence_logs": logging.WARNING},
+    )  # fmt: skip
+
+
+def on_workers(
+    engine: Engine,
+    plan: Plan,
+    mail: steps.Mail,
+    settings: Settings,
+    overrides: dict[str, Any],
+    backend: MailBackend | None = None,
+) -> steps.PartRunner:
+    """The parts judged side by side on the task runner's workers (a plan of one part is judged
+    here: no cluster is started for it). Each share's notices are keyed in the one ledger
+    (PostgreSQL, shared by every worker), so a notice goes out once whichever worker sends it."""
+
+    def run(job: steps.Job, parts: Sequence[steps.Part]) -> Iterator[steps.PartReport]:
+        if len(parts) < 2:
+            yield from steps.in_process(engine, plan, mail, backend or mail.backend())(job, parts)
+            return
+        with _task_runner(settings) as runner:
+            futures = [
+                runner.submit(judge_share, {"overrides": overrides, "job": job, "part": part})
+                for part in parts
+            ]
+            reports = [f.result() for f in futures]
+        get_run_logger().info("%s: %d shares judged by the workers", plan.id, len(reports))
+        yield from reports
+
+    return run
+
+
+@contextlib.contextmanager
+def product_logs_shipped() -> Iterator[None]:
+    """The product's own log lines (learnhours.*) into the run's logs in the Prefect UI, as
+    Prefect's extra-loggers setting would, with anything shaped like an ID masked; for the
+    run only (outside a run there is nowhere to send them)."""
+    from prefect.logging.handlers import APILogHandler
+
+    product = logging.getLogger("learnhours")
+    handler = APILogHandler()
+    handler.setLevel(logging.INFO)
+    handler.addFilter(ScrubIds())
+    level = product.level
+    product.addHandler(handler)
+    if level == logging.NOTSET or level > logging.INFO:
+        product.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        product.removeHandler(handler)
+        product.setLevel(level)

@@ -1,0 +1,195 @@
+"""A plan's people judged on a day (rules 6-8), their units and agencies: the whole plan, or a run
+of whole agencies at a time (memory holds one part's people); and what a reader must know before
+the figures (a date outside the period, no data to judge on)."""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import Engine
+
+from learnhours.plans import Plan
+from learnhours.taipei import roc
+from learnhours.transforms.compliance import (
+    AgencyResult,
+    Member,
+    PersonResult,
+    UnitResult,
+    assess,
+    assess_agencies,
+    assess_units,
+)
+from learnhours.warehouse import plan_queries, record_queries, roster_queries
+
+
+@dataclass
+class Compliance:
+    plan: Plan
+    as_of: date
+    people: list[PersonResult]
+    units: list[UnitResult]
+    agencies: list[AgencyResult] = field(default_factory=list)
+    # A share of a plan of several agencies (some of its agencies, judged on their own); None:
+    # the whole plan.
+    share: tuple[str, ...] | None = None
+
+    @property
+    def several_agencies(self) -> bool:
+        """Whether the plan's people are of more than one agency: units, summaries and reports
+        then name the agency (a one-agency warehouse reads as it always did)."""
+        return self.share is not None or len(self.agencies) > 1
+
+
+def compute(
+    engine: Engine, plan: Plan, as_of: date, agencies: Sequence[str] | None = None
+) -> Compliance:
+    """The plan's people (those it is for: `who`) judged on `as_of`, their units and agencies.
+    `agencies`: a share of them only (each person, unit and agency is judged on its own, so a
+    share's results are the whole plan's for those agencies)."""
+    with cycle_collection_paused():
+        # The roster is read and built on a second connection while the database sums the
+        # records (the driver lets go of the interpreter while it waits).
+        with ThreadPoolExecutor(1, thread_name_prefix="roster") as pool:
+            roster = pool.submit(bound_members, engine, plan, agencies)
+            with engine.connect() as connection:
+                now, judged = plan_queries.standings(connection, plan, as_of, agencies)
+            members = roster.result()
+        people = assess(plan, members, now, judged, as_of)
+        units = assess_units(plan, people)
+        agency_results = assess_agencies(plan, people, units)
+    share = tuple(agencies) if agencies is not None else None
+    return Compliance(plan, as_of, people, units, agency_results, share)
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a recompute builds its results: they are
+    hundreds of thousands of objects and no cycles, and each collection that their growth sets
+    off walks every object alive (a quarter of the recompute's CPU at 40,000 people). Objects
+    are freed as ever by their counts; what cycles there are wait for the next collection."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def bound_members(
+    engine: Engine, plan: Plan, agencies: Sequence[str] | None = None
+) -> list[Member]:
+    """The roster people the plan is for (`who`); `agencies`: of these agencies only."""
+    with engine.connect() as connection:
+        return [m for m in roster_queries.members(connection, agencies) if plan.binds(m)]
+
+
+# --- parts: one way to cut a plan -----------------------------------------------------------------
+
+# Some of a plan's agencies, judged on their own (each person, unit and agency is judged on its
+# own, so a part's results are the whole plan's for its agencies); None: the whole plan.
+Part = tuple[str, ...] | None
+
+# `status` and `units` judge a plan of several agencies about this many people at a time: memory
+# holds one part's results, not a nation's.
+PART_PEOPLE = 20_000
+
+
+def agency_parts(
+    engine: Engine, plan: Plan, *, people: int | None = None, count: int | None = None
+) -> list[Part]:
+    """The plan's agencies cut into runs of whole agencies (cut_parts): about `people` of the
+    plan's people a run, or `count` runs for workers side by side."""
+    return cut_parts(Counter(m.agency_key for m in bound_members(engine, plan)), people, count)
+
+
+def cut_parts(
+    headcounts: Mapping[str, int], people: int | None = None, count: int | None = None
+) -> list[Part]:
+    """Agencies (key -> headcount) in contiguous runs of about equal headcount, in agency order
+    (so the parts' results, one after another, are in the whole plan's order): `count` runs, or
+    as many as it takes for runs of about `people`; never an empty run. [None], the whole plan,
+    when there is one agency or one run."""
+    keys = sorted(headcounts)
+    total = sum(headcounts[k] for k in keys)
+    wanted = count if count is not None else math.ceil(total / max(1, people or total or 1))
+    runs = min(wanted, len(keys))
+    if runs < 2:
+        return [None]
+    parts: list[tuple[str, ...]] = []
+    part: list[str] = []
+    before = 0  # people in the runs already cut and in `part`
+    for i, key in enumerate(keys):
+        target = total * (len(parts) + 1) / runs  # where the open run should end
+        after = before + headcounts[key]
+        # Close the open run before this agency when it has reached its share, when it comes
+        # nearer its share without this agency than with it, or when every agency left must
+        # start a run of its own.
+        if part and len(parts) < runs - 1 and (
+            before >= target
+            or after - target > target - before
+            or len(keys) - i == runs - len(parts) - 1
+        ):
+            parts.append(tuple(part))
+            part = []
+        part.append(key)
+        before = after
+    parts.append(tuple(part))
+    return list(parts)
+
+
+def compute_in_parts(
+    engine: Engine, plan: Plan, as_of: date, people: int = PART_PEOPLE
+) -> Iterator[Compliance]:
+    """The plan judged a part at a time (agency_parts): together, compute()'s results in
+    compute()'s order of units and agencies."""
+    for part in agency_parts(engine, plan, people=people):
+        yield compute(engine, plan, as_of, part)
+
+
+# --- what a reader must know first ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataNote:
+    """What a reader must know before a plan's figures: the date outside the period, no data."""
+
+    notes: list[str]
+    judged: bool  # False: no record to judge on, so no outcome (a reprimand) is shown
+
+
+def data_note(engine: Engine, plan: Plan, as_of: date) -> DataNote:
+    """Whether the figures of `plan` on `as_of` rest on any data: the as-of date inside the
+    plan's period, and at least one record of the period (its windows) up to that date."""
+    start, end = plan.period.start, plan.period.end
+    span = f"{roc(start)}至{roc(end)}"
+    notes = []
+    if as_of < start:
+        notes.append(
+            f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之前：計畫尚未開始，"
+            "以下時數皆為 0，不列獎懲"
+        )
+    elif as_of > end:
+        notes.append(f"查詢日 {roc(as_of)} 在計畫 {plan.id} 的期間（{span}）之後：以下為期末的結果")
+    until = min(as_of, end)
+    with engine.connect() as connection:
+        held = record_queries.coverage(connection, plan.earliest_window_start, until)
+    if not held.inside and as_of >= start:
+        where = (
+            f"資料庫中的紀錄結束於 {roc(held.first)}至{roc(held.last)}"
+            if held.first and held.last
+            else "資料庫中沒有任何學習紀錄"
+        )
+        first = roc(plan.earliest_window_start)
+        notes.append(
+            f"沒有 {first}至{roc(until)} 之間的學習紀錄（{where}）："
+            "以下時數皆為 0，不是真實的結果，因此不列獎懲；請先匯入這段期間的資料"
+        )
+    return DataNote(notes, held.inside)

@@ -1,0 +1,114 @@
+"""Where a plan's night writes: the notice ledger and the mail server; or, for a dry run, nowhere
+— the same calls, answered by saying what would have been written and sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from learnhours.notifiers import ledger
+from learnhours.notifiers.backends import MailBackend
+from learnhours.notifiers.drafts import Draft
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A notice a dry run would queue, as `notify --dry-run` prints it (never the message)."""
+
+    kind: str
+    label: str
+    unit: str
+    masked_id: str
+    to_address: str
+    subject: str
+
+
+class Outbox:
+    """The ledger and the mail server of one plan's night."""
+
+    dry_run = False
+
+    def __init__(
+        self, engine: Engine, plan_id: str, today: date, backend: MailBackend | None, sender: str
+    ) -> None:
+        self.engine, self.plan_id, self.today = engine, plan_id, today
+        self.backend, self.sender = backend, sender
+
+    def set_aside_plan_wide(self, stage: int | None) -> int:
+        """Pending digests of an earlier stage and summaries of an earlier day (rule 9)."""
+        with self.engine.begin() as connection:
+            return ledger.supersede_plan_wide(connection, self.plan_id, stage, self.today)
+
+    def set_aside_reminders(
+        self, short_by_stage: Mapping[int | None, set[str]], within: ledger.Scope
+    ) -> int:
+        """Pending reminders of an earlier stage, or to someone no longer short."""
+        with self.engine.begin() as connection:
+            return ledger.supersede_reminders(connection, self.plan_id, short_by_stage, within)
+
+    def enqueue(self, drafts: Iterable[Draft]) -> int:
+        """The drafts not yet in the ledger, written; how many are new."""
+        with self.engine.begin() as connection:
+            return ledger.enqueue(connection, self.plan_id, drafts, self.today)
+
+    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
+        """What is pending of these kinds (to these recipient keys), sent."""
+        assert self.backend is not None
+        return ledger.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
+                              sender=self.sender, keys=keys)  # fmt: skip
+
+
+class DryOutbox(Outbox):
+    """A dry run's outbox: each draft is rendered (what cannot be sent is found as in a real
+    run) and said, never written; what is pending in the ledger is listed as what the real run
+    would send again. Nothing is set aside, written or sent."""
+
+    dry_run = True
+
+    def __init__(self, engine: Engine, plan_id: str, today: date, sender: str) -> None:
+        super().__init__(engine, plan_id, today, None, sender)
+        self.planned: list[Planned] = []
+        self.retries: dict[int, Any] = {}  # ledger row id -> the pending notice
+
+    def set_aside_plan_wide(self, stage: int | None) -> int:
+        return 0
+
+    def set_aside_reminders(
+        self, short_by_stage: Mapping[int | None, set[str]], within: ledger.Scope
+    ) -> int:
+        return 0
+
+    def enqueue(self, drafts: Iterable[Draft]) -> int:
+        count = 0
+        for d in drafts:
+            count += 1
+            if d.kind in ("reminder", "digest"):  # a summary's readers are said as a status
+                self.planned.append(
+                    Planned(d.kind, d.label, d.unit, d.masked_id, d.to_address, d.subject)
+                )
+        return count
+
+    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
+        with self.engine.connect() as connection:
+            pending = ledger.listing(connection, "pending", self.plan_id)
+        for row in pending:
+            if row.kind in kinds:
+                self.retries.setdefault(row.id, row)
+        return ledger.Delivered()
+
+
+def outbox_for(
+    engine: Engine,
+    plan_id: str,
+    today: date,
+    backend: MailBackend | None,
+    sender: str,
+    dry_run: bool,
+) -> Outbox:
+    if dry_run:
+        return DryOutbox(engine, plan_id, today, sender)
+    return Outbox(engine, plan_id, today, backend, sender)

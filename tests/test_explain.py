@@ -210,3 +210,28 @@ def test_explain_person_not_on_roster(engine, tmp_path, capsys):
     ingest_file(engine, export_file(tmp_path, [record(stranger)]))
     assert "不在目前的人員名冊上" in _explain(engine, capsys, stranger)
     assert main(["--database-url", str(engine.url), "explain", new_id(), "--plan", PLAN]) == 1
+
+
+def test_explain_sums_the_persons_own_records_not_the_whole_plans(engine, tmp_path, capsys):
+    """explain judges one person: the plan's standings query over that person's records only."""
+    from sqlalchemy import Engine, event
+
+    pid, other = new_id(), new_id()
+    ingest_file(engine, roster_file(tmp_path, [person(pid), person(other)]))
+    rows = [record(p, code="G1", category=393, hours=2, day=date(2023, 3, 1)) for p in (pid, other)]
+    ingest_file(engine, export_file(tmp_path, rows))
+    sums: list[tuple[str, object]] = []
+
+    def statement(_conn, _cursor, sql, parameters, *_args) -> None:
+        if "sum(" in sql and "GROUP BY learning_record.person_id" in sql:
+            sums.append((sql, parameters))
+
+    event.listen(Engine, "before_cursor_execute", statement)  # the command makes its own engine
+    try:
+        out = _explain(engine, capsys, pid)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+    assert "性別主流化：2 / " in out
+    ((sql, parameters),) = sums
+    assert "learning_record.person_id = ?" in sql and pid in parameters
+    assert other not in parameters

@@ -1,6 +1,7 @@
 """plan_queries.standings: one GROUP BY over the records, each distinct SUM once, every sum
 rounded to the 0.01 h as it always was (a float, rounded), on SQLite and PostgreSQL alike."""
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from learnhours.transforms.compliance import NO_STANDING, Member, Standing, asse
 from learnhours.warehouse import plan_queries
 from learnhours.warehouse.schema import ingest_batch, learning_record
 from tests.factories import new_id
+from tests.test_rules import BUNDLE, miaoli_with_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 CITY = ROOT / "plans" / "examples" / "city-government.yaml"
@@ -38,7 +40,7 @@ def _store(engine, rows: list[dict]) -> None:
                     "start_date": r["day"],
                     "end_date": r["day"],
                     "name": "員工",
-                    "course_code": str(n),
+                    "course_code": r.get("code", str(n)),
                     "course_name": r.get("course", "課程"),
                     "unit": r.get("unit", "hour"),
                     "source_kind": "agency_export",
@@ -127,6 +129,105 @@ def test_digital_sums_of_many_decimals_round_as_before_on_sqlite(engine):
 @pytest.mark.postgres
 def test_digital_sums_of_many_decimals_round_as_before_on_postgresql(pg_engine):
     _check_digital(pg_engine)
+
+
+# --- explain: one person's standings, by the same SQL over their records only -------------------
+
+
+def _many_records(people: list[str]) -> list[dict]:
+    """Records of every kind the plans below tell apart: codes inside and outside each figure,
+    course names a requirement looks for, bundle courses, days and credits, zero-hour records,
+    digital shares, over two years each side of every judge date and window."""
+    rng = random.Random(20261207)  # the same records every run
+    categories = [501, 339, 393, 502, 503, 7, 521, 522, 540, 12, None]
+    names = ["課程", "資安專業課程", "資安通識", "CEDAW導論", "公文寫作"]
+    rows = []
+    for pid in people:
+        for year in (2017, 2018, 2025, 2026):
+            for _ in range(rng.randrange(0, 9)):
+                row = {
+                    "pid": pid,
+                    "day": date(year, rng.randrange(1, 13), rng.randrange(1, 29)),
+                    "quantity": rng.choice(["0.5", "1", "1.25", "2", "3", "4"]),
+                    "category": rng.choice(categories),
+                    "course": rng.choice(names),
+                    "unit": rng.choice(["hour", "hour", "hour", "day", "credit"]),
+                    "share": rng.choice(["0", "0.5", "1"]),
+                }
+                if rng.random() < 0.1:
+                    row["zero"] = "缺課"
+                if rng.random() < 0.3:
+                    row["code"] = rng.choice(BUNDLE)["code"]
+                rows.append(row)
+    # The bundle completed by one person before the judge date, by another after it, and by a
+    # third but for one course.
+    for pid, day, courses in [
+        (people[0], date(2018, 3, 1), BUNDLE),
+        (people[1], date(2018, 10, 15), BUNDLE),
+        (people[2], date(2018, 3, 1), BUNDLE[1:]),
+    ]:
+        rows += [{"pid": pid, "day": day, "quantity": "1", "code": c["code"]} for c in courses]
+    return rows
+
+
+EXPLAINED_PLANS = {
+    "national": (lambda: find_plan("national-2026"), date(2026, 11, 23)),
+    "judge-date-and-digital": (lambda: load_plan(CITY, 2026), date(2026, 12, 31)),
+    "tracks": (
+        lambda: load_plan(ROOT / "plans/examples/university.yaml", 2026),
+        date(2026, 12, 31),
+    ),
+    "two-year-window": (
+        lambda: load_plan(ROOT / "plans/examples/infosec.yaml", 2026),
+        date(2026, 8, 1),
+    ),
+    "bundle": (miaoli_with_bundle, date(2018, 12, 31)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPLAINED_PLANS))
+def test_a_persons_standing_from_their_own_records_is_theirs_in_the_whole_plan(any_engine, name):
+    plan_of, as_of = EXPLAINED_PLANS[name]
+    plan = plan_of()
+    people = [new_id() for _ in range(8)]
+    _store(any_engine, _many_records(people))
+    with any_engine.connect() as c:
+        now, judged = plan_queries.standings(c, plan, as_of)
+        assert len(now) > 1  # the whole plan's people, several of them
+        if name == "bundle":  # completed now, and at the judge date
+            assert now[people[1]].bundle == {"main": True} != judged[people[1]].bundle
+        for pid in [*people, new_id()]:  # and someone without records
+            alone = plan_queries.standings(c, plan, as_of, person_id=pid)
+            expected = ({pid: now[pid]}, {pid: judged[pid]}) if pid in now else ({}, {})
+            assert alone == expected, pid
+
+
+def test_one_persons_standings_read_only_their_records(engine):
+    plan = load_plan(CITY, 2026)
+    a, b = new_id(), new_id()
+    _store(engine, [{"pid": pid, "day": date(2026, 3, 1), "quantity": "2"} for pid in (a, b)])
+    seen: list[tuple[str, object]] = []
+
+    def statement(_conn, _cursor, sql, parameters, *_args) -> None:
+        seen.append((sql, parameters))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        with engine.connect() as c:
+            now, _judged = plan_queries.standings(c, plan, date(2026, 12, 31), person_id=a)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    assert set(now) == {a}
+    ((sql, parameters),) = [(s, p) for s, p in seen if "GROUP BY" in s]
+    assert "learning_record.person_id = ?" in sql and a in parameters and b not in parameters
+    # SQLite finds the person's rows by the records' key (it leads with the person): a search of
+    # that index, not a scan of every record.
+    with engine.connect() as c:
+        steps = [row[-1] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)]
+    assert any(
+        step.startswith("SEARCH learning_record USING INDEX") and "person_id=?" in step
+        for step in steps
+    ), steps
 
 
 # --- assess: what is worked out once per recompute gives what each person's own working gives ---

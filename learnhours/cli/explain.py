@@ -29,7 +29,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         known = roster_queries.people_like(connection, id_like=pid)
         name = who.name if who else (known[0].name if known else None)
         rejected = rejections_of(connection, pid, name)
-        now, judged = plan_queries.standings(connection, plan, as_of) if who else ({}, {})
+        # The plan's own SQL over this person's records only, not the whole plan's.
+        now, judged = (
+            plan_queries.standings(connection, plan, as_of, person_id=pid) if who else ({}, {})
+        )
         # The source rows: the course names as written, and with --source the rows themselves.
         sources = source_rows(connection, [(r.batch_id, r.line_no) for r in records])
     if who is None and not records and not rejected.rows:

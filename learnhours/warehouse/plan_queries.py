@@ -95,10 +95,16 @@ def _hours(value: float | None) -> Decimal:
 
 
 def standings(
-    connection: Connection, plan: Plan, as_of: date, agencies: Sequence[str] | None = None
+    connection: Connection,
+    plan: Plan,
+    as_of: date,
+    agencies: Sequence[str] | None = None,
+    *,
+    person_id: str | None = None,
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
     """Hours per person and figure, now (records to the as-of date, within each track's
-    counting window) and at each track's judge date; `agencies`: of these agencies' people only.
+    counting window) and at each track's judge date; `agencies`: of these agencies' people only;
+    `person_id`: that one person's (`explain`), the same sums over their records only.
 
     One GROUP BY person over the plan's records (rule 4): a SUM per distinct figure and window
     (a requirement over every record is the track's `*` column, summed once), and the bundle
@@ -166,6 +172,9 @@ def standings(
     if agencies is not None:
         ours = select(person.c.person_id).where(person.c.on_roster, of_agencies(agencies))
         query = query.where(lr.person_id.in_(ours))
+    if person_id is not None:
+        # The records' key leads with the person: their rows are read, not the plan's.
+        query = query.where(lr.person_id == person_id)
     # Row positions (the person is column 0) of each window's figures: the judged figures are
     # the now figures with the judge-date window's sums where a track has one.
     now_keys = [key for window, key, _at in layout if window == "now"]

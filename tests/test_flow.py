@@ -179,13 +179,11 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
     write_inbox(sample, tmp_path / "inbox")
     state = _nightly(tmp_path)
     assert state.is_failed()
-    assert (
-        "mail could not be handed over" in state.message and "connection refused" in state.message
-    )
+    assert "mail could not be handed over" in state.message and "連線被拒" in state.message
     logs = _logs(state, until="failure notice")
     # The product's own lines reach the run's logs in the UI, and none carries an ID.
     assert any(name.startswith("learnhours.") for name, _ in logs)
-    assert any("connection refused" in message for _, message in logs)
+    assert any("連線被拒" in message for _, message in logs)
     assert any("failure notice to admin@demo.gov.tw not sent" in m for _, m in logs)
     assert not any(row["身分證字號"] in m for row in sample.roster for _, m in logs)
     with connect(f"sqlite:///{tmp_path / 'w.db'}").connect() as connection:

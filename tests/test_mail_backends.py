@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -33,6 +34,7 @@ from learnhours.notifiers.backends import (
     backend_for,
     config,
     parse_smtp_url,
+    smtp,
 )
 from learnhours.pacing import Pacer
 from tests.factories import FakeClock
@@ -343,7 +345,7 @@ def test_smtp_unreachable_server_raises_naming_host_and_all_not_attempted():
                 got.append(delivery)
     assert outcomes(got) == ["not_attempted"] * 3
     assert f"127.0.0.1:{port}" in str(caught.value)
-    assert "refused" in str(caught.value)
+    assert "連線被拒" in str(caught.value)
 
 
 def test_smtp_refuses_header_injection_and_sends_the_others():
@@ -449,6 +451,40 @@ def test_smtp_wrong_password_is_reported_without_any_password(self_signed):
     assert outcomes(got) == ["not_attempted", "not_attempted"]
 
 
+def test_password_is_masked_where_it_stands_never_by_its_characters_in_other_words():
+    """A password `x` must not turn a server's `text` into `te***t`: what is masked is what AUTH
+    sent, standing whole in the reply (the password, or its base64 as LOGIN and PLAIN send it)."""
+    said = "535 5.7.8 plain text logins are refused here; try example.org"
+    assert smtp._Secret("x").scrub(said) == said
+    assert smtp._Secret("e").scrub(said) == said
+    plain = base64.b64encode(b"\0hr\0x").decode()  # AUTH PLAIN's one token: user and password
+    login = base64.b64encode(b"x").decode()  # AUTH LOGIN's answer to "Password:"
+    echoed = f"535 bad credentials {plain} ({login}) for 'x'"
+    assert smtp._Secret("x", "hr").scrub(echoed) == "535 bad credentials *** (***) for '***'"
+
+
+def test_smtp_refused_login_keeps_the_servers_words_and_masks_the_credentials_it_echoes(
+    self_signed,
+):
+    token = base64.b64encode(b"\0hr\0x").decode()
+    handler = Recorder()
+
+    def refuse_echoing(server, session, envelope, mechanism, auth_data):
+        return AuthResult(
+            success=False, handled=False, message=f"535 5.7.8 plain text refused: {token}"
+        )
+
+    with smtp_server(
+        handler, tls_context=server_tls(self_signed), authenticator=refuse_echoing
+    ) as server:
+        url = f"smtp+starttls://hr@127.0.0.1:{server.port}?verify=false&timeout=5"
+        with pytest.raises(BackendUnavailable) as caught:
+            list(smtp_backend(url, "x").send_batch(wire([make_message(0)])))
+    text = str(caught.value)
+    assert "535 5.7.8 plain text refused: ***" in text, text
+    assert token not in text
+
+
 def test_password_never_in_repr_or_config_errors():
     env = {
         "LEARNHOURS_SMTP_URL": "smtp+starttls://hr-notify@mail.example.gov.tw:587",
@@ -528,12 +564,12 @@ def test_smtp_url_forms_and_options():
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("http://mail.example.gov.tw", "scheme"),
-        ("smtp://hr@relay:25", "clear text"),
-        ("smtps://mail.example.gov.tw?verfiy=false", "unknown option"),
-        ("smtps://mail.example.gov.tw?rate=fast", "not a number"),
-        ("smtps://mail.example.gov.tw?verify=maybe", "true or false"),
-        ("smtps://mail.example.gov.tw:99999", "port"),
+        ("http://mail.example.gov.tw", "開頭「http://」不是郵件伺服器的網址"),
+        ("smtp://hr@relay:25", "明文"),
+        ("smtps://mail.example.gov.tw?verfiy=false", r"\?verfiy= 不認得"),
+        ("smtps://mail.example.gov.tw?rate=fast", "不是數字"),
+        ("smtps://mail.example.gov.tw?verify=maybe", "true 或 false"),
+        ("smtps://mail.example.gov.tw:99999", "埠號"),
     ],
 )
 def test_bad_smtp_urls_say_what_is_wrong(url, says):
@@ -587,7 +623,7 @@ def test_failing_prefect_block_names_the_block(monkeypatch):
         "LEARNHOURS_SMTP_URL": "smtps://hr@mail.example.gov.tw",
         "LEARNHOURS_SMTP_PASSWORD_BLOCK": "smtp-password",
     }
-    with pytest.raises(MailConfigError, match="'smtp-password'"):
+    with pytest.raises(MailConfigError, match="「smtp-password」"):
         from_env(env)
 
 
@@ -698,6 +734,6 @@ def test_smtp_login_refused_is_reported_as_a_refused_login_not_a_timeout(self_si
         with pytest.raises(BackendUnavailable) as caught:
             list(smtp_backend(url, "wrong").send_batch(wire([make_message(0)])))
     text = str(caught.value)
-    assert "login as 'hr-notify' refused" in text and "535" in text
-    assert "no answer" not in text
+    assert "以帳號「hr-notify」登入被拒" in text and "535" in text
+    assert "沒有回應" not in text
     assert attempts == ["PLAIN"]  # one mechanism: a refusal is the server's answer

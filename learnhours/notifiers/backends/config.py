@@ -28,10 +28,11 @@ from learnhours.notifiers.backends.console import ConsoleBackend
 from learnhours.notifiers.backends.filebased import DEFAULT_OUTBOX_DIR, FileBackend
 from learnhours.notifiers.backends.locmem import MEMORY_OUTBOX, MemoryBackend
 from learnhours.notifiers.backends.smtp import (
-    ENV_PASSWORD,
     ENV_PASSWORD_BLOCK,
     ENV_URL,
     SmtpBackend,
+    SmtpSettings,
+    missing_password,
     parse_smtp_url,
 )
 
@@ -63,7 +64,8 @@ def _load_prefect_secret(block_name: str) -> str:
     value = Secret.load(block_name).get()  # type: ignore[union-attr]  # sync in a sync caller
     if not isinstance(value, str):
         raise MailConfigError(
-            f"Prefect Secret block {block_name!r} holds a {type(value).__name__}, not a password string"
+            f"{ENV_PASSWORD_BLOCK} 指定的 Prefect Secret 區塊「{block_name}」存的是 "
+            f"{type(value).__name__}：應為密碼文字"
         )
     return value
 
@@ -80,34 +82,39 @@ def _password(mail: MailSettings) -> str | None:
         raise
     except Exception as exc:  # any Prefect/API failure: say which block, never a value
         raise MailConfigError(
-            f"cannot load the Prefect Secret block {block!r} named by {ENV_PASSWORD_BLOCK}: "
-            f"{type(exc).__name__}: {exc}"
+            f"無法讀取 {ENV_PASSWORD_BLOCK} 指定的 Prefect Secret 區塊「{block}」"
+            f"（{type(exc).__name__}: {exc}）：請確認區塊名稱及與 Prefect 的連線"
         ) from None
+
+
+def checked(mail: MailSettings) -> SmtpSettings | None:
+    """What SMTP server the settings ask for (None: another backend), or MailConfigError saying
+    which setting is wrong and what is expected. Found without loading a secret or connecting,
+    so that a command that sends mail checks its settings when it starts, before any work."""
+    forced = (mail.backend or "").strip().lower()
+    url = (mail.smtp_url or "").strip()
+    if forced not in ("", *BACKENDS):
+        raise MailConfigError(f"{ENV_BACKEND} 寫的是「{forced}」：應為 {'、'.join(BACKENDS)} 之一")
+    if (forced or ("smtp" if url else "file")) != "smtp":
+        return None
+    if not url:
+        raise MailConfigError(
+            f"{ENV_BACKEND}=smtp 但沒有設定 {ENV_URL}：應如 smtp+starttls://帳號@主機:587"
+        )
+    settings = parse_smtp_url(url)
+    if settings.username and not (mail.password or (mail.password_block or "").strip()):
+        raise missing_password(settings)
+    return settings
 
 
 def backend_for(mail: MailSettings) -> MailBackend:
     """The backend the settings ask for; the file outbox at `outbox_dir` when nothing is set."""
+    smtp = checked(mail)
+    if smtp is not None:
+        return SmtpBackend(smtp, _password(mail) if smtp.username else None)
     forced = (mail.backend or "").strip().lower()
-    url = (mail.smtp_url or "").strip()
-    if forced not in ("", *BACKENDS):
-        raise MailConfigError(f"{ENV_BACKEND}={forced!r}: expected console, file, memory or smtp")
-    kind = forced or ("smtp" if url else "file")
-    if kind == "console":
+    if forced == "console":
         return ConsoleBackend()
-    if kind == "memory":
+    if forced == "memory":
         return MemoryBackend(MEMORY_OUTBOX)
-    if kind == "file":
-        return FileBackend(mail.outbox_dir)
-    if not url:
-        raise MailConfigError(
-            f"{ENV_BACKEND}=smtp but {ENV_URL} is not set, "
-            "e.g. smtp+starttls://user@mail.example.gov.tw:587"
-        )
-    settings = parse_smtp_url(url)
-    password = _password(mail) if settings.username else None
-    if settings.username and not password:
-        raise MailConfigError(
-            f"{ENV_URL} logs in as {settings.username!r} but no password is set: "
-            f"set {ENV_PASSWORD} or {ENV_PASSWORD_BLOCK}"
-        )
-    return SmtpBackend(settings, password)
+    return FileBackend(mail.outbox_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -65,64 +66,66 @@ class SmtpSettings:
         return f"{scheme}://{user}{host}:{self.port}"
 
 
+_FORMS = (
+    "smtp://主機:埠（本機轉信，不登入）、smtp+starttls://帳號@主機:587 或 smtps://帳號@主機:465"
+)
+
+
 def parse_smtp_url(url: str) -> SmtpSettings:
-    """Read LEARNHOURS_SMTP_URL. Errors never repeat the URL, in case it holds a password."""
+    """Read LEARNHOURS_SMTP_URL. Errors never repeat the URL, in case it holds a password; each
+    says in one Chinese sentence what is wrong and what is expected (a settings error: exit 2)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
-        raise MailConfigError(
-            f"{ENV_URL}: the scheme {scheme + '://' if scheme else '(none)'} is not one of "
-            "smtp://host:port (local relay), smtp+starttls://user@host:587, smtps://user@host:465"
-        )
+        written = f"開頭「{scheme}://」" if scheme else "沒有開頭（如 smtps://）"
+        raise MailConfigError(f"{ENV_URL} {written}不是郵件伺服器的網址：應為 {_FORMS}")
     if parts.password is not None:
         raise MailConfigError(
-            f"{ENV_URL} contains a password: remove it from the URL and set {ENV_PASSWORD} "
-            f"(or {ENV_PASSWORD_BLOCK}) instead"
+            f"{ENV_URL} 含有密碼：請從網址移除密碼，改設環境變數 {ENV_PASSWORD}"
+            f"（或 {ENV_PASSWORD_BLOCK}）"
         )
     security, default_port = _SCHEMES[scheme]
     host = parts.hostname
     if not host:
-        raise MailConfigError(
-            f"{ENV_URL}: no host name, e.g. smtp+starttls://user@mail.example.gov.tw:587"
-        )
+        raise MailConfigError(f"{ENV_URL} 沒有主機名稱：應為 {_FORMS}")
     try:
         port = parts.port or default_port
     except ValueError:
-        raise MailConfigError(
-            f"{ENV_URL}: the port after {host}: is not a number from 1 to 65535"
-        ) from None
+        raise MailConfigError(f"{ENV_URL} 中 {host}: 後面的埠號應為 1 到 65535 的數字") from None
     if parts.path not in ("", "/"):
-        raise MailConfigError(f"{ENV_URL}: unexpected path {parts.path!r} after {host}:{port}")
+        raise MailConfigError(
+            f"{ENV_URL} 在 {host}:{port} 後面多了「{parts.path}」：網址應到埠號為止，選項寫在 ? 之後"
+        )
     username = unquote(parts.username) if parts.username else None
     if username and security == "plain":
         raise MailConfigError(
-            f"{ENV_URL}: a login over plain smtp:// would send the password in clear text; "
-            "use smtp+starttls:// or smtps://"
+            f"{ENV_URL} 以 smtp:// 登入會把密碼以明文送出：要登入請改用 smtp+starttls:// 或 "
+            "smtps://（smtp:// 只用於不登入的本機轉信）"
         )
 
     options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in _URL_OPTIONS:
             raise MailConfigError(
-                f"{ENV_URL}: unknown option ?{key}=; allowed: {', '.join(_URL_OPTIONS)}"
+                f"{ENV_URL} 的選項 ?{key}= 不認得：可用的選項為 {'、'.join(_URL_OPTIONS)}"
             )
         options[key] = value.strip().lower()
 
     rate: float | None = None
     if "rate" in options:
-        rate = _number(options["rate"], "rate", "messages per second, e.g. ?rate=5; 0 = no limit")
+        rate = _number(options["rate"], "rate", "每秒寄幾封，如 ?rate=5；0 表示不限")
         rate = rate or None
     timeout = DEFAULT_TIMEOUT
     if "timeout" in options:
-        timeout = _number(options["timeout"], "timeout", "seconds, e.g. ?timeout=30")
+        timeout = _number(options["timeout"], "timeout", "秒數，如 ?timeout=30")
         if timeout <= 0:
-            raise MailConfigError(f"{ENV_URL}: ?timeout= must be more than 0 seconds")
+            raise MailConfigError(f"{ENV_URL} 的 ?timeout= 應大於 0 秒")
     verify = True
     if "verify" in options:
         if options["verify"] in _FALSE:
             verify = False
         elif options["verify"] not in _TRUE:
-            raise MailConfigError(f"{ENV_URL}: ?verify= must be true or false")
+            raise MailConfigError(f"{ENV_URL} 的 ?verify= 應為 true 或 false")
     return SmtpSettings(host, port, security, username, rate, timeout, verify)
 
 
@@ -130,19 +133,31 @@ def _number(text: str, key: str, expected: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise MailConfigError(f"{ENV_URL}: ?{key}={text} is not a number ({expected})") from None
+        raise MailConfigError(f"{ENV_URL} 的 ?{key}={text} 不是數字：應為{expected}") from None
     if value < 0 or value != value or value == float("inf"):
-        raise MailConfigError(f"{ENV_URL}: ?{key}={text} is out of range ({expected})")
+        raise MailConfigError(f"{ENV_URL} 的 ?{key}={text} 超出範圍：應為{expected}")
     return value
+
+
+def missing_password(settings: SmtpSettings) -> MailConfigError:
+    """The URL names an account to log in as, and no password is set for it."""
+    return MailConfigError(
+        f"{ENV_URL} 以帳號「{settings.username}」登入，但沒有設定密碼：請設定環境變數 "
+        f"{ENV_PASSWORD}（或 {ENV_PASSWORD_BLOCK}：存放密碼的 Prefect Secret 區塊名稱）"
+    )
 
 
 class _Secret:
     """A password that does not print itself."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_forms", "_value")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, user: str | None = None) -> None:
         self._value = value
+        # The password as AUTH sends it: LOGIN answers "Password:" with its base64, PLAIN sends
+        # user and password as one base64 token. A server may echo either in its refusal.
+        sent = [value.encode(), f"\0{user or ''}\0{value}".encode()]
+        self._forms = frozenset([value, *(base64.b64encode(s).decode() for s in sent)]) - {""}
 
     def reveal(self) -> str:
         return self._value
@@ -153,12 +168,23 @@ class _Secret:
     __str__ = __repr__
 
     def scrub(self, text: str) -> str:
-        """Remove the password, plain or base64 as AUTH sends it, from text a server sent back."""
+        """Text a server sent back, with the password masked where it stands: a word that is the
+        password or what AUTH sent it as, whole (quotes or brackets around it allowed). Never a
+        search for its characters inside other words: a password `x` leaves `text` alone."""
         if not self._value:
             return text
-        for form in (self._value, base64.b64encode(self._value.encode()).decode()):
-            text = text.replace(form, "***")
-        return text
+
+        def masked(found: re.Match[str]) -> str:
+            word = found.group()
+            inner = word.strip(_AROUND)
+            if word in self._forms:
+                return "***"
+            return word.replace(inner, "***", 1) if inner in self._forms else word
+
+        return re.sub(r"\S+", masked, text)
+
+
+_AROUND = "'\"()[]<>{}.,;:"  # what may stand around a word that is the password
 
 
 class _DataTracking(smtplib.SMTP):
@@ -210,12 +236,9 @@ class SmtpBackend(MailBackend):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if settings.username and not password:
-            raise MailConfigError(
-                f"{ENV_URL} logs in as {settings.username!r} but no password is set: "
-                f"set {ENV_PASSWORD} or {ENV_PASSWORD_BLOCK}"
-            )
+            raise missing_password(settings)
         self.settings = settings
-        self._password = _Secret(password or "")
+        self._password = _Secret(password or "", settings.username)
         self._ssl_context = ssl_context
         self._local_hostname = local_hostname
         self._clock = clock
@@ -278,7 +301,7 @@ class SmtpBackend(MailBackend):
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
                     raise smtplib.SMTPNotSupportedError(
-                        "the server does not offer STARTTLS; refusing to go on in clear text"
+                        "伺服器不提供 STARTTLS：不以明文繼續（網址用了 smtp+starttls://）"
                     )
                 conn.starttls(context=ctx)
                 conn.ehlo()
@@ -288,34 +311,35 @@ class SmtpBackend(MailBackend):
             if conn is not None:
                 _close_quietly(conn)
             # `from None`: the original exception could carry text a server echoed back.
-            raise BackendUnavailable(f"mail server {s.url}", self._explain(exc)) from None
+            raise BackendUnavailable(f"郵件伺服器 {s.url}", self._explain(exc)) from None
         log.info("connected to %s", s.url)
         return conn
 
     def _explain(self, exc: BaseException) -> str:
-        s = self.settings
+        """Why the connection or login failed and what to do, in Chinese: the run's cause and
+        the command's sentence. What the server said is kept, its credentials masked."""
+        s, said = self.settings, self._password.scrub
         if isinstance(exc, ssl.SSLCertVerificationError):
-            cause = (
-                f"its TLS certificate could not be verified ({exc.verify_message or exc}); "
-                "fix the certificate or point SSL_CERT_FILE at the agency CA bundle "
-                "(?verify=false is for local testing only)"
+            return (
+                f"無法驗證伺服器的 TLS 憑證（{exc.verify_message or exc}）：請修正憑證，或將 "
+                "SSL_CERT_FILE 指向機關的 CA 憑證檔（?verify=false 只用於本機測試）"
             )
-        elif isinstance(exc, smtplib.SMTPAuthenticationError):
-            cause = (
-                f"login as {s.username!r} refused: {_reply(exc)}; "
-                f"check {ENV_PASSWORD} / {ENV_PASSWORD_BLOCK}"
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return (
+                f"以帳號「{s.username}」登入被拒（{said(_reply(exc))}）：請檢查 {ENV_PASSWORD}"
+                f"（或 {ENV_PASSWORD_BLOCK}）"
             )
-        elif isinstance(exc, smtplib.SMTPResponseException):
-            cause = f"the server answered {_reply(exc)}"
-        elif isinstance(exc, socket.gaierror):
-            cause = f"host name not found ({exc.strerror or exc}); check {ENV_URL}"
-        elif isinstance(exc, ConnectionRefusedError):
-            cause = f"connection refused; is the server running and is port {s.port} right?"
-        elif isinstance(exc, TimeoutError):
-            cause = f"no answer within {s.timeout:g} s (?timeout=)"
-        else:
-            cause = f"{type(exc).__name__}: {exc}"
-        return self._password.scrub(cause)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"伺服器回覆 {said(_reply(exc))}"
+        if isinstance(exc, smtplib.SMTPNotSupportedError):  # ours: no STARTTLS, no AUTH
+            return str(exc)
+        if isinstance(exc, socket.gaierror):
+            return f"找不到主機名稱（{exc.strerror or exc}）：請檢查 {ENV_URL}"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"連線被拒：請確認伺服器已啟動、埠號 {s.port} 正確（{ENV_URL}）"
+        if isinstance(exc, TimeoutError):
+            return f"{s.timeout:g} 秒內沒有回應（等待時間可用 {ENV_URL} 的 ?timeout= 調整）"
+        return f"連線失敗（{type(exc).__name__}: {said(str(exc))}）"
 
     def _send_one(self, conn: _Conn, message: Outgoing) -> Delivery:
         """The stored bytes as they are: sendmail(from, to, bytes), no parsing on the way."""
@@ -370,12 +394,12 @@ def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
     """
     conn.ehlo_or_helo_if_needed()
     if not conn.has_extn("auth"):
-        raise smtplib.SMTPNotSupportedError("the server offers no AUTH (login) extension")
+        raise smtplib.SMTPNotSupportedError("伺服器不提供登入（AUTH），網址卻指定了帳號")
     offered = conn.esmtp_features["auth"].upper().split()
     mechanism = next((m for m in _MECHANISMS if m in offered), None)
     if mechanism is None:
-        raise smtplib.SMTPException(
-            f"no login method in common (the server offers {' '.join(offered)})"
+        raise smtplib.SMTPNotSupportedError(
+            f"伺服器提供的登入方式（{' '.join(offered)}）都不是本程式支援的 PLAIN、LOGIN 或 CRAM-MD5"
         )
     conn.user, conn.password = user, password
     method = {"PLAIN": conn.auth_plain, "LOGIN": conn.auth_login, "CRAM-MD5": conn.auth_cram_md5}

@@ -128,16 +128,20 @@ class Settings(BaseModel):
         return self.root / "var" / "prefect"
 
     def mail(self) -> MailSettings:
-        """What the mail backends need (notifiers.backends.config)."""
-        from learnhours.notifiers.backends.config import MailSettings
+        """What the mail backends need (notifiers.backends.config), checked: a mistake in the
+        SMTP settings is a MailConfigError naming the setting, raised when a command that sends
+        mail starts rather than when its mail is due."""
+        from learnhours.notifiers.backends.config import MailSettings, checked
 
-        return MailSettings(
+        mail = MailSettings(
             outbox_dir=self.outbox,
             backend=self.mail_backend,
             smtp_url=self.smtp_url,
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             password_block=self.smtp_password_block,
         )
+        checked(mail)
+        return mail
 
     def credential_environ(self) -> dict[str, str]:
         """What a site profile's credential variables are looked up in: the environment, with

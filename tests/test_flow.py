@@ -162,6 +162,20 @@ def test_fetch_on_downloads_from_the_portal_then_ingests(prefect_harness, tmp_pa
     assert second["rows_loaded"] == 0 and len(list(inbox.iterdir())) == 2  # nothing fetched twice
 
 
+@pytest.mark.slow
+def test_smtp_settings_mistake_fails_the_night_at_its_start_naming_the_setting(
+    prefect_harness, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LEARNHOURS_SMTP_URL", "smpt://mail.township.example:25")
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    write_inbox(build_sample(2026, AS_OF, people=20), tmp_path / "inbox")
+    state = _nightly(tmp_path)
+    assert state.is_failed()
+    assert "設定錯誤" in state.message and "LEARNHOURS_SMTP_URL" in state.message, state.message
+    assert "MailConfigError" not in state.message
+    assert not (tmp_path / "w.db").exists()  # checked before any work: nothing ingested
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -313,6 +313,109 @@ def test_i15_10_notify_fails_in_words_when_due_notices_stay_unsent(
     assert max(rcpts.values()) == 1 or set(rcpts.values()) <= {1, 2}  # the summary goes to HR
 
 
+# --- SMTP settings mistakes are settings errors: exit 2, one sentence, before any work -----------
+
+# (what the operator set, the setting the sentence must name, a word of what is expected)
+SMTP_MISTAKES = {
+    "user without password": (
+        {"LEARNHOURS_SMTP_URL": "smtp+starttls://hr@mail.township.example:587"},
+        "LEARNHOURS_SMTP_PASSWORD",
+        "密碼",
+    ),
+    "misspelt scheme": (
+        {"LEARNHOURS_SMTP_URL": "smpt://mail.township.example:25"},
+        "LEARNHOURS_SMTP_URL",
+        "smtp+starttls://",
+    ),
+    "login over plain smtp": (
+        {
+            "LEARNHOURS_SMTP_URL": "smtp://hr@mail.township.example:25",
+            "LEARNHOURS_SMTP_PASSWORD": "S3cret-pw!",
+        },
+        "LEARNHOURS_SMTP_URL",
+        "明文",
+    ),
+    "option not a number": (
+        {"LEARNHOURS_SMTP_URL": "smtps://mail.township.example?rate=fast"},
+        "LEARNHOURS_SMTP_URL",
+        "?rate=",
+    ),
+}
+
+
+def _smtp_mistake(monkeypatch, mistake: str) -> tuple[str, str]:
+    env, setting, expected = SMTP_MISTAKES[mistake]
+    for name in ("LEARNHOURS_SMTP_PASSWORD", "LEARNHOURS_SMTP_PASSWORD_BLOCK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return setting, expected
+
+
+def _settings_sentence(capsys, setting: str, expected: str) -> str:
+    line = _said_once(capsys, "設定錯誤", setting, expected)
+    assert "未預期" not in line and "回報問題" not in line, line
+    assert "S3cret-pw!" not in line
+    return line
+
+
+@pytest.mark.parametrize("mistake", SMTP_MISTAKES)
+def test_smtp_settings_mistake_stops_notify_with_exit_2_before_anything_is_queued(
+    engine, tmp_path, capsys, monkeypatch, mistake
+):
+    _warehouse(engine, tmp_path)
+    setting, expected = _smtp_mistake(monkeypatch, mistake)
+    code = main(["--database-url", str(engine.url), "notify", "--plan", PLAN, "--as-of", AS_OF])
+    _settings_sentence(capsys, setting, expected)
+    assert code == 2
+    with engine.connect() as connection:  # nothing judged into the ledger, nothing half sent
+        assert connection.execute(select(func.count()).select_from(notice)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("mistake", SMTP_MISTAKES)
+def test_smtp_settings_mistake_stops_run_with_exit_2_before_the_flow_starts(
+    tmp_path, capsys, monkeypatch, mistake
+):
+    setting, expected = _smtp_mistake(monkeypatch, mistake)
+    inbox = roster_file(tmp_path / "inbox", [person()]).parent
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    code = main(["--database-url", url, "run", "--plan", PLAN, "--as-of", AS_OF,
+                 "--inbox", str(inbox)])  # fmt: skip
+    _settings_sentence(capsys, setting, expected)
+    assert code == 2
+    assert not (tmp_path / "warehouse.db").exists()  # not even the warehouse was opened
+
+
+def test_demo_with_smtp_forced_and_a_mistake_stops_with_exit_2_before_writing_its_sample(
+    tmp_path, capsys, monkeypatch
+):
+    setting, expected = _smtp_mistake(monkeypatch, "misspelt scheme")
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "smtp")
+    monkeypatch.chdir(tmp_path)
+    code = main(["--database-url", f"sqlite:///{tmp_path / 'demo.db'}", "demo"])
+    _settings_sentence(capsys, setting, expected)
+    assert code == 2
+    assert not (tmp_path / "var" / "demo" / "inbox").exists()
+
+
+@pytest.mark.slow
+def test_demo_with_a_broken_smtp_url_but_no_backend_forced_still_writes_its_mail_to_files(
+    tmp_path, prefect_harness, capsys, monkeypatch
+):
+    """The demo never mails anyone: an SMTP URL in the environment is not its to check."""
+    for name in ("LEARNHOURS_DATABASE_URL", "LEARNHOURS_OUTBOX", "LEARNHOURS_INBOX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "")  # unset, and put back after the demo
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND")
+    monkeypatch.setenv("LEARNHOURS_SMTP_URL", "smpt://mail.township.example:25")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    config = tmp_path / "learnhours.toml"
+    config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
+    assert main(["--config", str(config), "demo", "--as-of", AS_OF]) == 0
+    capsys.readouterr()
+    assert list((tmp_path / "var" / "outbox").glob("*.eml"))
+
+
 # --- item 12: file names with escapes or newlines are printed escaped ----------------------------
 
 

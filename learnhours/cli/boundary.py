@@ -11,6 +11,7 @@ from pathlib import Path
 
 from learnhours.cli.output import _lines, printable
 from learnhours.cli.parser import parse
+from learnhours.notifiers.backends import MailConfigError
 from learnhours.plans import PlanError
 from learnhours.settings import Settings, SettingsError
 from learnhours.warehouse.lock import RunLocked
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         root.setLevel(level)
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, MailConfigError) as exc:  # the mail settings are settings too
         print(f"設定錯誤：{_lines(str(exc))}", file=sys.stderr)
         return 2
     except PlanError as exc:

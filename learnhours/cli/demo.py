@@ -14,7 +14,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from learnhours.demo_data import build_sample, write_inbox
     from learnhours.taipei import taipei_today
 
+    os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
     settings = _settings(args)
+    settings.mail()  # unless told to (smtp): then checked before the sample is written
     as_of = args.as_of or taipei_today()
     demo = settings.root / "var" / "demo"
     inbox = demo / ("fetched" if args.fetch else "inbox")
@@ -25,7 +27,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.database_url, args.settings = f"sqlite:///{demo / 'fetched.db'}", None
         settings = _settings(args)
     sample = build_sample(as_of.year, as_of)
-    os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
     run = dict(
         plan_id="current",
         inbox=inbox,

@@ -18,9 +18,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
     from learnhours.taipei import roc
     from learnhours.warehouse.lock import plan_lock, run_lock_held
 
+    mail = _mail(args)  # the mail settings, checked before the warehouse is even opened
     engine = _engine(args)
-    plan, mail = _plan(args), _mail(args)
-    day = _as_of(args)
+    plan, day = _plan(args), _as_of(args)
     span = f"{roc(plan.period.start)}至{roc(plan.period.end)}"
     if day < plan.period.start:
         print(f"{plan.name}：計畫期間 {span}，{roc(day)} 不在期間內（計畫尚未開始）；不寄任何通知")

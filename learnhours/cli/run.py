@@ -99,6 +99,7 @@ def _run_errors_said_once(verbose: bool) -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _settings(args).mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
     code, summary = _run_flow(
         args,
         plan_id=args.plan,

@@ -6,9 +6,10 @@ import logging
 from datetime import date
 
 from learnhours.extractors.portal import FetchError
-from learnhours.notifiers.backends import MailBackend, Outgoing
+from learnhours.notifiers.backends import MailBackend, MailConfigError, Outgoing
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError
+from learnhours.settings import SettingsError
 from learnhours.transforms.ids import scrub_ids
 from learnhours.warehouse.faults import database_cause
 from learnhours.warehouse.lock import RunLocked
@@ -94,6 +95,8 @@ def plain_cause(exc: BaseException) -> str:
         return scrub(words)
     if isinstance(exc, RunLocked | NightlyFailed):
         text = str(exc)
+    elif isinstance(exc, SettingsError | MailConfigError):  # in Chinese, naming the setting
+        text = f"設定錯誤：{exc}"
     elif isinstance(exc, PlanError):
         text = f"the plan cannot be used: {exc}"
     elif isinstance(exc, FetchError):

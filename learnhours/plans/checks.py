@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from learnhours.plans.conditions import Condition, Person, all_hold
 
@@ -63,6 +63,10 @@ class Check:
         by_code = self.codes is not None and code in self.codes
         upper = course_name.upper()
         return by_code or any(w.upper() in upper for w in self.name_contains)
+
+    def excluded_words(self) -> tuple[str, ...]:
+        """Course-name words that keep a record out of this requirement."""
+        return ()
 
     def share(self, digital_share: Decimal) -> Decimal:
         """The part of a record's hours this requirement counts (only digital, only in person)."""
@@ -118,6 +122,26 @@ class Check:
             other.codes is not None
             and other.codes - other.except_codes <= self.codes - self.except_codes
         )
+
+
+class HypotheticalRecord(NamedTuple):
+    """What the rules read of one record to say which requirements it counts toward (a stored
+    record, or one that could be: transforms.needed's atoms)."""
+
+    category_code: int | None
+    course_name: str
+    digital_share: Decimal
+
+
+def record_counts(check: Check, checks: Mapping[str, Check], r: HypotheticalRecord) -> bool:
+    """Whether a record counts toward a requirement: the requirement names it, and one declared
+    inside another only counts its parent's records (the Python twin of
+    plan_queries.check_matches). How much of it counts is Check.share's (a digital minimum)."""
+    if not check.names_record(r.category_code, r.course_name):
+        return False
+    if check.within_parent and check.parent is not None:
+        return record_counts(checks[check.parent], checks, r)
+    return True
 
 
 def _codes(codes: list[int] | str | None) -> frozenset[int] | None:

@@ -12,11 +12,11 @@ from functools import cached_property
 from typing import Literal, NamedTuple
 
 from learnhours.plans import Check, Plan, TrackView, UnitTier
+from learnhours.transforms.needed import Cover
 
 ZERO = Decimal(0)
 Status = Literal["met", "short", "exempt"]
 ALL = "*"  # the column of every counted hour of a track, whatever the requirements
-ROOT = ""  # Nesting.groups' key for the top-level requirements
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,36 +155,6 @@ def children(checks: Sequence[Check]) -> dict[str, list[Check]]:
     }
 
 
-def can_share(a: Check, b: Check) -> bool:
-    """Whether one record can count toward both requirements (so one hour can close both gaps):
-    a digital minimum shares with any requirement by codes or names, two by codes when their
-    codes meet, two by course names when a word is common to both."""
-    if a.mode and b.mode:
-        return a.mode == b.mode
-    if a.mode or b.mode:
-        return True
-    if a.name_contains and b.name_contains:
-        return any(x in y or y in x for x in a.name_contains for y in b.name_contains)
-    if a.name_contains or b.name_contains:
-        return True
-    if a.codes is None or b.codes is None:
-        other = b if a.codes is None else a
-        every = a if a.codes is None else b
-        return other.codes is None or bool(other.codes - every.except_codes)
-    return bool((a.codes - a.except_codes) & (b.codes - b.except_codes))
-
-
-def sharing_groups(kids: Sequence[Check]) -> list[list[Check]]:
-    """Siblings joined where their records can overlap: within a group hours may count twice, so
-    the group needs only its largest need; groups of disjoint records add up (rule 6)."""
-    groups: list[list[Check]] = []
-    for kid in kids:
-        joined = [g for g in groups if any(can_share(kid, other) for other in g)]
-        merged = [kid, *(c for g in joined for c in g)]
-        groups = [g for g in groups if g not in joined] + [merged]
-    return groups
-
-
 def roots(checks: Sequence[Check]) -> list[Check]:
     order = {c.id: i for i, c in enumerate(checks)}
     return [r for r in checks if not any(_inside(o, r, order) for o in checks)]
@@ -206,7 +176,7 @@ class Nesting:
 
     children: dict[str, list[Check]]
     roots: list[Check]
-    groups: dict[str, list[list[Check]]]  # each requirement's children, by sharing_groups
+    cover: Cover  # the record atoms the requirements cut the catalogue into (needed hours)
     personal: bool  # some figure depends on conditions: worked out person by person
     keys: dict[str, str] = field(default_factory=dict)  # requirement id -> its Standing key
     # The Rows for others and for supervisors: plain tuples for the hot loop.
@@ -216,15 +186,13 @@ class Nesting:
     def of(cls, checks: Sequence[Check]) -> Nesting:
         kids = children(checks)
         top = roots(checks)
-        groups = {rid: sharing_groups(k) for rid, k in kids.items()}
-        groups[ROOT] = sharing_groups(top)
         personal = any(c.personal() for c in checks)
         keys = {c.id: c.key for c in checks}
         rows = {
             sup: _keyed(((c.id, c.target(sup), c.threshold(sup)) for c in checks), keys)
             for sup in (False, True)
         }
-        return cls(kids, top, groups, personal, keys, rows)
+        return cls(kids, top, Cover(checks), personal, keys, rows)
 
     def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
         """needed_hours, remembered by the gaps: many people lack the same hours (everyone
@@ -248,20 +216,9 @@ class Nesting:
 
 
 def needed_hours(gaps: Mapping[str, Decimal], nesting: Nesting) -> Decimal:
-    """The fewest extra hours meeting every requirement at once (DOMAIN rule 6): for each
-    requirement, the larger of its own gap and what its children need together, where children
-    whose records can overlap (a digital minimum and a job-related one) share their hours."""
-    memo: dict[str, Decimal] = {}
-
-    def together(groups: list[list[Check]]) -> Decimal:
-        return sum((max(need(c) for c in group) for group in groups), ZERO)
-
-    def need(req: Check) -> Decimal:
-        if req.id not in memo:
-            memo[req.id] = max(gaps.get(req.id, ZERO), together(nesting.groups[req.id]))
-        return memo[req.id]
-
-    return together(nesting.groups[ROOT])
+    """The fewest extra hours meeting every requirement at once (DOMAIN rule 6), exactly: over
+    the record atoms the requirements cut the catalogue into (transforms.needed)."""
+    return nesting.cover.needed(gaps)
 
 
 # --- rule 7: status per person ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from learnhours.plain_hours import plain
 from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
+from learnhours.plans.checks import HypotheticalRecord, record_counts
 from learnhours.taipei import roc
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.ids import mask_id
@@ -92,15 +93,6 @@ def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
     return r.quantity * factor
 
 
-def _matches(check: Check, checks: Mapping[str, Check], r: StoredRecord) -> bool:
-    """The Python twin of queries.check_matches: the requirement names the record, and one
-    declared inside another only counts its parent's records."""
-    own = check.names_record(r.category_code, r.course_name)
-    if check.within_parent and check.parent is not None:
-        return own and _matches(checks[check.parent], checks, r)
-    return own
-
-
 def judge_record(
     plan: Plan, r: StoredRecord, as_of: date, track: TrackView | None = None
 ) -> RecordVerdict:
@@ -118,10 +110,11 @@ def judge_record(
         why = f"不採計：{r.zero_reason}"
     else:
         checks = {c.id: c for c in track.checks}
+        seen = HypotheticalRecord(r.category_code, r.course_name, r.digital_share)
         hours = record_hours(plan, r)
         names = []
         for c in track.checks:
-            if r.end_date < window_start(plan.period.start, c.years) or not _matches(c, checks, r):
+            if r.end_date < window_start(plan.period.start, c.years) or not record_counts(c, checks, seen):
                 continue
             part = c.share(r.digital_share)
             if part == 0:

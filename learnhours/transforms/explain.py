@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
 
 from learnhours.plain_hours import plain
 from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
@@ -20,63 +19,50 @@ from learnhours.transforms.workdays import last_day_registered_in_time, last_day
 STATUS_TEXT = {"met": "已達成", "short": "未達成", "exempt": "免列計"}
 
 
-class StoredRecord(Protocol):
-    """What explain needs of a stored record (queries.PersonRecord has it)."""
+@dataclass(frozen=True)
+class StoredRecord:
+    """One stored learning record of a person, with the file and line it came from: what explain
+    and HR's workbook judge (warehouse.record_queries reads them)."""
 
-    @property
-    def course_code(self) -> str | None: ...
-    @property
-    def course_name(self) -> str: ...
-    @property
-    def session(self) -> str: ...
-    @property
-    def category_code(self) -> int | None: ...
-    @property
-    def end_date(self) -> date: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def zero_reason(self) -> str | None: ...
-    @property
-    def source_kind(self) -> str: ...
-    @property
-    def file_name(self) -> str: ...
-    @property
-    def line_no(self) -> int: ...
-    @property
-    def copies(self) -> int: ...  # times the record arrived; counted once
-    @property
-    def batch_id(self) -> int: ...
-    @property
-    def digital_share(self) -> Decimal: ...
+    course_code: str | None
+    course_name: str
+    session: str
+    category_code: int | None
+    start_date: date
+    end_date: date
+    quantity: Decimal
+    unit: str
+    zero_reason: str | None
+    source_kind: str
+    file_name: str
+    line_no: int
+    copies: int  # times the record arrived (duplicates and corrections included), counted once
+    batch_id: int
+    mode: str | None = None
+    digital_share: Decimal = Decimal(0)
 
 
 # A record's source row as the file gave it, {header: cell}, by (batch id, line): see --source.
 SourceRows = Mapping[tuple[int, int], Mapping[str, object] | None]
 
 
-class StoredRejection(Protocol):
-    """One problem of a rejected row carrying the person's ID (queries.RejectedLine has it)."""
+@dataclass(frozen=True)
+class RejectedLine:
+    """One problem of a rejected row that carried this person's (valid) 身分證字號."""
 
-    @property
-    def file_name(self) -> str: ...
-    @property
-    def line_no(self) -> int: ...
-    @property
-    def column_name(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
+    file_name: str
+    line_no: int
+    column_name: str
+    reason: str
 
 
-class Rejections(Protocol):
-    """The person's rejected rows, and how many rejected rows cannot be linked to anyone."""
+@dataclass(frozen=True)
+class PersonRejections:
+    """What explain says about rejected rows: this person's own, and how many cannot be linked
+    (warehouse.rejection_queries reads them)."""
 
-    @property
-    def rows(self) -> Sequence[StoredRejection]: ...
-    @property
-    def unlinked(self) -> int: ...
+    rows: list[RejectedLine]
+    unlinked: int  # rejected lines without a valid ID: they may or may not be this person's
 
 
 @dataclass(frozen=True)
@@ -166,7 +152,7 @@ def explain(
     result: PersonResult | None,
     records: Sequence[StoredRecord],
     as_of: date,
-    rejected: Rejections,
+    rejected: PersonRejections,
     sources: SourceRows | None = None,
     *,
     show_source: bool = True,
@@ -228,7 +214,7 @@ def explain(
     return lines
 
 
-def _rejected(rejected: Rejections) -> list[str]:
+def _rejected(rejected: PersonRejections) -> list[str]:
     lines = []
     if rejected.rows:
         count = len({(r.file_name, r.line_no) for r in rejected.rows})

@@ -8,14 +8,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from sqlalchemy import Connection, func, select
 
+from learnhours.transforms.explain import StoredRecord
 from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import ingest_batch, learning_record, source_block
 
-ZERO = Decimal(0)
 lr = learning_record.c
 
 
@@ -63,28 +62,6 @@ def coverage(connection: Connection, start: date, end: date) -> Coverage:
     return Coverage(False, first, last)
 
 
-@dataclass(frozen=True)
-class PersonRecord:
-    """One stored learning record of a person, with the file it came from (for `explain`)."""
-
-    course_code: str | None
-    course_name: str
-    session: str
-    category_code: int | None
-    start_date: date
-    end_date: date
-    quantity: Decimal
-    unit: str
-    zero_reason: str | None
-    source_kind: str
-    file_name: str
-    line_no: int
-    copies: int  # times the record arrived (duplicates and corrections included), counted once
-    batch_id: int
-    mode: str | None = None
-    digital_share: Decimal = ZERO
-
-
 def _records_query():  # noqa: ANN202 - a SQLAlchemy select
     return select(
         lr.course_code,
@@ -106,24 +83,24 @@ def _records_query():  # noqa: ANN202 - a SQLAlchemy select
     ).join(ingest_batch, ingest_batch.c.id == lr.batch_id)
 
 
-def person_records(connection: Connection, person_id: str) -> list[PersonRecord]:
+def person_records(connection: Connection, person_id: str) -> list[StoredRecord]:
     """Every record stored for one person, any date, oldest first."""
     rows = connection.execute(
         _records_query().where(lr.person_id == person_id).order_by(lr.end_date, lr.course_name)
     )
-    return [PersonRecord(*row) for row in rows]
+    return [StoredRecord(*row) for row in rows]
 
 
 def records_of(
     connection: Connection, person_ids: Sequence[str], most: int | None = None
-) -> dict[str, list[PersonRecord]]:
+) -> dict[str, list[StoredRecord]]:
     """Every record of these people, oldest first, read a group of people at a time; with `most`,
     people are taken in the order given until their records reach `most` (HR's workbook: a
     sheet holds about a million rows). A person without records has an empty list."""
-    out: dict[str, list[PersonRecord]] = {}
+    out: dict[str, list[StoredRecord]] = {}
     total = 0
     for group in in_groups(list(person_ids), 500):
-        found: dict[str, list[PersonRecord]] = {pid: [] for pid in group}
+        found: dict[str, list[StoredRecord]] = {pid: [] for pid in group}
         query = (
             _records_query()
             .add_columns(lr.person_id)
@@ -131,7 +108,7 @@ def records_of(
             .order_by(lr.person_id, lr.end_date, lr.course_name)
         )
         for row in connection.execute(query):
-            found[row[-1]].append(PersonRecord(*row[:-1]))
+            found[row[-1]].append(StoredRecord(*row[:-1]))
         for pid in group:
             if most is not None and total + len(found[pid]) > most and out:
                 return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
+from learnhours.transforms.explain import PersonRejections, RejectedLine
 from learnhours.warehouse.schema import ingest_batch, rejected_row
 
 
@@ -27,24 +28,6 @@ def rejected_rows(
     if limit:
         query = query.limit(limit)
     return [tuple(r) for r in connection.execute(query)]
-
-
-@dataclass(frozen=True)
-class RejectedLine:
-    """One problem of a rejected row that carried this person's (valid) 身分證字號."""
-
-    file_name: str
-    line_no: int
-    column_name: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class PersonRejections:
-    """What `explain` says about rejected rows: this person's own, and how many cannot be linked."""
-
-    rows: list[RejectedLine]
-    unlinked: int  # rejected lines without a valid ID: they may or may not be this person's
 
 
 def person_rejections(connection: Connection, person_id: str) -> PersonRejections:

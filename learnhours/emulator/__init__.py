@@ -5,11 +5,9 @@ from learnhours.emulator.portal import (
     ELEARN_HEADER,
     FaultPlan,
     PortalEmulator,
-    make_national_id,
-    sample_agency_rows,
-    sample_elearn_rows,
-    serve,
 )
+from learnhours.emulator.samples import make_national_id, sample_agency_rows, sample_elearn_rows
+from learnhours.emulator.web import serve
 
 __all__ = [
     "AGENCY_EXPORT_HEADER",

@@ -11,24 +11,19 @@ from __future__ import annotations
 import csv
 import html
 import io
-import itertools
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from http.cookies import SimpleCookie
-from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from urllib.parse import quote, urlencode
 
 from learnhours.demo_data import ELEARNING_HEADER, EXPORT_HEADER
+from learnhours.emulator.web import Request, Response
 from learnhours.transforms.dates import DateError, parse_date
-from learnhours.transforms.ids import national_id
 
 AGENCY_EXPORT_HEADER = tuple(EXPORT_HEADER)
 ELEARN_HEADER = tuple(ELEARNING_HEADER)
@@ -138,7 +133,7 @@ class PortalEmulator:
         self._busy_left = self.faults.busy_answers
         self._truncations_left = self.faults.truncated_downloads
         self._expiring_left = self.faults.expiring_sessions
-        self._routes: dict[tuple[str, str], Callable[[_Request], _Response]] = {
+        self._routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", PORTAL_LOGIN): self._portal_login_page,
             ("POST", PORTAL_LOGIN): self._portal_login,
             ("GET", PORTAL_QUERY): self._portal_query_page,
@@ -152,7 +147,7 @@ class PortalEmulator:
 
     # -- WSGI ---------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
-        req = _Request(environ)
+        req = Request(environ)
         with self._lock:
             self.request_log.append((time.monotonic(), req.method, req.path))
             fail = self._errors_left > 0
@@ -162,7 +157,7 @@ class PortalEmulator:
             slow = not fail and not busy and self._slow_left > 0
             self._slow_left -= slow
         if fail:
-            resp = _Response(
+            resp = Response(
                 "<h1>500 Internal Server Error</h1>", status="500 Internal Server Error"
             )
         elif busy:
@@ -170,7 +165,7 @@ class PortalEmulator:
                 "Too Many Requests" if self.faults.busy_status == 429 else "Service Unavailable"
             )
             status = f"{self.faults.busy_status} {reason}"
-            resp = _Response(f"<h1>{status}</h1>", status=status)
+            resp = Response(f"<h1>{status}</h1>", status=status)
             if self.faults.retry_after:
                 resp.headers.append(("Retry-After", self.faults.retry_after))
         else:
@@ -178,19 +173,19 @@ class PortalEmulator:
                 time.sleep(self.faults.delay_seconds)
             handler = self._routes.get((req.method, req.path))
             if handler is None:
-                resp = _Response("<h1>404 找不到網頁</h1>", status="404 Not Found")
+                resp = Response("<h1>404 找不到網頁</h1>", status="404 Not Found")
             else:
                 resp = handler(req)
         start_response(resp.status, resp.headers)
         return [resp.body]
 
     # -- sessions -----------------------------------------------------------------------------
-    def _session(self, req: _Request, site: str) -> _Session | None:
+    def _session(self, req: Request, site: str) -> _Session | None:
         sid = req.cookies.get(PORTAL_COOKIE if site == "portal" else ELEARN_COOKIE)
         session = self.sessions.get(sid or "")
         return session if session is not None and session.site == site else None
 
-    def _new_session(self, site: str, resp: _Response, **kw: Any) -> _Session:
+    def _new_session(self, site: str, resp: Response, **kw: Any) -> _Session:
         sid = secrets.token_hex(12)
         session = _Session(site=site, csrf=secrets.token_urlsafe(16), **kw)
         self.sessions[sid] = session
@@ -198,7 +193,7 @@ class PortalEmulator:
         resp.headers.append(("Set-Cookie", f"{cookie}={sid}; Path=/; HttpOnly"))
         return session
 
-    def _authed(self, req: _Request, site: str) -> _Session | _Response:
+    def _authed(self, req: Request, site: str) -> _Session | Response:
         """The logged-in session, or a redirect to the login page (absent or expired session)."""
         session = self._session(req, site)
         login = PORTAL_LOGIN if site == "portal" else ELEARN_LOGIN
@@ -210,11 +205,11 @@ class PortalEmulator:
         if session is None or session.user is None or expired:
             if expired:
                 self.sessions = {k: v for k, v in self.sessions.items() if v is not session}
-            return _Response.redirect(f"{login}?ReturnUrl={quote(req.path)}")
+            return Response.redirect(f"{login}?ReturnUrl={quote(req.path)}")
         return session
 
-    def _logged_in(self, site: str, user: str, landing: str) -> _Response:
-        resp = _Response.redirect(landing)
+    def _logged_in(self, site: str, user: str, landing: str) -> Response:
+        resp = Response.redirect(landing)
         with self._lock:
             self.logins += 1
             expires = 0
@@ -225,17 +220,17 @@ class PortalEmulator:
         return resp
 
     def _login_form(
-        self, req: _Request, site: str
-    ) -> tuple[_Response, _Session, tuple[str, str, str], str]:
+        self, req: Request, site: str
+    ) -> tuple[Response, _Session, tuple[str, str, str], str]:
         """A login page's answer, the visitor's session (a new one if none), the form's id and
         field names and its captcha, as the faults have them."""
-        resp = _Response("")
+        resp = Response("")
         session = self._session(req, site) or self._new_session(site, resp)
         form = _LOGIN_FORMS[site]
         names = form.changed if self.faults.changed_login_page else form.usual
         return resp, session, names, form.captcha if self.faults.captcha else ""
 
-    def _log_in(self, req: _Request, site: str, button: str = "") -> _Response:
+    def _log_in(self, req: Request, site: str, button: str = "") -> Response:
         """A login form posted, its token checked: every login is refused while the captcha
         shows, a post without the clicked `button` is ignored (WebForms), then the account and
         password are checked."""
@@ -252,14 +247,14 @@ class PortalEmulator:
         return self._logged_in(site, user, login.landing)
 
     # -- lifelong-learning portal (ASP.NET WebForms style) ------------------------------------
-    def _portal_login_page(self, req: _Request, message: str = "") -> _Response:
+    def _portal_login_page(self, req: Request, message: str = "") -> Response:
         resp, session, (form_id, user_f, pw_f), captcha = self._login_form(req, "portal")
         resp.body = _page(
             "終身學習入口網站 - 機關帳號登入",
             f"""
 <form method="post" action="{PORTAL_LOGIN}" id="{form_id}">
 {_viewstate()}
-<input type="hidden" name="__RequestVerificationToken" value="{session.csrf}">
+<input type="hidden" name="_RequestVerificationToken" value="{session.csrf}">
 <label>帳號 <input type="text" name="{user_f}" id="txtAccount"></label>
 <label>密碼 <input type="password" name="{pw_f}" id="txtPassword"></label>
 {captcha}
@@ -269,43 +264,43 @@ class PortalEmulator:
         )
         return resp
 
-    def _portal_login(self, req: _Request) -> _Response:
+    def _portal_login(self, req: Request) -> Response:
         session = self._session(req, "portal")
         form = req.form
         if (
             "__VIEWSTATE" not in form
             or session is None
-            or (form.get("__RequestVerificationToken") != session.csrf)
+            or (form.get("_RequestVerificationToken") != session.csrf)
         ):
-            return _Response("<h1>400 驗證失敗 (anti-forgery token)</h1>", status="400 Bad Request")
+            return Response("<h1>400 驗證失敗 (anti-forgery token)</h1>", status="400 Bad Request")
         return self._log_in(req, "portal", button="btnLogin")
 
-    def _portal_query_page(self, req: _Request) -> _Response:
+    def _portal_query_page(self, req: Request) -> Response:
         session = self._authed(req, "portal")
-        if isinstance(session, _Response):
+        if isinstance(session, Response):
             return session
-        return _Response(self._portal_page(session, {}, ""))
+        return Response(self._portal_page(session, {}, ""))
 
-    def _portal_query(self, req: _Request) -> _Response:
+    def _portal_query(self, req: Request) -> Response:
         session = self._authed(req, "portal")
-        if isinstance(session, _Response):
+        if isinstance(session, Response):
             return session
         form = req.form
         if "__VIEWSTATE" not in form:
-            return _Response("<h1>400 Bad Request</h1>", status="400 Bad Request")
+            return Response("<h1>400 Bad Request</h1>", status="400 Bad Request")
         if form.get("__EVENTTARGET") == "ctl00$Main$gvResult" and session.rows is not None:
             match = re.fullmatch(r"Page\$(\d+)", form.get("__EVENTARGUMENT", ""))
             page_no = int(match.group(1)) if match else 1
-            return _Response(self._portal_page(session, form, "", page_no))
+            return Response(self._portal_page(session, form, "", page_no))
         if "btnQuery" not in form:
-            return _Response(self._portal_page(session, form, ""))
+            return Response(self._portal_page(session, form, ""))
         start = _parse_date(form.get("txtDateFrom", ""))
         end = _parse_date(form.get("txtDateTo", ""))
         if start is None or end is None:
-            return _Response(self._portal_page(session, form, "日期格式錯誤，請輸入如 112/01/01"))
+            return Response(self._portal_page(session, form, "日期格式錯誤，請輸入如 112/01/01"))
         session.rows = _select(self.records, form.get("txtOrgCode", "").strip(), start, end)
         session.query_id = secrets.token_hex(6)
-        return _Response(self._portal_page(session, form, "", 1))
+        return Response(self._portal_page(session, form, "", 1))
 
     def _portal_page(
         self,
@@ -339,7 +334,7 @@ class PortalEmulator:
         )
 
     # -- e等公務園+ (plain PHP style) -----------------------------------------------------------
-    def _elearn_login_page(self, req: _Request, message: str = "") -> _Response:
+    def _elearn_login_page(self, req: Request, message: str = "") -> Response:
         resp, session, (form_id, user_f, pw_f), captcha = self._login_form(req, "elearn")
         alert = f'<div class="alert alert-danger">{html.escape(message)}</div>' if message else ""
         resp.body = _page(
@@ -356,16 +351,16 @@ class PortalEmulator:
         )
         return resp
 
-    def _elearn_login(self, req: _Request) -> _Response:
+    def _elearn_login(self, req: Request) -> Response:
         session = self._session(req, "elearn")
         form = req.form
         if session is None or form.get("csrf_token") != session.csrf:
-            return _Response("<h1>403 CSRF token mismatch</h1>", status="403 Forbidden")
+            return Response("<h1>403 CSRF token mismatch</h1>", status="403 Forbidden")
         return self._log_in(req, "elearn")
 
-    def _elearn_query(self, req: _Request) -> _Response:
+    def _elearn_query(self, req: Request) -> Response:
         session = self._authed(req, "elearn")
-        if isinstance(session, _Response):
+        if isinstance(session, Response):
             return session
         q = req.query
         results = message = ""
@@ -380,7 +375,7 @@ class PortalEmulator:
                 session.pages_served += 1
                 page_no = int(q["page"]) if q.get("page", "").isdigit() else 1
                 results = self._results_html(session, page_no, site="elearn", query=q)
-        return _Response(
+        return Response(
             _page(
                 "e等公務園+學習網 - 機關學習紀錄",
                 f"""
@@ -446,14 +441,14 @@ class PortalEmulator:
 <a class="export-page" href="{export}?q={qid}&amp;page={page_no}">匯出本頁 CSV</a>
 <a id="lnkExportAll" href="{export}?q={qid}&amp;all=1">匯出全部 CSV</a>"""
 
-    def _export(self, req: _Request) -> _Response:
+    def _export(self, req: Request) -> Response:
         site = "portal" if req.path == PORTAL_EXPORT else "elearn"
         session = self._authed(req, site)
-        if isinstance(session, _Response):
+        if isinstance(session, Response):
             return session
         q = req.query
         if session.rows is None or q.get("q") != session.query_id:
-            return _Response(_page("錯誤", "<p>查詢已逾時，請重新查詢</p>"))
+            return Response(_page("錯誤", "<p>查詢已逾時，請重新查詢</p>"))
         rows = session.rows
         if "all" not in q:
             page_no = int(q["page"]) if q.get("page", "").isdigit() else 1
@@ -472,188 +467,13 @@ class PortalEmulator:
             if self.faults.honest_length:
                 length = len(body)
         charset = "utf-8" if encoding.startswith("utf") else "big5"
-        resp = _Response(body, content_type=f"text/csv; charset={charset}")
+        resp = Response(body, content_type=f"text/csv; charset={charset}")
         resp.headers = [(k, v) for k, v in resp.headers if k != "Content-Length"]
         resp.headers += [
             ("Content-Length", str(length)),
             ("Content-Disposition", 'attachment; filename="LearnRecord.csv"'),
         ]
         return resp
-
-
-# -- serving ----------------------------------------------------------------------------------
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    block_on_close = False  # a handler still sleeping for an injected delay must not block close
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # the client gave up (timeouts are part of the tests)
-
-
-@contextmanager
-def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Run a WSGI app on loopback in a daemon thread; yields its base URL ("http://…:port/")."""
-    server = make_server(
-        host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        daemon=True,
-        name="portal-emulator",
-    )
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=2)
-
-
-# -- sample data for tests and the demo ---------------------------------------------------------
-make_national_id = national_id  # sample IDs: one generator for the emulator, the demo and tests
-
-
-_SAMPLE_COURSES = (  # (code, name, category code, category, hours)
-    ("501001", "當前政府重大政策講座", "501", "當前政府重大政策", "1"),
-    ("337002", "環境教育與永續發展", "337", "環境教育", "4"),
-    ("393003", "CEDAW 導論", "393", "性別主流化", "2"),
-    ("502004", "廉政與服務倫理", "502", "廉政與服務倫理", "3"),
-    ("521005", "資通安全通識", "521", "資通安全", "3"),
-)
-_SAMPLE_NAMES = [
-    "王小明",
-    "李美玲",
-    "陳志強",
-    "林淑芬",
-    "張家豪",
-    "黃雅婷",
-    "吳建宏",
-    "劉怡君",
-    "蔡宗翰",
-    "楊佩珊",
-]
-
-
-def sample_agency_rows(
-    agency_code: str = "379680000A",
-    agency: str = "苗栗縣竹南鎮公所",
-    *,
-    people: int = 5,
-    year: int = 2023,
-    courses_each: int = 3,
-) -> list[dict[str, str]]:
-    """Agency-export rows (ROC dates) for `people` people, `courses_each` courses each."""
-    rows = []
-    roc = year - 1911
-    for p, course in itertools.product(range(people), range(courses_each)):
-        code, name, cat, cat_name, hours = _SAMPLE_COURSES[(p + course) % len(_SAMPLE_COURSES)]
-        month = 1 + (p * courses_each + course) % 11
-        day = f"{roc}/{month:02d}/{10 + course:02d}"
-        rows.append(
-            {
-                "身分證字號": make_national_id("ABKHJ"[p % 5], 1 + p % 2, 1000 + p),
-                "姓名": _SAMPLE_NAMES[p % len(_SAMPLE_NAMES)],
-                "服務機關代碼": agency_code,
-                "服務機關": agency,
-                "課程代碼": code,
-                "課程名稱": name,
-                "期別": "1",
-                "開課機關": "行政院人事行政總處公務人力發展學院",
-                "課程類別代碼": cat,
-                "課程類別": cat_name,
-                "學習性質": "2",
-                "數位時數": "0",
-                "實體時數": hours,
-                "認證時數": hours,
-                "開課起始日期": day,
-                "開課結束日期": day,
-                "上課起始日期": day,
-                "上課結束日期": day,
-                "訓練成績": "",
-                "出勤上課狀況": "全勤",
-                "登錄日期": f"{roc}/{min(month + 1, 12):02d}/01",
-            }
-        )
-    return rows
-
-
-def sample_elearn_rows(*, people: int = 3, year: int = 2023) -> list[dict[str, str]]:
-    """e等公務園+ rows (Gregorian dates): one passed, one failed test, one without a test."""
-    rows = []
-    for p in range(people):
-        for i, (code, name, cat, _, hours) in enumerate(_SAMPLE_COURSES[:3]):
-            tested = i != 0
-            rows.append(
-                {
-                    "身分證字號": make_national_id("EFGHM"[p % 5], 2 - p % 2, 2000 + p),
-                    "姓名": _SAMPLE_NAMES[(p + 3) % len(_SAMPLE_NAMES)],
-                    "課程代碼": f"E{code}",
-                    "課程名稱": name,
-                    "課程類別代碼": cat,
-                    "認證時數": hours,
-                    "上課起始日期": f"{year}-0{3 + i}-01",
-                    "上課結束日期": f"{year}-0{3 + i}-02",
-                    "測驗分數": ("90" if (p + i) % 2 else "55") if tested else "",
-                    "及格分數": ("60" if i == 1 else "75") if tested else "",
-                    "閱讀時數": f"{int(hours)}:05:00",
-                    "應閱讀時數": f"{int(hours)}:00:00",
-                    "問卷狀態": "已填寫" if p % 3 else "未填寫",
-                }
-            )
-    return rows
-
-
-# -- small helpers ----------------------------------------------------------------------------
-class _Request:
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self.method = environ["REQUEST_METHOD"].upper()
-        self.path = environ.get("PATH_INFO", "/")
-        self.query = _flat(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
-        self.cookies = {k: m.value for k, m in cookie.items()}
-        self.form: dict[str, str] = {}
-        if self.method == "POST":
-            size = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(size).decode("utf-8", "replace")
-            self.form = _flat(parse_qs(raw, keep_blank_values=True))
-
-
-class _Response:
-    def __init__(
-        self,
-        body: str | bytes,
-        *,
-        status: str = "200 OK",
-        content_type: str = "text/html; charset=utf-8",
-    ) -> None:
-        self.status = status
-        self.body = body.encode("utf-8") if isinstance(body, str) else body
-        self.headers = [("Content-Type", content_type)]
-
-    @property
-    def body(self) -> bytes:
-        return self._body
-
-    @body.setter
-    def body(self, value: str | bytes) -> None:
-        self._body = value.encode("utf-8") if isinstance(value, str) else value
-
-    @classmethod
-    def redirect(cls, location: str) -> _Response:
-        resp = cls("", status="302 Found")
-        resp.headers.append(("Location", location))
-        return resp
-
-
-def _flat(parsed: dict[str, list[str]]) -> dict[str, str]:
-    return {k: v[-1] for k, v in parsed.items()}
 
 
 def _page(title: str, content: str) -> str:

@@ -278,6 +278,57 @@ def load_settings(
         raise SettingsError(f"設定 {label}（來自{where}）無法使用：{_expected(err)}") from None
 
 
+# Where the password of a URL setting belongs instead of the URL.
+_URL_PASSWORD_HOME = {
+    "database_url": "請把密碼放在 ~/.pgpass 或環境變數 PGPASSWORD，位址只寫使用者"
+    "（postgresql+psycopg://user@host:5432/db）",
+    "smtp_url": f"請把密碼放在環境變數 {env_name('smtp_password')}，位址只寫使用者"
+    "（smtps://user@host:465）",
+}
+
+
+def parameter_overrides(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings a flow run is given as its parameter, checked, as load_settings' keyword
+    arguments: setting names, and `config` (the learnhours.toml to read); None is not given.
+
+    Never a password: Prefect keeps a run's parameters and shows them in its UI. A secret setting
+    or a URL carrying a password is refused (SettingsError, the password never repeated); the run
+    reads passwords from the environment where it executes.
+    """
+    overrides: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name == "config":
+            overrides["config"] = Path(value)
+            continue
+        if name in SECRET:
+            raise SettingsError(
+                f"「{name}」是密碼，不可做為夜間作業的參數（Prefect 會保存並顯示參數）；"
+                f"請改用環境變數 {env_name(name)}"
+            )
+        if name not in SETTING_NAMES:
+            raise SettingsError(f"不認得的設定「{name}」；可設定：{'、'.join(SETTING_NAMES)}")
+        if name in _URL_PASSWORD_HOME and _carries_password(str(value)):
+            raise SettingsError(
+                f"設定 {name} 的位址含有密碼，不可做為夜間作業的參數（Prefect 會保存並顯示參數）；"
+                f"{_URL_PASSWORD_HOME[name]}"
+            )
+        overrides[name] = value
+    return overrides
+
+
+def _carries_password(url: str) -> bool:
+    """`scheme://user:password@host/…`, or a password in the query (libpq reads `?password=`)."""
+    _scheme, sep, rest = url.partition("://")
+    where, _, query = rest.partition("?")
+    userinfo, at, _host = where.split("/", 1)[0].rpartition("@")
+    in_userinfo = bool(sep and at and userinfo.partition(":")[2])
+    return in_userinfo or any(
+        part.partition("=")[0].strip().lower() == "password" for part in query.split("&")
+    )
+
+
 def _expected(err: Mapping[str, Any]) -> str:
     wrote = f"，但寫的是「{err.get('input')}」"
     if err["type"] == "literal_error":

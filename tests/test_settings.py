@@ -54,7 +54,6 @@ def test_no_lower_layer_reads_the_environment():
         "learnhours/settings.py",
         "learnhours/cli/run.py",  # Prefect's own settings, before Prefect is imported
         "learnhours/cli/ingest.py",  # CI: no progress line
-        "learnhours/cli/demo.py",
         "learnhours/ingest/parser_process.py",  # hands it to its child process
     }
     readers = [

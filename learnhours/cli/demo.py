@@ -3,43 +3,55 @@
 from __future__ import annotations
 
 import argparse
-import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from learnhours.cli.installation import _settings
 from learnhours.cli.output import printable
-from learnhours.cli.run import _run_flow
+from learnhours.cli.run import _for_the_run, _run_flow
+from learnhours.settings import Settings, env_name
+
+if TYPE_CHECKING:
+    from learnhours.demo_data import Sample
+
+# The portal emulator's account: made up by the demo for the emulator it starts, no one's secret.
+DEMO_USER, DEMO_PASSWORD = "demo", "demo"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from learnhours.demo_data import build_sample, write_inbox
     from learnhours.taipei import taipei_today
 
-    os.environ.setdefault("LEARNHOURS_MAIL_BACKEND", "file")  # the demo never mails anyone
     settings = _settings(args)
-    settings.mail()  # unless told to (smtp): then checked before the sample is written
     as_of = args.as_of or taipei_today()
     demo = settings.root / "var" / "demo"
     inbox = demo / ("fetched" if args.fetch else "inbox")
+    # The demo never mails anyone, unless its environment names a mail backend: its notices are
+    # files, whatever learnhours.toml says.
+    told = settings.environ.get(env_name("mail_backend"), "").strip()
+    choices: dict[str, Any] = {"inbox": inbox, "outbox": args.outbox}
+    choices["mail_backend"] = None if told else "file"
     if args.fetch and not args.database_url:
         # Its own warehouse as well as its own inbox: the records fetched are really loaded,
         # not found already there from a plain `demo` and counted as duplicates.
         demo.mkdir(parents=True, exist_ok=True)
-        args.database_url, args.settings = f"sqlite:///{demo / 'fetched.db'}", None
-        settings = _settings(args)
+        choices["database_url"] = f"sqlite:///{demo / 'fetched.db'}"
+    given, settings = _for_the_run(args, **choices)
+    settings.mail()  # smtp, as the environment said: checked before the sample is written
     sample = build_sample(as_of.year, as_of)
-    run = dict(
+    run: dict[str, Any] = dict(
         plan_id="current",
-        inbox=inbox,
         as_of=as_of,
-        outbox_dir=args.outbox,
         prefect_home=demo / "prefect",  # its own Prefect home: never in a production server
         local_only=True,
     )
     if args.fetch:
-        code, summary = _demo_fetch(args, sample, run)
+        code, summary = _demo_fetch(args, given, settings, sample, inbox, run)
     else:
         write_inbox(sample, inbox)
-        code, summary = _run_flow(args, **run)
+        code, summary = _run_flow(args, given, settings, **run)
     if summary is None:
         return code
     mails = sum(sum(p["mail"].values()) for p in [*summary["plans"], *summary["finals"]])
@@ -78,19 +90,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
-def _demo_fetch(args: argparse.Namespace, sample, run: dict) -> tuple[int, dict | None]:  # noqa: ANN001
+def _demo_fetch(
+    args: argparse.Namespace,
+    given: dict[str, Any],
+    settings: Settings,
+    sample: Sample,
+    inbox: Path,
+    run: dict,
+) -> tuple[int, dict | None]:
     """The demo's records served by the portal emulator on loopback; the roster goes in the inbox."""
     from learnhours.demo_data import ROSTER_HEADER, write_csv
     from learnhours.emulator import PortalEmulator, serve
 
-    inbox = run["inbox"]
     inbox.mkdir(parents=True, exist_ok=True)
     # The portal exports learning records only; the roster comes from the agency's own HR system.
     write_csv(
         inbox / f"{sample.year - 1911}年人員名冊.csv", ROSTER_HEADER, sample.roster, "utf-8-sig"
     )
-    os.environ["LEARNHOURS_PORTAL_USER"], os.environ["LEARNHOURS_PORTAL_PASSWORD"] = "demo", "demo"
-    args.settings = None  # read again: the demo account above is part of them now
-    emulator = PortalEmulator(users={"demo": "demo"}, records=sample.records, page_size=200)
+    # The emulator's account goes on the settings the run is handed in this process: neither the
+    # environment nor a parameter (which Prefect keeps) carries it.
+    account = {"portal_user": DEMO_USER, "portal_password": SecretStr(DEMO_PASSWORD)}
+    settings = settings.model_copy(update=account)
+    emulator = PortalEmulator(users={DEMO_USER: DEMO_PASSWORD}, records=sample.records,
+                              page_size=200)  # fmt: skip
     with serve(emulator) as base_url:
-        return _run_flow(args, **run, fetch=True, portal_url=base_url, polite=False)
+        return _run_flow(args, given, settings, **run, fetch=True, portal_url=base_url,
+                         polite=False)  # fmt: skip

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from learnhours.cli.installation import _engine, _settings
+from learnhours.cli.installation import _engine
 from learnhours.cli.output import _emit, _local, printable
+from learnhours.settings import Settings, load_settings, parameter_overrides
 
 
 def _prefect_home(path: Path, *, local_only: bool = False) -> None:
@@ -32,28 +33,38 @@ def _prefect_home(path: Path, *, local_only: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
+def _for_the_run(args: argparse.Namespace, **choices: Any) -> tuple[dict[str, Any], Settings]:
+    """What the nightly run is given, and the settings it runs on.
+
+    Given: --config, --database-url and the command's own choices (its inbox, its outbox …), as
+    the flow's parameter `settings`. Prefect keeps a run's parameters, so a password there is
+    refused (SettingsError: a URL's password belongs in ~/.pgpass or PGPASSWORD). The settings
+    are loaded from the same, once, and handed to the flow in this process.
+    """
+    given = {"config": args.config, "database_url": args.database_url, **choices}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None}
+    settings = load_settings(**parameter_overrides(given))
+    args.settings = settings  # an error names the run's warehouse
+    return given, settings
+
+
 def _run_flow(
     args: argparse.Namespace,
+    given: dict[str, Any],
+    settings: Settings,
     *,
     prefect_home: Path | None = None,
     local_only: bool = False,
     **parameters: Any,
 ) -> tuple[int, dict | None]:
-    """The nightly flow in this process (Prefect starts a temporary local server for it).
-
-    The database URL goes to the flow through the settings it reads, never as a parameter:
-    Prefect keeps a run's parameters, and a URL may carry a password.
-    """
-    settings = _settings(args)
+    """The nightly flow in this process (Prefect starts a temporary local server for it), on
+    `settings`, handed down here rather than through the environment; `given` (_for_the_run) is
+    its parameter, from which a worker of its shares, another process, loads its own."""
     _prefect_home(prefect_home or settings.prefect_home, local_only=local_only)
-    if args.database_url:
-        os.environ["LEARNHOURS_DATABASE_URL"] = settings.database_url
-    if args.config:
-        os.environ["LEARNHOURS_CONFIG"] = str(args.config)
-    from learnhours.flows.nightly import nightly
+    from learnhours.flows.nightly import nightly, settings_in_this_process
 
-    with _run_errors_said_once(args.verbose):
-        state = nightly(**parameters, return_state=True)
+    with _run_errors_said_once(args.verbose), settings_in_this_process(settings):
+        state = nightly(**parameters, settings=given, return_state=True)
     if state.is_failed():
         print(
             f"夜間作業失敗：{printable(state.message or '')}"
@@ -99,15 +110,16 @@ def _run_errors_said_once(verbose: bool) -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _settings(args).mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
+    given, settings = _for_the_run(args, inbox=args.inbox, outbox=args.outbox)
+    settings.mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
     code, summary = _run_flow(
         args,
+        given,
+        settings,
         plan_id=args.plan,
-        inbox=args.inbox,
         fetch=args.fetch,
         profile=args.profile,
         as_of=args.as_of,
-        outbox_dir=args.outbox,
     )
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False, indent=2))

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,7 +32,7 @@ from learnhours.flows.run_summary import (
 )
 from learnhours.flows.workers import SHARES_PER_WORKER, on_workers, product_logs_shipped
 from learnhours.plans import Catalog, find_plan
-from learnhours.settings import Settings, load_settings
+from learnhours.settings import Settings, load_settings, parameter_overrides
 from learnhours.taipei import taipei_today
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
@@ -46,6 +47,23 @@ FETCH_RETRY_DELAY_SECONDS = 600
 class RunCancelled(KeyboardInterrupt):
     """The process was asked to stop (SIGTERM: a cancel from the Prefect UI, systemd stop); like
     Ctrl-C, it ends the run through its `finally`s."""
+
+
+# The settings of a caller that runs the flow in its own process (the `learnhours` command): the
+# object it loaded once, from the overrides it also passes as the parameter `settings`, handed
+# down whole rather than loaded again. It may hold what no parameter may (the demo's emulator
+# account): Prefect keeps a run's parameters. A deployment's run has none and loads its own.
+_loaded_here: ContextVar[Settings | None] = ContextVar("learnhours_settings", default=None)
+
+
+@contextlib.contextmanager
+def settings_in_this_process(settings: Settings) -> Iterator[None]:
+    """Runs of `nightly` started in this block, in this process, run on `settings`."""
+    token = _loaded_here.set(settings)
+    try:
+        yield
+    finally:
+        _loaded_here.reset(token)
 
 
 @dataclass(frozen=True)
@@ -205,34 +223,41 @@ def nightly(
     as_of: date | None = None,
     database_url: str | None = None,
     outbox_dir: Path | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> State:
     """(Fetch ->) ingest -> judge each plan of the night -> close ended years -> summary.
 
     `plan_id`: `current` (every plan open tonight, and the final summary of those that ended),
-    or plan ids, comma-separated. Paths and the database default to the installation's settings.
+    or plan ids, comma-separated. `settings`: this run's own settings, by their names in
+    learnhours.settings (`inbox`, `mail_backend` …), and `config`, the learnhours.toml to read;
+    the others are the installation's (its learnhours.toml and environment where the run
+    executes). Never a password: it would be kept with the run's parameters, and is refused.
+    `database_url`, `inbox` and `outbox_dir` are those settings too, and win over `settings`.
     Ends Completed; Completed named Warning when a plan named has closed; Failed with the cause
     in plain words (also when no mail due tonight could be handed to the mail server).
     """
+    named = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
+    given = {**(settings or {}), **{k: v for k, v in named.items() if v is not None}}
     with product_logs_shipped(), _stopped_by_sigterm():
-        return _night(plan_id, inbox, fetch, profile, portal_url, polite, as_of, database_url,
-                      outbox_dir)  # fmt: skip
+        return _night(plan_id, fetch, profile, portal_url, polite, as_of, given)
 
 
 def _night(
     plan_id: str,
-    inbox: Path | None,
     fetch: bool,
     profile: str,
     portal_url: str | None,
     polite: bool,
     as_of: date | None,
-    database_url: str | None,
-    outbox_dir: Path | None,
+    given: dict[str, Any],
 ) -> State:
     logger = get_run_logger()
     as_of = as_of or taipei_today()
     try:
-        settings = load_settings(database_url=database_url, inbox=inbox, outbox=outbox_dir)
+        # What a worker elsewhere needs to read the same installation: the run's own settings,
+        # as given. A password is read from each one's environment, never handed round.
+        overrides = parameter_overrides(given)
+        settings = _loaded_here.get() or load_settings(**overrides)
         mail = steps.Mail.of(settings)
         engine = connect(settings.database_url, settings.database_lock_wait_seconds)
         killed = run_log.close_abandoned(engine)
@@ -241,10 +266,6 @@ def _night(
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
         return _failed(plain_cause(exc), plan_id, as_of, None, logger)
     run = Run(settings, engine, mail)
-    # What a worker elsewhere needs to read the same installation: the run's own overrides, as
-    # given (None: not given). The warehouse's URL, which may carry a password, is read from
-    # each worker's own settings unless the run was given one.
-    overrides = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
     night: steps.Night | None = None

@@ -39,7 +39,7 @@ def _worker_engine(url: str, lock_wait: float) -> Engine:
 @task(cache_policy=NONE)
 def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> steps.PartReport:
     """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
-    settings where it runs (the run's own paths and database as `overrides`), and hands back
+    settings where it runs (the run's own, no password among them, as `overrides`), and hands back
     its figures only (counts, units, its part of the roll-up), never its people."""
     with product_logs_shipped():
         settings = load_settings(**overrides)

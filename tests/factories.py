@@ -137,3 +137,34 @@ def raw_csv(
     lines = [",".join(header), *(",".join(str(row.get(h, "")) for h in header) for row in rows)]
     path.write_bytes((newline.join(lines) + newline).encode(encoding))
     return path
+
+
+def text_file(
+    path: Path,
+    header: list[str],
+    rows: list[dict] | list[list],
+    encoding: str = "utf-8",
+    *,
+    delimiter: str = ",",
+    quoting: bool = True,
+    newline: str = "\r\n",
+) -> Path:
+    """A text export as an office's tools write it: CSV or tab-separated (Excel's 「文字檔 (Tab 字元
+    分隔)」), in UTF-8, Big5 (cp950) or UTF-16 with its byte order mark (`utf-16-le`, `utf-16-be`:
+    Excel's 「Unicode 文字」). A row is a dict by header or a list of cells; `quoting` False writes
+    every cell as it is (a hand edit: a stray quote or control character reaches the file)."""
+    import csv
+    import io
+
+    cells = [[str(r.get(h, "")) for h in header] if isinstance(r, dict) else r for r in rows]
+    if quoting:
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+        writer.writerows([header, *cells])
+        text = buffer.getvalue()
+    else:
+        text = "".join(delimiter.join(map(str, row)) + newline for row in [header, *cells])
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bom + text.encode(encoding))
+    return path

@@ -1,11 +1,14 @@
 """A CSV file's bytes as numbered rows of cells, where every physical line ends up in a row or in
 a refusal that says why: lines of bounded length, LF or CR line ends, a line in the file's other
 encoding (UTF-8 or Big5) read as such, and a quote that never closes refused on its own line
-instead of swallowing the lines after it."""
+instead of swallowing the lines after it. Cells are separated by commas or, in Excel's text
+exports, by tabs; a UTF-16 file (Excel's 「Unicode 文字」) is read through its UTF-8 text."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -16,6 +19,9 @@ Cells = list[Any]
 # left open is found within so many lines, and reading the lines again after it costs no more.
 MAX_RECORD_LINES = 100
 UNDECODABLE = "此行文字無法以 Big5 或 UTF-8 解碼"
+UNDECODABLE_UTF16 = "此行含有不成對的 UTF-16 字元，無法解碼（檔案可能已損壞）"
+# A UTF-16 file by its byte order mark; its text reaches the line reader as UTF-8 (Utf16Text).
+UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
 
 
 class BadLine(list):
@@ -44,10 +50,54 @@ def _size(n: int) -> str:
     return f"{n // (1 << 20)} MB" if n >= 1 << 20 else f"{max(1, n // 1024)} KB"
 
 
+class Utf16Text(io.RawIOBase):
+    """A UTF-16 file with its byte order mark, read as the UTF-8 bytes of its text: lines then split
+    at LF or CR as in any other file (in UTF-16 a 0x0A byte is half of many characters, 上 among
+    them). What is not UTF-16 (a lone surrogate, an odd last byte) becomes bytes that are not
+    UTF-8 either, so that line alone is refused."""
+
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+        super().__init__()
+        self.raw = raw
+        raw.read(2)  # the byte order mark
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogatepass")
+        self._text = b""
+        self._at = 0
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._text) and not self._ended:
+            block = self.raw.read(1 << 16)
+            try:
+                text = self._decoder.decode(block, final=not block)
+            except UnicodeDecodeError:  # the file ends inside a character
+                text = "\udcff"
+            self._text, self._at, self._ended = text.encode("utf-8", "surrogatepass"), 0, not block
+        n = min(len(buffer), len(self._text) - self._at)
+        buffer[:n] = self._text[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def utf16_text(raw: BinaryIO, encoding: str) -> BinaryIO:
+    """`raw`, a UTF-16 file opened at its start, as the UTF-8 bytes of its text."""
+    return io.BufferedReader(Utf16Text(raw, encoding), 1 << 16)
+
+
 class LineDecoder:
     """Byte lines decoded one by one, each in the file's encoding or, failing that, the other one
     (a Big5 line with HKSCS characters in big5hkscs); a line longer than `max_line` bytes is not
-    kept (memory stays flat): like an undecodable line, it is counted and named in bad_lines."""
+    kept (memory stays flat): like an undecodable line, it is counted and named in bad_lines.
+
+    A UTF-16 file (encoding `utf-16-le` or `utf-16-be`) is given as its UTF-8 text (utf16_text):
+    every line is UTF-8, and a line that is not was not UTF-16 in the file."""
 
     def __init__(
         self, raw: BinaryIO, encoding: str, *, newline: bytes = b"\n", max_line: int = 1 << 20
@@ -60,9 +110,12 @@ class LineDecoder:
         self.line = 0
         self.read: list[bytes] = []  # the lines read and not yet taken, as the file has them
         base = encoding.removesuffix("-sig")
-        self.encodings = (
+        self.encodings: tuple[str, ...] = (
             ("cp950", "big5hkscs", "utf-8") if base == "cp950" else (base, "cp950", "big5hkscs")
         )
+        self.undecodable = UNDECODABLE
+        if encoding in UTF16_BOMS.values():
+            self.encodings, self.undecodable = ("utf-8",), UNDECODABLE_UTF16
 
     def take(self, upto: int | None = None) -> tuple[int, int, bytes]:
         """The lines read since the last call, up to line `upto` (default: all), as bytes:
@@ -139,7 +192,7 @@ class LineDecoder:
                 except UnicodeDecodeError:
                     continue
             else:
-                bad[self.line] = UNDECODABLE
+                bad[self.line] = self.undecodable
                 text = "\n"  # keep line numbers; the row is refused
             yield text
 
@@ -149,8 +202,9 @@ class _RecordTooLong(Exception):
 
 
 class CsvRows:
-    """(line, cells) for each row of the decoder's lines; a row over several lines is numbered by
-    its last line, as csv counts. A refused line gives a BadLine.
+    """(line, cells) for each row of the decoder's lines, cells separated by `delimiter` (a comma,
+    or a tab in Excel's text exports); a row over several lines is numbered by its last line, as
+    csv counts. A refused line gives a BadLine.
 
     A quote that opens a cell and does not close on its line makes the following lines part of
     that cell. When such a row cannot be one (the file ends inside the quote, the row is wider
@@ -159,8 +213,9 @@ class CsvRows:
     the lines after it are read again as rows of their own.
     """
 
-    def __init__(self, decoder: LineDecoder) -> None:
+    def __init__(self, decoder: LineDecoder, delimiter: str = ",") -> None:
         self.decoder = decoder
+        self.delimiter = delimiter
         self.width = 0  # the header's width (header_width), once known (know_header); 0 before
         self.header: list[str] = []
         self.line = 0  # the last line handed to the csv reader
@@ -199,7 +254,7 @@ class CsvRows:
         return text
 
     def rows(self) -> Iterator[tuple[int, Cells]]:
-        reader = csv.reader(self)
+        reader = csv.reader(self, delimiter=self.delimiter)
         bad = self.decoder.bad_lines
         taken = self._taken
         while True:
@@ -230,7 +285,7 @@ class CsvRows:
     def _swallowed(self, cells: Cells, start: int, end: int) -> bool:
         """Whether a row read over lines start..end (or up to the end of the file) is really a
         quote left open over other rows."""
-        if self._ended and _quote_left_open(self._taken):
+        if self._ended and _quote_left_open(self._taken, self.delimiter):
             return True
         bad = self.decoder.bad_lines
         if any(line in bad for line in range(start + 1, end + 1)):
@@ -243,11 +298,12 @@ class CsvRows:
             used -= 1
         if used > width:
             return True
-        return any(("\n" in c or "\r" in c) and c.count(",") >= width - 1 for c in cells)
+        comma = self.delimiter
+        return any(("\n" in c or "\r" in c) and c.count(comma) >= width - 1 for c in cells)
 
     def _open_quote(self, start: int) -> tuple[str, str]:
         """(column, reason) of the quote that opened on line `start` and did not close there."""
-        first = next(csv.reader([self._taken[0]]), [])
+        first = next(csv.reader([self._taken[0]], delimiter=self.delimiter), [])
         at = len(first) - 1
         column = self.header[at] if 0 <= at < len(self.header) and self.header[at] else "整列"
         return column, (
@@ -262,7 +318,7 @@ class CsvRows:
         return start, BadLine(*problem)
 
 
-def _quote_left_open(texts: list[str]) -> bool:
+def _quote_left_open(texts: list[str], delimiter: str) -> bool:
     """Whether these lines, read as CSV, end inside a quoted cell (the reader asks for more)."""
     asked = False
 
@@ -272,7 +328,7 @@ def _quote_left_open(texts: list[str]) -> bool:
         yield texts[-1] if texts[-1].endswith(("\n", "\r")) else texts[-1] + "\n"
         asked = True
 
-    next(csv.reader(lines()), None)
+    next(csv.reader(lines(), delimiter=delimiter), None)
     return asked
 
 

@@ -1,8 +1,9 @@
 """The rows of a file as delivered, kept a block of consecutive lines at a time (source_block).
 
-A CSV file's block is the file's own bytes for those lines (format `csv:<encoding>`); a
-spreadsheet's or an HTML table's is its cells as JSON, [[line, [cell, ...]], ...] (`json`);
-either compressed. Made while the file is read (ingest), stored as bytes by the warehouse, read
+A CSV file's block is the file's own bytes for those lines (format `csv:<encoding>`, or
+`tsv:<encoding>` when its cells are separated by tabs; a UTF-16 file's, `csv:utf-16-le` …, is its
+text as UTF-8, as the line reader took it); a spreadsheet's or an HTML table's is its cells as
+JSON, [[line, [cell, ...]], ...] (`json`); either compressed. Made while the file is read (ingest), stored as bytes by the warehouse, read
 back here for `explain --source`.
 """
 
@@ -15,10 +16,11 @@ import zlib
 from learnhours.extractors.csv_text import Cells, CsvRows, LineDecoder, line_end
 
 JSON = "json"
+TAB = "\t"
 
 
-def pack_csv(data: bytes, encoding: str) -> tuple[str, bytes]:
-    return f"csv:{encoding}", zlib.compress(data, 1)
+def pack_csv(data: bytes, encoding: str, delimiter: str = ",") -> tuple[str, bytes]:
+    return f"{'tsv' if delimiter == TAB else 'csv'}:{encoding}", zlib.compress(data, 1)
 
 
 def pack_cells(cells: list[list]) -> tuple[str, bytes]:
@@ -34,10 +36,9 @@ def unpack(
     data = zlib.decompress(block)
     if form == JSON:
         return {line: cells for line, cells in json.loads(data)}
-    decoder = LineDecoder(
-        io.BytesIO(data), form.removeprefix("csv:"), newline=line_end(data[:65536])
-    )
-    reader = CsvRows(decoder)
+    kind, _, encoding = form.partition(":")
+    decoder = LineDecoder(io.BytesIO(data), encoding, newline=line_end(data[:65536]))
+    reader = CsvRows(decoder, TAB if kind == "tsv" else ",")
     if header:
         reader.know_header(header)
     rows = {}

@@ -1,7 +1,10 @@
-"""Open any file HR hands us as rows of text cells: CSV (UTF-8 or Big5), .xlsx, HTML-as-.xls, .xls."""
+"""Open any file HR hands us as rows of text cells: CSV (UTF-8 or Big5, or UTF-16 with a byte order
+mark; cells separated by commas or tabs), .xlsx, HTML-as-.xls, .xls."""
 
 from __future__ import annotations
 
+import csv
+import io
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,11 +14,13 @@ from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
 
 from learnhours.extractors.csv_text import (
+    UTF16_BOMS,
     BadLine,
     Cells,
     CsvRows,
     LineDecoder,
     line_end,
+    utf16_text,
 )
 from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
 from learnhours.extractors.kinds import AmbiguousHeader, FileKind, detect_kind, normalize_header
@@ -39,6 +44,7 @@ class Table:
     rows: Iterator[tuple[int, Cells]]  # (1-based line or row number, cells)
     format: str  # csv | xlsx | xls | html
     encoding: str | None = None  # the text encoding of a CSV or HTML file
+    delimiter: str = ","  # a CSV file's: a comma, or a tab (Excel's text exports)
     # CSV only: the file's bytes read since the last call, as (first line, last line, bytes) - the
     # rows exactly as delivered, for keeping (source_blocks reads them back).
     take_source: Callable[[], tuple[int, int, bytes]] | None = None
@@ -92,18 +98,52 @@ def _whole_characters(line: bytes) -> bytes:
     return line
 
 
-def _csv_rows(path: Path) -> tuple[str, CsvRows, Iterator[tuple[int, Cells]]]:
+def _csv_rows(path: Path) -> tuple[str, str, CsvRows, Iterator[tuple[int, Cells]]]:
+    """(encoding, delimiter, reader, rows) of a text file."""
+    encoding, sample = _text_sample(path)
+    delimiter = _delimiter(sample, encoding)
+    raw = _open_text(path, encoding)
+    decoder = LineDecoder(raw, encoding, newline=line_end(sample), max_line=MAX_LINE_BYTES)
+    reader = CsvRows(decoder, delimiter)
+    return encoding, delimiter, reader, _closing(reader.rows(), raw)
+
+
+def _open_text(path: Path, encoding: str) -> BinaryIO:
+    """The file's bytes as the line reader takes them: a UTF-16 file as its UTF-8 text."""
     raw = path.open("rb")
-    head = raw.read(65536)
-    try:
-        encoding = _sniff_encoding(head)
-    except UnreadableFile:
-        raw.close()
-        raise
-    raw.seek(0)
-    decoder = LineDecoder(raw, encoding, newline=line_end(head), max_line=MAX_LINE_BYTES)
-    reader = CsvRows(decoder)
-    return encoding, reader, _closing(reader.rows(), raw)
+    return utf16_text(raw, encoding) if encoding in UTF16_BOMS.values() else raw
+
+
+def _text_sample(path: Path) -> tuple[str, bytes]:
+    """The file's encoding and its first 64 KB as the line reader will see them."""
+    with path.open("rb") as raw:
+        head = raw.read(65536)
+        encoding = UTF16_BOMS.get(head[:2])
+        if encoding is None:
+            return _sniff_encoding(head), head
+        raw.seek(0)
+        with utf16_text(raw, encoding) as text:
+            return encoding, text.read(65536)
+
+
+def _delimiter(sample: bytes, encoding: str) -> str:
+    """A tab when the sample's rows split at tabs show a header and split at commas do not:
+    Excel's 「Unicode 文字」 and 「文字檔 (Tab 字元分隔)」 exports. Else a comma."""
+    if b"\t" not in sample:
+        return ","
+    text = sample.decode("utf-8" if encoding in UTF16_BOMS.values() else encoding, "replace")
+
+    def finds_header(delimiter: str) -> bool:
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            for _n, cells in zip(range(HEADER_SEARCH_ROWS), rows, strict=False):
+                if detect_kind([normalize_header(c) for c in cells]) is not None:
+                    return True
+        except csv.Error:  # a NUL or a stray CR: the reader refuses that line itself
+            return False
+        return False
+
+    return "\t" if not finds_header(",") and finds_header("\t") else ","
 
 
 def _closing(rows: Iterator[tuple[int, Cells]], handle: BinaryIO) -> Iterator[tuple[int, Cells]]:
@@ -217,6 +257,7 @@ def open_table(path: Path) -> Table:
         raise UnreadableFile("檔案是空的")
     csv_reader: CsvRows | None = None
     encoding: str | None = None
+    delimiter = ","
     if head.startswith(b"PK\x03\x04"):
         form, rows = "xlsx", _xlsx_rows(path)
     elif head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -225,12 +266,20 @@ def open_table(path: Path) -> Table:
         form = "html"
         encoding, rows = _html_rows(path)
     else:
+        if head.startswith(b"\xff\xfe\x00\x00"):
+            raise UnreadableFile(
+                "檔案是 UTF-32 編碼，無法讀取；請以 Excel「CSV UTF-8」或「Unicode 文字」另存後再匯入"
+            )
+        text = head
+        if head[:2] in UTF16_BOMS:  # Excel's 「Unicode 文字」: judged by its text, not its bytes
+            with utf16_text(path.open("rb"), UTF16_BOMS[head[:2]]) as utf8:
+                text = utf8.read(4096)
         # A NUL or two is a damaged cell (its row is refused); many control bytes are a binary
-        # file (or UTF-16).
-        if sum(map(head.count, _CONTROL_BYTES)) > max(2, len(head) // 100):
+        # file (or UTF-16 without its byte order mark).
+        if sum(map(text.count, _CONTROL_BYTES)) > max(2, len(text) // 100):
             raise UnreadableFile("不是文字檔（含二進位資料）；請確認是否為匯出的 CSV / Excel 檔")
         form = "csv"
-        encoding, csv_reader, rows = _csv_rows(path)
+        encoding, delimiter, csv_reader, rows = _csv_rows(path)
 
     seen: list[list[str]] = []
     bad: list[tuple[int, str]] = []  # lines above the header that could not be read
@@ -248,7 +297,7 @@ def open_table(path: Path) -> Table:
             if csv_reader is not None:
                 csv_reader.know_header(header)
                 csv_reader.take_source()  # the header and the lines above it
-                return Table(kind, header, rows, form, encoding, csv_reader.take_source)
+                return Table(kind, header, rows, form, encoding, delimiter, csv_reader.take_source)
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
             return Table(kind, header, body, form, encoding)
         if any(header):

@@ -76,7 +76,7 @@ def chunk_rows(table: Table, rows: Iterable[Outcome], size: int) -> Iterator[Chu
 def _chunk(table: Table, rows: list, refused: list, cells: list, first: int, last: int) -> Chunk:
     if table.take_source is not None:
         first, last, data = table.take_source()
-        form, source = source_blocks.pack_csv(data, table.encoding or "utf-8")
+        form, source = source_blocks.pack_csv(data, table.encoding or "utf-8", table.delimiter)
     else:
         form, source = source_blocks.pack_cells(cells)
     refused_bytes = pickle.dumps(refused) if refused else b""

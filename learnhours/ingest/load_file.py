@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from learnhours.extractors.csv_text import UTF16_BOMS
 from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
 from learnhours.extractors.tables import Table, UnreadableFile, open_table
 from learnhours.ingest.chunks import record_chunks
@@ -126,8 +127,10 @@ def _load_records(  # noqa: PLR0913
     progress: Progress | None = None,
 ) -> None:
     dialect = connection.dialect.name
-    # Known before reading for a text file (its lines, counted fast); a spreadsheet's is not.
-    lines = _lines_in(path) if progress and table.take_source is not None else None
+    # Known before reading for a text file (its lines, counted fast); a spreadsheet's is not, nor
+    # a UTF-16 file's (a 0x0A byte is half of many of its characters).
+    counted = table.take_source is not None and table.encoding not in UTF16_BOMS.values()
+    lines = _lines_in(path) if progress and counted else None
     if worth_a_process(table, path):
         table.rows.close()  # type: ignore[attr-defined]  # the second process reads the file itself
         chunks = parallel_chunks(path, dialect)

@@ -45,8 +45,8 @@ def outcomes(
     # elsewhere, a shift could line up again on wrong columns.
     unquoted = table.kind.unquoted
     free_text = next((i for i, n in field_map.items() if n == unquoted), None)
-    if table.is_spreadsheet or unquoted is None:
-        free_text = None
+    if table.is_spreadsheet or unquoted is None or table.delimiter != ",":
+        free_text = None  # a tab-separated file: a comma in a cell never splits it
     for line, cells in table.rows:
         if current is not None:
             current[0] = cells

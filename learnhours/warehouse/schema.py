@@ -160,7 +160,7 @@ source_block = Table(
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), primary_key=True),
     Column("first_line", Integer, primary_key=True),
     Column("last_line", Integer, nullable=False),
-    Column("format", String(24), nullable=False),  # csv:<encoding> | json
+    Column("format", String(24), nullable=False),  # csv:<encoding> | tsv:<encoding> | json
     Column("source", LargeBinary, nullable=False),
 )
 

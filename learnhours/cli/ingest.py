@@ -83,19 +83,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         name = printable(Path(r.path).name)
         if r.error:
             print(f"✗ {name}：無法匯入：{printable(r.error)}")
+            if not r.rejected:
+                continue
+            # A roster read whole and not applied, none of its rows usable: each one's reason.
+            print(f"    讀取 {r.rows_read} 列，拒絕 {r.rejected}")
         elif r.skipped:
             print(f"= {name}：已匯入過（內容相同），略過")
+            continue
         else:
             print(
                 f"✓ {name}：{r.label}，讀取 {r.rows_read} 列，新增 {r.loaded}、更新 {r.updated}、"
                 f"重複 {r.duplicates}、拒絕 {r.rejected}"
             )
-            for note in r.notes:
-                print(f"    {note}")
-            for line, problem in r.problems[:5]:
-                print(f"    第 {line} 行「{problem.column}」：{printable(problem.reason)}")
-            if len(r.problems) > 5:
-                print(f"    …另有 {len(r.problems) - 5} 個問題，見 `learnhours rejected`")
+        for note in r.notes:
+            print(f"    {note}")
+        for line, problem in r.problems[:5]:
+            print(f"    第 {line} 行「{problem.column}」：{printable(problem.reason)}")
+        if len(r.problems) > 5:
+            print(f"    …另有 {len(r.problems) - 5} 個問題，見 `learnhours rejected`")
     return 1 if found.unreadable or any(r.error for r in reports) else 0
 
 

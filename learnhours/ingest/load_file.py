@@ -19,7 +19,14 @@ from learnhours.ingest.chunks import record_chunks
 from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
 from learnhours.ingest.roster import load_contacts, load_roster
 from learnhours.transforms.roster_codes import CodeTables
-from learnhours.warehouse.batches import LoadCounts, close_batch, known_kind, mark_seen, open_batch
+from learnhours.warehouse.batches import (
+    LoadCounts,
+    close_batch,
+    forget_not_applied,
+    known_kind,
+    mark_seen,
+    open_batch,
+)
 from learnhours.warehouse.faults import WHOLE_WAREHOUSE, database_cause
 from learnhours.warehouse.record_writer import bulk_load, write_records
 
@@ -77,6 +84,8 @@ def ingest_file(
         table = open_table(path)
         report.kind, report.label = table.kind.name, table.kind.label
         with engine.connect() as connection, bulk_load(connection), connection.begin():
+            if table.kind.is_roster or table.kind.is_contacts:
+                forget_not_applied(connection, sha)
             batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
             if table.kind.is_roster:
                 load_roster(connection, table, batch_id, report, codes)
@@ -85,6 +94,7 @@ def ingest_file(
             else:
                 _load_records(connection, table, batch_id, report, path, progress)
             close_batch(connection, batch_id, report)
+        report.error = report.not_applied  # its refused rows are kept all the same
     except UnreadableFile as exc:
         report.error = str(exc)
         report.nothing_kept()

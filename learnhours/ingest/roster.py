@@ -1,15 +1,16 @@
 """A roster file (人員名冊): each row a person, or a refusal; the new snapshot replaces the old.
-A contacts file (人事聯絡名單) likewise, an agency per row."""
+A contacts file (人事聯絡名單) likewise, an agency per row. A file without one usable row is not
+applied (the old snapshot stays), its refused rows kept like any file's."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from sqlalchemy import Connection
 
-from learnhours.extractors.tables import Table, UnreadableFile
+from learnhours.extractors.tables import Table
 from learnhours.ingest.rows import field_names, outcomes
 from learnhours.transforms.records import FIELD_LABELS, Problem
 from learnhours.transforms.roster import Coded, Contact, Person, normalize_contact, normalize_person
@@ -34,6 +35,8 @@ def load_roster(
     disagree are refused."""
     codes = codes or shipped_code_tables()
     field_map, names = field_names(table)
+    # A refused row names the roster's own column (身分證號, 離退職日期), not the product's label.
+    columns = {f: table.header[i] for i, f in field_map.items()}
     by_column = codes.columns()
     coded_columns = [(i, h, by_column[h]) for i, h in enumerate(table.header) if h in by_column]
     # Columns the product has no field for are kept as the person's attributes (職等, 角色 …).
@@ -51,7 +54,7 @@ def load_roster(
         for i, header, code_set in coded_columns:
             code = code_text(cells[i]) if i < len(cells) else ""
             if code:
-                meaning = code_set.meaning(code)
+                meaning = codes.meaning(code_set, code)
                 if meaning is None:
                     unknown_here.append((header, code))
                 coded.append(Coded(header, code, meaning))
@@ -64,7 +67,7 @@ def load_roster(
             unknown_codes[key].append(line)
         unknown_here.clear()
         if type(p) is Refused:
-            reject(connection, batch_id, line, p, counts)
+            reject(connection, batch_id, line, _named(p, columns), counts)
             continue
         assert isinstance(p, Person)
         when = changed_at_text(
@@ -80,15 +83,24 @@ def load_roster(
         )
     chosen = choose(rows, by_time=changed_at is not None)
     for line, pid, why in chosen.refused:
-        reject(connection, batch_id, line, Refused([Problem("changed_at", "", why)], pid), counts)
+        refused = Refused([Problem("changed_at", "", why)], pid)
+        reject(connection, batch_id, line, _named(refused, columns), counts)
     counts.duplicates += chosen.duplicates
     counts.notes += chosen.notes
     people = chosen.people
     if not people:
-        # Applying an empty roster would mark everyone as gone: refuse the file instead.
-        raise UnreadableFile("人員名冊沒有任何可用的資料列，未套用（原名冊保留）")
+        # Applying an empty roster would mark everyone as gone: the old one stays, and the rows
+        # refused are kept with their reasons.
+        counts.not_applied = "人員名冊沒有任何可用的資料列，未套用（原名冊保留）"
+        return
     store_roster(connection, people, batch_id)
     counts.loaded = len(people)
+
+
+def _named(refused: Refused, columns: dict[str, str]) -> Refused:
+    """The refusal with each problem under the file's name of its column."""
+    problems = [replace(p, field=columns.get(p.field, p.field)) for p in refused.problems]
+    return Refused(problems, refused.person_id)
 
 
 def _columns_read(
@@ -128,6 +140,7 @@ def load_contacts(connection: Connection, table: Table, batch_id: int, counts: L
             counts.duplicates += 1
         contacts[c.agency_key] = c
     if not contacts:
-        raise UnreadableFile("人事聯絡名單沒有任何可用的資料列，未套用（原名單保留）")
+        counts.not_applied = "人事聯絡名單沒有任何可用的資料列，未套用（原名單保留）"
+        return
     store_contacts(connection, list(contacts.values()), batch_id)
     counts.loaded = len(contacts)

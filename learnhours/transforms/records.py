@@ -55,6 +55,7 @@ FIELD_LABELS = {
     "required_reading": "應閱讀時數",
     "questionnaire": "問卷狀態",
     "unit": "單位",
+    "title": "職稱",
     "person_category": "人員類別",
     "supervisor": "主管",
     "hired_on": "到職日期",

@@ -72,12 +72,17 @@ def _flag(row: RowReader, field: str, label: str) -> bool | None:
 
 
 def supervisor_level(text: str) -> tuple[bool, int | None]:
-    """主管級別 `一級主管`, `2`, `二級` -> (a supervisor, level); empty, `0`, `無`, `非主管`: not one."""
+    """主管級別 `一級主管`, `2`, `二級` -> (a supervisor, level); empty, `0`, `00`, `無`, `非主管`:
+    not one. HR systems write a code where the person is a supervisor and leave it empty where
+    not (a police system pays the supervisor's allowance on exactly that), or pad a 0."""
     text = text.strip()
-    if text in ("", "0", "無", "否", "N", "非主管"):
+    if text in ("", "無", "否", "N", "非主管"):
         return False, None
     match = _LEVEL.match(text)
-    return True, _numeral(match.group(1)) if match else None
+    level = _numeral(match.group(1)) if match else None
+    if level == 0:
+        return False, None
+    return True, level
 
 
 def rank_grade(text: str) -> tuple[str, int | None]:
@@ -120,14 +125,16 @@ def normalize_person(
     if not category and "person_category" in fields and not coded:
         row.text("person_category", required=True)  # the plain roster: 必填欄位「人員類別」空白
     elif not category:
-        unknown = [f"{c.column}「{c.code}」" for c in coded if c.meaning is None and c.code]
+        unknown = [c for c in coded if c.meaning is None and c.code]
+        named = "、".join(f"{c.column}「{c.code}」" for c in unknown)
         row.problems.append(
-            Problem(
+            # Under the code column when a code is the cause: the clerk finds the cell.
+            Problem(unknown[0].column, unknown[0].code, f"代碼表沒有{named}，無法判斷人員類別")
+            if unknown
+            else Problem(
                 "person_category",
                 "",
-                f"代碼表沒有{'、'.join(unknown)}，無法判斷人員類別"
-                if unknown
-                else "無法判斷人員類別：「人員類別」空白，也沒有可對照的代碼（如 現職區分）",
+                "無法判斷人員類別：「人員類別」空白，也沒有可對照的代碼（如 現職區分）",
             )
         )
     supervisor = _flag(row, "supervisor", "主管")
@@ -135,9 +142,10 @@ def normalize_person(
     if supervisor is None:
         by_code = next((m.supervisor for m in known if m.supervisor is not None), None)
         supervisor = is_level or bool(by_code)
-    email = row.text("email") or row.text("email_other") or None
+    email_field = "email" if row.text("email") else "email_other"
+    email = row.text(email_field) or None
     if email and not _EMAIL.match(email):
-        row.problems.append(Problem("email", email, "電子郵件格式不正確"))
+        row.problems.append(Problem(email_field, email, "電子郵件格式不正確"))
     if "\n" in name or "\r" in name:
         row.problems.append(Problem("name", name, "姓名含換行字元"))
     dates = {f: row.date(f) for f in ("hired_on", "left_on", "leave_from", "leave_to")}

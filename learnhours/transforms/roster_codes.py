@@ -2,7 +2,9 @@
 mean as the product's staff category, supervisor flag, 職等 and employment status.
 
 The shipped sets are roster_codes.yaml beside this module; an office adds or corrects codes in a
-file of the same shape (setting `roster_codes`). A code no table knows is never guessed.
+file of the same shape (setting `roster_codes`). A code no table knows is never guessed; a code
+column may instead hold the words a code stands for (人員區分 `編制內`, `約僱` where a university
+writes `C`, `K`), and those are read as the words they are.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,30 @@ class CodeTables:
     def columns(self) -> dict[str, CodeSet]:
         """Header name -> the set whose codes that column holds."""
         return {column: s for s in self.sets for column in s.columns}
+
+    def meaning(self, code_set: CodeSet, value: object) -> Meaning | None:
+        """What a cell of `code_set`'s column says: its code's meaning, else, when the cell holds
+        a staff category or a status some code stands for (`編制內`, `約僱人員`, `留職停薪`), that
+        word; None when it is neither."""
+        found = code_set.meaning(value)
+        if found is not None:
+            return found
+        text = code_text(value).replace("約雇", "約僱")
+        words = self._words
+        # 約僱人員 is 約僱; 約用人員 is a category of its own.
+        return words.get(text) or words.get(text.removesuffix("人員"))
+
+    @cached_property
+    def _words(self) -> dict[str, Meaning]:
+        words: dict[str, Meaning] = {"在職": Meaning()}
+        for code_set in self.sets:
+            for m in code_set.codes.values():
+                for category in (m.category, *(c for _word, c in m.by_title)):
+                    if category:
+                        words.setdefault(category, Meaning(category=category))
+                if m.status:
+                    words.setdefault(m.status, Meaning(status=m.status))
+        return words
 
 
 def code_text(value: object) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, delete, select, update
 
 from learnhours.transforms.records import Problem
 from learnhours.warehouse.driver_rows import Refused
@@ -26,6 +26,8 @@ class LoadCounts:
     rejected: int = 0
     problems: list[tuple[int, Problem]] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)  # how the file was read (the roster's columns …)
+    # Why a roster or contacts file, read and its rows accounted for, was not applied ("": it was).
+    not_applied: str = ""
 
     def nothing_kept(self) -> None:
         """The file's transaction rolled back: its counts must not claim otherwise."""
@@ -33,12 +35,36 @@ class LoadCounts:
         self.problems.clear()
 
 
+# Files that replace a snapshot (the roster, the HR contacts). One without a usable row is kept
+# with its refused rows but not applied (rows_loaded 0), and not remembered: offered again (the
+# office has added a code meanwhile), it is read again, its earlier refusals replaced.
+SNAPSHOT_KINDS = ("roster", "contacts")
+
+
+def _not_applied(sha256: str) -> ColumnElement[bool]:
+    return (
+        (ingest_batch.c.sha256 == sha256)
+        & ingest_batch.c.kind.in_(SNAPSHOT_KINDS)
+        & (ingest_batch.c.rows_loaded == 0)
+    )
+
+
 def known_kind(engine: Engine, sha256: str) -> str | None:
-    """The kind of the file already loaded with this content, if any."""
+    """The kind of the file already loaded with this content, if any (a snapshot file that was
+    not applied is not known)."""
     with engine.connect() as connection:
         return connection.execute(
-            select(ingest_batch.c.kind).where(ingest_batch.c.sha256 == sha256)
+            select(ingest_batch.c.kind).where(
+                ingest_batch.c.sha256 == sha256, ~_not_applied(sha256)
+            )
         ).scalar_one_or_none()
+
+
+def forget_not_applied(connection: Connection, sha256: str) -> None:
+    """This content read before and not applied: that reading's batch and refusals go."""
+    ids = select(ingest_batch.c.id).where(_not_applied(sha256)).scalar_subquery()
+    connection.execute(delete(rejected_row).where(rejected_row.c.batch_id.in_(ids)))
+    connection.execute(delete(ingest_batch).where(ingest_batch.c.id.in_(ids)))
 
 
 def open_batch(

@@ -24,7 +24,7 @@ from learnhours.warehouse.schema import (
     source_block,
 )
 
-HEAD = "0009"
+HEAD = "0010"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -84,7 +84,9 @@ def test_rule6_the_national_rule_is_unchanged():
     """max(total gap, policy + environment + max(democracy, gender)) (DOMAIN rule 6)."""
     plan = plan_with("hsinchu-city-2023")
     nesting = Nesting.of(plan.track_views[0].checks)
-    for total, policy, env, dem, gen in itertools.product((0, 3, 12), (0, 1), (0, 4), (0, 5), (0, 1)):
+    for total, policy, env, dem, gen in itertools.product(
+        (0, 3, 12), (0, 1), (0, 4), (0, 5), (0, 1)
+    ):
         gaps = dict(
             zip(("total", "policy", "environment", "democracy", "gender"),
                 map(D, (total, policy, env, dem, gen)), strict=True)

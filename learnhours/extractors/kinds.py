@@ -236,6 +236,8 @@ _ROSTER_NAMES: dict[str, tuple[str, ...]] = {
     "left_on": ("離職日期", "離職日", "離退職日期", "任職迄日", "PELEVDATE"),
     "leave_from": ("留職停薪起日", "停(薪)職日", "停薪職日", "停職日"),
     "leave_to": ("留職停薪迄日",),
+    # The kind of that leave: 留職停薪 (and its reason, 進修 …), 延長病假, 公傷假, 停職 ….
+    "leave_kind": ("留職停薪事由", "留職停薪原因", "留停事由", "留停原因", "停職事由", "假別"),
     "resigned": ("是否離職",),  # Y: gone
     "serving": ("是否為現職",),  # N: gone
     "changed_at": ("異動時間", "異動日期", "資料異動時間", "PEUPDATE"),

@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 from learnhours.plans.conditions import Condition, Person, all_hold
+from learnhours.plans.prorate import ProRata, Reduction
 
 if TYPE_CHECKING:  # the schema builds checks from its models: only their types are needed here
-    from learnhours.plans.schema import ByRole, MinimumWhen, Requirement
+    from learnhours.plans.schema import ByRole, MinimumWhen, Prorate, Requirement
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Check:
     within_parent: bool = False
     track: str = ""
     column: bool = True  # a column of its own in `status` (an `including` is not)
+    prorata: ProRata | None = None  # the minimum reduced by service (plans.prorate)
 
     @property
     def key(self) -> str:
@@ -77,8 +79,8 @@ class Check:
         return Decimal(1)
 
     def personal(self) -> bool:
-        """Whether the figures depend on more than the 主管 flag (conditions on the person)."""
-        return bool(self.minimum_when or self.applies_to)
+        """Whether the figures depend on more than the 主管 flag (conditions, service dates)."""
+        return bool(self.minimum_when or self.applies_to or self.prorata)
 
     def applies(self, person: Person) -> bool:
         return all_hold(self.applies_to, person)
@@ -97,16 +99,30 @@ class Check:
         return self.minimum, self.outcome_minimum or self.minimum
 
     def target(self, supervisor: bool, person: Person | None = None) -> Decimal:
-        """The yearly target reminders chase, for this person (0 when it does not bind them)."""
+        """The yearly target reminders chase, for this person (0 when it does not bind them;
+        reduced by their service where the plan prorates)."""
         if person is not None and not self.applies(person):
             return Decimal(0)
-        return self._figures(person, supervisor)[0].of(supervisor)
+        return self._reduced(self._figures(person, supervisor)[0].of(supervisor), person)
 
     def threshold(self, supervisor: bool, person: Person | None = None) -> Decimal:
         """What the penalty clause checks (Z4): outcome_minimum, else the target."""
         if person is not None and not self.applies(person):
             return Decimal(0)
-        return self._figures(person, supervisor)[1].of(supervisor)
+        return self._reduced(self._figures(person, supervisor)[1].of(supervisor), person)
+
+    def reduction(self, supervisor: bool, person: Person) -> Reduction | None:
+        """The person's reduced target and why (explain), or None when it is whole."""
+        if self.prorata is None or not self.applies(person):
+            return None
+        figure = self._figures(person, supervisor)[0].of(supervisor)
+        return self.prorata.reduce(figure, person)
+
+    def _reduced(self, figure: Decimal, person: Person | None) -> Decimal:
+        if self.prorata is None or person is None:
+            return figure
+        reduced = self.prorata.reduce(figure, person)
+        return figure if reduced is None else reduced.minimum
 
     def contains(self, other: Check) -> bool:
         """True when every record counting for `other` also counts here (nesting, rule 6)."""
@@ -150,16 +166,28 @@ def _codes(codes: list[int] | str | None) -> frozenset[int] | None:
     return frozenset(codes)
 
 
-def checks_of(track_id: str, requirements: list[Requirement]) -> list[Check]:
-    """The track's figures in reading order: each requirement, then what it holds."""
+def checks_of(
+    track_id: str,
+    requirements: list[Requirement],
+    prorate: Prorate | None = None,
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> list[Check]:
+    """The track's figures in reading order: each requirement, then what it holds. `prorate`:
+    the track's (or plan's) pro-rata rule, over each requirement's window of the period."""
     out: list[Check] = []
 
-    def walk(r: Requirement, parent: str | None) -> None:
+    def walk(r: Requirement, parent: str | None, inherited: Prorate | None) -> None:
+        rule = r.prorate or inherited
+        prorata = None
+        if rule is not None and period_start is not None and period_end is not None:
+            prorata = ProRata(rule, window_start(period_start, r.years), period_end)
         out.append(
             Check(
                 r.id, r.name, _codes(r.codes), r.minimum, r.outcome_minimum, parent,
                 tuple(r.name_contains), frozenset(r.except_codes), r.mode, r.years,
                 tuple(r.minimum_when), tuple(r.applies_to), parent is not None, track_id,
+                prorata=prorata,
             )
         )  # fmt: skip
         if r.including is not None:
@@ -168,13 +196,14 @@ def checks_of(track_id: str, requirements: list[Requirement]) -> list[Check]:
                 Check(
                     i.id, i.name, _codes(i.codes) or None, i.minimum, i.outcome_minimum, r.id,
                     tuple(i.name_contains), within_parent=True, track=track_id, column=False,
+                    prorata=prorata,
                 )
             )  # fmt: skip
         for child in r.requirements:
-            walk(child, r.id)
+            walk(child, r.id, rule)
 
     for requirement in requirements:
-        walk(requirement, None)
+        walk(requirement, None, prorate)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from learnhours.plain_hours import plain
 from learnhours.plans.checks import Check, TrackView
-from learnhours.plans.schema import CHANNEL_NAMES, ByRole, Plan, UnitTier
+from learnhours.plans.schema import CHANNEL_NAMES, ByRole, Plan, Prorate, UnitTier
 from learnhours.taipei import roc
 
 
@@ -40,6 +40,26 @@ def _what(c: Check) -> str:
         text += "，只計數位時數" if c.mode == "digital" else "，只計實體時數"
     if c.years > 1:
         text += f"，計算 {c.years} 年"
+    return text
+
+
+def prorate_words(rule: Prorate) -> str:
+    """`依在職月份比例減少（不足一個月以半個月計）…`: the rule as the clerk checks it."""
+    if rule.by == "days":
+        text = "依在職日數比例減少"
+    else:
+        part = {"drop": "不計", "half": "以半個月計", "whole": "以一個月計"}[rule.part]
+        text = f"依在職月份比例減少（不足一個月的月份{part}）"
+    text += f"：到職前、離職後，及{'、'.join(rule.leave)}期間不算在職"
+    if rule.leave_except:
+        text += f"（{'、'.join(rule.leave_except)}除外）"
+    way = {"down": "無條件捨去", "up": "無條件進位", "nearest": "四捨五入"}[rule.rounding]
+    text += f"；以 {plain(rule.round_to)} 小時為單位{way}"
+    owes = rule.hired_within_owes_nothing
+    if owes is not None:
+        text += f"；期末 {f'{owes.months} 個月' if owes.months else f'{owes.days} 天'}內到職者免"
+    if rule.who:
+        text += f"；只適用於「{' 且 '.join(w.text for w in rule.who)}」者"
     return text
 
 
@@ -87,6 +107,8 @@ def describe(plan: Plan) -> list[str]:
                 )
             if c.applies_to:
                 lines.append(f"{pad}  只適用於「{' 且 '.join(w.text for w in c.applies_to)}」者")
+            if c.prorata is not None and (c.parent is None or checks[c.parent].prorata != c.prorata):
+                lines.append(f"{pad}  {prorate_words(c.prorata.rule)}")
     for title, tiers in (("單位", plan.unit_tiers), ("機關", plan.agency_tiers)):
         for tier in tiers:
             lines.append(f"  {title}團體獎勵「{tier.label}」：{_tier_condition(tier)}")

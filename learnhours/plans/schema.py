@@ -145,6 +145,46 @@ def _lag(value: object) -> object:
 LagDays = Annotated[Lag, BeforeValidator(_lag)]
 
 
+class OwesNothing(_Strict):
+    """Who was hired within this many months (or days) of the window's end owes 0 h."""
+
+    months: int | None = Field(default=None, ge=1)
+    days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> OwesNothing:
+        if (self.months is None) == (self.days is None):
+            raise ValueError("寫 months 或 days 其中一項，如 {months: 1}")
+        return self
+
+
+class Prorate(_Strict):
+    """A minimum reduced in proportion to service within the counting window (plans.prorate)."""
+
+    by: Literal["days", "months"]  # service days of the window's days, or months of its months
+    # months: how a month partly in service counts: drop (0), half, whole (1).
+    part_month: Literal["drop", "half", "whole"] | None = None
+    # Leave kinds (as the roster's 留職停薪事由 writes them) that shorten service; a word names
+    # every kind holding it (留職停薪 is also 育嬰留職停薪). A period with no kind is 留職停薪.
+    leave: list[str] = ["留職停薪"]
+    leave_except: list[str] = []  # kinds holding one of these words do not (進修: study leave)
+    round_to: Decimal = Field(default=Decimal("0.5"), gt=0)
+    rounding: Literal["down", "up", "nearest"] = "down"
+    hired_within_owes_nothing: OwesNothing | None = None
+    who: Who = []  # only people for whom every condition holds are prorated
+
+    @model_validator(mode="after")
+    def _part_month_by_months(self) -> Prorate:
+        if self.part_month is not None and self.by != "months":
+            raise _located("只在 by: months 時使用（by: days 依日數計算，沒有不足一個月的問題）",
+                           "part_month")  # fmt: skip
+        return self
+
+    @property
+    def part(self) -> str:
+        return self.part_month or "drop"
+
+
 class Including(_Strict):
     """Hours a requirement must include (Z4: 性別主流化 "應包含 CEDAW 教育訓練").
 
@@ -185,6 +225,8 @@ class Requirement(_Strict):
     applies_to: Who = []  # only people for whom every condition holds are bound by it
     including: Including | None = None
     requirements: list[Requirement] = []  # inside this one: their hours count toward it
+    # The minimum reduced by service (default: the track's, else the plan's); nested ones inherit.
+    prorate: Prorate | None = None
 
 
 class Period(_Strict):
@@ -335,6 +377,7 @@ class Track(_Strict):
     judge_date: date | None = None
     registration_lag_working_days: LagDays | None = None  # default: the plan's
     requirements: list[Requirement] = Field(min_length=1)
+    prorate: Prorate | None = None  # default: the plan's
 
 
 def _lags(value: Lag) -> dict[str, int]:
@@ -368,6 +411,8 @@ class Plan(_Strict):
     hours_per_credit: Hours = Decimal(18)
     requirements: list[Requirement] = []
     tracks: list[Track] = []
+    # Every minimum reduced by service within the period (none unless the plan says so).
+    prorate: Prorate | None = None
     reminders: Reminders
     outcomes: list[PersonOutcome] = []
     unit_tiers: list[UnitTier] = []
@@ -410,7 +455,8 @@ class Plan(_Strict):
         plan_lags = _lags(self.registration_lag_working_days)
         until = self.counted_until or self.period.end
         if not self.tracks:
-            checks = tuple(checks_of("main", self.requirements))
+            checks = tuple(checks_of("main", self.requirements, self.prorate, self.period.start,
+                                     self.period.end))  # fmt: skip
             return (
                 TrackView(
                     "main", self.name, (), self.deadline, until, self.judged_on, plan_lags, checks
@@ -427,7 +473,8 @@ class Plan(_Strict):
                 _lags(t.registration_lag_working_days)
                 if t.registration_lag_working_days is not None
                 else plan_lags,
-                tuple(checks_of(t.id, t.requirements)),
+                tuple(checks_of(t.id, t.requirements, t.prorate or self.prorate,
+                                self.period.start, self.period.end)),  # fmt: skip
             )
             for t in self.tracks
         )
@@ -487,6 +534,7 @@ __all__ = [
     "Loc",
     "Plan",
     "PlanError",
+    "Prorate",
     "Requirement",
     "Track",
     "UnitTier",

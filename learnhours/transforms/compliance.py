@@ -40,6 +40,8 @@ class Member:
     supervisor_level: int | None = None  # 主管級別, 1 the highest
     unit_head: bool | None = None  # the roster's 單位主管 mark; None: not stated
     status: str = ""  # 在職狀態 without dates (留職停薪, 借調, 離職 …); "" in service
+    hired_on: date | None = None  # 到職日期: what a plan's pro-rata rule reads
+    leave_kind: str = ""  # the leave period's kind (延長病假, 公傷假 …); "": 留職停薪
 
     @property
     def agency_key(self) -> str:

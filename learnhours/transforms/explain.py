@@ -262,6 +262,9 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             line += f"，尚差 {plain(gap)} 小時"
         if c.years > 1:
             line += f"（計算 {c.years} 年：{roc(window_start(plan.period.start, c.years))}起）"
+        reduction = c.reduction(supervisor, p.member)
+        if reduction is not None:
+            line += f"（{reduction.why}）"
         alternative = c.alternative(p.member)
         if alternative is not None:
             line += f"（因「{'、'.join(x.text for x in alternative.when)}」）"

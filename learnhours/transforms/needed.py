@@ -48,9 +48,7 @@ def atoms(checks: Sequence[Check]) -> list[frozenset[str]]:
     for code, name, share in itertools.product(classes.values(), names, (Decimal(1), ZERO)):
         record = HypotheticalRecord(code, name, share)
         found.add(
-            frozenset(
-                c.id for c in checks if c.share(share) and record_counts(c, by_id, record)
-            )
+            frozenset(c.id for c in checks if c.share(share) and record_counts(c, by_id, record))
         )
     return _largest(found)
 

@@ -62,6 +62,7 @@ FIELD_LABELS = {
     "left_on": "離職日期",
     "leave_from": "留職停薪起日",
     "leave_to": "留職停薪迄日",
+    "leave_kind": "留職停薪事由",
     "email": "電子郵件",
     "hours": "時數",
     "mode": "學習性質",

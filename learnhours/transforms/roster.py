@@ -35,6 +35,7 @@ class Person:
     supervisor_level: int | None = None  # 主管級別: 1 the highest (一級主管)
     unit_head: bool | None = None  # the roster's 單位主管 mark; None: not stated
     status: str = ""  # 在職狀態 without dates (留職停薪, 借調, 離職 …); "" in service
+    leave_kind: str = ""  # the leave period's kind (延長病假, 公傷假 …); "": 留職停薪
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def normalize_person(
         supervisor_level=level,
         unit_head=unit_head,
         status=status,
+        leave_kind=row.text("leave_kind"),
         **dates,
     )
 

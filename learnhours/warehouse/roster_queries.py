@@ -35,6 +35,8 @@ _MEMBER_COLUMNS = (
     person.c.supervisor_level,
     person.c.unit_head,
     person.c.status,
+    person.c.hired_on,
+    person.c.leave_kind,
 )
 
 
@@ -79,7 +81,7 @@ def _member(row: Sequence[Any], shared: dict[str | None, str | None] | None = No
     """A Member from a row of _MEMBER_COLUMNS; with `shared`, the strings many people share
     (unit, category, title, agency) are held once however many hold them."""
     (pid, name, unit, supervisor, category, left_on, leave_from, leave_to, email, title, agency,
-     agency_code, attributes, level, unit_head, status) = row  # fmt: skip
+     agency_code, attributes, level, unit_head, status, hired_on, leave_kind) = row  # fmt: skip
     if shared is not None:
         one = shared.setdefault
         unit, category, title = one(unit, unit), one(category, category), one(title, title)
@@ -89,7 +91,7 @@ def _member(row: Sequence[Any], shared: dict[str | None, str | None] | None = No
         agency, agency_code,
         # Most rosters have no other columns: "{}" needs no parser.
         json.loads(attributes) if attributes and attributes != "{}" else _NO_ATTRIBUTES,
-        level, unit_head, status or "",
+        level, unit_head, status or "", hired_on, leave_kind or "",
     )  # fmt: skip
 
 

@@ -86,6 +86,9 @@ person = Table(
     Column("supervisor_level", Integer),
     Column("unit_head", Boolean),
     Column("status", Text, nullable=False, server_default=text("''")),
+    # Revision 0010: the kind of the leave period (留職停薪事由: 延長病假, 公傷假, 停職 …), what a
+    # plan's pro-rata rule names; "" when the roster does not say (留職停薪).
+    Column("leave_kind", Text, nullable=False, server_default=text("''")),
     Column("on_roster", Boolean, nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
 )

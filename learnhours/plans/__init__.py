@@ -18,6 +18,7 @@ from learnhours.plans.files import (
 )
 from learnhours.plans.schema import (
     CHANNEL_NAMES,
+    CHANNEL_OF_KIND,
     REQUIREMENT_ALL,
     Bundle,
     ByRole,
@@ -30,6 +31,7 @@ from learnhours.plans.schema import (
 
 __all__ = [
     "CHANNEL_NAMES",
+    "CHANNEL_OF_KIND",
     "CURRENT",
     "REQUIREMENT_ALL",
     "SHIPPED_PLANS",

@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, NamedTuple
 from learnhours.plans.conditions import Condition, Person, all_hold
 from learnhours.plans.prorate import ProRata, Reduction
 
+# The channels records come through, as a clerk knows them (plans.schema: lags per channel).
+CHANNEL_NAMES = {
+    "portal": "終身學習入口網站",
+    "elearning": "e等公務園+",
+    "environment": "環境教育終身學習網",
+}
+# The channels whose files name a course's organizer (開課機關): the portal's exports. The
+# e-learning and environmental-education layouts have no such column (extractors.kinds), so their
+# records never pass an organizer filter.
+CHANNELS_WITH_ORGANIZER = frozenset({"portal"})
+
 if TYPE_CHECKING:  # the schema builds checks from its models: only their types are needed here
     from learnhours.plans.schema import ByRole, MinimumWhen, Prorate, Requirement
 
@@ -39,6 +50,8 @@ class Check:
     track: str = ""
     column: bool = True  # a column of its own in `status` (an `including` is not)
     prorata: ProRata | None = None  # the minimum reduced by service (plans.prorate)
+    organizer_contains: tuple[str, ...] = ()  # only records whose 開課機關 holds one of these
+    platforms: frozenset[str] = frozenset()  # only records of these channels
 
     @property
     def key(self) -> str:
@@ -65,6 +78,17 @@ class Check:
         by_code = self.codes is not None and code in self.codes
         upper = course_name.upper()
         return by_code or any(w.upper() in upper for w in self.name_contains)
+
+    def by_whom(self, organizer: str | None, channel: str) -> str:
+        """Why the requirement's organizer or platform filter leaves a record out ("" when it
+        does not): `開課機關「某協會」不在所列`."""
+        if self.platforms and channel not in self.platforms:
+            return f"來源「{CHANNEL_NAMES.get(channel, channel or '其他')}」不在所列"
+        if self.organizer_contains:
+            upper = (organizer or "").upper()
+            if not any(w.upper() in upper for w in self.organizer_contains):
+                return f"開課機關「{organizer}」不在所列" if organizer else "沒有開課機關"
+        return ""
 
     def excluded_words(self) -> tuple[str, ...]:
         """Course-name words that keep a record out of this requirement."""
@@ -128,6 +152,12 @@ class Check:
         """True when every record counting for `other` also counts here (nesting, rule 6)."""
         if other.within_parent or self.within_parent:
             return self.id == other.parent
+        if self.organizer_contains and not (
+            other.organizer_contains and set(other.organizer_contains) <= set(self.organizer_contains)
+        ):
+            return False
+        if self.platforms and not (other.platforms and other.platforms <= self.platforms):
+            return False
         if self.mode is not None and other.mode != self.mode:
             return False
         if self.name_contains or other.name_contains:
@@ -147,6 +177,8 @@ class HypotheticalRecord(NamedTuple):
     category_code: int | None
     course_name: str
     digital_share: Decimal
+    organizer: str | None = None  # 開課機關
+    channel: str = "portal"  # the channel it came through (CHANNEL_OF_KIND)
 
 
 def record_counts(check: Check, checks: Mapping[str, Check], r: HypotheticalRecord) -> bool:
@@ -154,6 +186,8 @@ def record_counts(check: Check, checks: Mapping[str, Check], r: HypotheticalReco
     inside another only counts its parent's records (the Python twin of
     plan_queries.check_matches). How much of it counts is Check.share's (a digital minimum)."""
     if not check.names_record(r.category_code, r.course_name):
+        return False
+    if check.by_whom(r.organizer, r.channel):
         return False
     if check.within_parent and check.parent is not None:
         return record_counts(checks[check.parent], checks, r)
@@ -187,7 +221,8 @@ def checks_of(
                 r.id, r.name, _codes(r.codes), r.minimum, r.outcome_minimum, parent,
                 tuple(r.name_contains), frozenset(r.except_codes), r.mode, r.years,
                 tuple(r.minimum_when), tuple(r.applies_to), parent is not None, track_id,
-                prorata=prorata,
+                prorata=prorata, organizer_contains=tuple(r.organizer_contains),
+                platforms=frozenset(r.platforms),
             )
         )  # fmt: skip
         if r.including is not None:

@@ -38,6 +38,10 @@ def _what(c: Check) -> str:
         text += f"，不含類別 {_codes(c.except_codes)}"
     if c.mode:
         text += "，只計數位時數" if c.mode == "digital" else "，只計實體時數"
+    if c.organizer_contains:
+        text += "，開課機關含「" + "」或「".join(c.organizer_contains) + "」"
+    if c.platforms:
+        text += "，只計" + "、".join(CHANNEL_NAMES[p] for p in sorted(c.platforms)) + "的紀錄"
     if c.years > 1:
         text += f"，計算 {c.years} 年"
     return text

@@ -170,6 +170,10 @@ def _message(err: Mapping[str, Any], loc: Loc) -> str:
         return f"應小於或等於 {ctx['le']}" + _wrote(value)
     if kind == "too_short":
         return f"至少要寫 {ctx['min_length']} 項"
+    if kind == "string_too_short":
+        return "不可空白"
+    if kind == "greater_than":
+        return f"應大於 {ctx['gt']}" + _wrote(value)
     if kind == "string_type":
         return "應為文字" + _wrote(value)
     if kind == "string_pattern_mismatch":

@@ -25,16 +25,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from learnhours.plans.checks import Check, TrackView, checks_of, window_start
+from learnhours.plans.checks import CHANNEL_NAMES, Check, TrackView, checks_of, window_start
 from learnhours.plans.conditions import Condition, Person, all_hold
 
 REQUIREMENT_ALL = "all"
 # The channels a plan may give its own registration lag (DOMAIN H4 and the platforms' own delays):
 # the portal (its exports and organizers' uploads), e等公務園+, the environmental-education site.
-CHANNEL_NAMES = {
-    "portal": "終身學習入口網站",
-    "elearning": "e等公務園+",
-    "environment": "環境教育終身學習網",
+# Which channel each kind of file comes through (extractors.kinds' names).
+CHANNEL_OF_KIND = {
+    "agency_export": "portal",
+    "batch_upload": "portal",
+    "batch_upload_19": "portal",
+    "environment_upload": "environment",
+    "elearning": "elearning",
 }
 
 
@@ -217,6 +220,10 @@ class Requirement(_Strict):
     name_contains: list[str] = []
     except_codes: CodeSet = []  # `all except …`: never these codes
     mode: Literal["digital", "physical"] | None = None  # only the hours learned that way
+    # Only records whose 開課機關 contains one of these words (教育部: 教育部國民及學前教育署 too).
+    organizer_contains: list[Annotated[str, Field(min_length=1)]] = []
+    # Only records that came through these channels (elearning: e等公務園+).
+    platforms: list[Literal["portal", "elearning", "environment"]] = []
     years: int = Field(default=1, ge=1, le=10)  # counted over this many years, the plan's last
     minimum: RoleHours
     # What the penalty clause checks, when it differs from the yearly target (Z4).
@@ -528,6 +535,7 @@ class Plan(_Strict):
 
 __all__ = [
     "CHANNEL_NAMES",
+    "CHANNEL_OF_KIND",
     "REQUIREMENT_ALL",
     "Bundle",
     "ByRole",

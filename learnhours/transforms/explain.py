@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from learnhours.plain_hours import plain
-from learnhours.plans import CHANNEL_NAMES, Check, Plan, TrackView, window_start
+from learnhours.plans import CHANNEL_NAMES, CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
 from learnhours.plans.checks import HypotheticalRecord, record_counts
 from learnhours.taipei import roc
 from learnhours.transforms.compliance import PersonResult
@@ -40,6 +40,7 @@ class StoredRecord:
     batch_id: int
     mode: str | None = None
     digital_share: Decimal = Decimal(0)
+    organizer: str | None = None  # 開課機關, when the source gave one
 
 
 # A record's source row as the file gave it, {header: cell}, by (batch id, line): see --source.
@@ -71,6 +72,8 @@ class RecordVerdict:
     hours: Decimal  # counted hours (0 when not counted)
     counts_for: tuple[str, ...]  # requirement names
     why_not: str  # empty when counted
+    # Requirements that name the record but leave it out by who ran it: `不計入專業研習：開課機關…`.
+    left_out: tuple[str, ...] = ()
 
 
 def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
@@ -96,11 +99,20 @@ def judge_record(
         why = f"不採計：{r.zero_reason}"
     else:
         checks = {c.id: c for c in track.checks}
-        seen = HypotheticalRecord(r.category_code, r.course_name, r.digital_share)
+        channel = CHANNEL_OF_KIND.get(r.source_kind, "")
+        seen = HypotheticalRecord(
+            r.category_code, r.course_name, r.digital_share, r.organizer, channel
+        )
         hours = record_hours(plan, r)
         names = []
+        left_out = []
         for c in track.checks:
-            if r.end_date < window_start(plan.period.start, c.years) or not record_counts(c, checks, seen):
+            if r.end_date < window_start(plan.period.start, c.years):
+                continue
+            if not record_counts(c, checks, seen):
+                away = c.by_whom(r.organizer, channel)
+                if away and c.names_record(r.category_code, r.course_name):
+                    left_out.append(f"不計入{c.name}：{away}")
                 continue
             part = c.share(r.digital_share)
             if part == 0:
@@ -110,7 +122,7 @@ def judge_record(
         if r.end_date < plan.period.start and not names:
             why = f"課程結束日 {roc(r.end_date)} 在本年度之前：只計入跨年度的要求，本紀錄不屬於任何一項"
             return RecordVerdict(r, Decimal(0), (), why)
-        return RecordVerdict(r, hours, tuple(names), "")
+        return RecordVerdict(r, hours, tuple(names), "", tuple(left_out))
     return RecordVerdict(r, Decimal(0), (), why)
 
 
@@ -191,6 +203,7 @@ def explain(
         lines.append(
             f"  ✓ {roc(r.end_date)} {name(r)}（類別 {r.category_code or '無'}）"
             f" {plain(v.hours)} 小時 → {'、'.join(v.counts_for) or '（不屬於任何要求）'}"
+            + (f"（{'；'.join(v.left_out)}）" if v.left_out else "")
         )
         lines += _source(r, person_id, shown)
     skipped = [v for v in verdicts if v.why_not]

@@ -19,7 +19,12 @@ from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 
 from learnhours.plans import Check
-from learnhours.plans.checks import HypotheticalRecord, record_counts
+from learnhours.plans.checks import (
+    CHANNEL_NAMES,
+    CHANNELS_WITH_ORGANIZER,
+    HypotheticalRecord,
+    record_counts,
+)
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -31,8 +36,8 @@ def atoms(checks: Sequence[Check]) -> list[frozenset[str]]:
 
     Codes: every code a requirement names (or excepts), one per behaviour, and one no requirement
     names. Course names: one naming every word, plus every combination of the words some
-    requirement excludes (a word can only add requirements, unless it is excluded). Modes:
-    digital and in person.
+    requirement excludes (a word can only add requirements, unless it is excluded). Organizers:
+    one naming every word. Modes: digital and in person. Channels: each.
     """
     by_id = {c.id: c for c in checks}
     mentioned = sorted({code for c in checks for code in (c.codes or frozenset()) | c.except_codes})
@@ -44,9 +49,15 @@ def atoms(checks: Sequence[Check]) -> list[frozenset[str]]:
         )
         classes.setdefault(key, code)
     names = _names(checks)
+    # Organizers: one naming every word a requirement asks for (a word only ever adds).
+    organizer = "\n".join(sorted({w.upper() for c in checks for w in c.organizer_contains}))
+    channels = sorted(CHANNEL_NAMES)
     found: set[frozenset[str]] = set()
-    for code, name, share in itertools.product(classes.values(), names, (Decimal(1), ZERO)):
-        record = HypotheticalRecord(code, name, share)
+    for code, name, share, channel in itertools.product(
+        classes.values(), names, (Decimal(1), ZERO), channels
+    ):
+        named = organizer if channel in CHANNELS_WITH_ORGANIZER else None
+        record = HypotheticalRecord(code, name, share, named, channel)
         found.add(
             frozenset(c.id for c in checks if c.share(share) and record_counts(c, by_id, record))
         )

@@ -249,6 +249,9 @@ class Record(NamedTuple):
     # 服務機關代碼 as the source gives it (revision 0008): checked against the roster's agency.
     # Not in the digest: a record is the same learning whichever agency's export brought it.
     agency_code: str | None = None
+    # 開課機關 as the source gives it (revision 0011): what a requirement's organizer filter reads.
+    # Not in the digest either: the same learning, whoever's export named its organizer.
+    organizer: str | None = None
 
 
 def _normalize_row(
@@ -362,6 +365,7 @@ def _normalize_row(
         digital_share=share,
         digest=hashlib.sha1(head + name.encode()).hexdigest(),
         agency_code=agency_code(fields.get("agency_code")),
+        organizer=clean(fields.get("organizer")) or None,
     )
 
 
@@ -414,7 +418,7 @@ class _Course(NamedTuple):
     # (certified, digital, physical, total count, unit): the per-day limit's input
     counts: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, str]
     middle: tuple  # the row between the name and the digest: course code .. digital share
-    tail: tuple  # after the agency code: whatever the caller's convert adds
+    tail: tuple  # after the agency code: the organizer, then whatever the caller's convert adds
     digest: tuple[bytes, bytes]  # _digest_head's bytes before and after the end date
     never_over: bool  # within 24 h even on one day: no span of days can be over the limit
 

@@ -30,6 +30,7 @@ RECORD_COLUMNS = (
     "digital_share",
     "digest",
     "agency_code",
+    "organizer",
 )
 # A record's parameter row: the key, the other columns, the source kind; line and batch added last.
 # On PostgreSQL the row carries its COPY text before the line.
@@ -54,7 +55,7 @@ def converter(kind_name: str, postgres: bool) -> Callable[[Record], tuple]:
         return (r.person_id, r.course_key, r.session, r.start_date.isoformat(),
                 r.end_date.isoformat(), r.name, r.course_code, r.course_name, r.category_code,
                 hours(r.quantity), r.unit, r.zero_reason, r.mode, hours(r.digital_share),
-                r.digest, r.agency_code, kind_name)  # fmt: skip
+                r.digest, r.agency_code, r.organizer, kind_name)  # fmt: skip
 
     return driver_row
 

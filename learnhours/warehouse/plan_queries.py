@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 
-from learnhours.plans import Check, Plan, window_start
+from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, window_start
 from learnhours.transforms.compliance import ALL, Standing
 from learnhours.warehouse.roster_queries import of_agencies
 from learnhours.warehouse.schema import learning_record, person
@@ -60,6 +60,14 @@ def _own(check: Check) -> ColumnElement[bool]:
     # Case-insensitive on SQLite and PostgreSQL alike: "CEDAW", "cedaw".
     parts += [func.upper(lr.course_name).contains(w.upper()) for w in check.name_contains]
     condition: ColumnElement[bool] = or_(*parts) if parts else literal(True)
+    if check.organizer_contains:
+        organizer = func.upper(lr.organizer)
+        condition = and_(
+            condition, or_(*(organizer.contains(w.upper()) for w in check.organizer_contains))
+        )
+    if check.platforms:
+        kinds = sorted(k for k, c in CHANNEL_OF_KIND.items() if c in check.platforms)
+        condition = and_(condition, lr.source_kind.in_(kinds))
     if check.except_codes:
         condition = and_(
             condition,
@@ -214,6 +222,8 @@ def _every(check: Check) -> bool:
         check.codes is None
         and not check.name_contains
         and not check.except_codes
+        and not check.organizer_contains
+        and not check.platforms
         and not (check.within_parent and check.parent is not None)
     )
 

@@ -80,6 +80,7 @@ def _records_query():  # noqa: ANN202 - a SQLAlchemy select
         lr.batch_id,
         lr.mode,
         lr.digital_share,
+        lr.organizer,
     ).join(ingest_batch, ingest_batch.c.id == lr.batch_id)
 
 

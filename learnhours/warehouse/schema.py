@@ -130,6 +130,9 @@ learning_record = Table(
     Column("digital_share", Numeric(5, 4), nullable=False, server_default=text("0")),
     # 服務機關代碼 of the source row (revision 0008), when it has one: checked against the roster.
     Column("agency_code", Text),
+    # 開課機關 of the source row (revision 0011), when it has one: a requirement may count only
+    # records of named organizers.
+    Column("organizer", Text),
     Column("source_kind", String(40), nullable=False),
     Column("batch_id", Integer, ForeignKey("ingest_batch.id"), nullable=False),
     # The source row is kept in source_block, found by batch and line.

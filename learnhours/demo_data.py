@@ -149,7 +149,7 @@ def build_sample(year: int, as_of: date, *, people: int = 200, seed: int = 115) 
         if index == 23:
             leave_from, leave_to = roc_text(date(year - 1, 12, 1)), roc_text(date(year + 1, 1, 31))
         name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))
-        email = "" if index % 41 == 13 else f"staff{index:03d}@demo.gov.tw"
+        email = "" if index % 41 == 13 else f"staff{index:03d}@township.example"
         sample.roster.append(
             dict(
                 zip(

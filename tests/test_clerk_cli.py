@@ -329,7 +329,8 @@ def test_i16_3_a_new_empty_warehouse_is_never_passed_off_as_the_data(tmp_path, m
 
 
 COMMANDS = ("ingest", "rejected", "status", "units", "notify", "notices", "explain", "plans",
-            "plan", "run", "runs", "unlock", "demo", "fetch", "db", "current")  # fmt: skip
+            "plan", "run", "runs", "unlock", "demo", "fetch", "db", "current", "init",
+            "doctor")  # fmt: skip
 
 
 def _ascii_words(text: str) -> list[str]:
@@ -348,7 +349,8 @@ def _ascii_words(text: str) -> list[str]:
 @pytest.mark.parametrize(
     "command",
     [[], ["status"], ["units"], ["explain"], ["ingest"], ["notify"], ["notices"], ["notices", "retry"],
-     ["plan", "check"], ["run"], ["runs"], ["demo"], ["fetch"], ["db", "upgrade"], ["unlock"]],
+     ["plan", "check"], ["run"], ["runs"], ["demo"], ["fetch"], ["db", "upgrade"], ["unlock"],
+     ["init"], ["doctor"]],
     ids=lambda c: " ".join(c) or "learnhours",
 )  # fmt: skip
 def test_i16_8_help_is_in_chinese(command, capsys):

@@ -95,7 +95,7 @@ def test_i16_11_digest_shows_each_persons_missing_requirements_not_the_total_aga
 
 def test_i16_12_summary_lists_no_address_people_once_and_digests_by_unit_and_head(engine, tmp_path):
     backend, _a, _b = _unit_with_twins(engine, tmp_path)
-    text, html = _parts(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
+    text, html = _parts(next(m for m in backend.outbox if m["To"] == "hr@township.example"))
     assert text.count("無信箱（民政課）") == 1 and html.count("無信箱（民政課）") == 1
     assert "單位主管摘要（截止前 30 天）：1 封（民政課（主管 陳課長））" in text
     assert "chen@example.gov.tw" not in text and "chen@example.gov.tw" not in html

@@ -85,7 +85,7 @@ def test_upgrade_from_0001_keeps_data_and_adds_run_log(empty_url):
                 stage=0,
                 created_on=datetime(2026, 11, 23).date(),
                 message_id="<m1@demo.gov.tw>",
-                to_address="hr@demo.gov.tw",
+                to_address="hr@township.example",
                 subject="s",
                 mime="m",
                 status="sent",

@@ -157,7 +157,7 @@ def test_stale_data_no_reminders_and_hr_warned(engine, tmp_path):
         connection.execute(update(ingest_batch).values(loaded_at=old, last_seen_at=old))
     backend = MemoryBackend()
     report = send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
-    assert [m["To"] for m in backend.outbox] == ["hr@demo.gov.tw"]
+    assert [m["To"] for m in backend.outbox] == ["hr@township.example"]
     summary = email.message_from_bytes(backend.outbox[0].as_bytes(), policy=email.policy.default)
     assert "資料過舊" in summary["Subject"]
     assert "資料過舊" in summary.get_body(("plain",)).get_content()
@@ -223,7 +223,7 @@ def test_unit_chart_is_drawn_in_the_html_with_chinese_labels_and_the_goal(engine
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
-    summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
+    summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     html = summary.get_body(("html",)).get_content()
     assert "<td>民政課</td>" in html and "粗線：目標 100.0%" in html
     assert "border-left:3px solid #222" in html  # the goal marker
@@ -248,7 +248,7 @@ def test_summary_lists_people_without_address_once(engine, tmp_path):
     _setup(engine, tmp_path)
     backend = MemoryBackend()
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
-    summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
+    summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     text = summary.get_body(("plain",)).get_content()
     assert "- 未達成且無電子郵件：1 人（無信箱（民政課））" in text
     assert "- 已達成、名冊上沒有電子郵件：0 人" in text
@@ -288,7 +288,7 @@ def test_crash_between_send_and_mark_is_reported_never_resent(engine, tmp_path):
     assert stuck not in [m["Message-ID"] for m in backend.outbox]  # never resent
     with engine.connect() as connection:
         assert any("寄送狀態不明" in line for _key, line in ledger.trouble_rows(connection, PLAN))
-    summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
+    summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     assert f"{stuck_to}：寄送狀態不明" in summary.get_body(("plain",)).get_content()
 
 
@@ -386,7 +386,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     ingest_file(engine, export_file(tmp_path, rows))
     refusing = MemoryBackend(faults={"lin@example.gov.tw": "retry"})
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=refusing)
-    text = _text(next(m for m in refusing.outbox if m["To"] == "hr@demo.gov.tw"))
+    text = _text(next(m for m in refusing.outbox if m["To"] == "hr@township.example"))
     section = text.split("未達成但今晚未收到提醒：")[1].split("資料品質：")[0]
     assert "- 名冊上沒有電子郵件：1 人（名單見資料品質「未達成且無電子郵件」）" in section
     assert "- 郵件伺服器暫時拒收，下次執行重寄：1 人（林小華（民政課））" in section
@@ -397,7 +397,7 @@ def test_h7_summary_names_short_people_who_got_no_reminder_and_why(engine, tmp_p
     later = date(2026, 11, 24)
     backend = MemoryBackend()
     send_plan(engine, find_plan(PLAN), later, MAIL, backend=backend)
-    text = _text(next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw"))
+    text = _text(next(m for m in backend.outbox if m["To"] == "hr@township.example"))
     assert "- 本階段（截止前 30 天）先前已寄過提醒，不重寄：1 人（陳課長（民政課））" in text
 
 

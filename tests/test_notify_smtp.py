@@ -19,7 +19,7 @@ from tests.test_mail_backends import Recorder, smtp_server
 
 PLAN = "national-2026"
 TODAY = date(2026, 11, 23)  # stage 30 of national-2026
-HR = "hr@demo.gov.tw"
+HR = "hr@township.example"
 
 
 def _warehouse(engine, tmp_path, n: int = 5) -> list[str]:

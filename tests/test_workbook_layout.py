@@ -111,7 +111,7 @@ def _summary_workbook(engine, tmp_path):
     ]))  # fmt: skip
     backend = MemoryBackend()
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
-    summary = next(m for m in backend.outbox if m["To"] == "hr@demo.gov.tw")
+    summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     (part,) = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
     return load_workbook(BytesIO(part.get_content())), short, nothing
 

@@ -181,3 +181,24 @@ def printable(text: str) -> str:
     if not any(bad(ch) for ch in text):
         return text
     return "".join(ch.encode("unicode_escape").decode("ascii") if bad(ch) else ch for ch in text)
+
+
+def command_path(anywhere: bool = False) -> str:
+    """The `learnhours` command as a person can type it from where they are: `learnhours` when
+    that is this one on PATH, else its path (`.venv/bin/learnhours` in the project folder; the
+    whole path with `anywhere`, for a line that first changes folder), so that a line a command
+    prints runs as printed."""
+    import shutil
+    from pathlib import Path
+
+    given = Path(sys.argv[0]) if Path(sys.argv[0]).name == "learnhours" else None
+    script = given or Path(sys.executable).with_name("learnhours")
+    if not script.is_file():
+        return "learnhours"
+    script = script.absolute()
+    on_path = shutil.which("learnhours")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "learnhours"
+    here = Path.cwd()
+    near = not anywhere and script.is_relative_to(here)
+    return str(script.relative_to(here)) if near else str(script)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from learnhours.cli.db import cmd_db
 from learnhours.cli.demo import cmd_demo
+from learnhours.cli.doctor import cmd_doctor
 from learnhours.cli.explain import cmd_explain
 from learnhours.cli.ingest import cmd_fetch, cmd_ingest, cmd_rejected
+from learnhours.cli.init import cmd_init
 from learnhours.cli.notify import cmd_notices, cmd_notices_retry, cmd_notify
 from learnhours.cli.plans import cmd_plan_check, cmd_plans
 from learnhours.cli.run import cmd_run, cmd_runs, cmd_unlock
@@ -132,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
             "--outbox", type=Path, default=None, metavar="DIR", help="郵件檔（.eml）寫入的資料夾"
         )
 
+    p = add("init", cmd_init, "建立機關自己的辦公室資料夾：設定檔、計畫、收件資料夾（與程式分開）")
+    p.add_argument("directory", type=Path, metavar="DIR", help="要建立的資料夾")
+    p = add("doctor", cmd_doctor, "逐項檢查這個辦公室是否可以開始第一晚（不寄出任何郵件）")
+    as_of(p)
+    p.add_argument("--fetch", action="store_true", help="夜間作業會從入口網站下載：也檢查其帳號")
+    p.add_argument(
+        "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
+    )
     p = add("ingest", cmd_ingest, "將檔案或資料夾（任何匯出格式）匯入資料庫；列出看到的每個檔案")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="檔案或資料夾")
     formats(add("rejected", cmd_rejected, "列出被拒絕的資料列：檔案、行、欄位、原因"))

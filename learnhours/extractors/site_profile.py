@@ -25,6 +25,7 @@ DEFAULT_SUFFIX = {"csv": ".csv", "xlsx": ".xlsx", "html": ".xls"}
 # A profile given by name (e.g. "lifelong-portal") is looked for in the installation's sites
 # folder (the sites_dir setting), then among the shipped ones.
 _REPO_SITES_DIR = Path(__file__).resolve().parents[2] / "sites"
+SHIPPED_SITES = _REPO_SITES_DIR  # what `learnhours init` copies into an office's own folder
 
 
 class ProfileError(ValueError):

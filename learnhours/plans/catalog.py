@@ -97,6 +97,15 @@ class Catalog:
         known = ", ".join(self.ids()) or "（無）"
         raise PlanError(f"找不到計畫 {plan_id}（在 {self.directory}；現有：{known}）")
 
+    def file_of(self, plan: Plan) -> PlanFile | None:
+        """The file a plan was made from: its own, or the recurring one made for its year."""
+        exact = self._file(plan.id)
+        if exact is not None:
+            return exact
+        match = _WITH_YEAR.match(plan.id)
+        base = self._file(match["base"]) if match else None
+        return base if base is not None and base.recurs is not None else None
+
     def ids(self) -> list[str]:
         return [f"{f.path.stem}（每年）" if f.recurs else f.path.stem for f in self.files]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from learnhours.transforms.compliance import Member
 from learnhours.warehouse.schema import agency_contact, learning_record, person
@@ -143,3 +143,38 @@ def people_like(
     found = [Candidate(pid, n, a or "", u or "", bool(on)) for pid, n, a, u, on in known]
     found += [Candidate(pid, n, "", "", False) for pid, n in records_only if pid not in seen]
     return sorted(found, key=lambda c: (not c.on_roster, c.agency, c.unit, c.person_id))
+
+
+def categories(connection: Connection) -> dict[str, int]:
+    """Each staff category (人員類別) on the current roster and how many people have it."""
+    rows = connection.execute(
+        select(person.c.category, func.count()).where(person.c.on_roster).group_by(person.c.category)
+    )
+    return {category: n for category, n in rows}
+
+
+@dataclass(frozen=True)
+class AddressesLike:
+    """Roster addresses (or agencies' HR contacts) matching some patterns: how many, one of them."""
+
+    people: int
+    contacts: int
+    example: str
+
+
+def addresses_like(connection: Connection, patterns: Sequence[str]) -> AddressesLike:
+    """The roster people and the agencies' HR contacts whose address matches one of the SQL LIKE
+    `patterns` (lower case): set-based, whatever the roster's size."""
+    email = func.lower(person.c.email)
+    on_roster = select(func.count(), func.min(person.c.email)).where(
+        person.c.on_roster, or_(*(email.like(p) for p in patterns))
+    )
+    people, example = connection.execute(on_roster).one()
+    contact = func.lower(agency_contact.c.hr_addresses)
+    contacts = connection.execute(
+        select(func.count(), func.min(agency_contact.c.hr_addresses)).where(
+            # Several addresses in one cell, ", " apart: a pattern may end at a comma too.
+            or_(*(contact.like(p) for p in patterns), *(contact.like(f"{p},%") for p in patterns))
+        )
+    ).one()
+    return AddressesLike(people, contacts[0], example or contacts[1] or "")

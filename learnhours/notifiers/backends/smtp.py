@@ -282,8 +282,16 @@ class SmtpBackend(MailBackend):
             if conn is not None:
                 _close_quietly(conn)
 
-    def _connect(self) -> _Conn:
+    def check_login(self, timeout: float | None = None) -> None:
+        """Connect, start TLS and log in as a night's sending does, then say goodbye: nothing is
+        sent. BackendUnavailable says in words why not (`learnhours doctor`). `timeout`: at
+        most this many seconds per answer, when shorter than the URL's."""
+        limit = min(self.settings.timeout, timeout) if timeout else self.settings.timeout
+        _close_quietly(self._connect(limit))
+
+    def _connect(self, timeout: float | None = None) -> _Conn:
         s = self.settings
+        timeout = timeout or s.timeout
         ctx = self._ssl_context or client_tls_context(s.verify)
         conn: _Conn | None = None
         try:
@@ -292,11 +300,11 @@ class SmtpBackend(MailBackend):
                     s.host,
                     s.port,
                     local_hostname=self._local_hostname,
-                    timeout=s.timeout,
+                    timeout=timeout,
                     context=ctx,
                 )
             else:
-                conn = _SMTP(s.host, s.port, local_hostname=self._local_hostname, timeout=s.timeout)
+                conn = _SMTP(s.host, s.port, local_hostname=self._local_hostname, timeout=timeout)
             conn.ehlo()
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -311,11 +319,11 @@ class SmtpBackend(MailBackend):
             if conn is not None:
                 _close_quietly(conn)
             # `from None`: the original exception could carry text a server echoed back.
-            raise BackendUnavailable(f"郵件伺服器 {s.url}", self._explain(exc)) from None
+            raise BackendUnavailable(f"郵件伺服器 {s.url}", self._explain(exc, timeout)) from None
         log.info("connected to %s", s.url)
         return conn
 
-    def _explain(self, exc: BaseException) -> str:
+    def _explain(self, exc: BaseException, timeout: float) -> str:
         """Why the connection or login failed and what to do, in Chinese: the run's cause and
         the command's sentence. What the server said is kept, its credentials masked."""
         s, said = self.settings, self._password.scrub
@@ -338,7 +346,7 @@ class SmtpBackend(MailBackend):
         if isinstance(exc, ConnectionRefusedError):
             return f"連線被拒：請確認伺服器已啟動、埠號 {s.port} 正確（{ENV_URL}）"
         if isinstance(exc, TimeoutError):
-            return f"{s.timeout:g} 秒內沒有回應（等待時間可用 {ENV_URL} 的 ?timeout= 調整）"
+            return f"{timeout:g} 秒內沒有回應（等待時間可用 {ENV_URL} 的 ?timeout= 調整）"
         return f"連線失敗（{type(exc).__name__}: {said(str(exc))}）"
 
     def _send_one(self, conn: _Conn, message: Outgoing) -> Delivery:

@@ -127,7 +127,7 @@ def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
         state = _nightly(tmp_path)
     finally:
         release(engine, holder, plan_lock("national-2026"))
-    why = "national-2026 was not judged tonight: another run holds the plan:national-2026 lock"
+    why = "計畫 national-2026 今晚未處理：另一個執行持有 plan:national-2026 鎖"
     assert state.is_failed() and why in state.message
     with engine.connect() as connection:
         assert connection.execute(select(ingest_batch)).all() != []  # the inbox is its own lock

@@ -119,7 +119,7 @@ def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
             release(engine, other, plan_lock("schools-2026"))
         city_only = _by_recipient(handler)
         second = nightly(**run, return_state=True)  # now the schools' plan; the city's: nothing new
-    assert first.is_failed() and "schools-2026 was not judged tonight" in first.message
+    assert first.is_failed() and "計畫 schools-2026 今晚未處理" in first.message
     assert second.is_completed(), second.message
     mails = _by_recipient(handler)
 

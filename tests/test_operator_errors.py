@@ -239,7 +239,7 @@ def test_i15_9_failed_and_refused_runs_print_one_plain_message(
         assert main([*run, "--inbox", str(tmp_path / "inbox")]) == 1
     finally:
         release(engine, holder, plan_lock(PLAN))
-    _said_once(capfd, "夜間作業失敗", f"{PLAN} was not judged tonight")
+    _said_once(capfd, "夜間作業失敗", f"計畫 {PLAN} 今晚未處理")
     # A run that ends as a Warning (a closed plan named): the warning is said once too.
     closed = ["--database-url", url, "run", "--plan", "hsinchu-city-2023", "--as-of", AS_OF]
     assert main([*closed, "--inbox", str(tmp_path / "inbox")]) == 3

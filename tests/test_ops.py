@@ -60,7 +60,7 @@ def _plant(engine, holder: str, age: timedelta) -> None:
 def test_second_run_is_refused_while_the_first_holds_the_lock(any_engine):
     with (
         run_lock_held(any_engine),
-        pytest.raises(RunLocked, match="another run holds the nightly lock"),
+        pytest.raises(RunLocked, match="另一個執行持有 nightly 鎖"),
     ):
         acquire(any_engine)
     # released in the finally: the next night's run starts
@@ -80,7 +80,7 @@ def test_two_plans_locks_never_collide_and_the_same_plan_is_refused(any_engine):
     with run_lock_held(any_engine, plan_lock("taipei-city-2026")):
         with run_lock_held(any_engine, plan_lock("taipei-schools-2026")):
             pass  # the other plan of the same warehouse runs meanwhile
-        with pytest.raises(RunLocked, match="plan:taipei-city-2026 lock"):
+        with pytest.raises(RunLocked, match="plan:taipei-city-2026 鎖"):
             acquire(any_engine, plan_lock("taipei-city-2026"))
 
 
@@ -105,7 +105,7 @@ def test_a_run_waits_for_another_runs_ingest_then_takes_it(any_engine):
     assert took == ["ingest"]
     held = acquire(any_engine, INGEST)
     waiting = run_lock_held(any_engine, INGEST, wait_seconds=0.2, poll_seconds=0.05)
-    with pytest.raises(RunLocked, match="ingest lock"), waiting:  # a wait that runs out: refused
+    with pytest.raises(RunLocked, match="ingest 鎖"), waiting:  # a wait that runs out: refused
         pass
     release(any_engine, held, INGEST)
 
@@ -140,7 +140,7 @@ def test_lock_of_a_dead_process_on_this_host_is_broken_at_once(any_engine):
 
 
 def test_lock_of_a_live_process_is_kept(any_engine):
-    with run_lock_held(any_engine), pytest.raises(RunLocked, match="wait for it to finish"):
+    with run_lock_held(any_engine), pytest.raises(RunLocked, match="請等它結束"):
         acquire(any_engine)
 
 
@@ -186,6 +186,64 @@ def test_postgres_row_left_by_a_session_that_ended_is_replaced_at_once(pg_url):
     _plant(engine, str(Holder("other-host.example", 1, "x")), timedelta(minutes=5))
     holder = acquire(engine)  # no session holds the advisory lock: that run is gone
     assert holder.host != "other-host.example"
+    release(engine, holder)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_a_lock_given_back_is_free_at_once_for_the_next_run(pg_url):
+    """The advisory lock is given back with the row, not when the server gets round to ending
+    the holder's session: a run that starts the moment another finished is not refused with
+    "another run is taking the lock right now" (the two lock tests that failed under load)."""
+    from sqlalchemy import text
+
+    engine = connect(pg_url)
+    for _ in range(20):
+        release(engine, acquire(engine))
+        with engine.connect() as connection:
+            held = connection.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                     "AND objid::text::bigint = (hashtext('learnhours:' || current_schema() "
+                     "|| ':' || :name)::bigint & 4294967295)"),
+                {"name": "nightly"},
+            ).scalar()  # fmt: skip
+        assert held == 0
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_a_killed_run_s_session_still_closing_is_waited_for_not_refused(pg_url):
+    """kill -9 of a run: its process is gone at once, its session a moment later (the server
+    notices the closed connection). The next run waits for that moment instead of refusing."""
+    from sqlalchemy import text
+
+    engine = connect(pg_url)
+    dying = engine.connect()  # the killed run's session, not ended yet
+    dying.execute(
+        text("SELECT pg_advisory_lock(hashtext('learnhours:' || current_schema() || ':' || :n))"),
+        {"n": "nightly"},
+    )
+    dying.commit()
+    _plant(engine, str(Holder(this_process().host, _dead_pid(), "killed")), timedelta(minutes=1))
+
+    stop = threading.Event()
+
+    def server_ends_the_session() -> None:
+        with engine.connect() as watcher:  # once the next run is waiting for the lock
+            while not stop.is_set() and not watcher.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar():
+                watcher.rollback()
+        dying.invalidate()
+
+    ending = threading.Thread(target=server_ends_the_session, daemon=True)
+    ending.start()
+    try:
+        holder = acquire(engine)
+    finally:
+        stop.set()
+        ending.join()
+    assert holder.pid == this_process().pid
     release(engine, holder)
     engine.dispose()
 

@@ -293,8 +293,8 @@ def _night(
                     elif (final := close(run, p.id, as_of))["status"] != "never_judged":
                         finals.append(final)
             except RunLocked as exc:
-                logger.error("%s was not judged tonight: %s", p.id, exc)
-                locked.append(f"{p.id} was not judged tonight: {exc}")
+                logger.error("計畫 %s 今晚未處理：%s", p.id, exc)
+                locked.append(f"計畫 {p.id} 今晚未處理：{exc}")
         summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
         if portal:
             summary["portal"] = portal

@@ -1,6 +1,6 @@
 """One run at a time per piece of work: a row in run_lock naming the holder, taken by INSERT,
-given back by DELETE; on PostgreSQL also a session-scoped advisory lock, which the server
-releases by itself when the holder's connection dies.
+given back by DELETE; on PostgreSQL also a session-scoped advisory lock, given back with the row
+and released by the server by itself when the holder's connection dies.
 
 The locks are `ingest` (fetching and loading the inbox: a second run waits for it) and
 `plan:<plan id>` (judging one plan and mailing about it: a second run of the same plan is
@@ -8,8 +8,10 @@ refused), so two plans' runs never block each other.
 
 A lock whose holder is gone is broken at once by the next run when that can be known: on the same
 host, its process no longer exists (or is another process that got the same number); on
-PostgreSQL, its session ended (the advisory lock is free). A lock held from another host with a
-live session waits: `learnhours unlock` releases it on purpose.
+PostgreSQL, its session ended (the advisory lock is free; a holder killed on this host is waited
+for the moment its session takes to end). A lock held from another host with a live session
+waits: `learnhours unlock` releases it on purpose. Refusals are one Chinese sentence saying who
+holds the lock and what to do.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from learnhours.taipei import TAIPEI
 from learnhours.warehouse.schema import run_lock
 
 NIGHTLY = "nightly"  # the one lock of earlier versions: `learnhours unlock nightly` still frees it
 INGEST = "ingest"
+# Seconds a run waits for the server to end the session of a holder that was killed on this host.
+DEAD_SESSION_WAIT = 10
 
 
 def plan_lock(plan_id: str) -> str:
@@ -99,18 +104,18 @@ _KEY = "hashtext('learnhours:' || current_schema() || ':' || :name)"
 
 def _refusal(name: str, row_holder: str, since: datetime) -> RunLocked:
     holder = Holder.parse(row_holder)
-    who = f"process {holder.pid} on {holder.host}" if holder else row_holder
+    who = f"{holder.host} 上的程序 {holder.pid}" if holder else row_holder
     here = holder is not None and holder.host == socket.gethostname()
     what_to_do = (
-        "wait for it to finish"
+        "請等它結束"
         if here
-        else "if no run is going on that machine, release it with `learnhours unlock "
-        f"{name}` (docs/operations.md, 'One run at a time')"
+        else f"若那台機器上確實沒有作業在執行，請以 `learnhours unlock {name}` 釋放"
+        "（docs/operations.md「One run at a time」）"
     )
     started = since if since.tzinfo else since.replace(tzinfo=UTC)
     return RunLocked(
-        f"another run holds the {name} lock (started {started.astimezone(UTC):%Y-%m-%d %H:%M} "
-        f"UTC by {who}). To go on: {what_to_do}"
+        f"另一個執行持有 {name} 鎖（{who}，臺北時間 {started.astimezone(TAIPEI):%Y-%m-%d %H:%M} "
+        f"開始）：{what_to_do}"
     )
 
 
@@ -142,7 +147,7 @@ def acquire(engine: Engine, name: str = NIGHTLY) -> Holder:
                 connection.execute(
                     delete(run_lock).where(run_lock.c.name == name, run_lock.c.holder == row.holder)
                 )
-    raise RunLocked(f"could not take the {name} lock; try again")
+    raise RunLocked(f"無法取得 {name} 鎖：請再執行一次")
 
 
 def _acquire_pg(engine: Engine, name: str) -> Holder:
@@ -158,8 +163,10 @@ def _acquire_pg(engine: Engine, name: str) -> Holder:
             ).first()
             connection.commit()
             if row is None:
-                raise RunLocked(f"another run is taking the {name} lock right now")
-            raise _refusal(name, row.holder, row.acquired_at)
+                raise RunLocked(f"另一個執行正在取得 {name} 鎖：請稍後再執行")
+            holder = Holder.parse(row.holder)
+            if holder is None or not gone(holder) or not _session_ended(connection, name):
+                raise _refusal(name, row.holder, row.acquired_at)
         me = this_process()
         # The advisory lock is ours, so a row left behind belongs to a session that ended.
         connection.execute(delete(run_lock).where(run_lock.c.name == name))
@@ -173,6 +180,22 @@ def _acquire_pg(engine: Engine, name: str) -> Holder:
         raise
 
 
+def _session_ended(connection: Connection, name: str) -> bool:
+    """The holder's process is gone (killed on this host): the server ends its session as soon
+    as it notices the connection closed, and the advisory lock with it. Waits that moment for
+    the lock (at most DEAD_SESSION_WAIT); False if it is still held then."""
+    try:
+        connection.execute(text(f"SET LOCAL lock_timeout = '{DEAD_SESSION_WAIT}s'"))
+        connection.execute(text(f"SELECT pg_advisory_lock({_KEY})"), {"name": name})
+        connection.commit()
+    except OperationalError as exc:
+        connection.rollback()
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available: still held
+            return False
+        raise
+    return True
+
+
 def _end_session(connection: Connection) -> None:
     """Close the lock's connection for real (not back to the pool): the server then ends the
     session, and the advisory lock with it."""
@@ -182,6 +205,12 @@ def _end_session(connection: Connection) -> None:
 
 def release(engine: Engine, holder: Holder, name: str = NIGHTLY) -> None:
     try:
+        if holder.connection is not None:
+            # Given back here, not when the server gets round to ending the session: a run that
+            # starts the moment this one finished must find the lock free. Before the row goes,
+            # so that nobody sees the lock held by no row ("being taken right now").
+            holder.connection.execute(text(f"SELECT pg_advisory_unlock({_KEY})"), {"name": name})
+            holder.connection.commit()
         with engine.begin() as connection:
             connection.execute(
                 delete(run_lock).where(run_lock.c.name == name, run_lock.c.holder == str(holder))

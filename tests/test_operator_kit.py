@@ -3,8 +3,10 @@ runs, the systemd units and environment examples name real commands, pools and s
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -72,12 +74,56 @@ def test_systemd_units_run_commands_that_exist_on_the_deployment_s_pool():
 
 
 def _env_file(name: str) -> dict[str, str]:
-    pairs = [
-        line.split("=", 1)
-        for line in (ROOT / "deploy" / name).read_text(encoding="utf-8").splitlines()
+    """The example as the cron line of docs/operations.md reads it: `set -a && . file` in bash."""
+    return _sourced_by_bash(ROOT / "deploy" / name)
+
+
+def _sourced_by_bash(path: Path) -> dict[str, str]:
+    shown = subprocess.run(
+        ["bash", "-c", 'set -a && . "$1" && env -0', "bash", str(path)],
+        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pairs = (line.partition("=") for line in shown.stdout.split("\0") if line)
+    return {k: v for k, _, v in pairs if k.startswith(("LEARNHOURS_", "PREFECT_"))}
+
+
+# systemd's own reader of environment files: the environment.d generator parses each file with
+# the tokenizer EnvironmentFile= uses (env-file.c), and prints what it read, shell-quoted.
+GENERATOR = Path("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator")
+
+
+def _read_by_systemd(path: Path, tmp_path: Path) -> dict[str, str]:
+    if not GENERATOR.exists():
+        pytest.skip(f"systemd's environment file reader is not installed ({GENERATOR})")
+    (tmp_path / "environment.d").mkdir()
+    (tmp_path / "environment.d" / "50-example.conf").write_bytes(path.read_bytes())
+    shown = subprocess.run(
+        [str(GENERATOR)], env={"XDG_CONFIG_HOME": str(tmp_path)}, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    pairs = (shlex.split(line)[0].partition("=") for line in shown.stdout.splitlines() if line)
+    return {k: v for k, _, v in pairs if k.startswith(("LEARNHOURS_", "PREFECT_"))}
+
+
+@pytest.mark.parametrize("name", ["learnhours.env.example", "prefect.env.example"])
+def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
+    """The cron line sources the file in bash, the systemd units read it as EnvironmentFile=:
+    both must see every setting, with the same value (a sender with spaces and <>, Prefect's
+    JSON list of what to vacuum)."""
+    path = ROOT / "deploy" / name
+    written = {
+        line.partition("=")[0]
+        for line in path.read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#")
-    ]
-    return {k: v for k, v in pairs}
+    }
+    bash = _sourced_by_bash(path)
+    assert set(bash) == written
+    # An empty value is no setting to learnhours (nor, in environment.d, to the generator).
+    assert _read_by_systemd(path, tmp_path) == {k: v for k, v in bash.items() if v}
+    if name == "learnhours.env.example":
+        assert bash["LEARNHOURS_MAIL_FROM"] == "人事室 <hr@example.gov.tw>"
+    else:
+        assert bash["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == '["events","flow_runs"]'
 
 
 def test_learnhours_env_example_names_only_real_settings(tmp_path):

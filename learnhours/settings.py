@@ -65,6 +65,14 @@ class Settings(BaseModel):
     smtp_password_block: str | None = Field(
         None, description="or the name of a Prefect Secret block holding the SMTP password"
     )
+    workbook_password: SecretStr | None = Field(
+        None,
+        description="the password HR opens the summary's workbook with (Excel asks for it; "
+        "docs/privacy.md); unset: the summary goes without its workbook. Environment only",
+    )
+    workbook_password_block: str | None = Field(
+        None, description="or the name of a Prefect Secret block holding the workbook password"
+    )
     mail_backend: MailBackendName | None = Field(
         None, description="force `file`, `console`, `memory` or `smtp`"
     )
@@ -156,7 +164,7 @@ class Settings(BaseModel):
 
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
-SECRET = frozenset({"smtp_password", "portal_password"})
+SECRET = frozenset({"smtp_password", "portal_password", "workbook_password"})
 _PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox", "templates_dir"})
 SETTING_NAMES = tuple(
     n for n in Settings.model_fields if n not in ("root", "config_file", "environ")

@@ -26,6 +26,10 @@ _SESSION_VAR = Path(tempfile.mkdtemp(prefix="learnhours-tests-"))
 os.environ["LEARNHOURS_DATABASE_URL"] = f"sqlite:///{_SESSION_VAR / 'warehouse.db'}"
 os.environ["LEARNHOURS_OUTBOX"] = str(_SESSION_VAR / "outbox")
 os.environ["LEARNHOURS_INBOX"] = str(_SESSION_VAR / "inbox")
+# The test installation's workbook password: HR summaries carry their workbook, encrypted with it
+# (tests of a summary without one say so, with their own settings).
+WORKBOOK_PASSWORD = "人事室-活頁簿-2026"
+os.environ["LEARNHOURS_WORKBOOK_PASSWORD"] = WORKBOOK_PASSWORD
 
 PG_URL = os.environ.get(
     "LEARNHOURS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

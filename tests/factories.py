@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date
+from io import BytesIO
 from pathlib import Path
 
 from learnhours.demo_data import (
@@ -16,11 +17,25 @@ from learnhours.demo_data import (
 )
 from learnhours.notifiers.backends import MailSettings
 from learnhours.steps import Mail
+from tests.conftest import WORKBOOK_PASSWORD
 
 _rng = random.Random(20261123)
 
-# Mail as a plan alone sets it (its sender and HR addresses), delivered to a test's own backend.
-MAIL = Mail(MailSettings())
+# Mail as a plan alone sets it (its sender and HR addresses), delivered to a test's own backend;
+# the workbook password is the test installation's (conftest sets it for commands too).
+MAIL = Mail(MailSettings(), workbook_password=WORKBOOK_PASSWORD)
+
+
+def unlocked(content: bytes, password: str = WORKBOOK_PASSWORD) -> BytesIO:
+    """An attached workbook as HR opens it: decrypted with the password Excel asks for."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    locked = OOXMLFile(BytesIO(content))
+    locked.load_key(password=password, verify_password=True)
+    plain = BytesIO()
+    locked.decrypt(plain)
+    plain.seek(0)
+    return plain
 
 
 def new_id() -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from learnhours.notifiers.backends import MemoryBackend
 from learnhours.plans import load_plan
 from learnhours.steps import compute, send_plan
 from tests.conftest import ROOT
-from tests.factories import MAIL, export_file, new_id, person, record
+from tests.factories import MAIL, export_file, new_id, person, record, unlocked
 from tests.test_rules import plan_with
 
 AGENCY_HEADER = [*ROSTER_HEADER, "機關代碼", "機關名稱", "角色"]
@@ -172,7 +171,7 @@ def _text(message) -> str:
 
 def _workbook_rows(message) -> dict[str, list[tuple]]:
     (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".xlsx")]
-    book = load_workbook(BytesIO(part.get_content()))
+    book = load_workbook(unlocked(part.get_content()))
     return {s.title: list(s.iter_rows(min_row=3, values_only=True)) for s in book.worksheets}
 
 

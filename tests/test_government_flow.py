@@ -11,7 +11,6 @@ import email.policy
 import socket
 import subprocess
 import sys
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from openpyxl import load_workbook
 from learnhours.demo_data import write_csv
 from learnhours.warehouse.db import connect
 from learnhours.warehouse.lock import acquire, plan_lock, release
-from tests.factories import export_file
+from tests.factories import export_file, unlocked
 from tests.test_agencies import AGENCY_HEADER, CITY, DAY, DISTRICT, SCHOOL, _rows, government
 from tests.test_mail_backends import Recorder, smtp_server
 
@@ -81,7 +80,7 @@ def _by_recipient(handler: Recorder) -> dict[str, list]:
 
 def _sheets(message) -> dict[str, list[tuple]]:
     (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".xlsx")]
-    book = load_workbook(BytesIO(part.get_content()))
+    book = load_workbook(unlocked(part.get_content()))
     return {s.title: list(s.iter_rows(min_row=3, values_only=True)) for s in book.worksheets}
 
 

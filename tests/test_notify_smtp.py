@@ -14,7 +14,7 @@ from learnhours.notifiers.backends import SmtpBackend, parse_smtp_url
 from learnhours.plans import find_plan
 from learnhours.steps import send_plan
 from learnhours.warehouse.schema import notice
-from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file, unlocked
 from tests.test_mail_backends import Recorder, smtp_server
 
 PLAN = "national-2026"
@@ -94,11 +94,10 @@ def test_hr_attachment_is_the_only_place_ids_appear(engine, tmp_path):
     summary = email.message_from_bytes(raw, policy=email.policy.default)
     xlsx = next(p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx"))
     assert xlsx.get_filename() == "shortfalls-national-2026-2026-11-23.xlsx"
-    from io import BytesIO
 
     from openpyxl import load_workbook
 
-    sheet = load_workbook(BytesIO(xlsx.get_content())).active
+    sheet = load_workbook(unlocked(xlsx.get_content())).active
     assert {row[0] for row in sheet.iter_rows(min_row=3, values_only=True)} == set(ids)
     ids_in_mail = raw.replace(xlsx.get_payload(decode=False).encode(), b"")
     assert not any(pid.encode() in ids_in_mail for pid in ids)  # not in the HTML or text parts

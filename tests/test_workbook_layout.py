@@ -97,7 +97,15 @@ def _summary_workbook(engine, tmp_path):
     from learnhours.notifiers.backends import MemoryBackend
     from learnhours.plans import find_plan
     from learnhours.steps import send_plan
-    from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+    from tests.factories import (
+        MAIL,
+        export_file,
+        new_id,
+        person,
+        record,
+        roster_file,
+        unlocked,
+    )
 
     short, nothing = new_id(), new_id()
     ingest_file(engine, roster_file(tmp_path, [
@@ -113,7 +121,7 @@ def _summary_workbook(engine, tmp_path):
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     (part,) = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
-    return load_workbook(BytesIO(part.get_content())), short, nothing
+    return load_workbook(unlocked(part.get_content())), short, nothing
 
 
 def test_i16_13_summary_workbook_has_titles_with_plan_and_date_and_numbers(engine, tmp_path):

@@ -47,7 +47,15 @@ def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engi
     from learnhours.notifiers.backends import MemoryBackend
     from learnhours.plans import find_plan
     from learnhours.steps import send_plan
-    from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+    from tests.factories import (
+        MAIL,
+        export_file,
+        new_id,
+        person,
+        record,
+        roster_file,
+        unlocked,
+    )
 
     name = '=HYPERLINK("http://evil.example/x","點我")'
     pid = new_id()
@@ -60,7 +68,7 @@ def test_i15_11_roster_name_formula_reaches_the_hr_summary_workbook_as_text(engi
         m for m in backend.outbox if "摘要" in m["Subject"] and "單位" not in m["Subject"]
     ]
     (xlsx,) = [a for a in summary.iter_attachments() if a.get_filename().endswith(".xlsx")]
-    raw = xlsx.get_content()
+    raw = unlocked(xlsx.get_content()).getvalue()
     with zipfile.ZipFile(BytesIO(raw)) as archive:
         sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
         xml = "".join(archive.read(n).decode("utf-8") for n in sheets)

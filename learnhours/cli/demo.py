@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 # The portal emulator's account: made up by the demo for the emulator it starts, no one's secret.
 DEMO_USER, DEMO_PASSWORD = "demo", "demo"
+# The demo's workbooks are encrypted as a real installation's are, with a password it prints:
+# the sample's IDs are made up, and an installation's own password is never shown.
+DEMO_WORKBOOK_PASSWORD = "learnhours-demo"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -40,6 +43,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         choices["database_url"] = f"sqlite:///{demo / 'fetched.db'}"
     given, settings = _for_the_run(args, **choices)
     settings.mail()  # smtp, as the environment said: checked before the sample is written
+    # On the settings the run is handed in this process, never as a parameter (Prefect keeps
+    # those), like the emulator's account.
+    settings = settings.model_copy(update={
+        "workbook_password": SecretStr(DEMO_WORKBOOK_PASSWORD), "workbook_password_block": None,
+    })  # fmt: skip
     sample = build_sample(as_of.year, as_of)
     run: dict[str, Any] = dict(
         plan_id="current",
@@ -87,6 +95,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     look = f" --database-url {shown}" if args.fetch else ""
     print(f"  看看：learnhours status{look} --plan current --format table")
+    print(
+        f"  人事室摘要附件的活頁簿已加密，示範密碼：{DEMO_WORKBOOK_PASSWORD}"
+        "（正式使用時請設定 LEARNHOURS_WORKBOOK_PASSWORD，見 docs/privacy.md）"
+    )
     return code
 
 

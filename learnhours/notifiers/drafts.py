@@ -135,6 +135,9 @@ class Context:
     hr_addresses: tuple[str, ...] = ()
     several_agencies: bool = False  # units are named with their agency
     templates: Templates = SHIPPED  # the installation's own wording, where it has one
+    # What HR opens the summary's workbook with (notifiers.workbook_password); None: the summary
+    # goes without it. Never shown, never written into a mail or a log.
+    workbook_password: str | None = field(default=None, repr=False)
 
     @cached_property  # one working-day walk per track and run, not per message
     def last_days(self) -> dict[str, date]:

@@ -20,6 +20,7 @@ from learnhours.notifiers.drafts import (
 )
 from learnhours.notifiers.reminders import agency_heading
 from learnhours.notifiers.render import Attachment, HeaderInjection
+from learnhours.notifiers.workbook_password import LOCKED, NO_PASSWORD
 from learnhours.notifiers.workbooks import rollup_attachments, summary_attachments
 from learnhours.plans import Plan, UnitTier
 from learnhours.taipei import roc
@@ -165,6 +166,7 @@ def summary_drafts(
         quality=quality,
         lists=quality_lists(quality),
         attachment=next((a.filename for a in attachments), None),
+        workbook_note=_workbook_note(ctx, attachments, personal=True),
         final=final,
         agency=agency,
         agency_tier=agency_heading(ctx.plan, agency, ctx.today) if agency else "",
@@ -195,6 +197,14 @@ def _drafts(
             Draft(kind, r.key, SUMMARY_STAGE, r.address, subject, mime, message_id, label)
         )
     return drafts
+
+
+def _workbook_note(ctx: Context, attachments: tuple[Attachment, ...], personal: bool) -> str:
+    """What the mail says of its workbook: that it is locked (never the password), or, for a
+    workbook with people in it and no password set, that it was left out and how to set one."""
+    if ctx.workbook_password is not None:
+        return LOCKED if attachments else ""
+    return NO_PASSWORD if personal else ""
 
 
 def final_words(plan: Plan, complete_on: date) -> dict[str, str]:
@@ -335,6 +345,7 @@ def rollup_drafts(
             ("學習紀錄的服務機關代碼與名冊不同", "人", rollup.other_agency),
         ],
         "attachment": attachments[0].filename,
+        "workbook_note": _workbook_note(ctx, attachments, personal=False),
         "final": final,
     }
     text, html = ctx.templates.render("rollup", **ctx.common(), subject=subject, **values)

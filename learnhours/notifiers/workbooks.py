@@ -9,6 +9,7 @@ from datetime import date
 
 from learnhours.notifiers.drafts import Context
 from learnhours.notifiers.render import Attachment
+from learnhours.notifiers.workbook_password import encrypted
 from learnhours.notifiers.xlsx import Table, workbook
 from learnhours.plans import Plan
 from learnhours.taipei import roc
@@ -51,7 +52,12 @@ def summary_attachments(
 ) -> tuple[Attachment, ...]:
     """The HR workbook: everyone short with their shortfalls (with 身分證字號), every unit; with
     `records` (a short person's ID -> their stored records) each record counted or not and why;
-    with `rejected` (rejection_queries.rejected_rows) the rows to fix in their files."""
+    with `rejected` (rejection_queries.rejected_rows) the rows to fix in their files.
+
+    Encrypted with the context's workbook password; without one there is no workbook at all:
+    IDs never travel in clear."""
+    if ctx.workbook_password is None:
+        return ()
     reqs = ctx.plan.checks
     outcomes = bool(ctx.plan.outcomes)
     whose = f"{ctx.plan.name}{f'（{agency.agency}）' if agency else ''}"
@@ -99,7 +105,8 @@ def summary_attachments(
             f"被拒絕、未匯入的資料列（共 {len(rejected)} 筆）：請修正來源檔後重新匯入",
             {"原因": "wrap"},
         )
-    return (Attachment(attachment_name(ctx.plan, ctx.today, agency), workbook(sheets), *XLSX),)
+    sealed = encrypted(workbook(sheets), ctx.workbook_password)
+    return (Attachment(attachment_name(ctx.plan, ctx.today, agency), sealed, *XLSX),)
 
 
 def record_table(
@@ -162,7 +169,8 @@ def rollup_attachments(
     rejected: Sequence[Sequence[object]] = (),
 ) -> tuple[Attachment, ...]:
     """The roll-up workbook: a row per agency and a row per unit, and the rejected rows to fix
-    (file, line, column, reason: not the cell, which may be an ID); no person in it."""
+    (file, line, column, reason: not the cell, which may be an ID); no person in it, so it is
+    attached without a password too, and encrypted like every workbook when one is set."""
     when = f"{roc(ctx.today)} 計算"
     counted_units = [(a, u) for a in agencies for u in a.units if u.headcount]
     sheets = {
@@ -190,6 +198,9 @@ def rollup_attachments(
             {"原因": "wrap"},
         ),
     }  # fmt: skip
-    return (Attachment(rollup_name(ctx.plan, ctx.today), workbook(sheets), *XLSX),)
+    content = workbook(sheets)
+    if ctx.workbook_password is not None:
+        content = encrypted(content, ctx.workbook_password)
+    return (Attachment(rollup_name(ctx.plan, ctx.today), content, *XLSX),)
 
 

@@ -4,7 +4,7 @@ context every notice of a plan's night shares."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 
 from learnhours.notifiers import backends, render, template_check
 from learnhours.notifiers.backends import MailBackend, MailSettings
+from learnhours.notifiers.backends.config import secret
 from learnhours.notifiers.drafts import Context
 from learnhours.notifiers.summary_facts import stale_reason
 from learnhours.plans import Plan, PlanError
-from learnhours.settings import Settings, SettingsError
+from learnhours.settings import Settings, SettingsError, env_name
 from learnhours.warehouse import record_queries
 
 
@@ -32,11 +33,20 @@ class Mail:
     hr_addresses: tuple[str, ...] = ()
     admin: str | None = None
     templates_dir: Path | None = None  # the agency's own templates (render.Templates)
+    # What HR opens the summary's workbook with; None: summaries go without it. Never shown.
+    workbook_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, settings: Settings) -> Mail:
+        """The mail settings, checked, and the workbook password read once (from the
+        environment, or the Prefect Secret block named): a block that cannot be read stops the
+        command or the run where it starts."""
+        given = settings.workbook_password
+        password = secret(given.get_secret_value() if given else None,
+                          settings.workbook_password_block,
+                          env_name("workbook_password_block"))  # fmt: skip
         return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email,
-                   settings.templates_dir)  # fmt: skip
+                   settings.templates_dir, password)  # fmt: skip
 
     def check_templates(self, plans: Iterable[Plan]) -> None:
         """SettingsError naming each file and line of a broken template override. Called once,
@@ -70,7 +80,8 @@ class Mail:
     ) -> Context:
         """What every notice of the plan's night needs: plan, dates, staleness, who sends to whom."""
         return Context(plan, today, data_through, stale, self.sender(plan), self.hr(plan),
-                       several_agencies, render.templates(self.templates_dir))  # fmt: skip
+                       several_agencies, render.templates(self.templates_dir),
+                       self.workbook_password)  # fmt: skip
 
 
 @dataclass(frozen=True)

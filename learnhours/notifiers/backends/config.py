@@ -58,33 +58,38 @@ class MailSettings:
         )
 
 
-def _load_prefect_secret(block_name: str) -> str:
+def _load_prefect_secret(block_name: str) -> object:
     from prefect.blocks.system import Secret  # only when configured: prefect is slow to import
 
-    value = Secret.load(block_name).get()  # type: ignore[union-attr]  # sync in a sync caller
-    if not isinstance(value, str):
-        raise MailConfigError(
-            f"{ENV_PASSWORD_BLOCK} 指定的 Prefect Secret 區塊「{block_name}」存的是 "
-            f"{type(value).__name__}：應為密碼文字"
-        )
-    return value
+    return Secret.load(block_name).get()  # type: ignore[union-attr]  # sync in a sync caller
 
 
-def _password(mail: MailSettings) -> str | None:
-    if mail.password:
-        return mail.password
-    block = (mail.password_block or "").strip()
+def secret(value: str | None, block: str | None, block_setting: str) -> str | None:
+    """A password set directly, else the one in the Prefect Secret block named `block` (the
+    setting `block_setting` names it), else None. A block that cannot be read, or holds no
+    text, is a MailConfigError naming the block, never a value."""
+    if value:
+        return value
+    block = (block or "").strip()
     if not block:
         return None
     try:
-        return _load_prefect_secret(block)
-    except MailConfigError:
-        raise
+        found = _load_prefect_secret(block)
     except Exception as exc:  # any Prefect/API failure: say which block, never a value
         raise MailConfigError(
-            f"無法讀取 {ENV_PASSWORD_BLOCK} 指定的 Prefect Secret 區塊「{block}」"
+            f"無法讀取 {block_setting} 指定的 Prefect Secret 區塊「{block}」"
             f"（{type(exc).__name__}: {exc}）：請確認區塊名稱及與 Prefect 的連線"
         ) from None
+    if not isinstance(found, str):
+        raise MailConfigError(
+            f"{block_setting} 指定的 Prefect Secret 區塊「{block}」存的是 "
+            f"{type(found).__name__}：應為密碼文字"
+        )
+    return found
+
+
+def _password(mail: MailSettings) -> str | None:
+    return secret(mail.password, mail.password_block, ENV_PASSWORD_BLOCK)
 
 
 def checked(mail: MailSettings) -> SmtpSettings | None:

@@ -38,7 +38,7 @@ BELOW_SETTINGS = (
     "emulator",
 )
 # Below every layer (Taipei's calendar, hours written plainly): they import nothing of the product.
-FOUNDATIONS = ("taipei.py", "plain_hours.py")
+FOUNDATIONS = ("taipei.py", "plain_hours.py", "private.py")
 # Storage stores: in the warehouse only the SQL built from a plan's rules reads a plan.
 PLAN_SQL = "learnhours/warehouse/plan_queries.py"
 

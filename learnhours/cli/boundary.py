@@ -13,11 +13,18 @@ from learnhours.cli.output import _lines, printable
 from learnhours.cli.parser import parse
 from learnhours.notifiers.backends import MailConfigError
 from learnhours.plans import PlanError
+from learnhours.private import owner_only
 from learnhours.settings import Settings, SettingsError
 from learnhours.warehouse.lock import RunLocked
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `learnhours` command: what it writes is its owner's alone (learnhours.private)."""
+    with owner_only():
+        return _command(argv)
+
+
+def _command(argv: list[str] | None) -> int:
     args = parse(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     root = logging.getLogger()

@@ -32,6 +32,7 @@ from learnhours.flows.run_summary import (
 )
 from learnhours.flows.workers import SHARES_PER_WORKER, on_workers, product_logs_shipped
 from learnhours.plans import Catalog, find_plan
+from learnhours.private import owner_only
 from learnhours.settings import Settings, load_settings, parameter_overrides
 from learnhours.taipei import taipei_today
 from learnhours.warehouse import run_log
@@ -238,7 +239,8 @@ def nightly(
     """
     named = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
     given = {**(settings or {}), **{k: v for k, v in named.items() if v is not None}}
-    with product_logs_shipped(), _stopped_by_sigterm():
+    # A deployment's run starts here, not at the command: its files are private too.
+    with product_logs_shipped(), _stopped_by_sigterm(), owner_only():
         return _night(plan_id, fetch, profile, portal_url, polite, as_of, given)
 
 

@@ -23,6 +23,7 @@ from learnhours import steps
 from learnhours.flows.failure import ScrubIds
 from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Plan, find_plan
+from learnhours.private import owner_only
 from learnhours.settings import Settings, load_settings
 from learnhours.warehouse.db import connect
 
@@ -41,7 +42,7 @@ def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> 
     """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
     settings where it runs (the run's own, no password among them, as `overrides`), and hands back
     its figures only (counts, units, its part of the roll-up), never its people."""
-    with product_logs_shipped():
+    with product_logs_shipped(), owner_only():  # a worker's outbox files are private too
         settings = load_settings(**overrides)
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
         plan = find_plan(job.plan_id, settings.plans_dir, job.today)

@@ -34,7 +34,7 @@ from tests.test_agencies import CITY, DAY, _city_plan, _load, government
 
 PLAN = "national-2026"
 TODAY = date(2026, 11, 23)
-HR = "hr@demo.gov.tw"
+HR = "hr@township.example"
 
 
 def _short_people(engine, tmp_path) -> list[str]:

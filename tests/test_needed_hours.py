@@ -130,6 +130,8 @@ def test_rule6_an_odd_cycle_needs_half_hours():
 
 CODES = (1, 2, 3, 4, 5)
 WORDS = ("甲", "乙", "甲乙")
+ORGANIZERS = ("教育部", "本校")
+CHANNELS = ("portal", "elearning", "environment")
 
 
 def _random_checks(rng: random.Random) -> list[Check]:
@@ -146,26 +148,38 @@ def _random_checks(rng: random.Random) -> list[Check]:
         words = tuple(rng.sample(WORDS, rng.randint(1, 2))) if rng.random() < 0.15 else ()
         except_codes = frozenset(rng.sample(CODES, 1)) if rng.random() < 0.25 else frozenset()
         mode = rng.choice((None, None, None, "digital", "physical"))
+        except_words = tuple(rng.sample(WORDS, 1)) if rng.random() < 0.15 else ()
+        organizers = tuple(rng.sample(ORGANIZERS, 1)) if rng.random() < 0.2 else ()
+        platforms = frozenset(rng.sample(CHANNELS, 1)) if rng.random() < 0.15 else frozenset()
         checks.append(
             Check(
                 f"r{i}", f"要求{i}", codes, ByRole(supervisor=D(1), other=D(1)), None,
                 parent.id if parent else None, words, except_codes, mode,
-                within_parent=parent is not None,
+                within_parent=parent is not None, except_name_contains=except_words,
+                organizer_contains=organizers, platforms=platforms,
             )
         )  # fmt: skip
     return checks
 
 
 def _catalogue_rows(checks: list[Check]) -> set[frozenset[str]]:
-    """Every record a small catalogue holds (each code, unnamed code, each combination of words,
-    digital or in person): the requirements each counts toward. A blended hour is part digital,
+    """Every record a small catalogue holds (each code, an unnamed code, every short course name,
+    digital or in person, each organizer and channel): the requirements each counts toward. A blended hour is part digital,
     part in person: a mix of those two, never more."""
     by_id = {c.id: c for c in checks}
-    names = ["".join(chosen) for size in range(len(WORDS) + 1)
-             for chosen in itertools.combinations(WORDS, size)]  # fmt: skip
+    # Every course name of up to two characters over the words' characters: every way the words
+    # can occur together (乙甲 holds 甲 and 乙 but not 甲乙); other characters change nothing.
+    names = [
+        "".join(chars) for size in range(3) for chars in itertools.product("甲乙", repeat=size)
+    ]
+    organizers = [None, "教育部", "本校", "教育部本校", "本校教育部", "他校"]
     rows = set()
-    for code, name, share in itertools.product((*CODES, 9, None), names, (D(1), D(0))):
-        r = HypotheticalRecord(code, name, share)
+    for code, name, share, organizer, channel in itertools.product(
+        (*CODES, 9, None), names, (D(1), D(0)), organizers, CHANNELS
+    ):
+        if organizer is not None and channel != "portal":
+            continue  # only the portal's exports name an organizer
+        r = HypotheticalRecord(code, name, share, organizer, channel)
         rows.add(frozenset(c.id for c in checks if c.share(share) and record_counts(c, by_id, r)))
     return rows
 
@@ -204,7 +218,7 @@ def _solve(a: list[list[Fraction]], m: int) -> list[Fraction] | None:
 
 def test_rule6_needed_hours_equal_brute_force_on_random_small_plans():
     rng = random.Random(20260601)
-    for _plan in range(200):
+    for _plan in range(150):
         checks = _random_checks(rng)
         nesting = Nesting.of(checks)
         rows = _catalogue_rows(checks)

@@ -51,7 +51,10 @@ def test_the_organizer_is_kept_as_the_export_writes_it(engine, tmp_path):
         )
 
 
-def test_only_the_named_organizers_and_platform_count_in_the_counselling_example(engine, tmp_path):
+def test_only_the_named_organizers_and_platform_count_in_the_counselling_example(
+    any_engine, tmp_path
+):
+    engine = any_engine
     ours, theirs, portal_online = new_id(), new_id(), new_id()
     rows = [
         record(ours, code="C1", category=12, hours=10, day=DAY, 開課機關="教育部國民及學前教育署"),

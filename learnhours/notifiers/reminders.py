@@ -47,7 +47,7 @@ def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
             "short": p.gaps[r.id] > 0,
         }
         for r in p.checks
-        if r.target(supervisor, p.member) > 0 or p.hours[r.id] > 0
+        if (r.target(supervisor, p.member) > 0 or p.hours[r.id] > 0) and r.id not in p.excused
     ]
 
 

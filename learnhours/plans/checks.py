@@ -5,10 +5,11 @@ them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 from learnhours.plans.conditions import Condition, Person, all_hold
@@ -27,6 +28,13 @@ CHANNELS_WITH_ORGANIZER = frozenset({"portal"})
 
 if TYPE_CHECKING:  # the schema builds checks from its models: only their types are needed here
     from learnhours.plans.schema import ByRole, MinimumWhen, Prorate, Requirement
+
+
+def ByRoleOf(hours: Decimal) -> ByRole:  # noqa: N802 - builds a ByRole
+    """The same figure for supervisors and others (an excuser's hours)."""
+    from learnhours.plans.schema import ByRole
+
+    return ByRole(supervisor=hours, other=hours)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,13 @@ class Check:
     prorata: ProRata | None = None  # the minimum reduced by service (plans.prorate)
     organizer_contains: tuple[str, ...] = ()  # only records whose 開課機關 holds one of these
     platforms: frozenset[str] = frozenset()  # only records of these channels
+    except_name_contains: tuple[str, ...] = ()  # never records whose course name holds these
+    # Toward the parent and above: at most this many hours (0: outside the parent's total).
+    parent_cap: Decimal | None = None
+    # Met without hours once this is done: another requirement's id, or an excuser's (below).
+    excused_by: str | None = None
+    # An excuser: named courses whose hours excuse a requirement; not a requirement itself.
+    excuser: bool = False
 
     @property
     def key(self) -> str:
@@ -73,10 +88,12 @@ class Check:
         by its codes, or its course-name words; neither, every record; never its except_codes."""
         if code is not None and code in self.except_codes:
             return False
+        upper = course_name.upper()
+        if any(w.upper() in upper for w in self.except_name_contains):
+            return False
         if self.every_code:
             return True
         by_code = self.codes is not None and code in self.codes
-        upper = course_name.upper()
         return by_code or any(w.upper() in upper for w in self.name_contains)
 
     def by_whom(self, organizer: str | None, channel: str) -> str:
@@ -92,7 +109,7 @@ class Check:
 
     def excluded_words(self) -> tuple[str, ...]:
         """Course-name words that keep a record out of this requirement."""
-        return ()
+        return self.except_name_contains
 
     def share(self, digital_share: Decimal) -> Decimal:
         """The part of a record's hours this requirement counts (only digital, only in person)."""
@@ -158,6 +175,8 @@ class Check:
             return False
         if self.platforms and not (other.platforms and other.platforms <= self.platforms):
             return False
+        if not set(self.except_name_contains) <= set(other.except_name_contains):
+            return False
         if self.mode is not None and other.mode != self.mode:
             return False
         if self.name_contains or other.name_contains:
@@ -194,6 +213,13 @@ def record_counts(check: Check, checks: Mapping[str, Check], r: HypotheticalReco
     return True
 
 
+def _excuser_id(r: Requirement) -> str | None:
+    """What excuses the requirement: another one's id, or its own excuser's (`<id>__excuse`)."""
+    if r.excused_by is None:
+        return None
+    return r.excused_by.requirement or f"{r.id}__excuse"
+
+
 def _codes(codes: list[int] | str | None) -> frozenset[int] | None:
     if codes is None or isinstance(codes, str):
         return None
@@ -223,8 +249,21 @@ def checks_of(
                 tuple(r.minimum_when), tuple(r.applies_to), parent is not None, track_id,
                 prorata=prorata, organizer_contains=tuple(r.organizer_contains),
                 platforms=frozenset(r.platforms),
+                except_name_contains=tuple(r.except_name_contains),
+                parent_cap=Decimal(0) if r.outside_parent else r.parent_cap,
+                excused_by=_excuser_id(r),
             )
         )  # fmt: skip
+        e = r.excused_by
+        if e is not None and e.requirement is None:
+            hours = ByRoleOf(e.hours or Decimal(0))
+            out.append(
+                Check(
+                    _excuser_id(r) or "", f"{r.name}（免修條件）", _codes(e.codes) or None, hours,
+                    None, name_contains=tuple(e.name_contains), track=track_id, column=False,
+                    organizer_contains=tuple(e.organizer_contains), excuser=True,
+                )
+            )  # fmt: skip
         if r.including is not None:
             i = r.including
             out.append(
@@ -254,6 +293,24 @@ class TrackView:
     judged_on: date
     lags: Mapping[str, int]  # channel (and "default") -> working days
     checks: tuple[Check, ...] = field(default=())
+    # Named courses that excuse a requirement (excused_by): summed, never required themselves.
+    excusers: tuple[Check, ...] = field(default=())
+
+    @cached_property
+    def caps(self) -> dict[str, tuple[Check, ...]]:
+        """Requirement id -> the capped requirements inside it (parent_cap, outside_parent)."""
+        return caps_of(self.checks)
+
+    def capped(self, hours: dict[str, Decimal]) -> None:
+        """Each requirement holding capped ones: its own hours outside them (as summed) plus
+        theirs up to each cap (`<key>><capped id>` holds a capped one's hours toward it)."""
+        for rid, inside in self.caps.items():
+            key = f"{self.id}/{rid}"
+            hours[key] = hours.get(key, Decimal(0)) + sum(
+                (min(c.parent_cap or Decimal(0), hours.get(f"{key}>{c.id}", Decimal(0)))
+                 for c in inside),
+                Decimal(0),
+            )  # fmt: skip
 
     @property
     def lag(self) -> int:
@@ -265,6 +322,22 @@ class TrackView:
 
     def check(self, rid: str) -> Check:
         return next(c for c in self.checks if c.id == rid)
+
+
+def caps_of(checks: Sequence[Check]) -> dict[str, tuple[Check, ...]]:
+    """Requirement id -> the capped requirements inside it (parent_cap, outside_parent), at any
+    depth, in plan order: their hours count toward it only up to their caps."""
+    by_id = {c.id: c for c in checks}
+    out: dict[str, list[Check]] = {}
+    for c in checks:
+        if c.parent_cap is None:
+            continue
+        up = c.parent if c.within_parent else None
+        while up is not None and up in by_id:
+            out.setdefault(up, []).append(c)
+            above = by_id[up]
+            up = above.parent if above.within_parent else None
+    return {rid: tuple(found) for rid, found in out.items()}
 
 
 def window_start(period_start: date, years: int) -> date:

@@ -79,6 +79,7 @@ def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     ids, clashes = _ids(data.get("requirements"), ("requirements",))
     known += ids
     problems += clashes
+    problems += _caps_and_excuses(data.get("requirements"), ("requirements",), ids)
     seen_tracks: dict[str, int] = {}
     for t, track in tracks:
         tid = track.get("id")
@@ -91,6 +92,7 @@ def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
         ids, clashes = _ids(track.get("requirements"), ("tracks", t, "requirements"))
         known += ids
         problems += clashes
+        problems += _caps_and_excuses(track.get("requirements"), ("tracks", t, "requirements"), ids)
 
     period = data.get("period")
     start = _day(period.get("start")) if isinstance(period, Mapping) else None
@@ -118,6 +120,44 @@ def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             problems.append(
                 (("outcomes", o, "when"), "「bundle_completed」要用到組裝課程，但計畫沒有 bundle")
             )
+    return problems
+
+
+def _caps_and_excuses(
+    requirements: object, loc: Loc, ids: list[str], capped_above: bool = False, top: bool = True
+) -> list[tuple[Loc, str]]:
+    """A cap toward the parent needs a parent, and one cap inside another is not allowed (whose
+    would bind?); excused_by names a requirement of the same track, not itself."""
+    problems: list[tuple[Loc, str]] = []
+    for i, req in _items(requirements):
+        at = (*loc, i)
+        cap, outside = req.get("parent_cap"), req.get("outside_parent") is True
+        capped = cap is not None or outside
+        if capped and top:
+            problems.append(
+                ((*at, "parent_cap" if cap is not None else "outside_parent"),
+                 "只能寫在另一項要求底下（上一層的 requirements 裡），表示計入上一層的上限")
+            )  # fmt: skip
+        if cap is not None and outside:
+            problems.append(((*at, "outside_parent"), "parent_cap 與 outside_parent 只能寫一項"))
+        if capped and capped_above and not top:
+            problems.append(
+                ((*at, "parent_cap" if cap is not None else "outside_parent"),
+                 "上一層已有上限（parent_cap 或 outside_parent），其中不能再寫上限")
+            )  # fmt: skip
+        excuse = req.get("excused_by")
+        named = excuse if isinstance(excuse, str) else (
+            excuse.get("requirement") if isinstance(excuse, Mapping) else None
+        )  # fmt: skip
+        if isinstance(named, str):
+            where = (*at, "excused_by") if isinstance(excuse, str) else (*at, "excused_by", "requirement")
+            if named == req.get("id"):
+                problems.append((where, "不能由自己免除"))
+            elif named not in ids:
+                problems.append((where, f"沒有 id 為「{named}」的要求" + _guess(named, ids)))
+        problems += _caps_and_excuses(
+            req.get("requirements"), (*at, "requirements"), ids, capped_above or capped, False
+        )
     return problems
 
 

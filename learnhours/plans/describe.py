@@ -36,6 +36,8 @@ def _what(c: Check) -> str:
     text = "或".join(parts) if parts else "所有課程"
     if c.except_codes:
         text += f"，不含類別 {_codes(c.except_codes)}"
+    if c.except_name_contains:
+        text += "，不含課程名稱含「" + "」或「".join(c.except_name_contains) + "」者"
     if c.mode:
         text += "，只計數位時數" if c.mode == "digital" else "，只計實體時數"
     if c.organizer_contains:
@@ -103,6 +105,17 @@ def describe(plan: Plan) -> list[str]:
             line = f"{pad}{c.id}（{c.name}）：{_what(c)}，至少 {_figure(c.minimum)} 小時"
             if c.outcome_minimum is not None:
                 line += f"（懲處門檻 {_figure(c.outcome_minimum)} 小時）"
+            if c.parent_cap is not None:
+                line += (
+                    f"；計入上一層至多 {plain(c.parent_cap)} 小時" if c.parent_cap else "；不計入上一層"
+                )
+            if c.excused_by is not None:
+                excuser = next((e for e in track.excusers if e.id == c.excused_by), None)
+                line += (
+                    f"；完成{_what(excuser)} {_figure(excuser.minimum)} 小時者免"
+                    if excuser is not None
+                    else f"；達成 {c.excused_by} 者免"
+                )
             lines.append(line)
             for alternative in c.minimum_when:
                 lines.append(

@@ -9,7 +9,7 @@ with are compiled from these models (plans.checks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -209,6 +209,32 @@ class Including(_Strict):
         return self
 
 
+class Excuse(_Strict):
+    """What excuses a requirement: another requirement of the track met, or records of named
+    courses adding up to `hours` (40 h of pre-service training in the year)."""
+
+    requirement: str | None = None
+    codes: Codes = []
+    name_contains: list[str] = []
+    organizer_contains: list[str] = []
+    hours: Hours | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Excuse:
+        by_courses = bool(self.codes or self.name_contains or self.organizer_contains)
+        if self.requirement is not None and (by_courses or self.hours is not None):
+            raise ValueError("excused_by 寫 requirement（另一項要求達成），或寫課程（codes、name_contains）"
+                             "加 hours，不能兩種都寫")  # fmt: skip
+        if self.requirement is None and not (by_courses and self.hours is not None):
+            raise ValueError("excused_by 應寫 requirement: 要求代號，或課程（codes 或 name_contains）"
+                             "與 hours，如 {name_contains: [職前訓練], hours: 40}")  # fmt: skip
+        return self
+
+
+def _excuse(value: object) -> object:
+    return {"requirement": value} if isinstance(value, str) else value
+
+
 class Requirement(_Strict):
     """Hours of some records a person must reach (DOMAIN rule 6)."""
 
@@ -224,6 +250,14 @@ class Requirement(_Strict):
     organizer_contains: list[Annotated[str, Field(min_length=1)]] = []
     # Only records that came through these channels (elearning: e等公務園+).
     platforms: list[Literal["portal", "elearning", "environment"]] = []
+    # Never records whose course name holds one of these words (職前: pre-service training).
+    except_name_contains: list[Annotated[str, Field(min_length=1)]] = []
+    # Inside a parent: its hours count toward the parent (and above) only up to this many, or,
+    # `outside_parent`, not at all (gender-equality hours outside the 18 h).
+    parent_cap: Hours | None = None
+    outside_parent: bool = False
+    # Met without hours when this is done (another requirement, or named courses' hours).
+    excused_by: Annotated[Excuse | None, BeforeValidator(_excuse)] = None
     years: int = Field(default=1, ge=1, le=10)  # counted over this many years, the plan's last
     minimum: RoleHours
     # What the penalty clause checks, when it differs from the yearly target (Z4).
@@ -387,6 +421,11 @@ class Track(_Strict):
     prorate: Prorate | None = None  # default: the plan's
 
 
+def _split(checks: Sequence[Check]) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
+    """A track's requirements, and its excusers (named courses that excuse one)."""
+    return tuple(c for c in checks if not c.excuser), tuple(c for c in checks if c.excuser)
+
+
 def _lags(value: Lag) -> dict[str, int]:
     if isinstance(value, int):
         return {"default": value}
@@ -466,9 +505,10 @@ class Plan(_Strict):
                                      self.period.end))  # fmt: skip
             return (
                 TrackView(
-                    "main", self.name, (), self.deadline, until, self.judged_on, plan_lags, checks
+                    "main", self.name, (), self.deadline, until, self.judged_on, plan_lags,
+                    *_split(checks),
                 ),
-            )
+            )  # fmt: skip
         return tuple(
             TrackView(
                 t.id,
@@ -480,8 +520,8 @@ class Plan(_Strict):
                 _lags(t.registration_lag_working_days)
                 if t.registration_lag_working_days is not None
                 else plan_lags,
-                tuple(checks_of(t.id, t.requirements, t.prorate or self.prorate,
-                                self.period.start, self.period.end)),  # fmt: skip
+                *_split(checks_of(t.id, t.requirements, t.prorate or self.prorate,
+                                  self.period.start, self.period.end)),  # fmt: skip
             )
             for t in self.tracks
         )
@@ -538,6 +578,7 @@ __all__ = [
     "CHANNEL_OF_KIND",
     "REQUIREMENT_ALL",
     "Bundle",
+    "Excuse",
     "ByRole",
     "Loc",
     "Plan",

@@ -78,6 +78,7 @@ class PersonResult:
     judged_met: bool = False  # every target reached, or the bundle done (tiers counting `met`)
     track: TrackView | None = None
     total: Decimal = ZERO  # every counted hour, whatever the requirements
+    excused: frozenset[str] = frozenset()  # requirements excused (excused_by): none owed
 
     @property
     def outcome(self) -> str:
@@ -183,9 +184,14 @@ class Nesting:
     keys: dict[str, str] = field(default_factory=dict)  # requirement id -> its Standing key
     # The Rows for others and for supervisors: plain tuples for the hot loop.
     rows: dict[bool, Rows] = field(default_factory=dict)
+    # Requirement id -> what excuses it: (another requirement's id, None), or (an excuser's
+    # Standing key, its hours).
+    excuses: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)
+    # (holder, capped) -> (Standing key of the capped one's hours toward it, the cap).
+    rooms: dict[tuple[str, str], tuple[str, Decimal]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, checks: Sequence[Check]) -> Nesting:
+    def of(cls, checks: Sequence[Check], excusers: Sequence[Check] = ()) -> Nesting:
         kids = children(checks)
         top = roots(checks)
         personal = any(c.personal() for c in checks)
@@ -194,16 +200,60 @@ class Nesting:
             sup: _keyed(((c.id, c.target(sup), c.threshold(sup)) for c in checks), keys)
             for sup in (False, True)
         }
-        return cls(kids, top, Cover(checks), personal, keys, rows)
+        by_excuser = {e.id: e for e in excusers}
+        excuses: dict[str, tuple[str, Decimal | None]] = {}
+        for c in checks:
+            if c.excused_by in by_excuser:
+                e = by_excuser[c.excused_by]
+                excuses[c.id] = (e.key, e.minimum.other)
+            elif c.excused_by is not None:
+                excuses[c.id] = (c.excused_by, None)
+        cover = Cover(checks)
+        rooms = {
+            (holder, c.id): (f"{keys[holder]}>{c.id}", c.parent_cap or ZERO)
+            for holder, inside in cover.caps.items()
+            for c in inside
+        }
+        return cls(kids, top, cover, personal, keys, rows, excuses, rooms)
 
-    def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
+    def needed(
+        self, gaps: Mapping[str, Decimal], held: Mapping[str, Decimal] | None = None
+    ) -> Decimal:
         """needed_hours, remembered by the gaps: many people lack the same hours (everyone
-        without a record lacks every target)."""
-        key = tuple(gaps.values())
+        without a record lacks every target). `held`: the person's hours, for the room left
+        under each cap."""
+        rooms = None
+        if self.rooms:
+            have = held or {}
+            rooms = {
+                pair: max(ZERO, cap - have.get(key, ZERO))
+                for pair, (key, cap) in self.rooms.items()
+            }
+        key = (tuple(gaps.values()), tuple(rooms.values()) if rooms else ())
         found = self._needed.get(key)
         if found is None:
-            found = self._needed[key] = needed_hours(gaps, self)
+            found = self._needed[key] = self.cover.needed(gaps, rooms)
         return found
+
+    def excused(self, rows: Rows, held: Mapping[str, Decimal]) -> tuple[Rows, frozenset[str]]:
+        """The rows with excused requirements' figures 0, and which they are: excused when the
+        requirement named is met (a figure above 0 reached) or the named courses' hours are."""
+        figures = {rid: (key, target) for rid, key, target, _floor in rows[0]}
+        done = set()
+        for rid, (by, hours) in self.excuses.items():
+            if hours is None:
+                key, target = figures.get(by, ("", ZERO))
+                if target > 0 and held.get(key, ZERO) >= target:
+                    done.add(rid)
+            elif held.get(by, ZERO) >= hours:
+                done.add(rid)
+        if not done:
+            return rows, frozenset()
+        kept = tuple(
+            (rid, key, ZERO, ZERO) if rid in done else (rid, key, target, floor)
+            for rid, key, target, floor in rows[0]
+        )
+        return (kept, rows[1]), frozenset(done)
 
     @cached_property
     def _needed(self) -> dict[tuple, Decimal]:
@@ -217,10 +267,15 @@ class Nesting:
         return _keyed(((c.id, c.target(sup, m), c.threshold(sup, m)) for c in checks), self.keys)
 
 
-def needed_hours(gaps: Mapping[str, Decimal], nesting: Nesting) -> Decimal:
+def needed_hours(
+    gaps: Mapping[str, Decimal],
+    nesting: Nesting,
+    rooms: Mapping[tuple[str, str], Decimal] | None = None,
+) -> Decimal:
     """The fewest extra hours meeting every requirement at once (DOMAIN rule 6), exactly: over
-    the record atoms the requirements cut the catalogue into (transforms.needed)."""
-    return nesting.cover.needed(gaps)
+    the record atoms the requirements cut the catalogue into (transforms.needed). `rooms`: the
+    hours each capped requirement may still add toward each holder."""
+    return nesting.cover.needed(gaps, rooms)
 
 
 # --- rule 7: status per person ------------------------------------------------------------------
@@ -263,7 +318,7 @@ class _Judging:
         self.nestings = dict(nestings or {})
         for t in plan.track_views:
             if t.id not in self.nestings:
-                self.nestings[t.id] = Nesting.of(t.checks)
+                self.nestings[t.id] = Nesting.of(t.checks, t.excusers)
         self.population = frozenset(plan.population)
         first = plan.track_views[0]
         # A first track without conditions binds everyone in the population.
@@ -278,8 +333,12 @@ class _Judging:
         # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
         track = fitting or plan.track_views[0]
         nesting = self.nestings[track.id]
-        rows, same_floor = nesting.rows_for(track.checks, m)
+        figures = nesting.rows_for(track.checks, m)
         held = now.hours
+        excused: frozenset[str] = frozenset()
+        if nesting.excuses:
+            figures, excused = nesting.excused(figures, held)
+        rows, same_floor = figures
         if len(_DECIMALS) > 100_000:
             _DECIMALS.clear()
         one = _DECIMALS.setdefault
@@ -306,6 +365,8 @@ class _Judging:
             )
         else:
             was = judged.hours
+            if nesting.excuses:  # excused by what was done up to the judge date
+                rows = nesting.excused(nesting.rows_for(track.checks, m), was)[0][0]
             judged_hours = {rid: was.get(key, ZERO) for rid, key, _t, _f in rows}
             judged_bundle = judged.bundle.get(track.id, False)
             judged_met = judged_bundle or all(
@@ -317,7 +378,7 @@ class _Judging:
             status="exempt" if reason else ("met" if met else "short"),
             hours=hours,
             gaps=gaps,
-            needed=ZERO if met or reason else nesting.needed(gaps),
+            needed=ZERO if met or reason else nesting.needed(gaps, held),
             bundle_done=bundle_done,
             exempt_reason=reason,
             judged_hours=judged_hours,
@@ -327,6 +388,7 @@ class _Judging:
             judged_met=judged_met,
             track=track,
             total=held.get(self.totals[track.id], ZERO),
+            excused=excused,
         )
         if not reason and plan.outcomes:
             result.outcomes = _outcomes(plan, result, self.as_of)

@@ -114,6 +114,12 @@ def judge_record(
                 if away and c.names_record(r.category_code, r.course_name):
                     left_out.append(f"不計入{c.name}：{away}")
                 continue
+            region = next(
+                (x for x in track.caps.get(c.id, ()) if record_counts(x, checks, seen)), None
+            )
+            if region is not None and not region.parent_cap:
+                left_out.append(f"不計入{c.name}：{region.name}的時數不計入")
+                continue
             part = c.share(r.digital_share)
             if part == 0:
                 continue
@@ -245,6 +251,17 @@ def _rejected(rejected: PersonRejections) -> list[str]:
     return lines
 
 
+def _excuse_words(c: Check, p: PersonResult) -> str:
+    """What excused the requirement: `已完成「職前訓練」40 小時` or `已達成「職前訓練」`."""
+    track = p.track
+    excuser = next((e for e in track.excusers if e.id == c.excused_by), None) if track else None
+    if excuser is not None:
+        words = "、".join([*excuser.name_contains, *excuser.organizer_contains])
+        return f"已完成{f'「{words}」課程' if words else '所列課程'} {plain(excuser.minimum.other)} 小時"
+    named = next((x.name for x in p.checks if x.id == c.excused_by), c.excused_by)
+    return f"已達成「{named}」"
+
+
 def _depth(c: Check, checks: Mapping[str, Check]) -> int:
     depth = 0
     while c.within_parent and c.parent is not None and c.parent in checks:
@@ -270,6 +287,11 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         gap = p.gaps[c.id]
         mark = "✓" if gap == 0 else "✗"
         indent = "  " * (_depth(c, checks) + 1)
+        if c.id in p.excused:
+            lines.append(
+                f"{indent}✓ {c.name}：{plain(p.hours[c.id])} 小時（免：{_excuse_words(c, p)}）"
+            )
+            continue
         line = f"{indent}{mark} {c.name}：{plain(p.hours[c.id])} / {plain(target)} 小時"
         if gap:
             line += f"，尚差 {plain(gap)} 小時"
@@ -284,6 +306,12 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         threshold = c.threshold(supervisor, p.member)
         if threshold != target:
             line += f"（懲處門檻 {plain(threshold)} 小時）"
+        for inner in p.track.caps.get(c.id, ()) if p.track else ():
+            line += (
+                f"（{inner.name}的時數不計入）"
+                if not inner.parent_cap
+                else f"（{inner.name}至多計入 {plain(inner.parent_cap)} 小時）"
+            )
         lines.append(line)
     if plan.bundle is not None:
         lines.append(

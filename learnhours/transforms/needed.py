@@ -23,6 +23,7 @@ from learnhours.plans.checks import (
     CHANNEL_NAMES,
     CHANNELS_WITH_ORGANIZER,
     HypotheticalRecord,
+    caps_of,
     record_counts,
 )
 
@@ -30,14 +31,13 @@ ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
 
-def atoms(checks: Sequence[Check]) -> list[frozenset[str]]:
+def atoms(checks: Sequence[Check], *, largest: bool = True) -> list[frozenset[str]]:
     """Which requirements each kind of record counts toward, for every kind the requirements tell
     apart; only the largest such sets (an hour counting toward more never needs more hours).
 
     Codes: every code a requirement names (or excepts), one per behaviour, and one no requirement
-    names. Course names: one naming every word, plus every combination of the words some
-    requirement excludes (a word can only add requirements, unless it is excluded). Organizers:
-    one naming every word. Modes: digital and in person. Channels: each.
+    names. Course names and organizers: every way their words can matter (_combinations). Modes:
+    digital and in person. Channels: each.
     """
     by_id = {c.id: c for c in checks}
     mentioned = sorted({code for c in checks for code in (c.codes or frozenset()) | c.except_codes})
@@ -48,30 +48,36 @@ def atoms(checks: Sequence[Check]) -> list[frozenset[str]]:
             for c in checks
         )
         classes.setdefault(key, code)
-    names = _names(checks)
-    # Organizers: one naming every word a requirement asks for (a word only ever adds).
-    organizer = "\n".join(sorted({w.upper() for c in checks for w in c.organizer_contains}))
+    capped = [c for c in checks if c.parent_cap is not None]
+    names = _combinations(
+        {w.upper() for c in checks for w in c.name_contains},
+        {w.upper() for c in checks for w in c.excluded_words()}
+        | {w.upper() for c in capped for w in c.name_contains},
+    )
+    organizers = _combinations(
+        {w.upper() for c in checks for w in c.organizer_contains},
+        {w.upper() for c in capped for w in c.organizer_contains},
+    )
     channels = sorted(CHANNEL_NAMES)
     found: set[frozenset[str]] = set()
-    for code, name, share, channel in itertools.product(
-        classes.values(), names, (Decimal(1), ZERO), channels
+    for code, name, share, channel, organizer in itertools.product(
+        classes.values(), names, (Decimal(1), ZERO), channels, organizers
     ):
         named = organizer if channel in CHANNELS_WITH_ORGANIZER else None
         record = HypotheticalRecord(code, name, share, named, channel)
         found.add(
             frozenset(c.id for c in checks if c.share(share) and record_counts(c, by_id, record))
         )
-    return _largest(found)
+    return _largest(found) if largest else sorted(found, key=lambda s: (-len(s), sorted(s)))
 
 
-def _names(checks: Sequence[Check]) -> list[str]:
-    """Course names covering every way the requirements' words can matter: positive words are
-    all in every name (more matches never hurt), words some requirement excludes come in every
+def _combinations(positive: set[str], negative: set[str]) -> list[str]:
+    """Texts covering every way the words can matter: words that only ever add (a requirement
+    naming them) are all in every text, words that can also take away (a requirement excluding
+    them, or a capped one whose records reach its holder only through its cap) come in every
     combination. Joined by a line break, so no word appears across two."""
-    positive = {w.upper() for c in checks for w in c.name_contains}
-    negative = {w.upper() for c in checks for w in c.excluded_words()}
-    # A positive word holding an excluded one brings the exclusion with it: combine it too.
-    negative |= {p for p in positive if any(n in p for n in negative)}
+    # A word holding a word that takes away brings it along: combine it too.
+    negative = negative | {p for p in positive if any(n in p for n in negative)}
     always = sorted(positive - negative)
     return [
         "\n".join([*always, *chosen])
@@ -112,12 +118,9 @@ class _Programme:
     rows: tuple[frozenset[str], ...]  # each atom: the requirements it counts toward
 
     def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
-        optimum = covering_optimum([Fraction(gaps[i]) for i in self.ids], self.rows, self.ids)
-        exact = Decimal(optimum.numerator) / Decimal(optimum.denominator)
-        if Fraction(exact) == optimum:
-            return exact
-        # A third of an hour: up to the next hundredth (hours are kept to 0.01), never below.
-        return exact.quantize(CENT, rounding=ROUND_CEILING)
+        return _decimal(
+            covering_optimum([Fraction(gaps[i]) for i in self.ids], self.rows, self.ids)
+        )
 
 
 def structure(
@@ -154,22 +157,27 @@ def covering_optimum(
     gaps: Sequence[Fraction], rows: Sequence[frozenset[str]], ids: Sequence[str]
 ) -> Fraction:
     """min Σx over atoms, x ≥ 0, each requirement's atoms adding up to its gap; solved as its
-    dual, max Σ gap·y with every atom's y adding up to at most 1 (feasible at y = 0, so no first
-    phase), by the simplex method in fractions with Bland's rule (it never cycles)."""
-    m, n = len(rows), len(ids)
-    # Tableau rows: atom constraints with slack columns n..n+m-1, then the objective row.
+    dual, max Σ gap·y with every atom's y adding up to at most 1."""
+    matrix = [[Fraction(1 if i in row else 0) for i in ids] for row in rows]
+    return maximize(list(gaps), matrix, [Fraction(1)] * len(rows))
+
+
+def maximize(
+    objective: Sequence[Fraction], matrix: Sequence[Sequence[Fraction]], bounds: Sequence[Fraction]
+) -> Fraction:
+    """max objective·u, matrix·u ≤ bounds, u ≥ 0, for bounds ≥ 0 (so u = 0 is a start and no first
+    phase is needed): the simplex method in fractions, with Bland's rule (it never cycles)."""
+    m, n = len(matrix), len(objective)
     table = [
-        [Fraction(1 if ids[j] in row else 0) for j in range(n)]
-        + [Fraction(1 if k == i else 0) for k in range(m)]
-        + [Fraction(1)]
-        for i, row in enumerate(rows)
+        [*row, *(Fraction(1 if k == i else 0) for k in range(m)), bound]
+        for i, (row, bound) in enumerate(zip(matrix, bounds, strict=True))
     ]
-    objective = [-g for g in gaps] + [Fraction(0)] * m + [Fraction(0)]
+    reduced = [-c for c in objective] + [Fraction(0)] * m + [Fraction(0)]
     basis = list(range(n, n + m))
     while True:
-        entering = next((j for j in range(n + m) if objective[j] < 0), None)
+        entering = next((j for j in range(n + m) if reduced[j] < 0), None)
         if entering is None:
-            return objective[-1]
+            return reduced[-1]
         candidates = [
             (table[i][-1] / table[i][entering], basis[i], i)
             for i in range(m)
@@ -184,24 +192,113 @@ def covering_optimum(
             factor = table[i][entering]
             if i != leaving and factor:
                 table[i] = [a - factor * b for a, b in zip(table[i], table[leaving], strict=True)]
-        factor = objective[entering]
-        objective = [a - factor * b for a, b in zip(objective, table[leaving], strict=True)]
+        factor = reduced[entering]
+        reduced = [a - factor * b for a, b in zip(reduced, table[leaving], strict=True)]
         basis[leaving] = entering
 
 
+def _decimal(optimum: Fraction) -> Decimal:
+    exact = Decimal(optimum.numerator) / Decimal(optimum.denominator)
+    if Fraction(exact) == optimum:
+        return exact
+    # A third of an hour: up to the next hundredth (hours are kept to 0.01), never below.
+    return exact.quantize(CENT, rounding=ROUND_CEILING)
+
+
+Pair = tuple[str, str]  # (a requirement, a capped one inside it)
+
+
+def capped_programme(
+    gaps: Mapping[str, Decimal],
+    rooms: Mapping[Pair, Decimal],
+    atoms_: Sequence[tuple[frozenset[str], frozenset[Pair]]],
+    binding: Sequence[Pair],
+) -> Decimal:
+    """The fewest hours where some capped requirement's room toward a holder is less than the
+    holder's gap: an atom of it reaches the holder only through the room left (z ≤ room, z ≤ its
+    hours). Solved as the dual: y per requirement, v and w per binding pair."""
+    ids = sorted(gaps)
+    pairs = list(binding)
+    rows: set[tuple[frozenset[str], frozenset[Pair]]] = set()
+    for counts, via in atoms_:
+        through = frozenset(p for p in via if p in pairs)
+        rows.add((counts - {a for a, _c in through}, through))
+    size = len(ids) + 2 * len(pairs)
+    matrix: list[list[Fraction]] = []
+    for direct, through in sorted(rows, key=lambda r: (sorted(r[0]), sorted(r[1]))):
+        row = [Fraction(1 if i in direct else 0) for i in ids]
+        row += [Fraction(1 if p in through else 0) for p in pairs] + [Fraction(0)] * len(pairs)
+        matrix.append(row)
+    for k, (holder, _capped) in enumerate(pairs):
+        row = [Fraction(0)] * size
+        row[ids.index(holder)] = Fraction(1)
+        row[len(ids) + k] = row[len(ids) + len(pairs) + k] = Fraction(-1)
+        matrix.append(row)
+    objective = [Fraction(gaps[i]) for i in ids] + [Fraction(0)] * len(pairs)
+    objective += [-Fraction(rooms[p]) for p in pairs]
+    bounds = [Fraction(1)] * len(rows) + [Fraction(0)] * len(pairs)
+    return _decimal(maximize(objective, matrix, bounds))
+
+
 class Cover:
-    """A track's atoms, and the structure for each set of requirements people fall short of."""
+    """A track's atoms, and the structure for each set of requirements people fall short of.
+
+    With capped requirements (parent_cap, outside_parent) an atom also says which holders it
+    reaches only through a cap: where the person's room under a cap is none, it does not reach
+    them; where the room is at least the holder's gap the cap cannot bind; otherwise the
+    programme takes the room as a bound."""
 
     def __init__(self, checks: Sequence[Check]) -> None:
         self.order = {c.id: i for i, c in enumerate(checks)}
-        self.rows = atoms(checks)
-        self._structures: dict[frozenset[str], _Tree | _Programme] = {}
+        self.caps = caps_of(checks)
+        self.atoms = capped_atoms(checks, self.caps)
+        self.rows = _largest({counts for counts, _via in self.atoms})
+        self._structures: dict[tuple, _Tree | _Programme] = {}
 
-    def needed(self, gaps: Mapping[str, Decimal]) -> Decimal:
+    def needed(
+        self, gaps: Mapping[str, Decimal], rooms: Mapping[Pair, Decimal] | None = None
+    ) -> Decimal:
         support = frozenset(rid for rid, gap in gaps.items() if gap > 0 and rid in self.order)
         if not support:
             return ZERO
-        found = self._structures.get(support)
+        rows = self.rows
+        closed: frozenset[Pair] = frozenset()
+        if self.caps:
+            rooms = rooms or {}
+            pairs = {(a, c.id) for a, inside in self.caps.items() for c in inside if a in support}
+            closed = frozenset(p for p in pairs if rooms.get(p, ZERO) <= 0)
+            binding = sorted(p for p in pairs - closed if rooms.get(p, ZERO) < gaps[p[0]])
+            if binding:
+                atoms_ = [
+                    (counts - {a for a, c in via if (a, c) in closed}, via)
+                    for counts, via in self.atoms
+                ]
+                kept = {rid: gaps[rid] for rid in support}
+                atoms_ = [(counts & support, via) for counts, via in atoms_]
+                return capped_programme(kept, rooms, atoms_, binding)
+            if closed:
+                rows = _largest(
+                    {counts - {a for a, c in via if (a, c) in closed} for counts, via in self.atoms}
+                )
+        key = (support, closed)
+        found = self._structures.get(key)
         if found is None:
-            found = self._structures[support] = structure(self.rows, support, self.order)
+            found = self._structures[key] = structure(rows, support, self.order)
         return found.needed(gaps)
+
+
+def capped_atoms(
+    checks: Sequence[Check], caps: Mapping[str, tuple[Check, ...]]
+) -> list[tuple[frozenset[str], frozenset[Pair]]]:
+    """Each atom's requirements, and the (holder, capped) pairs through which alone it reaches a
+    holder: the first capped requirement inside the holder that it counts toward."""
+    found = set()
+    for counts in atoms(checks, largest=not caps):
+        via = frozenset(
+            (holder, first.id)
+            for holder, inside in caps.items()
+            if holder in counts
+            and (first := next((c for c in inside if c.id in counts), None)) is not None
+        )
+        found.add((counts, via))
+    return sorted(found, key=lambda a: (sorted(a[0]), sorted(a[1])))

@@ -65,6 +65,11 @@ def _own(check: Check) -> ColumnElement[bool]:
         condition = and_(
             condition, or_(*(organizer.contains(w.upper()) for w in check.organizer_contains))
         )
+    if check.except_name_contains:
+        name = func.upper(lr.course_name)
+        condition = and_(
+            condition, *(~name.contains(w.upper()) for w in check.except_name_contains)
+        )
     if check.platforms:
         kinds = sorted(k for k, c in CHANNEL_OF_KIND.items() if c in check.platforms)
         condition = and_(condition, lr.source_kind.in_(kinds))
@@ -80,7 +85,8 @@ def check_matches(plan: Plan) -> dict[str, ColumnElement[bool]]:
     """Check key -> which records count toward it; one declared inside another (nested, an
     `including`) counts only its parent's records."""
     conditions: dict[str, ColumnElement[bool]] = {}
-    for check in plan.checks:  # parents come before what they hold
+    excusers = [c for t in plan.track_views for c in t.excusers]
+    for check in [*plan.checks, *excusers]:  # parents come before what they hold
         own = _own(check)
         if check.within_parent and check.parent is not None:
             own = and_(conditions[f"{check.track}/{check.parent}"], own)
@@ -151,12 +157,23 @@ def standings(
 
     layout: list[tuple[str, str, int]] = []  # (window, key, SUM column) of each figure
     for t, window, end in windows:
-        for c in t.checks:
+        for c in (*t.checks, *t.excusers):
             start = window_start(plan.period.start, c.years)
             condition = None if _every(c) else matches[c.key]
-            layout.append(
-                (window, c.key, column(within(end, start, condition), _by_mode(hours, c.mode)))
-            )
+            value = _by_mode(hours, c.mode)
+            inside = t.caps.get(c.id, ())
+            if inside:
+                # Its own hours outside the capped ones it holds; theirs apart, each record in
+                # the first capped one naming it (TrackView.capped adds them up to the caps).
+                capped = [matches[x.key] for x in inside]
+                for i, x in enumerate(inside):
+                    part = case((or_(*capped[:i]), literal(ZERO)), else_=value) if i else value
+                    layout.append(
+                        (window, f"{c.key}>{x.id}",
+                         column(within(end, start, and_(matches[c.key], capped[i])), part))
+                    )  # fmt: skip
+                value = case((or_(*capped), literal(ZERO)), else_=value)
+            layout.append((window, c.key, column(within(end, start, condition), value)))
         layout.append(
             (window, f"{t.id}/{ALL}", column(within(end, plan.period.start, None), hours))
         )
@@ -200,13 +217,19 @@ def standings(
 
     now: dict[str, Standing] = {}
     judged: dict[str, Standing] = {}
+    with_caps = [t for t in plan.track_views if t.caps]
     for row in connection.execute(query).fetchall():
         now_hours = dict(zip(now_keys, map(hours_of, now_sums(row)), strict=True))
+        for t in with_caps:
+            t.capped(now_hours)
         now_bundle = {tid: row[i] == len(codes) for tid, i in now_counts} if codes else _NO_BUNDLE
         standing = now[row[0]] = Standing(now_hours, now_bundle)
         if two:
+            judged_hours = dict(zip(now_keys, map(hours_of, judged_sums(row)), strict=True))
+            for t in with_caps:
+                t.capped(judged_hours)
             standing = Standing(
-                dict(zip(now_keys, map(hours_of, judged_sums(row)), strict=True)),
+                judged_hours,
                 {tid: row[i] == len(codes) for tid, i in judged_counts} if codes else _NO_BUNDLE,
             )
         judged[row[0]] = standing
@@ -224,6 +247,7 @@ def _every(check: Check) -> bool:
         and not check.except_codes
         and not check.organizer_contains
         and not check.platforms
+        and not check.except_name_contains
         and not (check.within_parent and check.parent is not None)
     )
 

@@ -2,10 +2,15 @@
 
 A notice is never sent twice: its key (plan, kind, recipient, stage) is unique, and a notice left in
 `sending` by a crash or a dropped connection is reported for HR to check, never sent again.
+
+A notice keeps its message only while it may still go out: once delivered (or set aside for good)
+the row keeps what the ledger needs — recipient, kind, stage, Message-ID and the digest of what
+was sent — and not the message, whose text and workbook hold names and 身分證字號.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import Counter
@@ -175,6 +180,7 @@ def deliver(
     if not pending:
         return result
     ids = {row.message_id: row.id for row in pending}
+    sent_digests: dict[str, str] = {}  # Message-ID -> sha256 of the bytes handed over
     counts = result.counts
     from_line = f"From: {encoded_sender(sender)}".encode() if sender else None
     marked: set[int] = set()  # marked `sending`, not yet handed to the backend
@@ -186,7 +192,7 @@ def deliver(
             # One commit records the last chunk's outcomes and marks the next chunk `sending`.
             chunk_ids = [r.id for r in chunk]
             with engine.begin() as connection:
-                _mark(connection, ids, done)
+                _mark(connection, ids, done, sent_digests)
                 done.clear()
                 # A claim: only rows still pending are taken. Another worker delivering the same
                 # plan at the same time has taken the others, and sends them once, itself.
@@ -211,6 +217,7 @@ def deliver(
                 raw = _crlf(mime.pop(row.id).encode("utf-8"))
                 if from_line:
                     raw = _with_sender(raw, from_line)
+                sent_digests[row.message_id] = hashlib.sha256(raw).hexdigest()
                 # The stored bytes go out as they are: nothing is parsed on the way.
                 yield Outgoing.stored(raw, row.message_id, row.to_address)
 
@@ -227,7 +234,7 @@ def deliver(
     finally:
         # Also when the backend gives up: what it reported is recorded, the untouched go back.
         with engine.begin() as connection:
-            _mark(connection, ids, done)
+            _mark(connection, ids, done, sent_digests)
             if marked:
                 connection.execute(
                     update(notice)
@@ -275,7 +282,8 @@ def _set_aside(connection: Connection, plan_id: str, statements: Iterable[tuple]
         total += connection.execute(
             update(notice)
             .where(*_pending(plan_id), condition)
-            .values(status="superseded", detail=why)
+            # Never to go out: its message is dropped, as a delivered one's is.
+            .values(status="superseded", detail=why, mime=FORGOTTEN)
         ).rowcount
     return total
 
@@ -361,7 +369,18 @@ def sent_since(connection: Connection, plan_id: str, since: datetime) -> list:
     )
 
 
-def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery]) -> None:
+# What a notice's stored message becomes once it can no longer go out (delivered, set aside).
+FORGOTTEN = ""
+
+
+def _mark(
+    connection: Connection,
+    ids: dict[str, int],
+    deliveries: list[Delivery],
+    digests: Mapping[str, str],
+) -> None:
+    """Each delivery's outcome recorded; a delivered notice's message replaced by the digest of
+    what was sent. `sending` (maybe delivered) and refused ones keep theirs: HR may release them."""
     if not deliveries:
         return
     now = datetime.now(UTC)
@@ -371,6 +390,8 @@ def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery
             "new_status": _STATUS[d.outcome],
             "new_detail": d.detail[:500],
             "new_sent_at": now if d.outcome == "sent" else None,
+            "new_mime": FORGOTTEN if d.outcome == "sent" else None,
+            "new_digest": digests.get(d.message_id) if d.outcome == "sent" else None,
         }
         for d in deliveries
         if d.message_id in ids
@@ -386,6 +407,10 @@ def _mark(connection: Connection, ids: dict[str, int], deliveries: list[Delivery
             detail=bindparam("new_detail"),
             sent_at=func.coalesce(
                 bindparam("new_sent_at", type_=notice.c.sent_at.type), notice.c.sent_at
+            ),
+            mime=func.coalesce(bindparam("new_mime", type_=notice.c.mime.type), notice.c.mime),
+            digest=func.coalesce(
+                bindparam("new_digest", type_=notice.c.digest.type), notice.c.digest
             ),
         )
     )

@@ -56,6 +56,10 @@ def _sqlite_pragmas(wait_ms: int, dbapi_connection, _record) -> None:  # noqa: A
     # First: every statement below (and the WAL switch itself) may meet another writer.
     cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # What is deleted or emptied (a delivered notice's message, purged rows) is overwritten with
+    # zeros, not left readable in the file's free pages (some SQLite builds do so by default,
+    # others not).
+    cursor.execute("PRAGMA secure_delete=ON")
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:

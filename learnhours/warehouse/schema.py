@@ -199,7 +199,7 @@ notice = Table(
     Column("message_id", Text, nullable=False, unique=True),
     Column("to_address", Text, nullable=False),
     Column("subject", Text, nullable=False),
-    Column("mime", Text, nullable=False),
+    Column("mime", Text, nullable=False),  # the message while it may still go out; then ""
     Column("status", String(12), nullable=False),  # pending | sending | sent | failed
     Column("detail", Text, nullable=False, default=""),
     Column("attempts", Integer, nullable=False, default=0),
@@ -208,6 +208,9 @@ notice = Table(
     # never automatically; who and when are kept.
     Column("released_by", Text),
     Column("released_at", DateTime(timezone=True)),
+    # Revision 0012: a notice delivered keeps the sha256 of the bytes handed to the mail server,
+    # and its `mime` is emptied (names, 身分證字號, the workbook); one set aside is emptied too.
+    Column("digest", String(64)),
     UniqueConstraint("plan_id", "kind", "recipient_key", "stage", name="uq_notice_key"),
 )
 

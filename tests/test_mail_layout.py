@@ -284,3 +284,29 @@ def test_i17_3_a_summary_of_20000_units_shows_the_lowest_and_the_spread_as_bars(
     assert "全部 20000 個單位的達成率分布" in html
     spread = summaries.unit_overview(plan, units)["spread"]
     assert [w for _label, _n, w in spread] == [20, 20, 20, 60, 100]  # 1,818 … 9,091 units
+
+
+def test_every_mail_asks_auto_responders_not_to_answer_and_replies_reach_the_contact(
+    engine, tmp_path
+):
+    """Issue 30 point 7: 70 reminders must not bring 70 out-of-office replies to the sender; a
+    reply reaches the plan's contact (national.yaml's contact names hr@township.example)."""
+    backend, _a, _b = _unit_with_twins(engine, tmp_path)
+    kinds = {str(m["Subject"]).split("】")[0] for m in backend.outbox}
+    assert len(kinds) == 3  # reminders, the digest, the HR summary (with its workbook)
+    for message in backend.outbox:
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert message["X-Auto-Response-Suppress"] == "All"
+        assert message["Reply-To"] == "hr@township.example"
+
+
+def test_a_contact_without_an_address_gives_no_reply_to_and_the_failure_notice_is_automatic():
+    from learnhours.flows.failure import mail_admin
+    from learnhours.notifiers.render import contact_address
+
+    assert contact_address("人事室（分機 1234）") == ""
+    assert contact_address("人事室 王小姐 lin@township.example。") == "lin@township.example"
+    backend = MemoryBackend()
+    mail_admin("it@township.example", "national-2026", TODAY, "磁碟已滿", backend)
+    (notice,) = backend.outbox
+    assert notice["Auto-Submitted"] == "auto-generated" and notice["Reply-To"] is None

@@ -17,6 +17,7 @@ from learnhours.notifiers.render import (
     Templates,
     build_message,
     build_mime,
+    contact_address,
     new_message_id,
 )
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView
@@ -139,6 +140,11 @@ class Context:
     # goes without it. Never shown, never written into a mail or a log.
     workbook_password: str | None = field(default=None, repr=False)
 
+    @cached_property
+    def reply_to(self) -> str:
+        """The plan's contact's address, when the contact names one: replies reach a person."""
+        return contact_address(self.plan.reminders.contact)
+
     @cached_property  # one working-day walk per track and run, not per message
     def last_days(self) -> dict[str, date]:
         """Each track's last day to attend that is still registered by its deadline (H4)."""
@@ -213,9 +219,8 @@ def built(
     rendered once), and its Message-ID."""
     message_id = new_message_id(ctx.sender)
     if not attachments:
-        mime = build_mime(
-            sender=ctx.sender, to=to, subject=subject, text=text, html=html, message_id=message_id
-        )
+        mime = build_mime(sender=ctx.sender, to=to, subject=subject, text=text, html=html,
+                          message_id=message_id, reply_to=ctx.reply_to)  # fmt: skip
         return mime, message_id
     message = build_message(
         sender=ctx.sender,
@@ -225,6 +230,7 @@ def built(
         html=html,
         message_id=message_id,
         attachments=attachments,
+        reply_to=ctx.reply_to,
     )
     return message.as_bytes(policy=SMTP), message_id
 

@@ -116,6 +116,20 @@ def valid_address(value: str | None) -> str:
     return text
 
 
+# Every notice is machine-sent: out-of-office replies and read receipts must not answer it
+# (RFC 3834; Exchange and Outlook read X-Auto-Response-Suppress). 70 reminders would else
+# bring 70 auto-replies to the sender's mailbox.
+AUTOMATIC = (("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"))
+_IN_TEXT = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def contact_address(contact: str) -> str:
+    """The address a plan's contact names (`人事室 王小姐（分機 1234，hr@township.example）`), for
+    a reply to reach a person; "" when it names none."""
+    found = _IN_TEXT.search(contact or "")
+    return found.group().rstrip(".") if found else ""
+
+
 def new_message_id(sender: str) -> str:
     return make_msgid(domain=_domain(sender))
 
@@ -134,14 +148,20 @@ def build_message(
     html: str,
     message_id: str,
     attachments: tuple[Attachment, ...] = (),
+    reply_to: str = "",
 ) -> EmailMessage:
-    """A multipart/alternative message (text + HTML) with optional attachments."""
+    """A multipart/alternative message (text + HTML) with optional attachments; automatic, so
+    no auto-reply answers it; `reply_to`: where a reply goes instead of the sender."""
     message = EmailMessage()
     message["From"] = _sender(sender)
     message["To"] = valid_address(to)
+    if reply_to:
+        message["Reply-To"] = valid_address(reply_to)
     message["Subject"] = clean_line(subject, "主旨")
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = clean_line(message_id, "Message-ID")
+    for name, value in AUTOMATIC:
+        message[name] = value
     message.set_content(text, charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     for item in attachments:
@@ -155,7 +175,7 @@ def build_message(
 
 
 def build_mime(
-    *, sender: str, to: str, subject: str, text: str, html: str, message_id: str
+    *, sender: str, to: str, subject: str, text: str, html: str, message_id: str, reply_to: str = ""
 ) -> bytes:
     """The same text + HTML message as `build_message`, written straight to wire bytes (CRLF).
 
@@ -166,9 +186,11 @@ def build_mime(
     head = [
         f"From: {encoded_sender(sender)}",
         f"To: {valid_address(to)}",
+        *([f"Reply-To: {valid_address(reply_to)}"] if reply_to else []),
         f"Subject: {encoded_words(clean_line(subject, '主旨'))}",
         f"Date: {formatdate(localtime=True)}",
         f"Message-ID: {clean_line(message_id, 'Message-ID')}",
+        *(f"{name}: {value}" for name, value in AUTOMATIC),
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]

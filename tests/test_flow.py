@@ -141,6 +141,9 @@ def test_missing_inbox_fails_the_run_naming_the_folder(prefect_harness, tmp_path
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     state = _nightly(tmp_path, inbox=tmp_path / "no-such-inbox")
     assert state.is_failed() and "no-such-inbox" in state.message
+    # A settings mistake said as one (issue 30 point 6), before any step: not a failed step
+    # whose traceback fills the worker's log.
+    assert state.message.startswith("設定錯誤：收件資料夾") and "（設定 inbox）" in state.message
 
 
 @pytest.mark.slow

@@ -213,3 +213,22 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- the first night (point 6) --------------------------------------------------------------
+
+
+def test_run_with_a_missing_inbox_is_a_settings_error_naming_the_folder(office, capsys):
+    (office / "inbox").rmdir()
+    assert main(["run", "--as-of", TODAY.isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"設定錯誤：收件資料夾 {office / 'inbox'} 不存在（設定 inbox）")
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_first_night_of_a_new_office_on_an_empty_inbox_succeeds(
+    prefect_harness, office, capsys
+):
+    assert main(["run", "--as-of", TODAY.isoformat()]) == 0
+    assert '"files": 0' in capsys.readouterr().out

@@ -273,6 +273,7 @@ def _night(
     night: steps.Night | None = None
     portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
     try:
+        steps.inbox_folder(settings)  # a settings mistake, said as such: not a failed step
         night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
         for warning in night.warnings:
             logger.warning(warning)

@@ -149,6 +149,19 @@ def ingest_paths(
     return reports
 
 
+def inbox_folder(settings: Settings) -> Path:
+    """The folder the night ingests; SettingsError naming it when it is missing or not a folder,
+    said when a run starts rather than as a failed step (nothing to load in it is no failure)."""
+    inbox = settings.inbox
+    if not inbox.is_dir():
+        what = "不是資料夾" if inbox.exists() else "不存在"
+        raise SettingsError(
+            f"收件資料夾 {inbox} {what}（設定 inbox）：請建立它（learnhours init 建立的辦公室資料夾"
+            "已有 inbox/），或把設定 inbox 改成名冊與匯出檔所在的資料夾"
+        )
+    return inbox
+
+
 def roster_codes(settings: Settings) -> CodeTables:
     """The shipped roster code tables with the office's (setting roster_codes) over them."""
     try:

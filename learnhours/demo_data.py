@@ -120,8 +120,18 @@ class Sample:
     records: list[dict[str, object]] = field(default_factory=list)
 
 
-def build_sample(year: int, as_of: date, *, people: int = 200, seed: int = 115) -> Sample:
+def build_sample(
+    year: int,
+    as_of: date,
+    *,
+    people: int = 200,
+    seed: int = 115,
+    email_domain: str = "township.example",
+) -> Sample:
     """A deterministic agency: most complete, some short, a few exempt, one duplicate-prone course.
+
+    Its staff's addresses are in `email_domain`: a reserved name (RFC 2606) for the demo, which a
+    real mail server refuses to send to (a test over a loopback server names another).
 
     The agency and its whole year of courses depend only on `year` and `seed`; `as_of` only decides
     which courses are registered by then (3 days after they end). So demos run on different days
@@ -149,7 +159,7 @@ def build_sample(year: int, as_of: date, *, people: int = 200, seed: int = 115) 
         if index == 23:
             leave_from, leave_to = roc_text(date(year - 1, 12, 1)), roc_text(date(year + 1, 1, 31))
         name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))
-        email = "" if index % 41 == 13 else f"staff{index:03d}@township.example"
+        email = "" if index % 41 == 13 else f"staff{index:03d}@{email_domain}"
         sample.roster.append(
             dict(
                 zip(

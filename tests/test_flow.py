@@ -31,6 +31,15 @@ def _nightly(tmp_path, **kwargs):
     return nightly(**kwargs, return_state=True)
 
 
+def _real_addresses(monkeypatch) -> None:
+    """Over a real mail server the shipped plan's reserved .example sender and HR are refused
+    (issue 30 point 3): the settings name others, as an office's do."""
+    from tests.factories import SMTP_HR, SMTP_SENDER
+
+    monkeypatch.setenv("LEARNHOURS_MAIL_FROM", SMTP_SENDER)
+    monkeypatch.setenv("LEARNHOURS_HR_ADDRESSES", SMTP_HR)
+
+
 def _runs(url: str) -> list[tuple]:
     with connect(url).connect() as connection:
         return connection.execute(
@@ -192,7 +201,8 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
     monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}?timeout=3")
     monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
     monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@demo.gov.tw")
-    sample = build_sample(2026, AS_OF, people=20)
+    _real_addresses(monkeypatch)
+    sample = build_sample(2026, AS_OF, people=20, email_domain="example.gov.tw")
     write_inbox(sample, tmp_path / "inbox")
     state = _nightly(tmp_path)
     assert state.is_failed()
@@ -212,7 +222,8 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
 def test_some_recipients_refused_completes_saying_how_many_and_why(
     prefect_harness, tmp_path, monkeypatch
 ):
-    sample = build_sample(2026, AS_OF, people=20)
+    _real_addresses(monkeypatch)
+    sample = build_sample(2026, AS_OF, people=20, email_domain="example.gov.tw")
     write_inbox(sample, tmp_path / "inbox")
     refused = sorted(r["電子郵件"] for r in sample.roster if r["電子郵件"])[:2]
     handler = Recorder(refuse={a: "550 5.1.1 No such user" for a in refused})

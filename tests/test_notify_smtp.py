@@ -14,12 +14,21 @@ from learnhours.notifiers.backends import SmtpBackend, parse_smtp_url
 from learnhours.plans import find_plan
 from learnhours.steps import send_plan
 from learnhours.warehouse.schema import notice
-from tests.factories import MAIL, export_file, new_id, person, record, roster_file, unlocked
+from tests.factories import (
+    SMTP_HR,
+    SMTP_MAIL,
+    export_file,
+    new_id,
+    person,
+    record,
+    roster_file,
+    unlocked,
+)
 from tests.test_mail_backends import Recorder, smtp_server
 
 PLAN = "national-2026"
 TODAY = date(2026, 11, 23)  # stage 30 of national-2026
-HR = "hr@township.example"
+HR = SMTP_HR
 
 
 def _warehouse(engine, tmp_path, n: int = 5) -> list[str]:
@@ -37,7 +46,7 @@ def _warehouse(engine, tmp_path, n: int = 5) -> list[str]:
 
 def _run(engine, tmp_path, port: int):
     backend = SmtpBackend(parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=10"), local_hostname="t")
-    return send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
+    return send_plan(engine, find_plan(PLAN), TODAY, SMTP_MAIL, backend=backend)
 
 
 def _ledger(engine) -> Counter:

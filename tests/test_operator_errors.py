@@ -22,7 +22,7 @@ from learnhours.cli.output import printable
 from learnhours.cli.run import _RunErrorsInTheLog
 from learnhours.ingest import ingest_file
 from learnhours.warehouse.schema import notice
-from tests.factories import export_file, new_id, person, record, roster_file
+from tests.factories import SMTP_HR, SMTP_SENDER, export_file, new_id, person, record, roster_file
 from tests.test_mail_backends import Recorder, smtp_server
 
 PLAN = "national-2026"
@@ -298,6 +298,9 @@ def test_i15_10_notify_fails_in_words_when_due_notices_stay_unsent(
     argv = ["--database-url", str(engine.url), "notify", "--plan", PLAN, "--as-of", AS_OF]
     with smtp_server(handler) as relay:
         monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{relay.port}?timeout=0.5")
+        # Not the shipped plan's reserved addresses: a real send refuses them (issue 30 point 3).
+        monkeypatch.setenv("LEARNHOURS_MAIL_FROM", SMTP_SENDER)
+        monkeypatch.setenv("LEARNHOURS_HR_ADDRESSES", SMTP_HR)
         code = main(argv)
         out = capsys.readouterr()
         left = _pending(engine)

@@ -112,9 +112,7 @@ def _run_errors_said_once(verbose: bool) -> Iterator[None]:
 def cmd_run(args: argparse.Namespace) -> int:
     given, settings = _for_the_run(args, inbox=args.inbox, outbox=args.outbox)
     settings.mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
-    from learnhours import steps
-
-    steps.inbox_folder(settings)
+    _refused_before_the_run(args, settings)
     code, summary = _run_flow(
         args,
         given,
@@ -127,6 +125,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     return code
+
+
+def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> None:
+    """What the flow refuses before judging any plan, asked first on the warehouse as it is, so
+    that it is exit 2 and a sentence rather than a failed run: a missing inbox, two open plans
+    binding one person, real mail to a placeholder. (The flow asks again after its ingest.)"""
+    from learnhours import steps
+    from learnhours.plans import Catalog, PlanError
+    from learnhours.taipei import taipei_today
+
+    steps.inbox_folder(settings)
+    try:
+        night = steps.tonight(Catalog.read(settings.plans_dir), args.plan,
+                              args.as_of or taipei_today())  # fmt: skip
+    except PlanError:
+        return  # the run says it, failing, as it always has
+    steps.refuse_unsafe_night(_engine(args), night, steps.Mail.of(settings))
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -285,6 +285,8 @@ def _night(
             if fetch and (window := steps.fetch_range(night, as_of)):
                 portal = _fetched(run, profile, portal_url, polite, window, logger)
             files = ingest_inbox(run)
+        # Refused before any plan is judged, on the roster just read: nothing sent at all.
+        steps.refuse_unsafe_night(engine, night, mail)
         # One lock per plan: two plans' runs never block each other; a second run of the same
         # plan leaves it to the first and says so.
         plans, finals, locked = [], [], []

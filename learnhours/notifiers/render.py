@@ -107,7 +107,7 @@ def clean_line(value: str, what: str) -> str:
 
 
 def valid_address(value: str | None) -> str:
-    """One plain address (`lin@example.gov.tw`), or HeaderInjection saying what is wrong with it."""
+    """One plain address (`lin@township.example`), or HeaderInjection saying what is wrong with it."""
     text = clean_line((value or "").strip(), "電子郵件地址")
     if not text:
         raise HeaderInjection(NO_ADDRESS)

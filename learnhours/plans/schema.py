@@ -295,7 +295,7 @@ class Reminders(_Strict):
     freshness_days: int = Field(default=7, ge=0)
     links: list[Link] = []
     contact: str = "人事室"
-    # Who every mail comes from, e.g. `人事室 <hr@city.gov.tw>` (LEARNHOURS_MAIL_FROM overrides it):
+    # Who every mail comes from, e.g. `人事室 <hr@township.example>` (LEARNHOURS_MAIL_FROM overrides it):
     # required, for without it no reminder can go out.
     sender: str
     hr_addresses: list[str] = []
@@ -312,7 +312,7 @@ class Reminders(_Strict):
         address = pairs[0][1] if len(pairs) == 1 else ""
         if "@" not in address or "." not in address.rpartition("@")[2] or "\n" in sender:
             raise ValueError(
-                f"寄件者應為一個電子郵件地址，如「人事室 <hr@city.gov.tw>」，但寫的是「{sender}」"
+                f"寄件者應為一個電子郵件地址，如「人事室 <hr@township.example>」，但寫的是「{sender}」"
             )
         return sender
 

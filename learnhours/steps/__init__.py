@@ -28,6 +28,7 @@ from learnhours.steps.judging import (
 )
 from learnhours.steps.mail import Mail, NoSender
 from learnhours.steps.night import Night, fetch_range, final_due_on, tonight
+from learnhours.steps.preflight import refuse_unsafe_night
 from learnhours.steps.sending import (
     Job,
     PartReport,
@@ -65,6 +66,7 @@ __all__ = [
     "judge_part",
     "look_in",
     "portal_profile",
+    "refuse_unsafe_night",
     "rejections_of",
     "roster_codes",
     "send_plan",

@@ -70,6 +70,27 @@ class Mail:
     def hr(self, plan: Plan) -> tuple[str, ...]:
         return self.hr_addresses or tuple(a for a in plan.reminders.hr_addresses if a)
 
+    def refuse_placeholders(self, engine: Engine, plans: Iterable[Plan]) -> None:
+        """Before a real send (SMTP): PlaceholderAddress when a sender or recipient of these
+        plans is a reserved or demo address, naming the plan field, setting or roster column."""
+        from learnhours.steps.placeholders import refuse_placeholders
+
+        plans = list(plans)
+        setting = "設定 mail_from（LEARNHOURS_MAIL_FROM）"
+        senders = {p.id: (self.sender(p), setting if (self.mail_from or "").strip() else
+                          f"計畫 {p.id} 的 reminders.sender") for p in plans}  # fmt: skip
+        setting = "設定 hr_addresses（LEARNHOURS_HR_ADDRESSES）"
+        hr = {p.id: (self.hr(p), setting if self.hr_addresses else
+                     f"計畫 {p.id} 的 reminders.hr_addresses") for p in plans}  # fmt: skip
+        refuse_placeholders(engine, plans, sender_of=senders, hr_of=hr)
+
+    @property
+    def real(self) -> bool:
+        """Whether the settings send mail to a real mail server (SMTP), not to files."""
+        from learnhours.notifiers.backends.config import checked
+
+        return checked(self.delivery) is not None
+
     def context(
         self,
         plan: Plan,

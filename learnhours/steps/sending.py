@@ -190,6 +190,8 @@ def send_plan(
         raise PlanError(f"計畫 {plan.id} 自 {plan.period.start.isoformat()} 才開始：不寄任何通知")
     final = plan.period.end < today
     backend = None if dry_run else (backend or mail.backend())
+    if backend is not None and backend.name == "smtp":  # real mail: never to a placeholder
+        mail.refuse_placeholders(engine, [plan])
     fresh = freshness(engine, plan, today)
     headcounts = Counter(m.agency_key for m in bound_members(engine, plan))
     ctx = mail.context(plan, today, fresh.data_through, "" if final else fresh.stale,

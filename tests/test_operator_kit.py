@@ -121,7 +121,7 @@ def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
     # An empty value is no setting to learnhours (nor, in environment.d, to the generator).
     assert _read_by_systemd(path, tmp_path) == {k: v for k, v in bash.items() if v}
     if name == "learnhours.env.example":
-        assert bash["LEARNHOURS_MAIL_FROM"] == "人事室 <hr@example.gov.tw>"
+        assert bash["LEARNHOURS_MAIL_FROM"] == "人事室 <hr@township.example>"
     else:
         assert bash["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == '["events","flow_runs"]'
 

@@ -172,8 +172,9 @@ def test_explain_and_the_reminder_show_the_reduced_minimum(engine, tmp_path):
         now, judged = plan_queries.standings(connection, plan, as_of, person_id=pid)
         rejected = rejections_of(connection, pid, who.name)
     (result,) = assess(plan, [who], now, judged, as_of)
-    # Three whole months (October to December) of twelve: 18 × 3/12 = 4.5, down to 4 h.
-    assert (result.status, result.needed) == ("short", D(3))
+    # Three whole months (October to December) of twelve: 18 × 3/12 = 4.5, down to 4 h; the 8 h
+    # of first aid due after hire are total hours too: 8 needed.
+    assert (result.status, result.gaps["total"], result.needed) == ("short", D(3), D(8))
     text = "\n".join(explain(plan, pid, result, records, as_of, rejected))
     assert (
         "✗ 年度研習時數：1 / 4 小時，尚差 3 小時（到職 115年9月10日，應達 4 小時（18 × 3/12））"

@@ -22,6 +22,7 @@ from learnhours.notifiers.render import (
 )
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView
 from learnhours.taipei import roc
+from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.workdays import (
     current_stage,
     last_day_registered_in_time,
@@ -119,6 +120,16 @@ class Tonight:
     summary: str = "due"
     # A unit's ledger key -> how HR reads its digest's reader: `人事室（主管 陳課長）`.
     digest_labels: dict[str, str] = field(default_factory=dict)
+    # person id -> their stage tonight, for people with a deadline of their own (a requirement's,
+    # a due date after hire): they are reminded by it, not by their track's.
+    own_stages: dict[str, int | None] = field(default_factory=dict)
+
+    def stage_of(self, p: PersonResult) -> int | None:
+        """The person's stage tonight: their own deadline's, else their track's."""
+        key = p.member.person_id
+        if key in self.own_stages:
+            return self.own_stages[key]
+        return self.stages.get(p.track.id) if p.track else None
 
 
 def stage_name(stage: int) -> str:
@@ -158,6 +169,40 @@ class Context:
 
     def stage_of(self, track_id: str) -> int | None:
         return current_stage(self.plan.reminders.stages, self.last_days[track_id], self.today)
+
+    def last_day_for(self, p: PersonResult) -> date:
+        """The person's last day to attend: by their own deadline where they have one."""
+        assert p.track is not None
+        if p.deadline is None:
+            return self.last_days[p.track.id]
+        return last_day_registered_in_time(p.deadline, p.track.lag)
+
+    def stage_for(self, p: PersonResult) -> int | None:
+        """The person's stage tonight (their own deadline's, else their track's)."""
+        if p.track is None:
+            return None
+        if p.deadline is None:
+            return self.stages[p.track.id]
+        return current_stage(self.plan.reminders.stages, self.last_day_for(p), self.today)
+
+    def dates_for(self, p: PersonResult) -> dict[str, object]:
+        """The person's deadline in words: their own where they have one, else their track's."""
+        assert p.track is not None
+        if p.deadline is None:
+            return self.dates(p.track)
+        track = replace(p.track, deadline=p.deadline)
+        last = self.last_day_for(p)
+        channels = [
+            (CHANNEL_NAMES.get(channel, "其他管道"), roc(day), lag)
+            for channel, day, lag in last_days_by_channel(p.deadline, track.lags)
+        ]
+        return {
+            "deadline": roc(p.deadline),
+            "last_day": roc(last),
+            "too_late": roc(last + timedelta(days=1)),
+            "lag": track.lag,
+            "channels": channels,
+        }
 
     @property
     def stages(self) -> dict[str, int | None]:

@@ -149,8 +149,12 @@ def plan_tonight(
     `heads`: each unit's head (transforms.unit_heads), when the caller has worked them out.
     """
     done = done or {}
-    stages, stage = ctx.stages, ctx.stage
+    stages = ctx.stages
     short = [p for p in people if p.status == "short"]
+    own_stages = {p.member.person_id: ctx.stage_for(p) for p in short if p.deadline is not None}
+    stage = min(
+        (s for s in (*stages.values(), *own_stages.values()) if s is not None), default=None
+    )
     tonight = Tonight(
         stage=stage,
         last_day=ctx.last_day,
@@ -159,6 +163,7 @@ def plan_tonight(
         short_keys={p.member.person_id for p in short},
         met=sum(p.status == "met" for p in people),
         exempt=sum(p.status == "exempt" for p in people),
+        own_stages=own_stages,
     )
     if stage is None:
         return tonight
@@ -173,11 +178,11 @@ def plan_tonight(
                 mask_id(p.member.person_id),
             )
             for p in short
-            if p.track and stages[p.track.id] is not None
+            if tonight.stage_of(p) is not None
         )
         return tonight
     for p in short:
-        own = stages[p.track.id] if p.track else None
+        own = tonight.stage_of(p)
         if own is None:
             continue  # their track is in no stage tonight
         _add(
@@ -241,7 +246,7 @@ def reminder_words(tonight: Tonight, short: list[PersonResult], done: Done) -> d
     words = {}
     for p in short:
         key = p.member.person_id
-        stage = tonight.stages.get(p.track.id) if p.track else None
+        stage = tonight.stage_of(p)
         if stage is None:
             words[key] = "本階段不提醒"
         elif (key, stage) in drafted:
@@ -288,7 +293,7 @@ def _add(
 
 def reminder_message(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:
     assert p.track is not None  # only people of a track are reminded
-    last_day = ctx.last_days[p.track.id]
+    last_day = ctx.last_day_for(p)
     subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(last_day)}（含）以前完成"
     mime, message_id = message(
         ctx,
@@ -296,7 +301,7 @@ def reminder_message(ctx: Context, p: PersonResult, stage: int, to: str) -> tupl
         subject,
         "reminder",
         (),
-        **ctx.dates(p.track),
+        **ctx.dates_for(p),
         track=p.track if len(ctx.plan.track_views) > 1 else None,
         person=p.member,
         needed=plain(p.needed),

@@ -93,7 +93,7 @@ def unreminded(
     by_reason: dict[str, list[str]] = {}
     for p in short:
         key = p.member.person_id
-        stage = tonight.stages.get(p.track.id) if p.track else None
+        stage = tonight.stage_of(p)
         if stage is None:
             track = p.track.name if p.track else ""
             by_reason.setdefault(f"所屬組別（{track}）今晚不在提醒階段", []).append(_who(p))

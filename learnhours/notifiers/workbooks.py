@@ -131,7 +131,7 @@ def record_table(
         if not mine:
             rows.append([*who, None, "（沒有任何學習紀錄）"])
         for r in mine:
-            v = judge_record(ctx.plan, r, ctx.today, p.track)
+            v = judge_record(ctx.plan, r, ctx.today, p.track, p.member)
             rows.append(
                 [
                     *who,

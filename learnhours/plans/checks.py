@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 from learnhours.plans.conditions import Condition, Person, all_hold
-from learnhours.plans.prorate import ProRata, Reduction
+from learnhours.plans.prorate import ProRata, Reduction, add_months
+
+ONE_DAY = timedelta(days=1)
 
 # The channels records come through, as a clerk knows them (plans.schema: lags per channel).
 CHANNEL_NAMES = {
@@ -67,6 +69,44 @@ class Check:
     excused_by: str | None = None
     # An excuser: named courses whose hours excuse a requirement; not a requirement itself.
     excuser: bool = False
+    deadline: date | None = None  # its own deadline: records count up to it
+    hire_years: int | None = None  # counted over N-year windows from the hire date
+    due_after: tuple[int, int] | None = None  # (months, days) after the hire date: new hires only
+    period: tuple[date, date] | None = None  # the plan's period (who is a new hire)
+
+    @property
+    def per_person(self) -> bool:
+        """Whether its window is each person's own (from their hire date)."""
+        return self.hire_years is not None or self.due_after is not None
+
+    def window(self, person: object, as_of: date) -> tuple[date, date] | None:
+        """The person's own window for a per-person requirement: the N-year window from the hire
+        date holding `as_of` (the first, before it starts), or hire date to due date; None when
+        it does not bind them (no hire date; not hired in the period, for a due date)."""
+        hired = getattr(person, "hired_on", None)
+        if hired is None:
+            return None
+        if self.hire_years is not None:
+            step = 12 * self.hire_years
+            k = max(0, ((as_of.year - hired.year) * 12 + as_of.month - hired.month) // step + 1)
+            while k > 0 and add_months(hired, k * step) > as_of:
+                k -= 1
+            return add_months(hired, k * step), add_months(hired, (k + 1) * step) - ONE_DAY
+        if self.due_after is not None and self.period is not None:
+            months, days = self.due_after
+            start, end = self.period
+            due = add_months(hired, months) + timedelta(days=days) - ONE_DAY
+            if due < start or hired > end:
+                return None
+            return hired, due
+        return None
+
+    def due_on(self, person: Person, as_of: date) -> date | None:
+        """The requirement's own deadline for the person, if it has one."""
+        if self.per_person:
+            found = self.window(person, as_of)
+            return found[1] if found else None
+        return self.deadline
 
     @property
     def key(self) -> str:
@@ -121,9 +161,13 @@ class Check:
 
     def personal(self) -> bool:
         """Whether the figures depend on more than the 主管 flag (conditions, service dates)."""
-        return bool(self.minimum_when or self.applies_to or self.prorata)
+        return bool(self.minimum_when or self.applies_to or self.prorata or self.due_after)
 
     def applies(self, person: Person) -> bool:
+        if self.due_after is not None:
+            end = self.period[1] if self.period else date.max
+            if self.window(person, end) is None:
+                return False  # not a new hire of the period: the training was due before it
         return all_hold(self.applies_to, person)
 
     def alternative(self, person: Person | None) -> MinimumWhen | None:
@@ -252,6 +296,12 @@ def checks_of(
                 except_name_contains=tuple(r.except_name_contains),
                 parent_cap=Decimal(0) if r.outside_parent else r.parent_cap,
                 excused_by=_excuser_id(r),
+                deadline=r.deadline,
+                hire_years=r.hire_window.years if r.hire_window else None,
+                due_after=(r.due_after_hire.months or 0, r.due_after_hire.days or 0)
+                if r.due_after_hire else None,
+                period=(period_start, period_end)
+                if period_start is not None and period_end is not None else None,
             )
         )  # fmt: skip
         e = r.excused_by

@@ -106,6 +106,10 @@ def inconsistencies(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             for t, track in tracks
             for f in ("deadline", "judge_date", "counted_until")
         ]
+        for track_loc, reqs in [(("requirements",), data.get("requirements")),
+                                *((("tracks", t, "requirements"), track.get("requirements"))
+                                  for t, track in tracks)]:  # fmt: skip
+            dated += [((*at, "deadline"), req.get("deadline")) for at, req in _requirements(reqs, track_loc)]
         for loc, value in dated:
             day = _day(value)
             if day and not start <= day <= end:

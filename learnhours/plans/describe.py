@@ -46,6 +46,13 @@ def _what(c: Check) -> str:
         text += "，只計" + "、".join(CHANNEL_NAMES[p] for p in sorted(c.platforms)) + "的紀錄"
     if c.years > 1:
         text += f"，計算 {c.years} 年"
+    if c.deadline is not None:
+        text += f"，期限 {roc(c.deadline)}"
+    if c.hire_years is not None:
+        text += f"，自各人到職日起每 {c.hire_years} 年計算"
+    if c.due_after is not None:
+        months, days = c.due_after
+        text += f"，本期間新到職者於到職後 {f'{months} 個月' if months else f'{days} 天'}內完成"
     return text
 
 

@@ -231,6 +231,25 @@ class Excuse(_Strict):
         return self
 
 
+class HireWindow(_Strict):
+    """Counted over windows of this many years from each person's hire date (到職日期)."""
+
+    years: int = Field(ge=1, le=10)
+
+
+class DueAfterHire(_Strict):
+    """Due within this many months (or days) of the hire date: people hired in the period only."""
+
+    months: int | None = Field(default=None, ge=1)
+    days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> DueAfterHire:
+        if (self.months is None) == (self.days is None):
+            raise ValueError("寫 months 或 days 其中一項，如 {months: 3}")
+        return self
+
+
 def _excuse(value: object) -> object:
     return {"requirement": value} if isinstance(value, str) else value
 
@@ -258,6 +277,22 @@ class Requirement(_Strict):
     outside_parent: bool = False
     # Met without hours when this is done (another requirement, or named courses' hours).
     excused_by: Annotated[Excuse | None, BeforeValidator(_excuse)] = None
+    # Its own deadline (records count up to it; reminders count down to it), or a window per
+    # person: N years from the hire date, or due within N months of it.
+    deadline: date | None = None
+    hire_window: HireWindow | None = None
+    due_after_hire: DueAfterHire | None = None
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> Requirement:
+        written = [f for f in ("deadline", "hire_window", "due_after_hire") if getattr(self, f)]
+        if len(written) > 1:
+            raise _located(f"deadline、hire_window、due_after_hire 只能寫一項，但寫了 {'、'.join(written)}",
+                           written[1])  # fmt: skip
+        if written and self.years > 1:
+            raise _located("years 是依曆年計算的期間，不能與 deadline、hire_window、due_after_hire 並寫",
+                           written[0])  # fmt: skip
+        return self
     years: int = Field(default=1, ge=1, le=10)  # counted over this many years, the plan's last
     minimum: RoleHours
     # What the penalty clause checks, when it differs from the yearly target (Z4).

@@ -272,8 +272,9 @@ def judge_part(
         if job.final:
             tonight = Tonight(None, ctx.last_day, "")
         else:
+            own = {ctx.stage_for(p) for p in result.people if p.status == "short" and p.deadline}
             done = {(kind, stage): ledger.already_noticed(connection, plan.id, kind, stage)
-                    for stage in {s for s in ctx.stages.values() if s is not None}
+                    for stage in {s for s in (*ctx.stages.values(), *own) if s is not None}
                     for kind in ("reminder", "digest")}  # fmt: skip
             tonight = plan_tonight(ctx, result.people, result.units, done, heads)
     report = _figures(result, part)
@@ -334,8 +335,7 @@ def _short_by_stage(people: list[PersonResult], tonight: Tonight) -> dict[int | 
     groups: dict[int | None, set[str]] = {}
     for p in people:
         if p.status == "short":
-            stage = tonight.stages.get(p.track.id) if p.track else None
-            groups.setdefault(stage, set()).add(p.member.person_id)
+            groups.setdefault(tonight.stage_of(p), set()).add(p.member.person_id)
     return groups
 
 
@@ -350,7 +350,7 @@ def _summaries(
 ) -> tuple[summary_facts.Ledgered, list[Draft]]:
     """The part's summaries to the readers still owed them: each agency's (its people only),
     or a plan of one agency's; and what was read for them."""
-    stages = [s for s in tonight.stages.values() if s is not None]
+    stages = [s for s in (*tonight.stages.values(), *tonight.own_stages.values()) if s is not None]
     since = None if job.final else job.started
     got = summary_facts.gather(connection, result.plan, stages, since, share=result.share)
     drafts: list[Draft] = []

@@ -79,6 +79,9 @@ class PersonResult:
     track: TrackView | None = None
     total: Decimal = ZERO  # every counted hour, whatever the requirements
     excused: frozenset[str] = frozenset()  # requirements excused (excused_by): none owed
+    # The person's own deadline where a short requirement of theirs has one sooner than the
+    # track's (a requirement's deadline, a due date after hire): what reminders count down to.
+    deadline: date | None = None
 
     @property
     def outcome(self) -> str:
@@ -189,6 +192,7 @@ class Nesting:
     excuses: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)
     # (holder, capped) -> (Standing key of the capped one's hours toward it, the cap).
     rooms: dict[tuple[str, str], tuple[str, Decimal]] = field(default_factory=dict)
+    dated: tuple[Check, ...] = ()  # requirements with a deadline of their own
 
     @classmethod
     def of(cls, checks: Sequence[Check], excusers: Sequence[Check] = ()) -> Nesting:
@@ -214,7 +218,8 @@ class Nesting:
             for holder, inside in cover.caps.items()
             for c in inside
         }
-        return cls(kids, top, cover, personal, keys, rows, excuses, rooms)
+        dated = tuple(c for c in checks if c.deadline is not None or c.per_person)
+        return cls(kids, top, cover, personal, keys, rows, excuses, rooms, dated)
 
     def needed(
         self, gaps: Mapping[str, Decimal], held: Mapping[str, Decimal] | None = None
@@ -379,6 +384,9 @@ class _Judging:
             hours=hours,
             gaps=gaps,
             needed=ZERO if met or reason else nesting.needed(gaps, held),
+            deadline=None if met or reason or not nesting.dated else _own_deadline(
+                nesting, track, m, gaps, self.as_of
+            ),
             bundle_done=bundle_done,
             exempt_reason=reason,
             judged_hours=judged_hours,
@@ -393,6 +401,18 @@ class _Judging:
         if not reason and plan.outcomes:
             result.outcomes = _outcomes(plan, result, self.as_of)
         return result
+
+
+def _own_deadline(
+    nesting: Nesting, track: TrackView, m: Member, gaps: Mapping[str, Decimal], as_of: date
+) -> date | None:
+    """The soonest deadline still ahead among the person's short requirements, when one of
+    their own (not the track's) is it."""
+    own = {c.id: c.due_on(m, as_of) for c in nesting.dated}
+    days = [own.get(rid) or track.deadline for rid, gap in gaps.items() if gap > 0]
+    ahead = [d for d in days if d >= as_of]
+    soonest = min(ahead) if ahead else None
+    return soonest if soonest is not None and soonest != track.deadline else None
 
 
 def assess_person(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from learnhours.plain_hours import plain
 from learnhours.plans import CHANNEL_NAMES, CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
 from learnhours.plans.checks import HypotheticalRecord, record_counts
+from learnhours.plans.conditions import Person
 from learnhours.taipei import roc
 from learnhours.transforms.compliance import PersonResult
 from learnhours.transforms.ids import mask_id
@@ -83,11 +84,22 @@ def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
 
 
 def judge_record(
-    plan: Plan, r: StoredRecord, as_of: date, track: TrackView | None = None
+    plan: Plan,
+    r: StoredRecord,
+    as_of: date,
+    track: TrackView | None = None,
+    person: Person | None = None,
 ) -> RecordVerdict:
-    """Rules 2-4 for one record, in words; `track`: the person's (its window and figures)."""
+    """Rules 2-4 for one record, in words; `track`: the person's (its window and figures);
+    `person`: theirs, for requirements counted over their own window (from the hire date)."""
     track = track or plan.track_views[0]
     start = window_start(plan.period.start, max((c.years for c in track.checks), default=1))
+    spans = {
+        c.id: c.window(person, as_of) if person is not None else None
+        for c in track.checks
+        if c.per_person
+    }
+    start = min([start, *(s[0] for s in spans.values() if s is not None)])
     until = min(track.counted_until, plan.period.end)
     if not start <= r.end_date <= plan.period.end:
         why = f"課程結束日 {roc(r.end_date)} 不在計畫期間（{roc(plan.period.start)}至{roc(plan.period.end)}）"
@@ -107,7 +119,15 @@ def judge_record(
         names = []
         left_out = []
         for c in track.checks:
-            if r.end_date < window_start(plan.period.start, c.years):
+            if c.per_person:
+                span = spans[c.id]
+                if span is None or not span[0] <= r.end_date <= span[1]:
+                    continue
+            elif r.end_date < window_start(plan.period.start, c.years):
+                continue
+            if c.deadline is not None and r.end_date > c.deadline:
+                if record_counts(c, checks, seen):
+                    left_out.append(f"不計入{c.name}：在其期限 {roc(c.deadline)} 之後")
                 continue
             if not record_counts(c, checks, seen):
                 away = c.by_whom(r.organizer, channel)
@@ -200,7 +220,8 @@ def explain(
         lines.append(
             f"組別：{track.name}（採計至 {roc(track.counted_until)}，期限 {roc(track.deadline)}）"
         )
-    verdicts = [judge_record(plan, r, as_of, track) for r in records]
+    member = result.member if result else None
+    verdicts = [judge_record(plan, r, as_of, track, member) for r in records]
     counted = [v for v in verdicts if not v.why_not]
     lines.append("")
     lines.append(f"採計的紀錄（{len(counted)} 筆）：")
@@ -251,6 +272,21 @@ def _rejected(rejected: PersonRejections) -> list[str]:
     return lines
 
 
+def _own_window_words(c: Check, p: PersonResult, as_of: date) -> str:
+    """`（期限 115年9月30日）`, `（到職日起每 2 年：115年3月1日至117年2月28日）`,
+    `（到職後 3 個月內：115年9月10日至115年12月9日）`, or ""."""
+    if c.deadline is not None:
+        return f"（期限 {roc(c.deadline)}）"
+    span = c.window(p.member, as_of) if c.per_person else None
+    if span is None:
+        return ""
+    if c.hire_years is not None:
+        return f"（到職日起每 {c.hire_years} 年：{roc(span[0])}至{roc(span[1])}）"
+    months, days = c.due_after or (0, 0)
+    within = f"{months} 個月" if months else f"{days} 天"
+    return f"（到職後 {within}內：{roc(span[0])}至{roc(span[1])}）"
+
+
 def _excuse_words(c: Check, p: PersonResult) -> str:
     """What excused the requirement: `已完成「職前訓練」40 小時` or `已達成「職前訓練」`."""
     track = p.track
@@ -280,8 +316,9 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             continue
         if not c.applies(p.member):
             why = "、".join(x.text for x in c.applies_to)
+            whom = f"「{why}」者" if why else "計畫期間新到職者"
             lines.append(
-                f"{'  ' * (_depth(c, checks) + 1)}－ {c.name}：{plain(p.hours[c.id])} 小時（只適用於「{why}」者）"
+                f"{'  ' * (_depth(c, checks) + 1)}－ {c.name}：{plain(p.hours[c.id])} 小時（只適用於{whom}）"
             )
             continue
         gap = p.gaps[c.id]
@@ -297,6 +334,7 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
             line += f"，尚差 {plain(gap)} 小時"
         if c.years > 1:
             line += f"（計算 {c.years} 年：{roc(window_start(plan.period.start, c.years))}起）"
+        line += _own_window_words(c, p, as_of)
         reduction = c.reduction(supervisor, p.member)
         if reduction is not None:
             line += f"（{reduction.why}）"
@@ -322,6 +360,8 @@ def _missing(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
         lines.append("已達成本計畫的要求。")
     else:
         track = p.track or plan.track_views[0]
+        if p.deadline is not None:
+            track = replace(track, deadline=p.deadline)
         last_day = last_day_registered_in_time(track.deadline, track.lag)
         lines.append(f"合計至少還需 {plain(p.needed)} 小時（同一小時可同時計入多項要求）。")
         channels = last_days_by_channel(track.deadline, track.lags)

@@ -6,7 +6,7 @@ reads a plan."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from types import MappingProxyType
@@ -25,7 +25,8 @@ from sqlalchemy import (
     select,
 )
 
-from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, window_start
+from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
+from learnhours.plans.prorate import add_months
 from learnhours.transforms.compliance import ALL, Standing
 from learnhours.warehouse.roster_queries import of_agencies
 from learnhours.warehouse.schema import learning_record, person
@@ -158,7 +159,10 @@ def standings(
     layout: list[tuple[str, str, int]] = []  # (window, key, SUM column) of each figure
     for t, window, end in windows:
         for c in (*t.checks, *t.excusers):
+            if c.per_person:
+                continue  # each person's own window: summed apart (_per_person)
             start = window_start(plan.period.start, c.years)
+            own_end = end if c.deadline is None else min(end, c.deadline)
             condition = None if _every(c) else matches[c.key]
             value = _by_mode(hours, c.mode)
             inside = t.caps.get(c.id, ())
@@ -170,10 +174,10 @@ def standings(
                     part = case((or_(*capped[:i]), literal(ZERO)), else_=value) if i else value
                     layout.append(
                         (window, f"{c.key}>{x.id}",
-                         column(within(end, start, and_(matches[c.key], capped[i])), part))
+                         column(within(own_end, start, and_(matches[c.key], capped[i])), part))
                     )  # fmt: skip
                 value = case((or_(*capped), literal(ZERO)), else_=value)
-            layout.append((window, c.key, column(within(end, start, condition), value)))
+            layout.append((window, c.key, column(within(own_end, start, condition), value)))
         layout.append(
             (window, f"{t.id}/{ALL}", column(within(end, plan.period.start, None), hours))
         )
@@ -233,7 +237,73 @@ def standings(
                 {tid: row[i] == len(codes) for tid, i in judged_counts} if codes else _NO_BUNDLE,
             )
         judged[row[0]] = standing
+    if any(c.per_person for t in plan.track_views for c in t.checks):
+        _per_person(connection, plan, as_of, windows, now, judged, agencies, person_id)
     return now, judged
+
+
+def _per_person(
+    connection: Connection,
+    plan: Plan,
+    as_of: date,
+    windows: list[tuple[TrackView, str, date]],
+    now: dict[str, Standing],
+    judged: dict[str, Standing],
+    agencies: Sequence[str] | None,
+    person_id: str | None,
+) -> None:
+    """The requirements counted over each person's own window (from their hire date): their
+    records read with the hire date, each added up in Python within the person's window."""
+    hours = counted_hours(plan, zero_filtered=True)
+    matches = check_matches(plan)
+    own = [c for t in plan.track_views for c in t.checks if c.per_person]
+    lower = min(_earliest(c, plan, as_of) for c in own)
+    top = max(end for _t, _w, end in windows)
+    values = [case((matches[c.key], _by_mode(hours, c.mode)), else_=literal(ZERO)) for c in own]
+    query = (
+        select(lr.person_id, person.c.hired_on, lr.end_date, *values)
+        .join(person, person.c.person_id == lr.person_id)
+        .where(lr.end_date.between(lower, top), lr.zero_reason.is_(None), person.c.on_roster)
+        .where(or_(*(matches[c.key] for c in own)))
+    )
+    if agencies is not None:
+        query = query.where(of_agencies(agencies))
+    if person_id is not None:
+        query = query.where(lr.person_id == person_id)
+    ends = {(t.id, w): end for t, w, end in windows}
+    two = any(w == "judged" for _t, w, _e in windows)
+    spans: dict[tuple[str, str], tuple[date, date] | None] = {}
+    for pid, hired, day, *amounts in connection.execute(query):
+        for c, amount in zip(own, amounts, strict=True):
+            if not amount:
+                continue
+            if (pid, c.key) not in spans:
+                spans[(pid, c.key)] = c.window(_Hired(hired), as_of)
+            span = spans[(pid, c.key)]
+            if span is None or not span[0] <= day <= span[1]:
+                continue
+            gained = Decimal(str(amount)).quantize(CENT)
+            standing = now.setdefault(pid, Standing({}, _NO_BUNDLE))
+            if day <= ends[(c.track, "now")]:
+                standing.hours[c.key] = standing.hours.get(c.key, ZERO) + gained  # type: ignore[index]
+            was = judged.setdefault(pid, Standing({}, _NO_BUNDLE) if two else standing)
+            if was is not standing and day <= ends.get((c.track, "judged"), ends[(c.track, "now")]):
+                was.hours[c.key] = was.hours.get(c.key, ZERO) + gained  # type: ignore[index]
+
+
+class _Hired:
+    """A person as a window reads them: their hire date."""
+
+    def __init__(self, hired_on: date | None) -> None:
+        self.hired_on = hired_on
+
+
+def _earliest(check: Check, plan: Plan, as_of: date) -> date:
+    """The first day any person's window of the requirement can start."""
+    if check.hire_years is not None:
+        return add_months(as_of, -12 * check.hire_years)
+    months, days = check.due_after or (0, 0)
+    return add_months(plan.period.start, -months) - timedelta(days=days)
 
 
 _NO_BUNDLE: Mapping[str, bool] = MappingProxyType({})

@@ -119,6 +119,31 @@ class Settings(BaseModel):
         description="a Dask scheduler (`tcp://host:8786`) whose workers, on other machines, judge "
         "the shares; they need learnhours installed and the same settings (PostgreSQL, mail)",
     )
+    # How long what the product holds is kept (docs/privacy.md: each default and its reason);
+    # `learnhours purge` and the nightly run let go of what is older.
+    keep_inbox_days: int = Field(
+        30, ge=1, description="inbox files once loaded, counted from the last time their content "
+        "was delivered (the roster and contacts list in force stay)",
+    )
+    keep_source_rows_days: int = Field(
+        730, ge=1, description="each file's rows as delivered (`explain --source`), counted from "
+        "the file's last delivery",
+    )
+    keep_rejected_rows_days: int = Field(
+        730, ge=1, description="rows refused at load, counted from their file's last delivery"
+    )
+    keep_left_people_days: int = Field(
+        730, ge=1, description="people no longer on the roster, with their records, counted from "
+        "the last roster that listed them",
+    )
+    keep_notices_days: int = Field(
+        730, ge=400, description="notices delivered, set aside or refused (the record that a "
+        "person was reminded); at least 400, past any plan year, so none goes out twice",
+    )
+    keep_outbox_days: int = Field(400, ge=1, description="`.eml` files in the file outbox")
+    keep_run_logs_days: int = Field(
+        400, ge=1, description="`learnhours runs` and the entries of var/log/errors.log"
+    )
     # Where the settings came from: the project folder and the file, for messages.
     root: Path = Field(Path("."), exclude=True)
     config_file: Path | None = Field(None, exclude=True)
@@ -134,6 +159,11 @@ class Settings(BaseModel):
     @property
     def prefect_home(self) -> Path:
         return self.root / "var" / "prefect"
+
+    @property
+    def errors_log(self) -> Path:
+        """Where a command's unexpected errors are written in full, IDs masked."""
+        return self.root / "var" / "log" / "errors.log"
 
     def mail(self) -> MailSettings:
         """What the mail backends need (notifiers.backends.config), checked: a mistake in the

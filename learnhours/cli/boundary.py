@@ -109,8 +109,8 @@ def _write_details(exc: Exception, settings: Settings | None) -> Path | None:
 
     from learnhours.flows.failure import scrub
 
-    folder = (settings.root if settings is not None else Path.cwd()) / "var" / "log"
-    path = folder / "errors.log"
+    path = settings.errors_log if settings is not None else Path.cwd() / "var/log/errors.log"
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:

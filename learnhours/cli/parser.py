@@ -16,6 +16,7 @@ from learnhours.cli.ingest import cmd_fetch, cmd_ingest, cmd_rejected
 from learnhours.cli.init import cmd_init
 from learnhours.cli.notify import cmd_notices, cmd_notices_retry, cmd_notify
 from learnhours.cli.plans import cmd_plan_check, cmd_plans
+from learnhours.cli.purge import cmd_purge
 from learnhours.cli.run import cmd_run, cmd_runs, cmd_unlock
 from learnhours.cli.status import cmd_status, cmd_units
 
@@ -214,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", default="lifelong-portal", metavar="PROFILE", help="網站設定（sites/*.yaml）"
     )
+    p = add("purge", cmd_purge, "刪除超過保存期限的資料：已匯入的收件檔、原始資料列、離職人員、"
+            "已寄出的通知、郵件檔、執行紀錄（見 `docs/privacy.md`）")
+    p.add_argument("--dry-run", action="store_true", help="只列出會刪除多少；不刪除")
     p = add("runs", cmd_runs, "最近的夜間作業：開始、結束、結果、筆數、原因")
     p.add_argument("--last", type=int, default=10, metavar="N", help="列出幾筆（預設 10）")
     formats(p)

@@ -183,6 +183,19 @@ def close(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
 
 
 @task(cache_policy=NONE)
+def purge(run: Run, as_of: date) -> dict[str, int]:
+    """What the retention settings say is no longer kept, let go (docs/privacy.md): counts only.
+    Under the ingest lock, like `learnhours purge`: inbox files and their rows are ingest's."""
+    settings = run.settings
+    with run_lock_held(run.engine, INGEST, settings.ingest_wait_seconds):
+        done = steps.purge(run.engine, steps.Retention.of(settings), inbox=settings.inbox,
+                           outbox=settings.outbox, errors_log=settings.errors_log,
+                           today=as_of)  # fmt: skip
+    get_run_logger().info("retention: %s", {k: n for k, n in done.counts().items() if n} or "none")
+    return done.counts()
+
+
+@task(cache_policy=NONE)
 def publish(summary: dict[str, Any]) -> None:
     """The run summary and the unit rates as Prefect artifacts: counts and unit names, no IDs."""
     create_markdown_artifact(markdown=summary_markdown(summary), key="nightly-summary")
@@ -300,7 +313,8 @@ def _night(
             except RunLocked as exc:
                 logger.error("計畫 %s 今晚未處理：%s", p.id, exc)
                 locked.append(f"計畫 {p.id} 今晚未處理：{exc}")
-        summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals}
+        summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals,
+                   "purged": purge(run, as_of)}  # fmt: skip
         if portal:
             summary["portal"] = portal
         publish(summary)

@@ -4,7 +4,8 @@ Prefect flow both call (neither holds business logic).
 night (which plans tonight), inbox (fetch and ingest), sources (files' rows as given, for
 `explain`), judging (a plan's people judged, whole or a part of its agencies at a time), mail
 (who sends to whom), audiences (who reads which summary), sending (the one route that judges a
-plan and sends its mail, or says what it would send), closing (a closed year's final summary).
+plan and sends its mail, or says what it would send), closing (a closed year's final summary),
+purge (what is kept no longer than the retention settings say).
 """
 
 from learnhours.steps.inbox import (
@@ -29,6 +30,7 @@ from learnhours.steps.judging import (
 from learnhours.steps.mail import Mail, NoSender
 from learnhours.steps.night import Night, fetch_range, final_due_on, tonight
 from learnhours.steps.preflight import refuse_unsafe_night
+from learnhours.steps.purge import Purged, Retention, purge
 from learnhours.steps.sending import (
     Job,
     PartReport,
@@ -52,6 +54,8 @@ __all__ = [
     "PartReport",
     "PartRunner",
     "PlanReport",
+    "Purged",
+    "Retention",
     "agency_parts",
     "compute",
     "compute_in_parts",
@@ -66,6 +70,7 @@ __all__ = [
     "judge_part",
     "look_in",
     "portal_profile",
+    "purge",
     "refuse_unsafe_night",
     "rejections_of",
     "roster_codes",

@@ -127,6 +127,8 @@ def test_needed_hours_take_the_room_left_under_a_cap():
          r"requirements\[total\]\.parent_cap：只能寫在另一項要求底下"),
         (("excused_by: {name_contains: [職前訓練], hours: 40}", "excused_by: quailty"),
          r"requirements\[total\]\.requirements\[professional\]\.excused_by：沒有 id 為「quailty」的要求，是否為「quality」？"),
+        (("except_name_contains: [職前]", "except_name_contains: [職前, \"\"]"),
+         r"requirements\[total\]\.except_name_contains\[第 2 項\]：不可空白"),
         (("excused_by: {name_contains: [職前訓練], hours: 40}", "excused_by: {name_contains: [職前訓練]}"),
          r"requirements\[total\]\.requirements\[professional\]\.excused_by：excused_by 應寫 requirement"),
     ],

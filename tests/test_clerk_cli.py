@@ -330,7 +330,7 @@ def test_i16_3_a_new_empty_warehouse_is_never_passed_off_as_the_data(tmp_path, m
 
 COMMANDS = ("ingest", "rejected", "status", "units", "notify", "notices", "explain", "plans",
             "plan", "run", "runs", "unlock", "demo", "fetch", "db", "current", "init",
-            "doctor", "purge")  # fmt: skip
+            "doctor", "purge", "backup", "restore")  # fmt: skip
 
 
 def _ascii_words(text: str) -> list[str]:
@@ -350,7 +350,7 @@ def _ascii_words(text: str) -> list[str]:
     "command",
     [[], ["status"], ["units"], ["explain"], ["ingest"], ["notify"], ["notices"], ["notices", "retry"],
      ["plan", "check"], ["run"], ["runs"], ["demo"], ["fetch"], ["db", "upgrade"], ["unlock"],
-     ["init"], ["doctor"], ["purge"]],
+     ["init"], ["doctor"], ["purge"], ["backup"], ["restore"]],
     ids=lambda c: " ".join(c) or "learnhours",
 )  # fmt: skip
 def test_i16_8_help_is_in_chinese(command, capsys):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+from learnhours.cli.backup import cmd_backup, cmd_restore
 from learnhours.cli.db import cmd_db
 from learnhours.cli.demo import cmd_demo
 from learnhours.cli.doctor import cmd_doctor
@@ -218,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("purge", cmd_purge, "刪除超過保存期限的資料：已匯入的收件檔、原始資料列、離職人員、"
             "已寄出的通知、郵件檔、執行紀錄（見 `docs/privacy.md`）")
     p.add_argument("--dry-run", action="store_true", help="只列出會刪除多少；不刪除")
+    p = add("backup", cmd_backup, "把資料庫備份成一個只有擁有者可讀的檔案（含身分證字號，"
+            "見 `docs/privacy.md`）")
+    p.add_argument("dest", type=Path, metavar="DEST", help="備份檔名，或放備份的資料夾（依日期命名）")
+    p = add("restore", cmd_restore, "以備份檔取代資料庫的全部內容")
+    p.add_argument("source", type=Path, metavar="FILE", help="`learnhours backup` 產生的備份檔")
+    p.add_argument("--replace", action="store_true", help="資料庫已有資料時，確定以備份取代")
     p = add("runs", cmd_runs, "最近的夜間作業：開始、結束、結果、筆數、原因")
     p.add_argument("--last", type=int, default=10, metavar="N", help="列出幾筆（預設 10）")
     formats(p)

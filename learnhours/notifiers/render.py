@@ -22,6 +22,8 @@ from jinja2 import (
     select_autoescape,
 )
 
+from learnhours.notifiers.inline_css import InliningLoader
+
 log = logging.getLogger(__name__)
 
 # The templates an installation may override, by file name (docs/templates.md).
@@ -40,9 +42,12 @@ TEMPLATE_NAMES = (
 
 class Templates:
     """The mail templates: the shipped ones, each replaced by a file of the same name in
-    `folder` when there is one (an agency's own wording)."""
+    `folder` when there is one (an agency's own wording); the HTML ones with their styles
+    inlined as they are loaded (notifiers.inline_css), once per process."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, inline: bool = True) -> None:
+        """`inline` False: the HTML as written, its `<style>` in the head (what the benchmark
+        compares with)."""
         self.folder = folder
         shipped = PackageLoader("learnhours", "templates")
         loader = (
@@ -51,7 +56,7 @@ class Templates:
             else shipped
         )
         self.env = Environment(
-            loader=loader,
+            loader=InliningLoader(loader) if inline else loader,
             # The .txt alternatives are plain text: escaping them would show "&lt;" to people.
             autoescape=select_autoescape(["html"], default_for_string=False),
             undefined=StrictUndefined,

@@ -5,7 +5,7 @@ people of the plan (a misspelt variable fails here, at start-up, not in the nigh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -58,8 +58,9 @@ def check_templates(folder: Path | None, plans: Iterable[Plan]) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _trial(found: Templates, plan: Plan) -> list[str]:
-    """Render each kind of notice of `plan` with `found`; the problems met, in words."""
+def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[], object]]]:
+    """Each kind of notice of `plan` written with `found` on sample people, as (template, a call
+    that renders it): what a trial renders, and what a test can read."""
     stage = max(plan.reminders.stages)
     # A day of the plan's first reminder stage: the trial renders the same whatever the clock.
     today = max(plan.period.start, plan.period.end - timedelta(days=stage))
@@ -90,7 +91,7 @@ def _trial(found: Templates, plan: Plan) -> list[str]:
         "other_agency": [],
     }
     sent = ["同仁提醒（截止前 30 天）：1 封"]
-    tries = [
+    return [
         ("reminder", lambda: reminder_message(ctx, short[0], stage, "a@example.invalid")),
         ("digest", lambda: digest_message(ctx, units[0], judged, stage, judged[0],
                                           {p.member.person_id: "今晚已寄提醒" for p in short},
@@ -102,8 +103,12 @@ def _trial(found: Templates, plan: Plan) -> list[str]:
         ("rollup", lambda: rollup_drafts(ctx, hr, Rollup.of(agencies, {}, judged), quality,
                                          sent)),
     ]  # fmt: skip
+
+
+def _trial(found: Templates, plan: Plan) -> list[str]:
+    """Render each kind of notice of `plan` with `found`; the problems met, in words."""
     problems = []
-    for kind, attempt in tries:
+    for kind, attempt in sample_notices(found, plan):
         try:
             attempt()
         except (TemplateError, TypeError, ValueError, AttributeError) as exc:

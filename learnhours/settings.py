@@ -116,8 +116,22 @@ class Settings(BaseModel):
     )
     dask_address: str | None = Field(
         None,
-        description="a Dask scheduler (`tcp://host:8786`) whose workers, on other machines, judge "
+        description="a Dask scheduler (`tls://host:8786`) whose workers, on other machines, judge "
         "the shares; they need learnhours installed and the same settings (PostgreSQL, mail)",
+    )
+    dask_tls_ca_file: Path | None = Field(
+        None, description="the CA that signed the Dask scheduler's, workers' and this machine's "
+        "certificates (docs/privacy.md)",
+    )
+    dask_tls_cert_file: Path | None = Field(
+        None, description="this machine's certificate for the Dask cluster (PEM)"
+    )
+    dask_tls_key_file: Path | None = Field(
+        None, description="its private key (PEM), readable by the learnhours user only"
+    )
+    dask_plain_tcp: bool = Field(
+        False, description="accept a `tcp://` scheduler that is not on this machine: no "
+        "encryption and no login, for a network no one else can reach",
     )
     # How long what the product holds is kept (docs/privacy.md: each default and its reason);
     # `learnhours purge` and the nightly run let go of what is older.
@@ -195,7 +209,8 @@ class Settings(BaseModel):
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
 SECRET = frozenset({"smtp_password", "portal_password", "workbook_password"})
-_PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox", "templates_dir"})
+_PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox", "templates_dir",
+                    "dask_tls_ca_file", "dask_tls_cert_file", "dask_tls_key_file"})
 SETTING_NAMES = tuple(
     n for n in Settings.model_fields if n not in ("root", "config_file", "environ")
 )

@@ -161,22 +161,33 @@ def test_a_government_of_three_agencies_and_two_plans_in_one_nightly_run(
 
 
 @contextlib.contextmanager
-def _dask_cluster(workers: int):
+def _dask_cluster(workers: int, certs: dict[str, Path] | None = None):
     """A Dask scheduler and its workers as an operator starts them (`dask scheduler`, `dask
-    worker`), in processes of their own on loopback: the address is all the flow is given."""
+    worker`), in processes of their own on loopback: the address is all the flow is given.
+    With `certs` (tests.cluster_certificates), over TLS as docs/privacy.md sets it up."""
     port = _free_port()
     bin_dir = Path(sys.executable).parent
-    address = f"tcp://127.0.0.1:{port}"
+    tls: list[str] = []
+    security = None
+    if certs:
+        from distributed.security import Security
+
+        tls = ["--tls-ca-file", str(certs["ca"]), "--tls-cert", str(certs["node"]),
+               "--tls-key", str(certs["node_key"])]  # fmt: skip
+        security = Security(tls_ca_file=str(certs["ca"]), tls_client_cert=str(certs["client"]),
+                            tls_client_key=str(certs["client_key"]), require_encryption=True)  # fmt: skip
+    address = f"{'tls' if certs else 'tcp'}://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-dashboard"], **quiet)]  # fmt: skip
+                                   "--port", str(port), "--no-dashboard", *tls,
+                                   *(["--protocol", "tls"] if certs else [])], **quiet)]  # fmt: skip
     try:
         processes.append(subprocess.Popen([bin_dir / "dask", "worker", address, "--nworkers",
-                                           str(workers), "--nthreads", "1", "--no-dashboard"],
-                                          **quiet))  # fmt: skip
+                                           str(workers), "--nthreads", "1", "--no-dashboard",
+                                           *tls], **quiet))  # fmt: skip
         from distributed import Client
 
-        with Client(address, timeout=60) as client:
+        with Client(address, timeout=60, security=security) as client:
             client.wait_for_workers(workers, timeout=120)
         yield address
     finally:
@@ -193,7 +204,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.parametrize("cluster", ["local", "address"])
+@pytest.mark.parametrize("cluster", ["local", "address", "tls"])
 def test_a_government_judged_in_shares_by_two_dask_workers(
     prefect_harness, pg_url, tmp_path, monkeypatch, cluster
 ):
@@ -220,6 +231,14 @@ def test_a_government_judged_in_shares_by_two_dask_workers(
         monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{server.port}?timeout=5")
         if cluster == "address":  # its workers read the settings of their own environment
             monkeypatch.setenv("LEARNHOURS_DASK_ADDRESS", stack.enter_context(_dask_cluster(2)))
+        if cluster == "tls":  # issue 31: the cluster as docs/privacy.md sets it up
+            from tests.cluster_certificates import cluster_certificates
+
+            certs = cluster_certificates(tmp_path / "certs")
+            for name, key in (("CA", "ca"), ("CERT", "client"), ("KEY", "client_key")):
+                monkeypatch.setenv(f"LEARNHOURS_DASK_TLS_{name}_FILE", str(certs[key]))
+            monkeypatch.setenv("LEARNHOURS_DASK_ADDRESS",
+                               stack.enter_context(_dask_cluster(2, certs)))  # fmt: skip
         first = nightly(**run, return_state=True)
         sent_first = len(handler.received)
         second = nightly(**run, return_state=True)

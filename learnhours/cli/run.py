@@ -112,6 +112,9 @@ def _run_errors_said_once(verbose: bool) -> Iterator[None]:
 def cmd_run(args: argparse.Namespace) -> int:
     given, settings = _for_the_run(args, inbox=args.inbox, outbox=args.outbox)
     settings.mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
+    from learnhours.flows.workers import cluster_security
+
+    cluster_security(settings)  # likewise: a scheduler open to anyone is refused here
     _refused_before_the_run(args, settings)
     code, summary = _run_flow(
         args,

@@ -30,7 +30,12 @@ from learnhours.flows.run_summary import (
     plan_counts,
     summary_markdown,
 )
-from learnhours.flows.workers import SHARES_PER_WORKER, on_workers, product_logs_shipped
+from learnhours.flows.workers import (
+    SHARES_PER_WORKER,
+    cluster_security,
+    on_workers,
+    product_logs_shipped,
+)
 from learnhours.plans import Catalog, find_plan
 from learnhours.private import owner_only
 from learnhours.settings import Settings, load_settings, parameter_overrides
@@ -274,6 +279,7 @@ def _night(
         overrides = parameter_overrides(given)
         settings = _loaded_here.get() or load_settings(**overrides)
         mail = steps.Mail.of(settings)
+        cluster_security(settings)  # an open scheduler address fails the run before any work
         engine = connect(settings.database_url, settings.database_lock_wait_seconds)
         killed = run_log.close_abandoned(engine)
         # A read-only, full or locked warehouse fails here, before the run could be logged.

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from distributed.security import Security
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect_dask import DaskTaskRunner
@@ -24,7 +26,7 @@ from learnhours.flows.failure import ScrubIds
 from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Plan, find_plan
 from learnhours.private import owner_only
-from learnhours.settings import Settings, load_settings
+from learnhours.settings import Settings, SettingsError, env_name, load_settings
 from learnhours.warehouse.db import connect
 
 # Shares per worker: agencies differ in size, so a worker done early takes another share.
@@ -55,8 +57,70 @@ def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> 
         return report.private()
 
 
+def cluster_security(settings: Settings) -> Security | None:
+    """How this machine proves itself to the Dask scheduler of `dask_address`, and checks the
+    scheduler is the agency's: TLS with the agency's certificates. Whoever reaches a scheduler
+    runs code on its workers, which read the warehouse and hold the mail password, so a `tcp://`
+    scheduler off this machine is refused unless `dask_plain_tcp` says the network is closed.
+    SettingsError naming the setting, checked where a run starts. None: no TLS (a local
+    cluster, or a scheduler on loopback)."""
+    address = (settings.dask_address or "").strip()
+    files = {"dask_tls_ca_file": settings.dask_tls_ca_file,
+             "dask_tls_cert_file": settings.dask_tls_cert_file,
+             "dask_tls_key_file": settings.dask_tls_key_file}  # fmt: skip
+    if not address:
+        return None
+    scheme, sep, rest = address.partition("://")
+    scheme, host = (scheme.lower(), rest) if sep else ("tcp", address)
+    host = host.rsplit(":", 1)[0].strip("[]") if ":" in host else host
+    if scheme == "tls":
+        missing = [env_name(n) for n, path in files.items() if path is None]
+        if missing:
+            raise SettingsError(
+                f"{env_name('dask_address')} 是 tls://，但沒有設定 {'、'.join(missing)}："
+                "請指定簽發叢集憑證的 CA、這台機器的憑證與私鑰（docs/privacy.md）"
+            )
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise SettingsError(f"{env_name(name)}：找不到檔案 {path}")
+        return Security(
+            tls_ca_file=str(files["dask_tls_ca_file"]),
+            tls_client_cert=str(files["dask_tls_cert_file"]),
+            tls_client_key=str(files["dask_tls_key_file"]),
+            require_encryption=True,
+        )
+    if scheme != "tcp":
+        raise SettingsError(
+            f"{env_name('dask_address')} 開頭「{scheme}://」：應為 tls://主機:8786（或本機的 tcp://）"
+        )
+    if any(files.values()):
+        raise SettingsError(
+            f"設定了 Dask 的憑證，但 {env_name('dask_address')} 是 tcp://（不加密）：請改為 tls://"
+        )
+    if not _loopback(host) and not settings.dask_plain_tcp:
+        raise SettingsError(
+            f"{env_name('dask_address')} 是另一台機器的 tcp:// 排程器：不加密也不驗證身分，"
+            "連得到它的人都能在工作機上執行程式、讀到資料庫與郵件密碼。請改用 tls://"
+            f"（docs/privacy.md），或確定網路只有這些機器時設定 {env_name('dask_plain_tcp')}=true"
+        )
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _task_runner(settings: Settings) -> DaskTaskRunner:
     if settings.dask_address:
+        security = cluster_security(settings)
+        if security is not None:
+            return DaskTaskRunner(address=settings.dask_address,
+                                  client_kwargs={"security": security})  # fmt: skip
         return DaskTaskRunner(address=settings.dask_address)
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": settings.workers, "threads_per_worker": 1,

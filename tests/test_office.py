@@ -232,3 +232,12 @@ def test_the_first_night_of_a_new_office_on_an_empty_inbox_succeeds(
 ):
     assert main(["run", "--as-of", TODAY.isoformat()]) == 0
     assert '"files": 0' in capsys.readouterr().out
+
+
+def test_doctor_names_a_population_typo_with_the_nearest_category(office, tmp_path, capsys):
+    plan = office / "plans" / "national.yaml"
+    plan.write_text(plan.read_text("utf-8").replace("[編制內, 約聘", "[編製內, 約聘"), "utf-8")
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["計畫檔"].startswith("✗")
+    assert "national.yaml 第 11 行 population[第 1 項]：「編製內」" in lines["計畫檔"]
+    assert "是否為「編制內」？" in lines["計畫檔"]

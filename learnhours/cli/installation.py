@@ -20,6 +20,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202
+    """The warehouse engine, made once per command."""
+    if getattr(args, "engine", None) is None:
+        args.engine = _new_engine(args)
+    return args.engine
+
+
+def _new_engine(args: argparse.Namespace):  # noqa: ANN202
     from sqlalchemy.engine import make_url
 
     from learnhours.warehouse.db import connect
@@ -75,7 +82,34 @@ def _catalog(args: argparse.Namespace) -> Catalog:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    return _catalog(args).find(args.plan, _as_of(args))
+    """The plan `--plan` names; PlanError when it names a staff category no roster uses."""
+    from learnhours.steps.coverage import refuse_unknown_categories
+
+    catalog = _catalog(args)
+    plan = catalog.find(args.plan, _as_of(args))
+    refuse_unknown_categories(catalog, [plan], _known_categories(args))
+    return plan
+
+
+def _known_categories(args: argparse.Namespace) -> frozenset[str]:
+    """The staff categories the office's code tables and its roster (if there is a warehouse
+    yet: none is made for this) use."""
+    from learnhours.steps.coverage import known_categories
+    from learnhours.steps.inbox import roster_codes
+
+    return known_categories(_warehouse(args), roster_codes(_settings(args)))
+
+
+def _warehouse(args: argparse.Namespace):  # noqa: ANN202 - an Engine, or None
+    """The warehouse if there is one; a SQLite file not there yet is not made for a question."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(_settings(args).database_url)
+    file = (url.database or "").removeprefix("file:").partition("?")[0]
+    named = url.get_backend_name() == "sqlite" and file not in ("", ":memory:")
+    if named and not Path(file).exists():
+        return None
+    return _engine(args)
 
 
 def _mail(args: argparse.Namespace):  # noqa: ANN202

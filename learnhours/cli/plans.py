@@ -50,23 +50,29 @@ def cmd_plans(args: argparse.Namespace) -> int:
 
 def cmd_plan_check(args: argparse.Namespace) -> int:
     """Each file checked on its own: one broken file does not hide what the others say."""
+    from learnhours.cli.installation import _known_categories
+    from learnhours.plans.vocabulary import unknown_categories
     from learnhours.taipei import taipei_today
 
     this_year = (args.as_of or taipei_today()).year
+    known = _known_categories(args)
     broken = 0
     checked: list[Plan] = []
     for path in args.files:
         try:
             found = read_plan_file(path)
+            # A recurring plan must hold for the coming year too: checked before New Year's.
+            years = (this_year, this_year + 1) if found.recurs else (None,)
+            plans = [found.plan(year) for year in years]
+            # A staff category no roster uses (a typo exempts everyone), at its line.
+            if problems := unknown_categories(found, known):
+                raise PlanError(f"{path}: 計畫檔有 {len(problems)} 個問題：\n"
+                                + "\n".join(map(str, problems)))  # fmt: skip
             if found.recurs:
-                # A recurring plan must hold for the coming year too: checked before New Year's.
-                plans = [found.plan(year) for year in (this_year, this_year + 1)]
                 print(
                     f"✓ {printable(str(path))}：每年適用（recurs: yearly），"
                     f"以 {this_year}、{this_year + 1} 年檢查"
                 )
-            else:
-                plans = [found.plan()]
         except PlanError as exc:
             if len(args.files) == 1:
                 raise

@@ -133,18 +133,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> None:
     """What the flow refuses before judging any plan, asked first on the warehouse as it is, so
     that it is exit 2 and a sentence rather than a failed run: a missing inbox, two open plans
-    binding one person, real mail to a placeholder. (The flow asks again after its ingest.)"""
+    binding one person, a staff category no roster uses, real mail to a placeholder. (The flow
+    asks again after its ingest: its roster may be new.)"""
     from learnhours import steps
     from learnhours.plans import Catalog, PlanError
     from learnhours.taipei import taipei_today
 
     steps.inbox_folder(settings)
+    catalog = Catalog.read(settings.plans_dir)
     try:
-        night = steps.tonight(Catalog.read(settings.plans_dir), args.plan,
-                              args.as_of or taipei_today())  # fmt: skip
+        night = steps.tonight(catalog, args.plan, args.as_of or taipei_today())
     except PlanError:
         return  # the run says it, failing, as it always has
-    steps.refuse_unsafe_night(_engine(args), night, steps.Mail.of(settings))
+    steps.refuse_unsafe_night(_engine(args), night, steps.Mail.of(settings), catalog,
+                              steps.roster_codes(settings))  # fmt: skip
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -293,7 +293,8 @@ def _night(
     portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
     try:
         steps.inbox_folder(settings)  # a settings mistake, said as such: not a failed step
-        night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, as_of)
+        catalog = Catalog.read(settings.plans_dir)
+        night = steps.tonight(catalog, plan_id, as_of)
         for warning in night.warnings:
             logger.warning(warning)
         # The agency's own templates are tried before any work: a typo fails the start.
@@ -305,7 +306,7 @@ def _night(
                 portal = _fetched(run, profile, portal_url, polite, window, logger)
             files = ingest_inbox(run)
         # Refused before any plan is judged, on the roster just read: nothing sent at all.
-        steps.refuse_unsafe_night(engine, night, mail)
+        steps.refuse_unsafe_night(engine, night, mail, catalog, steps.roster_codes(settings))
         # One lock per plan: two plans' runs never block each other; a second run of the same
         # plan leaves it to the first and says so.
         plans, finals, locked = [], [], []

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from learnhours.plans import Plan, PlanError
+from learnhours.plans import Catalog, Plan, PlanError
+from learnhours.plans.vocabulary import unknown_categories
 from learnhours.transforms.compliance import Member
+from learnhours.transforms.roster_codes import CodeTables
 from learnhours.warehouse import roster_queries
 
 
@@ -101,3 +103,29 @@ def population(members: Sequence[Member], plan: Plan) -> Population:
             continue
         (bound if binds(plan, m) else left_out)[m.category] += 1
     return Population(plan.id, bound, left_out)
+
+
+def known_categories(engine: Engine | None, codes: CodeTables) -> frozenset[str]:
+    """The staff categories an office's rosters use: those its code tables stand for (shipped
+    and its own), and those on its current roster (`engine` None: no warehouse yet)."""
+    on_roster: set[str] = set()
+    if engine is not None:
+        with engine.connect() as connection:
+            on_roster = {c for c in roster_queries.categories(connection) if c}
+    return codes.categories() | on_roster
+
+
+def refuse_unknown_categories(
+    catalog: Catalog, plans: Sequence[Plan], known: frozenset[str]
+) -> None:
+    """PlanError naming the file, line and field of each staff category of these plans that no
+    code table and no roster knows, with the nearest known one (plans.vocabulary)."""
+    for plan in plans:
+        found = catalog.file_of(plan)
+        if found is None:  # a plan built in code: no file to point at
+            continue
+        problems = unknown_categories(found, known)
+        if problems:
+            raise PlanError(
+                f"{found.path}: 計畫檔有 {len(problems)} 個問題：\n" + "\n".join(map(str, problems))
+            )

@@ -79,6 +79,11 @@ class CodeTables:
         # 約僱人員 is 約僱; 約用人員 is a category of its own.
         return words.get(text) or words.get(text.removesuffix("人員"))
 
+    def categories(self) -> frozenset[str]:
+        """Every staff category a code (or a word in a title) of these tables stands for: the
+        words a plan's population may use before any roster is read (plans.vocabulary)."""
+        return frozenset(m.category for m in self._words.values() if m.category)
+
     @cached_property
     def _words(self) -> dict[str, Meaning]:
         words: dict[str, Meaning] = {"在職": Meaning()}

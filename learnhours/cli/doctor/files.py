@@ -38,11 +38,20 @@ def inbox(office: Office) -> Verdict:
 
 
 def plan_files(office: Office) -> Verdict:
-    """Every plan file reads and holds for this year (and a recurring one for the next)."""
+    """Every plan file reads and holds for this year (and a recurring one for the next), and
+    names only staff categories the code tables or the roster use."""
     from learnhours.plans import PlanError
+    from learnhours.plans.vocabulary import unknown_categories
+    from learnhours.steps.coverage import known_categories
+    from learnhours.steps.inbox import roster_codes
 
     catalog = office.catalog
     year = office.today.year
+    try:
+        engine = office.engine
+    except Unchecked:
+        engine = None  # the code tables alone say which categories exist
+    known = known_categories(engine, roster_codes(office.settings))
     problems = [f"{p.name}：{e}" for p, e in catalog.broken]
     for f in catalog.files:
         try:
@@ -50,6 +59,8 @@ def plan_files(office: Office) -> Verdict:
                 f.plan(y)
         except PlanError as exc:
             problems.append(f"{f.path.name}：{exc}")
+            continue
+        problems += [f"{f.path.name} {str(p).strip()}" for p in unknown_categories(f, known)]
     if not catalog.files and not problems:
         return failed(f"計畫資料夾 {printable(str(catalog.directory))} 沒有計畫檔")
     if problems:

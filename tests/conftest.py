@@ -135,3 +135,13 @@ def _prefect_console_writes_to_this_tests_stderr():
                     handler.stream = sys.stderr
                     handler.console.file = sys.stderr
     yield
+
+
+@pytest.fixture(params=["columns", "rows"])
+def both_readings(request, monkeypatch):
+    """The test once with a CSV file's bulk read as columns (ingest.columns, the default), once
+    with every row read the row path's way, the specification the columns are held to."""
+    from learnhours.ingest import chunks
+
+    monkeypatch.setattr(chunks, "COLUMNS", request.param == "columns")
+    return request.param

@@ -21,6 +21,9 @@ from learnhours.steps import ingest_paths, source_row
 from learnhours.warehouse.schema import learning_record, rejected_row
 from tests.factories import export_file, new_id, person, raw_csv, record
 
+# Every test here once with the columnar reading and once row by row (conftest.both_readings).
+pytestmark = pytest.mark.usefixtures("both_readings")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -26,6 +26,9 @@ from tests.test_ingest_formats import (
     write_rows,
 )
 
+# Every test here once with the columnar reading and once row by row (conftest.both_readings).
+pytestmark = pytest.mark.usefixtures("both_readings")
+
 DATE_SHAPES = "應為民國年月日，如 112-03-01、112/03/01、1120301"
 NO_HOURS = "沒有任何時數（認證時數、數位/實體時數、訓練總數皆空白）"
 

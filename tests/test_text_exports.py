@@ -17,6 +17,9 @@ from learnhours.warehouse import roster_queries
 from learnhours.warehouse.schema import learning_record, rejected_row
 from tests.factories import new_id, person, record, text_file
 
+# Every test here once with the columnar reading and once row by row (conftest.both_readings).
+pytestmark = pytest.mark.usefixtures("both_readings")
+
 # (encoding, delimiter) of each export shape, against the reference: Excel's 「CSV UTF-8」.
 SHAPES = {
     "unicode-text-le": ("utf-16-le", "\t"),

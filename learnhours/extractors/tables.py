@@ -48,6 +48,11 @@ class Table:
     # CSV only: the file's bytes read since the last call, as (first line, last line, bytes) - the
     # rows exactly as delivered, for keeping (source_blocks reads them back).
     take_source: Callable[[], tuple[int, int, bytes]] | None = None
+    # CSV only: where the file is and the last line of its header, so that its body can be read
+    # again as columns (ingest.columns), and its line end (LF, or CR alone).
+    path: Path | None = None
+    header_end: int = 0
+    newline: bytes = b"\n"
 
     @property
     def is_spreadsheet(self) -> bool:
@@ -297,7 +302,10 @@ def open_table(path: Path) -> Table:
             if csv_reader is not None:
                 csv_reader.know_header(header)
                 csv_reader.take_source()  # the header and the lines above it
-                return Table(kind, header, rows, form, encoding, delimiter, csv_reader.take_source)
+                return Table(
+                    kind, header, rows, form, encoding, delimiter, csv_reader.take_source, path,
+                    csv_reader.line, csv_reader.decoder.newline,
+                )  # fmt: skip
             body = ((n, [_cell_text(c) for c in row]) for n, row in rows)
             return Table(kind, header, body, form, encoding)
         if any(header):

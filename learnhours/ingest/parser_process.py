@@ -73,6 +73,8 @@ def parallel_chunks(path: Path, dialect: str) -> Iterator[Chunk]:
     env = dict(os.environ)
     package_root = str(Path(learnhours.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+    # The columns (ingest.columns) on one thread: the writing process keeps a core of its own.
+    env.setdefault("POLARS_MAX_THREADS", "1")
     worker = subprocess.Popen(
         [sys.executable, "-c", "from learnhours.ingest.parser_process import main; main()",
          str(path), dialect, str(chunks.CHUNK)],

@@ -476,6 +476,7 @@ class _RecordMaker:
         own = {self.pid_at, self.name_at, self.agency_at, self.start_at, self.end_at,
                self.score_at, *(names.index(f) for f in _UNREAD if f in names)}  # fmt: skip
         rest = [i for i in range(len(names)) if i not in own]
+        self.rest_at = tuple(rest)  # the course's cells (ingest.columns groups rows by them)
         self.rest = (
             itemgetter(*rest) if len(rest) > 1 else lambda values: tuple(values[i] for i in rest)
         )

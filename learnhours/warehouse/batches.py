@@ -107,22 +107,30 @@ def close_batch(connection: Connection, batch_id: int, counts: LoadCounts) -> No
 def reject(
     connection: Connection, batch_id: int, line: int, refused: Refused, counts: LoadCounts
 ) -> None:
-    counts.rejected += 1
-    counts.problems.extend((line, p) for p in refused.problems)
-    connection.execute(
-        rejected_row.insert(),
-        [
+    reject_all(connection, batch_id, [(line, refused)], counts)
+
+
+def reject_all(
+    connection: Connection, batch_id: int, refused: list[tuple[int, Refused]], counts: LoadCounts
+) -> None:
+    """Refused rows (line, Refused) written in one statement, their problems in order."""
+    rows = []
+    for line, row in refused:
+        counts.rejected += 1
+        counts.problems.extend((line, p) for p in row.problems)
+        rows += [
             {
                 "batch_id": batch_id,
                 "line_no": line,
                 "column_name": p.column,
                 "value": p.value,
                 "reason": p.reason,
-                "person_id": refused.person_id,
+                "person_id": row.person_id,
             }
-            for p in refused.problems
-        ],
-    )
+            for p in row.problems
+        ]
+    if rows:
+        connection.execute(rejected_row.insert(), rows)
 
 
 def mark_seen(engine: Engine, digests: Iterable[str], when: datetime | None = None) -> int:

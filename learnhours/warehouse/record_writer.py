@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 
 from learnhours.warehouse import twins
-from learnhours.warehouse.batches import LoadCounts, reject
+from learnhours.warehouse.batches import LoadCounts, reject_all
 from learnhours.warehouse.driver_rows import (
     DIGEST_AT,
     KEY,
@@ -83,9 +83,8 @@ def _refusals_recorded(
     connection: Connection, batch_id: int, counts: LoadCounts, chunk: Chunk
 ) -> list[tuple[int, tuple]]:
     """The chunk's rows to store, as (line, row); each refused one written to rejected_row."""
-    refused = pickle.loads(chunk.refused) if chunk.refused else ()
-    for line, outcome in refused:
-        reject(connection, batch_id, line, outcome, counts)
+    if chunk.refused:  # one statement per chunk: a few in a thousand rows are refused
+        reject_all(connection, batch_id, pickle.loads(chunk.refused), counts)
     counts.rows_read += chunk.read
     return chunk.rows
 

@@ -150,3 +150,16 @@ def test_prefect_env_example_is_what_prefect_reads(monkeypatch):
     assert settings.server.services.db_vacuum.enabled == {"events", "flow_runs"}
     assert settings.server.services.db_vacuum.retention_period.days == 90
     assert not settings.server.analytics_enabled
+
+
+@pytest.mark.slow  # imports Prefect
+def test_the_deployment_loads_the_flow_by_its_package_path():
+    """A Dask worker unpickles the flow with every task it is sent: loaded from its file, the
+    flow is module `nightly`, which no worker can import (ModuleNotFoundError on the cluster)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    (deployment,) = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))[
+        "deployments"
+    ]
+    flow = load_flow_from_entrypoint(deployment["entrypoint"])
+    assert flow.fn.__module__ == "learnhours.flows.nightly"

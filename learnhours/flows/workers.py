@@ -1,9 +1,10 @@
 """A plan's agencies judged in shares side by side on a Dask cluster (this machine's processes or
 other machines'): the night's one route (steps.send_plan) with its parts handed to workers.
 
-The worker's task lives here, in a module imported by its package path, so that a worker can
-import what it is sent whether the flow was started by `learnhours run` or by a deployment that
-loads nightly.py from its file.
+A worker unpickles the task and the flow with every share it is sent, so both must be importable
+by their package path on every worker: the task lives here, and prefect.yaml's entrypoint names
+the flow `learnhours.flows.nightly:nightly` (loaded from its file, it would be module `nightly`,
+which no worker has).
 """
 
 from __future__ import annotations

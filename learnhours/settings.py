@@ -90,6 +90,12 @@ class Settings(BaseModel):
     admin_email: str | None = Field(
         None, description="who gets the notice when a nightly run fails"
     )
+    syslog_address: str = Field(
+        "/dev/log",
+        description="a failed night is also written here for the machine's monitoring, priority "
+        "err, as `learnhours` (`journalctl -t learnhours`): the syslog socket of the journal or "
+        "rsyslog; empty: nowhere",
+    )
     portal_user: str | None = Field(
         None, description="the agency's portal account for `fetch` (docs/fetch.md)"
     )
@@ -209,6 +215,10 @@ class Settings(BaseModel):
 # Settings that may only come from the environment: a file in a project folder is readable by more
 # people and ends up in backups and version control.
 SECRET = frozenset({"smtp_password", "portal_password", "workbook_password"})
+# What the notice of a failed night needs (mail_admin, the syslog line): read alone when the
+# settings as a whole cannot be (load_settings(only=…)), so a mistake elsewhere is told too.
+NOTICE = frozenset({"outbox", "smtp_url", "smtp_password", "smtp_password_block", "mail_backend",
+                    "mail_from", "admin_email", "syslog_address"})  # fmt: skip
 _PATHS = frozenset({"plans_dir", "sites_dir", "roster_codes", "inbox", "outbox", "templates_dir",
                     "dask_tls_ca_file", "dask_tls_cert_file", "dask_tls_key_file"})
 SETTING_NAMES = tuple(
@@ -238,13 +248,15 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, only: frozenset[str] | None = None) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError(f"{path}: 無法讀取設定檔（{exc.strerror or exc}）") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: 設定檔格式錯誤（TOML）：{exc}") from None
+    if only is not None:
+        data = {k: v for k, v in data.items() if k in only}
     unknown = sorted(set(data) - set(SETTING_NAMES))
     if unknown:
         raise SettingsError(
@@ -285,12 +297,14 @@ def load_settings(
     config: Path | None = None,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    only: frozenset[str] | None = None,
     **overrides: Any,
 ) -> Settings:
     """The settings for a command started in `cwd` (default: the working directory).
 
     `overrides` are the command line's (None: not given). Raises SettingsError naming the file or
-    variable of a value that cannot be used.
+    variable of a value that cannot be used. `only`: these settings read, the others left at
+    their defaults (NOTICE: what tells a person that the settings as a whole are wrong).
     """
     environ = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
@@ -310,9 +324,12 @@ def load_settings(
     }
     sources = [Source("預設值", root, defaults)]
     if config_file is not None:
-        sources.append(Source(str(config_file), root, _read_toml(config_file)))
+        sources.append(Source(str(config_file), root, _read_toml(config_file, only)))
     sources.append(Source("環境變數", cwd, _from_env(environ)))
     sources.append(Source("命令列", cwd, {k: v for k, v in overrides.items() if v is not None}))
+    if only is not None:
+        sources = [Source(s.where, s.base, {k: v for k, v in s.values.items() if k in only})
+                   for s in sources]  # fmt: skip
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for source in sources:

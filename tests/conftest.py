@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,6 +31,8 @@ os.environ["LEARNHOURS_INBOX"] = str(_SESSION_VAR / "inbox")
 # (tests of a summary without one say so, with their own settings).
 WORKBOOK_PASSWORD = "人事室-活頁簿-2026"
 os.environ["LEARNHOURS_WORKBOOK_PASSWORD"] = WORKBOOK_PASSWORD
+# Nor write a failed night into the machine's syslog: a test that looks opens a socket of its own.
+os.environ["LEARNHOURS_SYSLOG_ADDRESS"] = ""
 
 PG_URL = os.environ.get(
     "LEARNHOURS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -145,3 +148,38 @@ def both_readings(request, monkeypatch):
 
     monkeypatch.setattr(chunks, "COLUMNS", request.param == "columns")
     return request.param
+
+
+class Syslog:
+    """A syslog socket of the test's own (what /dev/log is to the journal): the lines sent to it."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        self.path = path
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(str(path))
+        self._socket.setblocking(False)
+
+    def lines(self) -> list[str]:
+        received = []
+        while True:
+            try:
+                received.append(self._socket.recv(65536).decode())
+            except BlockingIOError:
+                return received
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def syslog(monkeypatch) -> Iterator[Syslog]:
+    """LEARNHOURS_SYSLOG_ADDRESS pointed at a socket the test reads (a short path: a socket's
+    name is at most 107 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="lh-syslog-", dir="/tmp"))
+    listening = Syslog(folder / "log")
+    monkeypatch.setenv("LEARNHOURS_SYSLOG_ADDRESS", str(listening.path))
+    yield listening
+    listening.close()
+    shutil.rmtree(folder, ignore_errors=True)

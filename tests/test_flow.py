@@ -123,6 +123,48 @@ def test_invalid_plan_fails_the_run_records_it_and_mails_the_administrator(
     )
 
 
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+
+
+@pytest.mark.slow
+def test_a_night_that_cannot_reach_its_warehouse_mails_the_administrator_and_writes_syslog(
+    prefect_harness, tmp_path, monkeypatch, syslog
+):
+    """Issue 33, point 1: the likeliest 02:00 outage reaches a person, by mail and in the
+    machine's syslog (where monitoring looks, and what a mail server that is down cannot stop)."""
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    MEMORY_OUTBOX.clear()
+    state = _nightly(tmp_path, database_url=UNREACHABLE, inbox=tmp_path)
+    assert state.is_failed() and "無法連線到倉儲資料庫" in state.message
+    (mail,) = MEMORY_OUTBOX
+    assert mail["To"] == "admin@township.example" and "national-2026" in mail["Subject"]
+    assert "無法連線到倉儲資料庫" in mail.get_body(("plain",)).get_content()
+    (line,) = syslog.lines()
+    assert line.startswith("<27>learnhours[")  # daemon.err, tagged as journalctl -t reads it
+    assert "夜間作業失敗（national-2026，2026-11-23）：無法連線到倉儲資料庫" in line
+    assert "failure notice mailed to admin@township.example" in line
+
+
+@pytest.mark.slow
+def test_a_settings_mistake_still_reaches_the_administrator(
+    prefect_harness, tmp_path, monkeypatch, syslog
+):
+    """The settings as a whole cannot be read: the notice's own (the admin's address, mail,
+    syslog) are read alone, and say which setting is wrong."""
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    monkeypatch.setenv("LEARNHOURS_WORKERS", "many")
+    MEMORY_OUTBOX.clear()
+    state = _nightly(tmp_path)
+    assert state.is_failed() and "LEARNHOURS_WORKERS" in state.message
+    (mail,) = MEMORY_OUTBOX
+    assert mail["To"] == "admin@township.example"
+    assert "LEARNHOURS_WORKERS" in mail.get_body(("plain",)).get_content()
+    (line,) = syslog.lines()
+    assert "設定錯誤" in line and "LEARNHOURS_WORKERS" in line
+
+
 @pytest.mark.slow
 def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
     prefect_harness, tmp_path, monkeypatch
@@ -196,7 +238,7 @@ def _closed_port() -> int:
 
 @pytest.mark.slow
 def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
-    prefect_harness, tmp_path, monkeypatch
+    prefect_harness, tmp_path, monkeypatch, syslog
 ):
     monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}?timeout=3")
     monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
@@ -212,6 +254,8 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
     assert any(name.startswith("learnhours.") for name, _ in logs)
     assert any("連線被拒" in message for _, message in logs)
     assert any("failure notice to admin@demo.gov.tw not sent" in m for _, m in logs)
+    (line,) = syslog.lines()  # the mail server is down: the machine's syslog still has it
+    assert "mail could not be handed over" in line and "not sent" in line
     assert not any(row["身分證字號"] in m for row in sample.roster for _, m in logs)
     with connect(f"sqlite:///{tmp_path / 'w.db'}").connect() as connection:
         statuses = set(connection.execute(select(notice.c.status)).scalars())

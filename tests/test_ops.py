@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -338,6 +339,19 @@ def test_admin_notice_says_when_the_mail_server_is_down_too():
     down = MemoryBackend(faults={"admin@demo.gov.tw": "not_attempted"})
     note = mail_admin("admin@demo.gov.tw", "national-2026", date(2026, 11, 23), "x", down)
     assert note.startswith("failure notice to admin@demo.gov.tw not sent")
+
+
+def test_a_failed_night_goes_to_syslog_as_one_line_without_an_id(syslog, tmp_path):
+    from learnhours.flows.failure import to_syslog
+
+    pid = new_id()
+    said = to_syslog(str(syslog.path), f"夜間作業失敗：bad row for {pid}\nsecond line")
+    assert said == f"written to syslog at {syslog.path}"
+    (line,) = syslog.lines()
+    assert line == f"<27>learnhours[{os.getpid()}]: 夜間作業失敗：bad row for {mask_id(pid)} second line"
+    # No socket there (no journal, no rsyslog): said, never raised.
+    assert to_syslog(str(tmp_path / "none"), "x").startswith("not written to syslog at")
+    assert to_syslog("", "x") == "not written to syslog: LEARNHOURS_SYSLOG_ADDRESS is empty"
 
 
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):

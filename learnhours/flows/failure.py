@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import date
 
 from learnhours.extractors.portal import FetchError
@@ -149,3 +151,32 @@ def mail_admin(
         return f"failure notice mailed to {to}"
     details = "; ".join(d.detail for d in deliveries if d.outcome != "sent")
     return f"failure notice to {to} not sent: {scrub(details)}"
+
+
+# A syslog line is a datagram: long causes are cut, the journal and rsyslog keep the rest out.
+SYSLOG_CHARACTERS = 900
+# daemon.err: what `journalctl -p err` and rsyslog's *.err select.
+SYSLOG_PRIORITY = (3 << 3) | 3
+
+
+def to_syslog(address: str, text: str) -> str:
+    """Write one line for the machine's monitoring to the syslog socket at `address` (/dev/log:
+    the journal, or rsyslog), priority daemon.err, tagged `learnhours[pid]`, so that
+    `journalctl -t learnhours` shows it: what a mail server that is down cannot carry. Says in
+    words whether it was written.
+
+    Best effort, like the mail: nothing here raises.
+    """
+    if not address.strip():
+        return "not written to syslog: LEARNHOURS_SYSLOG_ADDRESS is empty"
+    line = " ".join(scrub(text).split())
+    if len(line) > SYSLOG_CHARACTERS:
+        line = line[: SYSLOG_CHARACTERS - 1] + "…"
+    datagram = f"<{SYSLOG_PRIORITY}>learnhours[{os.getpid()}]: {line}".encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
+            syslog.connect(address)
+            syslog.send(datagram)
+    except OSError as exc:
+        return f"not written to syslog at {address}: {exc.strerror or exc}"
+    return f"written to syslog at {address}"

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from learnhours import steps
 from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
-from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause
+from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause, to_syslog
 from learnhours.flows.run_summary import (
     failed_deliveries,
     file_counts,
@@ -38,7 +38,7 @@ from learnhours.flows.workers import (
 )
 from learnhours.plans import Catalog, find_plan
 from learnhours.private import owner_only
-from learnhours.settings import Settings, load_settings, parameter_overrides
+from learnhours.settings import NOTICE, Settings, load_settings, parameter_overrides
 from learnhours.taipei import taipei_today
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
@@ -273,6 +273,7 @@ def _night(
 ) -> State:
     logger = get_run_logger()
     as_of = as_of or taipei_today()
+    settings: Settings | None = None
     try:
         # What a worker elsewhere needs to read the same installation: the run's own settings,
         # as given. A password is read from each one's environment, never handed round.
@@ -284,13 +285,16 @@ def _night(
         killed = run_log.close_abandoned(engine)
         # A read-only, full or locked warehouse fails here, before the run could be logged.
         run_id = run_log.start(engine, plan_id)
-    except Exception as exc:  # noqa: BLE001 - nowhere to record it: the state and the admin say it
-        return _failed(plain_cause(exc), plan_id, as_of, None, logger)
+    except Exception as exc:  # noqa: BLE001 - nowhere to record it: the admin and syslog say it
+        cause = plain_cause(exc)
+        note = tell_a_person(settings or _notice_settings(given), plan_id, as_of, cause)
+        return _failed(cause, plan_id, as_of, note, logger)
     run = Run(settings, engine, mail)
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
     night: steps.Night | None = None
     portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
+    locked: list[str] = []  # the plans another run was judging: left to it
     try:
         steps.inbox_folder(settings)  # a settings mistake, said as such: not a failed step
         catalog = Catalog.read(settings.plans_dir)
@@ -309,7 +313,7 @@ def _night(
         steps.refuse_unsafe_night(engine, night, mail, catalog, steps.roster_codes(settings))
         # One lock per plan: two plans' runs never block each other; a second run of the same
         # plan leaves it to the first and says so.
-        plans, finals, locked = [], [], []
+        plans, finals, refusals = [], [], []
         for p in [*night.judged, *night.closing]:
             try:
                 with run_lock_held(engine, plan_lock(p.id)):
@@ -319,20 +323,24 @@ def _night(
                         finals.append(final)
             except RunLocked as exc:
                 logger.error("計畫 %s 今晚未處理：%s", p.id, exc)
-                locked.append(f"計畫 {p.id} 今晚未處理：{exc}")
+                locked.append(p.id)
+                refusals.append(f"計畫 {p.id} 今晚未處理：{exc}")
         summary = {"as_of": as_of.isoformat(), **files, "plans": plans, "finals": finals,
                    "purged": purge(run, as_of)}  # fmt: skip
         if portal:
             summary["portal"] = portal
         publish(summary)
-        if locked:
-            raise NightlyFailed("; ".join(locked))
+        if refusals:
+            raise NightlyFailed("; ".join(refusals))
     except RunCancelled as exc:
         run_log.finish(engine, run_id, "cancelled", detail=str(exc))
         raise
     except Exception as exc:  # noqa: BLE001 - every failure ends the run Failed, in words
         cause = plain_cause(exc)
-        note = mail_admin_about(run, plan_id, as_of, cause, night)
+        # The subject names what failed: the plans left to another run, else tonight's open
+        # plans (a closed year's, owed at most its final summary, only when it is the one named).
+        failed = locked or ([p.id for p in night.judged] if night else [])
+        note = tell_a_person(settings, ",".join(failed) or plan_id, as_of, cause, night, mail)
         run_log.finish(engine, run_id, "failed", detail=f"{cause} ({note})")
         return _failed(cause, plan_id, as_of, note, logger)
     plans_judged = night.plan_ids
@@ -340,7 +348,8 @@ def _night(
     if unavailable:
         cause = "; ".join(f"{p['plan']}: mail could not be handed over: {p['unavailable']}"
                           for p in unavailable)  # fmt: skip
-        note = mail_admin_about(run, plan_id, as_of, cause, night)
+        failing = ",".join(p["plan"] for p in unavailable)
+        note = tell_a_person(settings, failing, as_of, cause, night, mail)
         run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
@@ -377,18 +386,44 @@ def _fetched(
     return ""
 
 
-def mail_admin_about(
-    run: Run, plan_id: str, day: date, cause: str, night: steps.Night | None
+def tell_a_person(
+    settings: Settings | None,
+    plans: str,
+    day: date,
+    cause: str,
+    night: steps.Night | None = None,
+    mail: steps.Mail | None = None,
 ) -> str:
-    plans = night.plan_ids if night else plan_id
-    sender = run.mail.mail_from
-    if sender is None and night and night.judged:
-        sender = night.judged[0].reminders.sender
+    """A failed night told where a person looks: the administrator's mail, straight through the
+    mail backend (not the ledger: the warehouse may be what failed), and one line in syslog for
+    the machine's monitoring, which a mail server that is down cannot keep from it. `plans`: the
+    plans that failed, for the subject. Says in words what went where; never raises."""
+    if settings is None:  # not even the notice's own settings can be read
+        return "failure notice not mailed: the settings cannot be read"
     try:
-        backend = run.mail.backend()
+        mail = mail or steps.Mail.of(settings)
+        backend = mail.backend()
     except Exception:  # noqa: BLE001 - the settings that broke may be the mail ones
-        backend = None
-    return mail_admin(run.mail.admin, plans, day, cause, backend, sender)
+        mailed = mail_admin(settings.admin_email, plans, day, cause, None)
+    else:
+        sender = mail.mail_from
+        if sender is None and night and night.judged:
+            sender = night.judged[0].reminders.sender
+        mailed = mail_admin(mail.admin, plans, day, cause, backend, sender)
+    line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
+    logged = to_syslog(settings.syslog_address, line)
+    return f"{mailed}; {logged}"
+
+
+def _notice_settings(given: dict[str, Any]) -> Settings | None:
+    """When the run's settings cannot be read: those of the notice alone (the admin's address,
+    mail, syslog), so that a mistake in another setting still reaches a person."""
+    for attempt in (lambda: parameter_overrides(given), dict):
+        try:
+            return load_settings(only=NOTICE, **attempt())
+        except Exception:  # noqa: BLE001, S112 - without the run's parameters, then nothing
+            continue
+    return None
 
 
 def _failed(

@@ -188,6 +188,21 @@ def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
 
 
 @pytest.mark.slow
+def test_the_failure_notice_names_the_plans_that_failed_not_the_closed_years(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """`current` deals with tonight's open plan and the closed years still owed a final
+    summary: a night that fails names the plans that failed in the notice's subject."""
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    MEMORY_OUTBOX.clear()
+    state = _nightly(tmp_path, plan_id="current", inbox=tmp_path / "no-such-inbox")
+    assert state.is_failed()
+    (mail,) = MEMORY_OUTBOX
+    assert mail["Subject"] == "learnhours 夜間作業失敗：national-2026 2026-11-23"
+
+
+@pytest.mark.slow
 def test_missing_inbox_fails_the_run_naming_the_folder(prefect_harness, tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     state = _nightly(tmp_path, inbox=tmp_path / "no-such-inbox")

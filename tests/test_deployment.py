@@ -238,3 +238,73 @@ def test_the_deployment_judges_a_plan_of_several_agencies_in_shares_on_a_dask_cl
     ]
     assert ledger and {status for _id, status in ledger} == {"sent"}
     assert sorted(received) == sorted(message_id for message_id, _status in ledger)  # once each
+
+
+class Webhook:
+    """An HTTP endpoint on loopback that keeps what is POSTed to it: the agency's chat."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(json.loads(body)["text"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/learnhours"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, words: str, seconds: float = 180) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if said := [t for t in self.received if words in t]:
+                return said[0]
+            time.sleep(0.5)
+        raise AssertionError(f"no webhook call with {words!r} in {seconds:g} s: {self.received}")
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def test_a_failed_night_and_a_missed_one_reach_the_webhook_of_the_documented_automations(
+    server, tmp_path, syslog
+):
+    """Point 1 and 2 of issue 33: deploy/prefect_automations.py, as docs/operations.md has it
+    run, makes automations the server accepts and fires: a run that ended Failed is posted with
+    its cause, and so is a stretch without a completed night (here a few seconds, not 26 h).
+    The failed run also wrote its line to the machine's syslog (its worker's environment)."""
+    hook = Webhook()
+    try:
+        cli = server.environment(tmp_path / "cli")
+        done = subprocess.run(
+            [sys.executable, "deploy/prefect_automations.py", hook.url, "--hours", "0.004"],
+            cwd=ROOT, env=cli, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        listed = server.prefect("automation", "ls")
+        assert "learnhours: a night failed" in listed and "learnhours: no night completed" in listed
+
+        run_id = _flow_run(server, DEPLOYMENT, {"plan_id": "no-such-plan"})
+        worker = {**server.environment(tmp_path / "orchestrator"),
+                  "LEARNHOURS_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+                  "LEARNHOURS_INBOX": str(tmp_path), "LEARNHOURS_PLANS_DIR": str(ROOT / "plans"),
+                  "LEARNHOURS_SYSLOG_ADDRESS": str(syslog.path)}  # fmt: skip
+        server.prefect("worker", "start", "--pool", POOL, "--run-once", env=worker)
+        assert server.get(f"/flow_runs/{run_id}")["state"]["type"] == "FAILED"
+
+        failed = hook.wait_for("夜間作業失敗")
+        assert "Failed" in failed and "no-such-plan" in failed
+        assert "沒有完成的夜間作業" in hook.wait_for("沒有完成的夜間作業")
+        (line,) = syslog.lines()
+        assert line.startswith("<27>learnhours[") and "no-such-plan" in line
+    finally:
+        hook.close()

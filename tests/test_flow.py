@@ -278,6 +278,69 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
 
 
 @pytest.mark.slow
+def test_a_rerun_that_delivers_mail_left_pending_says_so(prefect_harness, tmp_path, monkeypatch):
+    """Issue 33, point 7: the mail server was down, then came back: the rerun queues nothing
+    new, sends what was left pending, and its state says it sent them (not "排入 0 封通知")."""
+    monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}?timeout=3")
+    monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
+    write_inbox(build_sample(2026, AS_OF, people=20), tmp_path / "inbox")
+    assert _nightly(tmp_path).is_failed()
+    pending = _notices_in(tmp_path, "pending")
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")  # the server is back
+    state = _nightly(tmp_path)
+    assert state.is_completed(), state.message
+    assert state.message.startswith(f"排入 0 封通知，寄出 {pending} 封（含先前未寄出的通知）")
+    assert _notices_in(tmp_path, "sent") == pending > 0
+
+
+def _notices_in(tmp_path, status: str) -> int:
+    with connect(f"sqlite:///{tmp_path / 'w.db'}").connect() as connection:
+        return len(connection.execute(select(notice).where(notice.c.status == status)).all())
+
+
+@pytest.mark.slow
+def test_the_night_after_missed_ones_tells_hr_and_the_administrator_which_did_not_complete(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """Issue 33, points 1 and 2: the last night completed three days ago, the one after failed,
+    then none ran; tonight's run says so in its state, the HR summary says it to HR, and the
+    administrator is told it recovered, with each failed run's cause."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    monkeypatch.setenv("LEARNHOURS_HR_ADDRESSES", "hr@township.example")
+    write_inbox(build_sample(2026, AS_OF, people=20), tmp_path / "inbox")
+    now = datetime.now(UTC)
+    with connect(f"sqlite:///{tmp_path / 'w.db'}").begin() as connection:
+        for hours, status, detail in ((72, "completed", "排入 3 封通知"),
+                                      (48, "failed", "無法連線到倉儲資料庫")):  # fmt: skip
+            started = now - timedelta(hours=hours)
+            connection.execute(insert(run_log).values(
+                plan_id="national-2026", started_at=started, status=status, detail=detail,
+                finished_at=started + timedelta(minutes=5), host="hr-srv", pid=1,
+            ))  # fmt: skip
+    MEMORY_OUTBOX.clear()
+    state = _nightly(tmp_path)
+    assert state.is_completed() and state.name == "Completed", state.message
+    assert "之前的夜間作業沒有完成" in state.message and "71 小時前" in state.message
+    assert state.result()["missed"] in state.message
+    (summary,) = [m for m in MEMORY_OUTBOX if m["Subject"].startswith("【學習時數摘要】")]
+    text = summary.get_body(("plain",)).get_content()
+    assert "【夜間作業】之前的夜間作業沒有完成：" in text and "這段期間沒有寄出提醒與摘要" in text
+    (recovered,) = [m for m in MEMORY_OUTBOX if m["To"] == "admin@township.example"]
+    assert recovered["Subject"] == "learnhours 夜間作業恢復：national-2026 2026-11-23"
+    assert "失敗：無法連線到倉儲資料庫" in recovered.get_body(("plain",)).get_content()
+    # Said once: the night after this one has nothing to say.
+    MEMORY_OUTBOX.clear()
+    again = _nightly(tmp_path)
+    assert "之前的夜間作業" not in again.message
+    assert not [m for m in MEMORY_OUTBOX if m["To"] == "admin@township.example"]
+
+
+@pytest.mark.slow
 def test_some_recipients_refused_completes_saying_how_many_and_why(
     prefect_harness, tmp_path, monkeypatch
 ):

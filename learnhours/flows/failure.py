@@ -120,24 +120,59 @@ def mail_admin(
 
     Best effort: the run's own failure is what matters, so nothing here raises.
     """
-    to = (to or "").strip()
-    if not to:
-        return "failure notice not mailed: LEARNHOURS_ADMIN_EMAIL is not set"
-    if backend is None:
-        return "failure notice not mailed: the mail settings cannot be used"
-    sender = sender or f"learnhours <{to}>"  # from the administrator to themselves: always valid
     text = (
         f"learnhours 夜間作業失敗（{what}，{day.isoformat()}）。\n\n"
         f"原因：{cause}\n\n"
         "本次未完成的步驟，下次執行時會重做；已匯入的檔案與已寄出的通知不會重複。\n"
         "處理方式見 docs/operations.md「When a run fails」。\n"
     )
+    subject = f"learnhours 夜間作業失敗：{what} {day.isoformat()}"
+    return _to_admin("failure notice", to, subject, text, backend, sender)
+
+
+def mail_admin_recovered(
+    to: str | None,
+    what: str,
+    day: date,
+    missed: str,
+    nights: list[str],
+    backend: MailBackend | None,
+    sender: str | None = None,
+) -> str:
+    """Mail the administrator that tonight completed after nights that did not (`missed`, and
+    each of those runs with its cause); says in words whether it went out. Never raises."""
+    listed = "沒有完成的執行與原因：\n" + "".join(f"- {n}\n" for n in nights) + "\n" if nights else ""
+    text = (
+        f"learnhours 夜間作業已恢復（{what}，{day.isoformat()}）：今晚完成了。\n\n"
+        f"{missed}。\n\n{listed}"
+        "今晚的提醒與摘要依今晚的計算寄出；人事室的摘要也說明了這件事。"
+        "紀錄：learnhours runs。\n"
+    )
+    subject = f"learnhours 夜間作業恢復：{what} {day.isoformat()}"
+    return _to_admin("recovery notice", to, subject, text, backend, sender)
+
+
+def _to_admin(
+    kind: str,
+    to: str | None,
+    subject: str,
+    text: str,
+    backend: MailBackend | None,
+    sender: str | None,
+) -> str:
+    """One short mail to the administrator, straight through the backend (not the ledger)."""
+    to = (to or "").strip()
+    if not to:
+        return f"{kind} not mailed: LEARNHOURS_ADMIN_EMAIL is not set"
+    if backend is None:
+        return f"{kind} not mailed: the mail settings cannot be used"
+    sender = sender or f"learnhours <{to}>"  # from the administrator to themselves: always valid
     html = "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>") + "</p>"
     try:
         message = build_message(
             sender=sender,
             to=to,
-            subject=f"learnhours 夜間作業失敗：{what} {day.isoformat()}",
+            subject=subject,
             text=text,
             html=html,
             message_id=new_message_id(sender),
@@ -145,12 +180,12 @@ def mail_admin(
         deliveries = list(backend.send_batch([Outgoing.of(message)]))
     except Exception as exc:  # noqa: BLE001 - the notice is best effort
         why = scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("failure notice not sent: %s", why)
-        return f"failure notice to {to} not sent: {why}"
+        log.warning("%s not sent: %s", kind, why)
+        return f"{kind} to {to} not sent: {why}"
     if all(d.outcome == "sent" for d in deliveries):
-        return f"failure notice mailed to {to}"
+        return f"{kind} mailed to {to}"
     details = "; ".join(d.detail for d in deliveries if d.outcome != "sent")
-    return f"failure notice to {to} not sent: {scrub(details)}"
+    return f"{kind} to {to} not sent: {scrub(details)}"
 
 
 # A syslog line is a datagram: long causes are cut, the journal and rsyslog keep the rest out.

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,19 @@ from sqlalchemy import Engine
 
 from learnhours import steps
 from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
-from learnhours.flows.failure import NightlyFailed, mail_admin, plain_cause, to_syslog
+from learnhours.flows import missed_nights
+from learnhours.flows.failure import (
+    NightlyFailed,
+    mail_admin,
+    mail_admin_recovered,
+    plain_cause,
+    to_syslog,
+)
 from learnhours.flows.run_summary import (
-    failed_deliveries,
     file_counts,
     final_counts,
     log_counts,
+    mail_message,
     plan_counts,
     summary_markdown,
 )
@@ -36,6 +43,7 @@ from learnhours.flows.workers import (
     on_workers,
     product_logs_shipped,
 )
+from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Catalog, find_plan
 from learnhours.private import owner_only
 from learnhours.settings import NOTICE, Settings, load_settings, parameter_overrides
@@ -140,11 +148,12 @@ def ingest_inbox(run: Run) -> dict[str, int]:
 
 
 @task(cache_policy=NONE)
-def judge(run: Run, plan_id: str, as_of: date) -> dict[str, Any]:
+def judge(run: Run, plan_id: str, as_of: date, night_note: str = "") -> dict[str, Any]:
     """One open plan's night (steps.send_plan), a part at a time in this process; small counts
-    back, never the people."""
+    back, never the people. `night_note`: the nights before that did not complete."""
     plan = find_plan(plan_id, run.settings.plans_dir, as_of)
-    return _judged_counts(steps.send_plan(run.engine, plan, as_of, run.mail))
+    report = steps.send_plan(run.engine, plan, as_of, run.mail, night_note=night_note)
+    return _judged_counts(report)
 
 
 def _judged_counts(report: steps.PlanReport) -> dict[str, Any]:
@@ -163,7 +172,9 @@ def _judged_counts(report: steps.PlanReport) -> dict[str, Any]:
     return counts
 
 
-def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> dict[str, Any]:
+def _judged(
+    run: Run, plan_id: str, as_of: date, overrides: dict[str, Any], night_note: str
+) -> dict[str, Any]:
     """An open plan: in this process, or with workers (settings `workers`, `dask_address`) its
     agencies in shares side by side on a Dask cluster — the same route either way."""
     settings = run.settings
@@ -172,9 +183,10 @@ def _judged(run: Run, plan_id: str, as_of: date, overrides: dict[str, Any]) -> d
         report = steps.send_plan(
             run.engine, plan, as_of, run.mail, count=settings.workers * SHARES_PER_WORKER,
             run_parts=on_workers(run.engine, plan, run.mail, settings, overrides),
+            night_note=night_note,
         )  # fmt: skip
         return _judged_counts(report)
-    return judge(run, plan_id, as_of)
+    return judge(run, plan_id, as_of, night_note)
 
 
 @task(cache_policy=NONE)
@@ -283,6 +295,8 @@ def _night(
         cluster_security(settings)  # an open scheduler address fails the run before any work
         engine = connect(settings.database_url, settings.database_lock_wait_seconds)
         killed = run_log.close_abandoned(engine)
+        with engine.connect() as connection:  # the nights before this one, said if missed
+            since = run_log.since_completed(connection, plan_id)
         # A read-only, full or locked warehouse fails here, before the run could be logged.
         run_id = run_log.start(engine, plan_id)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the admin and syslog say it
@@ -292,6 +306,8 @@ def _night(
     run = Run(settings, engine, mail)
     if killed:
         logger.warning("%d earlier run(s) had been killed before finishing: closed as such", killed)
+    if missed := missed_nights.missed(since, datetime.now(UTC)):
+        logger.warning(missed)
     night: steps.Night | None = None
     portal = ""  # why the portal gave nothing tonight, when it stayed unavailable
     locked: list[str] = []  # the plans another run was judging: left to it
@@ -318,7 +334,8 @@ def _night(
             try:
                 with run_lock_held(engine, plan_lock(p.id)):
                     if p in night.judged:
-                        plans.append(_judged(run, p.id, as_of, overrides))
+                        plans.append(_judged(run, p.id, as_of, overrides,
+                                             missed_nights.for_hr(missed)))  # fmt: skip
                     elif (final := close(run, p.id, as_of))["status"] != "never_judged":
                         finals.append(final)
             except RunLocked as exc:
@@ -353,9 +370,14 @@ def _night(
         run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
-    message = failed_deliveries(plans) or f"排入 {sum(p['queued'] for p in plans)} 封通知"
-    warnings = [*night.warnings, *([portal] if portal else [])]
-    if warnings:
+    message = mail_message(plans, finals)
+    if missed:  # tonight completed after nights that did not: the administrator hears it too
+        summary["missed"] = missed
+        judged = ",".join(p.id for p in night.judged) or plan_id
+        logger.info(tell_recovered(settings, judged, as_of, missed, since, night, mail))
+        message = f"{message}；{missed}"
+    warnings = [*night.warnings, *([portal] if portal else []), *([missed] if missed else [])]
+    if len(warnings) > bool(missed):
         run_log.finish(engine, run_id, "warning", log_counts(summary), "; ".join(warnings),
                        plans_judged)  # fmt: skip
         return Completed(message="; ".join(warnings), name="Warning", data=summary)
@@ -400,19 +422,43 @@ def tell_a_person(
     plans that failed, for the subject. Says in words what went where; never raises."""
     if settings is None:  # not even the notice's own settings can be read
         return "failure notice not mailed: the settings cannot be read"
+    admin, backend, sender = _admin_mail(settings, mail, night)
+    mailed = mail_admin(admin, plans, day, cause, backend, sender)
+    line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
+    logged = to_syslog(settings.syslog_address, line)
+    return f"{mailed}; {logged}"
+
+
+def tell_recovered(
+    settings: Settings,
+    plans: str,
+    day: date,
+    missed: str,
+    since: run_log.Since,
+    night: steps.Night,
+    mail: steps.Mail,
+) -> str:
+    """Tonight completed after nights that did not: the administrator is told which, and why
+    each failed (the HR summaries say it too). Says in words whether it went; never raises."""
+    admin, backend, sender = _admin_mail(settings, mail, night)
+    nights = missed_nights.each_night(since)
+    return mail_admin_recovered(admin, plans, day, missed, nights, backend, sender)
+
+
+def _admin_mail(
+    settings: Settings, mail: steps.Mail | None, night: steps.Night | None
+) -> tuple[str | None, MailBackend | None, str | None]:
+    """The administrator's address, the backend (None: the mail settings cannot be used) and
+    the sender of a notice to them."""
     try:
         mail = mail or steps.Mail.of(settings)
         backend = mail.backend()
     except Exception:  # noqa: BLE001 - the settings that broke may be the mail ones
-        mailed = mail_admin(settings.admin_email, plans, day, cause, None)
-    else:
-        sender = mail.mail_from
-        if sender is None and night and night.judged:
-            sender = night.judged[0].reminders.sender
-        mailed = mail_admin(mail.admin, plans, day, cause, backend, sender)
-    line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
-    logged = to_syslog(settings.syslog_address, line)
-    return f"{mailed}; {logged}"
+        return settings.admin_email, None, None
+    sender = mail.mail_from
+    if sender is None and night and night.judged:
+        sender = night.judged[0].reminders.sender
+    return mail.admin, backend, sender
 
 
 def _notice_settings(given: dict[str, Any]) -> Settings | None:

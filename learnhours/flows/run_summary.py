@@ -77,6 +77,19 @@ def log_counts(summary: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def mail_message(plans: list[dict[str, Any]], finals: list[dict[str, Any]]) -> str:
+    """What the night did with mail, for its state and the run log: the notices queued tonight
+    and sent (a rerun sends what an earlier night left pending: it says so), and those the
+    server refused."""
+    queued = sum(p["queued"] for p in plans)
+    sent = sum(p["mail"].get("sent", 0) for p in [*plans, *finals])
+    said = f"排入 {queued} 封通知，寄出 {sent} 封"
+    if sent > queued:
+        said += "（含先前未寄出的通知）"
+    refused = failed_deliveries(plans)
+    return f"{said}；{refused}" if refused else said
+
+
 def failed_deliveries(plans: list[dict[str, Any]]) -> str:
     """How many notices the server refused tonight and why, or "" when none was."""
     parts = []

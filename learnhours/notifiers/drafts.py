@@ -150,6 +150,8 @@ class Context:
     # What HR opens the summary's workbook with (notifiers.workbook_password); None: the summary
     # goes without it. Never shown, never written into a mail or a log.
     workbook_password: str | None = field(default=None, repr=False)
+    # The nights before this one that did not complete, said to HR in the daily summaries.
+    night_note: str = ""
 
     @cached_property
     def reply_to(self) -> str:

@@ -160,6 +160,7 @@ def summary_drafts(
         subject=subject,
         today=roc(ctx.today),
         stale=ctx.stale,
+        night_note="" if final else ctx.night_note,
         totals=totals,
         units=unit_overview(ctx.plan, units),
         sent=sent,
@@ -323,6 +324,7 @@ def rollup_drafts(
     values = {
         "today": roc(ctx.today),
         "stale": ctx.stale,
+        "night_note": "" if final else ctx.night_note,
         "totals": {
             "agencies": sum(1 for a in agencies if a.headcount),
             "counted": sum(a.headcount for a in agencies),

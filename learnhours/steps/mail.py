@@ -98,11 +98,13 @@ class Mail:
         data_through: date | None,
         stale: str,
         several_agencies: bool = False,
+        night_note: str = "",
     ) -> Context:
-        """What every notice of the plan's night needs: plan, dates, staleness, who sends to whom."""
+        """What every notice of the plan's night needs: plan, dates, staleness, who sends to whom;
+        `night_note`: the nights before this one that did not complete, for the summaries."""
         return Context(plan, today, data_through, stale, self.sender(plan), self.hr(plan),
                        several_agencies, render.templates(self.templates_dir),
-                       self.workbook_password)  # fmt: skip
+                       self.workbook_password, night_note)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ class Job:
     stale: str  # non-empty: the data is too old to remind people on tonight
     rollup: bool  # the roll-up is owed tonight: each part hands back its figures for it
     complete_on: date | None = None  # a final summary's: the first day its records are complete
+    night_note: str = ""  # the nights before this one that did not complete (the summaries say)
 
     @property
     def kind(self) -> str:
@@ -180,12 +181,14 @@ def send_plan(
     count: int | None = None,
     run_parts: PartRunner | None = None,
     on_part: Callable[[PlanReport, PartReport], None] | None = None,
+    night_note: str = "",
 ) -> PlanReport:
     """The plan's night on `today`: judged, its notices written and sent (with `dry_run`, only
     said). `people`: a part's size (None: NIGHT_PART_PEOPLE), or `count` parts side by side;
     `run_parts`: how the parts are judged (default: one after another, here); `on_part` sees
     the night so far and each part's report as it comes (a dry run prints it; then it is let
-    go)."""
+    go). `night_note`: the nights before this one that did not complete, said in the daily
+    summaries."""
     if today < plan.period.start:
         raise PlanError(f"計畫 {plan.id} 自 {plan.period.start.isoformat()} 才開始：不寄任何通知")
     final = plan.period.end < today
@@ -195,7 +198,7 @@ def send_plan(
     fresh = freshness(engine, plan, today)
     headcounts = Counter(m.agency_key for m in bound_members(engine, plan))
     ctx = mail.context(plan, today, fresh.data_through, "" if final else fresh.stale,
-                       several_agencies=len(headcounts) > 1)  # fmt: skip
+                       several_agencies=len(headcounts) > 1, night_note=night_note)  # fmt: skip
     report = PlanReport(
         plan.id, final, None if final else ctx.stage, {} if final else ctx.stages, ctx.last_day,
         ctx.stale,
@@ -211,7 +214,8 @@ def send_plan(
     else:
         report.superseded += outbox.set_aside_plan_wide(ctx.stage)
     job = Job(plan.id, today, final_as_of(plan) if final else today, final, dry_run,
-              datetime.now(UTC), fresh.data_through, ctx.stale, False, report.due_on)  # fmt: skip
+              datetime.now(UTC), fresh.data_through, ctx.stale, False, report.due_on,
+              night_note)  # fmt: skip
     rollup: tuple = ()
     if ctx.several_agencies:
         with engine.connect() as connection:
@@ -262,7 +266,8 @@ def judge_part(
     sent; and, when the roll-up is owed, its part of it (figures, not people). A part sends its
     own notices; the whole plan, everything of the plan that is pending."""
     result = compute(engine, plan, job.as_of, part)
-    ctx = mail.context(plan, job.today, job.data_through, job.stale, result.several_agencies)
+    ctx = mail.context(plan, job.today, job.data_through, job.stale, result.several_agencies,
+                       job.night_note)
     heads = unit_heads(result.people)
     outbox = outbox_for(engine, plan.id, job.today, backend, ctx.sender, job.dry_run)
     with engine.connect() as connection:

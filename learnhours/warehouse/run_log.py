@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from learnhours.warehouse.lock import Holder, gone
 from learnhours.warehouse.schema import run_log
@@ -18,6 +19,8 @@ from learnhours.warehouse.schema import run_log
 # Counts only: the summary keys the flow may copy into the log (never a name or an ID).
 COUNTS = ("files", "rows_loaded", "rows_rejected", "people", "short", "mails_sent")
 STATUSES = ("running", "completed", "warning", "failed", "killed", "cancelled")
+COMPLETED = ("completed", "warning")  # a Warning night did its work (the portal down, say)
+NOT_COMPLETED = ("failed", "killed", "cancelled")
 
 
 def start(engine: Engine, plan_id: str) -> int:
@@ -84,3 +87,41 @@ def recent(connection: Connection, limit: int = 20) -> list:
     return list(
         connection.execute(select(run_log).order_by(run_log.c.id.desc()).limit(limit)).all()
     )
+
+
+@dataclass(frozen=True)
+class Since:
+    """The runs since the last one that completed: what the next night and `doctor` say."""
+
+    completed_at: datetime | None  # when the last completed run finished (UTC); None: never
+    not_completed: list[tuple[datetime, str, str]]  # (started UTC, status, cause), oldest first
+    ever: bool  # any run at all was logged
+
+
+def since_completed(connection: Connection, plan_id: str | None = None, limit: int = 30) -> Since:
+    """The runs asked for `plan_id` (None: any) that did not complete since the last one that
+    did (the last `limit` of them)."""
+    asked = [run_log.c.plan_id == plan_id[:64]] if plan_id is not None else []
+    completed_at = connection.execute(
+        select(func.max(run_log.c.finished_at)).where(run_log.c.status.in_(COMPLETED), *asked)
+    ).scalar()
+    after = [run_log.c.started_at > completed_at] if completed_at is not None else []
+    rows = connection.execute(
+        select(run_log.c.started_at, run_log.c.status, run_log.c.detail)
+        .where(run_log.c.status.in_(NOT_COMPLETED), *asked, *after)
+        .order_by(run_log.c.started_at.desc())
+        .limit(limit)
+    ).all()
+    ever = completed_at is not None or bool(rows) or connection.execute(
+        select(run_log.c.id).where(*asked).limit(1)
+    ).first() is not None
+    return Since(
+        _utc(completed_at) if completed_at is not None else None,
+        [(_utc(r.started_at), r.status, r.detail) for r in reversed(rows)],
+        ever,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives the stored UTC time back without its zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

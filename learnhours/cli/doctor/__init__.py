@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from learnhours.cli.doctor import files, mail, people, schedule
+from learnhours.cli.doctor import files, mail, nights, people, schedule
 from learnhours.cli.doctor.base import Check, Office, Verdict, failed, passed, run_check
 
-CHECKS: list[Check] = [*files.CHECKS, *people.CHECKS, *mail.CHECKS, *schedule.CHECKS]
+CHECKS: list[Check] = [
+    *files.CHECKS, *people.CHECKS, *mail.CHECKS, *schedule.CHECKS, *nights.CHECKS
+]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

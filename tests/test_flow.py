@@ -195,9 +195,12 @@ def test_the_failure_notice_names_the_plans_that_failed_not_the_closed_years(
     summary: a night that fails names the plans that failed in the notice's subject."""
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "reminder.txt").write_text("{% if %}", "utf-8")  # a broken override
+    monkeypatch.setenv("LEARNHOURS_TEMPLATES_DIR", str(tmp_path / "templates"))
     MEMORY_OUTBOX.clear()
-    state = _nightly(tmp_path, plan_id="current", inbox=tmp_path / "no-such-inbox")
-    assert state.is_failed()
+    state = _nightly(tmp_path, plan_id="current", inbox=tmp_path)
+    assert state.is_failed() and "reminder.txt" in state.message
     (mail,) = MEMORY_OUTBOX
     assert mail["Subject"] == "learnhours 夜間作業失敗：national-2026 2026-11-23"
 
@@ -283,7 +286,9 @@ def test_a_rerun_that_delivers_mail_left_pending_says_so(prefect_harness, tmp_pa
     new, sends what was left pending, and its state says it sent them (not "排入 0 封通知")."""
     monkeypatch.setenv("LEARNHOURS_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}?timeout=3")
     monkeypatch.delenv("LEARNHOURS_MAIL_BACKEND", raising=False)
-    write_inbox(build_sample(2026, AS_OF, people=20), tmp_path / "inbox")
+    _real_addresses(monkeypatch)
+    sample = build_sample(2026, AS_OF, people=20, email_domain="example.gov.tw")
+    write_inbox(sample, tmp_path / "inbox")
     assert _nightly(tmp_path).is_failed()
     pending = _notices_in(tmp_path, "pending")
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")  # the server is back

@@ -34,6 +34,7 @@ def plan_counts(report: PlanReport) -> dict[str, Any]:
         "stage": report.stage,
         "stale": report.stale,
         "queued": report.queued,
+        "summaries_queued": report.summaries_queued,
         "mail": dict(delivered.counts),
         "unavailable": delivered.unavailable,
         "troubles": dict(delivered.reasons.most_common(5)),
@@ -81,7 +82,7 @@ def mail_message(plans: list[dict[str, Any]], finals: list[dict[str, Any]]) -> s
     """What the night did with mail, for its state and the run log: the notices queued tonight
     and sent (a rerun sends what an earlier night left pending: it says so), and those the
     server refused."""
-    queued = sum(p["queued"] for p in plans)
+    queued = sum(p["queued"] + p["summaries_queued"] for p in plans)
     sent = sum(p["mail"].get("sent", 0) for p in [*plans, *finals])
     said = f"排入 {queued} 封通知，寄出 {sent} 封"
     if sent > queued:

@@ -1,5 +1,5 @@
 """The recompute's own machinery: the roster's order, the roster read beside the sums, and the
-cycle collector it holds off while it builds a nation's results."""
+cycle collector held off while a part's people are built as objects."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import gc
 import pytest
 
 from learnhours import steps
+from learnhours.steps import judging
 from learnhours.steps.judging import compute, cycle_collection_paused
 from learnhours.warehouse import plan_queries, roster_queries
 from tests.test_agencies import CITY, DAY, DISTRICT, _load, _plan, government, member
@@ -32,24 +33,26 @@ def test_the_roster_comes_in_code_point_order_of_agency_unit_and_person(any_engi
     assert units.index("B組") < units.index("Zeta") < units.index("alpha") < units.index("b組")
 
 
-def test_a_recompute_holds_the_cycle_collector_off_and_gives_it_back(engine, tmp_path, monkeypatch):
+def test_building_the_people_holds_the_cycle_collector_off_and_gives_it_back(
+    engine, tmp_path, monkeypatch
+):
     _load(engine, tmp_path, government())
     seen = []
-    standings = plan_queries.standings
+    people_of = judging.people_of
 
     def watched(*args, **kwargs):
         seen.append(gc.isenabled())
-        return standings(*args, **kwargs)
+        return people_of(*args, **kwargs)
 
-    monkeypatch.setattr(plan_queries, "standings", watched)
+    monkeypatch.setattr(judging, "people_of", watched)
     assert gc.isenabled()
     result = compute(engine, _plan(), DAY)
-    assert seen == [False] and gc.isenabled()
     assert len(result.people) == len(government())
+    assert seen == [False] and gc.isenabled()
 
     gc.disable()  # whoever turned it off keeps it off
     try:
-        compute(engine, _plan(), DAY)
+        assert compute(engine, _plan(), DAY).people
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -61,7 +64,7 @@ def test_the_cycle_collector_comes_back_when_a_recompute_fails(engine, tmp_path,
     def broken(*_args, **_kwargs):
         raise RuntimeError("the roster could not be read")
 
-    monkeypatch.setattr(roster_queries, "members", broken)
+    monkeypatch.setattr(roster_queries, "roster_rows", broken)
     with pytest.raises(RuntimeError, match="the roster could not be read"):
         compute(engine, _plan(), DAY)  # the roster thread's failure is the recompute's
     assert gc.isenabled()
@@ -73,18 +76,18 @@ def test_the_cycle_collector_comes_back_when_a_recompute_fails(engine, tmp_path,
 def test_the_roster_is_read_on_its_own_connection_beside_the_sums(engine, tmp_path, monkeypatch):
     _load(engine, tmp_path, government())
     threads = {}
-    members, standings = roster_queries.members, plan_queries.standings
+    rows, standings = roster_queries.roster_rows, plan_queries.standings_frame
 
     def roster(connection, *args):
         threads["roster"] = connection
-        return members(connection, *args)
+        return rows(connection, *args)
 
     def sums(connection, *args):
         threads["sums"] = connection
         return standings(connection, *args)
 
-    monkeypatch.setattr(roster_queries, "members", roster)
-    monkeypatch.setattr(plan_queries, "standings", sums)
+    monkeypatch.setattr(roster_queries, "roster_rows", roster)
+    monkeypatch.setattr(plan_queries, "standings_frame", sums)
     result = steps.compute(engine, _plan(), DAY)
     assert threads["roster"] is not threads["sums"]
     assert {p.member.name for p in result.people} == {p["姓名"] for p in government()}

@@ -59,18 +59,9 @@ def _store(engine, rows: list[dict]) -> None:
 
 
 def _sums_in_standings(engine, plan, as_of):
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with engine.connect() as c:
-            found = plan_queries.standings(c, plan, as_of)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    (sql,) = [s for s in statements if "GROUP BY" in s]
+    with engine.connect() as c:
+        found = plan_queries.standings(c, plan, as_of)
+    sql = str(plan_queries.standings_sums(plan, as_of).query.compile(dialect=engine.dialect))
     return found, sql.lower().count("sum(")
 
 

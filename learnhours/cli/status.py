@@ -4,40 +4,54 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+
+import polars as pl
 
 from learnhours.cli.installation import _as_of, _engine, _found, _plan, _settings
 from learnhours.cli.output import STATUS_WORDS, UNIT_WORDS, _emit, _rate
-from learnhours.plain_hours import plain
 
 
-def status_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
+class Rows(Sequence[dict]):
+    """A frame's rows as dicts, made one at a time as they are read."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - as a Sequence's
+        if isinstance(index, slice):
+            return [self.frame.row(i, named=True) for i in range(len(self))[index]]
+        return self.frame.row(index, named=True)
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.frame.iter_rows(named=True)
+
+
+def status_rows(result, judged: bool = True) -> Rows:  # noqa: ANN001
     """The status CSV contract: person_id,name,unit,status,needed_hours,total_hours,<req>_hours…,outcome.
 
     `total_hours` is every counted hour; a requirement column is empty for a person whose track
     does not have that requirement. When the plan's people are of several agencies,
     `agency_code` and `agency` come before `unit`. `judged` False (no record to judge on):
-    `outcome` is empty, never a penalty.
+    `outcome` is empty, never a penalty. Written from the judged columns, as text, a row at a
+    time: no person is built as an object.
     """
+    from learnhours.transforms.compiled_rules import hours_text
+
     extra = [c for c in result.plan.columns if c.id != "total"]
-    agencies = result.several_agencies
-    rows = []
-    for p in result.people:
-        row = {"person_id": p.member.person_id, "name": p.member.name}
-        if agencies:
-            row.update(agency_code=p.member.agency_code, agency=p.member.agency)
-        row |= {
-            "unit": p.member.unit,
-            "status": p.status,
-            "needed_hours": plain(p.needed),
-            "total_hours": plain(p.total),
-        }
-        row.update(
-            {f"{c.id}_hours": plain(p.hours[c.id]) if c.id in p.hours else "" for c in extra}
-        )
-        row["outcome"] = p.outcome if judged else ""
-        rows.append(row)
-    return rows
+    agencies = ["agency_code", "agency"] if result.several_agencies else []
+    outcome = pl.col("outcomes").list.join("、") if judged else pl.lit("")
+    texts = result.frame.select(
+        "person_id", "name", *agencies, "unit", "status",
+        hours_text(pl.col("needed")).alias("needed_hours"),
+        hours_text(pl.col("total")).alias("total_hours"),
+        *(hours_text(pl.col(f"h:{c.id}")).fill_null("").alias(f"{c.id}_hours") for c in extra),
+        outcome.alias("outcome"),
+    )  # fmt: skip
+    return Rows(texts)
 
 
 def unit_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
@@ -53,7 +67,7 @@ def unit_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
             "rate": _rate(u.rate),
             "outcome": u.tier if judged else "",
         }
-        for u in result.units
+        for u in result.unit_figures
     ]
 
 
@@ -69,7 +83,7 @@ def agency_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
             "rate": _rate(a.rate),
             "outcome": a.tier if judged else "",
         }
-        for a in result.agencies
+        for a in result.agency_figures
     ]
 
 
@@ -89,7 +103,7 @@ def _compute(args: argparse.Namespace):  # noqa: ANN202
     def parts() -> Iterator:
         anyone = False
         for result in compute_in_parts(engine, plan, as_of):
-            anyone = anyone or bool(result.people)
+            anyone = anyone or not result.frame.is_empty()
             yield result
         if not anyone:
             _empty_warehouse(args, plan)

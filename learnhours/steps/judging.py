@@ -10,32 +10,33 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 
+import polars as pl
 from sqlalchemy import Engine
 
 from learnhours.plans import Plan
 from learnhours.taipei import roc
-from learnhours.transforms.compliance import (
-    AgencyResult,
-    Member,
-    PersonResult,
-    UnitResult,
-    assess,
-    assess_agencies,
-    assess_units,
-)
+from learnhours.transforms import compiled_rules
+from learnhours.transforms.compiled_rules import AGENCY_KEY, people_of
+from learnhours.transforms.compliance import AgencyResult, Member, PersonResult, UnitResult
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 
 
 @dataclass
 class Compliance:
+    """A plan's people judged on a day: one row each in `frame` (transforms.compiled_rules), and
+    the units' and agencies' figures. The people as objects are built only when something reads
+    them one by one (a part's mail, a doctor's check): `people`, and `units` and `agencies` with
+    their short people and people filled in."""
+
     plan: Plan
     as_of: date
-    people: list[PersonResult]
-    units: list[UnitResult]
-    agencies: list[AgencyResult] = field(default_factory=list)
+    frame: pl.DataFrame
+    unit_figures: list[UnitResult]  # without their short people until `people` is read
+    agency_figures: list[AgencyResult] = field(default_factory=list)  # likewise their people
     # A share of a plan of several agencies (some of its agencies, judged on their own); None:
     # the whole plan.
     share: tuple[str, ...] | None = None
@@ -44,7 +45,45 @@ class Compliance:
     def several_agencies(self) -> bool:
         """Whether the plan's people are of more than one agency: units, summaries and reports
         then name the agency (a one-agency warehouse reads as it always did)."""
-        return self.share is not None or len(self.agencies) > 1
+        return self.share is not None or len(self.agency_figures) > 1
+
+    @cached_property
+    def people(self) -> list[PersonResult]:
+        """Everyone as a PersonResult, in roster order; each unit's short people and each
+        agency's people filled in with them."""
+        with cycle_collection_paused():
+            return people_of(self.plan, self.frame, self.unit_figures, self.agency_figures)
+
+    @property
+    def units(self) -> list[UnitResult]:
+        """Each unit with its short people (the furthest behind first)."""
+        _ = self.people
+        return self.unit_figures
+
+    @property
+    def agencies(self) -> list[AgencyResult]:
+        """Each agency with its people and units."""
+        _ = self.people
+        return self.agency_figures
+
+    def statuses(self) -> Counter[str]:
+        """How many people are met, short and exempt."""
+        return Counter(dict(self.frame.get_column("status").value_counts().iter_rows()))
+
+    def part(self, agencies: Part) -> Compliance:
+        """The judged people, units and agencies of some of the plan's agencies (None: all):
+        each is judged on its own, so a part of the whole is what judging the part gives."""
+        if agencies is None:
+            return self
+        keys = set(agencies)
+        frame = self.frame.filter(AGENCY_KEY.is_in(list(keys)))
+        units = [replace(u, short=[]) for u in self.unit_figures if u.agency_key in keys]
+        theirs: dict[str, list[UnitResult]] = {}
+        for u in units:
+            theirs.setdefault(u.agency_key, []).append(u)
+        found = [replace(a, units=theirs.get(a.key, []), people=[])
+                 for a in self.agency_figures if a.key in keys]  # fmt: skip
+        return Compliance(self.plan, self.as_of, frame, units, found, tuple(agencies))
 
 
 def compute(
@@ -53,27 +92,26 @@ def compute(
     """The plan's people (those it is for: `who`) judged on `as_of`, their units and agencies.
     `agencies`: a share of them only (each person, unit and agency is judged on its own, so a
     share's results are the whole plan's for those agencies)."""
-    with cycle_collection_paused():
-        # The roster is read and built on a second connection while the database sums the
-        # records (the driver lets go of the interpreter while it waits).
-        with ThreadPoolExecutor(1, thread_name_prefix="roster") as pool:
-            roster = pool.submit(bound_members, engine, plan, agencies)
-            with engine.connect() as connection:
-                now, judged = plan_queries.standings(connection, plan, as_of, agencies)
-            members = roster.result()
-        people = assess(plan, members, now, judged, as_of)
-        units = assess_units(plan, people)
-        agency_results = assess_agencies(plan, people, units)
+    # The roster is read on a second connection while the database sums the records (the driver
+    # lets go of the interpreter while it waits).
+    with ThreadPoolExecutor(1, thread_name_prefix="roster") as pool:
+        roster = pool.submit(roster_frame, engine, agencies)
+        with engine.connect() as connection:
+            sums = plan_queries.standings_frame(connection, plan, as_of, agencies)
+        people = roster.result()
+    judged = compiled_rules.judge(plan, as_of, people, sums)
+    units = compiled_rules.units_of(plan, judged)
+    agency_results = compiled_rules.agencies_of(plan, judged, units)
     share = tuple(agencies) if agencies is not None else None
-    return Compliance(plan, as_of, people, units, agency_results, share)
+    return Compliance(plan, as_of, judged, units, agency_results, share)
 
 
 @contextmanager
 def cycle_collection_paused() -> Iterator[None]:
-    """Python's cycle collector held off while a recompute builds its results: they are
+    """Python's cycle collector held off while a part's people are built as objects: they are
     hundreds of thousands of objects and no cycles, and each collection that their growth sets
-    off walks every object alive (a quarter of the recompute's CPU at 40,000 people). Objects
-    are freed as ever by their counts; what cycles there are wait for the next collection."""
+    off walks every object alive. Objects are freed as ever by their counts; what cycles there
+    are wait for the next collection."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -81,6 +119,13 @@ def cycle_collection_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def roster_frame(engine: Engine, agencies: Sequence[str] | None = None) -> pl.DataFrame:
+    """Everyone on the current roster as a frame (compiled_rules.ROSTER), in roster order;
+    `agencies`: of these agencies only."""
+    with engine.connect() as connection:
+        return compiled_rules.roster_frame(roster_queries.roster_rows(connection, agencies))
 
 
 def bound_members(

@@ -317,10 +317,10 @@ def judge_part(
 
 
 def _figures(result: Compliance, part: Part) -> PartReport:
-    statuses = Counter(p.status for p in result.people)
+    statuses = result.statuses()
     return PartReport(
-        part, len(result.people), statuses["met"], statuses["short"], statuses["exempt"],
-        [replace(u, short=[]) for u in result.units],
+        part, result.frame.height, statuses["met"], statuses["short"], statuses["exempt"],
+        [replace(u, short=[]) for u in result.unit_figures],
     )  # fmt: skip
 
 

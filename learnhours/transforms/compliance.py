@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -470,14 +470,40 @@ def _reached(
     tiers: Sequence[UnitTier], people: list[PersonResult], averages: Mapping[str, Decimal]
 ) -> UnitTier | None:
     """The first tier the people reach, or None."""
+    return reached_tier(tiers, len(people), Counter(_kinds(people)), averages)
+
+
+# What a tier counts (UnitTier.counts) -> whether a person counts for it (Z9).
+COUNTS = ("met", "bundle_and_requirements", "bundle_or_requirements")
+
+
+def _kinds(people: Iterable[PersonResult]) -> Iterator[str]:
+    """Each kind of counting (COUNTS) each person counts for."""
+    for p in people:
+        if p.judged_met:
+            yield "met"
+        if p.judged_bundle_done and p.judged_requirements_met:
+            yield "bundle_and_requirements"
+        if p.judged_bundle_done or p.judged_requirements_met:
+            yield "bundle_or_requirements"
+
+
+def reached_tier(
+    tiers: Sequence[UnitTier],
+    headcount: int,
+    counted: Mapping[str, int],
+    averages: Mapping[str, Decimal],
+) -> UnitTier | None:
+    """The first tier reached by `headcount` people of whom `counted[kind]` count for each kind
+    of counting (COUNTS), with these judged averages; or None."""
     for tier in tiers:
-        if not tier.fits(len(people)):
+        if not tier.fits(headcount):
             continue
-        counted = sum(_counts_for_tier(tier, p) for p in people)
+        kind = tier.counts if tier.counts in COUNTS else "met"
         # Compare exactly: 9 of 10 is 90 % and must reach a 0.9 threshold.
-        if counted < tier.min_rate * len(people):
+        if counted.get(kind, 0) < tier.min_rate * headcount:
             continue
-        if tier.below_rate is not None and counted >= tier.below_rate * len(people):
+        if tier.below_rate is not None and counted.get(kind, 0) >= tier.below_rate * headcount:
             continue
         if all(averages.get(rid, ZERO) >= need for rid, need in tier.average_at_least.items()):
             return tier

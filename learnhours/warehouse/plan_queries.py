@@ -5,17 +5,19 @@ reads a plan."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
+import polars as pl
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Select,
     and_,
     case,
     cast,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
 from learnhours.plans.prorate import add_months
 from learnhours.transforms.compliance import ALL, Standing
+from learnhours.warehouse.frames import frame_of
 from learnhours.warehouse.roster_queries import of_agencies
 from learnhours.warehouse.schema import learning_record, person
 
@@ -109,22 +112,77 @@ def _hours(value: float | None) -> Decimal:
     return Decimal(round(value, 2)).quantize(CENT) if value else ZERO
 
 
-def standings(
+JUDGED = "@judged"  # a figure's column at the judge date: `<key>@judged`
+BUNDLE = "#bundle"  # a track's bundle column: `<track>#bundle` (and `#bundle@judged`)
+
+
+def standings_frame(
     connection: Connection,
     plan: Plan,
     as_of: date,
     agencies: Sequence[str] | None = None,
     *,
     person_id: str | None = None,
-) -> tuple[dict[str, Standing], dict[str, Standing]]:
-    """Hours per person and figure, now (records to the as-of date, within each track's
-    counting window) and at each track's judge date; `agencies`: of these agencies' people only;
-    `person_id`: that one person's (`explain`), the same sums over their records only.
+) -> pl.DataFrame:
+    """Hours per person and figure as columns, now (records to the as-of date, within each
+    track's counting window) and at each track's judge date; `agencies`: of these agencies'
+    people only; `person_id`: that one person's (`explain`), the same sums over their records.
 
-    One GROUP BY person over the plan's records (rule 4): a SUM per distinct figure and window
-    (a requirement over every record is the track's `*` column, summed once), and the bundle
-    courses passed (Z6) as a COUNT DISTINCT, so the records are read once.
+    The frame: `person_id`; each figure's hours in cents (its Standing key, and `<key>@judged`),
+    caps not yet applied (transforms.compiled_rules applies them); each track's bundle done
+    (`<track>#bundle`, and `@judged`). A person without a record of the plan has no row.
     """
+    sums = standings_sums(plan, as_of, agencies, person_id)
+    schema: dict[str, Any] = {"person_id": pl.String}
+    schema |= {f"s{i}": pl.Float64 for i in range(sums.count)}
+    schema |= {f"n{i}": pl.Int64 for i in range(len(sums.windows) if sums.codes else 0)}
+    raw = frame_of(connection, sums.query, schema)
+    cents = _cents_of(raw, [f"s{i}" for i in range(sums.count)])
+    # The judged figures are the now figures with the judge-date window's sums where a track
+    # has one.
+    layout = sums.layout
+    now_at = {key: at for window, key, at in layout if window == "now"}
+    judged_at = {**now_at, **{key: at for window, key, at in layout if window == "judged"}}
+    out = [pl.col("person_id")]
+    out += [cents[f"s{at}"].alias(key) for key, at in now_at.items()]
+    out += [cents[f"s{at}"].alias(key + JUDGED) for key, at in judged_at.items()]
+    if sums.codes:
+        count_at = {(t.id, w): i for i, (t, w, _e) in enumerate(sums.windows)}
+        for t in plan.track_views:
+            now_count = count_at[(t.id, "now")]
+            judged_count = count_at.get((t.id, "judged"), now_count)
+            out += [
+                (pl.col(f"n{now_count}") == len(sums.codes)).alias(t.id + BUNDLE),
+                (pl.col(f"n{judged_count}") == len(sums.codes)).alias(t.id + BUNDLE + JUDGED),
+            ]
+    frame = raw.select(out)
+    if any(c.per_person for t in plan.track_views for c in t.checks):
+        own = _per_person(connection, plan, as_of, sums.windows, agencies, person_id)
+        frame = frame.join(own, on="person_id", how="full", coalesce=True)
+    return frame
+
+
+@dataclass(frozen=True)
+class Sums:
+    """The standings' one GROUP BY person over the plan's records (rule 4): a SUM per distinct
+    figure and window (a requirement over every record is the track's `*` column, summed once),
+    and the bundle courses passed (Z6) as a COUNT DISTINCT per window, so the records are read
+    once."""
+
+    query: Select
+    count: int  # SUMs, then a COUNT per window when the plan has a bundle
+    layout: list[tuple[str, str, int]]  # (window, Standing key, SUM column) of each figure
+    windows: list[tuple[TrackView, str, date]]  # (track, "now" | "judged", end)
+    codes: list[str]  # the bundle's course codes
+
+
+def standings_sums(
+    plan: Plan,
+    as_of: date,
+    agencies: Sequence[str] | None = None,
+    person_id: str | None = None,
+) -> Sums:
+    """The standings' GROUP BY: of `agencies`' people only, or of one person's records."""
     hours = counted_hours(plan, zero_filtered=True)
     matches = check_matches(plan)
     lower = plan.earliest_window_start
@@ -204,42 +262,56 @@ def standings(
     if person_id is not None:
         # The records' key leads with the person: their rows are read, not the plan's.
         query = query.where(lr.person_id == person_id)
-    # Row positions (the person is column 0) of each window's figures: the judged figures are
-    # the now figures with the judge-date window's sums where a track has one.
-    now_keys = [key for window, key, _at in layout if window == "now"]
-    now_at = {key: at + 1 for window, key, at in layout if window == "now"}
-    judged_at = {**now_at, **{key: at + 1 for window, key, at in layout if window == "judged"}}
-    now_sums = _picker([now_at[k] for k in now_keys])
-    judged_sums = _picker([judged_at[k] for k in now_keys])
-    two = any(w == "judged" for _t, w, _e in windows)
-    first_count = len(sums) + 1
-    now_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows) if w == "now"]
-    judged_counts = [(t.id, first_count + i) for i, (t, w, _e) in enumerate(windows)]
-    # Few distinct sums occur (hours come in halves and quarters): convert each once.
-    cents = _Cents()
-    hours_of = cents.__getitem__
+    return Sums(query, len(sums), layout, windows, codes)
 
+
+def _cents_of(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.Expr]:
+    """Each sum (a float, null for no record) as its hours in cents, rounded as the warehouse's
+    0.01 h always were (_hours): few distinct sums occur (hours come in halves and quarters), so
+    each is converted once."""
+    if not names:
+        return {}
+    seen = pl.concat([frame.get_column(n) for n in names]).unique().drop_nulls().to_list()
+    mapping = {value: int(_hours(value) * 100) for value in seen}
+    return {
+        n: pl.col(n).replace_strict(mapping, default=0, return_dtype=pl.Int64).fill_null(0)
+        if mapping else pl.lit(0, pl.Int64).alias(n)
+        for n in names
+    }
+
+
+def standings(
+    connection: Connection,
+    plan: Plan,
+    as_of: date,
+    agencies: Sequence[str] | None = None,
+    *,
+    person_id: str | None = None,
+) -> tuple[dict[str, Standing], dict[str, Standing]]:
+    """standings_frame as a Standing per person, now and at the judge date, caps applied: what
+    `explain` reads of one person."""
+    frame = standings_frame(connection, plan, as_of, agencies, person_id=person_id)
+    keys = [n for n in frame.columns if n != "person_id" and JUDGED not in n and BUNDLE not in n]
+    bundles = [t.id for t in plan.track_views if t.id + BUNDLE in frame.columns]
+    with_caps = [t for t in plan.track_views if t.caps]
     now: dict[str, Standing] = {}
     judged: dict[str, Standing] = {}
-    with_caps = [t for t in plan.track_views if t.caps]
-    for row in connection.execute(query).fetchall():
-        now_hours = dict(zip(now_keys, map(hours_of, now_sums(row)), strict=True))
-        for t in with_caps:
-            t.capped(now_hours)
-        now_bundle = {tid: row[i] == len(codes) for tid, i in now_counts} if codes else _NO_BUNDLE
-        standing = now[row[0]] = Standing(now_hours, now_bundle)
-        if two:
-            judged_hours = dict(zip(now_keys, map(hours_of, judged_sums(row)), strict=True))
+    for row in frame.iter_rows(named=True):
+        pid = row["person_id"]
+        for out, suffix in ((now, ""), (judged, JUDGED)):
+            held = {k: hours_of_cents(row[k + suffix]) for k in keys}
             for t in with_caps:
-                t.capped(judged_hours)
-            standing = Standing(
-                judged_hours,
-                {tid: row[i] == len(codes) for tid, i in judged_counts} if codes else _NO_BUNDLE,
-            )
-        judged[row[0]] = standing
-    if any(c.per_person for t in plan.track_views for c in t.checks):
-        _per_person(connection, plan, as_of, windows, now, judged, agencies, person_id)
+                t.capped(held)
+            bundle = {t: bool(row[t + BUNDLE + suffix]) for t in bundles} or _NO_BUNDLE
+            out[pid] = Standing(held, bundle)
+        if now[pid] == judged[pid]:
+            judged[pid] = now[pid]  # one window: judged on the same figures
     return now, judged
+
+
+def hours_of_cents(cents: int | None) -> Decimal:
+    """Hours in cents as the Decimal hours the warehouse stores (0.01 h; 0 as ZERO)."""
+    return Decimal(cents).scaleb(-2) if cents else ZERO
 
 
 def _per_person(
@@ -247,13 +319,12 @@ def _per_person(
     plan: Plan,
     as_of: date,
     windows: list[tuple[TrackView, str, date]],
-    now: dict[str, Standing],
-    judged: dict[str, Standing],
     agencies: Sequence[str] | None,
     person_id: str | None,
-) -> None:
+) -> pl.DataFrame:
     """The requirements counted over each person's own window (from their hire date): their
-    records read with the hire date, each added up in Python within the person's window."""
+    records read with the hire date, each added up within the person's window; a frame of
+    `person_id` and each such figure in cents, now and `@judged`."""
     hours = counted_hours(plan, zero_filtered=True)
     matches = check_matches(plan)
     own = [c for t in plan.track_views for c in t.checks if c.per_person]
@@ -273,6 +344,7 @@ def _per_person(
     ends = {(t.id, w): end for t, w, end in windows}
     two = any(w == "judged" for _t, w, _e in windows)
     spans: dict[tuple[str, str], tuple[date, date] | None] = {}
+    added: dict[str, dict[str, int]] = {}
     for pid, hired, day, *amounts in connection.execute(query):
         for c, amount in zip(own, amounts, strict=True):
             if not amount:
@@ -282,13 +354,19 @@ def _per_person(
             span = spans[(pid, c.key)]
             if span is None or not span[0] <= day <= span[1]:
                 continue
-            gained = Decimal(str(amount)).quantize(CENT)
-            standing = now.setdefault(pid, Standing({}, _NO_BUNDLE))
+            gained = int(Decimal(str(amount)).quantize(CENT) * 100)
+            theirs = added.setdefault(pid, {})
             if day <= ends[(c.track, "now")]:
-                standing.hours[c.key] = standing.hours.get(c.key, ZERO) + gained  # type: ignore[index]
-            was = judged.setdefault(pid, Standing({}, _NO_BUNDLE) if two else standing)
-            if was is not standing and day <= ends.get((c.track, "judged"), ends[(c.track, "now")]):
-                was.hours[c.key] = was.hours.get(c.key, ZERO) + gained  # type: ignore[index]
+                theirs[c.key] = theirs.get(c.key, 0) + gained
+            if two and day <= ends.get((c.track, "judged"), ends[(c.track, "now")]):
+                theirs[c.key + JUDGED] = theirs.get(c.key + JUDGED, 0) + gained
+    names = [c.key for c in own]
+    columns: dict[str, list] = {"person_id": list(added)}
+    for key in names:
+        columns[key] = [a.get(key, 0) for a in added.values()]
+        columns[key + JUDGED] = [a.get(key + (JUDGED if two else ""), 0) for a in added.values()]
+    return pl.DataFrame(columns, schema={n: pl.String if n == "person_id" else pl.Int64
+                                         for n in columns})  # fmt: skip
 
 
 class _Hired:
@@ -320,22 +398,6 @@ def _every(check: Check) -> bool:
         and not check.except_name_contains
         and not (check.within_parent and check.parent is not None)
     )
-
-
-def _picker(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """A row's values at these positions, as a tuple (itemgetter of one position is no tuple)."""
-    if len(positions) == 1:
-        (at,) = positions
-        return lambda row: (row[at],)
-    return itemgetter(*positions)
-
-
-class _Cents(dict[float | None, Decimal]):
-    """A sum (float, None for no record) -> its Decimal hours, each distinct sum converted once."""
-
-    def __missing__(self, value: float | None) -> Decimal:
-        hours = self[value] = _hours(value)
-        return hours
 
 
 def unknown_people(connection: Connection, plan: Plan) -> list[tuple[str, str, int]]:

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+import polars as pl
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
+from learnhours.transforms.compiled_rules import ROSTER
 from learnhours.transforms.compliance import Member
+from learnhours.warehouse.frames import frame_of
 from learnhours.warehouse.schema import agency_contact, learning_record, person
 
 lr = learning_record.c
@@ -55,6 +58,17 @@ def agency_headcounts(connection: Connection) -> dict[str, int]:
         select(_AGENCY_KEY, func.count()).where(person.c.on_roster).group_by(_AGENCY_KEY)
     )
     return {key: n for key, n in rows}
+
+
+def roster_rows(connection: Connection, agencies: Sequence[str] | None = None) -> pl.DataFrame:
+    """Everyone on the current roster as a frame of compiled_rules.ROSTER's columns (in no
+    particular order); `agencies`: of these agencies only."""
+    query = select(
+        *(person.c["status" if n == "roster_status" else n].label(n) for n in ROSTER)
+    ).where(person.c.on_roster)
+    if agencies is not None:
+        query = query.where(of_agencies(agencies))
+    return frame_of(connection, query, ROSTER)
 
 
 def members(connection: Connection, agencies: Sequence[str] | None = None) -> list[Member]:

@@ -1,0 +1,206 @@
+"""The plan's rules compiled to columns (transforms.compiled_rules) judge every person as the
+row-wise rules do: on every plan in plans/ and plans/examples/ and on seeded random rosters and
+records, the same status, hours, gaps, needed hours, excuses, outcomes, own deadlines, judged
+figures, units and agencies with their tiers."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from learnhours.plans import CHANNEL_OF_KIND, Plan
+from learnhours.plans.files import load_plan
+from learnhours.steps.judging import compute
+from learnhours.transforms.compliance import assess, assess_agencies, assess_units
+from learnhours.warehouse import plan_queries, roster_queries
+from learnhours.warehouse.schema import ingest_batch, learning_record, person
+from tests.factories import new_id
+from tests.test_rules import miaoli_with_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN_FILES = sorted((ROOT / "plans").glob("*.yaml")) + sorted((ROOT / "plans/examples").glob("*.yaml"))
+
+
+def _plan(path: Path) -> Plan:
+    return load_plan(path, 2026)
+
+
+def _words(plan: Plan) -> tuple[list[str], list[str]]:
+    """The course-name and organizer words the plan's requirements look for."""
+    names, organizers = {"課程"}, {"某協會"}
+    for t in plan.track_views:
+        for c in (*t.checks, *t.excusers):
+            names |= {*c.name_contains, *c.except_name_contains}
+            organizers |= set(c.organizer_contains)
+    return sorted(names), sorted(organizers)
+
+
+def _codes(plan: Plan) -> list[int | None]:
+    found: set[int] = {7, 12, 540}
+    for c in plan.checks:
+        found |= set(c.codes or ()) | set(c.except_codes)
+    return [*sorted(found), None]
+
+
+def _day(rng: random.Random, plan: Plan) -> date:
+    """A day anywhere from two years before the plan's windows to after its period."""
+    start = plan.earliest_window_start - timedelta(days=730)
+    span = (plan.period.end - start).days + 60
+    return start + timedelta(days=rng.randrange(span))
+
+
+def _roster(rng: random.Random, plan: Plan, size: int) -> list[dict]:
+    categories = [*plan.population, "臨時", "約聘"]
+    agencies = [("A01", "甲機關"), ("B02", "乙機關"), ("", "")]
+    people = []
+    for i in range(size):
+        code, agency = rng.choice(agencies)
+        attributes = {}
+        if rng.random() < 0.7:
+            attributes["職等"] = str(rng.choice([5, 7, 9, 10, 12]))
+        if rng.random() < 0.5:
+            attributes["角色"] = rng.choice(["資安專職", "資訊人員", "資安專職、資訊人員", "一般"])
+        leave_from = _day(rng, plan) if rng.random() < 0.15 else None
+        people.append({
+            "person_id": new_id(), "name": f"員工{i}", "unit": rng.choice(["人事室", "秘書室", "資訊室"]),
+            "agency": agency, "agency_code": code, "title": rng.choice(["科員", "科長", "主任"]),
+            "is_supervisor": rng.random() < 0.2, "category": rng.choice(categories),
+            "hired_on": _day(rng, plan) if rng.random() < 0.5 else (
+                date(2001, 1, 1) if rng.random() < 0.5 else None),
+            "left_on": _day(rng, plan) if rng.random() < 0.1 else None,
+            "leave_from": leave_from,
+            "leave_to": (leave_from + timedelta(days=rng.randrange(30, 500))
+                         if leave_from and rng.random() < 0.8 else None),
+            "email": None if rng.random() < 0.1 else f"p{i}@township.example",
+            "attributes": json.dumps(attributes, ensure_ascii=False) if attributes else "{}",
+            "supervisor_level": rng.choice([None, 1, 2]), "unit_head": rng.choice([None, True, False]),
+            "status": "留職停薪" if rng.random() < 0.03 else "",
+            "leave_kind": rng.choice(["", "延長病假", "公傷假", "留職停薪（進修）"]) if leave_from else "",
+            "on_roster": True, "batch_id": 1,
+        })  # fmt: skip
+    return people
+
+
+def _records(rng: random.Random, plan: Plan, people: list[dict], bundle: list[str]) -> list[dict]:
+    names, organizers = _words(plan)
+    codes = _codes(plan)
+    kinds = sorted(CHANNEL_OF_KIND)
+    rows = []
+    for p in people:
+        for n in range(rng.randrange(0, 14)):
+            day = _day(rng, plan)
+            words = rng.sample(names, rng.randrange(1, min(3, len(names)) + 1))
+            rows.append({
+                "person_id": p["person_id"], "course_key": f"k{n}", "session": "1",
+                "start_date": day, "end_date": day, "name": p["name"],
+                "course_code": rng.choice(bundle) if bundle and rng.random() < 0.3 else f"c{n}",
+                "course_name": "".join(words), "category_code": rng.choice(codes),
+                "quantity": Decimal(rng.choice(["0.5", "1", "1.25", "2", "3", "6", "12"])),
+                "unit": rng.choice(["hour", "hour", "hour", "day", "credit"]),
+                "zero_reason": "缺課" if rng.random() < 0.05 else None,
+                "digital_share": Decimal(rng.choice(["0", "0.5", "1", "0.3333"])),
+                "organizer": rng.choice([*organizers, None]), "source_kind": rng.choice(kinds),
+                "batch_id": 1, "line_no": n + 2, "digest": "0",
+            })  # fmt: skip
+    return rows
+
+
+def _fill(engine, plan: Plan, seed: int, size: int = 60) -> None:
+    rng = random.Random(seed)
+    people = _roster(rng, plan, size)
+    bundle = [c.code for c in plan.bundle.courses] if plan.bundle else []
+    records = _records(rng, plan, people, bundle)
+    now = datetime.now(UTC)
+    with engine.begin() as c:
+        c.execute(
+            ingest_batch.insert().values(
+                id=1, file_name="t", sha256="0" * 64, kind="agency_export", loaded_at=now,
+                last_seen_at=now, rows_read=0, rows_loaded=0, rows_updated=0, rows_duplicate=0,
+                rows_rejected=0,
+            )
+        )  # fmt: skip
+        c.execute(person.insert(), people)
+        if records:
+            c.execute(learning_record.insert(), records)
+
+
+def _row_wise(engine, plan: Plan, as_of: date):
+    """The specification: every person judged one at a time on their Standing."""
+    with engine.connect() as c:
+        members = [m for m in roster_queries.members(c) if plan.binds(m)]
+        now, judged = plan_queries.standings(c, plan, as_of)
+    people = assess(plan, members, now, judged, as_of)
+    units = assess_units(plan, people)
+    return people, units, assess_agencies(plan, people, units)
+
+
+def _person(p) -> tuple:  # noqa: ANN001
+    return (
+        p.member.person_id, p.status, p.exempt_reason, p.hours, p.gaps, p.needed, p.total,
+        p.bundle_done, p.outcomes, p.judged_hours, p.judged_bundle_done,
+        p.judged_requirements_met, p.judged_met, p.track.id if p.track else None, p.excused,
+        p.deadline, p.member,
+    )  # fmt: skip
+
+
+def _unit(u) -> tuple:  # noqa: ANN001
+    return (u.key, u.headcount, u.met, u.rate, u.tier, u.averages, u.agency, u.agency_code,
+            [p.member.person_id for p in u.short])  # fmt: skip
+
+
+def _agency(a) -> tuple:  # noqa: ANN001
+    return (a.key, a.agency, a.agency_code, a.headcount, a.met, a.rate, a.tier,
+            [u.key for u in a.units], [p.member.person_id for p in a.people])  # fmt: skip
+
+
+def _same(engine, plan: Plan, as_of: date) -> None:
+    people, units, agencies = _row_wise(engine, plan, as_of)
+    result = compute(engine, plan, as_of)
+    assert [_person(p) for p in result.people] == [_person(p) for p in people]
+    assert [_unit(u) for u in result.units] == [_unit(u) for u in units]
+    assert [_agency(a) for a in result.agencies] == [_agency(a) for a in agencies]
+
+
+def _days(plan: Plan) -> list[date]:
+    """Before the judge date, on it, after it, and after the period."""
+    return sorted({plan.period.start + timedelta(days=100), plan.judged_on,
+                   plan.judged_on + timedelta(days=1), plan.period.end + timedelta(days=1)})  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.stem)
+def test_compiled_rules_judge_every_plan_as_the_row_wise_rules(engine, path):
+    plan = _plan(path)
+    _fill(engine, plan, 1)
+    for as_of in _days(plan):
+        _same(engine, plan, as_of)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("seed", [2, 5, 6])
+def test_compiled_rules_judge_larger_random_rosters_as_the_row_wise_rules(engine, path, seed):
+    plan = _plan(path)
+    _fill(engine, plan, seed, size=200)
+    for as_of in _days(plan):
+        _same(engine, plan, as_of)
+
+
+def test_compiled_rules_judge_the_bundle_and_its_tiers_as_the_row_wise_rules(engine):
+    plan = miaoli_with_bundle()
+    _fill(engine, plan, 3, size=120)
+    for as_of in _days(plan):
+        _same(engine, plan, as_of)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", PLAN_FILES[:3] + PLAN_FILES[-3:], ids=lambda p: p.stem)
+def test_compiled_rules_judge_as_the_row_wise_rules_on_postgresql(pg_engine, path):
+    plan = _plan(path)
+    _fill(pg_engine, plan, 4)
+    for as_of in _days(plan):
+        _same(pg_engine, plan, as_of)

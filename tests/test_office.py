@@ -142,8 +142,9 @@ def test_doctor_outside_any_office_fails_without_a_traceback(tmp_path, monkeypat
     assert lines["設定檔"].startswith("✗") and "learnhours init" in lines["設定檔"]
 
 
-def test_doctor_passes_a_ready_office_and_sends_nothing(office, tmp_path, capsys):
+def test_doctor_passes_a_ready_office_and_sends_nothing(office, tmp_path, capsys, monkeypatch):
     _real_plan(office)
+    monkeypatch.setenv("LEARNHOURS_WORKBOOK_PASSWORD", "the office's own")  # issue 31
     _roster(office, tmp_path)
     handler = Recorder()
     with smtp_server(handler) as server:
@@ -241,3 +242,31 @@ def test_doctor_names_a_population_typo_with_the_nearest_category(office, tmp_pa
     assert code == 1 and lines["計畫檔"].startswith("✗")
     assert "national.yaml 第 11 行 population[第 1 項]：「編製內」" in lines["計畫檔"]
     assert "是否為「編制內」？" in lines["計畫檔"]
+
+
+def test_doctor_says_whether_the_workbook_password_is_set_and_how_to_set_it(
+    office, capsys, monkeypatch
+):
+    """Issue 31, point 1: without it the summary goes without its workbook (⚠, not ✗)."""
+    _, lines = _doctor(capsys)
+    assert lines["活頁簿密碼"].startswith("⚠") and "LEARNHOURS_WORKBOOK_PASSWORD" in lines["活頁簿密碼"]
+    monkeypatch.setenv("LEARNHOURS_WORKBOOK_PASSWORD", "the office's own")
+    _, lines = _doctor(capsys)
+    assert lines["活頁簿密碼"].startswith("✓") and "the office's own" not in lines["活頁簿密碼"]
+
+
+def test_doctor_names_files_others_can_read_and_a_scheduler_open_to_anyone(
+    office, capsys, monkeypatch
+):
+    """Issue 31, points 2 and 6: a file made before learnhours kept its files private, and a
+    tcp:// scheduler on another machine."""
+    _, lines = _doctor(capsys)
+    assert lines["檔案權限"].startswith("✓") and lines["Dask 叢集"].startswith("✓")
+    old = office / "var" / "warehouse.db"
+    old.write_bytes(b"")
+    old.chmod(0o644)
+    monkeypatch.setenv("LEARNHOURS_DASK_ADDRESS", "tcp://10.0.0.10:8786")
+    code, lines = _doctor(capsys)
+    assert lines["檔案權限"].startswith("⚠") and "chmod -R go=" in lines["檔案權限"]
+    assert str(old) in lines["檔案權限"]
+    assert code == 1 and lines["Dask 叢集"].startswith("✗") and "tls://" in lines["Dask 叢集"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from learnhours.cli.doctor import files, mail, nights, people, schedule
+from learnhours.cli.doctor import files, mail, nights, people, privacy, schedule
 from learnhours.cli.doctor.base import Check, Office, Verdict, failed, passed, run_check
 
 CHECKS: list[Check] = [
-    *files.CHECKS, *people.CHECKS, *mail.CHECKS, *schedule.CHECKS, *nights.CHECKS
+    *files.CHECKS, *people.CHECKS, *mail.CHECKS, *privacy.CHECKS, *schedule.CHECKS, *nights.CHECKS
 ]
 
 

@@ -228,12 +228,22 @@ def test_i15_9_failed_and_refused_runs_print_one_plain_message(
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     url = str(engine.url)
     run = ["--database-url", url, "run", "--plan", PLAN, "--as-of", AS_OF]
-    # A task that fails (the inbox is missing): Prefect's task engine would print a traceback.
-    assert main([*run, "--inbox", str(tmp_path / "no-such-inbox")]) == 1
-    line = _said_once(capfd, "夜間作業失敗", "no-such-inbox", "learnhours runs")
-    assert line.count("no-such-inbox") == 1
-    # A refused second run of the same plan.
+    # A missing inbox is a settings error, said before the night starts.
+    assert main([*run, "--inbox", str(tmp_path / "no-such-inbox")]) == 2
+    _said_once(capfd, "設定錯誤", "no-such-inbox")
+    # A task that fails (a folder of the inbox cannot be read): Prefect's task engine would
+    # print a traceback. Root reads every folder, so the walk's report of one is given here.
+    from learnhours import steps
+    from learnhours.flows import nightly
+
     (tmp_path / "inbox").mkdir()
+    unreadable = steps.Found(unreadable=[(tmp_path / "inbox" / "locked", "Permission denied")])
+    with monkeypatch.context() as patched:
+        patched.setattr(nightly.steps, "look_in", lambda _paths: unreadable)
+        assert main([*run, "--inbox", str(tmp_path / "inbox")]) == 1
+    line = _said_once(capfd, "夜間作業失敗", "locked", "learnhours runs")
+    assert line.count("locked") == 1
+    # A refused second run of the same plan.
     holder = acquire(engine, plan_lock(PLAN))
     try:
         assert main([*run, "--inbox", str(tmp_path / "inbox")]) == 1

@@ -138,6 +138,7 @@ def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Non
     from learnhours import steps
     from learnhours.plans import Catalog, PlanError
     from learnhours.taipei import taipei_today
+    from learnhours.warehouse.faults import database_cause
 
     steps.inbox_folder(settings)
     catalog = Catalog.read(settings.plans_dir)
@@ -145,8 +146,15 @@ def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Non
         night = steps.tonight(catalog, args.plan, args.as_of or taipei_today())
     except PlanError:
         return  # the run says it, failing, as it always has
-    steps.refuse_unsafe_night(_engine(args), night, steps.Mail.of(settings), catalog,
-                              steps.roster_codes(settings))  # fmt: skip
+    try:
+        engine = _engine(args)
+        steps.refuse_unsafe_night(engine, night, steps.Mail.of(settings), catalog,
+                                  steps.roster_codes(settings))  # fmt: skip
+    except Exception as exc:
+        if database_cause(exc) is None:
+            raise
+        # A warehouse that cannot be opened or read is the night's own failure: the run records
+        # it and tells the administrator, which a refusal here would not.
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -148,6 +148,39 @@ def _people(n: int) -> list:
     return people
 
 
+def _book():  # noqa: ANN202
+    """Each reminded person's records, as the warehouse would give a group of them: 14 of this
+    year (12 counted, one not, one still inside its registration lag) and a refused row; people
+    took the same courses on one of 30 days (the same course, day and hours judge alike)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from learnhours.notifiers.record_lists import Held, RecordBook
+    from learnhours.transforms.explain import RejectedLine, StoredRecord
+
+    codes = [501, 339, 393, 502, 503, 12, 521, 540, 327, 539, 12, 336]
+    records = [
+        StoredRecord(f"{9000 + k}", f"{_COURSES[k % len(_COURSES)]}（第{k + 1}期）", "1", code,
+                     TODAY - timedelta(days=20 * k + 30), TODAY - timedelta(days=20 * k + 30),
+                     Decimal(2), "hour", None, "agency_export", "export.csv", k + 2, 1, 1)
+        for k, code in enumerate(codes)
+    ]  # fmt: skip
+    records.append(StoredRecord("9100", "公文寫作", "1", 12, TODAY - timedelta(days=40),
+                                TODAY - timedelta(days=40), Decimal(3), "hour", "請假超過三分之一",
+                                "agency_export", "export.csv", 20, 1, 1))  # fmt: skip
+    records.append(StoredRecord("9101", "資通安全通識", "1", 521, TODAY - timedelta(days=2),
+                                TODAY - timedelta(days=2), Decimal(3), "hour", None,
+                                "agency_export", "export.csv", 21, 1, 1))  # fmt: skip
+    refused = [RejectedLine("export.csv", 22, "上課結束日期", "日期格式錯誤")]
+
+    def shifted(pid: str) -> Held:
+        days = timedelta(days=int(pid[-2:]) % 30)
+        return Held([replace(r, start_date=r.start_date - days, end_date=r.end_date - days)
+                     for r in records], refused)  # fmt: skip
+
+    return RecordBook(lambda ids: {pid: shifted(pid) for pid in ids})
+
+
 def _context():  # noqa: ANN202
     from learnhours.notifiers.drafts import Context
     from learnhours.plans import find_plan
@@ -185,10 +218,12 @@ def inlining(n: int) -> list[tuple[str, float, int]]:
         ("inlined per mail", EachMail(inline=False)),
     ):
         ctx = Context(plan, TODAY, TODAY, "", SENDER, templates=templates)
-        _subject, first, _id = reminder_message(ctx, people[0], 30, "a@bench.example")  # compiled
+        book = _book()
+        book.expect([p.member.person_id for p in people])
+        _subject, first, _id = reminder_message(ctx, people[0], 30, "a@bench.example", book)
         start = time.perf_counter()
         for p in people:
-            reminder_message(ctx, p, 30, "a@bench.example")
+            reminder_message(ctx, p, 30, "a@bench.example", book)
         seconds = time.perf_counter() - start
         html = email.message_from_bytes(first, policy=email.policy.default).get_body(("html",))
         sides.append((label, seconds / n * 1e6, len(html.get_content().encode())))
@@ -199,7 +234,7 @@ def _render(n: int) -> list[bytes]:
     from learnhours.notifiers.drafts import rendered
     from learnhours.notifiers.reminders import plan_tonight
 
-    return [d.mime for d in rendered(plan_tonight(_context(), _people(n), []))]
+    return [d.mime for d in rendered(plan_tonight(_context(), _people(n), [], records=_book()))]
 
 
 def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[str]]:
@@ -216,7 +251,7 @@ def real_path(port: int, n: int, workdir: Path) -> tuple[float, float, Counter[s
         parse_smtp_url(f"smtp://127.0.0.1:{port}?timeout=60"), local_hostname="bench"
     )
     start = time.perf_counter()
-    tonight = plan_tonight(ctx, people, [])
+    tonight = plan_tonight(ctx, people, [], records=_book())
     with engine.begin() as connection:
         queued = ledger.enqueue(connection, ctx.plan.id, rendered(tonight), TODAY)
     rendered = time.perf_counter()

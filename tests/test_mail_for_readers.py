@@ -6,16 +6,22 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from datetime import date, timedelta
 from html.parser import HTMLParser
 
 import pytest
 
-from learnhours.notifiers import inline_css
+from learnhours.demo_data import roc_text
+from learnhours.ingest import ingest_file
+from learnhours.notifiers import inline_css, record_lists
+from learnhours.notifiers.backends import MemoryBackend
 from learnhours.notifiers.drafts import Draft
 from learnhours.notifiers.render import Templates
 from learnhours.notifiers.template_check import sample_notices
 from learnhours.plans import find_plan
+from learnhours.steps import send_plan
 from tests.conftest import ROOT
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file
 
 PLAN = "national-2026"
 
@@ -77,6 +83,12 @@ def _declared(style: str) -> dict[str, str]:
     return out
 
 
+def _words(html: str) -> str:
+    """The words of an HTML part as a reader sees them, one space between cells and lines."""
+    body = re.sub(r"<head>.*?</head>|<[^>]+>", " ", html, flags=re.DOTALL)
+    return " ".join(body.replace("&amp;", "&").split())
+
+
 def _headless(html: str) -> str:
     """The page as Outlook desktop and several webmails show it: `<head>` and its styles dropped."""
     return re.sub(r"<head>.*?</head>", "", html, flags=re.DOTALL | re.IGNORECASE)
@@ -100,7 +112,7 @@ def test_i34_1_every_html_mail_keeps_its_emphasis_and_deadline_box_with_its_head
                 if "short" in classes:
                     assert declared["color"] == "#b00020", (kind, tag)
                     assert declared["font-weight"] == "bold", (kind, tag)
-                if tag in ("td", "th") and not classes & {"frame", "deadline", "warning"}:
+                if tag in ("td", "th") and not classes & {"frame", "deadline", "warning", "help"}:
                     assert "border" in declared or "border-left" in declared, (kind, tag)
 
 
@@ -124,15 +136,11 @@ def test_i34_1_inlining_changes_no_word_of_any_mail():
     parts are the same and so are the words of the HTML parts."""
     as_written = Templates(inline=False)
 
-    def words(html: str) -> str:
-        body = re.sub(r"<head>.*?</head>|<[^>]+>", " ", html, flags=re.DOTALL)
-        return " ".join(body.split())
-
     inlined, plain = _rendered(Templates()), _rendered(as_written)
     for kind in inlined:
         for (text_a, html_a), (text_b, html_b) in zip(inlined[kind], plain[kind], strict=True):
             assert text_a == text_b, kind
-            assert words(html_a) == words(html_b), kind
+            assert _words(html_a) == _words(html_b), kind
     assert all("<style>" in html for r in plain.values() for _t, html in r)
 
 
@@ -175,3 +183,133 @@ def test_i34_1_templates_stay_readable_as_written(name):
     """Classes in the templates, styles in base.html: no template carries the box's colours."""
     text = (ROOT / "learnhours" / "templates" / name).read_text(encoding="utf-8")
     assert "#fff4e5" not in text and "#b00020" not in text
+
+
+# -- 2. the reminder lists the person's records ---------------------------------------------------
+
+TODAY = date(2026, 11, 23)  # national-2026: stage 30, the last day to attend 115年12月21日
+
+
+def _reminded(engine, tmp_path, rows_of) -> tuple[str, str, str]:
+    """One short person (林小華) with the records `rows_of(pid)` gives; their reminder tonight as
+    (text, html), and the plan's contact."""
+    pid = new_id()
+    people = [
+        person(pid, name="林小華", email="lin@example.gov.tw"),
+        person(name="陳課長", supervisor=True, email="chen@example.gov.tw"),
+    ]
+    ingest_file(engine, roster_file(tmp_path, people))
+    ingest_file(engine, export_file(tmp_path, rows_of(pid)))
+    backend = MemoryBackend()
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
+    (reminder,) = [m for m in backend.outbox if m["To"] == "lin@example.gov.tw"]
+    text, html = _parts(reminder.as_bytes())
+    return text, html, find_plan(PLAN).reminders.contact
+
+
+def test_i34_2_reminder_lists_each_counted_record_with_date_course_hours_and_requirement(
+    engine, tmp_path
+):
+    def rows(pid: str) -> list[dict]:
+        return [
+            record(pid, name="林小華", code="1001", course="當前政府重大政策淨零轉型",
+                   category=501, hours=1, day=date(2026, 3, 2)),
+            record(pid, name="林小華", code="3001", course="CEDAW導論", category=393, hours=2,
+                   day=date(2026, 6, 15)),
+        ]  # fmt: skip
+
+    text, html, contact = _reminded(engine, tmp_path, rows)
+    assert "已採計 2 筆" in text
+    assert "- 115年6月15日 CEDAW導論：採計 2 小時，計入年度學習時數、民主治理價值、性別主流化" in text
+    assert "- 115年3月2日 當前政府重大政策淨零轉型：採計 1 小時，計入年度學習時數、當前政府重大政策" in text
+    assert text.index("CEDAW導論") < text.index("淨零轉型")  # the most recent first
+    words = _words(html)
+    assert "115年6月15日 CEDAW導論 2 年度學習時數、民主治理價值、性別主流化" in words
+    # How to ask HR for a missing one: the plan's contact, and what to tell them.
+    assert f"請洽 {contact}，告知課程名稱、上課日期與開課機關" in text
+    assert f"請洽 {contact}，告知課程名稱、上課日期與開課機關" in words
+
+
+def test_i34_2_records_not_counted_and_rows_refused_are_listed_with_the_reason(engine, tmp_path):
+    def rows(pid: str) -> list[dict]:
+        day = date(2026, 4, 8)
+        absent = f"{roc_text(day)}~{roc_text(day)} 09:00~11:00 事假 共2小時"
+        return [
+            record(pid, name="林小華", code="4001", course="公文寫作", category=12, hours=3,
+                   day=day, attendance=absent),
+            record(pid, name="林小華", code="4002", course="去年的課", category=12, hours=3,
+                   day=date(2025, 10, 1)),
+            {**record(pid, name="林小華", code="4003", course="日期打錯的課", category=12,
+                      hours=3, day=date(2026, 5, 5)), "上課結束日期": "115-13-45",
+             "開課結束日期": "115-13-45"},
+        ]  # fmt: skip
+
+    text, html, _contact = _reminded(engine, tmp_path, rows)
+    assert "今年還沒有採計的學習紀錄。" in text
+    assert "未採計的紀錄（1 筆）" in text  # last year's is not this year's business
+    (absent,) = [line for line in text.splitlines() if "公文寫作" in line]
+    assert absent.startswith("- 115年4月8日 公文寫作：不採計：") and "三分之一" in absent
+    assert "去年的課" not in text and "去年的課" not in html
+    assert "未能匯入的資料（1 筆）" in text
+    (refused,) = [line for line in text.splitlines() if "第 4 行" in line]
+    # One row, both its problems, each naming its column.
+    assert refused.startswith("- export.csv 第 4 行：開課結束日期「115-13-45」不是存在的日期；")
+    assert "上課結束日期「115-13-45」" in refused
+    words = _words(html)
+    assert "未採計的紀錄（1 筆）" in words and "未能匯入的資料（1 筆）" in words
+    assert refused.removeprefix("- ") in words
+
+
+def test_i34_2_records_inside_the_registration_lag_are_marked_may_not_be_registered_yet(
+    engine, tmp_path
+):
+    def rows(pid: str) -> list[dict]:
+        return [
+            record(pid, name="林小華", code="2001", course="氣候變遷", category=339, hours=2,
+                   day=date(2026, 11, 20)),  # 1 working day before 11/23: inside 7
+            record(pid, name="林小華", code="2002", course="節能減碳", category=336, hours=2,
+                   day=date(2026, 11, 2)),  # 15 working days before: registered
+        ]  # fmt: skip
+
+    text, html, _contact = _reminded(engine, tmp_path, rows)
+    lines = text.splitlines()
+    (recent,) = [line for line in lines if "氣候變遷" in line]
+    (older,) = [line for line in lines if "節能減碳" in line]
+    assert recent.endswith("（結束未滿 7 個工作日，可能尚未登錄完成）")
+    assert "可能尚未登錄" not in older
+    # The first day whose courses may not be registered yet: after the 7th working day back.
+    assert "115年11月13日（含）以後結束的課程，訓練機關於課程結束後 7 個工作日內登錄，可能還沒登錄" in text
+    assert "結束未滿 7 個工作日，可能尚未登錄完成" in _words(html)
+
+
+def test_i34_2_a_long_list_shows_the_most_recent_then_a_count(engine, tmp_path):
+    def rows(pid: str) -> list[dict]:
+        return [
+            record(pid, name="林小華", code=f"5{i:03d}", course=f"第{i:02d}堂專業課", category=12,
+                   hours=0.5, day=date(2026, 1, 5) + timedelta(days=7 * i))
+            for i in range(25)
+        ]  # fmt: skip
+
+    text, html, _contact = _reminded(engine, tmp_path, rows)
+    assert f"已採計 25 筆，以下是最近的 {record_lists.SHOWN} 筆" in text
+    listed = [line for line in text.splitlines() if "堂專業課" in line]
+    assert len(listed) == record_lists.SHOWN
+    assert "第24堂專業課" in listed[0] and f"第{25 - record_lists.SHOWN:02d}堂專業課" in listed[-1]
+    assert f"另有較早的 {25 - record_lists.SHOWN} 筆已採計，未列出。" in text
+    assert _words(html).count("堂專業課") == record_lists.SHOWN
+
+
+def test_i34_2_records_are_read_a_group_of_people_at_a_time_in_the_order_of_the_reminders():
+    asked: list[list[str]] = []
+
+    def read(ids):
+        asked.append(list(ids))
+        return {pid: record_lists.Held() for pid in ids if pid.endswith("0")}
+
+    book = record_lists.RecordBook(read, group=500)
+    people = [f"A{i:09d}" for i in range(1_200)]
+    book.expect(people)
+    for pid in people:
+        assert book.of(pid).records == ()
+    assert [len(group) for group in asked] == [500, 500, 200]
+    assert [group[0] for group in asked] == [people[0], people[500], people[1000]]

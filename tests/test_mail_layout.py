@@ -280,8 +280,7 @@ def test_i17_3_a_summary_of_20000_units_shows_the_lowest_and_the_spread_as_bars(
     parsed = email.message_from_bytes(draft.mime, policy=email.policy.default)
     html = parsed.get_body(("html",)).get_content()
     assert len(draft.mime) < 100_000  # 25 bars, not 20,000
-    # the goal marks (styles inlined: written "name: value")
-    assert html.count("border-left: 3px solid #222") == summaries.SHOWN_UNITS
+    assert html.count("border-left:3px solid #222") == summaries.SHOWN_UNITS  # the goal marks
     assert "全部 20000 個單位的達成率分布" in html
     spread = summaries.unit_overview(plan, units)["spread"]
     assert [w for _label, _n, w in spread] == [20, 20, 20, 60, 100]  # 1,818 … 9,091 units

@@ -226,9 +226,9 @@ def test_unit_chart_is_drawn_in_the_html_with_chinese_labels_and_the_goal(engine
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
     summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
     html = summary.get_body(("html",)).get_content()
-    # Styles are inlined (issue 34): each cell carries its own, written "name: value".
+    # Styles are inlined (issue 34): each cell carries its own.
     assert re.search(r"<td[^>]*>民政課</td>", html) and "粗線：目標 100.0%" in html
-    assert "border-left: 3px solid #222" in html  # the goal marker
+    assert "border-left:3px solid #222" in html  # the goal marker
     assert not any(p.get_content_maintype() == "image" for p in summary.walk())
 
 

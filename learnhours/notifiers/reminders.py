@@ -18,6 +18,7 @@ from learnhours.notifiers.drafts import (
     percent,
     stage_name,
 )
+from learnhours.notifiers.record_lists import RecordBook, record_list
 from learnhours.notifiers.render import HeaderInjection, clean_line, valid_address
 from learnhours.plain_hours import plain
 from learnhours.plans import Plan, UnitTier
@@ -142,11 +143,13 @@ def plan_tonight(
     units: list[UnitResult],
     done: Done | None = None,
     heads: Mapping[tuple[str, str], HeadChoice] | None = None,
+    records: RecordBook | None = None,
 ) -> Tonight:
     """Reminders to short people and digests to unit heads for the current stage, if any.
 
     Keys in `done` are skipped before rendering: a nightly re-run renders nothing it will not send.
-    `heads`: each unit's head (transforms.unit_heads), when the caller has worked them out.
+    `heads`: each unit's head (transforms.unit_heads), when the caller has worked them out;
+    `records`: where each reminder's list of the person's records is read (None: not listed).
     """
     done = done or {}
     stages = ctx.stages
@@ -191,11 +194,13 @@ def plan_tonight(
             p.member.email,
             p,
             p.member.name,
-            partial(reminder_message, ctx, p, own),
+            partial(reminder_message, ctx, p, own, records=records),
             "reminder",
             p.member.person_id,
             own,
         )
+    if records is not None:  # read a group at a time, in the order they will be rendered
+        records.expect([d.recipient_key for d in tonight.drafts if d.kind == "reminder"])
     # A unit is its agency's: two agencies' 人事室 have two heads and two digests.
     heads = unit_heads(people) if heads is None else heads
     by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
@@ -291,7 +296,10 @@ def _add(
     tonight.drafts.append(Draft(kind, key, stage, to, "", b"", "", shown, unit, masked, make))
 
 
-def reminder_message(ctx: Context, p: PersonResult, stage: int, to: str) -> tuple[str, bytes, str]:
+def reminder_message(
+    ctx: Context, p: PersonResult, stage: int, to: str, records: RecordBook | None = None
+) -> tuple[str, bytes, str]:
+    """The reminder to a short person; with `records`, listing their records (record_lists)."""
     assert p.track is not None  # only people of a track are reminded
     last_day = ctx.last_day_for(p)
     subject = f"【學習時數提醒】尚差 {plain(p.needed)} 小時，請於{roc(last_day)}（含）以前完成"
@@ -309,6 +317,7 @@ def reminder_message(ctx: Context, p: PersonResult, stage: int, to: str) -> tupl
         missing=missing_text(ctx.plan, p),
         overlap=overlap_note(ctx.plan, p),
         stage=stage,
+        records=record_list(ctx, p, records) if records else None,
     )
     return subject, mime, message_id
 

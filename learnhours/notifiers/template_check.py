@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
 from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 
 from learnhours.notifiers.drafts import Context, Recipient
+from learnhours.notifiers.record_lists import Held, RecordBook
 from learnhours.notifiers.reminders import digest_message, reminder_message
 from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
 from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
@@ -23,6 +25,7 @@ from learnhours.transforms.compliance import (
     assess_agencies,
     assess_units,
 )
+from learnhours.transforms.explain import RejectedLine, StoredRecord
 
 _SAMPLE_SENDER = "人事室 <hr@example.invalid>"
 _SAMPLE_HR = ("hr@example.invalid",)
@@ -92,7 +95,8 @@ def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[],
     }
     sent = ["同仁提醒（截止前 30 天）：1 封"]
     return [
-        ("reminder", lambda: reminder_message(ctx, short[0], stage, "a@example.invalid")),
+        ("reminder", lambda: reminder_message(ctx, short[0], stage, "a@example.invalid",
+                                              records=_sample_records(today))),
         ("digest", lambda: digest_message(ctx, units[0], judged, stage, judged[0],
                                           {p.member.person_id: "今晚已寄提醒" for p in short},
                                           "a@example.invalid")),
@@ -103,6 +107,25 @@ def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[],
         ("rollup", lambda: rollup_drafts(ctx, hr, Rollup.of(agencies, {}, judged), quality,
                                          sent)),
     ]  # fmt: skip
+
+
+def _sample_records(today: date) -> RecordBook:
+    """A reminded person's records as the warehouse gives them: one counted, one ended too
+    recently to be surely registered, one not counted, and a refused row carrying their ID."""
+
+    def record(name: str, code: int, hours: int, ended: date, zero: str | None = None) -> StoredRecord:
+        return StoredRecord(None, name, "1", code, ended, ended, Decimal(hours), "hour", zero,
+                            "agency_export", "範例.csv", 2, 1, 1)  # fmt: skip
+
+    held = Held(
+        [
+            record("當前政府重大政策", 501, 2, today - timedelta(days=60)),
+            record("環境教育", 339, 3, today - timedelta(days=1)),
+            record("公文寫作", 12, 3, today - timedelta(days=30), "請假超過課程時數三分之一"),
+        ],
+        [RejectedLine("範例.csv", 3, "上課結束日期", "日期格式錯誤")],
+    )
+    return RecordBook(lambda ids: {pid: held for pid in ids})
 
 
 def _trial(found: Templates, plan: Plan) -> list[str]:

@@ -17,9 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from learnhours.notifiers import ledger, summary_facts
+from learnhours.notifiers import ledger, record_lists, summary_facts
 from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.drafts import SUMMARY_STAGE, Context, Draft, Skip, Tonight, rendered
+from learnhours.notifiers.record_lists import RecordBook
 from learnhours.notifiers.reminders import plan_tonight
 from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan, PlanError
@@ -281,7 +282,9 @@ def judge_part(
             done = {(kind, stage): ledger.already_noticed(connection, plan.id, kind, stage)
                     for stage in {s for s in (*ctx.stages.values(), *own) if s is not None}
                     for kind in ("reminder", "digest")}  # fmt: skip
-            tonight = plan_tonight(ctx, result.people, result.units, done, heads)
+            # Each reminder lists the person's records: read a group of people at a time.
+            book = RecordBook(record_lists.from_warehouse(engine, plan))
+            tonight = plan_tonight(ctx, result.people, result.units, done, heads, book)
     report = _figures(result, part)
     whole = part is None
     if not job.final:

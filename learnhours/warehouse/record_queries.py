@@ -93,11 +93,15 @@ def person_records(connection: Connection, person_id: str) -> list[StoredRecord]
 
 
 def records_of(
-    connection: Connection, person_ids: Sequence[str], most: int | None = None
+    connection: Connection,
+    person_ids: Sequence[str],
+    most: int | None = None,
+    since: date | None = None,
 ) -> dict[str, list[StoredRecord]]:
     """Every record of these people, oldest first, read a group of people at a time; with `most`,
     people are taken in the order given until their records reach `most` (HR's workbook: a
-    sheet holds about a million rows). A person without records has an empty list."""
+    sheet holds about a million rows); with `since`, only records ending on or after it (a
+    reminder's list: this year's). A person without records has an empty list."""
     out: dict[str, list[StoredRecord]] = {}
     total = 0
     for group in in_groups(list(person_ids), 500):
@@ -108,6 +112,8 @@ def records_of(
             .where(lr.person_id.in_(group))
             .order_by(lr.person_id, lr.end_date, lr.course_name)
         )
+        if since is not None:
+            query = query.where(lr.end_date >= since)
         for row in connection.execute(query):
             found[row[-1]].append(StoredRecord(*row[:-1]))
         for pid in group:

@@ -3,11 +3,13 @@ and those carrying no valid ID (whose they are, their source rows tell)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
 from learnhours.transforms.explain import PersonRejections, RejectedLine
+from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import ingest_batch, rejected_row
 
 
@@ -50,6 +52,30 @@ def person_rejections(connection: Connection, person_id: str) -> PersonRejection
     )
     unlinked = connection.execute(select(func.count()).select_from(lines)).scalar_one()
     return PersonRejections([RejectedLine(*r) for r in rows], unlinked)
+
+
+def rejections_of(
+    connection: Connection, person_ids: Sequence[str]
+) -> dict[str, list[RejectedLine]]:
+    """The rejected rows carrying each of these people's (valid) IDs, file by file and line by
+    line, read a group of people at a time; a person without any is left out."""
+    out: dict[str, list[RejectedLine]] = {}
+    for group in in_groups(list(person_ids), 500):
+        rows = connection.execute(
+            select(
+                rejected_row.c.person_id,
+                ingest_batch.c.file_name,
+                rejected_row.c.line_no,
+                rejected_row.c.column_name,
+                rejected_row.c.reason,
+            )
+            .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+            .where(rejected_row.c.person_id.in_(group))
+            .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+        )
+        for pid, *line in rows:
+            out.setdefault(pid, []).append(RejectedLine(*line))
+    return out
 
 
 @dataclass(frozen=True)

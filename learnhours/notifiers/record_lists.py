@@ -1,0 +1,184 @@
+"""A reminder's list of the person's own records: read a group of short people at a time, in the
+order the reminders are rendered (never a query per person, never a part's 100,000 people's
+records at once), judged record by record as `learnhours explain` judges them, and written as a
+clerk reads them: the most recent first, then a count of the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from functools import lru_cache
+
+from sqlalchemy import Engine
+
+from learnhours.notifiers.drafts import Context
+from learnhours.plain_hours import plain
+from learnhours.plans import CHANNEL_OF_KIND, Plan, TrackView, window_start
+from learnhours.taipei import roc
+from learnhours.transforms.compliance import PersonResult
+from learnhours.transforms.explain import RecordVerdict, RejectedLine, StoredRecord, judge_record
+from learnhours.transforms.workdays import last_day_registered_in_time
+from learnhours.warehouse import record_queries, rejection_queries
+
+SHOWN = 10  # records listed of each kind (counted, not counted, refused); the rest are counted
+GROUP = 500  # people whose records are read, and held, at once
+MEMO = 100_000  # verdicts remembered at most (then forgotten, all at once)
+
+
+@dataclass(frozen=True)
+class Held:
+    """One person's stored records (this year's) and the rejected rows carrying their ID."""
+
+    records: Sequence[StoredRecord] = ()
+    refused: Sequence[RejectedLine] = ()
+
+
+# People's IDs -> what is held for each (one without any may be left out).
+Reader = Callable[[Sequence[str]], Mapping[str, Held]]
+
+
+class RecordBook:
+    """Each reminded person's records, read `GROUP` people at a time in the order given by
+    `expect` (the order their reminders are rendered in): only one group is held at once."""
+
+    def __init__(self, read: Reader, group: int = GROUP) -> None:
+        self._read, self._group = read, group
+        self._order: list[str] = []
+        self._at: dict[str, int] = {}
+        self._held: dict[str, Held] = {}
+        self.reads = 0  # how many times the reader was asked (a test counts the queries)
+        # A verdict by what it depends on: thousands take the same course on the same day.
+        self._verdicts: dict[tuple, RecordVerdict] = {}
+
+    def expect(self, order: Sequence[str]) -> None:
+        """The people whose records will be asked for, in that order."""
+        self._order = list(order)
+        self._at = {pid: i for i, pid in enumerate(self._order)}
+        self._held = {}
+
+    def of(self, person_id: str) -> Held:
+        if person_id not in self._held:
+            at = self._at.get(person_id)
+            ids = self._order[at : at + self._group] if at is not None else [person_id]
+            found = self._read(ids)
+            self.reads += 1
+            self._held = {pid: found.get(pid, Held()) for pid in ids}
+        return self._held[person_id]
+
+    def judged(self, ctx: Context, p: PersonResult, r: StoredRecord) -> RecordVerdict:
+        """`judge_record` for the person's record; the same course, day and hours on a track
+        judged once (a requirement counted from each one's hire date is judged person by
+        person)."""
+        track = p.track
+        if track is None or any(c.per_person for c in track.checks):
+            return judge_record(ctx.plan, r, ctx.today, track, p.member)
+        key = (track.id, ctx.today, r.course_name, r.category_code, r.end_date, r.quantity,
+               r.unit, r.zero_reason, r.source_kind, r.digital_share, r.organizer)  # fmt: skip
+        found = self._verdicts.get(key)
+        if found is None:
+            found = judge_record(ctx.plan, r, ctx.today, track, p.member)
+            if len(self._verdicts) >= MEMO:
+                self._verdicts.clear()
+            self._verdicts[key] = found
+        return found if found.record is r else replace(found, record=r)
+
+
+def earliest_counted(plan: Plan) -> date | None:
+    """The earliest course end a record of the plan can count with: its tracks' longest window
+    (a requirement over two years reaches into last year); None when some requirement counts over
+    each person's own window from their hire date (it may reach further back)."""
+    starts = []
+    for track in plan.track_views:
+        if any(c.per_person for c in track.checks):
+            return None
+        years = max((c.years for c in track.checks), default=1)
+        starts.append(window_start(plan.period.start, years))
+    return min(starts, default=plan.period.start)
+
+
+def from_warehouse(engine: Engine, plan: Plan) -> Reader:
+    """A reader of the warehouse: a group's records that can count for the plan and their
+    rejected rows, two queries a group."""
+    since = earliest_counted(plan)
+
+    def read(ids: Sequence[str]) -> dict[str, Held]:
+        with engine.connect() as connection:
+            records = record_queries.records_of(connection, ids, since=since)
+            refused = rejection_queries.rejections_of(connection, ids)
+        return {pid: Held(records.get(pid, ()), refused.get(pid, ())) for pid in ids}
+
+    return read
+
+
+@lru_cache(maxsize=64)
+def _unsure_after(today: date, lag: int) -> date:
+    """The last course end surely registered by `today`: a course ending after it may still be
+    inside its registration lag (H4)."""
+    return last_day_registered_in_time(today, lag)
+
+
+def _lag(track: TrackView | None, r: StoredRecord) -> int:
+    if track is None:
+        return 0
+    lags = track.lags
+    return lags.get(CHANNEL_OF_KIND.get(r.source_kind, ""), lags.get("default", track.lag))
+
+
+def record_list(ctx: Context, p: PersonResult, book: RecordBook) -> dict[str, object]:
+    """What the reminder shows of the person's records: the counted ones (date, course, hours,
+    what each counts toward), the ones not counted and why, the rows refused with their reason,
+    each kind the most recent `SHOWN` and a count of the rest; which may still be inside their
+    registration lag, and from which day a course may not be registered yet."""
+    track = p.track
+    held = book.of(p.member.person_id)
+    verdicts = [book.judged(ctx, p, r) for r in held.records]
+    newest = sorted(verdicts, key=lambda v: (v.record.end_date, v.record.course_name),
+                    reverse=True)  # fmt: skip
+    counted = [v for v in newest if not v.why_not]
+    # Last year's records are not this year's business unless they count (a two-year window).
+    others = [v for v in newest if v.why_not and v.record.end_date >= ctx.plan.period.start]
+    lag = track.lag if track else 0
+    # A refused row with several problems is one row: its reasons, which name their columns.
+    lines: dict[tuple[str, int], list[str]] = {}
+    for r in held.refused:
+        lines.setdefault((r.file_name, r.line_no), []).append(r.reason)
+    refused = [{"where": f"{name} 第 {line} 行", "why": "；".join(dict.fromkeys(why))}
+               for (name, line), why in lines.items()]  # fmt: skip
+    return {
+        "counted": [_counted_row(ctx.today, track, v) for v in counted[:SHOWN]],
+        "counted_count": len(counted),
+        "earlier": max(0, len(counted) - SHOWN),
+        "others": [_other_row(ctx.today, track, v) for v in others[:SHOWN]],
+        "others_count": len(others),
+        "refused": refused[:SHOWN],
+        "refused_count": len(refused),
+        "lag": lag,
+        "unsure_from": roc(_unsure_after(ctx.today, lag) + timedelta(days=1)),
+    }
+
+
+def _recent(today: date, track: TrackView | None, r: StoredRecord) -> int:
+    """The record's registration lag when it ended too recently to be surely registered, else 0."""
+    lag = _lag(track, r)
+    return lag if lag and r.end_date > _unsure_after(today, lag) else 0
+
+
+def _counted_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
+    return {
+        "day": roc(v.record.end_date),
+        "course": v.record.course_name,
+        "hours": plain(v.hours),
+        "toward": "、".join(v.counts_for) or "不屬於任何一項要求",
+        "left_out": "；".join(v.left_out),
+        "recent": _recent(today, track, v.record),
+    }
+
+
+def _other_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
+    return {
+        "day": roc(v.record.end_date),
+        "course": v.record.course_name,
+        "why": v.why_not,
+        "recent": _recent(today, track, v.record),
+    }

@@ -85,7 +85,8 @@ def _declared(style: str) -> dict[str, str]:
 
 def _words(html: str) -> str:
     """The words of an HTML part as a reader sees them, one space between cells and lines."""
-    body = re.sub(r"<head>.*?</head>|<[^>]+>", " ", html, flags=re.DOTALL)
+    inline = re.sub(r"</?(?:span|strong|a|code)\b[^>]*>", "", html)
+    body = re.sub(r"<head>.*?</head>|<[^>]+>", " ", inline, flags=re.DOTALL)
     return " ".join(body.replace("&amp;", "&").split())
 
 
@@ -313,3 +314,101 @@ def test_i34_2_records_are_read_a_group_of_people_at_a_time_in_the_order_of_the_
         assert book.of(pid).records == ()
     assert [len(group) for group in asked] == [500, 500, 200]
     assert [group[0] for group in asked] == [people[0], people[500], people[1000]]
+
+
+# -- 3. the digest shows movement -----------------------------------------------------------------
+
+FIRST_NIGHT = date(2026, 10, 23)  # stage 60 (the last day to attend: 115年12月21日)
+
+
+def _digest_of(backend: MemoryBackend) -> tuple[str, str]:
+    (digest,) = [m for m in backend.outbox if str(m["Subject"]).startswith("【單位學習時數】")]
+    return _parts(digest.as_bytes())
+
+
+def test_i34_3_the_digest_shows_the_rate_then_and_now_who_closed_their_gap_and_who_is_new(
+    engine, tmp_path
+):
+    head, closing, still, met, newcomer = (new_id() for _ in range(5))
+    staff = [
+        person(head, name="陳課長", supervisor=True, email="chen@example.gov.tw"),
+        person(closing, name="林補足", email="lin@example.gov.tw"),
+        person(still, name="王仍缺", email="wang@example.gov.tw"),
+        person(met, name="張已達", email="chang@example.gov.tw"),
+    ]
+    full = [(501, 1), (339, 4), (393, 1), (502, 4), (12, 10)]  # 20 h, every requirement
+
+    def done(pid: str, day: date) -> list[dict]:
+        return [record(pid, code=f"{code}", category=code, hours=h, day=day, name="某")
+                for code, h in full]  # fmt: skip
+
+    ingest_file(engine, roster_file(tmp_path / "a", staff))
+    ingest_file(engine, export_file(tmp_path / "a", [*done(head, date(2026, 3, 1)),
+                                                     *done(met, date(2026, 3, 1))]))  # fmt: skip
+    first = MemoryBackend()
+    send_plan(engine, find_plan(PLAN), FIRST_NIGHT, MAIL, backend=first)
+    text, html = _digest_of(first)
+    assert "這是本單位在本計畫的第一封單位摘要，沒有上一封可以比較" in text
+    assert "這是本單位在本計畫的第一封單位摘要" in _words(html)
+
+    # A month on: 林補足 has closed their gap, 李新人 joined the unit and is short.
+    ingest_file(engine, roster_file(tmp_path / "b", [*staff, person(newcomer, name="李新人")]))
+    ingest_file(engine, export_file(tmp_path / "b", done(closing, date(2026, 11, 2))))
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, dry_run=True)  # a dry run remembers nothing
+    second = MemoryBackend()
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=second)
+    text, html = _digest_of(second)
+    said = ("與上一封摘要比較：上一封（115年10月23日，截止前 60 天）達成率 50.0%（2 / 4 人），"
+            "現在 60.0%：上升 10.0 個百分點。")  # fmt: skip
+    assert said in text
+    assert "- 已補足時數：林補足（1 人）" in text
+    assert "- 新列入未達成：李新人（1 人）" in text
+    (listed,) = [line for line in text.splitlines() if line.startswith("- 李新人")]
+    assert "〔新列入〕" in listed
+    assert not any("〔新列入〕" in line for line in text.splitlines() if "王仍缺" in line)
+    words = _words(html)
+    assert "上一封（115年10月23日，截止前 60 天）達成率 50.0%（2 / 4 人），現在 60.0%：上升 10.0 個百分點" in words
+    assert "已補足時數：林補足（1 人）" in words and "新列入未達成：李新人（1 人）" in words
+    rise = [s for _t, classes, s in _elements(_headless(html)) if "up" in classes]
+    assert rise and _declared(rise[0])["color"] == "#1b7f3b"
+
+
+def test_i34_3_what_a_digest_remembers_is_one_row_per_unit_replaced_by_the_next(engine, tmp_path):
+    from sqlalchemy import func, select
+
+    from learnhours.warehouse.schema import digest_standing
+
+    lin = new_id()
+    ingest_file(engine, roster_file(tmp_path, [
+        person(name="陳課長", supervisor=True, email="chen@example.gov.tw"),
+        person(lin, name="林小華", email="lin@example.gov.tw"),
+        person(name="黃課長", unit="財政課", supervisor=True, email="huang@example.gov.tw"),
+    ]))  # fmt: skip
+    ingest_file(engine, export_file(tmp_path, [record(lin, day=date(2026, 5, 1))]))
+    for night in (FIRST_NIGHT, TODAY):
+        send_plan(engine, find_plan(PLAN), night, MAIL, backend=MemoryBackend())
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(digest_standing.c.unit_key, digest_standing.c.stage, digest_standing.c.taken_on)
+        ).all()
+        assert connection.execute(select(func.count()).select_from(digest_standing)).scalar() == 2
+    assert sorted(rows) == [("民政課", 30, TODAY), ("財政課", 30, TODAY)]
+
+
+def test_i34_3_a_digests_remembered_figures_go_with_the_notices_done_with(engine):
+    from sqlalchemy import insert, select
+
+    from learnhours.warehouse import retention
+    from learnhours.warehouse.schema import digest_standing
+
+    rows = [("old", date(2024, 10, 1)), ("recent", date(2026, 10, 23))]
+    with engine.begin() as connection:
+        connection.execute(insert(digest_standing), [
+            {"plan_id": "p", "unit_key": key, "stage": 60, "taken_on": day, "headcount": 2,
+             "met": 1, "short_ids": "A123456789"} for key, day in rows
+        ])  # fmt: skip
+        retention.done_notices(connection, date(2024, 12, 7), dry_run=True)
+        assert len(connection.execute(select(digest_standing)).all()) == 2
+        retention.done_notices(connection, date(2024, 12, 7), dry_run=False)
+        kept = connection.execute(select(digest_standing.c.unit_key)).scalars().all()
+    assert kept == ["recent"]

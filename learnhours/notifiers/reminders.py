@@ -4,11 +4,12 @@ they are written with; each rendered only when the ledger takes it (drafts.Draft
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 
+from learnhours.notifiers.digest_history import History, movement
 from learnhours.notifiers.drafts import (
     Context,
     Draft,
@@ -144,12 +145,14 @@ def plan_tonight(
     done: Done | None = None,
     heads: Mapping[tuple[str, str], HeadChoice] | None = None,
     records: RecordBook | None = None,
+    history: History | None = None,
 ) -> Tonight:
     """Reminders to short people and digests to unit heads for the current stage, if any.
 
     Keys in `done` are skipped before rendering: a nightly re-run renders nothing it will not send.
     `heads`: each unit's head (transforms.unit_heads), when the caller has worked them out;
-    `records`: where each reminder's list of the person's records is read (None: not listed).
+    `records`: where each reminder's list of the person's records is read (None: not listed);
+    `history`: each unit's standing at its last digest, to say how it moved (None: not said).
     """
     done = done or {}
     stages = ctx.stages
@@ -232,7 +235,8 @@ def plan_tonight(
             head,
             f"{name}主管{head.member.name}",
             partial(
-                digest_message, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage, head, reminded
+                digest_message, ctx, unit, by_unit[(unit.agency_key, unit.unit)], stage, head,
+                reminded, history=history,
             ),
             "digest",
             unit.key,
@@ -330,7 +334,11 @@ def digest_message(
     head: PersonResult,
     reminded: Mapping[str, str],
     to: str,
+    history: History | None = None,
 ) -> tuple[str, bytes, str]:
+    """The digest to a unit's head; with `history` (digest_history), how the unit moved since
+    its last digest."""
+    then = history.get(unit.key) if history is not None else None
     subject = (
         f"【單位學習時數】{ctx.plan.name}：{unit_name(ctx, unit)} 達成率 {percent(unit.rate)}，"
         f"{len(unit.short)} 人未達成"
@@ -345,18 +353,23 @@ def digest_message(
         head=head.member,
         rate=percent(unit.rate),
         heading=heading_for(ctx.plan, unit, people, ctx.today),
-        short=digest_rows(ctx.plan, unit.short, reminded),
+        short=digest_rows(ctx.plan, unit.short, reminded, then.short_ids if then else None),
         reminded=sum(reminded.get(p.member.person_id) in _REMINDED for p in unit.short),
         stage=stage,
+        movement=movement(then, unit, people) if history is not None else None,
     )
     return subject, mime, message_id
 
 
 def digest_rows(
-    plan: Plan, short: list[PersonResult], reminded: Mapping[str, str]
+    plan: Plan,
+    short: list[PersonResult],
+    reminded: Mapping[str, str],
+    short_then: Collection[str] | None = None,
 ) -> list[dict[str, object]]:
     """A row per short person of a unit: name and title, with a masked ID when two share the name
-    (the head must know which one), the hours still needed and what they must include."""
+    (the head must know which one), the hours still needed and what they must include; with
+    `short_then` (who was short at the last digest), whether they are new to the list."""
     names = Counter(" ".join(p.member.name.split()) for p in short)
     rows: list[dict[str, object]] = []
     for p in short:
@@ -369,6 +382,7 @@ def digest_rows(
                 "needed": plain(p.needed),
                 "parts": missing_parts(p),
                 "reminder": reminded.get(p.member.person_id, ""),
+                "new": short_then is not None and p.member.person_id not in short_then,
             }
         )
     return rows

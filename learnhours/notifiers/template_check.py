@@ -13,6 +13,7 @@ from types import TracebackType
 
 from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
 
+from learnhours.notifiers.digest_history import Standing
 from learnhours.notifiers.drafts import Context, Recipient
 from learnhours.notifiers.record_lists import Held, RecordBook
 from learnhours.notifiers.reminders import digest_message, reminder_message
@@ -94,12 +95,17 @@ def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[],
         "other_agency": [],
     }
     sent = ["同仁提醒（截止前 30 天）：1 封"]
+    # The unit's last digest a month ago, one of its people short then.
+    then = {units[0].key: Standing(stage, today - timedelta(days=30), units[0].headcount, 1,
+                                   frozenset({"B223456789"}))}  # fmt: skip
     return [
         ("reminder", lambda: reminder_message(ctx, short[0], stage, "a@example.invalid",
                                               records=_sample_records(today))),
         ("digest", lambda: digest_message(ctx, units[0], judged, stage, judged[0],
                                           {p.member.person_id: "今晚已寄提醒" for p in short},
-                                          "a@example.invalid")),
+                                          "a@example.invalid", history=then)),
+        ("digest", lambda: digest_message(ctx, units[0], judged, stage, judged[0], {},
+                                          "a@example.invalid", history={})),
         ("summary", lambda: summary_drafts(ctx, hr, judged, units, quality, sent,
                                            agency=agencies[0], records={}, attachments=())),
         ("summary", lambda: summary_drafts(ctx, hr, judged, units, quality, [],

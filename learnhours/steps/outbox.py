@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
 
-from learnhours.notifiers import ledger
+from learnhours.notifiers import digest_history, ledger
 from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.drafts import Draft
+from learnhours.transforms.compliance import UnitResult
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ class Outbox:
         with self.engine.begin() as connection:
             return ledger.enqueue(connection, self.plan_id, drafts, self.today)
 
+    def remember_digests(self, drafts: Sequence[Draft], units: Sequence[UnitResult]) -> None:
+        """The units of the digests just written, as they stand tonight: what each one's next
+        digest compares with (notifiers.digest_history)."""
+        stages = {d.recipient_key: d.stage for d in drafts if d.kind == "digest"}
+        digested = [u for u in units if u.key in stages]
+        if not digested:
+            return
+        with self.engine.begin() as connection:
+            for stage in sorted(set(stages.values())):
+                ours = [u for u in digested if stages[u.key] == stage]
+                digest_history.remember(connection, self.plan_id, self.today, stage, ours)
+
     def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
         """What is pending of these kinds (to these recipient keys), sent."""
         assert self.backend is not None
@@ -81,6 +94,9 @@ class DryOutbox(Outbox):
         self, short_by_stage: Mapping[int | None, set[str]], within: ledger.Scope
     ) -> int:
         return 0
+
+    def remember_digests(self, drafts: Sequence[Draft], units: Sequence[UnitResult]) -> None:
+        return None
 
     def enqueue(self, drafts: Iterable[Draft]) -> int:
         count = 0

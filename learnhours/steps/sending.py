@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from learnhours.notifiers import ledger, record_lists, summary_facts
+from learnhours.notifiers import digest_history, ledger, record_lists, summary_facts
 from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.drafts import SUMMARY_STAGE, Context, Draft, Skip, Tonight, rendered
 from learnhours.notifiers.record_lists import RecordBook
@@ -284,7 +284,10 @@ def judge_part(
                     for kind in ("reminder", "digest")}  # fmt: skip
             # Each reminder lists the person's records: read a group of people at a time.
             book = RecordBook(record_lists.from_warehouse(engine, plan))
-            tonight = plan_tonight(ctx, result.people, result.units, done, heads, book)
+            # Each digest says how its unit moved since the last one: read once for the part.
+            history = digest_history.previous(connection, plan.id,
+                                              [u.key for u in result.units if u.headcount])
+            tonight = plan_tonight(ctx, result.people, result.units, done, heads, book, history)
     report = _figures(result, part)
     whole = part is None
     if not job.final:
@@ -293,6 +296,7 @@ def judge_part(
                                                        within)  # fmt: skip
         ours = None if whole else frozenset(d.recipient_key for d in tonight.drafts)
         report.queued = outbox.enqueue(rendered(tonight))
+        outbox.remember_digests(tonight.drafts, result.units)
         if not job.stale:  # stale data: what is pending waits for fresh data, like tonight's
             report.delivered += outbox.deliver(("reminder", "digest"), ours)
     owed = [(a, a.owed(done_summaries)) for a in readers]

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Select, Table, delete, func, o
 from learnhours.warehouse.batches import SNAPSHOT_KINDS
 from learnhours.warehouse.schema import (
     agency_contact,
+    digest_standing,
     ingest_batch,
     learning_record,
     notice,
@@ -81,8 +82,11 @@ def people_who_left(connection: Connection, before: datetime, dry_run: bool) -> 
 
 
 def done_notices(connection: Connection, before: date, dry_run: bool) -> int:
-    """Notices written before `before` that can no longer go out."""
+    """Notices written before `before` that can no longer go out; with them, the unit figures
+    remembered of digests written before it (only a next digest reads them: not counted)."""
     condition = (notice.c.created_on < before) & notice.c.status.in_(DONE_WITH)
+    if not dry_run:
+        connection.execute(delete(digest_standing).where(digest_standing.c.taken_on < before))
     return _count_or_delete(connection, notice, condition, dry_run)
 
 

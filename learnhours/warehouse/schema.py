@@ -214,6 +214,22 @@ notice = Table(
     UniqueConstraint("plan_id", "kind", "recipient_key", "stage", name="uq_notice_key"),
 )
 
+# What each unit's last digest said (revision 0013): its figures and who was short then, so the
+# next digest can say how the unit moved. One row per plan and unit, replaced by each digest;
+# let go with the notices done with (retention.done_notices).
+digest_standing = Table(
+    "digest_standing",
+    metadata,
+    Column("plan_id", String(64), primary_key=True),
+    Column("unit_key", Text, primary_key=True),  # UnitResult.key: `379680000A/人事室`
+    Column("stage", Integer, nullable=False),
+    Column("taken_on", Date, nullable=False),
+    Column("headcount", Integer, nullable=False),
+    Column("met", Integer, nullable=False),
+    # The IDs of the people short then, space-separated: a unit's few, read with its row.
+    Column("short_ids", Text, nullable=False),
+)
+
 # One nightly run at a time, on SQLite and PostgreSQL alike.
 run_lock = Table(
     "run_lock",

@@ -243,13 +243,13 @@ def test_i15_9_failed_and_refused_runs_print_one_plain_message(
         assert main([*run, "--inbox", str(tmp_path / "inbox")]) == 1
     line = _said_once(capfd, "夜間作業失敗", "locked", "learnhours runs")
     assert line.count("locked") == 1
-    # A refused second run of the same plan.
+    # A refused second run of the same plan: refused before it starts anything (issue 33).
     holder = acquire(engine, plan_lock(PLAN))
     try:
         assert main([*run, "--inbox", str(tmp_path / "inbox")]) == 1
     finally:
         release(engine, holder, plan_lock(PLAN))
-    _said_once(capfd, "夜間作業失敗", f"計畫 {PLAN} 今晚未處理")
+    _said_once(capfd, "另一個執行正在進行，本次未執行", f"plan:{PLAN} 鎖", "請等它結束")
     # A run that ends as a Warning (a closed plan named): the warning is said once too.
     closed = ["--database-url", url, "run", "--plan", "hsinchu-city-2023", "--as-of", AS_OF]
     assert main([*closed, "--inbox", str(tmp_path / "inbox")]) == 3

@@ -10,11 +10,14 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learnhours.cli.installation import _engine
 from learnhours.cli.output import _emit, _local, printable
-from learnhours.settings import Settings, load_settings, parameter_overrides
+from learnhours.settings import Settings, SettingsError, load_settings, parameter_overrides
+
+if TYPE_CHECKING:
+    from learnhours.steps import Night
 
 
 def _prefect_home(path: Path, *, local_only: bool = False) -> None:
@@ -23,12 +26,14 @@ def _prefect_home(path: Path, *, local_only: bool = False) -> None:
     `local_only` (the demo): its own home and no API URL, so its runs never reach a server an
     operator configured for production.
     """
-    path.mkdir(parents=True, exist_ok=True)
     if local_only:
         os.environ["PREFECT_HOME"] = str(path)
         os.environ.pop("PREFECT_API_URL", None)
     else:
         os.environ.setdefault("PREFECT_HOME", str(path))
+    # The home in force (the environment's, when it names one) exists before Prefect is imported,
+    # which would otherwise warn on the terminal that it could not make it.
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
@@ -55,15 +60,17 @@ def _run_flow(
     *,
     prefect_home: Path | None = None,
     local_only: bool = False,
+    locks: frozenset[str] = frozenset(),
     **parameters: Any,
 ) -> tuple[int, dict | None]:
     """The nightly flow in this process (Prefect starts a temporary local server for it), on
     `settings`, handed down here rather than through the environment; `given` (_for_the_run) is
-    its parameter, from which a worker of its shares, another process, loads its own."""
+    its parameter, from which a worker of its shares, another process, loads its own. `locks`:
+    the plan locks this command took for the run (steps.night_taken)."""
     _prefect_home(prefect_home or settings.prefect_home, local_only=local_only)
     from learnhours.flows.nightly import nightly, settings_in_this_process
 
-    with _run_errors_said_once(args.verbose), settings_in_this_process(settings):
+    with _run_errors_said_once(args.verbose), settings_in_this_process(settings, locks):
         state = nightly(**parameters, settings=given, return_state=True)
     if state.is_failed():
         print(
@@ -110,31 +117,70 @@ def _run_errors_said_once(verbose: bool) -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    given, settings = _for_the_run(args, inbox=args.inbox, outbox=args.outbox)
-    settings.mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
-    from learnhours.flows.workers import cluster_security
+    with _told_when_refused(args):
+        given, settings = _for_the_run(args, inbox=args.inbox, outbox=args.outbox)
+        _prefect_home(settings.prefect_home)  # before anything below imports Prefect
+        settings.mail()  # checked before the flow starts: a mistake is exit 2, not a failed run
+        from learnhours.flows.workers import cluster_security
 
-    cluster_security(settings)  # likewise: a scheduler open to anyone is refused here
-    _refused_before_the_run(args, settings)
-    code, summary = _run_flow(
-        args,
-        given,
-        settings,
-        plan_id=args.plan,
-        fetch=args.fetch,
-        profile=args.profile,
-        as_of=args.as_of,
-    )
+        cluster_security(settings)  # likewise: a scheduler open to anyone is refused here
+        night = _refused_before_the_run(args, settings)
+    # Tonight's plans are claimed before the temporary Prefect server starts: a run that finds
+    # them all taken (RunLocked) says so in one sentence, exit 1, having started nothing.
+    from learnhours.steps import night_taken
+    from learnhours.warehouse.lock import RunLocked
+
+    with contextlib.ExitStack() as claimed:
+        locks: frozenset[str] = frozenset()
+        if night is not None:
+            try:
+                locks = claimed.enter_context(night_taken(_engine(args), night))
+            except RunLocked:
+                raise
+            except Exception:  # noqa: BLE001, S110 - the run meets it too, and tells a person
+                pass  # (a warehouse it cannot reach: its failure notice and syslog line)
+        code, summary = _run_flow(
+            args,
+            given,
+            settings,
+            locks=locks,
+            plan_id=args.plan,
+            fetch=args.fetch,
+            profile=args.profile,
+            as_of=args.as_of,
+        )
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     return code
 
 
-def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> None:
+@contextlib.contextmanager
+def _told_when_refused(args: argparse.Namespace) -> Iterator[None]:
+    """A night refused before its flow starts (a settings mistake, a plan that cannot be used)
+    is a failed night like any other: the administrator's notice and the syslog line, as the
+    run would send them, before the command says it (exit 2)."""
+    from learnhours.notifiers.backends import MailConfigError
+    from learnhours.plans import PlanError
+
+    try:
+        yield
+    except (SettingsError, MailConfigError, PlanError) as exc:
+        from learnhours.flows.failure import notice_settings, plain_cause, tell_a_person
+        from learnhours.taipei import taipei_today
+
+        settings = getattr(args, "settings", None) or notice_settings(
+            {"config": args.config, "database_url": args.database_url}
+        )
+        tell_a_person(settings, args.plan, args.as_of or taipei_today(), plain_cause(exc))
+        raise
+
+
+def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Night | None:
     """What the flow refuses before judging any plan, asked first on the warehouse as it is, so
     that it is exit 2 and a sentence rather than a failed run: a missing inbox, two open plans
     binding one person, a staff category no roster uses, real mail to a placeholder. (The flow
-    asks again after its ingest: its roster may be new.)"""
+    asks again after its ingest: its roster may be new.) Tonight's plans, None when the plans
+    cannot say (the run says why, failing)."""
     from learnhours import steps
     from learnhours.plans import Catalog, PlanError
     from learnhours.taipei import taipei_today
@@ -145,7 +191,7 @@ def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Non
     try:
         night = steps.tonight(catalog, args.plan, args.as_of or taipei_today())
     except PlanError:
-        return  # the run says it, failing, as it always has
+        return None  # the run says it, failing, as it always has
     try:
         engine = _engine(args)
         steps.refuse_unsafe_night(engine, night, steps.Mail.of(settings), catalog,
@@ -155,6 +201,8 @@ def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Non
             raise
         # A warehouse that cannot be opened or read is the night's own failure: the run records
         # it and tells the administrator, which a refusal here would not.
+        return None
+    return night
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

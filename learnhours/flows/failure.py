@@ -6,15 +6,25 @@ import logging
 import os
 import socket
 from datetime import date
+from typing import Any
 
+from learnhours import steps
 from learnhours.extractors.portal import FetchError
+from learnhours.flows.missed_nights import each_night
 from learnhours.notifiers.backends import MailBackend, MailConfigError, Outgoing
 from learnhours.notifiers.render import build_message, new_message_id
 from learnhours.plans import PlanError
-from learnhours.settings import SettingsError
+from learnhours.settings import (
+    NOTICE,
+    Settings,
+    SettingsError,
+    load_settings,
+    parameter_overrides,
+)
 from learnhours.transforms.ids import scrub_ids
 from learnhours.warehouse.faults import database_cause
 from learnhours.warehouse.lock import RunLocked
+from learnhours.warehouse.run_log import Since
 
 log = logging.getLogger(__name__)
 scrub = scrub_ids
@@ -215,3 +225,67 @@ def to_syslog(address: str, text: str) -> str:
     except OSError as exc:
         return f"not written to syslog at {address}: {exc.strerror or exc}"
     return f"written to syslog at {address}"
+
+
+def tell_a_person(
+    settings: Settings | None,
+    plans: str,
+    day: date,
+    cause: str,
+    night: steps.Night | None = None,
+    mail: steps.Mail | None = None,
+) -> str:
+    """A failed night told where a person looks: the administrator's mail, straight through the
+    mail backend (not the ledger: the warehouse may be what failed), and one line in syslog for
+    the machine's monitoring, which a mail server that is down cannot keep from it. `plans`: the
+    plans that failed, for the subject. Says in words what went where; never raises."""
+    if settings is None:  # not even the notice's own settings can be read
+        return "failure notice not mailed: the settings cannot be read"
+    admin, backend, sender = _admin_mail(settings, mail, night)
+    mailed = mail_admin(admin, plans, day, cause, backend, sender)
+    line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
+    logged = to_syslog(settings.syslog_address, line)
+    return f"{mailed}; {logged}"
+
+
+def tell_recovered(
+    settings: Settings,
+    plans: str,
+    day: date,
+    missed: str,
+    since: Since,
+    night: steps.Night,
+    mail: steps.Mail,
+) -> str:
+    """Tonight completed after nights that did not: the administrator is told which, and why
+    each failed (the HR summaries say it too). Says in words whether it went; never raises."""
+    admin, backend, sender = _admin_mail(settings, mail, night)
+    nights = each_night(since)
+    return mail_admin_recovered(admin, plans, day, missed, nights, backend, sender)
+
+
+def _admin_mail(
+    settings: Settings, mail: steps.Mail | None, night: steps.Night | None
+) -> tuple[str | None, MailBackend | None, str | None]:
+    """The administrator's address, the backend (None: the mail settings cannot be used) and
+    the sender of a notice to them."""
+    try:
+        mail = mail or steps.Mail.of(settings)
+        backend = mail.backend()
+    except Exception:  # noqa: BLE001 - the settings that broke may be the mail ones
+        return settings.admin_email, None, None
+    sender = mail.mail_from
+    if sender is None and night and night.judged:
+        sender = night.judged[0].reminders.sender
+    return mail.admin, backend, sender
+
+
+def notice_settings(given: dict[str, Any]) -> Settings | None:
+    """When the run's settings cannot be read: those of the notice alone (the admin's address,
+    mail, syslog), so that a mistake in another setting still reaches a person."""
+    for attempt in (lambda: parameter_overrides(given), dict):
+        try:
+            return load_settings(only=NOTICE, **attempt())
+        except Exception:  # noqa: BLE001, S112 - without the run's parameters, then nothing
+            continue
+    return None

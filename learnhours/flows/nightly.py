@@ -24,10 +24,10 @@ from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
 from learnhours.flows import missed_nights
 from learnhours.flows.failure import (
     NightlyFailed,
-    mail_admin,
-    mail_admin_recovered,
+    notice_settings,
     plain_cause,
-    to_syslog,
+    tell_a_person,
+    tell_recovered,
 )
 from learnhours.flows.run_summary import (
     file_counts,
@@ -43,10 +43,9 @@ from learnhours.flows.workers import (
     on_workers,
     product_logs_shipped,
 )
-from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Catalog, find_plan
 from learnhours.private import owner_only
-from learnhours.settings import NOTICE, Settings, load_settings, parameter_overrides
+from learnhours.settings import Settings, load_settings, parameter_overrides
 from learnhours.taipei import taipei_today
 from learnhours.warehouse import run_log
 from learnhours.warehouse.db import connect
@@ -70,14 +69,29 @@ class RunCancelled(KeyboardInterrupt):
 _loaded_here: ContextVar[Settings | None] = ContextVar("learnhours_settings", default=None)
 
 
+# The plan locks that caller already holds for the run (steps.night_taken, taken before its
+# temporary Prefect server starts): judged here without being taken again.
+_locks_here: ContextVar[frozenset[str]] = ContextVar("learnhours_locks", default=frozenset())
+
+
 @contextlib.contextmanager
-def settings_in_this_process(settings: Settings) -> Iterator[None]:
-    """Runs of `nightly` started in this block, in this process, run on `settings`."""
-    token = _loaded_here.set(settings)
+def settings_in_this_process(
+    settings: Settings, locks: frozenset[str] = frozenset()
+) -> Iterator[None]:
+    """Runs of `nightly` started in this block, in this process, run on `settings`, with the
+    plan locks `locks` already held by the caller."""
+    token, held = _loaded_here.set(settings), _locks_here.set(locks)
     try:
         yield
     finally:
         _loaded_here.reset(token)
+        _locks_here.reset(held)
+
+
+def _plan_locked(engine: Engine, plan_id: str) -> contextlib.AbstractContextManager:
+    """The plan's lock for its judging: taken here, unless the caller holds it for this run."""
+    name = plan_lock(plan_id)
+    return contextlib.nullcontext() if name in _locks_here.get() else run_lock_held(engine, name)
 
 
 @dataclass(frozen=True)
@@ -301,7 +315,7 @@ def _night(
         run_id = run_log.start(engine, plan_id)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the admin and syslog say it
         cause = plain_cause(exc)
-        note = tell_a_person(settings or _notice_settings(given), plan_id, as_of, cause)
+        note = tell_a_person(settings or notice_settings(given), plan_id, as_of, cause)
         return _failed(cause, plan_id, as_of, note, logger)
     run = Run(settings, engine, mail)
     if killed:
@@ -332,7 +346,7 @@ def _night(
         plans, finals, refusals = [], [], []
         for p in [*night.judged, *night.closing]:
             try:
-                with run_lock_held(engine, plan_lock(p.id)):
+                with _plan_locked(engine, p.id):
                     if p in night.judged:
                         plans.append(_judged(run, p.id, as_of, overrides,
                                              missed_nights.for_hr(missed)))  # fmt: skip
@@ -406,70 +420,6 @@ def _fetched(
         logger.warning(note)
         return note
     return ""
-
-
-def tell_a_person(
-    settings: Settings | None,
-    plans: str,
-    day: date,
-    cause: str,
-    night: steps.Night | None = None,
-    mail: steps.Mail | None = None,
-) -> str:
-    """A failed night told where a person looks: the administrator's mail, straight through the
-    mail backend (not the ledger: the warehouse may be what failed), and one line in syslog for
-    the machine's monitoring, which a mail server that is down cannot keep from it. `plans`: the
-    plans that failed, for the subject. Says in words what went where; never raises."""
-    if settings is None:  # not even the notice's own settings can be read
-        return "failure notice not mailed: the settings cannot be read"
-    admin, backend, sender = _admin_mail(settings, mail, night)
-    mailed = mail_admin(admin, plans, day, cause, backend, sender)
-    line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
-    logged = to_syslog(settings.syslog_address, line)
-    return f"{mailed}; {logged}"
-
-
-def tell_recovered(
-    settings: Settings,
-    plans: str,
-    day: date,
-    missed: str,
-    since: run_log.Since,
-    night: steps.Night,
-    mail: steps.Mail,
-) -> str:
-    """Tonight completed after nights that did not: the administrator is told which, and why
-    each failed (the HR summaries say it too). Says in words whether it went; never raises."""
-    admin, backend, sender = _admin_mail(settings, mail, night)
-    nights = missed_nights.each_night(since)
-    return mail_admin_recovered(admin, plans, day, missed, nights, backend, sender)
-
-
-def _admin_mail(
-    settings: Settings, mail: steps.Mail | None, night: steps.Night | None
-) -> tuple[str | None, MailBackend | None, str | None]:
-    """The administrator's address, the backend (None: the mail settings cannot be used) and
-    the sender of a notice to them."""
-    try:
-        mail = mail or steps.Mail.of(settings)
-        backend = mail.backend()
-    except Exception:  # noqa: BLE001 - the settings that broke may be the mail ones
-        return settings.admin_email, None, None
-    sender = mail.mail_from
-    if sender is None and night and night.judged:
-        sender = night.judged[0].reminders.sender
-    return mail.admin, backend, sender
-
-
-def _notice_settings(given: dict[str, Any]) -> Settings | None:
-    """When the run's settings cannot be read: those of the notice alone (the admin's address,
-    mail, syslog), so that a mistake in another setting still reaches a person."""
-    for attempt in (lambda: parameter_overrides(given), dict):
-        try:
-            return load_settings(only=NOTICE, **attempt())
-        except Exception:  # noqa: BLE001, S112 - without the run's parameters, then nothing
-            continue
-    return None
 
 
 def _failed(

@@ -29,6 +29,7 @@ from learnhours.steps.judging import (
 )
 from learnhours.steps.mail import Mail, NoSender
 from learnhours.steps.night import Night, fetch_range, final_due_on, tonight
+from learnhours.steps.night_locks import night_taken
 from learnhours.steps.preflight import refuse_unsafe_night
 from learnhours.steps.purge import Purged, Retention, purge
 from learnhours.steps.sending import (
@@ -69,6 +70,7 @@ __all__ = [
     "ingest_paths",
     "judge_part",
     "look_in",
+    "night_taken",
     "portal_profile",
     "purge",
     "refuse_unsafe_night",

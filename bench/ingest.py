@@ -96,6 +96,11 @@ def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- a warehouse already holding records (--existing N) ------------------------------------------
 # Made straight in SQL, in a child process of its own before a side is timed (its memory is not the
 # side's): the same people as the file, each with their earlier records under course keys the file
@@ -189,21 +194,50 @@ def side_prefill(csv_path: str, target: str, count: str, what: str) -> dict:
     else:
         con.executemany("INSERT INTO lh_people VALUES (?, ?)", enumerate(people))
     into = "bench_raw" if postgres else "raw"
+    table = "learning_record" if what == "product" else into
+    # PostgreSQL builds a unique index from sorted rows many times faster than it maintains it
+    # row by row: the keys (and the foreign key, checked per row) go and come back whole.
+    rebuild = _drop_keys(run, table) if postgres else []
     if what == "product":
         if postgres:  # the batch sequence past the batch written here
             run("SELECT setval(pg_get_serial_sequence('ingest_batch', 'id'), 1)")
-            run(f"INSERT INTO learning_record ({_RECORD_COLUMNS}) "
-                f"{_prefill_select(count_n, len(people), False, True)}")  # fmt: skip
-        else:
-            run(f"INSERT INTO learning_record ({_RECORD_COLUMNS}) "
-                f"{_prefill_select(count_n, len(people), False, False)}")  # fmt: skip
+        run(f"INSERT INTO learning_record ({_RECORD_COLUMNS}) "
+            f"{_prefill_select(count_n, len(people), False, postgres)}")  # fmt: skip
     else:
         run(f"INSERT INTO {into} {_prefill_select(count_n, len(people), True, postgres)}")
     if postgres:
+        run("SET maintenance_work_mem = '512MB'")
+        for statement in rebuild:
+            run(statement)
         run("ANALYZE")
     con.commit()
     con.close()
     return {"seconds": time.perf_counter() - start}
+
+
+def _drop_keys(run, table: str) -> list[str]:  # noqa: ANN001
+    """Drops `table`'s unique and foreign keys and its other indexes (PostgreSQL); the statements
+    that make them again."""
+    constraints = run(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('u', 'f')",
+        (table,),
+    ).fetchall()
+    indexes = run(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+        "AND NOT x.indisprimary AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+        (table,),
+    ).fetchall()
+    for name, _definition in constraints:
+        run(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _definition in indexes:
+        run(f'DROP INDEX "{name}"')
+    return [
+        *(f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, d in constraints),
+        *(d for _n, d in indexes),
+    ]
 
 
 # --- the sides, each run in a child process ------------------------------------------------------
@@ -214,17 +248,32 @@ def side_project(csv_path: str, url: str) -> dict:
     from learnhours.warehouse.db import connect
 
     engine = connect(url)
+    own, children = _cpu(), _cpu(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     report = ingest_file(engine, Path(csv_path))
     seconds = time.perf_counter() - start
+    cpu = (_cpu() - own, _cpu(resource.RUSAGE_CHILDREN) - children)  # the writer's, the parser's
     start = time.perf_counter()
     again = ingest_file(engine, Path(csv_path))
     reseconds = time.perf_counter() - start
     assert again.skipped, "re-ingest should be a no-op"
     rss, parser_rss = _rss_mb(), _rss_mb(resource.RUSAGE_CHILDREN)  # the first load's alone
+    result = {
+        "seconds": seconds,
+        "loaded": report.loaded,
+        "rejected": report.rejected,
+        "error": report.error,
+        "reingest_seconds": reseconds,
+        "redelivery_seconds": None,
+        "rss_mb": rss,
+        "parser_rss_mb": parser_rss,
+        "cpu": cpu,
+    }
+    if os.environ.get("LH_BENCH_NO_REDELIVERY"):
+        return result
     # The same rows in a new file (a cumulative export delivered again): every row a duplicate,
     # each stored record's copies counted up.
-    redelivered = Path(csv_path).with_name("redelivered.csv")
+    redelivered = Path(tempfile.mkdtemp(prefix="lh-bench-")) / "redelivered.csv"
     redelivered.write_bytes(Path(csv_path).read_bytes() + b"\r\n")
     os.sync()
     start = time.perf_counter()
@@ -235,16 +284,8 @@ def side_project(csv_path: str, url: str) -> dict:
         "a re-delivery should repeat every record"
     )
     assert repeat.rejected == report.rejected, "a re-delivery refuses the same rows"
-    return {
-        "seconds": seconds,
-        "loaded": report.loaded,
-        "rejected": report.rejected,
-        "error": report.error,
-        "reingest_seconds": reseconds,
-        "redelivery_seconds": redelivery_seconds,
-        "rss_mb": rss,
-        "parser_rss_mb": parser_rss,
-    }
+    redelivered.unlink()
+    return {**result, "redelivery_seconds": redelivery_seconds}
 
 
 # The natural key of DOMAIN rule 5 as the export's columns: the keyed baseline's unique index.
@@ -264,10 +305,10 @@ def side_sqlite_native(csv_path: str, db: str, keyed: str = "", existing: str = 
     if shutil.which("sqlite3"):
         # .import reads the header as data when the table exists: skip it.
         script = f"{create}.mode csv\n.import --skip 1 '{csv_path}' raw\n"
-        start = time.perf_counter()
+        start, children = time.perf_counter(), _cpu(resource.RUSAGE_CHILDREN)
         subprocess.run(["sqlite3", db], input=script.encode(), check=True)
         seconds = time.perf_counter() - start
-        how = "sqlite3 CLI .import"
+        how = f"sqlite3 CLI .import, CPU {_cpu(resource.RUSAGE_CHILDREN) - children:.1f} s"
         rss = None  # the CLI is its own process; see /usr/bin/time for it
     else:
         import sqlite3
@@ -329,13 +370,26 @@ def _child(side: str, *args: str) -> dict:
     # The previous step's files (the generated CSV, the other side's database) are still being
     # written back by the kernel: flush them first, or the side timed next pays for that I/O.
     os.sync()
+    before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, __file__, "--side", side, *args],
         check=True,
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = f"{before:.1f} -> {os.getloadavg()[0]:.1f}"  # the machine's, 1 minute
+    return result
+
+
+def _schema_tag() -> str:
+    """The warehouse's migrations, named: a cached warehouse is reused only by the same schema."""
+    import hashlib
+
+    versions = sorted(
+        p.name for p in (ROOT / "learnhours/warehouse/migrations/versions").glob("*.py")
+    )
+    return hashlib.sha1("\n".join(versions).encode()).hexdigest()[:8]
 
 
 BENCH_SCHEMA = "lh_bench"
@@ -365,6 +419,15 @@ def main() -> None:
         default=0,
         help="records already in the warehouse and in the keyed native table before the load",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="a folder keeping the generated file and (SQLite) the pre-filled databases between "
+        "runs: each run copies them, so before and after can be run in turn on the same data",
+    )
+    parser.add_argument(
+        "--no-redelivery", action="store_true", help="skip the re-delivery (the slowest part)"
+    )
     parser.add_argument("--side", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -380,20 +443,41 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lh-bench-") as tmp:
         work = Path(tmp)
-        csv_path = work / "export.csv"
+        cache = options.cache
+        if cache:
+            cache.mkdir(parents=True, exist_ok=True)
+        csv_path = (cache or work) / f"export-{options.data}-{options.rows}.csv"
         start = time.perf_counter()
-        (generate_realistic if options.data == "realistic" else generate)(csv_path, options.rows)
+        if not csv_path.exists():
+            generate_to = csv_path.with_suffix(".part")
+            (generate_realistic if options.data == "realistic" else generate)(
+                generate_to, options.rows
+            )
+            generate_to.rename(csv_path)
         print(
-            f"generated {options.rows:,} {options.data} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
-            f"in {time.perf_counter() - start:.1f} s"
+            f"{options.rows:,} {options.data} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - start:.1f} s{' (cached)' if cache else ''}"
         )
         existing = options.existing
         flag = (str(existing),) if existing else ()
+        if options.no_redelivery:
+            os.environ["LH_BENCH_NO_REDELIVERY"] = "1"
 
         def prefill(target: str, what: str) -> None:
-            if existing:
-                done = _child("prefill", str(csv_path), target, str(existing), what)
-                print(f"pre-filled {existing:,} records ({what}) in {done['seconds']:.1f} s")
+            if not existing:
+                return
+            path = Path(target.removeprefix("sqlite:///")) if "sqlite" in target else None
+            kept = cache / f"{what}-{options.rows}-{existing}-{_schema_tag()}.db" if cache else None
+            if path is not None and kept is not None and kept.exists():
+                start = time.perf_counter()
+                shutil.copyfile(kept, path)
+                print(f"pre-filled {existing:,} records ({what}): copied in "
+                      f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+                return
+            done = _child("prefill", str(csv_path), target, str(existing), what)
+            print(f"pre-filled {existing:,} records ({what}) in {done['seconds']:.1f} s")
+            if path is not None and kept is not None:
+                shutil.copyfile(path, kept)
 
         if options.postgres:
             url = _bench_schema(options.postgres)
@@ -414,21 +498,26 @@ def main() -> None:
         print(
             f"native ({native['how']}): {native['seconds']:.2f} s"
             + (f", peak RSS {native['rss_mb']:.0f} MB" if native["rss_mb"] else "")
+            + f" (load {native['load']})"
         )
         print(
             f"learnhours ingest_file: {ours['seconds']:.2f} s, loaded {ours['loaded']:,}, "
             f"rejected {ours['rejected']}, peak RSS {ours['rss_mb']:.0f} MB"
             + (f" + parser process {ours['parser_rss_mb']:.0f} MB" if ours["parser_rss_mb"] else "")
-            + f" {ours['error']}"
+            + f" (load {ours['load']}) {ours['error']}"
+        )
+        print(
+            f"  CPU: writing process {ours['cpu'][0]:.1f} s, parsing process {ours['cpu'][1]:.1f} s"
         )
         print(f"re-ingest (same file, skipped by hash): {ours['reingest_seconds']:.2f} s")
+        if ours["redelivery_seconds"] is not None:
+            print(
+                "re-delivery (same rows in a new file, every row a duplicate): "
+                f"{ours['redelivery_seconds']:.2f} s"
+            )
         print(
-            "re-delivery (same rows in a new file, every row a duplicate): "
-            f"{ours['redelivery_seconds']:.2f} s"
-        )
-        print(
-            f"native into a table with rule 5's unique key (same loader): {keyed['seconds']:.2f} s "
-            f"({keyed['seconds'] / native['seconds']:.2f}x the unindexed load)"
+            f"native into a table with rule 5's unique key ({keyed['how']}): {keyed['seconds']:.2f} s "
+            f"({keyed['seconds'] / native['seconds']:.2f}x the unindexed load; load {keyed['load']})"
         )
         print(f"ratio learnhours / native: {ratio:.2f}x (goal <= 2x; peak RSS goal < 300 MB)")
         print(f"ratio learnhours / native keyed: {ours['seconds'] / keyed['seconds']:.2f}x")

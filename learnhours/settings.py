@@ -96,6 +96,12 @@ class Settings(BaseModel):
         "err, as `learnhours` (`journalctl -t learnhours`): the syslog socket of the journal or "
         "rsyslog; empty: nowhere",
     )
+    pilot_to: str | None = Field(
+        None,
+        description="pilot mode for the first nights: every mail of the night goes to this one "
+        "address instead, its subject naming the real recipient; pilot mail is recorded apart and "
+        "never counts as sent, so the first real night sends everything (docs/operations.md)",
+    )
     portal_user: str | None = Field(
         None, description="the agency's portal account for `fetch` (docs/fetch.md)"
     )

@@ -153,7 +153,9 @@ def test_doctor_passes_a_ready_office_and_sends_nothing(office, tmp_path, capsys
         capsys.readouterr()
         code, lines = _doctor(capsys)
     assert code == 0, lines
-    assert all(v.startswith("✓") for k, v in lines.items() if k != "未達成者的信箱"), lines
+    advisory = ("未達成者的信箱", "試寄模式")
+    assert all(v.startswith("✓") for k, v in lines.items() if k not in advisory), lines
+    assert lines["試寄模式"].startswith("⚠") and "pilot_to" in lines["試寄模式"]
     assert "national-2026 約束 3 人（編制內 3）" in lines["名冊與計畫的對象"]
     assert "未達成 3 人，其中 0 人沒有電子郵件" in lines["未達成者的信箱"]
     assert server.connections == 1 and handler.received == []  # logged in, sent nothing
@@ -270,3 +272,14 @@ def test_doctor_names_files_others_can_read_and_a_scheduler_open_to_anyone(
     assert lines["檔案權限"].startswith("⚠") and "chmod -R go=" in lines["檔案權限"]
     assert str(old) in lines["檔案權限"]
     assert code == 1 and lines["Dask 叢集"].startswith("✗") and "tls://" in lines["Dask 叢集"]
+
+
+def test_doctor_says_pilot_mode_is_on_and_refuses_a_placeholder_pilot(
+    office, capsys, monkeypatch
+):
+    _settings(office, pilot_to="hr@township.gov.tw")
+    _code, lines = _doctor(capsys)
+    assert lines["試寄模式"].startswith("✓") and "hr@township.gov.tw" in lines["試寄模式"]
+    monkeypatch.setenv("LEARNHOURS_PILOT_TO", "hr@township.example")
+    _code, lines = _doctor(capsys)
+    assert "試寄信箱 hr@township.example 是示範用的保留網域" in lines["寄件者與收件者"]

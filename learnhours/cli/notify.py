@@ -42,6 +42,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
         f"略過 {report.skipped} 筆，取代過期待寄 {report.superseded} 封；"
         f"寄送結果：{report.delivered.words()}（{report.backend}）"
     )
+    if report.pilot_to:
+        print(printable(f"試寄模式：每封郵件都寄到 {report.pilot_to}，主旨標明原收件人；不算寄出，"
+                        "刪去設定 pilot_to 後的第一次正式寄送會寄給每一位收件人"))  # fmt: skip
     if report.stale:
         print(f"資料過舊：{report.stale}；今晚未提醒同仁，已通知人事室")
     if report.summary_note:

@@ -172,6 +172,10 @@ def judge(run: Run, plan_id: str, as_of: date, night_note: str = "") -> dict[str
 
 def _judged_counts(report: steps.PlanReport) -> dict[str, Any]:
     counts = plan_counts(report)
+    if report.pilot_to:  # said every pilot night: the office must not forget it is on
+        get_run_logger().warning(
+            "%s: pilot mode, every mail of the night went to the pilot address (pilot_to) "
+            "instead; none counts as sent", report.plan_id)  # fmt: skip
     get_run_logger().info(
         "%s: %d people, %d met, %d short, %d exempt; stage %s; %d queued; mail %s",
         report.plan_id,

@@ -19,6 +19,7 @@ from learnhours.notifiers.render import (
     build_mime,
     contact_address,
     new_message_id,
+    readdressed,
 )
 from learnhours.plans import CHANNEL_NAMES, Plan, TrackView
 from learnhours.taipei import roc
@@ -69,6 +70,16 @@ class Draft:
             return self
         subject, mime, message_id = self.make(self.to_address)
         return replace(self, subject=subject, mime=mime, message_id=message_id, make=None)
+
+
+def piloted(draft: Draft, pilot_to: str) -> Draft:
+    """The draft sent to the pilot address instead, its subject naming the real recipient; its
+    ledger key stays the real recipient's (the pilot's ledger is apart: ledger.pilot_key)."""
+    done = draft.rendered()
+    who = f"{done.label} <{done.to_address}>" if done.label else done.to_address
+    subject = f"【試寄，原收件人：{who}】{done.subject}"
+    mime = readdressed(done.mime, pilot_to, subject)
+    return replace(done, to_address=pilot_to, subject=subject, mime=mime)
 
 
 def rendered(tonight: Tonight) -> Iterator[Draft]:

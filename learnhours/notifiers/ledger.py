@@ -39,6 +39,13 @@ _STATUS = {
 }
 
 
+def pilot_key(plan_id: str) -> str:
+    """Where a plan's pilot mail is kept in the ledger: apart from its real notices (the key is
+    (plan, kind, recipient, stage)), so that a pilot notice is sent once a stage to the pilot
+    address and never counts as sent to its real recipient."""
+    return f"pilot:{plan_id}"
+
+
 _ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat however many are due
 
 

@@ -212,6 +212,23 @@ def build_mime(
     return b"\r\n".join(parts)
 
 
+def readdressed(mime: bytes, to: str, subject: str) -> bytes:
+    """A rendered message (CRLF wire bytes) with its To and Subject replaced: the same message
+    for another reader (pilot mode), nothing else touched."""
+    head, sep, body = mime.partition(b"\r\n\r\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue  # a folded continuation of a header being replaced
+        skipping = line.split(b":", 1)[0].strip().lower() in (b"to", b"subject")
+        if not skipping:
+            kept.append(line)
+    fresh = [f"To: {valid_address(to)}", f"Subject: {encoded_words(clean_line(subject, '主旨'))}"]
+    lines = "\r\n".join(fresh).replace("\n ", "\r\n ").encode("ascii")
+    return lines + b"\r\n" + b"\r\n".join(kept) + sep + body
+
+
 def encoded_words(text: str) -> str:
     """RFC 2047 B-encoded words of at most 45 UTF-8 bytes (72 characters each), folded by LF+SP.
 

@@ -137,22 +137,25 @@ def gather(
     since: datetime | None,
     mismatches: bool = True,
     share: Sequence[str] | None = None,
+    ledger_id: str | None = None,
 ) -> Ledgered:
     """Everything the summaries need from the database, in a handful of queries. `stages`:
     whose reminders' statuses to read; `mismatches`: whether to read the people whose records
     name another agency (a roll-up built from its shares has them counted); `share`: of these
     agencies only (a share of the plan writes its agencies' summaries, never the roll-up, so it
-    reads neither the warehouse's rejected rows nor the people missing from the roster)."""
+    reads neither the warehouse's rejected rows nor the people missing from the roster);
+    `ledger_id`: the plan's key in the ledger tonight (its pilot key in pilot mode)."""
     whole = share is None
+    plan_key = ledger_id or plan.id
     unknown = plan_queries.unknown_people(connection, plan) if whole else []
     return Ledgered(
-        sent_rows=ledger.sent_since(connection, plan.id, since) if since else [],
+        sent_rows=ledger.sent_since(connection, plan_key, since) if since else [],
         statuses={
             (stage, key): status
             for stage in set(stages)
-            for key, status in ledger.stage_statuses(connection, plan.id, "reminder", stage).items()
+            for key, status in ledger.stage_statuses(connection, plan_key, "reminder", stage).items()
         },
-        troubles=ledger.trouble_rows(connection, plan.id),
+        troubles=ledger.trouble_rows(connection, plan_key),
         mismatches=plan_queries.agency_mismatches(connection, plan, share) if mismatches else {},
         rejected=rejection_queries.rejected_rows(connection) if whole else [],
         unknown=[f"{name}（{count} 筆）" for _pid, name, count in unknown],

@@ -51,16 +51,22 @@ def _in_ledger(connection: Connection, plan_id: str) -> FinalStatus | None:
 
 
 def gate(
-    connection: Connection, plan: Plan, today: date, hr_addresses: tuple[str, ...]
+    connection: Connection,
+    plan: Plan,
+    today: date,
+    hr_addresses: tuple[str, ...],
+    ledger_id: str | None = None,
 ) -> FinalStatus | None:
     """Why nothing is to be judged for the closed plan today, or None: judge it and write what
-    is owed. The order matters and is the same for a dry run and a real one."""
-    if not _judged_here(connection, plan.id):
+    is owed. The order matters and is the same for a dry run and a real one. `ledger_id`: the
+    plan's key in the ledger tonight (its pilot key in pilot mode)."""
+    key = ledger_id or plan.id
+    if not _judged_here(connection, key):
         return "never_judged"
     if today < final_due_on(plan):
         return "not_due"
     if not hr_addresses:  # nothing is owed to nobody; what went out before stays done
-        return _in_ledger(connection, plan.id) or "no_address"
+        return _in_ledger(connection, key) or "no_address"
     return None
 
 

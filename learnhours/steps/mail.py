@@ -35,6 +35,8 @@ class Mail:
     templates_dir: Path | None = None  # the agency's own templates (render.Templates)
     # What HR opens the summary's workbook with; None: summaries go without it. Never shown.
     workbook_password: str | None = field(default=None, repr=False)
+    # Pilot mode: every mail of the night to this one address instead (steps.outbox).
+    pilot_to: str | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> Mail:
@@ -46,7 +48,8 @@ class Mail:
                           settings.workbook_password_block,
                           env_name("workbook_password_block"))  # fmt: skip
         return cls(settings.mail(), settings.mail_from, settings.hr_list, settings.admin_email,
-                   settings.templates_dir, password)  # fmt: skip
+                   settings.templates_dir, password,
+                   pilot_to=(settings.pilot_to or "").strip() or None)  # fmt: skip
 
     def check_templates(self, plans: Iterable[Plan]) -> None:
         """SettingsError naming each file and line of a broken template override. Called once,
@@ -82,7 +85,7 @@ class Mail:
         setting = "設定 hr_addresses（LEARNHOURS_HR_ADDRESSES）"
         hr = {p.id: (self.hr(p), setting if self.hr_addresses else
                      f"計畫 {p.id} 的 reminders.hr_addresses") for p in plans}  # fmt: skip
-        refuse_placeholders(engine, plans, sender_of=senders, hr_of=hr)
+        refuse_placeholders(engine, plans, sender_of=senders, hr_of=hr, pilot_to=self.pilot_to)
 
     @property
     def real(self) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from learnhours.notifiers import digest_history, ledger
 from learnhours.notifiers.backends import MailBackend
-from learnhours.notifiers.drafts import Draft
+from learnhours.notifiers.drafts import Draft, piloted
 from learnhours.transforms.compliance import UnitResult
 
 
@@ -117,6 +117,29 @@ class DryOutbox(Outbox):
         return ledger.Delivered()
 
 
+class PilotOutbox(Outbox):
+    """Pilot mode's outbox (setting pilot_to): every notice goes to the pilot address instead,
+    its subject naming the real recipient, through the same route and the same ledger, under
+    the plan's pilot key (ledger.pilot_key). Pilot notices are sent once a stage, like real
+    ones, yet never count as sent to anyone: their keys are not the plan's, so the first real
+    night finds nothing sent and sends everything."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        plan_id: str,
+        today: date,
+        backend: MailBackend | None,
+        sender: str,
+        pilot_to: str,
+    ) -> None:
+        super().__init__(engine, ledger.pilot_key(plan_id), today, backend, sender)
+        self.pilot_to = pilot_to
+
+    def enqueue(self, drafts: Iterable[Draft]) -> int:
+        return super().enqueue(piloted(d, self.pilot_to) for d in drafts)
+
+
 def outbox_for(
     engine: Engine,
     plan_id: str,
@@ -124,7 +147,13 @@ def outbox_for(
     backend: MailBackend | None,
     sender: str,
     dry_run: bool,
+    pilot_to: str | None = None,
 ) -> Outbox:
+    """The night's outbox: a dry run's (nothing written), the pilot's (every mail to
+    `pilot_to`, under the plan's pilot key in the ledger) or the real one. `plan_id` of the
+    outbox is the ledger's key for the plan: what every ledger read of the night uses."""
     if dry_run:
         return DryOutbox(engine, plan_id, today, sender)
+    if pilot_to:
+        return PilotOutbox(engine, plan_id, today, backend, sender, pilot_to)
     return Outbox(engine, plan_id, today, backend, sender)

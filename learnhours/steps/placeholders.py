@@ -30,17 +30,16 @@ def refuse_placeholders(
     hr_of: dict[str, tuple[tuple[str, ...], str]],
     pilot_to: str | None = None,
 ) -> None:
-    """PlaceholderAddress naming each placeholder among the plans' senders and HR addresses
-    (`sender_of`, `hr_of`: plan id -> the addresses and where they are set), the pilot address,
-    and the roster's and contacts list's addresses (unless a pilot sends everything to
-    `pilot_to` instead, which is then the only recipient)."""
+    """PlaceholderAddress naming each placeholder among the plans' senders, their recipients
+    (`sender_of`, `hr_of`: plan id -> the addresses and where they are set): the HR addresses
+    and the roster's and contacts list's, or in pilot mode the only one, `pilot_to`."""
     problems: list[str] = []
     for plan in plans:
         sender, where = sender_of[plan.id]
         if is_placeholder(sender):
             problems.append(f"寄件者 {sender} 是示範用的保留網域：請改{where}")
         addresses, where = hr_of[plan.id]
-        for address in addresses:
+        for address in () if pilot_to else addresses:
             if is_placeholder(address):
                 problems.append(f"人事室信箱 {address} 是示範用的保留網域：請改{where}")
     if pilot_to:

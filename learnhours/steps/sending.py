@@ -58,6 +58,13 @@ class Job:
     rollup: bool  # the roll-up is owed tonight: each part hands back its figures for it
     complete_on: date | None = None  # a final summary's: the first day its records are complete
     night_note: str = ""  # the nights before this one that did not complete (the summaries say)
+    pilot_to: str | None = None  # pilot mode: every mail of the night to this address instead
+
+    @property
+    def ledger_id(self) -> str:
+        """The plan's key in the ledger tonight: its own, or in pilot mode its pilot key, apart
+        from its real notices (what is sent to the pilot never counts as sent)."""
+        return ledger.pilot_key(self.plan_id) if self.pilot_to else self.plan_id
 
     @property
     def kind(self) -> str:
@@ -116,6 +123,7 @@ class PlanReport:
     summaries: list[str] = field(default_factory=list)  # each summary's status before the night
     summaries_queued: int = 0  # (queued: reminders and digests)
     retries: list = field(default_factory=list)  # a dry run's: pending notices it would send
+    pilot_to: str | None = None  # pilot mode: where every mail of the night went instead
     skips: list[Skip] = field(default_factory=list)  # the parts judged in this process
     final_status: closing.FinalStatus | None = None
     due_on: date | None = None
@@ -205,22 +213,24 @@ def send_plan(
         ctx.stale,
         backend.name if backend else "", bool(ctx.hr_addresses),
     )  # fmt: skip
-    outbox = outbox_for(engine, plan.id, today, backend, ctx.sender, dry_run)
+    report.pilot_to = None if dry_run else mail.pilot_to
+    outbox = outbox_for(engine, plan.id, today, backend, ctx.sender, dry_run, report.pilot_to)
     if final:
         report.due_on = final_due_on(plan)
         with engine.connect() as connection:
-            report.final_status = closing.gate(connection, plan, today, ctx.hr_addresses)
+            report.final_status = closing.gate(connection, plan, today, ctx.hr_addresses,
+                                               outbox.plan_id)  # fmt: skip
         if report.final_status is not None:
             return report
     else:
         report.superseded += outbox.set_aside_plan_wide(ctx.stage)
     job = Job(plan.id, today, final_as_of(plan) if final else today, final, dry_run,
               datetime.now(UTC), fresh.data_through, ctx.stale, False, report.due_on,
-              night_note)  # fmt: skip
+              night_note, report.pilot_to)  # fmt: skip
     rollup: tuple = ()
     if ctx.several_agencies:
         with engine.connect() as connection:
-            done = ledger.already_noticed(connection, plan.id, job.kind, SUMMARY_STAGE)
+            done = ledger.already_noticed(connection, job.ledger_id, job.kind, SUMMARY_STAGE)
         audience = rollup_audience(ctx, final)
         rollup = audience.owed(done)
         report.summaries.append(_status(audience, rollup))
@@ -248,7 +258,7 @@ def send_plan(
         report.retries = list(outbox.retries.values())
     if final:
         with engine.connect() as connection:
-            report.final_status = closing.outcome(connection, plan.id, dry_run,
+            report.final_status = closing.outcome(connection, job.ledger_id, dry_run,
                                                   report.summaries_queued,
                                                   report.delivered.counts["sent"])  # fmt: skip
     return report
@@ -270,22 +280,24 @@ def judge_part(
     ctx = mail.context(plan, job.today, job.data_through, job.stale, result.several_agencies,
                        job.night_note)
     heads = unit_heads(result.people)
-    outbox = outbox_for(engine, plan.id, job.today, backend, ctx.sender, job.dry_run)
+    outbox = outbox_for(engine, plan.id, job.today, backend, ctx.sender, job.dry_run,
+                        job.pilot_to)  # fmt: skip
     with engine.connect() as connection:
         contacts = agency_hr(connection, result)
         readers = audiences(ctx, result, contacts, job.final)
-        done_summaries = ledger.already_noticed(connection, plan.id, job.kind, SUMMARY_STAGE)
+        done_summaries = ledger.already_noticed(connection, job.ledger_id, job.kind,
+                                                SUMMARY_STAGE)  # fmt: skip
         if job.final:
             tonight = Tonight(None, ctx.last_day, "")
         else:
             own = {ctx.stage_for(p) for p in result.people if p.status == "short" and p.deadline}
-            done = {(kind, stage): ledger.already_noticed(connection, plan.id, kind, stage)
+            done = {(kind, stage): ledger.already_noticed(connection, job.ledger_id, kind, stage)
                     for stage in {s for s in (*ctx.stages.values(), *own) if s is not None}
                     for kind in ("reminder", "digest")}  # fmt: skip
             # Each reminder lists the person's records: read a group of people at a time.
             book = RecordBook(record_lists.from_warehouse(engine, plan))
             # Each digest says how its unit moved since the last one: read once for the part.
-            history = digest_history.previous(connection, plan.id,
+            history = digest_history.previous(connection, job.ledger_id,
                                               [u.key for u in result.units if u.headcount])
             tonight = plan_tonight(ctx, result.people, result.units, done, heads, book, history)
     report = _figures(result, part)
@@ -364,7 +376,8 @@ def _summaries(
     or a plan of one agency's; and what was read for them."""
     stages = [s for s in (*tonight.stages.values(), *tonight.own_stages.values()) if s is not None]
     since = None if job.final else job.started
-    got = summary_facts.gather(connection, result.plan, stages, since, share=result.share)
+    got = summary_facts.gather(connection, result.plan, stages, since, share=result.share,
+                               ledger_id=job.ledger_id)  # fmt: skip
     drafts: list[Draft] = []
     for audience, due in owed:
         if not due:
@@ -392,7 +405,7 @@ def _rollup(
     missing from the roster and notices in trouble, and (daily) what went out tonight."""
     with engine.connect() as connection:
         got = summary_facts.gather(connection, ctx.plan, (), None if job.final else job.started,
-                                   mismatches=False)  # fmt: skip
+                                   mismatches=False, ledger_id=job.ledger_id)  # fmt: skip
     sent, quality = summary_facts.rollup_facts(got)
     if job.final:  # a closed year's roll-up says nothing of a night's mail
         sent = []

@@ -62,12 +62,28 @@ def addresses(office: Office) -> Verdict:
         problems.append(f"admin_email {admin} 是示範用的保留網域：請改成負責維運者的信箱")
     else:
         said.append(f"失敗通知 {admin}")
+    if mail.pilot_to and is_placeholder(mail.pilot_to):
+        problems.append(f"試寄信箱 {mail.pilot_to} 是示範用的保留網域：請改設定 pilot_to")
     if problems:
         return failed(printable("；".join(problems)))
     return passed(printable("；".join(said)))
 
 
+def pilot(office: Office) -> Verdict:
+    """Pilot mode (pilot_to) on for the first week: every mail to the office's own mailbox."""
+    pilot_to = office.mail.pilot_to
+    if pilot_to:
+        return passed(
+            printable(f"每封郵件都寄到 {pilot_to}，主旨標明原收件人（不算寄出）；確認無誤後刪去 "
+                      "pilot_to，第一次正式寄送會寄給每一位收件人")  # fmt: skip
+        )
+    return failed(
+        "未開啟：建議第一週設定 pilot_to（人事室自己的信箱），每晚的郵件只寄到那裡，看過再正式寄出"
+    )
+
+
 CHECKS = [
     Check("郵件伺服器", mail_server),
     Check("寄件者與收件者", addresses),
+    Check("試寄模式", pilot, required=False),
 ]

@@ -114,7 +114,7 @@ def test_invalid_plan_fails_the_run_records_it_and_mails_the_administrator(
     MEMORY_OUTBOX.clear()
     state = _nightly(tmp_path, plan_id="no-such-plan", inbox=tmp_path)
     assert state.is_failed()
-    assert "the plan cannot be used" in state.message and "no-such-plan" in state.message
+    assert "計畫無法使用" in state.message and "no-such-plan" in state.message
     (mail,) = MEMORY_OUTBOX
     assert mail["To"] == "admin@demo.gov.tw" and "no-such-plan" in mail["Subject"]
     ((status, _rows, detail),) = _runs(f"sqlite:///{tmp_path / 'w.db'}")
@@ -343,6 +343,37 @@ def test_the_night_after_missed_ones_tells_hr_and_the_administrator_which_did_no
     again = _nightly(tmp_path)
     assert "之前的夜間作業" not in again.message
     assert not [m for m in MEMORY_OUTBOX if m["To"] == "admin@township.example"]
+
+
+@pytest.mark.slow
+def test_an_expected_failure_is_one_chinese_sentence_in_the_run_s_log_a_bug_keeps_its_traceback(
+    prefect_harness, tmp_path, monkeypatch
+):
+    """Issue 33, point 7: a step that fails for a reason the run states (a folder of the inbox
+    that cannot be read) is one line in the run's log, not Prefect's traceback too; a bug (any
+    other exception) keeps its traceback, for whoever fixes it."""
+    from learnhours import steps
+    from learnhours.flows import nightly
+
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    (tmp_path / "inbox").mkdir()
+    unreadable = steps.Found(unreadable=[(tmp_path / "inbox" / "locked", "Permission denied")])
+    monkeypatch.setattr(nightly.steps, "look_in", lambda _paths: unreadable)
+    state = _nightly(tmp_path)
+    assert state.is_failed()
+    logs = [m for _name, m in _logs(state, until="夜間作業失敗")]
+    assert not any("Traceback" in m for m in logs), logs
+    (said,) = [m for m in logs if "locked" in m and "Finished in state" not in m]
+    assert said.startswith("夜間作業失敗：收件資料夾") and "無法讀取" in said
+
+    def bug(_paths):  # noqa: ANN001, ANN202
+        raise KeyError("a bug in the product")
+
+    monkeypatch.setattr(nightly.steps, "look_in", bug)
+    state = _nightly(tmp_path)
+    assert state.is_failed() and "KeyError" in state.message
+    logs = [m for _name, m in _logs(state, until="夜間作業失敗")]
+    assert any("Traceback" in m and "a bug in the product" in m for m in logs)
 
 
 @pytest.mark.slow

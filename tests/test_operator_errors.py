@@ -487,6 +487,30 @@ def test_i16_4_any_unexpected_error_is_one_sentence_with_where_the_details_are(
     assert "Traceback" in details and "KeyError" in details and pid not in details
 
 
+def test_errors_log_is_rotated_when_it_grows_past_its_size(engine, tmp_path, capsys, monkeypatch):
+    """Issue 33, point 7: errors.log grew without end; past ERRORS_LOG_BYTES it becomes
+    errors.log.1 (the one before it goes) and the new traceback starts a fresh file."""
+    from learnhours.cli.boundary import ERRORS_LOG_BYTES
+
+    def broken(_args):
+        raise KeyError("a bug")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEARNHOURS_CONFIG", raising=False)
+    parser = cli_parser.build_parser()
+    monkeypatch.setattr(cli_parser, "build_parser", lambda: _with_status(parser, broken))
+    log = tmp_path / "var" / "log" / "errors.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("--- an old traceback\n" * (ERRORS_LOG_BYTES // 20), encoding="utf-8")
+    old = log.read_text(encoding="utf-8")
+    (tmp_path / "var" / "log" / "errors.log.1").write_text("the oldest\n", encoding="utf-8")
+    assert main(["--database-url", str(engine.url), "status", "--plan", PLAN]) == 1
+    _said_once(capsys, "未預期的錯誤（KeyError）", "errors.log")
+    assert (tmp_path / "var" / "log" / "errors.log.1").read_text(encoding="utf-8") == old
+    fresh = log.read_text(encoding="utf-8")
+    assert fresh.startswith("--- ") and "KeyError" in fresh and "an old traceback" not in fresh
+
+
 def _with_status(parser, func):
     for action in parser._subparsers._group_actions:
         action.choices["status"].set_defaults(func=func)

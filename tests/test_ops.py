@@ -428,7 +428,7 @@ def test_runs_command_lists_recent_runs_with_state_counts_and_cause(any_engine, 
         any_engine, done, "completed", {"files": 3, "people": 7}, "2 queued", "national-2026"
     )
     failed = run_log.start(any_engine, "no-such-plan")
-    run_log.finish(any_engine, failed, "failed", detail="the plan cannot be used: 找不到計畫")
+    run_log.finish(any_engine, failed, "failed", detail="計畫無法使用：找不到計畫")
     url = any_engine.url.render_as_string(hide_password=False)
     assert main(["--database-url", url, "runs", "--last", "5", "--format", "csv"]) == 0
     rows = capsys.readouterr().out.splitlines()

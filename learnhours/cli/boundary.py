@@ -102,6 +102,10 @@ def _failed(args: argparse.Namespace, exc: Exception) -> int:
     return 1
 
 
+# errors.log is rotated past this size: it and errors.log.1 hold the latest tracebacks.
+ERRORS_LOG_BYTES = 1_000_000
+
+
 def _write_details(exc: Exception, settings: Settings | None) -> Path | None:
     """The traceback, IDs masked, appended to var/log/errors.log: for whoever fixes it."""
     import traceback
@@ -113,6 +117,10 @@ def _write_details(exc: Exception, settings: Settings | None) -> Path | None:
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size >= ERRORS_LOG_BYTES:
+            # Rotated: the last file's worth stays as errors.log.1, older ones go (the purge
+            # trims errors.log by age; this bounds it when errors come thick and fast).
+            path.replace(path.with_name(path.name + ".1"))
         with path.open("a", encoding="utf-8") as log:
             log.write(f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC {' '.join(sys.argv[1:2])}\n")
             log.write(scrub("".join(traceback.format_exception(exc))))

@@ -88,7 +88,7 @@ def _run_flow(
 
 class _RunErrorsInTheLog(logging.Filter):
     """Drops the run's own warning and error lines (the engines' tracebacks, "Finished in state
-    Failed", the flow's "nightly run failed") from the terminal: the command prints the run's
+    Failed", the flow's "夜間作業失敗") from the terminal: the command prints the run's
     state message, which holds the cause or the warnings, once. The records still reach the
     run's logs in Prefect (their API handler is on Prefect's own loggers, not here)."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -101,6 +103,36 @@ def _os_words(exc: OSError, cause: str) -> str:
     return f"沒有權限存取{name}：請修正檔案或資料夾的權限後再執行。"
 
 
+def expected(exc: BaseException) -> bool:
+    """A failure the run states in its own words (plain_cause knows it): a setting, a plan, the
+    portal, a lock, the warehouse or disk. Any other is a bug, and keeps its traceback."""
+    known = (RunLocked, NightlyFailed, SettingsError, MailConfigError, PlanError, FetchError)
+    return isinstance(exc, known) or for_people(exc) is not None
+
+
+class ExpectedFailuresSaidOnce(logging.Filter):
+    """On Prefect's task-run logger: a task that fails for an expected reason is not reported
+    again with Prefect's traceback; the flow says it once, in one sentence (plain_cause). An
+    unexpected failure keeps its traceback, for whoever fixes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raised = record.exc_info[1] if record.exc_info else None
+        return raised is None or not expected(raised)
+
+
+@contextlib.contextmanager
+def expected_failures_said_once() -> Iterator[None]:
+    """ExpectedFailuresSaidOnce on Prefect's task-run logger while a run (or a worker's share)
+    is going on in this process."""
+    tasks = logging.getLogger("prefect.task_runs")
+    once = ExpectedFailuresSaidOnce()
+    tasks.addFilter(once)
+    try:
+        yield
+    finally:
+        tasks.removeFilter(once)
+
+
 def plain_cause(exc: BaseException) -> str:
     """One or two sentences an operator can act on."""
     if (words := for_people(exc)) is not None:
@@ -110,9 +142,9 @@ def plain_cause(exc: BaseException) -> str:
     elif isinstance(exc, SettingsError | MailConfigError):  # in Chinese, naming the setting
         text = f"設定錯誤：{exc}"
     elif isinstance(exc, PlanError):
-        text = f"the plan cannot be used: {exc}"
+        text = f"計畫無法使用：{exc}"
     elif isinstance(exc, FetchError):
-        text = f"fetching from the portal failed ({type(exc).__name__}): {exc}"
+        text = f"從入口網站下載失敗（{type(exc).__name__}）：{exc}"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return scrub(text)
@@ -151,7 +183,9 @@ def mail_admin_recovered(
 ) -> str:
     """Mail the administrator that tonight completed after nights that did not (`missed`, and
     each of those runs with its cause); says in words whether it went out. Never raises."""
-    listed = "沒有完成的執行與原因：\n" + "".join(f"- {n}\n" for n in nights) + "\n" if nights else ""
+    listed = (
+        "沒有完成的執行與原因：\n" + "".join(f"- {n}\n" for n in nights) + "\n" if nights else ""
+    )
     text = (
         f"learnhours 夜間作業已恢復（{what}，{day.isoformat()}）：今晚完成了。\n\n"
         f"{missed}。\n\n{listed}"

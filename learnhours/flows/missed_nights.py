@@ -21,7 +21,7 @@ def when(moment: datetime) -> str:
 
 
 def missed(since: Since, now: datetime) -> str:
-    """"" when a night completed in the last 26 hours and none failed since (or no night ever
+    """Empty when a night completed in the last 26 hours and none failed since (or no night ever
     ran: a new office); else one sentence saying which nights did not complete."""
     if not since.ever:
         return ""

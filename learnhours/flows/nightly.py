@@ -24,6 +24,7 @@ from learnhours.extractors.portal import DownloadCorrupt, PortalUnavailable
 from learnhours.flows import missed_nights
 from learnhours.flows.failure import (
     NightlyFailed,
+    expected_failures_said_once,
     notice_settings,
     plain_cause,
     tell_a_person,
@@ -288,7 +289,7 @@ def nightly(
     named = {"database_url": database_url, "inbox": inbox, "outbox": outbox_dir}
     given = {**(settings or {}), **{k: v for k, v in named.items() if v is not None}}
     # A deployment's run starts here, not at the command: its files are private too.
-    with product_logs_shipped(), _stopped_by_sigterm(), owner_only():
+    with product_logs_shipped(), _stopped_by_sigterm(), owner_only(), expected_failures_said_once():
         return _night(plan_id, fetch, profile, portal_url, polite, as_of, given)
 
 
@@ -433,7 +434,6 @@ def _failed(
     note: str | None,
     logger: logging.Logger | logging.LoggerAdapter,
 ) -> State:
-    logger.error("nightly run failed: %s", cause)
-    if note:
-        logger.info(note)
+    # One line in the run's log, in Chinese: the cause, and where the notice went.
+    logger.error("夜間作業失敗：%s%s", cause, f"（{note}）" if note else "")
     return Failed(message=cause)

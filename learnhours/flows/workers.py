@@ -23,7 +23,7 @@ from prefect_dask import DaskTaskRunner
 from sqlalchemy import Engine
 
 from learnhours import steps
-from learnhours.flows.failure import ScrubIds
+from learnhours.flows.failure import ExpectedFailuresSaidOnce, ScrubIds
 from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Plan, find_plan
 from learnhours.private import owner_only
@@ -40,11 +40,20 @@ def _worker_engine(url: str, lock_wait: float) -> Engine:
     return connect(url, lock_wait)
 
 
+@functools.cache
+def _failures_said_once_on_this_worker() -> None:
+    """A worker process runs shares and nothing else: its task-run logger keeps an expected
+    failure to the flow's one sentence for as long as the process lives (the task engine
+    reports it after the task returned, outside anything the task could open)."""
+    logging.getLogger("prefect.task_runs").addFilter(ExpectedFailuresSaidOnce())
+
+
 @task(cache_policy=NONE)
 def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> steps.PartReport:
     """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
     settings where it runs (the run's own, no password among them, as `overrides`), and hands back
     its figures only (counts, units, its part of the roll-up), never its people."""
+    _failures_said_once_on_this_worker()
     with product_logs_shipped(), owner_only():  # a worker's outbox files are private too
         settings = load_settings(**overrides)
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)

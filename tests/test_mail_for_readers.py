@@ -7,9 +7,11 @@ import email
 import email.policy
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from openpyxl import load_workbook
 
 from learnhours.demo_data import roc_text
 from learnhours.ingest import ingest_file
@@ -20,8 +22,11 @@ from learnhours.notifiers.render import Templates
 from learnhours.notifiers.template_check import sample_notices
 from learnhours.plans import find_plan
 from learnhours.steps import send_plan
+from learnhours.transforms.compliance import Member, PersonResult
+from learnhours.transforms.outlook import CONCENTRATION, METHOD, concentration, forecast
+from learnhours.transforms.workdays import working_days
 from tests.conftest import ROOT
-from tests.factories import MAIL, export_file, new_id, person, record, roster_file
+from tests.factories import MAIL, export_file, new_id, person, record, roster_file, unlocked
 
 PLAN = "national-2026"
 
@@ -412,3 +417,133 @@ def test_i34_3_a_digests_remembered_figures_go_with_the_notices_done_with(engine
         retention.done_notices(connection, date(2024, 12, 7), dry_run=False)
         kept = connection.execute(select(digest_standing.c.unit_key)).scalars().all()
     assert kept == ["recent"]
+
+
+# -- 4. the HR summary looks ahead ---------------------------------------------------------------
+
+START, LAST_DAY = date(2026, 1, 1), date(2026, 12, 21)  # national-2026's period and last day
+
+
+def _paced(name: str, per_day: str, needed: int, *, hired: date | None = None,
+           status: str = "short", unit: str = "民政課") -> PersonResult:  # fmt: skip
+    """Someone who took `per_day` hours each working day since the plan began (or their hire)."""
+    (track,) = find_plan(PLAN).track_views
+    since = max(START, hired) if hired else START
+    total = Decimal(per_day) * working_days(since, TODAY)
+    member = Member(new_id(), name, unit, False, "編制內", None, None, None, None,
+                    hired_on=hired)  # fmt: skip
+    gaps = {"total": Decimal(needed)}
+    return PersonResult(member, status, {"total": total}, gaps, Decimal(needed), False,  # type: ignore[arg-type]
+                        track=track, total=total)  # fmt: skip
+
+
+def test_i34_4_pace_forecast_on_people_with_known_paces():
+    """Method: hours per working day so far (from the plan's start or the hire date) times the
+    working days left to the last day to attend; short of the needed hours: likely to miss."""
+    left = working_days(TODAY + timedelta(days=1), LAST_DAY)
+    on_track = _paced("夠快", "0.5", needed=int(Decimal("0.5") * left))  # exactly enough
+    behind = _paced("太慢", "0.05", needed=10)
+    nothing = _paced("零時數", "0", needed=20)
+    # 0.4 h a day since 3 November: counted from January it would look like 0.03.
+    newcomer = _paced("新到職", "0.4", needed=int(Decimal("0.4") * left), hired=date(2026, 11, 3))
+    done = _paced("已達成", "0.1", needed=0, status="met")
+    paces = forecast([on_track, behind, nothing, newcomer, done], TODAY, START,
+                     lambda p: LAST_DAY)  # fmt: skip
+    by_name = {x.person.member.name: x for x in paces}
+    assert set(by_name) == {"夠快", "太慢", "零時數", "新到職"}  # the met are not forecast
+    assert by_name["夠快"].per_day == Decimal("0.5") and not by_name["夠快"].likely_to_miss
+    assert by_name["新到職"].since == date(2026, 11, 3)
+    assert by_name["新到職"].per_day == Decimal("0.4") and not by_name["新到職"].likely_to_miss
+    slow = by_name["太慢"]
+    assert slow.remaining == left and slow.projected == Decimal("0.05") * left
+    assert slow.likely_to_miss and slow.short_by == 10 - Decimal("0.05") * left
+    assert by_name["零時數"].short_by == 20 and by_name["零時數"].per_day == 0
+    assert [x.person.member.name for x in paces][:2] == ["零時數", "太慢"]  # furthest behind first
+
+
+def test_i34_4_concentration_is_the_top_tenths_share_of_the_hours():
+    people = [_paced(f"同仁{i}", "0", needed=20) for i in range(18)]
+    for p, hours in zip(people, [30, 10] + [5] * 16, strict=True):
+        p.total = Decimal(hours)
+    exempt = _paced("免列計", "0", needed=0, status="exempt")
+    exempt.total = Decimal(500)
+    spread = concentration([*people, exempt])
+    assert (spread.people, spread.top) == (18, 2)  # a tenth of 18, rounded up
+    assert spread.share == Decimal(40) / Decimal(120)
+    assert concentration(people[:3]).top == 1  # fewer than ten people: the one with the most
+    assert concentration([_paced("零", "0", needed=20)]).share is None  # no hour at all
+
+
+def _summary(engine, tmp_path) -> tuple[str, str, dict[str, list[tuple]], dict[str, str]]:
+    """A unit of four (one well on the way, one slow, one at 0 h, one met): tonight's summary
+    as (text, html), its workbook's sheets, and their IDs by name."""
+    ids = {name: new_id() for name in ("快", "慢", "零", "達")}
+    ingest_file(engine, roster_file(tmp_path, [
+        person(ids["快"], name="快", supervisor=True, email="a@example.gov.tw"),
+        person(ids["慢"], name="慢", email="b@example.gov.tw"),
+        person(ids["零"], name="零", email="c@example.gov.tw"),
+        person(ids["達"], name="達", email="d@example.gov.tw"),
+    ]))  # fmt: skip
+    rows = [
+        # 19 h by November, every required course: 1 h short, and ~0.09 h a day for the 20
+        # working days left bring ~1.7 h.
+        *[record(ids["快"], code=f"F{c}", category=c, hours=h, day=date(2026, m, 10))
+          for m, (c, h) in enumerate(((501, 1), (339, 4), (393, 1), (502, 4), (12, 3), (12, 3),
+                                      (12, 3)), start=1)],
+        record(ids["慢"], code="S1", course="一堂課", category=12, hours=2, day=date(2026, 3, 3)),
+        *[record(ids["達"], code=f"D{c}", category=c, hours=h, day=date(2026, 4, 1))
+          for c, h in ((501, 1), (339, 4), (393, 1), (502, 4), (12, 10))],
+    ]  # fmt: skip
+    ingest_file(engine, export_file(tmp_path, rows))
+    backend = MemoryBackend()
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=backend)
+    summary = next(m for m in backend.outbox if m["To"] == "hr@township.example")
+    text, html = _parts(summary.as_bytes())
+    (part,) = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
+    book = load_workbook(unlocked(part.get_content()))
+    sheets = {s.title: [tuple(c.value for c in r) for r in s.iter_rows()] for s in book.worksheets}
+    return text, html, sheets, ids
+
+
+def test_i34_4_the_summary_forecasts_who_is_likely_to_miss_with_its_method_and_per_unit(
+    engine, tmp_path
+):
+    text, html, _sheets, _ids = _summary(engine, tmp_path)
+    assert "預估到最後上課日仍未達成 2 人（目前未達成 3 人）" in text  # 慢 and 零, not 快
+    assert METHOD in text and METHOD in _words(html)
+    assert "- 民政課：4 人，未達成 3 人，預估未達成 2 人，0 小時 1 人，前 10% 占" in text
+    (slow,) = [line for line in text.splitlines() if line.startswith("- 慢（民政課）")]
+    assert "已完成 2 小時" in slow and "尚差 18 小時" in slow
+    assert "；0 小時 1 人；" in text  # named in the workbook's sheet (已完成時數 0)
+    words = _words(html)
+    assert "預估到最後上課日仍未達成 2 人（目前未達成 3 人）" in words and "；0 小時 1 人；" in words
+
+
+def test_i34_4_the_summary_shows_how_concentrated_the_hours_are(engine, tmp_path):
+    text, html, _sheets, _ids = _summary(engine, tmp_path)
+    # 40 h in all (快 19, 慢 2, 達 20, 零 0); the top tenth of four is one person: 達, 20 h.
+    assert "時數最多的 10% 同仁（1 人）取得全部時數的 48.8%" in text  # 20 of 41
+    assert "前 10% 占 48.8%" in text
+    assert CONCENTRATION in text
+    assert "時數最多的 10% 同仁（1 人）取得全部時數的 48.8%" in _words(html)
+
+
+def test_i34_4_the_workbook_has_a_sheet_of_who_is_likely_to_miss(engine, tmp_path):
+    _text, _html, sheets, ids = _summary(engine, tmp_path)
+    sheet = sheets["預估未達成"]
+    title, header, *rows = sheet
+    assert METHOD in title[0] and "共 2 人" in title[0]
+    assert header[:6] == ("身分證字號", "姓名", "單位", "職稱", "已完成時數", "尚差時數")
+    assert [r[0] for r in rows] == [ids["零"], ids["慢"]]  # furthest behind first
+    row = dict(zip(header, rows[1], strict=True))
+    assert row["已完成時數"] == 2 and row["尚差時數"] == 18
+    assert row["最後上課日前剩餘工作日"] == working_days(TODAY + timedelta(days=1), LAST_DAY)
+    units = dict(zip(sheets["各單位"][1], sheets["各單位"][2], strict=True))
+    assert (units["0 小時人數"], units["預估未達成"]) == (1, 2)
+    assert round(units["前10%同仁時數占比"], 3) == round(20 / 41, 3)
+
+
+def test_i34_4_a_closed_years_final_summary_forecasts_nothing():
+    (daily_text, daily_html), (final_text, final_html) = _rendered(Templates())["summary"]
+    assert "預估與分布" in daily_text and "預估與分布" in _words(daily_html)
+    assert "預估" not in final_text and "預估" not in _words(final_html)

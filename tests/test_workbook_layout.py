@@ -126,7 +126,7 @@ def _summary_workbook(engine, tmp_path):
 
 def test_i16_13_summary_workbook_has_titles_with_plan_and_date_and_numbers(engine, tmp_path):
     book, short, _nothing = _summary_workbook(engine, tmp_path)
-    assert book.sheetnames == ["未達成名單", "各單位", "紀錄明細", "待修正的資料列"]
+    assert book.sheetnames == ["未達成名單", "預估未達成", "各單位", "紀錄明細", "待修正的資料列"]
     sheet = book["未達成名單"]
     assert "115年度公務人員終身學習（全國基準）" in sheet["A1"].value
     assert "115年11月23日" in sheet["A1"].value and "共 2 人" in sheet["A1"].value

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from learnhours.notifiers.ahead import ahead_values, outlook
 from learnhours.notifiers.drafts import (
     SUMMARY_STAGE,
     Context,
@@ -144,9 +145,11 @@ def summary_drafts(
     else:
         subject = f"【學習時數摘要】{whose} {roc(ctx.today)}：{_short(people)} 人未達成"
         subject += "（資料過舊，未寄提醒）" if ctx.stale else ""
+    # Where people are heading: a closed year has nowhere left to go.
+    seen = None if final else outlook(ctx, people)
     if attachments is None:
         attachments = summary_attachments(
-            ctx, people, units, agency, records, quality.get("rejected")
+            ctx, people, units, agency, records, quality.get("rejected"), seen
         )
     totals = {
         "counted": sum(p.status != "exempt" for p in people),
@@ -171,6 +174,7 @@ def summary_drafts(
         final=final,
         agency=agency,
         agency_tier=agency_heading(ctx.plan, agency, ctx.today) if agency else "",
+        ahead=ahead_values(ctx, seen) if seen is not None else None,
     )
     label = f"{agency.agency}人事室" if agency else "人事室"
     kind = "final" if final else "summary"

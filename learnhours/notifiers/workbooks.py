@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import date
 
+from learnhours.notifiers.ahead import Outlook
 from learnhours.notifiers.drafts import Context
 from learnhours.notifiers.render import Attachment
 from learnhours.notifiers.workbook_password import encrypted
@@ -15,6 +16,7 @@ from learnhours.plans import Plan
 from learnhours.taipei import roc
 from learnhours.transforms.compliance import AgencyResult, PersonResult, UnitResult
 from learnhours.transforms.explain import StoredRecord, judge_record
+from learnhours.transforms.outlook import METHOD
 
 
 def attachment_name(plan: Plan, today: date, agency: AgencyResult | None = None) -> str:
@@ -49,10 +51,13 @@ def summary_attachments(
     agency: AgencyResult | None = None,
     records: Mapping[str, Sequence[StoredRecord]] | None = None,
     rejected: Sequence[Sequence[object]] | None = None,
+    seen: Outlook | None = None,
 ) -> tuple[Attachment, ...]:
     """The HR workbook: everyone short with their shortfalls (with 身分證字號), every unit; with
     `records` (a short person's ID -> their stored records) each record counted or not and why;
-    with `rejected` (rejection_queries.rejected_rows) the rows to fix in their files.
+    with `rejected` (rejection_queries.rejected_rows) the rows to fix in their files; with
+    `seen` (notifiers.ahead) who is likely to miss the deadline at their pace (預估未達成), and
+    per unit the people at 0 h, the likely to miss and how concentrated the hours are.
 
     Encrypted with the context's workbook password; without one there is no workbook at all:
     IDs never travel in clear."""
@@ -89,13 +94,24 @@ def summary_attachments(
     counted = [u for u in units if u.headcount]
     sheets: dict[str, Table] = {
         "未達成名單": Table(headers, rows, f"{whose} 未達成名單（{when}，共 {len(rows)} 人）"),
-        "各單位": Table(
-            ["單位", "人數", "達成", "達成率", "團體獎勵"],
-            [[u.unit, u.headcount, u.met, u.rate, u.tier] for u in counted],
-            f"{whose} 各單位達成率（{when}，共 {len(counted)} 個單位）",
-            {"達成率": "percent"},
-        ),
     }
+    if seen is not None:
+        sheets["預估未達成"] = forecast_table(seen, f"{whose} 預估未達成（{when}）")
+    by_unit = {(u.agency_key, u.unit): u for u in seen.units} if seen is not None else {}
+    more = ["0 小時人數", "預估未達成", "前10%同仁時數占比"] if seen is not None else []
+
+    def ahead(u: UnitResult) -> list[object]:
+        found = by_unit.get((u.agency_key, u.unit))
+        if found is None:
+            return [0, 0, None] if more else []
+        return [found.zero, found.likely, found.spread.share]
+
+    sheets["各單位"] = Table(
+        ["單位", "人數", "達成", "達成率", "團體獎勵", *more],
+        [[u.unit, u.headcount, u.met, u.rate, u.tier, *ahead(u)] for u in counted],
+        f"{whose} 各單位達成率（{when}，共 {len(counted)} 個單位）",
+        {"達成率": "percent", "前10%同仁時數占比": "percent"},
+    )
     if records is not None:
         sheets["紀錄明細"] = record_table(ctx, short, records, f"{whose} 未達成同仁的學習紀錄")
     if rejected is not None:
@@ -107,6 +123,22 @@ def summary_attachments(
         )
     sealed = encrypted(workbook(sheets), ctx.workbook_password)
     return (Attachment(attachment_name(ctx.plan, ctx.today, agency), sealed, *XLSX),)
+
+
+def forecast_table(seen: Outlook, title: str) -> Table:
+    """Everyone likely to miss the deadline at their own pace, furthest behind first: their
+    hours, the working days behind and ahead of them, what their pace brings and still lacks."""
+    likely = seen.likely
+    header = ["身分證字號", "姓名", "單位", "職稱", "已完成時數", "尚差時數", "起算日",
+              "已過工作日", "每工作日時數", "最後上課日前剩餘工作日", "依此速度可再取得",
+              "預估仍差"]  # fmt: skip
+    rows = [
+        [x.person.member.person_id, x.person.member.name, x.person.member.unit,
+         x.person.member.title, x.person.total, x.person.needed, x.since, x.elapsed,
+         round(x.per_day, 3), x.remaining, round(x.projected, 1), round(x.short_by, 1)]
+        for x in likely
+    ]  # fmt: skip
+    return Table(header, rows, f"{title}，共 {len(rows)} 人。{METHOD}", {"起算日": "date"})
 
 
 def record_table(

@@ -18,6 +18,14 @@ def is_working_day(day: date) -> bool:
     return _calendar(day.year).is_working_day(day)
 
 
+@lru_cache(maxsize=4096)
+def working_days(first: date, last: date) -> int:
+    """Taiwan working days from `first` to `last`, both included (0 when `last` is before
+    `first`). Remembered: a night asks the same few spans for every person."""
+    span = (last - first).days + 1
+    return sum(is_working_day(first + timedelta(days=i)) for i in range(max(0, span)))
+
+
 def last_day_registered_in_time(deadline: date, lag_working_days: int) -> date:
     """The last day a course can end and still be registered by `deadline` (H4).
 

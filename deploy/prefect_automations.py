@@ -11,7 +11,7 @@ be up for it:
 Run it with the Prefect settings in the environment (deploy/prefect.env: PREFECT_API_URL and
 PREFECT_API_AUTH_STRING); again after a change: the webhook block `learnhours-alert` and the
 automations of the same names are replaced. `prefect automation ls` shows them afterwards.
-docs/operations.md, "When a run fails".
+docs/operations.md, "When a night fails".
 """
 
 from __future__ import annotations

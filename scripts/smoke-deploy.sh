@@ -85,5 +85,6 @@ run "$BIN/prefect" flow-run logs "$SCHEDULED"
 grep -q "learnhours" "$WORK/last.log" || { echo "the run's logs hold no learnhours line" >&2; exit 1; }
 run "$BIN/prefect" artifact ls
 grep -q "nightly-summary" "$WORK/last.log" || { echo "no nightly-summary artifact" >&2; exit 1; }
+run "$BIN/prefect" automation ls          # the automations of deploy/prefect_automations.py (docs)
 run "$BIN/learnhours" runs --last 5
 echo "smoke-deploy: OK (the server scheduled 02:00 runs, a scheduled run Completed, every documented command exited 0)"

@@ -32,13 +32,14 @@ from tests.factories import export_file
 from tests.test_agencies import AGENCY_HEADER, CITY, DAY, DISTRICT, SCHOOL, _rows, member
 from tests.test_government_flow import _free_port
 from tests.test_mail_backends import Recorder, smtp_server
+from tests.test_operator_kit import _sourced_by_bash
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 BIN = Path(sys.executable).parent
 DEPLOYMENT = "learnhours-nightly/nightly"
 POOL = "learnhours"  # prefect.yaml's
-HR = "hr@city.example"
+HR = "hr@city.gov.tw"  # not a reserved name: the night mails through a real SMTP server
 
 
 def _base_environment(home: Path) -> dict[str, str]:
@@ -150,10 +151,23 @@ def _inbox(folder: Path) -> None:
     export_file(folder, _rows(people, {people[0]["姓名"]}))
 
 
+def _compute_environment(server: Server, home: Path, values: dict[str, str]) -> dict[str, str]:
+    """A compute machine's environment: the names deploy/compute.env.example lists (the
+    Prefect API and its auth string among them), with this test's values; nothing else."""
+    listed = set(_sourced_by_bash(ROOT / "deploy" / "compute.env.example"))
+    environment = {**server.environment(home), **values}
+    given = {k for k in environment if k.startswith(("LEARNHOURS_", "PREFECT_API"))}
+    assert given <= listed, given - listed
+    return environment
+
+
 @contextlib.contextmanager
-def _dask_cluster(folder: Path, compute: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+def _dask_cluster(
+    folder: Path, compute: dict[str, str], checkout: str
+) -> Iterator[tuple[str, list[str]]]:
     """`dask scheduler` and two `dask worker` processes, each as on a compute machine of its
-    own: its own folder, and only the environment docs/operations.md lists for one."""
+    own: started in its checkout (its `learnhours.toml`), with only a compute machine's
+    environment."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     processes = []
@@ -166,6 +180,7 @@ def _dask_cluster(folder: Path, compute: dict[str, str]) -> Iterator[tuple[str, 
         for n in (1, 2):
             machine = folder / f"compute-{n}"
             machine.mkdir()
+            (machine / "learnhours.toml").write_text(checkout, encoding="utf-8")
             with open(machine / "worker.log", "wb") as log:
                 processes.append(subprocess.Popen(
                     [str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
@@ -207,15 +222,19 @@ def test_the_deployment_judges_a_plan_of_several_agencies_in_shares_on_a_dask_cl
     handler = Recorder()
     with smtp_server(handler) as smtp:
         mail = {"LEARNHOURS_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10"}
-        # A compute machine: the warehouse, mail, the plans, and the Prefect API with its
-        # auth string (docs/operations.md, "Compute machines").
-        compute = {**server.environment(tmp_path / "compute"), **mail,
-                   "LEARNHOURS_DATABASE_URL": pg_url, "LEARNHOURS_PLANS_DIR": str(plans)}  # fmt: skip
-        with _dask_cluster(tmp_path, compute) as (address, workers):
+        # A compute machine is given what deploy/compute.env.example lists (this relay asks
+        # for no login, the summaries' workbooks go without a password here), and runs in a
+        # checkout whose learnhours.toml names the plans.
+        compute = _compute_environment(server, tmp_path / "compute", {
+            **mail, "LEARNHOURS_DATABASE_URL": pg_url,
+            "LEARNHOURS_MAIL_FROM": f"市府人事處 <{HR}>",
+        })  # fmt: skip
+        checkout = f'plans_dir = "{plans}"\n'
+        with _dask_cluster(tmp_path, compute, checkout) as (address, workers):
             run_id = _flow_run(server, DEPLOYMENT, {"plan_id": "current", "as_of": DAY})
             orchestrator = {
                 **compute, **server.environment(tmp_path / "orchestrator"),
-                "LEARNHOURS_INBOX": str(tmp_path / "inbox"),
+                "LEARNHOURS_INBOX": str(tmp_path / "inbox"), "LEARNHOURS_PLANS_DIR": str(plans),
                 "LEARNHOURS_OUTBOX": str(tmp_path / "outbox"),
                 "LEARNHOURS_DASK_ADDRESS": address, "LEARNHOURS_WORKERS": "2",
             }  # fmt: skip

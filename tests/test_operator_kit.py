@@ -105,7 +105,9 @@ def _read_by_systemd(path: Path, tmp_path: Path) -> dict[str, str]:
     return {k: v for k, _, v in pairs if k.startswith(("LEARNHOURS_", "PREFECT_"))}
 
 
-@pytest.mark.parametrize("name", ["learnhours.env.example", "prefect.env.example"])
+@pytest.mark.parametrize(
+    "name", ["learnhours.env.example", "prefect.env.example", "compute.env.example"]
+)
 def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
     """The cron line sources the file in bash, the systemd units read it as EnvironmentFile=:
     both must see every setting, with the same value (a sender with spaces and <>, Prefect's
@@ -120,14 +122,15 @@ def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
     assert set(bash) == written
     # An empty value is no setting to learnhours (nor, in environment.d, to the generator).
     assert _read_by_systemd(path, tmp_path) == {k: v for k, v in bash.items() if v}
-    if name == "learnhours.env.example":
+    if name != "prefect.env.example":
         assert bash["LEARNHOURS_MAIL_FROM"] == "人事室 <hr@township.example>"
     else:
         assert bash["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == '["events","flow_runs"]'
 
 
-def test_learnhours_env_example_names_only_real_settings(tmp_path):
-    example = _env_file("learnhours.env.example")
+@pytest.mark.parametrize("name", ["learnhours.env.example", "compute.env.example"])
+def test_learnhours_env_example_names_only_real_settings(name, tmp_path):
+    example = {k: v for k, v in _env_file(name).items() if not k.startswith("PREFECT_")}
     assert set(example) <= {env_name(n) for n in SETTING_NAMES}
     settings = load_settings(cwd=tmp_path, environ=example)
     assert settings.database_url.startswith("postgresql+psycopg://")
@@ -163,3 +166,14 @@ def test_the_deployment_loads_the_flow_by_its_package_path():
     ]
     flow = load_flow_from_entrypoint(deployment["entrypoint"])
     assert flow.fn.__module__ == "learnhours.flows.nightly"
+
+
+def test_a_compute_machine_is_given_the_prefect_api_and_its_auth_string():
+    """Issue 33, point 5: a Dask worker without the auth string is refused by a protected API
+    (401) and its share fails; deploy/compute.env.example names both, and no inbox, portal
+    account or admin address (a share has no use for them)."""
+    compute = _env_file("compute.env.example")
+    assert {"PREFECT_API_URL", "PREFECT_API_AUTH_STRING"} <= set(compute)
+    assert not {"LEARNHOURS_INBOX", "LEARNHOURS_PORTAL_PASSWORD", "LEARNHOURS_ADMIN_EMAIL"} & set(
+        compute
+    )

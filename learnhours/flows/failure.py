@@ -166,7 +166,7 @@ def mail_admin(
         f"learnhours 夜間作業失敗（{what}，{day.isoformat()}）。\n\n"
         f"原因：{cause}\n\n"
         "本次未完成的步驟，下次執行時會重做；已匯入的檔案與已寄出的通知不會重複。\n"
-        "處理方式見 docs/operations.md「When a run fails」。\n"
+        "處理方式見 docs/operations.md「When a night fails」。\n"
     )
     subject = f"learnhours 夜間作業失敗：{what} {day.isoformat()}"
     return _to_admin("failure notice", to, subject, text, backend, sender)

@@ -203,11 +203,12 @@ def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_pa
 
 @pytest.mark.parametrize("command", [["status"], ["units"], ["units", "--by", "agency"]])
 @pytest.mark.parametrize("fmt", ["csv", "json", "table"])
-def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does(
+def test_status_and_units_read_the_records_once_and_print_every_agency_row_by_row(
     engine, tmp_path, capsys, monkeypatch, command, fmt
 ):
-    """`status` and `units` judge a nation some agencies at a time (memory holds one part's
-    people): the output is the whole plan's, row for row, in every format."""
+    """`status` and `units` judge a nation in columns, its records read once (memory holds the
+    columns, not a person object each), and write the whole plan, row for row, in every
+    format."""
     from learnhours.cli import main
     from tests.conftest import ROOT
 
@@ -224,18 +225,18 @@ def test_status_and_units_judged_a_part_at_a_time_print_what_the_whole_plan_does
         seen.append(args[3] if len(args) > 3 else None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(judging, "compute", counted)
-    monkeypatch.setattr(judging.compute_in_parts, "__defaults__", (4,))
+    monkeypatch.setattr(steps, "compute", counted)
     assert main(argv) == 0
     assert capsys.readouterr().out == whole
-    assert len(seen) == 3 and None not in seen  # one part per agency of 5-7 people
+    assert seen == [None]  # the whole plan, once
     assert whole.count(CITY) > 0 and whole.count(SCHOOL) > 0
 
 
 def test_a_plan_of_one_agency_is_judged_in_one_part(engine, tmp_path):
     _load(engine, tmp_path, _bigger_government(), met=MET)
-    parts = list(steps.compute_in_parts(engine, _plan(who=[f"機關代碼 = {DISTRICT}"]), DAY, 2))
-    assert len(parts) == 1 and not parts[0].several_agencies
+    plan = _plan(who=[f"機關代碼 = {DISTRICT}"])
+    assert steps.agency_parts(engine, plan, people=2) == [None]
+    assert not compute(engine, plan, DAY).several_agencies
 
 
 def test_a_night_a_part_at_a_time_sends_what_the_shares_send_and_a_rerun_nothing(
@@ -329,7 +330,7 @@ def test_notify_command_a_part_at_a_time_says_and_ledgers_what_the_whole_plan_do
     real = sending.judge_part
 
     def counted(*args, **kwargs):
-        shares.append(args[4])
+        shares.append(args[4].share)
         return real(*args, **kwargs)
 
     for warehouse, folder, part in ((engine, "a", None), (twin, "b", 4)):
@@ -359,16 +360,15 @@ def test_a_part_s_people_are_let_go_before_the_next_part_is_judged(engine, tmp_p
     _load(engine, tmp_path, _bigger_government(), met=MET)
     earlier: list[weakref.ref] = []
     held_when_judging: list[int] = []
-    real = sending.compute
+    real = sending.judge_part
 
     def judged(*args, **kwargs):
         gc.collect()
         held_when_judging.append(sum(ref() is not None for ref in earlier))
-        result = real(*args, **kwargs)
-        earlier.append(weakref.ref(result))
-        return result
+        earlier.append(weakref.ref(args[4]))  # the part's judged people
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(sending, "compute", judged)
+    monkeypatch.setattr(sending, "judge_part", judged)
     send_plan(engine, _plan(), DAY, MAIL, backend=MemoryBackend(), people=4)
     assert len(earlier) == 3 and held_when_judging == [0, 0, 0]  # each part's results
 
@@ -386,13 +386,13 @@ def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     people = _bigger_government()
     computed = []
-    real = sending.compute
+    real = sending.judge_part
 
     def counted(*args, **kwargs):
-        computed.append(args[3] if len(args) > 3 else kwargs.get("agencies"))
+        computed.append(args[4].share)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sending, "compute", counted)
+    monkeypatch.setattr(sending, "judge_part", counted)
     said: dict[str, list[str]] = {}
     dry_runs: list[list] = []
     for warehouse, folder, part in ((engine, "a", None), (twin, "b", 4)):
@@ -422,7 +422,7 @@ def test_notify_dry_run_a_part_at_a_time_says_what_the_whole_plan_does(
     assert "  寄 " in said["before"][0] and "  寄 " not in said["after"][0]
     assert "今天的人事室摘要已寄過" in said["after"][0]
     whole, whole_after, parts, parts_after = dry_runs
-    assert whole == whole_after == [None]  # the plan judged once, whole
+    assert whole == whole_after == [None]  # the plan sent whole
     assert parts == parts_after == [(CITY,), (DISTRICT,), (SCHOOL,)]  # an agency a part
 
 

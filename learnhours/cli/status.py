@@ -88,10 +88,11 @@ def agency_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001
 
 
 def _compute(args: argparse.Namespace):  # noqa: ANN202
-    """The plan judged on the as-of date, a run of whole agencies at a time (compute_in_parts),
-    after saying what the reader must know first: a date outside the plan's period, or no record
-    to judge on (then no outcome is shown). Returns (the parts, whether outcomes are judged)."""
-    from learnhours.steps import compute_in_parts, data_note
+    """The plan judged on the as-of date (the records read once, the people as columns), after
+    saying what the reader must know first: a date outside the plan's period, or no record to
+    judge on (then no outcome is shown). Returns (the plan, the judged people, whether
+    outcomes are judged)."""
+    from learnhours.steps import compute, data_note
 
     engine, plan, as_of = _engine(args), _plan(args), _as_of(args)
     note = data_note(engine, plan, as_of)
@@ -99,16 +100,10 @@ def _compute(args: argparse.Namespace):  # noqa: ANN202
     out = sys.stdout if args.format == "table" else sys.stderr
     for line in note.notes:
         print(f"注意：{line}", file=out)
-
-    def parts() -> Iterator:
-        anyone = False
-        for result in compute_in_parts(engine, plan, as_of):
-            anyone = anyone or not result.frame.is_empty()
-            yield result
-        if not anyone:
-            _empty_warehouse(args, plan)
-
-    return plan, parts(), note.judged
+    result = compute(engine, plan, as_of)
+    if result.frame.is_empty():
+        _empty_warehouse(args, plan)
+    return plan, result, note.judged
 
 
 def _empty_warehouse(args: argparse.Namespace, plan) -> None:  # noqa: ANN001
@@ -123,14 +118,14 @@ def _empty_warehouse(args: argparse.Namespace, plan) -> None:  # noqa: ANN001
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    plan, parts, judged = _compute(args)
+    plan, result, judged = _compute(args)
     headings = {**STATUS_WORDS, **{f"{c.id}_hours": c.name for c in plan.columns}}
-    _emit((row for result in parts for row in status_rows(result, judged)), args.format, headings)
+    _emit(status_rows(result, judged), args.format, headings)
     return 0
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    plan, parts, judged = _compute(args)
+    _plan, result, judged = _compute(args)
     rows_of = agency_rows if args.by == "agency" else unit_rows
-    _emit((row for result in parts for row in rows_of(result, judged)), args.format, UNIT_WORDS)
+    _emit(rows_of(result, judged), args.format, UNIT_WORDS)
     return 0

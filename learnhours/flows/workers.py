@@ -59,7 +59,8 @@ def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> 
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
         plan = find_plan(job.plan_id, settings.plans_dir, job.today)
         mail = steps.Mail.of(settings)
-        report = steps.judge_part(engine, plan, mail, job, part, mail.backend())
+        result = steps.compute(engine, plan, job.as_of, part)
+        report = steps.judge_part(engine, plan, mail, job, result, mail.backend())
         get_run_logger().info(
             "%s: a share of %d agencies: %d queued; mail %s",
             plan.id, len(part or ()), report.queued, dict(report.delivered.counts) or "none",
@@ -151,9 +152,12 @@ def on_workers(
     here: no cluster is started for it). Each share's notices are keyed in the one ledger
     (PostgreSQL, shared by every worker), so a notice goes out once whichever worker sends it."""
 
-    def run(job: steps.Job, parts: Sequence[steps.Part]) -> Iterator[steps.PartReport]:
+    def run(
+        job: steps.Job, judged: steps.Compliance, parts: Sequence[steps.Part]
+    ) -> Iterator[steps.PartReport]:
         if len(parts) < 2:
-            yield from steps.in_process(engine, plan, mail, backend or mail.backend())(job, parts)
+            runner = steps.in_process(engine, plan, mail, backend or mail.backend())
+            yield from runner(job, judged, parts)
             return
         with _task_runner(settings) as runner:
             futures = [

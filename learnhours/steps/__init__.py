@@ -24,8 +24,8 @@ from learnhours.steps.judging import (
     Part,
     agency_parts,
     compute,
-    compute_in_parts,
     data_note,
+    judged_people,
 )
 from learnhours.steps.mail import Mail, NoSender
 from learnhours.steps.night import Night, fetch_range, final_due_on, tonight
@@ -59,7 +59,7 @@ __all__ = [
     "Retention",
     "agency_parts",
     "compute",
-    "compute_in_parts",
+    "judged_people",
     "data_note",
     "fetch_range",
     "fetch_to_inbox",

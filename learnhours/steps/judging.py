@@ -21,7 +21,7 @@ from learnhours.plans import Plan
 from learnhours.taipei import roc
 from learnhours.transforms import compiled_rules
 from learnhours.transforms.compiled_rules import AGENCY_KEY, people_of
-from learnhours.transforms.compliance import AgencyResult, Member, PersonResult, UnitResult
+from learnhours.transforms.compliance import AgencyResult, PersonResult, UnitResult
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 
 
@@ -100,10 +100,15 @@ def compute(
             sums = plan_queries.standings_frame(connection, plan, as_of, agencies)
         people = roster.result()
     judged = compiled_rules.judge(plan, as_of, people, sums)
-    units = compiled_rules.units_of(plan, judged)
-    agency_results = compiled_rules.agencies_of(plan, judged, units)
-    share = tuple(agencies) if agencies is not None else None
-    return Compliance(plan, as_of, judged, units, agency_results, share)
+    return judged_people(plan, as_of, judged, tuple(agencies) if agencies is not None else None)
+
+
+def judged_people(plan: Plan, as_of: date, frame: pl.DataFrame, share: Part = None) -> Compliance:
+    """The judged people of `frame` (compiled_rules.judge) with their units' and agencies'
+    figures."""
+    units = compiled_rules.units_of(plan, frame)
+    return Compliance(plan, as_of, frame, units, compiled_rules.agencies_of(plan, frame, units),
+                      share)  # fmt: skip
 
 
 @contextmanager
@@ -128,12 +133,11 @@ def roster_frame(engine: Engine, agencies: Sequence[str] | None = None) -> pl.Da
         return compiled_rules.roster_frame(roster_queries.roster_rows(connection, agencies))
 
 
-def bound_members(
-    engine: Engine, plan: Plan, agencies: Sequence[str] | None = None
-) -> list[Member]:
-    """The roster people the plan is for (`who`); `agencies`: of these agencies only."""
-    with engine.connect() as connection:
-        return [m for m in roster_queries.members(connection, agencies) if plan.binds(m)]
+def bound_headcounts(engine: Engine, plan: Plan) -> Counter[str]:
+    """How many of each agency's roster people the plan is for (`who`), by Member.agency_key."""
+    people = compiled_rules.bound(plan, roster_frame(engine))
+    keys = people.select(AGENCY_KEY.alias("key")).get_column("key")
+    return Counter(dict(keys.value_counts().iter_rows()))
 
 
 # --- parts: one way to cut a plan -----------------------------------------------------------------
@@ -142,17 +146,12 @@ def bound_members(
 # own, so a part's results are the whole plan's for its agencies); None: the whole plan.
 Part = tuple[str, ...] | None
 
-# `status` and `units` judge a plan of several agencies about this many people at a time: memory
-# holds one part's results, not a nation's.
-PART_PEOPLE = 20_000
-
-
 def agency_parts(
     engine: Engine, plan: Plan, *, people: int | None = None, count: int | None = None
 ) -> list[Part]:
     """The plan's agencies cut into runs of whole agencies (cut_parts): about `people` of the
     plan's people a run, or `count` runs for workers side by side."""
-    return cut_parts(Counter(m.agency_key for m in bound_members(engine, plan)), people, count)
+    return cut_parts(bound_headcounts(engine, plan), people, count)
 
 
 def cut_parts(
@@ -188,15 +187,6 @@ def cut_parts(
         before = after
     parts.append(tuple(part))
     return list(parts)
-
-
-def compute_in_parts(
-    engine: Engine, plan: Plan, as_of: date, people: int = PART_PEOPLE
-) -> Iterator[Compliance]:
-    """The plan judged a part at a time (agency_parts): together, compute()'s results in
-    compute()'s order of units and agencies."""
-    for part in agency_parts(engine, plan, people=people):
-        yield compute(engine, plan, as_of, part)
 
 
 # --- what a reader must know first ------------------------------------------------------------

@@ -10,7 +10,6 @@ registrations are in, its one final summary (steps.closing), and nothing else, e
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +25,7 @@ from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan, PlanError
 from learnhours.steps import closing
 from learnhours.steps.audiences import Audience, agency_hr, agency_scope, audiences, rollup_audience
-from learnhours.steps.judging import Compliance, Part, bound_members, compute, cut_parts
+from learnhours.steps.judging import Compliance, Part, bound_headcounts, compute, cut_parts
 from learnhours.steps.mail import Mail, freshness
 from learnhours.steps.night import final_due_on
 from learnhours.steps.outbox import DryOutbox, Planned, outbox_for
@@ -161,19 +160,20 @@ class PlanReport:
         return closing.final_words(self.final_status, self.due_on)
 
 
-# How the parts of a night are judged: one after another here, or side by side on workers (the
-# flow's Dask map). Either way each part goes through judge_part.
-PartRunner = Callable[[Job, Sequence[Part]], Iterable[PartReport]]
+# How the parts of a night are sent: one after another here, or side by side on workers (the
+# flow's Dask map), each from the plan's people judged once (its records read once). Either way
+# each part goes through judge_part.
+PartRunner = Callable[[Job, Compliance, Sequence[Part]], Iterable[PartReport]]
 
 
 def in_process(
     engine: Engine, plan: Plan, mail: Mail, backend: MailBackend | None
 ) -> PartRunner:
-    """The parts judged one after another in this process."""
+    """The parts sent one after another in this process."""
 
-    def run(job: Job, parts: Sequence[Part]) -> Iterator[PartReport]:
+    def run(job: Job, judged: Compliance, parts: Sequence[Part]) -> Iterator[PartReport]:
         for part in parts:
-            yield judge_part(engine, plan, mail, job, part, backend)
+            yield judge_part(engine, plan, mail, job, judged.part(part), backend)
 
     return run
 
@@ -205,7 +205,7 @@ def send_plan(
     if backend is not None and backend.name == "smtp":  # real mail: never to a placeholder
         mail.refuse_placeholders(engine, [plan])
     fresh = freshness(engine, plan, today)
-    headcounts = Counter(m.agency_key for m in bound_members(engine, plan))
+    headcounts = bound_headcounts(engine, plan)
     ctx = mail.context(plan, today, fresh.data_through, "" if final else fresh.stale,
                        several_agencies=len(headcounts) > 1, night_note=night_note)  # fmt: skip
     report = PlanReport(
@@ -236,8 +236,11 @@ def send_plan(
         report.summaries.append(_status(audience, rollup))
         job = replace(job, rollup=bool(rollup))
     pieces = []
+    # The plan's records read once tonight, whatever the parts: the parts (and shares) split the
+    # rendering and sending.
+    judged = compute(engine, plan, job.as_of)
     parts = cut_parts(headcounts, people or NIGHT_PART_PEOPLE, count)
-    for part in (run_parts or in_process(engine, plan, mail, backend))(job, parts):
+    for part in (run_parts or in_process(engine, plan, mail, backend))(job, judged, parts):
         report.add(part)
         pieces.append(part.rollup)
         if on_part:
@@ -269,14 +272,15 @@ def judge_part(
     plan: Plan,
     mail: Mail,
     job: Job,
-    part: Part,
+    result: Compliance,
     backend: MailBackend | None,
 ) -> PartReport:
-    """One part of the plan's agencies (None: the whole plan): judged, its reminders and digests
-    written and sent, its summaries (each agency's; a plan of one agency: the plan's) written and
-    sent; and, when the roll-up is owed, its part of it (figures, not people). A part sends its
-    own notices; the whole plan, everything of the plan that is pending."""
-    result = compute(engine, plan, job.as_of, part)
+    """One part of the plan's judged people (Compliance.part; the whole plan when it is no
+    share): its reminders and digests written and sent, its summaries (each agency's; a plan of
+    one agency: the plan's) written and sent; and, when the roll-up is owed, its part of it
+    (figures, not people). A part sends its own notices; the whole plan, everything of the plan
+    that is pending."""
+    part = result.share
     ctx = mail.context(plan, job.today, job.data_through, job.stale, result.several_agencies,
                        job.night_note)
     heads = unit_heads(result.people)

@@ -146,14 +146,7 @@ def _profiles(plan: Plan, as_of: date, roster: pl.DataFrame, nestings: Mapping[s
     for i in range(width):
         out |= {f"tgt{i}": [], f"flr{i}": [], f"due{i}": []}
     for row in keys.iter_rows(named=True):
-        m = Member(
-            "", "", row.get("unit", ""), bool(row["is_supervisor"]), row["category"],
-            row["left_on"], row["leave_from"], row["leave_to"], None, row.get("title", ""),
-            row.get("agency", ""), row.get("agency_code", ""),
-            json.loads(row["attributes"]) if row.get("attributes") not in (None, "", "{}")
-            else _NO_ATTRIBUTES,
-            None, None, row["roster_status"] or "", row.get("hired_on"), row.get("leave_kind") or "",
-        )  # fmt: skip
+        m = _reader(row)
         out["bound"].append(plan.binds(m))
         fitting = (everyone or plan.track_of(m)) if m.category in population else None
         out["reason"].append(exempt_reason(plan, m, as_of, fitting))
@@ -178,6 +171,34 @@ def _profiles(plan: Plan, as_of: date, roster: pl.DataFrame, nestings: Mapping[s
         types |= {f"tgt{i}": pl.Int64, f"flr{i}": pl.Int64, f"due{i}": pl.Date}
     found = pl.DataFrame(out, schema=types)
     return _Profiles(pl.concat([keys, found], how="horizontal"), fields, width)
+
+
+def bound(plan: Plan, roster: pl.DataFrame) -> pl.DataFrame:
+    """The roster people the plan is for (`who`), in the roster's order."""
+    fields = [n for n in ROSTER if n in {BUILT_IN.get(c.field, "attributes") for c in plan.who}]
+    if not fields:
+        return roster
+    keys = roster.select(fields).unique()
+    binds = [plan.binds(_reader(row)) for row in keys.iter_rows(named=True)]
+    keys = keys.with_columns(pl.Series("bound", binds, dtype=pl.Boolean))
+    return (
+        roster.join(keys, on=fields, how="left", nulls_equal=True, maintain_order="left")
+        .filter(pl.col("bound"))
+        .drop("bound")
+    )
+
+
+def _reader(row: Mapping[str, object]) -> Member:
+    """A Member holding only what the rules read (a row of _fields_read's columns)."""
+    attributes = row.get("attributes")
+    return Member(
+        "", "", row.get("unit", ""), bool(row.get("is_supervisor")), row.get("category", ""),  # type: ignore[arg-type]
+        row.get("left_on"), row.get("leave_from"), row.get("leave_to"), None,  # type: ignore[arg-type]
+        row.get("title", ""), row.get("agency", ""), row.get("agency_code", ""),  # type: ignore[arg-type]
+        json.loads(attributes) if attributes and attributes != "{}" else _NO_ATTRIBUTES,  # type: ignore[arg-type]
+        None, None, row.get("roster_status") or "", row.get("hired_on"),  # type: ignore[arg-type]
+        row.get("leave_kind") or "",  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 # --- what depends on hours --------------------------------------------------------------------

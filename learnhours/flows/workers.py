@@ -13,6 +13,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from learnhours.notifiers.backends import MailBackend
 from learnhours.plans import Plan, find_plan
 from learnhours.private import owner_only
 from learnhours.settings import Settings, SettingsError, env_name, load_settings
+from learnhours.warehouse import share_store
 from learnhours.warehouse.db import connect
 
 # Shares per worker: agencies differ in size, so a worker done early takes another share.
@@ -49,17 +51,23 @@ def _failures_said_once_on_this_worker() -> None:
 
 
 @task(cache_policy=NONE)
-def judge_share(overrides: dict[str, Any], job: steps.Job, part: steps.Part) -> steps.PartReport:
+def judge_share(
+    overrides: dict[str, Any], job: steps.Job, part: steps.Part, night: str, number: int
+) -> steps.PartReport:
     """One share of a plan's agencies, on whichever worker takes it: it reads the installation's
-    settings where it runs (the run's own, no password among them, as `overrides`), and hands back
-    its figures only (counts, units, its part of the roll-up), never its people."""
+    settings where it runs (the run's own, no password among them, as `overrides`) and its share
+    of the people the run judged (share_store, `night` and its `number`: the records are read
+    once, by the run), sends their mail, and hands back its figures only (counts, units, its
+    part of the roll-up), never its people."""
     _failures_said_once_on_this_worker()
     with product_logs_shipped(), owner_only():  # a worker's outbox files are private too
         settings = load_settings(**overrides)
         engine = _worker_engine(settings.database_url, settings.database_lock_wait_seconds)
         plan = find_plan(job.plan_id, settings.plans_dir, job.today)
         mail = steps.Mail.of(settings)
-        result = steps.compute(engine, plan, job.as_of, part)
+        with engine.connect() as connection:
+            frame = share_store.take(connection, night, number)
+        result = steps.judged_people(plan, job.as_of, frame, part)
         report = steps.judge_part(engine, plan, mail, job, result, mail.backend())
         get_run_logger().info(
             "%s: a share of %d agencies: %d queued; mail %s",
@@ -159,12 +167,22 @@ def on_workers(
             runner = steps.in_process(engine, plan, mail, backend or mail.backend())
             yield from runner(job, judged, parts)
             return
-        with _task_runner(settings) as runner:
-            futures = [
-                runner.submit(judge_share, {"overrides": overrides, "job": job, "part": part})
-                for part in parts
-            ]
-            reports = [f.result() for f in futures]
+        # Each share's people, judged once here, written once where every worker reads (the
+        # warehouse): a task carries the night's token and the share's number, never people.
+        night = uuid.uuid4().hex
+        with engine.begin() as connection:
+            share_store.put(connection, plan.id, night, [judged.part(p).frame for p in parts])
+        try:
+            with _task_runner(settings) as runner:
+                futures = [
+                    runner.submit(judge_share, {"overrides": overrides, "job": job, "part": part,
+                                                "night": night, "number": number})
+                    for number, part in enumerate(parts)
+                ]  # fmt: skip
+                reports = [f.result() for f in futures]
+        finally:
+            with engine.begin() as connection:
+                share_store.clear(connection, night)
         get_run_logger().info("%s: %d shares judged by the workers", plan.id, len(reports))
         yield from reports
 

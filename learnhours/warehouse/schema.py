@@ -263,3 +263,16 @@ run_log = Table(
     Column("plans", Text),  # the plans it judged, comma-separated (plan_id is what it was asked)
     Index("ix_run_log_started_at", "started_at"),
 )
+
+# A plan's people judged once tonight, each share's slice (revision 0014): what a Dask worker
+# sends, read from the one place every worker reaches instead of each re-reading the records.
+# Kept only while the plan's night runs (steps/shares.py deletes them).
+judged_share = Table(
+    "judged_share",
+    metadata,
+    Column("night", String(32), primary_key=True),  # one night of one plan: a random token
+    Column("part", Integer, primary_key=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("frame", LargeBinary, nullable=False),  # the share's judged columns (Arrow IPC)
+)

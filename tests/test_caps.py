@@ -15,7 +15,8 @@ from learnhours.demo_data import ROSTER_HEADER, write_csv
 from learnhours.ingest import ingest_file
 from learnhours.plans import PlanError, load_plan
 from learnhours.steps import compute, rejections_of
-from learnhours.transforms.compliance import Nesting, assess, needed_hours
+from learnhours.transforms.compiled_rules import assess
+from learnhours.transforms.compliance import Member, Nesting, Standing, needed_hours
 from learnhours.transforms.explain import explain
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 from tests.factories import export_file, new_id, person, record
@@ -157,16 +158,13 @@ def test_an_excuse_by_another_requirement_met():
             ]},
         ],
     )  # fmt: skip
-    nesting = Nesting.of(plan.track_views[0].checks)
-    rows = nesting.rows_for(plan.track_views[0].checks, _Someone())
     key = plan.track_views[0].check("environment_done").key
-    _rows, excused = nesting.excused(rows, {key: D(4)})
-    assert excused == {"basic"}
-    assert nesting.excused(rows, {key: D(3)})[1] == frozenset()
+    someone = Member("A123456789", "某人", "民政課", False, "編制內", None, None, None, None)
 
+    def excused(hours: D) -> frozenset[str]:
+        held = {someone.person_id: Standing({key: hours})}
+        (result,) = assess(plan, [someone], held, held, date(2023, 12, 31))
+        return result.excused
 
-class _Someone:
-    is_supervisor = False
-    category = "編制內"
-    unit = "民政課"
-    attributes: dict[str, str] = {}
+    assert excused(D(4)) == {"basic"}
+    assert excused(D(3)) == frozenset()

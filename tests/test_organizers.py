@@ -14,7 +14,8 @@ from learnhours.demo_data import ELEARNING_HEADER, ROSTER_HEADER, write_csv
 from learnhours.ingest import ingest_file
 from learnhours.plans import load_plan
 from learnhours.steps import compute, rejections_of
-from learnhours.transforms.compliance import Nesting, assess, needed_hours
+from learnhours.transforms.compiled_rules import assess
+from learnhours.transforms.compliance import Nesting, needed_hours
 from learnhours.transforms.explain import explain
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 from learnhours.warehouse.schema import learning_record

@@ -15,7 +15,7 @@ from learnhours.ingest import ingest_file
 from learnhours.notifiers.reminders import plan_tonight
 from learnhours.plans import PlanError, load_plan
 from learnhours.steps import compute, rejections_of
-from learnhours.transforms.compliance import assess
+from learnhours.transforms.compiled_rules import assess
 from learnhours.transforms.explain import explain
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 from tests.factories import MAIL, export_file, new_id, person, record

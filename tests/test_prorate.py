@@ -15,7 +15,8 @@ from learnhours.demo_data import ROSTER_HEADER, roc_text, write_csv
 from learnhours.ingest import ingest_file
 from learnhours.plans import PlanError, find_plan, load_plan
 from learnhours.steps import compute, rejections_of
-from learnhours.transforms.compliance import Member, assess
+from learnhours.transforms.compiled_rules import assess
+from learnhours.transforms.compliance import Member
 from learnhours.transforms.explain import explain
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 from tests.factories import export_file, new_id, person, record

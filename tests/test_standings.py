@@ -11,7 +11,8 @@ from sqlalchemy import event
 
 from learnhours.plans import find_plan
 from learnhours.plans.files import load_plan
-from learnhours.transforms.compliance import NO_STANDING, Member, Standing, assess, assess_person
+from learnhours.transforms.compiled_rules import assess, assess_person
+from learnhours.transforms.compliance import NO_STANDING, Member, Standing
 from learnhours.warehouse import plan_queries
 from learnhours.warehouse.schema import ingest_batch, learning_record
 from tests.factories import new_id

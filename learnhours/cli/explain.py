@@ -14,7 +14,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from learnhours.steps import data_note, rejections_of, source_rows
-    from learnhours.transforms.compliance import assess
+    from learnhours.transforms.compiled_rules import assess
     from learnhours.transforms.explain import explain
     from learnhours.transforms.ids import is_valid_id, mask_id
     from learnhours.warehouse import plan_queries, record_queries, roster_queries

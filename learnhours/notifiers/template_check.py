@@ -20,12 +20,8 @@ from learnhours.notifiers.reminders import digest_message, reminder_message
 from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
 from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan
-from learnhours.transforms.compliance import (
-    Member,
-    assess,
-    assess_agencies,
-    assess_units,
-)
+from learnhours.transforms.compiled_rules import agencies_of, judged_members, people_of, units_of
+from learnhours.transforms.compliance import Member
 from learnhours.transforms.explain import RejectedLine, StoredRecord
 
 _SAMPLE_SENDER = "人事室 <hr@example.invalid>"
@@ -78,9 +74,10 @@ def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[],
             ("C123456789", "陳大同", False, "課員", "A000000002"),
         )
     ]  # fmt: skip
-    judged = assess(plan, [m for m in people if plan.binds(m)] or people, {}, {}, today)
-    units = assess_units(plan, judged)
-    agencies = assess_agencies(plan, judged, units)
+    frame = judged_members(plan, [m for m in people if plan.binds(m)] or people, {}, {}, today)
+    units = units_of(plan, frame)
+    agencies = agencies_of(plan, frame, units)
+    judged = people_of(plan, frame, units, agencies)
     ctx = Context(plan, today, today, "", _SAMPLE_SENDER, _SAMPLE_HR, True, found)
     hr = [Recipient(a, a) for a in _SAMPLE_HR]
     short = [p for p in judged if p.status == "short"] or judged

@@ -351,17 +351,6 @@ class TrackView:
         """Requirement id -> the capped requirements inside it (parent_cap, outside_parent)."""
         return caps_of(self.checks)
 
-    def capped(self, hours: dict[str, Decimal]) -> None:
-        """Each requirement holding capped ones: its own hours outside them (as summed) plus
-        theirs up to each cap (`<key>><capped id>` holds a capped one's hours toward it)."""
-        for rid, inside in self.caps.items():
-            key = f"{self.id}/{rid}"
-            hours[key] = hours.get(key, Decimal(0)) + sum(
-                (min(c.parent_cap or Decimal(0), hours.get(f"{key}>{c.id}", Decimal(0)))
-                 for c in inside),
-                Decimal(0),
-            )  # fmt: skip
-
     @property
     def lag(self) -> int:
         """The longest registration lag: what the last day to attend must allow for."""

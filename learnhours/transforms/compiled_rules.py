@@ -13,6 +13,7 @@ transforms.needed, solved once per distinct set of gaps.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from learnhours.transforms.compliance import (
     Member,
     Nesting,
     PersonResult,
+    Standing,
     UnitResult,
     exempt_reason,
     reached_tier,
@@ -234,20 +236,6 @@ def _excused(nesting: Nesting, t: TrackView, judged: bool) -> dict[int, pl.Expr]
     return out
 
 
-def _figures(t: TrackView, nesting: Nesting, judged: bool) -> list[tuple[pl.Expr, pl.Expr, pl.Expr]]:
-    """Each requirement's (hours, target, threshold), excuses applied."""
-    excused = _excused(nesting, t, judged)
-    out = []
-    for i, c in enumerate(t.checks):
-        have = _held(c.key, judged)
-        target, floor = pl.col(f"tgt{i}"), pl.col(f"flr{i}")
-        if i in excused:
-            target = pl.when(excused[i]).then(0).otherwise(target)
-            floor = pl.when(excused[i]).then(0).otherwise(floor)
-        out.append((have, target, floor))
-    return out
-
-
 def _tree(tree: _Tree, gap: Mapping[str, pl.Expr]) -> pl.Expr:
     """Rule 6's tree sum as a column: a requirement's need is the larger of its gap and its
     children's needs added up."""
@@ -264,29 +252,40 @@ def _tree(tree: _Tree, gap: Mapping[str, pl.Expr]) -> pl.Expr:
 MOST_COMPILED = 8
 
 
-def _needed(t: TrackView, nesting: Nesting, gaps: list[pl.Expr]) -> tuple[pl.Expr, pl.Expr]:
+def _needed(t: TrackView, nesting: Nesting) -> tuple[pl.Expr, pl.Expr]:
     """(the needed hours as a column where they compile, whether they do): each set of short
-    requirements (a bit per position) whose structure is a tree, as its tree sum."""
+    requirements (a bit per position, `pattern`) whose structure is a tree, as its tree sum."""
     cover = nesting.cover
     ids = [c.id for c in t.checks]
     if cover.caps or len(ids) > MOST_COMPILED:
         return pl.lit(0, pl.Int64), pl.lit(False)
-    pattern = pl.sum_horizontal([(g > 0).cast(pl.Int64) * (1 << i) for i, g in enumerate(gaps)])
-    gap = dict(zip(ids, gaps, strict=True))
+    trees = _trees(tuple(cover.rows), tuple(ids), tuple(sorted(cover.order.items())))
+    if not trees:
+        return pl.lit(0, pl.Int64), pl.lit(False)
+    pattern = pl.col("pattern")
+    gap = {rid: pl.col(f"g:{rid}") for rid in ids}
+    cases = [(pattern.is_in(list(patterns)), _tree(tree, gap)) for tree, patterns in trees]
+    compiled = [bits for _tree_, patterns in trees for bits in patterns]
+    return _case(cases, pl.lit(0, pl.Int64)), pattern.is_in([0, *compiled])
+
+
+@functools.lru_cache(maxsize=64)
+def _trees(
+    rows: tuple[frozenset[str], ...], ids: tuple[str, ...], order: tuple[tuple[str, int], ...]
+) -> tuple[tuple[_Tree, tuple[int, ...]], ...]:
+    """Each tree structure (transforms.needed.structure) of the track's requirements and the
+    sets of short requirements (bits by position) that have it; the sets whose requirements
+    overlap partially (a programme) are in none. Worked out once per track, not per recompute."""
     trees: dict[tuple, list[int]] = {}
     shapes: dict[tuple, _Tree] = {}
     for bits in range(1, 1 << len(ids)):
         support = frozenset(rid for i, rid in enumerate(ids) if bits >> i & 1)
-        found = structure(cover.rows, support, cover.order)
+        found = structure(rows, support, dict(order))
         if isinstance(found, _Tree):
             shape = (tuple(sorted(found.children.items())), found.top)
             trees.setdefault(shape, []).append(bits)
             shapes[shape] = found
-    if not trees:
-        return pl.lit(0, pl.Int64), pl.lit(False)
-    cases = [(pattern.is_in(patterns), _tree(shapes[shape], gap)) for shape, patterns in trees.items()]
-    compiled = [bits for patterns in trees.values() for bits in patterns]
-    return _case(cases, pl.lit(0, pl.Int64)), pattern.is_in([0, *compiled])
+    return tuple((shapes[shape], tuple(bits)) for shape, bits in trees.items())
 
 
 def _case(cases: Sequence[tuple[pl.Expr, pl.Expr]], otherwise: pl.Expr) -> pl.Expr:
@@ -297,45 +296,58 @@ def _case(cases: Sequence[tuple[pl.Expr, pl.Expr]], otherwise: pl.Expr) -> pl.Ex
     return otherwise if chained is pl else chained.otherwise(otherwise)
 
 
-def _track_columns(plan: Plan, as_of: date, t: TrackView, nesting: Nesting) -> dict[str, pl.Expr]:
-    """The person's figures on this track, as columns."""
-    now = _figures(t, nesting, judged=False)
-    was = _figures(t, nesting, judged=True)
-    gaps = [pl.when(have < target).then(target - have).otherwise(0) for have, target, _f in now]
+def _on_track(plan: Plan, as_of: date, t: TrackView, nesting: Nesting, people: pl.DataFrame) -> pl.DataFrame:
+    """The people of one track judged, a stage of named columns at a time (each stage reads the
+    columns of the ones before)."""
+    checks = t.checks
+    n = range(len(checks))
+    # Hours now and at the judge date; whether excused (then its target and threshold are 0).
+    excused, was_excused = _excused(nesting, t, False), _excused(nesting, t, True)
+    people = people.with_columns(
+        *(pl.col(c.key).alias(f"h:{c.id}") for c in checks),
+        *(pl.col(c.key + JUDGED).alias(f"j:{c.id}") for c in checks),
+        *(excused.get(i, pl.lit(False)).alias(f"x:{checks[i].id}") for i in n),
+        *(was_excused.get(i, pl.lit(False)).alias(f"xj{i}") for i in n),
+    )
+    people = people.with_columns(
+        *(pl.when(pl.col(f"x:{checks[i].id}")).then(0).otherwise(pl.col(f"{k}{i}")).alias(f"{k}n{i}")
+          for i in n for k in ("tgt", "flr")),
+        *(pl.when(pl.col(f"xj{i}")).then(0).otherwise(pl.col(f"{k}{i}")).alias(f"{k}j{i}")
+          for i in n for k in ("tgt", "flr")),
+    )  # fmt: skip
+    people = people.with_columns(
+        pl.when(pl.col(f"h:{c.id}") < pl.col(f"tgtn{i}"))
+        .then(pl.col(f"tgtn{i}") - pl.col(f"h:{c.id}"))
+        .otherwise(0)
+        .alias(f"g:{c.id}")
+        for i, c in enumerate(checks)
+    )
     bundle = pl.col(t.id + BUNDLE) if plan.bundle else pl.lit(False)
     judged_bundle = pl.col(t.id + BUNDLE + JUDGED) if plan.bundle else pl.lit(False)
-    reached = _all([g == 0 for g in gaps])
-    met = reached | bundle
-    judged_met = judged_bundle | _all([have >= target for have, target, _f in was])
-    floors_met = _all([have >= floor for have, _t, floor in was])
-    status = (
-        pl.when(pl.col("reason") != "")
-        .then(pl.lit("exempt"))
-        .when(met)
-        .then(pl.lit("met"))
-        .otherwise(pl.lit("short"))
-    )
-    needed, compiled = _needed(t, nesting, gaps)
-    short = status == "short"
-    columns: dict[str, pl.Expr] = {
-        "status": status,
-        "needed": pl.when(short).then(needed).otherwise(0),
-        "solve": short & ~compiled,  # needed hours left to the covering programme
-        "bundle_done": bundle,
-        "judged_bundle_done": judged_bundle,
-        "judged_met": judged_met,
-        "judged_requirements_met": floors_met,
-        "total": pl.col(f"{t.id}/{ALL}"),
-        "deadline": _deadline(t, nesting, gaps, as_of, short),
-        "outcomes": _outcomes(plan, as_of, t, judged_bundle, floors_met),
-    }
-    excused = _excused(nesting, t, judged=False)
-    for i, c in enumerate(t.checks):
-        columns[f"h:{c.id}"] = now[i][0]
-        columns[f"g:{c.id}"] = gaps[i]
-        columns[f"j:{c.id}"] = was[i][0]
-        columns[f"x:{c.id}"] = excused.get(i, pl.lit(False))
-    return columns
+    met = _all([pl.col(f"g:{c.id}") == 0 for c in checks]) | bundle
+    people = people.with_columns(
+        pl.when(pl.col("reason") != "").then(pl.lit("exempt"))
+        .when(met).then(pl.lit("met")).otherwise(pl.lit("short")).alias("status"),
+        bundle.alias("bundle_done"),
+        judged_bundle.alias("judged_bundle_done"),
+        (judged_bundle | _all([pl.col(f"j:{c.id}") >= pl.col(f"tgtj{i}")
+                               for i, c in enumerate(checks)])).alias("judged_met"),
+        _all([pl.col(f"j:{c.id}") >= pl.col(f"flrj{i}")
+              for i, c in enumerate(checks)]).alias("judged_requirements_met"),
+        pl.col(f"{t.id}/{ALL}").alias("total"),
+        pl.sum_horizontal([(pl.col(f"g:{c.id}") > 0).cast(pl.Int64) * (1 << i)
+                           for i, c in enumerate(checks)]).alias("pattern"),
+    )  # fmt: skip
+    needed, compiled = _needed(t, nesting)
+    short = pl.col("status") == "short"
+    gaps = [pl.col(f"g:{c.id}") for c in checks]
+    return people.with_columns(
+        pl.when(short).then(needed).otherwise(0).alias("needed"),
+        (short & ~compiled).alias("solve"),  # needed hours left to the covering programme
+        _deadline(t, nesting, gaps, as_of, short).alias("deadline"),
+        _outcomes(plan, as_of, t, pl.col("judged_bundle_done"),
+                  pl.col("judged_requirements_met")).alias("outcomes"),
+    )  # fmt: skip
 
 
 def _deadline(
@@ -375,22 +387,14 @@ def _outcomes(
     return pl.concat_list(texts).list.drop_nulls()
 
 
-def _per_track(tracks: Sequence[TrackView], columns: list[dict[str, pl.Expr]], name: str) -> pl.Expr:
-    """A column from each track's expression, by the person's track (null where the track has
-    no such column)."""
-    having = [(i, c[name]) for i, c in enumerate(columns) if name in c]
-    if len(tracks) == 1:
-        return having[0][1].alias(name)
-    cases = [(pl.col("track") == i, expr) for i, expr in having]
-    return _case(cases, pl.lit(None)).alias(name)
-
-
 def judge(
     plan: Plan,
     as_of: date,
     roster: pl.DataFrame,
     sums: pl.DataFrame,
     nestings: Mapping[str, Nesting] | None = None,
+    *,
+    bound_only: bool = True,
 ) -> pl.DataFrame:
     """The plan's people judged on `as_of`: `roster` (roster_frame) people the plan binds, in its
     order, each with their track (`track`, the position in plan.track_views), `status`, `reason`
@@ -398,7 +402,8 @@ def judge(
     `h:<id>`, gap `g:<id>`, hours at the judge date `j:<id>` and whether excused `x:<id>` (null
     where the person's track has no such requirement), `bundle_done`, `judged_bundle_done`,
     `judged_met`, `judged_requirements_met`, `deadline` (their own, or null) and `outcome`.
-    `sums`: plan_queries.standings_frame."""
+    `sums`: plan_queries.standings_frame. `bound_only` False: every person of `roster`, bound
+    by the plan or not (a sample a template is tried on)."""
     tracks = plan.track_views
     nestings = dict(nestings or {})
     for t in tracks:
@@ -406,49 +411,41 @@ def judge(
     profiles = _profiles(plan, as_of, roster, nestings)
     people = roster.join(
         profiles.frame, on=profiles.fields, how="left", nulls_equal=True, maintain_order="left"
-    ).filter(pl.col("bound"))
+    )
+    if bound_only:
+        people = people.filter(pl.col("bound"))
     figures = [n for n in sums.columns if n != "person_id"]
     people = people.join(sums, on="person_id", how="left", maintain_order="left")
     people = people.with_columns(
-        (pl.col(n).fill_null(False) if BUNDLE in n else pl.col(n).fill_null(0) * (MICRO // 100))
-        for n in figures
+        pl.col(n).fill_null(False) if BUNDLE in n else pl.col(n).fill_null(0) for n in figures
     )
     missing = {f"{t.id}/{ALL}" for t in tracks} | {
         key + suffix for t in tracks for c in (*t.checks, *t.excusers)
         for key in (c.key,) for suffix in ("", JUDGED)
     }  # fmt: skip
+    missing |= {n for n in _names(_room_keys(tracks))}
     absent = [pl.lit(0, pl.Int64).alias(n) for n in sorted(missing - set(people.columns))]
     if plan.bundle:
         absent += [pl.lit(False).alias(t.id + BUNDLE + s) for t in tracks for s in ("", JUDGED)
                    if t.id + BUNDLE + s not in people.columns]  # fmt: skip
     if absent:
         people = people.with_columns(absent)
-    people = people.with_columns(_capped(tracks))
-    columns = [_track_columns(plan, as_of, t, nestings[t.id]) for t in tracks]
-    names = list(dict.fromkeys(n for c in columns for n in c))
-    judged = people.select(
-        *ROSTER, "track", "reason", *(_per_track(tracks, columns, n) for n in names),
-        *_room_keys(tracks),
-    )  # fmt: skip
-    return _solved(judged, tracks, nestings)
-
-
-def _capped(tracks: Sequence[TrackView]) -> list[pl.Expr]:
-    """Each requirement holding capped ones: its own hours outside them plus theirs up to each
-    cap (TrackView.capped, as columns), now and at the judge date."""
-    out = []
-    for t in tracks:
-        for rid, inside in t.caps.items():
-            key = f"{t.id}/{rid}"
-            for suffix in ("", JUDGED):
-                parts = [
-                    pl.min_horizontal(
-                        pl.lit(_micro(c.parent_cap or ZERO)), pl.col(f"{key}>{c.id}{suffix}")
-                    )
-                    for c in inside
-                ]
-                out.append((pl.col(key + suffix) + pl.sum_horizontal(parts)).alias(key + suffix))
-    return out
+    people = people.with_row_index("_row")
+    shown = ["status", "needed", "solve", "bundle_done", "judged_bundle_done", "judged_met",
+             "judged_requirements_met", "total", "deadline", "outcomes"]  # fmt: skip
+    rooms = _names(_room_keys(tracks))
+    parts: list[pl.DataFrame] = []
+    for i, t in enumerate(tracks):
+        mine = people.filter(pl.col("track") == i) if len(tracks) > 1 else people
+        if mine.is_empty() and parts:
+            continue
+        done = _on_track(plan, as_of, t, nestings[t.id], mine)
+        per = [f"{k}:{c.id}" for c in t.checks for k in ("h", "g", "j", "x")]
+        parts.append(done.select("_row", *ROSTER, "track", "reason", *shown, *per, *rooms))
+    judged = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        judged = judged.sort("_row")
+    return _solved(judged.drop("_row"), tracks, nestings)
 
 
 def _room_keys(tracks: Sequence[TrackView]) -> list[pl.Expr]:
@@ -480,8 +477,8 @@ def _solved(
         distinct = mine.select(*gaps, *rooms).unique()
         values = []
         for row in distinct.iter_rows():
-            gap = {c.id: _decimal(v) for c, v in zip(t.checks, row, strict=False)}
-            held = {n: _decimal(v) for n, v in zip(rooms, row[len(gaps):], strict=True)}
+            gap = {c.id: hours_of(v) for c, v in zip(t.checks, row, strict=False)}
+            held = {n: hours_of(v) for n, v in zip(rooms, row[len(gaps):], strict=True)}
             values.append(_micro(nesting.needed(gap, held)))
         distinct = distinct.with_columns(pl.Series("solved", values, dtype=pl.Int64))
         solved.append(
@@ -497,7 +494,7 @@ def _names(exprs: Iterable[pl.Expr]) -> list[str]:
     return [e.meta.output_name() for e in exprs]
 
 
-def _decimal(micro: int | None) -> Decimal:
+def hours_of(micro: int | None) -> Decimal:
     """Micro-hours as the Decimal hours the row-wise rules hold: 0.01 h where they are whole
     cents, as the warehouse stores them; 0 as ZERO."""
     if not micro:
@@ -544,7 +541,7 @@ def _figures_of(row: Mapping[str, object], ids: Sequence[str]) -> tuple[int, Dec
     headcount = int(row["headcount"])  # type: ignore[call-overload]
     rate = Decimal(int(row["met"])) / headcount if headcount else ZERO  # type: ignore[call-overload]
     averages = (
-        {rid: _decimal(row[f"a:{rid}"]) / headcount for rid in ids}  # type: ignore[arg-type]
+        {rid: hours_of(row[f"a:{rid}"]) / headcount for rid in ids}  # type: ignore[arg-type]
         if headcount
         else dict.fromkeys(ids, ZERO)
     )
@@ -610,17 +607,17 @@ def people_of(
     people = []
     for row in judged.iter_rows(named=True):
         t = tracks[row["track"]]
-        hours = {c.id: _decimal(row[f"h:{c.id}"]) for c in t.checks}
+        hours = {c.id: hours_of(row[f"h:{c.id}"]) for c in t.checks}
         people.append(
             PersonResult(
                 member=member_of(row), status=row["status"], hours=hours,
-                gaps={c.id: _decimal(row[f"g:{c.id}"]) for c in t.checks},
-                needed=_decimal(row["needed"]), bundle_done=row["bundle_done"],
+                gaps={c.id: hours_of(row[f"g:{c.id}"]) for c in t.checks},
+                needed=hours_of(row["needed"]), bundle_done=row["bundle_done"],
                 exempt_reason=row["reason"], outcomes=list(row["outcomes"]),
-                judged_hours={c.id: _decimal(row[f"j:{c.id}"]) for c in t.checks},
+                judged_hours={c.id: hours_of(row[f"j:{c.id}"]) for c in t.checks},
                 judged_bundle_done=row["judged_bundle_done"],
                 judged_requirements_met=row["judged_requirements_met"],
-                judged_met=row["judged_met"], track=t, total=_decimal(row["total"]),
+                judged_met=row["judged_met"], track=t, total=hours_of(row["total"]),
                 excused=frozenset(c.id for c in t.checks if row[f"x:{c.id}"]),
                 deadline=row["deadline"],
             )
@@ -643,3 +640,84 @@ def hours_text(micro: pl.Expr) -> pl.Expr:
     whole = (micro // MICRO).cast(pl.String)
     part = (micro % MICRO).cast(pl.String).str.zfill(6).str.strip_chars_end("0")
     return pl.when(micro % MICRO == 0).then(whole).otherwise(pl.concat_str(whole, pl.lit("."), part))
+
+
+# --- people judged from objects: a Member and their Standing (explain, the template trial) -----
+
+
+def members_frame(members: Sequence[Member]) -> pl.DataFrame:
+    """Members as a roster frame (ROSTER's columns), in the order given."""
+    rows = [
+        (m.person_id, m.name, m.unit, m.is_supervisor, m.category, m.left_on, m.leave_from,
+         m.leave_to, m.email, m.title, m.agency, m.agency_code,
+         json.dumps(dict(m.attributes), ensure_ascii=False) if m.attributes else "{}",
+         m.supervisor_level, m.unit_head, m.status, m.hired_on, m.leave_kind)
+        for m in members
+    ]  # fmt: skip
+    return pl.DataFrame(rows, schema=ROSTER, orient="row")
+
+
+def sums_frame(
+    plan: Plan, now: Mapping[str, Standing], judged: Mapping[str, Standing]
+) -> pl.DataFrame:
+    """Standings (hours per figure, now and at the judge date) as plan_queries.standings_frame's
+    columns."""
+    keys = {f"{t.id}/{ALL}" for t in plan.track_views}
+    for t in plan.track_views:
+        for c in (*t.checks, *t.excusers):
+            keys.add(c.key)
+        keys |= {f"{t.id}/{rid}>{c.id}" for rid, inside in t.caps.items() for c in inside}
+    keys |= {k for s in (*now.values(), *judged.values()) for k in s.hours}
+    ids = sorted(set(now) | set(judged))
+    columns: dict[str, list] = {"person_id": ids}
+    for key in sorted(keys):
+        columns[key] = [_micro(now[i].hours.get(key, ZERO)) if i in now else 0 for i in ids]
+        columns[key + JUDGED] = [
+            _micro(judged[i].hours.get(key, ZERO)) if i in judged else 0 for i in ids
+        ]
+    for t in plan.track_views if plan.bundle else ():
+        columns[t.id + BUNDLE] = [i in now and now[i].bundle.get(t.id, False) for i in ids]
+        columns[t.id + BUNDLE + JUDGED] = [
+            i in judged and judged[i].bundle.get(t.id, False) for i in ids
+        ]
+    types = {n: pl.String if n == "person_id" else pl.Boolean if BUNDLE in n else pl.Int64
+             for n in columns}  # fmt: skip
+    return pl.DataFrame(columns, schema=types)
+
+
+def assess(
+    plan: Plan,
+    members: Sequence[Member],
+    now: Mapping[str, Standing],
+    judged: Mapping[str, Standing],
+    as_of: date,
+) -> list[PersonResult]:
+    """`members` judged on their standings (plan_queries.standings), by the same compiled rules
+    as a whole plan, in the order given (whether the plan binds them is the caller's to ask)."""
+    return people_of(plan, judged_members(plan, members, now, judged, as_of))
+
+
+def judged_members(
+    plan: Plan,
+    members: Sequence[Member],
+    now: Mapping[str, Standing],
+    judged: Mapping[str, Standing],
+    as_of: date,
+    nestings: Mapping[str, Nesting] | None = None,
+) -> pl.DataFrame:
+    """assess's judged frame (units_of and agencies_of group it)."""
+    sums = sums_frame(plan, now, judged)
+    return judge(plan, as_of, members_frame(members), sums, nestings, bound_only=False)
+
+
+def assess_person(
+    plan: Plan,
+    m: Member,
+    now: Standing,
+    judged: Standing,
+    as_of: date,
+    nestings: Mapping[str, Nesting] | None = None,
+) -> PersonResult:
+    """One person judged on their standing."""
+    frame = judged_members(plan, [m], {m.person_id: now}, {m.person_id: judged}, as_of, nestings)
+    return people_of(plan, frame)[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -240,26 +240,6 @@ class Nesting:
             found = self._needed[key] = self.cover.needed(gaps, rooms)
         return found
 
-    def excused(self, rows: Rows, held: Mapping[str, Decimal]) -> tuple[Rows, frozenset[str]]:
-        """The rows with excused requirements' figures 0, and which they are: excused when the
-        requirement named is met (a figure above 0 reached) or the named courses' hours are."""
-        figures = {rid: (key, target) for rid, key, target, _floor in rows[0]}
-        done = set()
-        for rid, (by, hours) in self.excuses.items():
-            if hours is None:
-                key, target = figures.get(by, ("", ZERO))
-                if target > 0 and held.get(key, ZERO) >= target:
-                    done.add(rid)
-            elif held.get(by, ZERO) >= hours:
-                done.add(rid)
-        if not done:
-            return rows, frozenset()
-        kept = tuple(
-            (rid, key, ZERO, ZERO) if rid in done else (rid, key, target, floor)
-            for rid, key, target, floor in rows[0]
-        )
-        return (kept, rows[1]), frozenset(done)
-
     @cached_property
     def _needed(self) -> dict[tuple, Decimal]:
         return {}
@@ -304,154 +284,6 @@ def exempt_reason(plan: Plan, m: Member, as_of: date, track: TrackView | None) -
         # A status with no dates (在職狀態 C 留職停薪): taken as the whole period.
         return f"名冊在職狀態為「{m.status}」（沒有起迄日，視為整個計畫期間）"
     return ""
-
-
-# One Decimal object per gap value: a national night holds 400,000 people's gaps, and few
-# distinct values occur (hours come in halves and quarters).
-_DECIMALS: dict[Decimal, Decimal] = {}
-
-
-class _Judging:
-    """What assess_person works out once per recompute rather than once per person: each
-    track's rule 6 tree, figures and Standing keys, and the track most people fall in."""
-
-    def __init__(
-        self, plan: Plan, as_of: date, nestings: Mapping[str, Nesting] | None = None
-    ) -> None:
-        self.plan = plan
-        self.as_of = as_of
-        self.nestings = dict(nestings or {})
-        for t in plan.track_views:
-            if t.id not in self.nestings:
-                self.nestings[t.id] = Nesting.of(t.checks, t.excusers)
-        self.population = frozenset(plan.population)
-        first = plan.track_views[0]
-        # A first track without conditions binds everyone in the population.
-        self.everyone = first if not first.who else None
-        self.totals = {t.id: f"{t.id}/{ALL}" for t in plan.track_views}
-
-    def person(self, m: Member, now: Standing, judged: Standing) -> PersonResult:
-        plan = self.plan
-        in_population = m.category in self.population
-        fitting = (self.everyone or plan.track_of(m)) if in_population else None
-        reason = exempt_reason(plan, m, self.as_of, fitting)
-        # Someone no track binds is exempt; their hours are still shown, by the plan's first track.
-        track = fitting or plan.track_views[0]
-        nesting = self.nestings[track.id]
-        figures = nesting.rows_for(track.checks, m)
-        held = now.hours
-        excused: frozenset[str] = frozenset()
-        if nesting.excuses:
-            figures, excused = nesting.excused(figures, held)
-        rows, same_floor = figures
-        if len(_DECIMALS) > 100_000:
-            _DECIMALS.clear()
-        one = _DECIMALS.setdefault
-        hours: dict[str, Decimal] = {}
-        gaps: dict[str, Decimal] = {}
-        for rid, key, target, _floor in rows:
-            hours[rid] = have = held.get(key, ZERO)
-            if have < target:
-                gap = target - have
-                gaps[rid] = one(gap, gap)
-            else:
-                gaps[rid] = ZERO
-        bundle_done = now.bundle.get(track.id, False)
-        reached = not any(gaps.values())  # every target reached
-        met = reached or bundle_done
-        if judged is now:
-            judged_hours = hours
-            judged_bundle = bundle_done
-            judged_met = met
-            floors_met = (
-                reached
-                if same_floor
-                else all(hours[rid] >= floor for rid, _key, _target, floor in rows)
-            )
-        else:
-            was = judged.hours
-            if nesting.excuses:  # excused by what was done up to the judge date
-                rows = nesting.excused(nesting.rows_for(track.checks, m), was)[0][0]
-            judged_hours = {rid: was.get(key, ZERO) for rid, key, _t, _f in rows}
-            judged_bundle = judged.bundle.get(track.id, False)
-            judged_met = judged_bundle or all(
-                judged_hours[rid] >= target for rid, _key, target, _floor in rows
-            )
-            floors_met = all(judged_hours[rid] >= floor for rid, _key, _target, floor in rows)
-        result = PersonResult(
-            member=m,
-            status="exempt" if reason else ("met" if met else "short"),
-            hours=hours,
-            gaps=gaps,
-            needed=ZERO if met or reason else nesting.needed(gaps, held),
-            deadline=None if met or reason or not nesting.dated else _own_deadline(
-                nesting, track, m, gaps, self.as_of
-            ),
-            bundle_done=bundle_done,
-            exempt_reason=reason,
-            judged_hours=judged_hours,
-            judged_bundle_done=judged_bundle,
-            # What the penalty clause checks: outcome thresholds where the plan has them (Z4, Z8).
-            judged_requirements_met=floors_met,
-            judged_met=judged_met,
-            track=track,
-            total=held.get(self.totals[track.id], ZERO),
-            excused=excused,
-        )
-        if not reason and plan.outcomes:
-            result.outcomes = _outcomes(plan, result, self.as_of)
-        return result
-
-
-def _own_deadline(
-    nesting: Nesting, track: TrackView, m: Member, gaps: Mapping[str, Decimal], as_of: date
-) -> date | None:
-    """The soonest deadline still ahead among the person's short requirements, when one of
-    their own (not the track's) is it."""
-    own = {c.id: c.due_on(m, as_of) for c in nesting.dated}
-    days = [own.get(rid) or track.deadline for rid, gap in gaps.items() if gap > 0]
-    ahead = [d for d in days if d >= as_of]
-    soonest = min(ahead) if ahead else None
-    return soonest if soonest is not None and soonest != track.deadline else None
-
-
-def assess_person(
-    plan: Plan,
-    m: Member,
-    now: Standing,
-    judged: Standing,
-    as_of: date,
-    nestings: Mapping[str, Nesting] | None = None,
-) -> PersonResult:
-    return _Judging(plan, as_of, nestings).person(m, now, judged)
-
-
-def _outcomes(plan: Plan, p: PersonResult, as_of: date) -> list[str]:
-    texts = []
-    judged_on = p.track.judged_on if p.track else plan.judged_on
-    # A penalty is decided only once the judge date is over: a course on that day still counts (Z8).
-    penalty_due = as_of > judged_on and not p.judged_bundle_done and not p.judged_requirements_met
-    for outcome in plan.outcomes:
-        if (outcome.when == "bundle_completed" and p.judged_bundle_done) or (
-            outcome.when == "not_met_at_judge" and penalty_due
-        ):
-            texts.append(outcome.text)
-    return texts
-
-
-def assess(
-    plan: Plan,
-    members: Iterable[Member],
-    now: Mapping[str, Standing],
-    judged: Mapping[str, Standing],
-    as_of: date,
-) -> list[PersonResult]:
-    judging = _Judging(plan, as_of)
-    person = judging.person
-    return [
-        person(m, now.get(m.person_id, NO_STANDING), judged.get(m.person_id, NO_STANDING))
-        for m in members
-    ]
 
 
 # --- rule 8 and Z9: units -----------------------------------------------------------------------
@@ -510,13 +342,6 @@ def reached_tier(
     return None
 
 
-def _tier(
-    tiers: Sequence[UnitTier], people: list[PersonResult], averages: Mapping[str, Decimal]
-) -> str:
-    reached = _reached(tiers, people, averages)
-    return reached.label if reached else ""
-
-
 def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Decimal]:
     """Judged hours per requirement averaged over the unit's people (Z9 reads it on the judge
     date, like the rate it goes with)."""
@@ -524,67 +349,6 @@ def _averages(ids: Iterable[str], counted: list[PersonResult]) -> dict[str, Deci
         return dict.fromkeys(ids, ZERO)
     held = [p.judged_hours for p in counted]
     return {rid: sum([h.get(rid, ZERO) for h in held], ZERO) / len(counted) for rid in ids}
-
-
-def assess_units(plan: Plan, results: Iterable[PersonResult]) -> list[UnitResult]:
-    """Each unit of each agency (a unit is its agency's: two agencies' 人事室 never merge)."""
-    by_unit: dict[tuple[str, str], list[PersonResult]] = defaultdict(list)
-    for p in results:
-        by_unit[(p.member.agency_key, p.member.unit)].append(p)
-    ids = list(dict.fromkeys(c.id for c in plan.checks))
-    units = []
-    for (_agency, unit), members in sorted(by_unit.items()):
-        counted = [p for p in members if p.status != "exempt"]
-        met = sum(p.status == "met" for p in counted)
-        averages = _averages(ids, counted)
-        first = members[0].member
-        units.append(
-            UnitResult(
-                unit=unit,
-                headcount=len(counted),
-                met=met,
-                rate=(Decimal(met) / len(counted)) if counted else ZERO,
-                tier=_tier(plan.unit_tiers, counted, averages) if counted else "",
-                short=sorted((p for p in counted if p.status == "short"), key=lambda p: -p.needed),
-                averages=averages,
-                agency=first.agency,
-                agency_code=first.agency_code,
-            )
-        )
-    return units
-
-
-def assess_agencies(
-    plan: Plan, results: Iterable[PersonResult], units: Iterable[UnitResult]
-) -> list[AgencyResult]:
-    """Each agency of the plan's people, with its units; a roster without agencies is one
-    agency named as the plan's `agency`."""
-    people: dict[str, list[PersonResult]] = defaultdict(list)
-    for p in results:
-        people[p.member.agency_key].append(p)
-    their_units: dict[str, list[UnitResult]] = defaultdict(list)
-    for u in units:
-        their_units[u.agency_key].append(u)
-    ids = list(dict.fromkeys(rid for t in plan.agency_tiers for rid in t.average_at_least))
-    agencies = []
-    for key, members in sorted(people.items()):
-        counted = [p for p in members if p.status != "exempt"]
-        met = sum(p.status == "met" for p in counted)
-        first = members[0].member
-        agencies.append(
-            AgencyResult(
-                key=key,
-                agency=first.agency or key or plan.agency,
-                agency_code=first.agency_code,
-                headcount=len(counted),
-                met=met,
-                rate=(Decimal(met) / len(counted)) if counted else ZERO,
-                tier=_tier(plan.agency_tiers, counted, _averages(ids, counted)) if counted else "",
-                units=their_units[key],
-                people=members,
-            )
-        )
-    return agencies
 
 
 class NextTier(NamedTuple):

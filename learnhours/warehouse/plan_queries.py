@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
 from learnhours.plans.prorate import add_months
+from learnhours.transforms.compiled_rules import BUNDLE, JUDGED, MICRO, _micro, hours_of
 from learnhours.transforms.compliance import ALL, Standing
 from learnhours.warehouse.frames import frame_of
 from learnhours.warehouse.roster_queries import of_agencies
@@ -112,8 +113,6 @@ def _hours(value: float | None) -> Decimal:
     return Decimal(round(value, 2)).quantize(CENT) if value else ZERO
 
 
-JUDGED = "@judged"  # a figure's column at the judge date: `<key>@judged`
-BUNDLE = "#bundle"  # a track's bundle column: `<track>#bundle` (and `#bundle@judged`)
 
 
 def standings_frame(
@@ -128,9 +127,11 @@ def standings_frame(
     track's counting window) and at each track's judge date; `agencies`: of these agencies'
     people only; `person_id`: that one person's (`explain`), the same sums over their records.
 
-    The frame: `person_id`; each figure's hours in cents (its Standing key, and `<key>@judged`),
-    caps not yet applied (transforms.compiled_rules applies them); each track's bundle done
-    (`<track>#bundle`, and `@judged`). A person without a record of the plan has no row.
+    The frame: `person_id`; each figure's hours in micro-hours (compiled_rules.MICRO; its
+    Standing key, and `<key>@judged`), a requirement holding capped ones with theirs added up to
+    each cap (the capped ones' own hours toward it kept as `<key>><capped id>`); each track's
+    bundle done (`<track>#bundle`, and `@judged`). A person without a record of the plan has no
+    row.
     """
     sums = standings_sums(plan, as_of, agencies, person_id)
     schema: dict[str, Any] = {"person_id": pl.String}
@@ -159,7 +160,27 @@ def standings_frame(
     if any(c.per_person for t in plan.track_views for c in t.checks):
         own = _per_person(connection, plan, as_of, sums.windows, agencies, person_id)
         frame = frame.join(own, on="person_id", how="full", coalesce=True)
-    return frame
+    figures = [n for n in frame.columns if n != "person_id" and BUNDLE not in n]
+    frame = frame.with_columns(pl.col(n).fill_null(0) * (MICRO // 100) for n in figures)
+    return frame.with_columns(_capped(plan.track_views))
+
+
+def _capped(tracks: Sequence[TrackView]) -> list[pl.Expr]:
+    """Each requirement holding capped ones (parent_cap, outside_parent): its own hours outside
+    them, as summed, plus theirs up to each cap (`<key>><capped id>` holds a capped one's hours
+    toward it); now and at the judge date."""
+    out = []
+    for t in tracks:
+        for rid, inside in t.caps.items():
+            key = f"{t.id}/{rid}"
+            for suffix in ("", JUDGED):
+                parts = [
+                    pl.min_horizontal(pl.lit(_micro(c.parent_cap or ZERO)),
+                                      pl.col(f"{key}>{c.id}{suffix}"))
+                    for c in inside
+                ]  # fmt: skip
+                out.append((pl.col(key + suffix) + pl.sum_horizontal(parts)).alias(key + suffix))
+    return out
 
 
 @dataclass(frozen=True)
@@ -288,30 +309,21 @@ def standings(
     *,
     person_id: str | None = None,
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
-    """standings_frame as a Standing per person, now and at the judge date, caps applied: what
-    `explain` reads of one person."""
+    """standings_frame as a Standing per person, now and at the judge date."""
     frame = standings_frame(connection, plan, as_of, agencies, person_id=person_id)
     keys = [n for n in frame.columns if n != "person_id" and JUDGED not in n and BUNDLE not in n]
     bundles = [t.id for t in plan.track_views if t.id + BUNDLE in frame.columns]
-    with_caps = [t for t in plan.track_views if t.caps]
     now: dict[str, Standing] = {}
     judged: dict[str, Standing] = {}
     for row in frame.iter_rows(named=True):
         pid = row["person_id"]
         for out, suffix in ((now, ""), (judged, JUDGED)):
-            held = {k: hours_of_cents(row[k + suffix]) for k in keys}
-            for t in with_caps:
-                t.capped(held)
+            held = {k: hours_of(row[k + suffix]) for k in keys}
             bundle = {t: bool(row[t + BUNDLE + suffix]) for t in bundles} or _NO_BUNDLE
             out[pid] = Standing(held, bundle)
         if now[pid] == judged[pid]:
             judged[pid] = now[pid]  # one window: judged on the same figures
     return now, judged
-
-
-def hours_of_cents(cents: int | None) -> Decimal:
-    """Hours in cents as the Decimal hours the warehouse stores (0.01 h; 0 as ZERO)."""
-    return Decimal(cents).scaleb(-2) if cents else ZERO
 
 
 def _per_person(

@@ -3,11 +3,14 @@ so many messages a second. One pacer for both; the clock and the sleep are injec
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 
 class Pacer:
-    """`wait()` before each request keeps request starts at least `interval` seconds apart."""
+    """`wait()` before each request keeps request starts at least `interval` seconds apart, also
+    when several threads share it (a mail server's connections side by side: its limit is on
+    the sender, so one pacer for all of them)."""
 
     def __init__(
         self, interval: float, clock: Callable[[], float], sleep: Callable[[float], None]
@@ -16,6 +19,8 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._next_at: float | None = None
+        # Held while sleeping: the next thread's start is counted from this one's.
+        self._lock = threading.Lock()
 
     @classmethod
     def per_second(
@@ -26,8 +31,9 @@ class Pacer:
     def wait(self) -> None:
         if not self.interval:
             return
-        now = self._clock()
-        if self._next_at is not None and now < self._next_at:
-            self._sleep(self._next_at - now)
-            now = max(self._clock(), self._next_at)
-        self._next_at = now + self.interval
+        with self._lock:
+            now = self._clock()
+            if self._next_at is not None and now < self._next_at:
+                self._sleep(self._next_at - now)
+                now = max(self._clock(), self._next_at)
+            self._next_at = now + self.interval

@@ -13,13 +13,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.notifiers.backends import BackendUnavailable, Delivery, MailBackend, Outgoing
@@ -48,42 +59,71 @@ def pilot_key(plan_id: str) -> str:
 
 _ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat however many are due
 
+# What delivery needs of a notice, its message aside (read a chunk at a time as it goes out).
+_TO_SEND = (notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recipient_key,
+            notice.c.kind)  # fmt: skip
+Waiting = Row[*tuple[Any, ...]]  # a notice to send, as _TO_SEND reads it
+
+
+def _insert(connection: Connection):  # noqa: ANN202  (the dialect's Insert)
+    """Drafts not yet in the ledger, added; the rows added come back (an existing key is left
+    alone: it is not returned)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return (
+        dialect.insert(notice)
+        .on_conflict_do_nothing(index_elements=["plan_id", "kind", "recipient_key", "stage"])
+        .returning(*_TO_SEND)
+    )
+
+
+def _row(plan_id: str, d: Draft, today: date) -> dict[str, object]:
+    return {
+        "plan_id": plan_id,
+        "kind": d.kind,
+        "recipient_key": d.recipient_key,
+        "stage": d.stage,
+        "created_on": today,
+        "message_id": d.message_id,
+        "to_address": d.to_address,
+        "subject": d.subject,
+        "mime": d.mime.decode("utf-8"),
+        "status": "pending",
+        "detail": "",
+        "attempts": 0,
+    }
+
+
+def _batches(drafts: Iterable[Draft]) -> Iterator[list[Draft]]:
+    """`drafts` a batch at a time: each draft rendered as it is read (drafts.rendered)."""
+    drafts = iter(drafts)
+    while batch := list(islice(drafts, _ENQUEUE_BATCH)):
+        yield batch
+
 
 def enqueue(connection: Connection, plan_id: str, drafts: Iterable[Draft], today: date) -> int:
     """Add drafts not yet in the ledger; returns how many are new. An existing key is left alone.
 
     `drafts` is read as it comes (drafts.rendered renders each when asked), a batch at a time."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(notice).on_conflict_do_nothing(
-        index_elements=["plan_id", "kind", "recipient_key", "stage"]
+    statement = _insert(connection)
+    return sum(
+        len(connection.execute(statement, [_row(plan_id, d, today) for d in batch]).all())
+        for batch in _batches(drafts)
     )
-    # New rows counted by difference: per-row rowcount is not portable for executemany.
-    count = select(func.count()).select_from(notice)
-    before = connection.execute(count).scalar_one()
-    batch: list[dict] = []
-    for d in drafts:
-        batch.append(
-            {
-                "plan_id": plan_id,
-                "kind": d.kind,
-                "recipient_key": d.recipient_key,
-                "stage": d.stage,
-                "created_on": today,
-                "message_id": d.message_id,
-                "to_address": d.to_address,
-                "subject": d.subject,
-                "mime": d.mime.decode("utf-8"),
-                "status": "pending",
-                "detail": "",
-                "attempts": 0,
-            }
-        )
-        if len(batch) == _ENQUEUE_BATCH:
-            connection.execute(statement, batch)
-            batch = []
-    if batch:
-        connection.execute(statement, batch)
-    return connection.execute(count).scalar_one() - before
+
+
+def write(
+    engine: Engine, plan_id: str, drafts: Iterable[Draft], today: date
+) -> Iterator[Sequence[Waiting]]:
+    """`enqueue` a batch at a time, each batch rendered first and then committed on its own: the
+    rows it added come back at once, to be sent while the next batch is rendered. No
+    transaction is open while mail is rendered (SQLite has one writer: the connections
+    delivering meanwhile wait for no one)."""
+    for batch in _batches(drafts):
+        with engine.begin() as connection:
+            added = connection.execute(
+                _insert(connection), [_row(plan_id, d, today) for d in batch]
+            ).all()
+        yield added
 
 
 def already_noticed(connection: Connection, plan_id: str, kind: str, stage: int) -> set[str]:
@@ -106,6 +146,7 @@ class Delivered:
         ""  # the cause when nothing could be handed to the server (connect, TLS, login)
     )
     reasons: Counter = field(default_factory=Counter)  # "failed: 550 mailbox unavailable" -> n
+    tried: bool = field(default=False, compare=False)  # its connection was handed a notice
 
     def __iadd__(self, other: Delivered) -> Delivered:
         self.counts.update(other.counts)
@@ -159,8 +200,10 @@ def deliver(
     kinds: tuple[str, ...] | None = None,
     sender: str | None = None,
     keys: Scope = None,
+    arriving: Iterable[Sequence[Waiting]] | None = None,
 ) -> Delivered:
-    """Send every pending notice of the plan over one backend batch.
+    """Send every pending notice of the plan, over as many connections side by side as the
+    backend allows (`backend.connections`: SMTP's setting; one for the others).
 
     `keys`: only the notices to these recipient keys (one share of a plan's agencies sends its
     own; what is left pending goes out with the plan's last delivery of the night).
@@ -168,34 +211,189 @@ def deliver(
     `sender`: the From header as configured now (the ledger's stored one is only a default), so a
     corrected LEARNHOURS_MAIL_FROM applies to notices queued before it.
 
+    `arriving`: notices being written meanwhile (`write`), sent as each batch of them comes;
+    this thread reads it (renders them) while the connections send.
+
     Rows go to `sending` a chunk at a time before the wire, so a crash after sending never leads
-    to a resend. Rows marked but never handed to the backend (it stopped early) go back to
-    `pending`; rows handed over without an answer stay `sending` and are reported to HR.
+    to a resend. Each connection claims its own chunks (only rows still pending are taken, so
+    another process delivering the same plan never sends them too). Rows marked but never handed
+    to the backend (it stopped early) go back to `pending`; rows handed over without an answer
+    stay `sending` and are reported to HR. A connection that is lost hands what it had not sent
+    to the others; the last one marks the rest not attempted, as one connection always has.
     An unreachable server is counted as `unavailable`; everything stays pending for the next run.
     """
     # The messages themselves are read a chunk at a time as they go out: memory stays flat.
-    query = select(
-        notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recipient_key
-    ).where(notice.c.plan_id == plan_id, notice.c.status == "pending")
+    query = select(*_TO_SEND).where(notice.c.plan_id == plan_id, notice.c.status == "pending")
     if kinds:
         query = query.where(notice.c.kind.in_(kinds))
     with engine.connect() as connection:
         pending = connection.execute(query.order_by(notice.c.id)).all()
     if keys is not None:
         pending = [row for row in pending if in_scope(row.recipient_key, keys)]
-    result = Delivered()
-    if not pending:
-        return result
-    ids = {row.message_id: row.id for row in pending}
-    sent_digests: dict[str, str] = {}  # Message-ID -> sha256 of the bytes handed over
-    counts = result.counts
+    if not pending and arriving is None:
+        return Delivered()
     from_line = f"From: {encoded_sender(sender)}".encode() if sender else None
-    marked: set[int] = set()  # marked `sending`, not yet handed to the backend
+    # An in-memory SQLite database is one per thread: it is sent from this thread, in one go.
+    alone = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+    work = _Work(1 if alone else max(1, getattr(backend, "connections", 1)))
+    work.put(pending)
+    if alone:
+        for batch in arriving or ():
+            work.put([row for row in batch if _wanted(row, kinds, keys)])
+        work.close()
+        return _combined([_one_connection(engine, backend, work, from_line)])
+    results: list[Delivered] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            results.append(_one_connection(engine, backend, work, from_line))
+        except BaseException as exc:  # the caller raises it once the others have stopped
+            errors.append(exc)
+            work.stop()
+
+    threads = [threading.Thread(target=one, name=f"learnhours-mail-{n + 1}", daemon=True)
+               for n in range(work.connections)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        for batch in arriving or ():
+            if work.stopped:
+                break
+            work.put([row for row in batch if _wanted(row, kinds, keys)])
+    except BaseException:
+        work.stop()  # what is written and not sent stays pending for the next run
+        raise
+    finally:
+        work.close()
+        _join(threads, work)
+    if errors:
+        raise errors[0]
+    return _combined(results)
+
+
+def _wanted(row: Waiting, kinds: tuple[str, ...] | None, keys: Scope) -> bool:
+    return (not kinds or row.kind in kinds) and in_scope(row.recipient_key, keys)
+
+
+def _join(threads: Sequence[threading.Thread], work: _Work) -> None:
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # interrupted: each connection stops after its message, then records
+        work.stop()
+        for thread in threads:
+            thread.join()
+        raise
+
+
+def _combined(results: Sequence[Delivered]) -> Delivered:
+    """The connections' passes as one. The server is unavailable when no connection could be
+    opened; when some could, the mail went out over the others (the log says why not all)."""
+    combined = Delivered()
+    tried = [r for r in results if r.tried]
+    for r in results:
+        combined.counts.update(r.counts)
+        combined.reasons.update(r.reasons)
+    unavailable = [r.unavailable for r in tried if r.unavailable]
+    if tried and len(unavailable) == len(tried):
+        log.warning("mail backend unavailable, notices stay pending: %s", unavailable[0])
+        combined.counts["unavailable"] += 1
+        combined.unavailable = unavailable[0]
+    elif unavailable:
+        log.warning(
+            "%d of %d connections to the mail server could not be opened (%s): the others "
+            "sent their notices; the server may take fewer connections at once than set",
+            len(unavailable), len(tried), unavailable[0],
+        )  # fmt: skip
+    return combined
+
+
+# The outcomes after which a connection sends nothing more: it was lost, or never opened.
+_LOSSES = ("unknown", "not_attempted")
+
+
+class _Work:
+    """The notices to send, in chunks, shared by the connections sending side by side.
+
+    Each connection takes the next chunk when it is ready for more, so a slow one holds back no
+    other; notices may keep arriving while they send. A connection that is lost while others
+    still send hands back what it had not sent, for them; the last one left marks the rest not
+    attempted (pending for the next run), as a single connection always has."""
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self.stopped = False  # every connection stops after its current message
+        self._chunks: deque[list[Waiting]] = deque()
+        self._closed = False  # nothing more will arrive
+        self._sending = connections  # connections neither lost nor done
+        self._handing_back = 0  # lost connections whose unsent notices are on their way back
+        self._changed = threading.Condition()
+
+    def put(self, rows: Sequence[Waiting]) -> None:
+        with self._changed:
+            for start in range(0, len(rows), MARK_EVERY):
+                self._chunks.append(list(rows[start : start + MARK_EVERY]))
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        with self._changed:
+            self.stopped = self._closed = True
+            self._chunks.clear()
+            self._changed.notify_all()
+
+    def take(self, sending: bool) -> list[Waiting] | None:
+        """The next chunk, waiting for one while more may come; None when there is none left
+        for this connection (`sending`: not lost, so one fewer left to take what comes back)."""
+        with self._changed:
+            while not (self._chunks or self.stopped or (self._closed and not self._handing_back)):
+                self._changed.wait()
+            if self._chunks and not self.stopped:
+                return self._chunks.popleft()
+            if sending:
+                self._sending -= 1
+            return None
+
+    def lose(self) -> bool:
+        """This connection is lost: True when others still send (it hands back what it had
+        not sent, `hand_back`), False when it was the last."""
+        with self._changed:
+            self._sending -= 1
+            if self._sending > 0:
+                self._handing_back += 1
+                return True
+            return False
+
+    def hand_back(self, rows: Sequence[Waiting]) -> None:
+        with self._changed:
+            self._handing_back -= 1
+            if not self.stopped:
+                for start in range(0, len(rows), MARK_EVERY):
+                    self._chunks.appendleft(list(rows[start : start + MARK_EVERY]))
+            self._changed.notify_all()
+
+
+def _one_connection(
+    engine: Engine, backend: MailBackend, work: _Work, from_line: bytes | None
+) -> Delivered:
+    """One connection's share: chunk after chunk claimed, sent over one backend batch, each
+    outcome recorded (with the next claim, in one commit)."""
+    result = Delivered()
+    ids: dict[str, int] = {}  # Message-ID -> row id, of the rows this connection claimed
+    rows: dict[int, Waiting] = {}
+    sent_digests: dict[str, str] = {}  # Message-ID -> sha256 of the bytes handed over
+    marked: dict[int, Waiting] = {}  # marked `sending`, not yet handed to the backend
     done: list[Delivery] = []  # answered, not yet recorded
+    back: list[Waiting] = []  # not sent after this connection was lost: for the others
+    state = "sending"  # or "handing back" (lost, others send), "last" (lost, no other sends)
 
     def messages() -> Iterator[Outgoing]:
-        rows = iter(pending)
-        while chunk := list(islice(rows, MARK_EVERY)):
+        while state != "handing back" and (chunk := work.take(state == "sending")):
             # One commit records the last chunk's outcomes and marks the next chunk `sending`.
             chunk_ids = [r.id for r in chunk]
             with engine.begin() as connection:
@@ -216,11 +414,17 @@ def deliver(
                         select(notice.c.id, notice.c.mime).where(notice.c.id.in_(sorted(claimed)))
                     ).all()
                 )
-            marked.update(claimed)
+            for row in chunk:
+                if row.id in claimed:
+                    marked[row.id] = rows[row.id] = row
+                    ids[row.message_id] = row.id
             for row in chunk:
                 if row.id not in claimed:
                     continue
-                marked.discard(row.id)
+                if work.stopped or state == "handing back":
+                    return
+                result.tried = True
+                del marked[row.id]
                 raw = _crlf(mime.pop(row.id).encode("utf-8"))
                 if from_line:
                     raw = _with_sender(raw, from_line)
@@ -230,24 +434,34 @@ def deliver(
 
     try:
         for delivery in backend.send_batch(messages()):
+            if delivery.outcome in _LOSSES and state == "sending":
+                state = "handing back" if work.lose() else "last"
+            if state == "handing back" and delivery.outcome == "not_attempted":
+                if delivery.message_id in ids:  # never tried: another connection sends it
+                    back.append(rows[ids[delivery.message_id]])
+                continue
             done.append(delivery)
-            counts[delivery.outcome] += 1
+            result.counts[delivery.outcome] += 1
             if delivery.outcome in TROUBLES:
                 result.reasons[_reason(delivery)] += 1
     except BackendUnavailable as exc:
-        log.warning("mail backend unavailable, notices stay pending: %s", exc)
-        counts["unavailable"] += 1
         result.unavailable = str(exc)
     finally:
         # Also when the backend gives up: what it reported is recorded, the untouched go back.
-        with engine.begin() as connection:
-            _mark(connection, ids, done, sent_digests)
-            if marked:
-                connection.execute(
-                    update(notice)
-                    .where(notice.c.id.in_(sorted(marked)), notice.c.status == "sending")
-                    .values(status="pending", attempts=notice.c.attempts - 1)
-                )
+        back += marked.values()
+        try:
+            with engine.begin() as connection:
+                _mark(connection, ids, done, sent_digests)
+                if back:
+                    connection.execute(
+                        update(notice)
+                        .where(notice.c.id.in_(sorted(r.id for r in back)),
+                               notice.c.status == "sending")
+                        .values(status="pending", attempts=notice.c.attempts - 1)
+                    )  # fmt: skip
+        finally:
+            if state == "handing back":
+                work.hand_back(back)
     return result
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -74,6 +74,24 @@ class Outbox:
         return ledger.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
                               sender=self.sender, keys=keys)  # fmt: skip
 
+    def send(
+        self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
+    ) -> tuple[int, ledger.Delivered]:
+        """`enqueue` then `deliver`, side by side: the drafts are written a batch at a time and
+        each batch goes out while the next is rendered. How many were new, and what was sent."""
+        assert self.backend is not None
+        new = 0
+
+        def written() -> Iterator[Sequence[ledger.Waiting]]:
+            nonlocal new
+            for rows in ledger.write(self.engine, self.plan_id, drafts, self.today):
+                new += len(rows)
+                yield rows
+
+        delivered = ledger.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
+                                   sender=self.sender, keys=keys, arriving=written())  # fmt: skip
+        return new, delivered
+
 
 class DryOutbox(Outbox):
     """A dry run's outbox: each draft is rendered (what cannot be sent is found as in a real
@@ -108,6 +126,11 @@ class DryOutbox(Outbox):
                 )
         return count
 
+    def send(
+        self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
+    ) -> tuple[int, ledger.Delivered]:
+        return self.enqueue(drafts), self.deliver(kinds, keys)
+
     def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
         with self.engine.connect() as connection:
             pending = ledger.listing(connection, "pending", self.plan_id)
@@ -138,6 +161,11 @@ class PilotOutbox(Outbox):
 
     def enqueue(self, drafts: Iterable[Draft]) -> int:
         return super().enqueue(piloted(d, self.pilot_to) for d in drafts)
+
+    def send(
+        self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
+    ) -> tuple[int, ledger.Delivered]:
+        return super().send((piloted(d, self.pilot_to) for d in drafts), kinds, keys)
 
 
 def outbox_for(

@@ -311,10 +311,12 @@ def judge_part(
         report.superseded = outbox.set_aside_reminders(_short_by_stage(result.people, tonight),
                                                        within)  # fmt: skip
         ours = None if whole else frozenset(d.recipient_key for d in tonight.drafts)
-        report.queued = outbox.enqueue(rendered(tonight))
+        if job.stale:  # stale data: what is pending waits for fresh data, like tonight's
+            report.queued = outbox.enqueue(rendered(tonight))
+        else:  # each batch written goes out while the next is rendered
+            report.queued, sent = outbox.send(rendered(tonight), ("reminder", "digest"), ours)
+            report.delivered += sent
         outbox.remember_digests(tonight.drafts, result.units)
-        if not job.stale:  # stale data: what is pending waits for fresh data, like tonight's
-            report.delivered += outbox.deliver(("reminder", "digest"), ours)
     owed = [(a, a.owed(done_summaries)) for a in readers]
     drafts: list[Draft]
     report.summary = _status_of(owed)

@@ -134,6 +134,9 @@ class MailBackend:
     """A delivery mechanism. Subclasses implement `deliver` for messages already checked."""
 
     name = "base"
+    # Batches the ledger may send side by side, each over its own connection (SMTP's setting;
+    # the other backends write one message at a time).
+    connections = 1
 
     def send_batch(self, messages: Iterable[Outgoing]) -> Iterator[Delivery]:
         """A Delivery per message: the refused ones `failed` here, the rest as `deliver` says."""

@@ -5,7 +5,8 @@ Settings (learnhours.settings; the environment variables are named after them):
     smtp_url             smtp://relay:25 (plain, local relay only)
                          smtp+starttls://user@mail.township.example:587
                          smtps://user@mail.township.example:465
-                         query options: ?rate=5 (messages/s), ?timeout=30 (seconds),
+                         query options: ?rate=5 (messages/s, all connections together),
+                         ?connections=4 (side by side, default 1), ?timeout=30 (seconds),
                          ?verify=false (INSECURE, local testing only, see below)
     smtp_password        the login password (never put it in the URL)
     smtp_password_block  or: the name of a Prefect Secret block holding it

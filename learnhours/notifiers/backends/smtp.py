@@ -41,7 +41,9 @@ _SCHEMES: dict[str, tuple[Literal["plain", "starttls", "tls"], int]] = {
     "smtp+starttls": ("starttls", 587),
     "smtps": ("tls", 465),
 }
-_URL_OPTIONS = ("rate", "timeout", "verify")
+_URL_OPTIONS = ("rate", "connections", "timeout", "verify")
+# Connections side by side at most: each is a thread and, now and then, a database connection.
+MAX_CONNECTIONS = 16
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -57,6 +59,9 @@ class SmtpSettings:
     rate: float | None = None  # messages per second; None = as fast as the server takes them
     timeout: float = DEFAULT_TIMEOUT
     verify: bool = True
+    # Connections sending side by side (the relay's limit per sender is the operator's to set);
+    # `rate` holds for all of them together.
+    connections: int = 1
 
     @property
     def url(self) -> str:
@@ -120,13 +125,22 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         timeout = _number(options["timeout"], "timeout", "秒數，如 ?timeout=30")
         if timeout <= 0:
             raise MailConfigError(f"{ENV_URL} 的 ?timeout= 應大於 0 秒")
+    connections = 1
+    if "connections" in options:
+        expected = f"1 到 {MAX_CONNECTIONS} 的整數（同時開幾條連線寄信），如 ?connections=4"
+        text = options["connections"]
+        if not text.isdigit():
+            raise MailConfigError(f"{ENV_URL} 的 ?connections={text} 不是整數：應為{expected}")
+        connections = int(text)
+        if not 1 <= connections <= MAX_CONNECTIONS:
+            raise MailConfigError(f"{ENV_URL} 的 ?connections={text} 超出範圍：應為{expected}")
     verify = True
     if "verify" in options:
         if options["verify"] in _FALSE:
             verify = False
         elif options["verify"] not in _TRUE:
             raise MailConfigError(f"{ENV_URL} 的 ?verify= 應為 true 或 false")
-    return SmtpSettings(host, port, security, username, rate, timeout, verify)
+    return SmtpSettings(host, port, security, username, rate, timeout, verify, connections)
 
 
 def _number(text: str, key: str, expected: str) -> float:
@@ -221,7 +235,11 @@ def client_tls_context(verify: bool = True) -> ssl.SSLContext:
 
 
 class SmtpBackend(MailBackend):
-    """One SMTP connection per batch; STARTTLS or implicit TLS; login; optional rate limit."""
+    """One SMTP connection per batch; STARTTLS or implicit TLS; login; optional rate limit.
+
+    `connections` batches may be sent side by side (the ledger does, one thread each): the rate
+    limit is the backend's, so it holds for all of them together and from one batch to the next.
+    """
 
     name = "smtp"
 
@@ -241,8 +259,8 @@ class SmtpBackend(MailBackend):
         self._password = _Secret(password or "", settings.username)
         self._ssl_context = ssl_context
         self._local_hostname = local_hostname
-        self._clock = clock
-        self._sleep = sleep
+        self.connections = settings.connections
+        self._pacer = Pacer.per_second(settings.rate, clock, sleep)
         if not settings.verify and settings.security != "plain":
             log.warning(
                 "TLS certificate verification is OFF for %s (?verify=false): "
@@ -254,13 +272,13 @@ class SmtpBackend(MailBackend):
         s = self.settings
         password = ", password=***" if self._password.reveal() else ""
         rate = f", rate={s.rate:g}/s" if s.rate else ""
+        connections = f", connections={s.connections}" if s.connections > 1 else ""
         verify = "" if s.verify else ", verify=OFF"
-        return f"SmtpBackend({s.url}{password}{rate}, timeout={s.timeout:g}s{verify})"
+        return f"SmtpBackend({s.url}{password}{rate}{connections}, timeout={s.timeout:g}s{verify})"
 
     __str__ = __repr__
 
     def deliver(self, messages: Iterator[Outgoing]) -> Iterator[Delivery]:
-        pacer = Pacer.per_second(self.settings.rate, self._clock, self._sleep)
         conn: _Conn | None = None
         try:
             for message in messages:
@@ -271,7 +289,7 @@ class SmtpBackend(MailBackend):
                         yield Delivery(message.message_id, "not_attempted", str(err))
                         yield from not_attempted(messages, str(err))
                         raise
-                pacer.wait()
+                self._pacer.wait()
                 yield self._send_one(conn, message)
                 if conn.sock is None:  # the server hung up (dropped, or 421 closing)
                     yield from not_attempted(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Render the HR summary, a reminder and a unit digest from the demo data and screenshot them in
-# headless Chromium, whole pages, so anyone can look at the mail as people will see it.
+# Render the HR summary, a reminder and a unit digest from the demo data (the night of the stage
+# before AS_OF's first, as `make demo` does) and screenshot them in headless Chromium, whole
+# pages, so anyone can look at the mail as people will see it.
 #   scripts/render-screenshots.sh [AS_OF]      (default 2026-11-23: the 30-day stage)
 #   OUT=docs/screenshots scripts/render-screenshots.sh      (default: screenshots/, git-ignored)
 # Needs /usr/bin/chromium (Debian: apt-get install -y chromium). The mail carries no image and no
@@ -42,18 +43,36 @@ from learnhours.demo_data import build_sample, write_inbox
 from learnhours.steps import Mail, ingest_paths, send_plan
 from learnhours.notifiers.backends import MailSettings, MemoryBackend
 from learnhours.plans import find_plan
+from learnhours.steps.night import previous_stage_day
 from learnhours.warehouse.db import connect
 
 as_of, work = date.fromisoformat(sys.argv[1]), Path(sys.argv[2])
 engine = connect(f"sqlite:///{work / 'warehouse.db'}")
-write_inbox(build_sample(as_of.year, as_of), work / "inbox")
-ingest_paths(engine, [work / "inbox"])
-backend = MemoryBackend()
-send_plan(engine, find_plan("current", day=as_of), as_of, Mail(MailSettings()), backend=backend)
+plan = find_plan("current", day=as_of)
+# As `make demo` does: the night of the stage before first, so the digests say how units moved.
+earlier = previous_stage_day(plan, as_of)
+for night in [earlier, as_of] if earlier else [as_of]:
+    write_inbox(build_sample(as_of.year, night), work / "inbox")
+    ingest_paths(engine, [work / "inbox"])
+    backend = MemoryBackend()
+    send_plan(engine, plan, night, Mail(MailSettings()), backend=backend)
 
-kinds = {"summary": "【學習時數摘要】", "reminder": "【學習時數提醒】", "digest": "【單位學習時數】"}
-for name, prefix in kinds.items():
-    message = next((m for m in backend.outbox if str(m["Subject"]).startswith(prefix)), None)
+
+def telling(prefix: str, *marks: str):
+    """Tonight's first message of a kind whose text says the most: each mark it holds counts."""
+    found = [m for m in backend.outbox if str(m["Subject"]).startswith(prefix)]
+    text = [m.get_body(("plain",)).get_content() for m in found]
+    best = max(range(len(found)), key=lambda i: (sum(k in text[i] for k in marks), -i), default=None)
+    return None if best is None else found[best]
+
+
+kinds = {
+    "summary": ("【學習時數摘要】",),
+    "reminder": ("【學習時數提醒】", "未採計的紀錄", "可能尚未登錄完成", "已採計"),
+    "digest": ("【單位學習時數】", "新列入〕", "上升"),
+}
+for name, (prefix, *marks) in kinds.items():
+    message = telling(prefix, *marks)
     if message is None:
         print(f"no {name} tonight ({as_of})", file=sys.stderr)
         continue

@@ -218,7 +218,7 @@ def test_i34_2_reminder_lists_each_counted_record_with_date_course_hours_and_req
 ):
     def rows(pid: str) -> list[dict]:
         return [
-            record(pid, name="林小華", code="1001", course="當前政府重大政策淨零轉型",
+            record(pid, name="林小華", code="1001", course="當前政府重大政策：淨零轉型",
                    category=501, hours=1, day=date(2026, 3, 2)),
             record(pid, name="林小華", code="3001", course="CEDAW導論", category=393, hours=2,
                    day=date(2026, 6, 15)),
@@ -227,7 +227,8 @@ def test_i34_2_reminder_lists_each_counted_record_with_date_course_hours_and_req
     text, html, contact = _reminded(engine, tmp_path, rows)
     assert "已採計 2 筆" in text
     assert "- 115年6月15日 CEDAW導論：採計 2 小時，計入年度學習時數、民主治理價值、性別主流化" in text
-    assert "- 115年3月2日 當前政府重大政策淨零轉型：採計 1 小時，計入年度學習時數、當前政府重大政策" in text
+    # As written: stored NFKC for matching (`政策:淨零`), shown with its full-width colon.
+    assert "- 115年3月2日 當前政府重大政策：淨零轉型：採計 1 小時，計入年度學習時數、當前政府重大政策" in text
     assert text.index("CEDAW導論") < text.index("淨零轉型")  # the most recent first
     words = _words(html)
     assert "115年6月15日 CEDAW導論 2 年度學習時數、民主治理價值、性別主流化" in words
@@ -547,3 +548,52 @@ def test_i34_4_a_closed_years_final_summary_forecasts_nothing():
     (daily_text, daily_html), (final_text, final_html) = _rendered(Templates())["summary"]
     assert "預估與分布" in daily_text and "預估與分布" in _words(daily_html)
     assert "預估" not in final_text and "預估" not in _words(final_html)
+
+
+# -- done when: `make demo` shows it ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_i34_make_demo_mails_show_the_records_the_movement_and_the_forecast(
+    tmp_path, prefect_harness, capsys, monkeypatch
+):
+    """`learnhours demo` as `make demo` runs it: the night of the stage before tonight's first,
+    then tonight's, whose mails carry what issue 34 adds."""
+    from learnhours.cli import main
+
+    for name in ("LEARNHOURS_DATABASE_URL", "LEARNHOURS_OUTBOX", "LEARNHOURS_INBOX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    config = tmp_path / "learnhours.toml"
+    config.write_text('database_url = "sqlite:///var/warehouse.db"\n', encoding="utf-8")
+    assert main(["--config", str(config), "demo", "--as-of", "2026-11-23"]) == 0
+    out = capsys.readouterr().out
+    assert "先跑前一個提醒階段的一晚（資料截至 115年10月22日）" in out
+    tonight: dict[str, list[tuple[str, str]]] = {}
+    for path in (tmp_path / "var" / "outbox").glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if "計算日 115年11月23日" in (text := message.get_body(("plain",)).get_content()):
+            kind = str(message["Subject"]).split("】")[0]
+            tonight.setdefault(kind, []).append((text, message.get_body(("html",)).get_content()))
+    reminders, digests = tonight["【學習時數提醒"], tonight["【單位學習時數"]
+    (summary,) = tonight["【學習時數摘要"]
+    assert all("您今年的學習紀錄" in t and "您今年的學習紀錄" in h for t, h in reminders)
+    assert any("已採計" in t and "計入" in t for t, _h in reminders)
+    assert all("與上一封摘要比較：上一封（115年10月22日，截止前 60 天）" in t for t, _h in digests)
+    assert all("與上一封摘要比較" in h for _t, h in digests)
+    assert any("已補足時數：無" not in t for t, _h in digests)  # someone closed their gap
+    assert METHOD in summary[0] and "預估與分布" in summary[1]
+    assert all("<style" not in h for kind in tonight.values() for _t, h in kind)
+
+
+@pytest.mark.parametrize(
+    ("day", "earlier"),
+    [(date(2026, 12, 7), date(2026, 11, 21)), (date(2026, 11, 23), date(2026, 10, 22)),
+     (date(2026, 10, 23), None), (date(2026, 6, 1), None), (date(2026, 12, 25), None)],
+    ids=str,
+)  # fmt: skip
+def test_i34_the_demos_earlier_night_is_the_first_day_of_the_stage_before_tonights(day, earlier):
+    from learnhours.steps.night import previous_stage_day
+
+    assert previous_stage_day(find_plan(PLAN), day) == earlier

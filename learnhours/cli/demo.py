@@ -25,6 +25,8 @@ DEMO_WORKBOOK_PASSWORD = "learnhours-demo"
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from learnhours.demo_data import build_sample, write_inbox
+    from learnhours.plans import Catalog
+    from learnhours.steps.night import previous_stage_day
     from learnhours.taipei import taipei_today
 
     settings = _settings(args)
@@ -55,9 +57,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         prefect_home=demo / "prefect",  # its own Prefect home: never in a production server
         local_only=True,
     )
+    earlier, before = None, None
     if args.fetch:
         code, summary = _demo_fetch(args, given, settings, sample, inbox, run)
     else:
+        # The office's night of the stage before tonight's comes first, on the records known
+        # then, as it would have: tonight's unit digests then say how each unit has moved.
+        days = [previous_stage_day(plan, as_of)
+                for plan in Catalog.read(settings.plans_dir).current(as_of)]  # fmt: skip
+        earlier = min((d for d in days if d is not None), default=None)
+        if earlier is not None:
+            write_inbox(build_sample(as_of.year, earlier), inbox)
+            code, before = _run_flow(args, given, settings, **{**run, "as_of": earlier})
+            if before is None:
+                return code
         write_inbox(sample, inbox)
         code, summary = _run_flow(args, given, settings, **run)
     if summary is None:
@@ -66,6 +79,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     from learnhours.taipei import roc
 
+    if earlier is not None and before is not None:
+        sent = sum(sum(p["mail"].values()) for p in before["plans"])
+        print(f"learnhours demo：先跑前一個提醒階段的一晚（資料截至 {roc(earlier)}）："
+              f"載入 {before['rows_loaded']} 列，寫出郵件 {sent} 封；今晚的單位摘要與它比較")  # fmt: skip
     print(
         f"learnhours demo（資料截至 {roc(as_of)}）" + ("，自模擬入口網站下載" if args.fetch else "")
     )

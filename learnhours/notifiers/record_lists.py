@@ -5,6 +5,7 @@ clerk reads them: the most recent first, then a count of the rest."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -111,6 +112,18 @@ def from_warehouse(engine: Engine, plan: Plan) -> Reader:
     return read
 
 
+# Course names are stored NFKC-normalised for matching (`人權教育:兩公約`); a reader wrote and
+# expects the full-width punctuation of Chinese text, back where a Chinese character touches it.
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+_PUNCT = re.compile(rf"(?<=[{_CJK}])[:;,!?()]|[:;,!?()](?=[{_CJK}])")
+_FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in ":;,!?()"}
+
+
+def as_written(course: str) -> str:
+    """A stored course name with the punctuation beside Chinese characters full-width again."""
+    return _PUNCT.sub(lambda m: _FULL_WIDTH[m.group()], course)
+
+
 @lru_cache(maxsize=64)
 def _unsure_after(today: date, lag: int) -> date:
     """The last course end surely registered by `today`: a course ending after it may still be
@@ -167,7 +180,7 @@ def _recent(today: date, track: TrackView | None, r: StoredRecord) -> int:
 def _counted_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
     return {
         "day": roc(v.record.end_date),
-        "course": v.record.course_name,
+        "course": as_written(v.record.course_name),
         "hours": plain(v.hours),
         "toward": "、".join(v.counts_for) or "不屬於任何一項要求",
         "left_out": "；".join(v.left_out),
@@ -178,7 +191,7 @@ def _counted_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict
 def _other_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
     return {
         "day": roc(v.record.end_date),
-        "course": v.record.course_name,
+        "course": as_written(v.record.course_name),
         "why": v.why_not,
         "recent": _recent(today, track, v.record),
     }

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from learnhours.plans import CURRENT, Catalog, Plan, PlanError
-from learnhours.transforms.workdays import registered_by
+from learnhours.transforms.workdays import (
+    current_stage,
+    last_day_registered_in_time,
+    registered_by,
+)
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,19 @@ def fetch_range(night: Night, day: date) -> tuple[date, date] | None:
     starts = [p.period.start for p in night.judged]
     starts += [p.period.start for p in night.closing if day <= final_due_on(p)]
     return (min(starts), day) if starts else None
+
+
+def previous_stage_day(plan: Plan, day: date) -> date | None:
+    """The first day of the reminder stage before the one `day` is in (rule 9, by the plan's
+    soonest last day to attend), or None when `day` is in no stage or in the first: the night a
+    unit's digest before tonight's went out, at the earliest."""
+    last = min(last_day_registered_in_time(t.deadline, t.lag) for t in plan.track_views)
+    stages = plan.reminders.stages
+    now = current_stage(stages, last, day)
+    if now is None:
+        return None
+    earlier = [s for s in stages if s > now]
+    if not earlier:
+        return None
+    first = last - timedelta(days=min(earlier))
+    return first if plan.period.start <= first < day else None

@@ -487,7 +487,16 @@ def test_i16_15_demo_fetch_loads_the_fetched_file_after_a_plain_demo(
     again = next(line for line in fetched.splitlines() if "載入" in line)
     assert "略過" not in again and int(again.split("載入 ")[1].split(" ")[0]) == rows
     assert f"資料庫：sqlite:///{tmp_path / 'var' / 'demo' / 'fetched.db'}" in fetched
-    assert "learnhours status --database-url sqlite:///" in fetched
+    # Its last lines run as printed (issue 30 point 11): learnhours is not on the PATH of a
+    # fresh clone, the line names the one that ran.
+    look = next(line for line in fetched.splitlines() if "看看：" in line).split("看看：")[1]
+    assert " status --database-url sqlite:///" in look
+    import subprocess
+
+    ran = subprocess.run(look, shell=True, capture_output=True, text=True,
+                         env={**os.environ, "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "達成" in ran.stdout
 
 
 @pytest.mark.postgres

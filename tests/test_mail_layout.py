@@ -310,3 +310,26 @@ def test_a_contact_without_an_address_gives_no_reply_to_and_the_failure_notice_i
     mail_admin("it@township.example", "national-2026", TODAY, "磁碟已滿", backend)
     (notice,) = backend.outbox
     assert notice["Auto-Submitted"] == "auto-generated" and notice["Reply-To"] is None
+
+
+def test_outbox_files_are_named_by_day_kind_and_reader_never_an_id(engine, tmp_path):
+    """Issue 30 point 11: the clerk could not find the HR summary among 79 hash-named files."""
+    from learnhours.notifiers.backends import FileBackend
+
+    twin_a, twin_b, head = new_id(), new_id(), new_id()
+    people = [person(head, name="陳課長", supervisor=True, email="chen@example.gov.tw"),
+              person(twin_a, name="林小華", email="lin1@example.gov.tw"),
+              person(twin_b, name="林小華", email="lin2@example.gov.tw")]  # fmt: skip
+    ingest_file(engine, roster_file(tmp_path, people))
+    ingest_file(engine, export_file(tmp_path, [record(twin_a, day=date(2026, 5, 1))]))
+    outbox = tmp_path / "outbox"
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=FileBackend(outbox))
+    names = sorted(p.name.rsplit("_", 1)[0] for p in outbox.glob("*.eml"))
+    assert names == [
+        "2026-11-23_人事室摘要_hr",
+        "2026-11-23_單位摘要_民政課",
+        "2026-11-23_提醒_chen",
+        "2026-11-23_提醒_lin1",
+        "2026-11-23_提醒_lin2",
+    ]
+    assert not any(pid in p.name for p in outbox.glob("*") for pid in (twin_a, twin_b, head))

@@ -137,7 +137,7 @@ def test_p2_the_demo_through_the_portal_writes_only_private_files_and_prints_its
     said = done.stdout.split("示範密碼：", 1)[1].split("（", 1)[0]
     summaries = [
         message
-        for path in (var / "outbox").glob("*.eml")
+        for path in (var / "demo" / "fetched-outbox").glob("*.eml")  # --fetch's own outbox
         if "學習時數摘要" in str((message := message_from_bytes(path.read_bytes(),
                                                                   policy=policy.default))["Subject"])
     ]  # fmt: skip

@@ -176,4 +176,6 @@ def test_demo_fetch_leaves_the_environment_alone(prefect_harness, tmp_path, caps
     assert _environment() == before
     out = capsys.readouterr().out
     assert "自模擬入口網站下載" in out and "載入 0 列" not in out
-    assert list((tmp_path / "var" / "outbox").glob("*.eml"))
+    # Its own outbox, apart from a plain demo's (issue 30 point 11).
+    assert list((tmp_path / "var" / "demo" / "fetched-outbox").glob("*.eml"))
+    assert not (tmp_path / "var" / "outbox").exists()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from learnhours.cli.installation import _settings
-from learnhours.cli.output import printable
+from learnhours.cli.output import command_path, printable
 from learnhours.cli.run import _for_the_run, _run_flow
 from learnhours.settings import Settings, env_name
 
@@ -36,7 +36,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # The demo never mails anyone, unless its environment names a mail backend: its notices are
     # files, whatever learnhours.toml says.
     told = settings.environ.get(env_name("mail_backend"), "").strip()
-    choices: dict[str, Any] = {"inbox": inbox, "outbox": args.outbox}
+    # --fetch has its own outbox too: its mail is never mixed with a plain demo's.
+    outbox = args.outbox or (demo / "fetched-outbox" if args.fetch else None)
+    choices: dict[str, Any] = {"inbox": inbox, "outbox": outbox}
     choices["mail_backend"] = None if told else "file"
     if args.fetch and not args.database_url:
         # Its own warehouse as well as its own inbox: the records fetched are really loaded,
@@ -108,10 +110,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     print(
-        f"  郵件：{printable(str(args.outbox or settings.outbox))}/*.eml   資料庫：{printable(shown)}"
+        f"  郵件：{printable(str(settings.outbox))}/*.eml   資料庫：{printable(shown)}"
     )
     look = f" --database-url {shown}" if args.fetch else ""
-    print(f"  看看：learnhours status{look} --plan current --format table")
+    # As it runs where it was typed: `make demo` has no learnhours on PATH (.venv/bin/learnhours).
+    print(f"  看看：{command_path()} status{look} --plan current --format table")
     print(
         f"  人事室摘要附件的活頁簿已加密，示範密碼：{DEMO_WORKBOOK_PASSWORD}"
         "（正式使用時請設定 LEARNHOURS_WORKBOOK_PASSWORD，見 docs/privacy.md）"

@@ -18,6 +18,16 @@ def _rate(rate: Decimal) -> str:
     return plain(rate.quantize(Decimal("0.0001")))
 
 
+def _shown(key: str, value: object) -> object:
+    """A value as a table shows it to people: a rate as the mails say it (39.4%), a word for a
+    code (VALUE_WORDS); CSV and JSON keep the value as the contract says (0.3939)."""
+    if key == "rate" and isinstance(value, str) and value:
+        from learnhours.notifiers.drafts import percent
+
+        return percent(Decimal(value))
+    return VALUE_WORDS.get(key, {}).get(str(value), value)
+
+
 # Tables are for people: Chinese headings and words, ROC dates. CSV and JSON are contracts for
 # other tools: English keys, the values as stored, ISO dates (README "Output formats").
 HEADINGS = {
@@ -132,10 +142,7 @@ def _emit(rows: Iterable[dict], fmt: str, headings: dict[str, str] | None = None
         words = headings or HEADINGS
         keys = list(laid[0])
         # A file name or cell may hold escapes or newlines: shown escaped, one row a line.
-        shown = [
-            {k: printable(str(VALUE_WORDS.get(k, {}).get(str(r[k]), r[k]))) for k in keys}
-            for r in laid
-        ]
+        shown = [{k: printable(str(_shown(k, r[k]))) for k in keys} for r in laid]
         heads = [words.get(k, k) for k in keys]
         widths = [
             max(_width(h), *(_width(r[k]) for r in shown)) for h, k in zip(heads, keys, strict=True)

@@ -60,6 +60,14 @@ def _argparse_in_chinese() -> Iterator[None]:
         argparse._ = before  # type: ignore[attr-defined]
 
 
+def _help(parser: argparse.ArgumentParser) -> int:
+    """A group of commands given without one of its own (`learnhours plan`): its help, in
+    Chinese like every other help, and exit 2."""
+    with _argparse_in_chinese():
+        parser.print_help()
+    return 2
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, argparse's own messages in Chinese too."""
     with _argparse_in_chinese():
@@ -194,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="store_true", help="也列出每筆紀錄在來源檔中的原始資料列")
     as_of(p)
     as_of(add("plans", cmd_plans, "列出計畫檔，以及各年度適用哪些計畫"))
-    p = add("plan", lambda a: a.plan_parser.print_help() or 2, "計畫檔：check（檢查）")
+    p = add("plan", lambda a: _help(a.plan_parser), "計畫檔：check（檢查）")
     plan_sub = p.add_subparsers(dest="plan_command", metavar="SUBCOMMAND", title="子命令")
     p.set_defaults(plan_parser=p)
     check = add("check", cmd_plan_check, "檢查計畫檔（每年適用的計畫檢查今年與明年）", plan_sub)
@@ -261,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add(
         "db",
-        lambda a: a.db_parser.print_help() or 2,
+        lambda a: _help(a.db_parser),
         "資料庫結構：upgrade（升級）、current（目前版本）",
     )
     p.set_defaults(db_parser=p)

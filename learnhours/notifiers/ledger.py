@@ -61,7 +61,7 @@ _ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat howeve
 
 # What delivery needs of a notice, its message aside (read a chunk at a time as it goes out).
 _TO_SEND = (notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recipient_key,
-            notice.c.kind)  # fmt: skip
+            notice.c.kind, notice.c.created_on)  # fmt: skip
 Waiting = Row[*tuple[Any, ...]]  # a notice to send, as _TO_SEND reads it
 
 
@@ -430,7 +430,7 @@ def _one_connection(
                     raw = _with_sender(raw, from_line)
                 sent_digests[row.message_id] = hashlib.sha256(raw).hexdigest()
                 # The stored bytes go out as they are: nothing is parsed on the way.
-                yield Outgoing.stored(raw, row.message_id, row.to_address)
+                yield Outgoing.stored(raw, row.message_id, row.to_address, _name(row))
 
     try:
         for delivery in backend.send_batch(messages()):
@@ -463,6 +463,23 @@ def _one_connection(
             if state == "handing back":
                 work.hand_back(back)
     return result
+
+
+# A notice's kind as a clerk reads it, in a file outbox's names.
+_KIND_WORDS = {"reminder": "提醒", "digest": "單位摘要", "summary": "人事室摘要", "final": "年度結算"}
+
+
+def _name(row) -> str:  # noqa: ANN001 - a row of deliver's query
+    """What a clerk tells a notice apart by: its day, kind and reader — the unit of a digest,
+    the agency of an agency's summary, else the mailbox (never the key of a reminder: an ID)."""
+    reader, key = row.to_address.partition("@")[0], row.recipient_key
+    if row.kind == "digest":
+        reader = key.replace("/", "-")  # the unit, within its agency
+    elif row.kind == "summary" and key.count(":") == 2:
+        reader = f"{key.split(':')[1]}-{reader}"  # an agency's: day:agency:address
+    elif row.kind == "final" and ":" in key:
+        reader = f"{key.split(':')[0]}-{reader}"  # agency:address
+    return f"{row.created_on.isoformat()}_{_KIND_WORDS.get(row.kind, row.kind)}_{reader}"
 
 
 def _with_sender(raw: bytes, from_line: bytes) -> bytes:

@@ -391,11 +391,12 @@ def digest_rows(
 def missing_parts(p: PersonResult) -> str:
     """The requirements a person still lacks, without an overall one holding others (its gap is
     in the total already shown, `尚差 20 小時`): `當前政府重大政策 1 小時、環境教育 4 小時`.
-    When only an overall requirement is short, it is named."""
+    "" when only an overall requirement is short: `尚差 6 小時` says it all (the digest said
+    `尚差 6 小時，須含 年度學習時數 6 小時`)."""
     kids = children(p.checks)
     top = {r.id for r in roots(p.checks)}
     short = [r for r in p.checks if p.gaps.get(r.id, 0) > 0]
     parts = [r for r in short if not (r.id in top and kids[r.id])]
-    return "、".join(f"{r.name} {plain(p.gaps[r.id])} 小時" for r in parts or short)
+    return "、".join(f"{r.name} {plain(p.gaps[r.id])} 小時" for r in parts)
 
 

@@ -3,6 +3,7 @@ where the shipped plans are."""
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +28,13 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: 無法讀取計畫檔：{exc}") from exc
+    except OSError as exc:
+        raise PlanError(f"{path}: 無法讀取計畫檔：{_os_words(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{path}: 無法讀取計畫檔：不是 UTF-8 文字檔（第 {exc.start + 1} 個位元組無法解讀）；"
+            "請以 UTF-8 另存（記事本：另存新檔，編碼選 UTF-8）"
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         start = getattr(exc, "context_mark", None)
@@ -43,6 +49,20 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
     if not isinstance(data, dict) or node is None:
         raise PlanError(f"{path}: 計畫檔應為 YAML 對應表（key: value）")
     return node, data
+
+
+_OS_WORDS = {
+    errno.ENOENT: "找不到這個檔案",
+    errno.EACCES: "沒有權限讀取",
+    errno.EPERM: "沒有權限讀取",
+    errno.EISDIR: "這是資料夾，不是計畫檔",
+    errno.EIO: "讀取時發生磁碟錯誤",
+}
+
+
+def _os_words(exc: OSError) -> str:
+    """Why a plan file could not be read, in Chinese (the system's own words say it in English)."""
+    return _OS_WORDS.get(exc.errno or 0, f"系統錯誤（{exc.strerror or type(exc).__name__}）")
 
 
 def _validated(path: Path, node: yaml.Node, data: dict[str, Any], extra: list[Problem]) -> Plan:

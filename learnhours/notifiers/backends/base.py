@@ -41,15 +41,17 @@ class Outgoing:
     raw: bytes
     # Why the message it was made from must not go out (a header that could inject others).
     problem: str = ""
+    # What a person tells it apart by among many (day, kind, reader): the file outbox's name.
+    name: str = ""
 
     @classmethod
-    def stored(cls, raw: bytes, message_id: str, to_address: str) -> Outgoing:
+    def stored(cls, raw: bytes, message_id: str, to_address: str, name: str = "") -> Outgoing:
         """A notice as the ledger keeps it (the From header already the one to send)."""
         head = raw.partition(b"\r\n\r\n")[0].decode("ascii", "surrogateescape")
         sender = next(
             (line[5:].strip() for line in head.split("\r\n") if line[:5].lower() == "from:"), ""
         )
-        return cls(message_id, parseaddr(sender)[1], (to_address,), raw)
+        return cls(message_id, parseaddr(sender)[1], (to_address,), raw, name=name)
 
     @classmethod
     def of(cls, msg: Message) -> Outgoing:

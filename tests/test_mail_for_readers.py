@@ -237,7 +237,10 @@ def test_i34_2_reminder_lists_each_counted_record_with_date_course_hours_and_req
     assert f"請洽 {contact}，告知課程名稱、上課日期與開課機關" in words
 
 
-def test_i34_2_records_not_counted_and_rows_refused_are_listed_with_the_reason(engine, tmp_path):
+def test_i34_2_records_not_counted_and_rows_refused_are_listed_with_the_reason(
+    any_engine, tmp_path
+):
+    engine = any_engine
     def rows(pid: str) -> list[dict]:
         day = date(2026, 4, 8)
         absent = f"{roc_text(day)}~{roc_text(day)} 09:00~11:00 事假 共2小時"
@@ -333,8 +336,9 @@ def _digest_of(backend: MemoryBackend) -> tuple[str, str]:
 
 
 def test_i34_3_the_digest_shows_the_rate_then_and_now_who_closed_their_gap_and_who_is_new(
-    engine, tmp_path
+    any_engine, tmp_path
 ):
+    engine = any_engine
     head, closing, still, met, newcomer = (new_id() for _ in range(5))
     staff = [
         person(head, name="陳課長", supervisor=True, email="chen@example.gov.tw"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -70,7 +70,8 @@ class RecordBook:
     def judged(self, ctx: Context, p: PersonResult, r: StoredRecord) -> RecordVerdict:
         """`judge_record` for the person's record; the same course, day and hours on a track
         judged once (a requirement counted from each one's hire date is judged person by
-        person)."""
+        person). The verdict's `record` may be another person's of the same course, day, hours
+        and channel: what the list reads of it is the same."""
         track = p.track
         if track is None or any(c.per_person for c in track.checks):
             return judge_record(ctx.plan, r, ctx.today, track, p.member)
@@ -82,7 +83,7 @@ class RecordBook:
             if len(self._verdicts) >= MEMO:
                 self._verdicts.clear()
             self._verdicts[key] = found
-        return found if found.record is r else replace(found, record=r)
+        return found
 
 
 def earliest_counted(plan: Plan) -> date | None:

@@ -238,6 +238,25 @@ def test_smtp_delivers_a_batch_over_one_connection_with_chinese_subject_intact()
     assert handler.received[0][1] == ["staff0@township.example.gov.tw"]
 
 
+def test_smtp_lines_beginning_with_a_dot_arrive_as_written():
+    """RFC 5321 4.5.2: a line that begins with a period is sent with it doubled, and the server
+    takes one away; a line of only "." would otherwise end the message early."""
+    text = ".首行以句點開始\r\n.\r\n..兩個句點\r\n中間. 不在行首\r\n."
+    raw = (
+        "From: hr@township.example.gov.tw\r\nTo: a@township.example.gov.tw\r\n"
+        "Message-ID: <dots@learnhours.test>\r\nSubject: dots\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{text}\r\n"
+    ).encode()
+    handler = Recorder()
+    with smtp_server(handler) as server:
+        backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5")
+        message = Outgoing.stored(raw, "<dots@learnhours.test>", "a@township.example.gov.tw")
+        assert outcomes(list(backend.send_batch([message]))) == ["sent"]
+    ((_from, _to, received),) = handler.received
+    assert received == raw
+
+
 def test_smtp_empty_batch_opens_no_connection():
     handler = Recorder()
     with smtp_server(handler) as server:

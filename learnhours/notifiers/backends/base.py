@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
+from functools import lru_cache
 from typing import Literal
 
 Outcome = Literal["sent", "retry", "failed", "unknown", "not_attempted"]
@@ -51,7 +52,7 @@ class Outgoing:
         sender = next(
             (line[5:].strip() for line in head.split("\r\n") if line[:5].lower() == "from:"), ""
         )
-        return cls(message_id, parseaddr(sender)[1], (to_address,), raw, name=name)
+        return cls(message_id, _address(sender), (to_address,), raw, name=name)
 
     @classmethod
     def of(cls, msg: Message) -> Outgoing:
@@ -68,6 +69,12 @@ class Outgoing:
         parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         return parsed
+
+
+@lru_cache(maxsize=64)
+def _address(header: str) -> str:
+    """The address of a From header: a night's notices share a few, parsed once each."""
+    return parseaddr(header)[1]
 
 
 def _header_problem(msg: Message) -> str:

@@ -208,10 +208,27 @@ class _DataTracking(smtplib.SMTP):
     last_reply = ""
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
+        """smtplib's DATA, the lines that begin with a dot doubled by a bytes replace: smtplib's
+        regex for it costs more than everything else this side does to send a 20 KB reminder."""
         self.data_started = True
-        code, resp = super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        if isinstance(msg, str):  # as smtplib takes text: every line end made CRLF
+            msg = re.sub(r"\r\n|\n|\r(?!\n)", "\r\n", msg).encode("ascii")
+        stuffed = _dot_stuffed(bytes(msg))
+        self.send(stuffed + (b".\r\n" if stuffed[-2:] == b"\r\n" else b"\r\n.\r\n"))
+        code, resp = self.getreply()
         self.last_reply = f"{code} {resp.decode('utf-8', 'replace')}"
         return code, resp
+
+
+def _dot_stuffed(raw: bytes) -> bytes:
+    """A period doubled where it begins a line (RFC 5321 4.5.2), as smtplib's `(?m)^\\.` does:
+    at the start and after every LF."""
+    stuffed = raw.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed[:1] == b"." else stuffed
 
 
 class _SMTP(_DataTracking):

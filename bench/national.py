@@ -199,6 +199,12 @@ def _night(label: str, engine, plan, as_of, export: Path, mail) -> list:  # noqa
           f"recompute {computing[0]:.1f} s of it")  # fmt: skip
     print(f"    queued {sent.queued}; delivered {dict(sent.delivered.counts)}; "
           f"summary {'sent' if sent.summaries_queued else sent.summary_note}")  # fmt: skip
+    mailing = results[-1][1] - computing[0]
+    delivered = sent.delivered.counts["sent"]
+    if delivered:  # issue 35: >= 800 notices a second from judged to sent
+        print(f"    judged to sent: {delivered} notices in {mailing:.1f} s, "
+              f"{delivered / mailing:.0f} a second (render + ledger + SMTP); load "
+              f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     total = sum(s for _n, s, _m in results)
     print(f"  {'the night':<44} {total:8.1f} s   peak RSS {max(m for *_x, m in results):7.0f} MB")
     return results
@@ -237,6 +243,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--plan", default="national")
     parser.add_argument("--dry-run", action="store_true", help="notify --dry-run before the night")
+    parser.add_argument("--connections", type=int, default=1,
+                        help="SMTP connections side by side (?connections=; default 1)")  # fmt: skip
     args = parser.parse_args()
     plan = find_plan(f"{args.plan}-2026")
     as_of = thirty_days_before(plan)
@@ -251,7 +259,8 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s; as of {as_of} (30-day stage); "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             engine = connect(url)
-            mail = steps.Mail(MailSettings(backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}"),
+            mail = steps.Mail(MailSettings(backend="smtp", smtp_url=f"smtp://127.0.0.1:{port}"
+                                                           f"?connections={args.connections}"),
                               mail_from="人事處 <hr@example.gov.tw>",
                               hr_addresses=("hr@example.gov.tw",))  # fmt: skip
             if args.dry_run:

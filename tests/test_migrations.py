@@ -24,7 +24,7 @@ from learnhours.warehouse.schema import (
     source_block,
 )
 
-HEAD = "0014"
+HEAD = "0015"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -333,3 +333,23 @@ def test_outbox_files_are_named_by_day_kind_and_reader_never_an_id(engine, tmp_p
         "2026-11-23_提醒_lin2",
     ]
     assert not any(pid in p.name for p in outbox.glob("*") for pid in (twin_a, twin_b, head))
+
+
+def test_an_outbox_file_never_carries_an_id_even_when_a_mailbox_is_named_by_it(engine, tmp_path):
+    """Some agencies give each person a mailbox named by their 身分證字號: the reader part of a
+    reminder's file name (the mailbox) then shows it masked, in either case, never whole."""
+    from learnhours.notifiers.backends import FileBackend
+
+    upper, lower = new_id(), new_id()
+    people = [person(upper, email=f"{upper}@example.gov.tw"),
+              person(lower, email=f"{lower.lower()}@example.gov.tw")]  # fmt: skip
+    ingest_file(engine, roster_file(tmp_path, people))
+    ingest_file(engine, export_file(tmp_path, [record(upper, day=date(2026, 5, 1))]))
+    outbox = tmp_path / "outbox"
+    send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=FileBackend(outbox))
+    names = [p.name for p in outbox.glob("*.eml")]
+    reminders = [n for n in names if "_提醒_" in n]
+    assert len(reminders) == 2
+    for pid in (upper, lower):
+        assert not any(pid.lower() in n.lower() for n in names), names
+        assert any(n.startswith(f"2026-11-23_提醒_{pid[:3]}") for n in map(str.upper, reminders))

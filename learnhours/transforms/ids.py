@@ -44,7 +44,8 @@ def mask_id(pid: str) -> str:
 
 # Shaped like an ID: a letter, 1/2/8/9 or A-D, eight digits.
 _SHAPE = r"[A-Z][0-9A-D][0-9]{8}"
-_ID_SHAPE = re.compile(rf"(?<![A-Za-z0-9]){_SHAPE}(?![0-9])")  # standing alone in a text
+# Standing alone in a text, in either case: a mailbox named by its owner's ID is often lowercase.
+_ID_SHAPE = re.compile(rf"(?<![A-Za-z0-9]){_SHAPE}(?![0-9])", re.IGNORECASE)
 _FULL = re.compile(_SHAPE)
 _MASKED = re.compile(r"([A-Z][0-9A-D][0-9])\*{3,5}([0-9]{3})")  # as mask_id writes it, loosely
 

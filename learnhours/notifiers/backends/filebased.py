@@ -17,6 +17,7 @@ from learnhours.notifiers.backends.base import (
     Outgoing,
     not_attempted,
 )
+from learnhours.transforms.ids import scrub_ids
 
 DEFAULT_OUTBOX_DIR = Path("var/outbox")
 
@@ -32,8 +33,9 @@ _UNSAFE = re.compile(r"[^\w.@-]+")  # \w keeps CJK: a unit's name reads as the c
 
 def readable_name(name: str, message_id: str) -> str:
     """`name` (the ledger's day, kind and reader) made safe for any file system, then a short
-    hash of the Message-ID: the same message always the same file, two never one."""
-    safe = _UNSAFE.sub("-", name).strip("-.")[:80]
+    hash of the Message-ID: the same message always the same file, two never one. A reader's
+    mailbox named by its owner's 身分證字號 shows it masked (A12-789), never whole."""
+    safe = _UNSAFE.sub("-", scrub_ids(name)).strip("-.")[:80]
     return f"{safe}_{outbox_name(message_id)[:_SHORT]}"
 
 

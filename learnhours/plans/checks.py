@@ -123,13 +123,14 @@ class Check:
             return False
         return self.every_code or (self.codes is not None and code in self.codes)
 
-    def names_record(self, code: int | None, course_name: str) -> bool:
+    def names_record(self, code: int | None, course_name: str, *, excluding: bool = True) -> bool:
         """Whether the requirement itself names a record (the SQL in plan_queries.check_matches):
-        by its codes, or its course-name words; neither, every record; never its except_codes."""
+        by its codes, or its course-name words; neither, every record; never its except_codes, nor
+        (unless `excluding` is false) a course whose name holds an excluded word."""
         if code is not None and code in self.except_codes:
             return False
         upper = course_name.upper()
-        if any(w.upper() in upper for w in self.except_name_contains):
+        if excluding and self.excluding_word(course_name):
             return False
         if self.every_code:
             return True
@@ -146,6 +147,11 @@ class Check:
             if not any(w.upper() in upper for w in self.organizer_contains):
                 return f"開課機關「{organizer}」不在所列" if organizer else "沒有開課機關"
         return ""
+
+    def excluding_word(self, course_name: str) -> str:
+        """The excluded word a course name holds (except_name_contains: 職前), or ""."""
+        upper = course_name.upper()
+        return next((w for w in self.except_name_contains if w.upper() in upper), "")
 
     def excluded_words(self) -> tuple[str, ...]:
         """Course-name words that keep a record out of this requirement."""

@@ -131,7 +131,10 @@ def judge_record(
                 continue
             if not record_counts(c, checks, seen):
                 away = c.by_whom(r.organizer, channel)
-                if away and c.names_record(r.category_code, r.course_name):
+                word = c.excluding_word(r.course_name)
+                if word and c.names_record(r.category_code, r.course_name, excluding=False):
+                    left_out.append(f"不計入{c.name}：課程名稱含「{word}」")
+                elif away and c.names_record(r.category_code, r.course_name):
                     left_out.append(f"不計入{c.name}：{away}")
                 continue
             region = next(

@@ -136,6 +136,8 @@ def test_needed_hours_take_the_room_left_under_a_cap():
          r"requirements\[total\]\.except_name_contains\[第 2 項\]：不可空白"),
         (("excused_by: {name_contains: [職前訓練], hours: 40}", "excused_by: {name_contains: [職前訓練]}"),
          r"requirements\[total\]\.requirements\[professional\]\.excused_by：excused_by 應寫 requirement"),
+        (("outside_parent: true", "outside_parent: 是"),
+         r"requirements\[total\]\.requirements\[gender\]\.outside_parent：應為 true 或 false，但寫的是「是」"),
     ],
 )  # fmt: skip
 def test_plan_check_names_each_misuse_at_its_line(tmp_path, change, message):

@@ -138,6 +138,7 @@ _NUMBER = {
 }
 _DATE = {"date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"}
 _MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+_BOOLEAN = {"bool_parsing", "bool_type"}
 
 
 def _message(err: Mapping[str, Any], loc: Loc) -> str:
@@ -153,6 +154,8 @@ def _message(err: Mapping[str, Any], loc: Loc) -> str:
         return "應為整數" + _wrote(value)
     if kind in _NUMBER:
         return "應為數字" + _wrote(value)
+    if kind in _BOOLEAN:
+        return "應為 true 或 false" + _wrote(value)
     if kind in _DATE:
         impossible = isinstance(value, str) and re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value)
         return "應為日期（YYYY-MM-DD）" + _wrote(value) + ("（沒有這一天）" if impossible else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from learnhours.notifiers.backends import MemoryBackend
 from learnhours.notifiers.drafts import Draft
 from learnhours.notifiers.render import Templates
 from learnhours.notifiers.template_check import sample_notices
-from learnhours.plans import find_plan
+from learnhours.plans import Plan, find_plan, load_plan
 from learnhours.steps import send_plan
 from learnhours.transforms.compliance import Member, PersonResult
 from learnhours.transforms.outlook import CONCENTRATION, METHOD, concentration, forecast
@@ -226,9 +227,14 @@ def test_i34_2_reminder_lists_each_counted_record_with_date_course_hours_and_req
 
     text, html, contact = _reminded(engine, tmp_path, rows)
     assert "已採計 2 筆" in text
-    assert "- 115年6月15日 CEDAW導論：採計 2 小時，計入年度學習時數、民主治理價值、性別主流化" in text
+    assert (
+        "- 115年6月15日 CEDAW導論：採計 2 小時，計入年度學習時數、民主治理價值、性別主流化" in text
+    )
     # As written: stored NFKC for matching (`政策:淨零`), shown with its full-width colon.
-    assert "- 115年3月2日 當前政府重大政策：淨零轉型：採計 1 小時，計入年度學習時數、當前政府重大政策" in text
+    assert (
+        "- 115年3月2日 當前政府重大政策：淨零轉型：採計 1 小時，計入年度學習時數、當前政府重大政策"
+        in text
+    )
     assert text.index("CEDAW導論") < text.index("淨零轉型")  # the most recent first
     words = _words(html)
     assert "115年6月15日 CEDAW導論 2 年度學習時數、民主治理價值、性別主流化" in words
@@ -241,6 +247,7 @@ def test_i34_2_records_not_counted_and_rows_refused_are_listed_with_the_reason(
     any_engine, tmp_path
 ):
     engine = any_engine
+
     def rows(pid: str) -> list[dict]:
         day = date(2026, 4, 8)
         absent = f"{roc_text(day)}~{roc_text(day)} 09:00~11:00 事假 共2小時"
@@ -288,7 +295,10 @@ def test_i34_2_records_inside_the_registration_lag_are_marked_may_not_be_registe
     assert recent.endswith("（結束未滿 7 個工作日，可能尚未登錄完成）")
     assert "可能尚未登錄" not in older
     # The first day whose courses may not be registered yet: after the 7th working day back.
-    assert "115年11月13日（含）以後結束的課程，訓練機關於課程結束後 7 個工作日內登錄，可能還沒登錄" in text
+    assert (
+        "115年11月13日（含）以後結束的課程，訓練機關於課程結束後 7 個工作日內登錄，可能還沒登錄"
+        in text
+    )
     assert "結束未滿 7 個工作日，可能尚未登錄完成" in _words(html)
 
 
@@ -377,7 +387,10 @@ def test_i34_3_the_digest_shows_the_rate_then_and_now_who_closed_their_gap_and_w
     assert "〔新列入〕" in listed
     assert not any("〔新列入〕" in line for line in text.splitlines() if "王仍缺" in line)
     words = _words(html)
-    assert "上一封（115年10月23日，截止前 60 天）達成率 50.0%（2 / 4 人），現在 60.0%：上升 10.0 個百分點" in words
+    assert (
+        "上一封（115年10月23日，截止前 60 天）達成率 50.0%（2 / 4 人），現在 60.0%：上升 10.0 個百分點"
+        in words
+    )
     assert "已補足時數：林補足（1 人）" in words and "新列入未達成：李新人（1 人）" in words
     rise = [s for _t, classes, s in _elements(_headless(html)) if "up" in classes]
     assert rise and _declared(rise[0])["color"] == "#1b7f3b"
@@ -521,7 +534,9 @@ def test_i34_4_the_summary_forecasts_who_is_likely_to_miss_with_its_method_and_p
     assert "已完成 2 小時" in slow and "尚差 18 小時" in slow
     assert "；0 小時 1 人；" in text  # named in the workbook's sheet (已完成時數 0)
     words = _words(html)
-    assert "預估到最後上課日仍未達成 2 人（目前未達成 3 人）" in words and "；0 小時 1 人；" in words
+    assert (
+        "預估到最後上課日仍未達成 2 人（目前未達成 3 人）" in words and "；0 小時 1 人；" in words
+    )
 
 
 def test_i34_4_the_summary_shows_how_concentrated_the_hours_are(engine, tmp_path):
@@ -552,6 +567,82 @@ def test_i34_4_a_closed_years_final_summary_forecasts_nothing():
     (daily_text, daily_html), (final_text, final_html) = _rendered(Templates())["summary"]
     assert "預估與分布" in daily_text and "預估與分布" in _words(daily_html)
     assert "預估" not in final_text and "預估" not in _words(final_html)
+
+
+# -- 5. the text parts carry the same content, in Chinese ----------------------------------------
+
+_PIECES = re.compile(r"[^\s，。、：；（）()「」【】/／|:;,.~→✓✗⚠*>〔〕？—-]+")
+# Column headings: the HTML labels its cells with them, the text writes them into its sentences
+# (已完成 4 小時／應完成 20 小時, 計入…) or needs none (a name, then the title in brackets).
+_HEADINGS = {
+    "項目", "上課結束日", "課程", "採計時數", "計入項目", "未採計的原因", "姓名", "職稱", "尚差時數",
+    "須含", "個人提醒", "單位", "機關", "人數", "達成", "達成率", "團體獎勵", "剩餘工作日", "檔案",
+    "行", "欄位", "原因",
+}  # fmt: skip
+
+
+def _not_in_text(text: str, html: str, plan_name: str) -> list[str]:
+    """What a reader of the HTML part reads that the text part does not say: each piece of its
+    words between punctuation, but column headings, the bars' legend (粗線：目標 100%) and the
+    reminder's title (the plan's name, the track's and 學習時數提醒: the text names them in its
+    opening)."""
+    words = re.sub(re.escape(plan_name) + r"(?:（[^）]*）)?學習時數提醒", "", _words(html))
+    words = re.sub(r"（粗線：目標 [\d.]+%）", "", words)
+    said = text + re.sub(r"（[^（）]*(?:（[^（）]*）[^（）]*)*）", "", text)  # and without asides
+    return [p for p in _PIECES.findall(words) if p not in said and p not in _HEADINGS]
+
+
+def _english(text: str) -> list[str]:
+    """Latin words of a text part beyond addresses, links, file names, setting names, commands and
+    the system's own name: a line written in English."""
+    rest = re.sub(
+        r"https?://\S+|[\w.+-]+@[\w.-]+|\S+\.(?:csv|xlsx)\b|\b[A-Z][A-Z0-9_]{3,}\b|learnhours \w+",
+        " ",
+        text,
+    )
+    return [
+        w
+        for w in re.findall(r"[A-Za-z]+", rest)
+        # The system's name, e等公務園+, Excel and the password's store, a convention plans name.
+        if w not in {"learnhours", "e", "Excel", "Prefect", "Secret", "CEDAW"}
+    ]
+
+
+@functools.cache
+def _every_plans_mails() -> list[tuple[Plan, str, str, str]]:
+    """Every kind of notice of every shipped and example plan: (plan, kind, text, html)."""
+    paths = [*sorted((ROOT / "plans").glob("*.yaml")),
+             *sorted((ROOT / "plans" / "examples").glob("*.yaml"))]  # fmt: skip
+    out = []
+    for plan in (load_plan(p, 2026) for p in paths):
+        for kind, make in sample_notices(Templates(), plan):
+            out.extend((plan, kind, *_parts(mime)) for mime in _mime(make()))
+    return out
+
+
+def test_i34_5_the_text_part_says_what_the_html_part_says_in_every_mail_of_every_plan():
+    for plan, kind, text, html in _every_plans_mails():
+        assert _not_in_text(text, html, plan.name) == [], (plan.id, kind)
+        # Each link: its name in both, its address in the text and behind the name.
+        for link in plan.reminders.links if kind == "reminder" else ():
+            assert f"{link.name}：{link.url}" in text and f'href="{link.url}"' in html
+
+
+def test_i34_5_every_line_of_every_text_part_is_chinese():
+    for plan, kind, text, _html in _every_plans_mails():
+        assert _english(text) == [], (plan.id, kind)
+        for line in text.splitlines():
+            assert not line.strip() or re.search(r"[\u4e00-\u9fff]", line), (kind, line)
+
+
+def test_i34_5_the_comparison_finds_a_sentence_only_the_html_part_says():
+    """The checks above can fail: a paragraph the text part lacks, a line in English."""
+    text = "王小明 您好：\n請於 115年12月21日（含）以前完成課程。\n"
+    html = (
+        "<p>王小明 您好：</p><p>請於 115年12月21日（含）以前完成課程。</p><p>另請參加說明會。</p>"
+    )
+    assert _not_in_text(text, html, "計畫") == ["另請參加說明會"]
+    assert _english(text + "Please attend.\n") == ["Please", "attend"]
 
 
 # -- done when: `make demo` shows it ------------------------------------------------------------
@@ -589,6 +680,10 @@ def test_i34_make_demo_mails_show_the_records_the_movement_and_the_forecast(
     assert any("已補足時數：無" not in t for t, _h in digests)  # someone closed their gap
     assert METHOD in summary[0] and "預估與分布" in summary[1]
     assert all("<style" not in h for kind in tonight.values() for _t, h in kind)
+    # Tonight's mails carry records, movement and a forecast list: the same content in both parts.
+    name = find_plan(PLAN).name
+    assert all(_not_in_text(t, h, name) == [] for kind in tonight.values() for t, h in kind)
+    assert all(_english(t) == [] for kind in tonight.values() for t, _h in kind)
 
 
 @pytest.mark.parametrize(

@@ -357,7 +357,7 @@ def test_h7_text_parts_keep_each_requirement_and_section_on_its_own_line(engine,
     for check in plan.checks:
         line = next(x for x in reminder if x.startswith(f"- {check.name}："))
         assert line.count("應完成") == 1, line  # one requirement a line, nothing glued on
-    assert "可以到這裡上課：" in reminder
+    assert "可以到哪裡上課：" in reminder
     assert "- e等公務園+學習平臺：https://elearn.hrd.gov.tw/" in reminder
     digest = _lines(_text(by_kind["【單位學習時數"]))
     assert any(x.startswith("最後上課日：") for x in digest)

@@ -4,6 +4,8 @@ one with its own deadline; reminders and the last registering day follow each pe
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -86,6 +88,9 @@ def test_reminders_and_the_last_day_follow_the_persons_own_deadline(engine, tmp_
     (draft,) = [d.rendered() for d in tonight.drafts if d.kind == "reminder"]
     assert draft.stage == 30
     assert "請於115年12月9日（含）以前完成" in draft.subject
+    # The mail asks for the minimum reduced to the months in service (18 × 3/12, down to 4 h).
+    body = email.message_from_bytes(draft.mime, policy=email.policy.default)
+    assert "年度研習時數：已完成 4 小時／應完成 4 小時\n" in body.get_body(("plain",)).get_content()
     text = _explained(engine, plan, new, today)
     assert "最晚請在 115年12月9日（含）以前上完課" in text
 

@@ -187,6 +187,61 @@ def test_a_roster_without_a_usable_row_keeps_the_old_one_and_says_why_of_each_ro
         ]
 
 
+_HIRED_WORDS = parse_code_tables("人員區分:\n  codes:\n    聘用人員: {category: 約聘}\n", "c.yaml")
+
+
+def _on_roster(engine) -> list[tuple[str, str]]:
+    with engine.connect() as c:
+        return sorted((m.name, m.category) for m in roster_queries.members(c))
+
+
+def test_a_partly_refused_roster_is_read_again_once_the_code_table_knows_its_code(
+    any_engine, tmp_path, capsys
+):
+    engine = any_engine
+    rows = [_city_row(new_id(), "陳處長", "民政處", "一級主管", "編制內", "1050801"),
+            _city_row(new_id(), "張小姐", "民政處", "", "聘用人員", "1120301")]  # fmt: skip
+    path = city_roster(tmp_path, rows)
+    first = ingest_file(engine, path)
+    assert (first.loaded, first.rejected) == (1, 1)
+
+    # Offered again unchanged (the nightly run offers every file in the inbox): nothing could come
+    # of reading it again, so nothing is counted twice, and the clerk is told its row still waits.
+    args = ["--database-url", engine.url.render_as_string(hide_password=False)]
+    assert main([*args, "ingest", str(path)]) == 0
+    said = capsys.readouterr().out
+    assert (
+        f"= {path.name}：已匯入過（內容相同），略過；當時拒絕的 1 列見 learnhours rejected" in said
+    )
+    assert [r[:2] for r in _rejected(engine)] == [(4, "人員區分")]
+    assert _on_roster(engine) == [("陳處長", "編制內")]
+
+    # The office adds the word to its code table, as the report asked: the same file is read again,
+    # its earlier refusals replaced by this reading's (none), every row accounted for once.
+    codes = merged(shipped_code_tables(), _HIRED_WORDS)
+    again = ingest_file(engine, path, codes=codes)
+    _accounted(again)
+    assert (again.error, again.skipped, again.loaded, again.rejected) == ("", False, 2, 0)
+    assert any("重新讀取" in n for n in again.notes)
+    assert _rejected(engine) == []
+    assert _on_roster(engine) == [("張小姐", "約聘"), ("陳處長", "編制內")]
+    assert ingest_file(engine, path, codes=codes).skipped  # and then it is known
+
+
+def test_a_superseded_roster_is_not_read_again_over_the_newer_one(engine, tmp_path):
+    old = city_roster(tmp_path / "old", [
+        _city_row(new_id(), "舊科員", "民政處", "", "編制內", "1050801"),
+        _city_row(new_id(), "張小姐", "民政處", "", "聘用人員", "1120301")])  # fmt: skip
+    ingest_file(engine, old)
+    newer = city_roster(
+        tmp_path / "new", [_city_row(new_id(), "新科員", "民政處", "", "約僱", "1140101")]
+    )
+    assert ingest_file(engine, newer).loaded == 1
+    codes = merged(shipped_code_tables(), _HIRED_WORDS)
+    assert ingest_file(engine, old, codes=codes).skipped
+    assert _on_roster(engine) == [("新科員", "約僱")]
+
+
 def test_a_contacts_list_without_a_usable_row_keeps_the_old_list_and_every_refusal(
     engine, tmp_path
 ):

@@ -88,7 +88,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             # A roster read whole and not applied, none of its rows usable: each one's reason.
             print(f"    讀取 {r.rows_read} 列，拒絕 {r.rejected}")
         elif r.skipped:
-            print(f"= {name}：已匯入過（內容相同），略過")
+            refused = (
+                f"；當時拒絕的 {r.rejected_before} 列見 learnhours rejected"
+                if r.rejected_before
+                else ""
+            )
+            print(f"= {name}：已匯入過（內容相同），略過{refused}")
             continue
         else:
             print(

@@ -17,15 +17,16 @@ from learnhours.extractors.file_checks import not_a_regular_file, os_error_words
 from learnhours.extractors.tables import Table, UnreadableFile, open_table
 from learnhours.ingest.chunks import record_chunks
 from learnhours.ingest.parser_process import parallel_chunks, worth_a_process
-from learnhours.ingest.roster import load_contacts, load_roster
+from learnhours.ingest.roster import load_contacts, load_roster, worth_reading_again
 from learnhours.transforms.roster_codes import CodeTables
 from learnhours.warehouse.batches import (
     LoadCounts,
     close_batch,
     forget_not_applied,
-    known_kind,
+    known_batch,
     mark_seen,
     open_batch,
+    reopen_batch,
 )
 from learnhours.warehouse.faults import WHOLE_WAREHOUSE, database_cause
 from learnhours.warehouse.record_writer import bulk_load, write_records
@@ -45,6 +46,7 @@ class FileReport(LoadCounts):
     kind: str = ""
     label: str = ""
     skipped: bool = False  # already loaded (same content hash)
+    rejected_before: int = 0  # skipped: how many of its rows were refused when it was loaded
     error: str = ""
 
     @property
@@ -75,18 +77,27 @@ def ingest_file(
     except OSError as exc:
         report.error = os_error_words(exc, path)
         return report
-    known = known_kind(engine, sha)
+    known = known_batch(engine, sha)
     if known is not None:
-        report.kind, report.skipped = known, True
-        _seen_again(engine, sha, path)
-        return report
+        with engine.connect() as connection:
+            again = worth_reading_again(connection, known, codes)
+        if not again:
+            report.kind, report.skipped, report.rejected_before = known.kind, True, known.rejected
+            _seen_again(engine, sha, path)
+            return report
     try:
         table = open_table(path)
         report.kind, report.label = table.kind.name, table.kind.label
         with engine.connect() as connection, bulk_load(connection), connection.begin():
             if table.kind.is_roster or table.kind.is_contacts:
                 forget_not_applied(connection, sha)
-            batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
+            if known is None:
+                batch_id = open_batch(connection, path.name, sha, table.kind.name, table.header)
+            else:  # the roster in force, read again now that the code tables know more
+                batch_id = reopen_batch(connection, known.batch_id, path.name, table.header)
+                report.notes.append(
+                    "內容與先前匯入的相同；代碼表已有當時無法判斷的代碼，重新讀取，當時的拒絕紀錄一併換掉"
+                )
             if table.kind.is_roster:
                 load_roster(connection, table, batch_id, report, codes)
             elif table.kind.is_contacts:

@@ -17,7 +17,13 @@ from learnhours.transforms.roster import Coded, Contact, Person, normalize_conta
 from learnhours.transforms.roster_codes import CodeSet, CodeTables, code_text, shipped_code_tables
 from learnhours.transforms.roster_versions import Version, choose, lines_text
 from learnhours.transforms.roster_versions import changed_at as changed_at_text
-from learnhours.warehouse.batches import LoadCounts, reject
+from learnhours.warehouse.batches import (
+    Known,
+    LoadCounts,
+    refused_cells,
+    reject,
+    roster_in_force,
+)
 from learnhours.warehouse.driver_rows import Refused
 from learnhours.warehouse.roster_store import store_contacts, store_roster
 
@@ -95,6 +101,24 @@ def load_roster(
         return
     store_roster(connection, people, batch_id)
     counts.loaded = len(people)
+
+
+def worth_reading_again(connection: Connection, known: Known, codes: CodeTables | None) -> bool:
+    """The roster in force is this content, and a row of it was refused for a code the tables know
+    now (the office added it, as the report asked): read again, that row is loaded. Otherwise the
+    same content would read the same, and an older roster must never be applied over a newer one."""
+    if known.kind != "roster" or not known.rejected:
+        return False
+    if roster_in_force(connection) != known.batch_id:
+        return False
+    codes = codes or shipped_code_tables()
+    by_column = codes.columns()
+    return any(
+        column in by_column
+        and code_text(value)
+        and codes.meaning(by_column[column], code_text(value)) is not None
+        for column, value in refused_cells(connection, known.batch_id)
+    )
 
 
 def _named(refused: Refused, columns: dict[str, str]) -> Refused:

@@ -49,15 +49,63 @@ def _not_applied(sha256: str) -> ColumnElement[bool]:
     )
 
 
-def known_kind(engine: Engine, sha256: str) -> str | None:
-    """The kind of the file already loaded with this content, if any (a snapshot file that was
-    not applied is not known)."""
+@dataclass(frozen=True)
+class Known:
+    """A file content loaded before: its batch, its kind and how many of its rows were refused."""
+
+    batch_id: int
+    kind: str
+    rejected: int
+
+
+def known_batch(engine: Engine, sha256: str) -> Known | None:
+    """The batch that loaded this content, if any (a snapshot file that was not applied is not
+    known)."""
     with engine.connect() as connection:
-        return connection.execute(
-            select(ingest_batch.c.kind).where(
+        row = connection.execute(
+            select(ingest_batch.c.id, ingest_batch.c.kind, ingest_batch.c.rows_rejected).where(
                 ingest_batch.c.sha256 == sha256, ~_not_applied(sha256)
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
+    return None if row is None else Known(row.id, row.kind, row.rows_rejected)
+
+
+def roster_in_force(connection: Connection) -> int | None:
+    """The batch of the roster applied last."""
+    return connection.execute(
+        select(ingest_batch.c.id)
+        .where(ingest_batch.c.kind == "roster", ingest_batch.c.rows_loaded > 0)
+        .order_by(ingest_batch.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def refused_cells(connection: Connection, batch_id: int) -> list[tuple[str, str]]:
+    """(column, value) of each problem of the batch's refused rows."""
+    return [
+        (c, v)
+        for c, v in connection.execute(
+            select(rejected_row.c.column_name, rejected_row.c.value).where(
+                rejected_row.c.batch_id == batch_id
+            )
+        ).all()
+    ]
+
+
+def reopen_batch(connection: Connection, batch_id: int, file_name: str, header: list[str]) -> int:
+    """The content of this batch read again: its refusals go (the new reading's replace them), its
+    counts are the new reading's (close_batch), the rows it loaded keep pointing to it."""
+    connection.execute(delete(rejected_row).where(rejected_row.c.batch_id == batch_id))
+    connection.execute(
+        update(ingest_batch)
+        .where(ingest_batch.c.id == batch_id)
+        .values(
+            file_name=file_name,
+            header=json.dumps(header, ensure_ascii=False),
+            loaded_at=datetime.now(UTC),
+        )
+    )
+    return batch_id
 
 
 def forget_not_applied(connection: Connection, sha256: str) -> None:

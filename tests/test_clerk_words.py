@@ -94,3 +94,16 @@ def test_every_docs_path_the_readme_and_docs_name_is_in_the_repository():
     for doc in ["README.md", *(f for f in tracked if f.startswith("docs/") and f.endswith(".md"))]:
         for named in re.findall(r"docs/[A-Za-z0-9_./-]*[A-Za-z0-9_/]", (ROOT / doc).read_text("utf-8")):
             assert named.rstrip("/") in tracked | folders, f"{doc} names {named}"
+
+
+def test_the_readme_lists_every_command_and_leads_from_the_demo_to_an_office_of_ones_own():
+    import argparse
+
+    from learnhours.cli.parser import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Commands") :].split("\n## ")[0]
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert [c for c in commands.choices if f"`learnhours {c}" not in table] == []
+    after_demo = readme[: readme.index("## Commands")]
+    assert "learnhours init" in after_demo and "docs/operations.md" in after_demo

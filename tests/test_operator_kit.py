@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from learnhours.settings import SETTING_NAMES, env_name, load_settings
+from learnhours.cli.init import create_office
+from learnhours.settings import ENV_CONFIG, SETTING_NAMES, env_name, load_settings
 from tests.conftest import ROOT
 
 DOCS = ROOT / "docs" / "operations.md"
@@ -54,6 +55,28 @@ def _unit(name: str) -> ConfigParser:
     unit.optionxform = str  # keys keep their case, as systemd reads them
     unit.read(UNITS / name, encoding="utf-8")
     return unit
+
+
+def test_operations_starts_from_an_office_folder_its_doctor_and_a_pilot_week():
+    """A new office follows docs/operations.md from the top: install, `learnhours init` its own
+    folder, `learnhours doctor` it, a pilot week, and only then a schedule; every way of running
+    the night reads the office's settings (deploy/learnhours.env names them)."""
+    text = DOCS.read_text(encoding="utf-8")
+    lines = [line for line in _shell_lines(text) if line]
+    first = {
+        what: next(i for i, line in enumerate(lines) if what in line)
+        for what in ("make demo", "learnhours init /srv/office", "learnhours doctor",
+                     "prefect ", "systemctl")
+    }  # fmt: skip
+    assert (first["make demo"] < first["learnhours init /srv/office"] < first["learnhours doctor"]
+            < min(first["prefect "], first["systemctl"])), first  # fmt: skip
+    before_scheduling = text[: text.index("## Option A")]
+    assert "pilot_to" in before_scheduling and "LEARNHOURS_PILOT_TO" in before_scheduling
+    assert "a pilot week" in before_scheduling.lower()
+    assert "LEARNHOURS_CONFIG='/srv/office/learnhours.toml'" in before_scheduling
+    # Commands typed in the checkout would open the demo's warehouse, not the office's.
+    upgrade = text[text.index("## Upgrading") : text.index("## Settings")]
+    assert upgrade.index("cd /srv/office") < upgrade.index("learnhours backup")
 
 
 def test_systemd_units_run_commands_that_exist_on_the_deployment_s_pool():
@@ -131,7 +154,11 @@ def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
 @pytest.mark.parametrize("name", ["learnhours.env.example", "compute.env.example"])
 def test_learnhours_env_example_names_only_real_settings(name, tmp_path):
     example = {k: v for k, v in _env_file(name).items() if not k.startswith("PREFECT_")}
-    assert set(example) <= {env_name(n) for n in SETTING_NAMES}
+    assert set(example) - {ENV_CONFIG} <= {env_name(n) for n in SETTING_NAMES}
+    if ENV_CONFIG in example:  # the office's folder, as docs/operations.md has init make it
+        assert example[ENV_CONFIG] == "/srv/office/learnhours.toml"
+        create_office(tmp_path / "office")
+        example[ENV_CONFIG] = str(tmp_path / "office" / "learnhours.toml")
     settings = load_settings(cwd=tmp_path, environ=example)
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.smtp_password is not None and settings.mail_from

@@ -13,7 +13,7 @@ the person's records) and the same sink:
 (a) raw smtplib: the reminders, rendered beforehand by the same code and untimed, sent as bytes
     (sendmail) over one connection; before and after the others, the mean is used, so a machine
     whose load drifts is fair to every side.
-(b) delivery alone: the reminders already in a fresh ledger, `ledger.deliver` over --connections
+(b) delivery alone: the reminders already in a fresh ledger, `delivery.deliver` over --connections
     SMTP connections (claims, sends, records each outcome).
 (c) judged to sent: from the judged people to every reminder sent, as a part's night does it
     (`Outbox.send`): each reminder rendered (Jinja2, text + HTML, MIME), written to a fresh
@@ -383,7 +383,7 @@ def judged_to_sent(engine, port: int, n: int, connections: int, side: Side) -> N
 def as_before(engine, port: int, n: int, side: Side) -> None:  # noqa: ANN001
     """(d): the former shape: every reminder rendered and written, then sent over one
     connection."""
-    from learnhours.notifiers import ledger
+    from learnhours.notifiers import delivery, ledger
     from learnhours.notifiers.drafts import rendered
 
     people = _people(n)
@@ -394,21 +394,21 @@ def as_before(engine, port: int, n: int, side: Side) -> None:  # noqa: ANN001
         tonight = plan_tonight(_context(), people, [], records=_book())
         with engine.begin() as connection:
             queued = ledger.enqueue(connection, PLAN, rendered(tonight), TODAY)
-        side.outcomes = ledger.deliver(engine, backend, PLAN).counts
+        side.outcomes = delivery.deliver(engine, backend, PLAN).counts
     if queued != n:
         raise SystemExit(f"queued {queued} of {n}")
 
 
 def delivery_alone(engine, port: int, n: int, connections: int, side: Side) -> None:  # noqa: ANN001
     """(b): the reminders already in the ledger (written untimed), delivered."""
-    from learnhours.notifiers import ledger
+    from learnhours.notifiers import delivery, ledger
     from learnhours.notifiers.drafts import rendered
 
     with engine.begin() as connection:
         ledger.enqueue(connection, PLAN, rendered(_tonight(n)), TODAY)
     backend = _smtp(port, connections)
     with side:
-        side.outcomes = ledger.deliver(engine, backend, PLAN).counts
+        side.outcomes = delivery.deliver(engine, backend, PLAN).counts
 
 
 def _raw_bytes(port: int, messages: Sequence[bytes], side: Side) -> None:

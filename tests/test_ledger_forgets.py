@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from learnhours.ingest import ingest_file
-from learnhours.notifiers import ledger
+from learnhours.notifiers import delivery, ledger, superseding
 from learnhours.notifiers.backends import FileBackend, MemoryBackend
 from learnhours.plans import find_plan
 from learnhours.steps import send_plan
@@ -76,7 +76,7 @@ def test_p3_a_notice_not_yet_delivered_keeps_its_message_and_a_retry_still_sends
     assert all(r.mime and r.digest is None for r in waiting.values())
     assert ledger.release(engine, "failed", "王人事", plan_id=PLAN) == 1
     backend = MemoryBackend()
-    done = ledger.deliver(engine, backend, PLAN)
+    done = delivery.deliver(engine, backend, PLAN)
     assert done.counts["sent"] == 2
     assert sorted(str(m["To"]) for m in backend.outbox) == sorted(waiting)
     ids = {str(m["Message-ID"]) for m in backend.outbox}
@@ -89,7 +89,7 @@ def test_p3_a_notice_set_aside_for_good_keeps_no_message(engine, tmp_path):
     down = MemoryBackend(faults={"p0@example.gov.tw": "retry"})
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=down)
     with engine.begin() as connection:  # the person met the plan since: no reminder is due
-        superseded = ledger.supersede_reminders(connection, PLAN, {})
+        superseded = superseding.supersede_reminders(connection, PLAN, {})
     assert superseded == 1
     (reminder,) = [r for r in _rows(engine) if r.kind == "reminder"]
     assert reminder.status == "superseded" and reminder.mime == "" and reminder.recipient_key == pid
@@ -110,7 +110,7 @@ def test_p3_what_the_ledger_forgets_is_not_left_readable_in_the_sqlite_file(tmp_
     # (a piece may straddle two of SQLite's pages, and then it is not found whole)
     pieces = [piece for piece in pieces if piece.encode() in stored]
     assert len(pieces) > 10
-    ledger.deliver(engine, MemoryBackend(), PLAN)
+    delivery.deliver(engine, MemoryBackend(), PLAN)
     assert all(r.status == "sent" and r.mime == "" for r in _rows(engine))
     engine.dispose()  # the last connection: SQLite checkpoints and removes the -wal file
     stored = (tmp_path / "w.db").read_bytes()

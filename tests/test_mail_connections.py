@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
+from learnhours.notifiers import delivery as mailing
 from learnhours.notifiers import drafts, ledger
 from learnhours.notifiers.backends import MailConfigError, MemoryBackend, parse_smtp_url
 from learnhours.notifiers.render import build_mime, new_message_id
@@ -113,13 +114,13 @@ def test_i35_4_a_connections_setting_out_of_range_says_what_is_expected(value, s
 
 
 def test_i35_4_four_connections_send_each_notice_once(any_engine, monkeypatch):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 3)  # chunks enough for every connection
+    monkeypatch.setattr(mailing, "MARK_EVERY", 3)  # chunks enough for every connection
     _queued(any_engine, 40)
     handler = SideBySide(expected=4)
     with smtp_server(handler) as server:
         _side_by_side(handler, server)
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?connections=4&timeout=30")
-        done = ledger.deliver(any_engine, backend, PLAN)
+        done = mailing.deliver(any_engine, backend, PLAN)
     assert server.connections == 4
     assert done.counts == {"sent": 40} and not done.unavailable
     assert _statuses(any_engine) == {"sent": 40}
@@ -129,13 +130,13 @@ def test_i35_4_four_connections_send_each_notice_once(any_engine, monkeypatch):
 def test_i35_4_a_connection_lost_mid_batch_hands_its_unsent_notices_to_the_other(
     engine, monkeypatch
 ):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 5)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 5)
     _queued(engine, 30)
     handler = SideBySide(expected=2, drop_after_data=3)  # the 3rd message taken in, then dropped
     with smtp_server(handler) as server:
         _side_by_side(handler, server)
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?connections=2&timeout=30")
-        done = ledger.deliver(engine, backend, PLAN)
+        done = mailing.deliver(engine, backend, PLAN)
     # The dropped one may have been delivered: stuck for HR, never resent. Every other notice
     # went out once, the lost connection's unsent ones over the other connection.
     assert done.counts == {"sent": 29, "unknown": 1}
@@ -149,7 +150,7 @@ def test_i35_4_a_connection_lost_mid_batch_hands_its_unsent_notices_to_the_other
 def test_i35_4_a_relay_taking_fewer_connections_than_set_gets_every_notice_over_those(
     engine, monkeypatch, caplog
 ):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 4)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 4)
     _queued(engine, 24)
     handler = SideBySide(expected=4)  # the two turned away count: all four were tried at once
     server = TakesFew(handler, limit=2)
@@ -158,7 +159,7 @@ def test_i35_4_a_relay_taking_fewer_connections_than_set_gets_every_notice_over_
     try:
         _side_by_side(handler, server)
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?connections=4&timeout=30")
-        done = ledger.deliver(engine, backend, PLAN)
+        done = mailing.deliver(engine, backend, PLAN)
     finally:
         server.stop()
     assert server.connections == 4
@@ -170,20 +171,20 @@ def test_i35_4_a_relay_taking_fewer_connections_than_set_gets_every_notice_over_
 
 
 def test_i35_4_a_server_down_leaves_every_notice_pending_and_says_so_once(engine, monkeypatch):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 4)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 4)
     _queued(engine, 20)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     backend = smtp_backend(f"smtp://127.0.0.1:{port}?connections=4&timeout=5")
-    done = ledger.deliver(engine, backend, PLAN)
+    done = mailing.deliver(engine, backend, PLAN)
     assert done.counts == {"not_attempted": 20, "unavailable": 1}
     assert "連線被拒" in done.unavailable
     assert _statuses(engine) == {"pending": 20}  # all of it for the next run
 
 
 def test_i35_4_the_rate_holds_for_all_connections_together(engine, monkeypatch):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 2)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 2)
     _queued(engine, 8)
     clock = FakeClock()  # moves only when slept on
     handler = SideBySide(expected=4)
@@ -191,7 +192,7 @@ def test_i35_4_the_rate_holds_for_all_connections_together(engine, monkeypatch):
         _side_by_side(handler, server)
         backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?connections=4&rate=5&timeout=30",
                                clock=clock, sleep=clock.sleep)  # fmt: skip
-        done = ledger.deliver(engine, backend, PLAN)
+        done = mailing.deliver(engine, backend, PLAN)
     assert server.connections == 4 and done.counts == {"sent": 8}
     # 5 a second in all: every message after the first waits its 0.2 s, whichever connection
     # sends it (a pace per connection would let each connection's first one go at once).

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from learnhours.notifiers import drafts, ledger
+from learnhours.notifiers import drafts, ledger, superseding
 from learnhours.notifiers.render import HeaderInjection
 from learnhours.warehouse.schema import notice
 
@@ -76,6 +76,6 @@ def test_i17_6_a_national_nights_short_people_do_not_overflow_postgresql_paramet
     with pg_engine.begin() as connection:
         _pending_reminder(connection, "A000000001", 30)  # still short: kept
         _pending_reminder(connection, "B999999999", 30)  # met since: superseded
-        assert ledger.supersede_reminders(connection, "p", {30: short}) == 1
+        assert superseding.supersede_reminders(connection, "p", {30: short}) == 1
         statuses = dict(connection.execute(select(notice.c.recipient_key, notice.c.status)).all())
     assert statuses == {"A000000001": "pending", "B999999999": "superseded"}

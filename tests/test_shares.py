@@ -11,6 +11,7 @@ import pytest
 from learnhours import steps
 from learnhours.flows.run_summary import plan_counts
 from learnhours.ingest import ingest_file
+from learnhours.notifiers import delivery as mailing
 from learnhours.notifiers import ledger, summary_facts
 from learnhours.notifiers.backends import MemoryBackend
 from learnhours.notifiers.drafts import rendered
@@ -178,12 +179,12 @@ class _Overtaken(MemoryBackend):
         for delivery in super().deliver(messages):
             if not self.overtaken:
                 self.overtaken = True
-                ledger.deliver(self.engine, self.other, self.plan_id)
+                mailing.deliver(self.engine, self.other, self.plan_id)
             yield delivery
 
 
 def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_path, monkeypatch):
-    monkeypatch.setattr(ledger, "MARK_EVERY", 2)  # several chunks from a handful of notices
+    monkeypatch.setattr(mailing, "MARK_EVERY", 2)  # several chunks from a handful of notices
     _load(engine, tmp_path, _bigger_government(), met=MET)
     plan = _plan()
     result = compute(engine, plan, DAY)
@@ -195,7 +196,7 @@ def test_two_deliveries_of_one_plan_at_once_send_each_notice_once(engine, tmp_pa
     assert queued > 4
     other = MemoryBackend()
     first = _Overtaken(engine, plan.id, other)
-    ledger.deliver(engine, first, plan.id)
+    mailing.deliver(engine, first, plan.id)
     ids = [m["Message-ID"] for m in [*first.outbox, *other.outbox]]
     assert other.outbox and len(first.outbox) == 2  # the other took every later chunk
     assert sorted(ids) == sorted(set(ids)) and len(ids) == queued

@@ -103,7 +103,7 @@ def _dry_run(engine, plan: Plan, day: date, mail) -> int:  # noqa: ANN001
     return 0
 
 
-def _unsent(delivered) -> int:  # noqa: ANN001 - ledger.Delivered
+def _unsent(delivered) -> int:  # noqa: ANN001 - delivery.Delivered
     """1, said in words, when due notices were not delivered tonight; else 0."""
     counts = delivered.counts
     said = []

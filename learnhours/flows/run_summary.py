@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from learnhours.ingest import FileReport
-from learnhours.notifiers.ledger import TROUBLES
+from learnhours.notifiers.delivery import TROUBLES
 from learnhours.steps.sending import PlanReport
 
 # Unit rows in the `unit-rates` artifact: beyond this, the HR workbook has them all.

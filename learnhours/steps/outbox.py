@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from learnhours.notifiers import digest_history, ledger
+from learnhours.notifiers import delivery, digest_history, ledger, superseding
 from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.drafts import Draft, piloted
 from learnhours.transforms.compliance import UnitResult
@@ -42,14 +42,14 @@ class Outbox:
     def set_aside_plan_wide(self, stage: int | None) -> int:
         """Pending digests of an earlier stage and summaries of an earlier day (rule 9)."""
         with self.engine.begin() as connection:
-            return ledger.supersede_plan_wide(connection, self.plan_id, stage, self.today)
+            return superseding.supersede_plan_wide(connection, self.plan_id, stage, self.today)
 
     def set_aside_reminders(
         self, short_by_stage: Mapping[int | None, set[str]], within: ledger.Scope
     ) -> int:
         """Pending reminders of an earlier stage, or to someone no longer short."""
         with self.engine.begin() as connection:
-            return ledger.supersede_reminders(connection, self.plan_id, short_by_stage, within)
+            return superseding.supersede_reminders(connection, self.plan_id, short_by_stage, within)
 
     def enqueue(self, drafts: Iterable[Draft]) -> int:
         """The drafts not yet in the ledger, written; how many are new."""
@@ -68,15 +68,15 @@ class Outbox:
                 ours = [u for u in digested if stages[u.key] == stage]
                 digest_history.remember(connection, self.plan_id, self.today, stage, ours)
 
-    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
+    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> delivery.Delivered:
         """What is pending of these kinds (to these recipient keys), sent."""
         assert self.backend is not None
-        return ledger.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
+        return delivery.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
                               sender=self.sender, keys=keys)  # fmt: skip
 
     def send(
         self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
-    ) -> tuple[int, ledger.Delivered]:
+    ) -> tuple[int, delivery.Delivered]:
         """`enqueue` then `deliver`, side by side: the drafts are written a batch at a time and
         each batch goes out while the next is rendered. How many were new, and what was sent."""
         assert self.backend is not None
@@ -88,7 +88,7 @@ class Outbox:
                 new += len(rows)
                 yield rows
 
-        delivered = ledger.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
+        delivered = delivery.deliver(self.engine, self.backend, self.plan_id, kinds=kinds,
                                    sender=self.sender, keys=keys, arriving=written())  # fmt: skip
         return new, delivered
 
@@ -128,16 +128,16 @@ class DryOutbox(Outbox):
 
     def send(
         self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
-    ) -> tuple[int, ledger.Delivered]:
+    ) -> tuple[int, delivery.Delivered]:
         return self.enqueue(drafts), self.deliver(kinds, keys)
 
-    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> ledger.Delivered:
+    def deliver(self, kinds: tuple[str, ...], keys: ledger.Scope = None) -> delivery.Delivered:
         with self.engine.connect() as connection:
             pending = ledger.listing(connection, "pending", self.plan_id)
         for row in pending:
             if row.kind in kinds:
                 self.retries.setdefault(row.id, row)
-        return ledger.Delivered()
+        return delivery.Delivered()
 
 
 class PilotOutbox(Outbox):
@@ -164,7 +164,7 @@ class PilotOutbox(Outbox):
 
     def send(
         self, drafts: Iterable[Draft], kinds: tuple[str, ...], keys: ledger.Scope = None
-    ) -> tuple[int, ledger.Delivered]:
+    ) -> tuple[int, delivery.Delivered]:
         return super().send((piloted(d, self.pilot_to) for d in drafts), kinds, keys)
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from learnhours.notifiers import digest_history, ledger, record_lists, summary_facts
+from learnhours.notifiers import delivery, digest_history, ledger, record_lists, summary_facts
 from learnhours.notifiers.backends import MailBackend
 from learnhours.notifiers.drafts import SUMMARY_STAGE, Context, Draft, Skip, Tonight, rendered
 from learnhours.notifiers.record_lists import RecordBook
@@ -84,7 +84,7 @@ class PartReport:
     queued: int = 0
     superseded: int = 0
     skipped: int = 0
-    delivered: ledger.Delivered = field(default_factory=ledger.Delivered)
+    delivered: delivery.Delivered = field(default_factory=delivery.Delivered)
     summary: str = "no_address"  # its summaries before the night: due, done or no_address
     summaries_queued: int = 0  # (queued: reminders and digests)
     rollup: Rollup | None = None
@@ -118,7 +118,7 @@ class PlanReport:
     queued: int = 0
     superseded: int = 0
     skipped: int = 0
-    delivered: ledger.Delivered = field(default_factory=ledger.Delivered)
+    delivered: delivery.Delivered = field(default_factory=delivery.Delivered)
     summaries: list[str] = field(default_factory=list)  # each summary's status before the night
     summaries_queued: int = 0  # (queued: reminders and digests)
     retries: list = field(default_factory=list)  # a dry run's: pending notices it would send

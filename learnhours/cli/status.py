@@ -39,7 +39,7 @@ def status_rows(result, judged: bool = True) -> Rows:  # noqa: ANN001
     `outcome` is empty, never a penalty. Written from the judged columns, as text, a row at a
     time: no person is built as an object.
     """
-    from learnhours.transforms.compiled_rules import hours_text
+    from learnhours.transforms.judging_frames import hours_text
 
     extra = [c for c in result.plan.columns if c.id != "total"]
     agencies = ["agency_code", "agency"] if result.several_agencies else []

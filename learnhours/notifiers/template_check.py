@@ -20,9 +20,10 @@ from learnhours.notifiers.reminders import digest_message, reminder_message
 from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
 from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan
-from learnhours.transforms.compiled_rules import agencies_of, judged_members, people_of, units_of
+from learnhours.transforms.compiled_rules import judged_members
 from learnhours.transforms.compliance import Member
 from learnhours.transforms.explain import RejectedLine, StoredRecord
+from learnhours.transforms.judged_results import agencies_of, people_of, units_of
 
 _SAMPLE_SENDER = "人事室 <hr@example.invalid>"
 _SAMPLE_HR = ("hr@example.invalid",)

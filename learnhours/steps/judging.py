@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 
 from learnhours.plans import Plan
 from learnhours.taipei import roc
-from learnhours.transforms import compiled_rules
-from learnhours.transforms.compiled_rules import AGENCY_KEY, people_of
+from learnhours.transforms import compiled_rules, judged_results, judging_frames, profiles
 from learnhours.transforms.compliance import AgencyResult, PersonResult, UnitResult
+from learnhours.transforms.judged_results import AGENCY_KEY, people_of
 from learnhours.warehouse import plan_queries, record_queries, roster_queries
 
 
@@ -106,8 +106,8 @@ def compute(
 def judged_people(plan: Plan, as_of: date, frame: pl.DataFrame, share: Part = None) -> Compliance:
     """The judged people of `frame` (compiled_rules.judge) with their units' and agencies'
     figures."""
-    units = compiled_rules.units_of(plan, frame)
-    return Compliance(plan, as_of, frame, units, compiled_rules.agencies_of(plan, frame, units),
+    units = judged_results.units_of(plan, frame)
+    return Compliance(plan, as_of, frame, units, judged_results.agencies_of(plan, frame, units),
                       share)  # fmt: skip
 
 
@@ -127,15 +127,15 @@ def cycle_collection_paused() -> Iterator[None]:
 
 
 def roster_frame(engine: Engine, agencies: Sequence[str] | None = None) -> pl.DataFrame:
-    """Everyone on the current roster as a frame (compiled_rules.ROSTER), in roster order;
+    """Everyone on the current roster as a frame (judging_frames.ROSTER), in roster order;
     `agencies`: of these agencies only."""
     with engine.connect() as connection:
-        return compiled_rules.roster_frame(roster_queries.roster_rows(connection, agencies))
+        return judging_frames.roster_frame(roster_queries.roster_rows(connection, agencies))
 
 
 def bound_headcounts(engine: Engine, plan: Plan) -> Counter[str]:
     """How many of each agency's roster people the plan is for (`who`), by Member.agency_key."""
-    people = compiled_rules.bound(plan, roster_frame(engine))
+    people = profiles.bound(plan, roster_frame(engine))
     keys = people.select(AGENCY_KEY.alias("key")).get_column("key")
     return Counter(dict(keys.value_counts().iter_rows()))
 

@@ -29,8 +29,8 @@ from sqlalchemy import (
 
 from learnhours.plans import CHANNEL_OF_KIND, Check, Plan, TrackView, window_start
 from learnhours.plans.prorate import add_months
-from learnhours.transforms.compiled_rules import BUNDLE, JUDGED, MICRO, _micro, hours_of
 from learnhours.transforms.compliance import ALL, Standing
+from learnhours.transforms.judging_frames import BUNDLE, JUDGED, MICRO, _micro, hours_of
 from learnhours.warehouse.frames import frame_of
 from learnhours.warehouse.roster_queries import of_agencies
 from learnhours.warehouse.schema import learning_record, person
@@ -127,7 +127,7 @@ def standings_frame(
     track's counting window) and at each track's judge date; `agencies`: of these agencies'
     people only; `person_id`: that one person's (`explain`), the same sums over their records.
 
-    The frame: `person_id`; each figure's hours in micro-hours (compiled_rules.MICRO; its
+    The frame: `person_id`; each figure's hours in micro-hours (judging_frames.MICRO; its
     Standing key, and `<key>@judged`), a requirement holding capped ones with theirs added up to
     each cap (the capped ones' own hours toward it kept as `<key>><capped id>`); each track's
     bundle done (`<track>#bundle`, and `@judged`). A person without a record of the plan has no

@@ -12,8 +12,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
-from learnhours.transforms.compiled_rules import ROSTER
 from learnhours.transforms.compliance import Member
+from learnhours.transforms.judging_frames import ROSTER
 from learnhours.warehouse.frames import frame_of
 from learnhours.warehouse.schema import agency_contact, learning_record, person
 
@@ -61,7 +61,7 @@ def agency_headcounts(connection: Connection) -> dict[str, int]:
 
 
 def roster_rows(connection: Connection, agencies: Sequence[str] | None = None) -> pl.DataFrame:
-    """Everyone on the current roster as a frame of compiled_rules.ROSTER's columns (in no
+    """Everyone on the current roster as a frame of judging_frames.ROSTER's columns (in no
     particular order); `agencies`: of these agencies only."""
     query = select(
         *(person.c["status" if n == "roster_status" else n].label(n) for n in ROSTER)

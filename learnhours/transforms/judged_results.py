@@ -1,0 +1,150 @@
+"""The judged frame read back (compiled_rules.judge): units and agencies grouped with their
+figures and tiers (rule 8, Z9), and people as objects where someone reads them one by one (the
+mail of a part, explain), each unit's short people and each agency's people filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import polars as pl
+
+from learnhours.plans import Plan
+from learnhours.transforms.compliance import (
+    COUNTS,
+    ZERO,
+    AgencyResult,
+    PersonResult,
+    UnitResult,
+    reached_tier,
+)
+from learnhours.transforms.judging_frames import hours_of, member_of
+
+AGENCY_KEY = pl.when(pl.col("agency_code") != "").then(pl.col("agency_code")).otherwise(
+    pl.col("agency")
+)  # Member.agency_key
+
+
+def _groups(judged: pl.DataFrame, by: list[str], ids: Sequence[str]) -> pl.DataFrame:
+    """Per group (in code point order of `by`): its first person's agency, how many are counted
+    (not exempt) and met, how many count for each kind of tier counting, and the counted
+    people's judged hours per requirement id added up."""
+    counted = pl.col("status") != "exempt"
+    kinds = {
+        "met": pl.col("judged_met"),
+        "bundle_and_requirements": pl.col("judged_bundle_done") & pl.col("judged_requirements_met"),
+        "bundle_or_requirements": pl.col("judged_bundle_done") | pl.col("judged_requirements_met"),
+    }
+    return (
+        judged.with_columns(AGENCY_KEY.alias("agency_key"))
+        .group_by(by, maintain_order=True)
+        .agg(
+            pl.col("agency").first(),
+            pl.col("agency_code").first(),
+            counted.sum().alias("headcount"),
+            (pl.col("status") == "met").sum().alias("met"),
+            *((expr & counted).sum().alias(f"k:{kind}") for kind, expr in kinds.items()),
+            *(pl.col(f"j:{rid}").filter(counted).fill_null(0).sum().alias(f"a:{rid}")
+              for rid in ids),
+        )  # fmt: skip
+        .sort(by)
+    )
+
+
+def _figures_of(row: Mapping[str, object], ids: Sequence[str]) -> tuple[int, Decimal, dict]:
+    headcount = int(row["headcount"])  # type: ignore[call-overload]
+    rate = Decimal(int(row["met"])) / headcount if headcount else ZERO  # type: ignore[call-overload]
+    averages = (
+        {rid: hours_of(row[f"a:{rid}"]) / headcount for rid in ids}  # type: ignore[arg-type]
+        if headcount
+        else dict.fromkeys(ids, ZERO)
+    )
+    return headcount, rate, averages
+
+
+def _tier_of(tiers: Sequence, row: Mapping[str, object], headcount: int, averages: dict) -> str:
+    if not headcount:
+        return ""
+    counted = {kind: int(row[f"k:{kind}"]) for kind in COUNTS}  # type: ignore[call-overload]
+    reached = reached_tier(tiers, headcount, counted, averages)
+    return reached.label if reached else ""
+
+
+def units_of(plan: Plan, judged: pl.DataFrame) -> list[UnitResult]:
+    """Each unit of each agency (rule 8: a unit is its agency's), in (agency, unit) order; their
+    short people are filled in when the people are (people_of)."""
+    ids = list(dict.fromkeys(c.id for c in plan.checks))
+    units = []
+    for row in _groups(judged, ["agency_key", "unit"], ids).iter_rows(named=True):
+        headcount, rate, averages = _figures_of(row, ids)
+        units.append(
+            UnitResult(
+                unit=row["unit"], headcount=headcount, met=int(row["met"]), rate=rate,
+                tier=_tier_of(plan.unit_tiers, row, headcount, averages), short=[],
+                averages=averages, agency=row["agency"], agency_code=row["agency_code"],
+            )
+        )  # fmt: skip
+    return units
+
+
+def agencies_of(plan: Plan, judged: pl.DataFrame, units: Sequence[UnitResult]) -> list[AgencyResult]:
+    """Each agency of the plan's people with its units; a roster without agencies is one agency
+    named as the plan's `agency`. Their people are filled in when the people are (people_of)."""
+    ids = list(dict.fromkeys(rid for t in plan.agency_tiers for rid in t.average_at_least))
+    theirs: dict[str, list[UnitResult]] = {}
+    for u in units:
+        theirs.setdefault(u.agency_key, []).append(u)
+    agencies = []
+    for row in _groups(judged, ["agency_key"], ids).iter_rows(named=True):
+        headcount, rate, averages = _figures_of(row, ids)
+        key = row["agency_key"]
+        agencies.append(
+            AgencyResult(
+                key=key, agency=row["agency"] or key or plan.agency,
+                agency_code=row["agency_code"], headcount=headcount, met=int(row["met"]),
+                rate=rate, tier=_tier_of(plan.agency_tiers, row, headcount, averages),
+                units=theirs.get(key, []), people=[],
+            )
+        )  # fmt: skip
+    return agencies
+
+
+def people_of(
+    plan: Plan,
+    judged: pl.DataFrame,
+    units: Sequence[UnitResult] = (),
+    agencies: Sequence[AgencyResult] = (),
+) -> list[PersonResult]:
+    """The judged people as objects, for what reads them one by one (the mail of a part, explain);
+    each unit's short people (the furthest behind first) and each agency's people filled in."""
+    tracks = plan.track_views
+    people = []
+    for row in judged.iter_rows(named=True):
+        t = tracks[row["track"]]
+        hours = {c.id: hours_of(row[f"h:{c.id}"]) for c in t.checks}
+        people.append(
+            PersonResult(
+                member=member_of(row), status=row["status"], hours=hours,
+                gaps={c.id: hours_of(row[f"g:{c.id}"]) for c in t.checks},
+                needed=hours_of(row["needed"]), bundle_done=row["bundle_done"],
+                exempt_reason=row["reason"], outcomes=list(row["outcomes"]),
+                judged_hours={c.id: hours_of(row[f"j:{c.id}"]) for c in t.checks},
+                judged_bundle_done=row["judged_bundle_done"],
+                judged_requirements_met=row["judged_requirements_met"],
+                judged_met=row["judged_met"], track=t, total=hours_of(row["total"]),
+                excused=frozenset(c.id for c in t.checks if row[f"x:{c.id}"]),
+                deadline=row["deadline"],
+            )
+        )  # fmt: skip
+    by_unit: dict[tuple[str, str], list[PersonResult]] = {}
+    by_agency: dict[str, list[PersonResult]] = {}
+    for p in people:
+        by_unit.setdefault((p.member.agency_key, p.member.unit), []).append(p)
+        by_agency.setdefault(p.member.agency_key, []).append(p)
+    for u in units:
+        short = (p for p in by_unit.get((u.agency_key, u.unit), ()) if p.status == "short")
+        u.short = sorted(short, key=lambda p: -p.needed)
+    for a in agencies:
+        a.people = by_agency.get(a.key, [])
+    return people

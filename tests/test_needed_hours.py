@@ -13,7 +13,7 @@ from fractions import Fraction
 from learnhours.ingest import ingest_file
 from learnhours.plans import Check
 from learnhours.plans.checks import HypotheticalRecord, record_counts
-from learnhours.plans.schema import ByRole
+from learnhours.plans.values import ByRole
 from learnhours.steps import compute
 from learnhours.transforms.compliance import Nesting, needed_hours
 from tests.factories import export_file, new_id, person, record, roster_file

@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 
 from learnhours.plans.files import SHIPPED_PLANS, PlanFile, plan_files, read_plan_file
-from learnhours.plans.schema import Plan, PlanError
+from learnhours.plans.schema import Plan
+from learnhours.plans.values import PlanError
 from learnhours.taipei import taipei_today
 
 CURRENT = "current"

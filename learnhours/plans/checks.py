@@ -29,12 +29,13 @@ CHANNEL_NAMES = {
 CHANNELS_WITH_ORGANIZER = frozenset({"portal"})
 
 if TYPE_CHECKING:  # the schema builds checks from its models: only their types are needed here
-    from learnhours.plans.schema import ByRole, MinimumWhen, Prorate, Requirement
+    from learnhours.plans.requirements import MinimumWhen, Prorate, Requirement
+    from learnhours.plans.values import ByRole
 
 
 def ByRoleOf(hours: Decimal) -> ByRole:  # noqa: N802 - builds a ByRole
     """The same figure for supervisors and others (an excuser's hours)."""
-    from learnhours.plans.schema import ByRole
+    from learnhours.plans.values import ByRole
 
     return ByRole(supervisor=hours, other=hours)
 

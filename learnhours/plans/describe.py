@@ -4,8 +4,10 @@ plan text, line by line."""
 from __future__ import annotations
 
 from learnhours.plain_hours import plain
-from learnhours.plans.checks import Check, TrackView
-from learnhours.plans.schema import CHANNEL_NAMES, ByRole, Plan, Prorate, UnitTier
+from learnhours.plans.checks import CHANNEL_NAMES, Check, TrackView
+from learnhours.plans.requirements import Prorate
+from learnhours.plans.schema import Plan, UnitTier
+from learnhours.plans.values import ByRole
 from learnhours.taipei import roc
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from learnhours.plans.messages import PlanLoader, Problem, problems, where
-from learnhours.plans.schema import Loc, Plan, PlanError
+from learnhours.plans.schema import Plan
+from learnhours.plans.values import Loc, PlanError
 from learnhours.taipei import ROC_OFFSET, taipei_today
 
 

@@ -15,7 +15,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from learnhours.plans.consistency import inconsistencies
-from learnhours.plans.schema import Loc, Plan
+from learnhours.plans.schema import Plan
+from learnhours.plans.values import Loc
 
 
 class PlanLoader(yaml.SafeLoader):

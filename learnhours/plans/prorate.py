@@ -17,7 +17,7 @@ from learnhours.plans.conditions import Person, all_hold
 from learnhours.taipei import roc
 
 if TYPE_CHECKING:  # the schema builds these from its model: only its type is needed here
-    from learnhours.plans.schema import Prorate
+    from learnhours.plans.requirements import Prorate
 
 # A leave period with no kind on the roster is the column it came from: 留職停薪.
 DEFAULT_LEAVE_KIND = "留職停薪"

@@ -5,30 +5,28 @@ date); a plan without `tracks` is one track of everyone in its `population`. A t
 requirements are a tree: a requirement may hold others (`requirements:`), whose hours count
 toward it; a flat list nests by its category codes (DOMAIN rule 6). The Checks compliance works
 with are compiled from these models (plans.checks).
+
+Here: the plan and its tracks, its period, reminders, bundle, outcomes and tiers; what a
+requirement says is in plans.requirements, the values a file writes (codes, hours, conditions,
+lags) in plans.values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from learnhours.plans.checks import CHANNEL_NAMES, Check, TrackView, checks_of, window_start
-from learnhours.plans.conditions import Condition, Person, all_hold
+from learnhours.plans.checks import Check, TrackView, checks_of, window_start
+from learnhours.plans.conditions import Person, all_hold
+from learnhours.plans.requirements import Prorate, Requirement
+from learnhours.plans.values import Hours, Lag, LagDays, Who, _located, _Strict
 
-REQUIREMENT_ALL = "all"
 # The channels a plan may give its own registration lag (DOMAIN H4 and the platforms' own delays):
 # the portal (its exports and organizers' uploads), e等公務園+, the environmental-education site.
 # Which channel each kind of file comes through (extractors.kinds' names).
@@ -39,270 +37,6 @@ CHANNEL_OF_KIND = {
     "environment_upload": "environment",
     "elearning": "elearning",
 }
-
-
-class PlanError(ValueError):
-    """A plan file that cannot be used; the message names the file, line and field."""
-
-
-Loc = tuple[int | str, ...]
-
-
-def _located(message: str, *at: int | str) -> PydanticCustomError:
-    """A model-level error that knows which of the model's fields it is about, so load_plan can
-    point at that field's line rather than at the start of the model."""
-    return PydanticCustomError("located", "{message}", {"message": message, "at": at})
-
-
-def _code_list(value: object) -> object:
-    """`[501, "337-345", 7]` -> sorted unique ints; `all` stays `all`."""
-    if value == REQUIREMENT_ALL:
-        return value
-    if not isinstance(value, list):
-        raise ValueError("應為類別代碼清單，如 [501, 337-345]，或 all")
-    codes: set[int] = set()
-    for item in value:
-        text = str(item).strip()
-        if "-" in text:
-            low, _, high = text.partition("-")
-            if not (low.strip().isdigit() and high.strip().isdigit()) or int(low) > int(high):
-                raise ValueError(f"「{text}」不是代碼區間，應如 337-345")
-            codes.update(range(int(low), int(high) + 1))
-        elif text.isdigit():
-            codes.add(int(text))
-        else:
-            raise ValueError(f"「{text}」不是類別代碼（應為數字）")
-    return sorted(codes)
-
-
-def _code_set(value: object) -> object:
-    listed = _code_list(value)
-    if listed == REQUIREMENT_ALL:
-        raise ValueError("這裡應列出類別代碼，如 [540-546]，不能寫 all")
-    return listed
-
-
-def _condition(value: object) -> object:
-    return value if isinstance(value, Condition) else Condition.parse(value)
-
-
-def _conditions(value: object) -> object:
-    """One condition or a list of them; all must hold."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-Codes = Annotated[list[int] | Literal["all"], BeforeValidator(_code_list)]
-CodeSet = Annotated[list[int], BeforeValidator(_code_set)]
-Hours = Annotated[Decimal, Field(ge=0)]
-Who = Annotated[
-    list[Annotated[Condition, BeforeValidator(_condition)]], BeforeValidator(_conditions)
-]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-class ByRole(_Strict):
-    """A figure that differs for supervisors (主管 = Y) and everyone else."""
-
-    supervisor: Hours
-    other: Hours
-
-    def of(self, supervisor: bool) -> Decimal:
-        return self.supervisor if supervisor else self.other
-
-
-def _by_role(value: object) -> object:
-    if isinstance(value, (int, float, str, Decimal)):
-        return {"supervisor": value, "other": value}
-    return value
-
-
-RoleHours = Annotated[ByRole, BeforeValidator(_by_role)]
-
-
-class MinimumWhen(_Strict):
-    """Other figures for the people a condition picks out (`職等 >= 9` and `主管`: 20 h)."""
-
-    when: Who = Field(min_length=1)
-    minimum: RoleHours
-    outcome_minimum: RoleHours | None = None
-
-
-Lag = int | dict[Literal["default", "portal", "elearning", "environment"], int]
-
-
-def _lag(value: object) -> object:
-    if isinstance(value, Mapping):
-        bad = [v for v in value.values() if not isinstance(v, int) or v < 0]
-        if bad:
-            raise ValueError("各管道的登錄工作天數應為 0 或正整數")
-    elif isinstance(value, int) and value < 0:
-        raise ValueError("登錄工作天數應為 0 或正整數")
-    return value
-
-
-LagDays = Annotated[Lag, BeforeValidator(_lag)]
-
-
-class OwesNothing(_Strict):
-    """Who was hired within this many months (or days) of the window's end owes 0 h."""
-
-    months: int | None = Field(default=None, ge=1)
-    days: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _one(self) -> OwesNothing:
-        if (self.months is None) == (self.days is None):
-            raise ValueError("寫 months 或 days 其中一項，如 {months: 1}")
-        return self
-
-
-class Prorate(_Strict):
-    """A minimum reduced in proportion to service within the counting window (plans.prorate)."""
-
-    by: Literal["days", "months"]  # service days of the window's days, or months of its months
-    # months: how a month partly in service counts: drop (0), half, whole (1).
-    part_month: Literal["drop", "half", "whole"] | None = None
-    # Leave kinds (as the roster's 留職停薪事由 writes them) that shorten service; a word names
-    # every kind holding it (留職停薪 is also 育嬰留職停薪). A period with no kind is 留職停薪.
-    leave: list[str] = ["留職停薪"]
-    leave_except: list[str] = []  # kinds holding one of these words do not (進修: study leave)
-    round_to: Decimal = Field(default=Decimal("0.5"), gt=0)
-    rounding: Literal["down", "up", "nearest"] = "down"
-    hired_within_owes_nothing: OwesNothing | None = None
-    who: Who = []  # only people for whom every condition holds are prorated
-
-    @model_validator(mode="after")
-    def _part_month_by_months(self) -> Prorate:
-        if self.part_month is not None and self.by != "months":
-            raise _located("只在 by: months 時使用（by: days 依日數計算，沒有不足一個月的問題）",
-                           "part_month")  # fmt: skip
-        return self
-
-    @property
-    def part(self) -> str:
-        return self.part_month or "drop"
-
-
-class Including(_Strict):
-    """Hours a requirement must include (Z4: 性別主流化 "應包含 CEDAW 教育訓練").
-
-    Counted among the parent requirement's records: those whose code is in `codes` or whose
-    course name contains one of `name_contains`. Not a column of its own in status reports.
-    """
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    codes: Codes = []
-    name_contains: list[str] = []
-    minimum: RoleHours
-    outcome_minimum: RoleHours | None = None
-
-    @model_validator(mode="after")
-    def _something_to_match(self) -> Including:
-        if not self.codes and not self.name_contains:
-            raise ValueError("including 需要 codes 或 name_contains 至少一項")
-        return self
-
-
-class Excuse(_Strict):
-    """What excuses a requirement: another requirement of the track met, or records of named
-    courses adding up to `hours` (40 h of pre-service training in the year)."""
-
-    requirement: str | None = None
-    codes: Codes = []
-    name_contains: list[str] = []
-    organizer_contains: list[str] = []
-    hours: Hours | None = None
-
-    @model_validator(mode="after")
-    def _one_way(self) -> Excuse:
-        by_courses = bool(self.codes or self.name_contains or self.organizer_contains)
-        if self.requirement is not None and (by_courses or self.hours is not None):
-            raise ValueError("excused_by 寫 requirement（另一項要求達成），或寫課程（codes、name_contains）"
-                             "加 hours，不能兩種都寫")  # fmt: skip
-        if self.requirement is None and not (by_courses and self.hours is not None):
-            raise ValueError("excused_by 應寫 requirement: 要求代號，或課程（codes 或 name_contains）"
-                             "與 hours，如 {name_contains: [職前訓練], hours: 40}")  # fmt: skip
-        return self
-
-
-class HireWindow(_Strict):
-    """Counted over windows of this many years from each person's hire date (到職日期)."""
-
-    years: int = Field(ge=1, le=10)
-
-
-class DueAfterHire(_Strict):
-    """Due within this many months (or days) of the hire date: people hired in the period only."""
-
-    months: int | None = Field(default=None, ge=1)
-    days: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _one(self) -> DueAfterHire:
-        if (self.months is None) == (self.days is None):
-            raise ValueError("寫 months 或 days 其中一項，如 {months: 3}")
-        return self
-
-
-def _excuse(value: object) -> object:
-    return {"requirement": value} if isinstance(value, str) else value
-
-
-class Requirement(_Strict):
-    """Hours of some records a person must reach (DOMAIN rule 6)."""
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    # Which records count: those of these category codes, or (either) whose course name
-    # contains one of `name_contains`; with neither, every record (of the parent, if nested).
-    codes: Codes | None = None
-    name_contains: list[str] = []
-    except_codes: CodeSet = []  # `all except …`: never these codes
-    mode: Literal["digital", "physical"] | None = None  # only the hours learned that way
-    # Only records whose 開課機關 contains one of these words (教育部: 教育部國民及學前教育署 too).
-    organizer_contains: list[Annotated[str, Field(min_length=1)]] = []
-    # Only records that came through these channels (elearning: e等公務園+).
-    platforms: list[Literal["portal", "elearning", "environment"]] = []
-    # Never records whose course name holds one of these words (職前: pre-service training).
-    except_name_contains: list[Annotated[str, Field(min_length=1)]] = []
-    # Inside a parent: its hours count toward the parent (and above) only up to this many, or,
-    # `outside_parent`, not at all (gender-equality hours outside the 18 h).
-    parent_cap: Hours | None = None
-    outside_parent: bool = False
-    # Met without hours when this is done (another requirement, or named courses' hours).
-    excused_by: Annotated[Excuse | None, BeforeValidator(_excuse)] = None
-    # Its own deadline (records count up to it; reminders count down to it), or a window per
-    # person: N years from the hire date, or due within N months of it.
-    deadline: date | None = None
-    hire_window: HireWindow | None = None
-    due_after_hire: DueAfterHire | None = None
-
-    @model_validator(mode="after")
-    def _one_deadline(self) -> Requirement:
-        written = [f for f in ("deadline", "hire_window", "due_after_hire") if getattr(self, f)]
-        if len(written) > 1:
-            raise _located(f"deadline、hire_window、due_after_hire 只能寫一項，但寫了 {'、'.join(written)}",
-                           written[1])  # fmt: skip
-        if written and self.years > 1:
-            raise _located("years 是依曆年計算的期間，不能與 deadline、hire_window、due_after_hire 並寫",
-                           written[0])  # fmt: skip
-        return self
-    years: int = Field(default=1, ge=1, le=10)  # counted over this many years, the plan's last
-    minimum: RoleHours
-    # What the penalty clause checks, when it differs from the yearly target (Z4).
-    outcome_minimum: RoleHours | None = None
-    minimum_when: list[MinimumWhen] = []
-    applies_to: Who = []  # only people for whom every condition holds are bound by it
-    including: Including | None = None
-    requirements: list[Requirement] = []  # inside this one: their hours count toward it
-    # The minimum reduced by service (default: the track's, else the plan's); nested ones inherit.
-    prorate: Prorate | None = None
 
 
 class Period(_Strict):
@@ -609,17 +343,11 @@ class Plan(_Strict):
 
 
 __all__ = [
-    "CHANNEL_NAMES",
     "CHANNEL_OF_KIND",
-    "REQUIREMENT_ALL",
     "Bundle",
-    "Excuse",
-    "ByRole",
-    "Loc",
+    "Period",
     "Plan",
-    "PlanError",
-    "Prorate",
-    "Requirement",
+    "Reminders",
     "Track",
     "UnitTier",
 ]

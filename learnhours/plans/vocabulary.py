@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Mapping
 from learnhours.plans.conditions import BUILT_IN, Condition
 from learnhours.plans.files import PlanFile
 from learnhours.plans.messages import Problem, where
-from learnhours.plans.schema import Loc
+from learnhours.plans.values import Loc
 
 # Where a plan file writes conditions on people (a list, or one condition).
 _CONDITION_KEYS = frozenset({"who", "applies_to", "when", "agency_hr"})

@@ -170,6 +170,8 @@ def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
     prefect_harness, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
+    monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
+    MEMORY_OUTBOX.clear()
     write_inbox(build_sample(2026, AS_OF, people=10), tmp_path / "inbox")
     url = f"sqlite:///{tmp_path / 'w.db'}"
     engine = connect(url)
@@ -185,6 +187,8 @@ def test_plan_judged_by_another_run_is_left_to_it_and_the_run_fails_saying_so(
         assert connection.execute(select(notice)).all() == []  # the plan was left alone
     ((status, _rows, detail),) = _runs(url)
     assert status == "failed" and why in detail
+    (mail,) = MEMORY_OUTBOX  # a night not done is a failed night: the administrator hears it
+    assert mail["Subject"] == "learnhours 夜間作業失敗：national-2026 2026-11-23"
 
 
 @pytest.mark.slow

@@ -51,3 +51,31 @@ def test_run_refused_before_its_flow_for_a_settings_mistake_tells_the_administra
     assert "no-such-inbox" in mail.get_body(("plain",)).get_content()
     (line,) = syslog.lines()
     assert "設定錯誤" in line and "no-such-inbox" in line
+
+
+@pytest.mark.usefixtures("admin")
+def test_run_refused_because_another_run_holds_tonight_tells_the_administrator_and_syslog(
+    tmp_path, syslog, capsys
+):
+    """The lock is a failed night too (a run still holding yesterday's night, a second schedule):
+    the command says it in one sentence, as before, and the administrator and syslog hear it as
+    they do from a deployment's run refused its plan."""
+    from learnhours.warehouse.db import connect
+    from learnhours.warehouse.lock import acquire, plan_lock, release
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = connect(url)
+    holder = acquire(engine, plan_lock(PLAN))
+    try:
+        assert main(["--database-url", url, "run", "--plan", PLAN, "--as-of", AS_OF,
+                     "--inbox", str(tmp_path)]) == 1  # fmt: skip
+    finally:
+        release(engine, holder, plan_lock(PLAN))
+        engine.dispose()
+    (said,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert said.startswith("另一個執行正在進行，本次未執行：另一個執行持有 plan:national-2026 鎖")
+    (mail,) = MEMORY_OUTBOX
+    assert mail["Subject"] == f"learnhours 夜間作業失敗：{PLAN} {AS_OF}"
+    assert "plan:national-2026" in mail.get_body(("plain",)).get_content()
+    (line,) = syslog.lines()
+    assert "夜間作業失敗" in line and "plan:national-2026" in line

@@ -135,7 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if night is not None:
             try:
                 locks = claimed.enter_context(night_taken(_engine(args), night))
-            except RunLocked:
+            except RunLocked as exc:  # a night not done is told, as the run tells it
+                taken = ",".join(p.id for p in [*night.judged, *night.closing]) or args.plan
+                _tell_a_person(args, exc, taken, night)
                 raise
             except Exception:  # noqa: BLE001, S110 - the run meets it too, and tells a person
                 pass  # (a warehouse it cannot reach: its failure notice and syslog line)
@@ -165,14 +167,21 @@ def _told_when_refused(args: argparse.Namespace) -> Iterator[None]:
     try:
         yield
     except (SettingsError, MailConfigError, PlanError) as exc:
-        from learnhours.flows.failure import notice_settings, plain_cause, tell_a_person
-        from learnhours.taipei import taipei_today
-
-        settings = getattr(args, "settings", None) or notice_settings(
-            {"config": args.config, "database_url": args.database_url}
-        )
-        tell_a_person(settings, args.plan, args.as_of or taipei_today(), plain_cause(exc))
+        _tell_a_person(args, exc, args.plan)
         raise
+
+
+def _tell_a_person(
+    args: argparse.Namespace, exc: Exception, plans: str, night: Night | None = None
+) -> None:
+    """A night the command refused, told to the administrator and syslog (flows.failure)."""
+    from learnhours.flows.failure import notice_settings, plain_cause, tell_a_person
+    from learnhours.taipei import taipei_today
+
+    settings = getattr(args, "settings", None) or notice_settings(
+        {"config": args.config, "database_url": args.database_url}
+    )
+    tell_a_person(settings, plans, args.as_of or taipei_today(), plain_cause(exc), night)
 
 
 def _refused_before_the_run(args: argparse.Namespace, settings: Settings) -> Night | None:

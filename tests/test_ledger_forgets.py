@@ -42,8 +42,9 @@ def _rows(engine) -> list:
 
 
 def test_p3_a_delivered_notice_keeps_its_key_message_id_and_digest_not_its_message(
-    engine, tmp_path
+    any_engine, tmp_path
 ):
+    engine = any_engine  # SQLite, then PostgreSQL
     people = _short_people(engine, tmp_path)
     outbox = FileBackend(tmp_path / "outbox")
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=outbox)
@@ -65,8 +66,9 @@ def test_p3_a_delivered_notice_keeps_its_key_message_id_and_digest_not_its_messa
 
 
 def test_p3_a_notice_not_yet_delivered_keeps_its_message_and_a_retry_still_sends_it(
-    engine, tmp_path
+    any_engine, tmp_path
 ):
+    engine = any_engine  # SQLite, then PostgreSQL
     _short_people(engine, tmp_path)
     refusing = MemoryBackend(faults={"p1@example.gov.tw": "failed", "p2@example.gov.tw": "retry"})
     send_plan(engine, find_plan(PLAN), TODAY, MAIL, backend=refusing)

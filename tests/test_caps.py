@@ -174,3 +174,30 @@ def test_an_excuse_by_another_requirement_met():
 
     assert excused(D(4)) == {"basic"}
     assert excused(D(3)) == frozenset()
+
+
+def test_the_reminder_lists_a_pre_service_course_as_not_counted_with_why(engine, tmp_path):
+    """A course the plan leaves out (職前) counts toward none of its requirements: the reminder
+    lists it among the records not counted, with the reason, not as 20 counted hours."""
+    import email
+    import email.policy
+
+    from learnhours.notifiers.backends import MemoryBackend
+    from learnhours.steps import send_plan
+    from tests.factories import MAIL, roster_file
+
+    pid = new_id()
+    ingest_file(
+        engine, roster_file(tmp_path, [person(pid, category="護理師", email="a@example.gov.tw")])
+    )
+    ingest_file(
+        engine, export_file(tmp_path, [*_preservice(pid), _course(pid, "Q1", "醫療品質", 28, 6)])
+    )
+    backend = MemoryBackend()
+    send_plan(engine, _plan(), date(2026, 11, 23), MAIL, backend=backend)
+    (reminder,) = [m for m in backend.outbox if m["To"] == "a@example.gov.tw"]
+    parsed = email.message_from_bytes(reminder.as_bytes(), policy=email.policy.default)
+    text = parsed.get_body(("plain",)).get_content()
+    assert "已採計 1 筆" in text and "未採計的紀錄（2 筆）" in text
+    assert "- 115年3月3日 新進人員職前訓練：不計入繼續教育總時數：課程名稱含「職前」" in text
+    assert "計入不屬於" not in text

@@ -149,9 +149,14 @@ def record_list(ctx: Context, p: PersonResult, book: RecordBook) -> dict[str, ob
     verdicts = [book.judged(ctx, p, r) for r in held.records]
     newest = sorted(verdicts, key=lambda v: (v.record.end_date, v.record.course_name),
                     reverse=True)  # fmt: skip
-    counted = [v for v in newest if not v.why_not]
+    # A record no requirement of the plan takes (a kind it leaves out, another organizer's) is
+    # not counted either, its reason the requirements' own.
+    counted = [v for v in newest if not v.why_not and v.counts_for]
     # Last year's records are not this year's business unless they count (a two-year window).
-    others = [v for v in newest if v.why_not and v.record.end_date >= ctx.plan.period.start]
+    others = [
+        v for v in newest
+        if (v.why_not or not v.counts_for) and v.record.end_date >= ctx.plan.period.start
+    ]  # fmt: skip
     lag = track.lag if track else 0
     # A refused row with several problems is one row: its reasons, which name their columns.
     lines: dict[tuple[str, int], list[str]] = {}
@@ -183,7 +188,7 @@ def _counted_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict
         "day": roc(v.record.end_date),
         "course": as_written(v.record.course_name),
         "hours": plain(v.hours),
-        "toward": "、".join(v.counts_for) or "不屬於任何一項要求",
+        "toward": "、".join(v.counts_for),
         "left_out": "；".join(v.left_out),
         "recent": _recent(today, track, v.record),
     }
@@ -193,6 +198,6 @@ def _other_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[s
     return {
         "day": roc(v.record.end_date),
         "course": as_written(v.record.course_name),
-        "why": v.why_not,
+        "why": v.why_not or "；".join(v.left_out) or "不屬於本計畫任何一項要求",
         "recent": _recent(today, track, v.record),
     }

@@ -541,7 +541,7 @@ def test_i34_4_the_summary_forecasts_who_is_likely_to_miss_with_its_method_and_p
 
 def test_i34_4_the_summary_shows_how_concentrated_the_hours_are(engine, tmp_path):
     text, html, _sheets, _ids = _summary(engine, tmp_path)
-    # 40 h in all (快 19, 慢 2, 達 20, 零 0); the top tenth of four is one person: 達, 20 h.
+    # 41 h in all (快 19, 慢 2, 達 20, 零 0); the top tenth of four is one person: 達, 20 h.
     assert "時數最多的 10% 同仁（1 人）取得全部時數的 48.8%" in text  # 20 of 41
     assert "前 10% 占 48.8%" in text
     assert CONCENTRATION in text
@@ -558,6 +558,11 @@ def test_i34_4_the_workbook_has_a_sheet_of_who_is_likely_to_miss(engine, tmp_pat
     row = dict(zip(header, rows[1], strict=True))
     assert row["已完成時數"] == 2 and row["尚差時數"] == 18
     assert row["最後上課日前剩餘工作日"] == working_days(TODAY + timedelta(days=1), LAST_DAY)
+    # Per unit, beside its rate: the people at 0 h, the likely to miss and the top tenth's share.
+    _title, header, *units = sheets["各單位"]
+    (unit,) = [dict(zip(header, u, strict=True)) for u in units]
+    assert (unit["單位"], unit["0 小時人數"], unit["預估未達成"]) == ("民政課", 1, 2)
+    assert round(unit["前10%同仁時數占比"], 3) == round(20 / 41, 3)
     units = dict(zip(sheets["各單位"][1], sheets["各單位"][2], strict=True))
     assert (units["0 小時人數"], units["預估未達成"]) == (1, 2)
     assert round(units["前10%同仁時數占比"], 3) == round(20 / 41, 3)

@@ -319,6 +319,36 @@ def test_i34_2_a_long_list_shows_the_most_recent_then_a_count(engine, tmp_path):
     assert _words(html).count("堂專業課") == record_lists.SHOWN
 
 
+def test_i34_2_long_lists_of_records_not_counted_and_rows_refused_show_the_most_recent_too(
+    engine, tmp_path
+):
+    shown = record_lists.SHOWN
+
+    def rows(pid: str) -> list[dict]:
+        out = []
+        for i in range(shown + 2):
+            day = date(2026, 2, 2) + timedelta(days=7 * i)
+            absent = f"{roc_text(day)}~{roc_text(day)} 09:00~11:00 事假 共2小時"
+            out.append(record(pid, name="林小華", code=f"6{i:03d}", course=f"第{i:02d}堂缺課",
+                              category=12, hours=3, day=day, attendance=absent))  # fmt: skip
+        out += [
+            {**record(pid, name="林小華", code=f"7{i:03d}", course="日期打錯", category=12,
+                      hours=1, day=date(2026, 5, 5)), "上課結束日期": "115-13-45",
+             "開課結束日期": "115-13-45"}
+            for i in range(shown + 3)
+        ]  # fmt: skip
+        return out
+
+    text, html, _contact = _reminded(engine, tmp_path, rows)
+    assert f"未採計的紀錄（{shown + 2} 筆）" in text and "另有 2 筆未採計，未列出。" in text
+    listed = [line for line in text.splitlines() if "堂缺課" in line]
+    assert len(listed) == shown and f"第{shown + 1:02d}堂缺課" in listed[0]
+    assert f"未能匯入的資料（{shown + 3} 筆）" in text and "另有 3 筆，未列出。" in text
+    assert len([line for line in text.splitlines() if "115-13-45" in line]) == shown
+    words = _words(html)
+    assert words.count("堂缺課") == shown and "另有 2 筆未採計，未列出。" in words
+
+
 def test_i34_2_records_are_read_a_group_of_people_at_a_time_in_the_order_of_the_reminders():
     asked: list[list[str]] = []
 

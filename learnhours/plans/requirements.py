@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -22,17 +22,22 @@ class MinimumWhen(_Strict):
     outcome_minimum: RoleHours | None = None
 
 
-class OwesNothing(_Strict):
-    """Who was hired within this many months (or days) of the window's end owes 0 h."""
+class _MonthsOrDays(_Strict):
+    """A span after a day, written in months or in days: one of the two."""
 
+    example: ClassVar[str] = "{months: 1}"  # shown when neither or both are written
     months: int | None = Field(default=None, ge=1)
     days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _one(self) -> OwesNothing:
+    def _one(self) -> Self:
         if (self.months is None) == (self.days is None):
-            raise ValueError("寫 months 或 days 其中一項，如 {months: 1}")
+            raise ValueError(f"寫 months 或 days 其中一項，如 {self.example}")
         return self
+
+
+class OwesNothing(_MonthsOrDays):
+    """Who was hired within this many months (or days) of the window's end owes 0 h."""
 
 
 class Prorate(_Strict):
@@ -111,17 +116,10 @@ class HireWindow(_Strict):
     years: int = Field(ge=1, le=10)
 
 
-class DueAfterHire(_Strict):
+class DueAfterHire(_MonthsOrDays):
     """Due within this many months (or days) of the hire date: people hired in the period only."""
 
-    months: int | None = Field(default=None, ge=1)
-    days: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _one(self) -> DueAfterHire:
-        if (self.months is None) == (self.days is None):
-            raise ValueError("寫 months 或 days 其中一項，如 {months: 3}")
-        return self
+    example = "{months: 3}"
 
 
 def _excuse(value: object) -> object:

@@ -203,19 +203,7 @@ class Context:
         assert p.track is not None
         if p.deadline is None:
             return self.dates(p.track)
-        track = replace(p.track, deadline=p.deadline)
-        last = self.last_day_for(p)
-        channels = [
-            (CHANNEL_NAMES.get(channel, "其他管道"), roc(day), lag)
-            for channel, day, lag in last_days_by_channel(p.deadline, track.lags)
-        ]
-        return {
-            "deadline": roc(p.deadline),
-            "last_day": roc(last),
-            "too_late": roc(last + timedelta(days=1)),
-            "lag": track.lag,
-            "channels": channels,
-        }
+        return _dates(replace(p.track, deadline=p.deadline), self.last_day_for(p))
 
     @property
     def stages(self) -> dict[str, int | None]:
@@ -240,22 +228,27 @@ class Context:
 
     def dates(self, track: TrackView) -> dict[str, object]:
         """A track's deadline in words; with a lag per channel, each channel's last day."""
-        last = self.last_days[track.id]
-        channels = [
-            (CHANNEL_NAMES.get(channel, "其他管道"), roc(day), lag)
-            for channel, day, lag in last_days_by_channel(track.deadline, track.lags)
-        ]
-        return {
-            "deadline": roc(track.deadline),
-            "last_day": roc(last),
-            # "以後" includes the day itself in Taiwan: the first day too late is the day after.
-            "too_late": roc(last + timedelta(days=1)),
-            "lag": track.lag,
-            "channels": channels,
-        }
+        return _dates(track, self.last_days[track.id])
 
     def common(self) -> dict[str, object]:
         return dict(self._common)
+
+
+def _dates(track: TrackView, last: date) -> dict[str, object]:
+    """`track`'s deadline in words, `last` its last day to attend; with a lag per channel, each
+    channel's last day."""
+    channels = [
+        (CHANNEL_NAMES.get(channel, "其他管道"), roc(day), lag)
+        for channel, day, lag in last_days_by_channel(track.deadline, track.lags)
+    ]
+    return {
+        "deadline": roc(track.deadline),
+        "last_day": roc(last),
+        # "以後" includes the day itself in Taiwan: the first day too late is the day after.
+        "too_late": roc(last + timedelta(days=1)),
+        "lag": track.lag,
+        "channels": channels,
+    }
 
 
 def message(

@@ -6,26 +6,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from learnhours.transforms.explain import PersonRejections, RejectedLine
 from learnhours.warehouse.record_store import in_groups
 from learnhours.warehouse.schema import ingest_batch, rejected_row
 
 
+def _rejected(*columns: ColumnElement) -> Select:
+    """These columns of the rejected rows (and of their files), file by file and line by line."""
+    return (
+        select(*columns)
+        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
+        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    )
+
+
 def rejected_rows(
     connection: Connection, limit: int | None = None
 ) -> list[tuple[str, int, str, str, str]]:
-    query = (
-        select(
-            ingest_batch.c.file_name,
-            rejected_row.c.line_no,
-            rejected_row.c.column_name,
-            rejected_row.c.value,
-            rejected_row.c.reason,
-        )
-        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
-        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
+    query = _rejected(
+        ingest_batch.c.file_name,
+        rejected_row.c.line_no,
+        rejected_row.c.column_name,
+        rejected_row.c.value,
+        rejected_row.c.reason,
     )
     if limit:
         query = query.limit(limit)
@@ -34,15 +39,13 @@ def rejected_rows(
 
 def person_rejections(connection: Connection, person_id: str) -> PersonRejections:
     rows = connection.execute(
-        select(
+        _rejected(
             ingest_batch.c.file_name,
             rejected_row.c.line_no,
             rejected_row.c.column_name,
             rejected_row.c.reason,
         )
-        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
         .where(rejected_row.c.person_id == person_id)
-        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
     )
     lines = (
         select(rejected_row.c.batch_id, rejected_row.c.line_no)
@@ -62,16 +65,14 @@ def rejections_of(
     out: dict[str, list[RejectedLine]] = {}
     for group in in_groups(list(person_ids), 500):
         rows = connection.execute(
-            select(
+            _rejected(
                 rejected_row.c.person_id,
                 ingest_batch.c.file_name,
                 rejected_row.c.line_no,
                 rejected_row.c.column_name,
                 rejected_row.c.reason,
             )
-            .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
             .where(rejected_row.c.person_id.in_(group))
-            .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
         )
         for pid, *line in rows:
             out.setdefault(pid, []).append(RejectedLine(*line))
@@ -92,7 +93,7 @@ class UnlinkedLine:
 
 def unlinked_rejections(connection: Connection) -> list[UnlinkedLine]:
     rows = connection.execute(
-        select(
+        _rejected(
             rejected_row.c.batch_id,
             rejected_row.c.line_no,
             ingest_batch.c.file_name,
@@ -100,8 +101,6 @@ def unlinked_rejections(connection: Connection) -> list[UnlinkedLine]:
             rejected_row.c.value,
             rejected_row.c.reason,
         )
-        .join(ingest_batch, ingest_batch.c.id == rejected_row.c.batch_id)
         .where(rejected_row.c.person_id.is_(None))
-        .order_by(ingest_batch.c.id, rejected_row.c.line_no, rejected_row.c.id)
     )
     return [UnlinkedLine(*r) for r in rows]

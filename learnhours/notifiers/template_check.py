@@ -20,10 +20,11 @@ from learnhours.notifiers.reminders import digest_message, reminder_message
 from learnhours.notifiers.render import TEMPLATE_NAMES, Templates
 from learnhours.notifiers.summaries import Rollup, rollup_drafts, summary_drafts
 from learnhours.plans import Plan
-from learnhours.transforms.compiled_rules import judged_members
+from learnhours.transforms.compiled_rules import judge
 from learnhours.transforms.compliance import Member
 from learnhours.transforms.explain import RejectedLine, StoredRecord
 from learnhours.transforms.judged_results import agencies_of, people_of, units_of
+from learnhours.transforms.judging_frames import members_frame, sums_frame
 
 _SAMPLE_SENDER = "人事室 <hr@example.invalid>"
 _SAMPLE_HR = ("hr@example.invalid",)
@@ -75,7 +76,8 @@ def sample_notices(found: Templates, plan: Plan) -> list[tuple[str, Callable[[],
             ("C123456789", "陳大同", False, "課員", "A000000002"),
         )
     ]  # fmt: skip
-    frame = judged_members(plan, [m for m in people if plan.binds(m)] or people, {}, {}, today)
+    sample = members_frame([m for m in people if plan.binds(m)] or people)
+    frame = judge(plan, today, sample, sums_frame(plan, {}, {}), bound_only=False)
     units = units_of(plan, frame)
     agencies = agencies_of(plan, frame, units)
     judged = people_of(plan, frame, units, agencies)

@@ -330,23 +330,13 @@ def assess(
     now: Mapping[str, Standing],
     judged: Mapping[str, Standing],
     as_of: date,
+    nestings: Mapping[str, Nesting] | None = None,
 ) -> list[PersonResult]:
     """`members` judged on their standings (plan_queries.standings), by the same compiled rules
     as a whole plan, in the order given (whether the plan binds them is the caller's to ask)."""
-    return people_of(plan, judged_members(plan, members, now, judged, as_of))
-
-
-def judged_members(
-    plan: Plan,
-    members: Sequence[Member],
-    now: Mapping[str, Standing],
-    judged: Mapping[str, Standing],
-    as_of: date,
-    nestings: Mapping[str, Nesting] | None = None,
-) -> pl.DataFrame:
-    """assess's judged frame (units_of and agencies_of group it)."""
     sums = sums_frame(plan, now, judged)
-    return judge(plan, as_of, members_frame(members), sums, nestings, bound_only=False)
+    frame = judge(plan, as_of, members_frame(members), sums, nestings, bound_only=False)
+    return people_of(plan, frame)
 
 
 def assess_person(
@@ -358,5 +348,4 @@ def assess_person(
     nestings: Mapping[str, Nesting] | None = None,
 ) -> PersonResult:
     """One person judged on their standing."""
-    frame = judged_members(plan, [m], {m.person_id: now}, {m.person_id: judged}, as_of, nestings)
-    return people_of(plan, frame)[0]
+    return assess(plan, [m], {m.person_id: now}, {m.person_id: judged}, as_of, nestings)[0]

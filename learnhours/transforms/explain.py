@@ -84,14 +84,12 @@ def record_hours(plan: Plan, r: StoredRecord) -> Decimal:
 
 
 def judge_record(
-    plan: Plan,
-    r: StoredRecord,
-    as_of: date,
-    track: TrackView | None = None,
-    person: Person | None = None,
+    plan: Plan, r: StoredRecord, as_of: date, track: TrackView | None, person: Person | None
 ) -> RecordVerdict:
-    """Rules 2-4 for one record, in words; `track`: the person's (its window and figures);
-    `person`: theirs, for requirements counted over their own window (from the hire date)."""
+    """Rules 2-4 for one record, in words; `track`: the person's (its window and figures), said
+    by every caller, for None (the plan's first track) judges another track's person on the wrong
+    window; `person`: theirs, for requirements counted over their own window (from the hire
+    date)."""
     track = track or plan.track_views[0]
     start = window_start(plan.period.start, max((c.years for c in track.checks), default=1))
     spans = {

@@ -302,15 +302,11 @@ def _cents_of(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.Expr]:
 
 
 def standings(
-    connection: Connection,
-    plan: Plan,
-    as_of: date,
-    agencies: Sequence[str] | None = None,
-    *,
-    person_id: str | None = None,
+    connection: Connection, plan: Plan, as_of: date, *, person_id: str | None = None
 ) -> tuple[dict[str, Standing], dict[str, Standing]]:
-    """standings_frame as a Standing per person, now and at the judge date."""
-    frame = standings_frame(connection, plan, as_of, agencies, person_id=person_id)
+    """standings_frame as a Standing per person, now and at the judge date: the whole plan's, or
+    `person_id`'s alone (`explain`). A share's agencies are judged as frames, never as objects."""
+    frame = standings_frame(connection, plan, as_of, person_id=person_id)
     keys = [n for n in frame.columns if n != "person_id" and JUDGED not in n and BUNDLE not in n]
     bundles = [t.id for t in plan.track_views if t.id + BUNDLE in frame.columns]
     now: dict[str, Standing] = {}

@@ -665,7 +665,7 @@ def test_i15_13_a_portal_busy_all_night_is_said_in_the_runs_state_and_the_night_
             return_state=True,
         )
     assert state.is_completed() and state.name == "Warning"
-    assert "the portal stayed unavailable" in state.message and "HTTP 503" in state.message
+    assert "入口網站一直無法使用" in state.message and "HTTP 503" in state.message
     summary = state.result()
     assert summary["files"] == 1 and summary["plans"][0]["people"] == 10  # the roster was judged
-    assert "stayed unavailable" in summary["portal"]
+    assert "入口網站一直無法使用" in summary["portal"]

@@ -119,7 +119,7 @@ def test_invalid_plan_fails_the_run_records_it_and_mails_the_administrator(
     assert mail["To"] == "admin@demo.gov.tw" and "no-such-plan" in mail["Subject"]
     ((status, _rows, detail),) = _runs(f"sqlite:///{tmp_path / 'w.db'}")
     assert (
-        status == "failed" and "no-such-plan" in detail and "mailed to admin@demo.gov.tw" in detail
+        status == "failed" and "no-such-plan" in detail and "失敗通知已寄給 admin@demo.gov.tw" in detail
     )
 
 
@@ -143,7 +143,7 @@ def test_a_night_that_cannot_reach_its_warehouse_mails_the_administrator_and_wri
     (line,) = syslog.lines()
     assert line.startswith("<27>learnhours[")  # daemon.err, tagged as journalctl -t reads it
     assert "夜間作業失敗（national-2026，2026-11-23）：無法連線到倉儲資料庫" in line
-    assert "failure notice mailed to admin@township.example" in line
+    assert "失敗通知已寄給 admin@township.example" in line
 
 
 @pytest.mark.slow
@@ -270,14 +270,14 @@ def test_smtp_down_fails_the_run_with_the_cause_in_its_state_and_logs(
     write_inbox(sample, tmp_path / "inbox")
     state = _nightly(tmp_path)
     assert state.is_failed()
-    assert "mail could not be handed over" in state.message and "連線被拒" in state.message
-    logs = _logs(state, until="failure notice")
+    assert "今晚的郵件無法交給郵件伺服器" in state.message and "連線被拒" in state.message
+    logs = _logs(state, until="失敗通知")
     # The product's own lines reach the run's logs in the UI, and none carries an ID.
     assert any(name.startswith("learnhours.") for name, _ in logs)
     assert any("連線被拒" in message for _, message in logs)
-    assert any("failure notice to admin@demo.gov.tw not sent" in m for _, m in logs)
+    assert any("寄給 admin@demo.gov.tw 的失敗通知未寄出" in m for _, m in logs)
     (line,) = syslog.lines()  # the mail server is down: the machine's syslog still has it
-    assert "mail could not be handed over" in line and "not sent" in line
+    assert "今晚的郵件無法交給郵件伺服器" in line and "失敗通知未寄出" in line
     assert not any(row["身分證字號"] in m for row in sample.roster for _, m in logs)
     with connect(f"sqlite:///{tmp_path / 'w.db'}").connect() as connection:
         statuses = set(connection.execute(select(notice.c.status)).scalars())

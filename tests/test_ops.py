@@ -323,7 +323,7 @@ def test_failed_run_mails_the_administrator_a_short_notice():
     note = mail_admin(
         "admin@demo.gov.tw", "national-2026", date(2026, 11, 23), "the portal is down", backend
     )
-    assert note == "failure notice mailed to admin@demo.gov.tw"
+    assert note == "失敗通知已寄給 admin@demo.gov.tw"
     (message,) = backend.outbox
     assert message["To"] == "admin@demo.gov.tw"
     assert "national-2026" in message["Subject"]
@@ -332,13 +332,13 @@ def test_failed_run_mails_the_administrator_a_short_notice():
 
 def test_no_admin_address_means_no_notice_and_no_crash():
     note = mail_admin(None, "national-2026", date(2026, 11, 23), "x", MemoryBackend())
-    assert "not mailed" in note and "LEARNHOURS_ADMIN_EMAIL" in note
+    assert note == "失敗通知未寄出：沒有設定 LEARNHOURS_ADMIN_EMAIL"
 
 
 def test_admin_notice_says_when_the_mail_server_is_down_too():
     down = MemoryBackend(faults={"admin@demo.gov.tw": "not_attempted"})
     note = mail_admin("admin@demo.gov.tw", "national-2026", date(2026, 11, 23), "x", down)
-    assert note.startswith("failure notice to admin@demo.gov.tw not sent")
+    assert note.startswith("寄給 admin@demo.gov.tw 的失敗通知未寄出：")
 
 
 def test_a_failed_night_goes_to_syslog_as_one_line_without_an_id(syslog, tmp_path):
@@ -346,12 +346,34 @@ def test_a_failed_night_goes_to_syslog_as_one_line_without_an_id(syslog, tmp_pat
 
     pid = new_id()
     said = to_syslog(str(syslog.path), f"夜間作業失敗：bad row for {pid}\nsecond line")
-    assert said == f"written to syslog at {syslog.path}"
+    assert said == f"已寫入 syslog（{syslog.path}）"
     (line,) = syslog.lines()
     assert line == f"<27>learnhours[{os.getpid()}]: 夜間作業失敗：bad row for {mask_id(pid)} second line"
     # No socket there (no journal, no rsyslog): said, never raised.
-    assert to_syslog(str(tmp_path / "none"), "x").startswith("not written to syslog at")
-    assert to_syslog("", "x") == "not written to syslog: LEARNHOURS_SYSLOG_ADDRESS is empty"
+    assert to_syslog(str(tmp_path / "none"), "x") == (
+        f"未寫入 syslog（{tmp_path / 'none'}）：找不到這個通訊端（本機沒有 journald 或 rsyslog？）"
+    )
+    assert to_syslog("", "x") == "未寫入 syslog：LEARNHOURS_SYSLOG_ADDRESS 是空的"
+
+
+def test_what_a_failed_night_says_of_its_notices_is_in_chinese(tmp_path):
+    """`learnhours runs` showed a failed night's cause followed by (failure notice not mailed:
+    LEARNHOURS_ADMIN_EMAIL is not set; not written to syslog at /dev/log: No such file or
+    directory)."""
+    from learnhours.flows.failure import tell_a_person
+    from learnhours.settings import load_settings
+
+    settings = load_settings(
+        cwd=tmp_path, environ={"LEARNHOURS_SYSLOG_ADDRESS": str(tmp_path / "log")}
+    )
+    note = tell_a_person(settings, "national-2026", date(2026, 11, 23), "計畫無法使用")
+    assert note == (
+        "失敗通知未寄出：沒有設定 LEARNHOURS_ADMIN_EMAIL；"
+        f"未寫入 syslog（{tmp_path / 'log'}）：找不到這個通訊端（本機沒有 journald 或 rsyslog？）"
+    )
+    assert tell_a_person(None, "national-2026", date(2026, 11, 23), "x") == (
+        "失敗通知未寄出：設定無法讀取"
+    )
 
 
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):

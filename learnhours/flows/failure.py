@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -169,7 +170,7 @@ def mail_admin(
         "處理方式見 docs/operations.md「When a night fails」。\n"
     )
     subject = f"learnhours 夜間作業失敗：{what} {day.isoformat()}"
-    return _to_admin("failure notice", to, subject, text, backend, sender)
+    return _to_admin("失敗通知", to, subject, text, backend, sender)
 
 
 def mail_admin_recovered(
@@ -193,7 +194,7 @@ def mail_admin_recovered(
         "紀錄：learnhours runs。\n"
     )
     subject = f"learnhours 夜間作業恢復：{what} {day.isoformat()}"
-    return _to_admin("recovery notice", to, subject, text, backend, sender)
+    return _to_admin("恢復通知", to, subject, text, backend, sender)
 
 
 def _to_admin(
@@ -204,12 +205,13 @@ def _to_admin(
     backend: MailBackend | None,
     sender: str | None,
 ) -> str:
-    """One short mail to the administrator, straight through the backend (not the ledger)."""
+    """One short mail to the administrator, straight through the backend (not the ledger); says
+    in Chinese whether it went (`learnhours runs` shows it after the night's cause)."""
     to = (to or "").strip()
     if not to:
-        return f"{kind} not mailed: LEARNHOURS_ADMIN_EMAIL is not set"
+        return f"{kind}未寄出：沒有設定 LEARNHOURS_ADMIN_EMAIL"
     if backend is None:
-        return f"{kind} not mailed: the mail settings cannot be used"
+        return f"{kind}未寄出：郵件設定無法使用"
     sender = sender or f"learnhours <{to}>"  # from the administrator to themselves: always valid
     html = "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>") + "</p>"
     try:
@@ -224,12 +226,12 @@ def _to_admin(
         deliveries = list(backend.send_batch([Outgoing.of(message)]))
     except Exception as exc:  # noqa: BLE001 - the notice is best effort
         why = scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("%s not sent: %s", kind, why)
-        return f"{kind} to {to} not sent: {why}"
+        log.warning("寄給 %s 的%s未寄出：%s", to, kind, why)
+        return f"寄給 {to} 的{kind}未寄出：{why}"
     if all(d.outcome == "sent" for d in deliveries):
-        return f"{kind} mailed to {to}"
+        return f"{kind}已寄給 {to}"
     details = "; ".join(d.detail for d in deliveries if d.outcome != "sent")
-    return f"{kind} to {to} not sent: {scrub(details)}"
+    return f"寄給 {to} 的{kind}未寄出：{scrub(details)}"
 
 
 # A syslog line is a datagram: long causes are cut, the journal and rsyslog keep the rest out.
@@ -247,7 +249,7 @@ def to_syslog(address: str, text: str) -> str:
     Best effort, like the mail: nothing here raises.
     """
     if not address.strip():
-        return "not written to syslog: LEARNHOURS_SYSLOG_ADDRESS is empty"
+        return "未寫入 syslog：LEARNHOURS_SYSLOG_ADDRESS 是空的"
     line = " ".join(scrub(text).split())
     if len(line) > SYSLOG_CHARACTERS:
         line = line[: SYSLOG_CHARACTERS - 1] + "…"
@@ -257,8 +259,20 @@ def to_syslog(address: str, text: str) -> str:
             syslog.connect(address)
             syslog.send(datagram)
     except OSError as exc:
-        return f"not written to syslog at {address}: {exc.strerror or exc}"
-    return f"written to syslog at {address}"
+        return f"未寫入 syslog（{address}）：{_SOCKET_WORDS.get(exc.errno or 0, _os_error(exc))}"
+    return f"已寫入 syslog（{address}）"
+
+
+_SOCKET_WORDS = {
+    errno.ENOENT: "找不到這個通訊端（本機沒有 journald 或 rsyslog？）",
+    errno.ECONNREFUSED: "沒有程式在接收（journald 或 rsyslog 沒有執行？）",
+    errno.EACCES: "沒有寫入這個通訊端的權限",
+    errno.ENOTSOCK: "這不是通訊端",
+}
+
+
+def _os_error(exc: OSError) -> str:
+    return f"作業系統錯誤（{errno.errorcode.get(exc.errno or 0, exc.errno)}）"
 
 
 def tell_a_person(
@@ -274,12 +288,12 @@ def tell_a_person(
     the machine's monitoring, which a mail server that is down cannot keep from it. `plans`: the
     plans that failed, for the subject. Says in words what went where; never raises."""
     if settings is None:  # not even the notice's own settings can be read
-        return "failure notice not mailed: the settings cannot be read"
+        return "失敗通知未寄出：設定無法讀取"
     admin, backend, sender = _admin_mail(settings, mail, night)
     mailed = mail_admin(admin, plans, day, cause, backend, sender)
     line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
     logged = to_syslog(settings.syslog_address, line)
-    return f"{mailed}; {logged}"
+    return f"{mailed}；{logged}"
 
 
 def tell_recovered(

@@ -249,7 +249,7 @@ def _stopped_by_sigterm() -> Iterator[None]:
     the lock is given back and the run log says `cancelled`."""
 
     def stop(_signum, _frame) -> None:  # noqa: ANN001
-        raise RunCancelled("the run was asked to stop (SIGTERM)")
+        raise RunCancelled("執行被要求停止（SIGTERM）")
 
     try:
         before = signal.signal(signal.SIGTERM, stop)
@@ -377,16 +377,16 @@ def _night(
         # plans (a closed year's, owed at most its final summary, only when it is the one named).
         failed = locked or ([p.id for p in night.judged] if night else [])
         note = tell_a_person(settings, ",".join(failed) or plan_id, as_of, cause, night, mail)
-        run_log.finish(engine, run_id, "failed", detail=f"{cause} ({note})")
+        run_log.finish(engine, run_id, "failed", detail=f"{cause}（{note}）")
         return _failed(cause, plan_id, as_of, note, logger)
     plans_judged = night.plan_ids
     unavailable = [p for p in plans if p["unavailable"]]
     if unavailable:
-        cause = "; ".join(f"{p['plan']}: mail could not be handed over: {p['unavailable']}"
+        cause = "；".join(f"{p['plan']}：今晚的郵件無法交給郵件伺服器：{p['unavailable']}"
                           for p in unavailable)  # fmt: skip
         failing = ",".join(p["plan"] for p in unavailable)
         note = tell_a_person(settings, failing, as_of, cause, night, mail)
-        run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause} ({note})",
+        run_log.finish(engine, run_id, "failed", log_counts(summary), f"{cause}（{note}）",
                        plans_judged)  # fmt: skip
         return _failed(cause, plan_id, as_of, note, logger)
     message = mail_message(plans, finals)
@@ -419,8 +419,8 @@ def _fetched(
         fetch_portal(run, profile, portal_url, polite, *window)
     except PortalUnavailable as exc:
         note = (
-            f"the portal stayed unavailable, nothing was fetched tonight ({plain_cause(exc)}); "
-            "the run went on with the records already in the warehouse"
+            f"入口網站一直無法使用，今晚沒有下載任何資料（{plain_cause(exc)}）；"
+            "本次以資料庫中已有的紀錄繼續執行"
         )
         logger.warning(note)
         return note

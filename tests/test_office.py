@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 from datetime import date
@@ -83,6 +84,16 @@ def test_init_copies_the_shipped_plan_with_its_placeholders_marked(office):
     for line in copied.splitlines():
         if line.strip().startswith(("agency:", "sender:", "hr_addresses:", "contact:")):
             assert "請改" in line, line
+
+
+def test_what_init_gives_the_office_to_edit_explains_itself_in_chinese(office):
+    """The copied plan's comments said `One file for every year: judged for 2027 it is
+    national-2027` and `dates below are month-day`, to the clerk who edits it."""
+    for name in ("learnhours.toml", "plans/national.yaml"):
+        for number, line in enumerate((office / name).read_text("utf-8").splitlines(), 1):
+            comment = re.sub(r"\S*/\S*", "", line.partition("#")[2])  # paths and file names aside
+            english = re.findall(r"[A-Za-z]+(?:[ ,:'-]+[A-Za-z]+){2,}", comment)
+            assert not english, f"{name}:{number}: {english}"
 
 
 def test_every_command_inside_the_office_uses_its_settings(office, tmp_path, capsys):

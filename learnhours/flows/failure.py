@@ -173,17 +173,9 @@ def mail_admin(
     return _to_admin("失敗通知", to, subject, text, backend, sender)
 
 
-def mail_admin_recovered(
-    to: str | None,
-    what: str,
-    day: date,
-    missed: str,
-    nights: list[str],
-    backend: MailBackend | None,
-    sender: str | None = None,
-) -> str:
-    """Mail the administrator that tonight completed after nights that did not (`missed`, and
-    each of those runs with its cause); says in words whether it went out. Never raises."""
+def recovered_notice(what: str, day: date, missed: str, nights: list[str]) -> tuple[str, str]:
+    """The subject and text telling the administrator that tonight completed after nights that
+    did not (`missed`, and each of those runs with its cause)."""
     listed = (
         "沒有完成的執行與原因：\n" + "".join(f"- {n}\n" for n in nights) + "\n" if nights else ""
     )
@@ -193,8 +185,7 @@ def mail_admin_recovered(
         "今晚的提醒與摘要依今晚的計算寄出；人事室的摘要也說明了這件事。"
         "紀錄：learnhours runs。\n"
     )
-    subject = f"learnhours 夜間作業恢復：{what} {day.isoformat()}"
-    return _to_admin("恢復通知", to, subject, text, backend, sender)
+    return f"learnhours 夜間作業恢復：{what} {day.isoformat()}", text
 
 
 def _to_admin(
@@ -308,8 +299,8 @@ def tell_recovered(
     """Tonight completed after nights that did not: the administrator is told which, and why
     each failed (the HR summaries say it too). Says in words whether it went; never raises."""
     admin, backend, sender = _admin_mail(settings, mail, night)
-    nights = each_night(since)
-    return mail_admin_recovered(admin, plans, day, missed, nights, backend, sender)
+    subject, text = recovered_notice(plans, day, missed, each_night(since))
+    return _to_admin("恢復通知", admin, subject, text, backend, sender)
 
 
 def _admin_mail(

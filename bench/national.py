@@ -289,6 +289,24 @@ def floor(url: str, plan, as_of, export: Path, port: int, sample: _Sample, store
     return rows
 
 
+def commands(url: str, plan, as_of) -> None:  # noqa: ANN001
+    """`learnhours status` and `units` of the whole plan as CSV, each its own process: time and
+    maximum RSS (the issue's goal: < 500 MB at 400k people)."""
+    for command in ("status", "units"):
+        with tempfile.NamedTemporaryFile("w+") as rss:
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                ["/usr/bin/time", "-o", rss.name, "-f", "%M",
+                 str(Path(sys.executable).with_name("learnhours")), command, "--database-url", url,
+                 "--plan", plan.id, "--as-of", as_of.isoformat(), "--format", "csv"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            peak = int(rss.read().split()[-1]) / 1024
+        print(f"  learnhours {command} --format csv{'':<24} {seconds:8.1f} s   peak RSS "
+              f"{peak:7.0f} MB; exit {done.returncode}", flush=True)  # fmt: skip
+
+
 class _Lines:
     """A stdout that counts the lines written to it."""
 
@@ -322,6 +340,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--plan", default="national")
     parser.add_argument("--dry-run", action="store_true", help="notify --dry-run before the night")
+    parser.add_argument(
+        "--no-commands",
+        dest="commands",
+        action="store_false",
+        help="leave out learnhours status and units (time and peak memory)",
+    )
     parser.add_argument(
         "--no-floor",
         dest="floor",
@@ -358,6 +382,9 @@ def main() -> None:
             again = _night("a no-op night (the same file, nothing new to send)", engine, plan,
                            as_of, export, mail)  # fmt: skip
             engine.dispose()
+            if args.commands:
+                print("status and units of the whole plan, as a clerk runs them", flush=True)
+                commands(url, plan, as_of)
             bottom = floor(url, plan, as_of, export, port, sample, stored) if args.floor else []
             print(f"load average at the end {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
             night = sum(s for _n, s, _m in first)

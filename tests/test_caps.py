@@ -201,3 +201,15 @@ def test_the_reminder_lists_a_pre_service_course_as_not_counted_with_why(engine,
     assert "已採計 1 筆" in text and "未採計的紀錄（2 筆）" in text
     assert "- 115年3月3日 新進人員職前訓練：不計入繼續教育總時數：課程名稱含「職前」" in text
     assert "計入不屬於" not in text
+    # HR's workbook lists the same record with the same reason, beside its 20 hours.
+    from openpyxl import load_workbook
+
+    from tests.factories import unlocked
+
+    summary = next(m for m in backend.outbox if m["To"] == "hr@hospital.example")
+    (part,) = [p for p in summary.iter_attachments() if p.get_filename().endswith(".xlsx")]
+    _title, header, *rows = load_workbook(unlocked(part.get_content()))["紀錄明細"].values
+    (row,) = [dict(zip(header, r, strict=True)) for r in rows if r[4] == "新進人員職前訓練"][:1]
+    assert (
+        row["計入項目"] is None and row["未採計原因"] == "不計入繼續教育總時數：課程名稱含「職前」"
+    )

@@ -176,7 +176,7 @@ def record_table(
                     _UNIT_WORDS.get(r.unit, r.unit),
                     v.hours,
                     "、".join(v.counts_for),
-                    v.why_not,
+                    v.why_not or "；".join(v.left_out),  # left out of some or all requirements
                     r.file_name,
                     r.line_no,
                 ]

@@ -294,3 +294,68 @@ def test_doctor_says_pilot_mode_is_on_and_refuses_a_placeholder_pilot(
     monkeypatch.setenv("LEARNHOURS_PILOT_TO", "hr@township.example")
     _code, lines = _doctor(capsys)
     assert "試寄信箱 hr@township.example 是示範用的保留網域" in lines["寄件者與收件者"]
+
+
+class _PrefectApi:
+    """A Prefect API on loopback answering what doctor asks: the deployment, its next run."""
+
+    def __init__(self, paused: bool = False, scheduled: list[str] | None = None) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.asked: list[str] = []
+        deployment = {"id": "d-1", "paused": paused, "parameters": {"fetch": True}}
+        runs = [{"expected_start_time": when} for when in (scheduled or [])]
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, body: object) -> None:
+                api.asked.append(f"{self.command} {self.path}")
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._answer(deployment)
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self._answer(runs)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("paused", "scheduled", "said"),
+    [
+        (False, ["2026-11-23T18:00:00+00:00"],
+         "✓ 部署 learnhours-nightly/nightly 下一次執行：115年11月24日 02:00（台北時間），先從入口網站下載"),
+        (True, ["2026-11-23T18:00:00+00:00"],
+         "⚠ 部署 learnhours-nightly/nightly 已暫停：在 Prefect UI 恢復排程，夜間作業才會執行"),
+        (False, [], "⚠ 部署 learnhours-nightly/nightly 沒有排定的執行：請確認其排程（prefect.yaml 的 schedules）"),
+    ],
+)  # fmt: skip
+def test_doctor_says_the_deployments_next_scheduled_run(
+    office, capsys, monkeypatch, paused, scheduled, said
+):
+    api = _PrefectApi(paused, scheduled)
+    try:
+        monkeypatch.setenv("PREFECT_API_URL", api.url)
+        _code, lines = _doctor(capsys)
+    finally:
+        api.close()
+    assert lines["排程"] == said
+    assert api.asked[0] == "GET /api/deployments/name/learnhours-nightly/nightly"

@@ -487,6 +487,10 @@ def test_i16_15_demo_fetch_loads_the_fetched_file_after_a_plain_demo(
     again = next(line for line in fetched.splitlines() if "載入" in line)
     assert "略過" not in again and int(again.split("載入 ")[1].split(" ")[0]) == rows
     assert f"資料庫：sqlite:///{tmp_path / 'var' / 'demo' / 'fetched.db'}" in fetched
+    # Its mail has an outbox of its own, never mixed with the plain demo's.
+    assert f"郵件：{tmp_path / 'var' / 'demo' / 'fetched-outbox'}/*.eml" in fetched
+    assert f"郵件：{tmp_path / 'var' / 'outbox'}/*.eml" in plain
+    assert list((tmp_path / "var" / "demo" / "fetched-outbox").glob("*.eml"))
     # Its last lines run as printed (issue 30 point 11): learnhours is not on the PATH of a
     # fresh clone, the line names the one that ran.
     look = next(line for line in fetched.splitlines() if "看看：" in line).split("看看：")[1]

@@ -152,3 +152,23 @@ def test_the_nightly_flow_refuses_two_plans_binding_the_roster_it_just_read(
     assert state.is_failed() and "mine-2026 與 national-2026 都約束同樣的 2 人" in state.message
     with connect(url).connect() as connection:
         assert connection.execute(select(func.count()).select_from(notice)).scalar_one() == 0
+
+
+@pytest.mark.slow
+def test_run_refuses_two_plans_binding_the_roster_of_its_own_inbox_as_a_plan_to_fix(
+    prefect_harness, tmp_path, monkeypatch, capsys
+):
+    """A new office's first night: the roster is in tonight's inbox, the plan was copied as the
+    docs said. Refused after the ingest, before any plan: exit 2 (a plan file to fix), as when
+    the roster was already in, not 1 as for a night that broke."""
+    _copied_plan(tmp_path, monkeypatch)
+    monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "file")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    roster_file(tmp_path / "inbox", [person(), person()])
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    argv = ["--database-url", url, "run", "--as-of", AS_OF, "--inbox", str(tmp_path / "inbox"),
+            "--outbox", str(tmp_path / "outbox")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "mine-2026 與 national-2026 都約束同樣的 2 人" in err and "who:" in err
+    assert not list((tmp_path / "outbox").glob("*.eml"))

@@ -151,9 +151,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             profile=args.profile,
             as_of=args.as_of,
         )
+    if code == 1 and _refused_now(args, settings):
+        code = 2  # refused on the roster it had just read: a plan or settings file to fix
     if summary is not None:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     return code
+
+
+def _refused_now(args: argparse.Namespace, settings: Settings) -> bool:
+    """After a failed night: is it refused now, on what its ingest has just read (a roster that
+    two open plans both bind, a category no roster uses, a placeholder address)? Then it failed
+    on a file to fix, exit 2, as when the roster was in before the run; else it broke, exit 1."""
+    from learnhours.notifiers.backends import MailConfigError
+    from learnhours.plans import PlanError
+
+    try:
+        _refused_before_the_run(args, settings)
+    except (SettingsError, MailConfigError, PlanError):
+        return True
+    except Exception:  # noqa: BLE001 - what cannot say so leaves the failure as it was
+        return False
+    return False
 
 
 @contextlib.contextmanager

@@ -107,3 +107,13 @@ def test_the_readme_lists_every_command_and_leads_from_the_demo_to_an_office_of_
     assert [c for c in commands.choices if f"`learnhours {c}" not in table] == []
     after_demo = readme[: readme.index("## Commands")]
     assert "learnhours init" in after_demo and "docs/operations.md" in after_demo
+
+
+def test_every_field_a_file_is_read_into_has_the_words_a_clerk_knows_it_by():
+    """A column is named to the clerk by its label (欄位對應, a refused row's column): a field
+    without one showed its English name, as 職稱→title did."""
+    from learnhours.extractors.kinds import KINDS
+    from learnhours.transforms.field_labels import FIELD_LABELS
+
+    fields = {f for kind in KINDS for f in kind.columns.values()}
+    assert sorted(f for f in fields if f not in FIELD_LABELS) == []

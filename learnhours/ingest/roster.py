@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 
 from learnhours.extractors.tables import Table
 from learnhours.ingest.rows import field_names, outcomes
-from learnhours.transforms.records import FIELD_LABELS, Problem
+from learnhours.transforms.field_labels import FIELD_LABELS
+from learnhours.transforms.records import Problem
 from learnhours.transforms.roster import Coded, Contact, Person, normalize_contact, normalize_person
 from learnhours.transforms.roster_codes import CodeSet, CodeTables, code_text, shipped_code_tables
 from learnhours.transforms.roster_versions import Version, choose, lines_text

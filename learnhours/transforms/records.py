@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from learnhours.taipei import roc
 from learnhours.transforms.dates import DateError, parse_date
+from learnhours.transforms.field_labels import FIELD_LABELS
 from learnhours.transforms.hours import (
     HOURS_PLACES,
     TOTAL_UNITS,
@@ -31,52 +32,6 @@ from learnhours.transforms.hours import (
     zero_hours_reason,
 )
 from learnhours.transforms.ids import is_valid_id, mask_id, normalize_id
-
-# What a clerk reads in the rejected-rows list, per field.
-FIELD_LABELS = {
-    "person_id": "身分證字號",
-    "name": "姓名",
-    "course_name": "課程名稱",
-    "course_code": "課程代碼",
-    "session": "期別",
-    "category_code": "課程類別代碼",
-    "certified_hours": "認證時數",
-    "digital_hours": "數位時數",
-    "physical_hours": "實體時數",
-    "total_count": "訓練總數",
-    "total_unit": "訓練總數單位",
-    "course_start": "開課起始日期",
-    "course_end": "開課結束日期",
-    "class_start": "上課起始日期",
-    "class_end": "上課結束日期",
-    "score": "測驗分數",
-    "pass_mark": "及格分數",
-    "reading_time": "閱讀時數",
-    "required_reading": "應閱讀時數",
-    "questionnaire": "問卷狀態",
-    "unit": "單位",
-    "title": "職稱",
-    "person_category": "人員類別",
-    "supervisor": "主管",
-    "hired_on": "到職日期",
-    "left_on": "離職日期",
-    "leave_from": "留職停薪起日",
-    "leave_to": "留職停薪迄日",
-    "leave_kind": "留職停薪事由",
-    "email": "電子郵件",
-    "hours": "時數",
-    "mode": "學習性質",
-    "agency": "機關名稱",
-    "agency_code": "機關代碼",
-    "hr_addresses": "人事電子郵件",
-    "supervisor_level": "主管級別",
-    "unit_head": "單位主管",
-    "rank_text": "官職等",
-    "resigned": "是否離職",
-    "serving": "是否為現職",
-    "changed_at": "異動時間",
-    "email_other": "Email",
-}
 
 
 @dataclass(frozen=True)

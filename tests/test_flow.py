@@ -135,10 +135,12 @@ def test_a_night_that_cannot_reach_its_warehouse_mails_the_administrator_and_wri
     monkeypatch.setenv("LEARNHOURS_MAIL_BACKEND", "memory")
     monkeypatch.setenv("LEARNHOURS_ADMIN_EMAIL", "admin@township.example")
     MEMORY_OUTBOX.clear()
-    state = _nightly(tmp_path, database_url=UNREACHABLE, inbox=tmp_path)
+    # A deployment's run, of `current`: the notice names the plans the night would have judged.
+    state = _nightly(tmp_path, plan_id="current", database_url=UNREACHABLE, inbox=tmp_path)
     assert state.is_failed() and "無法連線到倉儲資料庫" in state.message
     (mail,) = MEMORY_OUTBOX
-    assert mail["To"] == "admin@township.example" and "national-2026" in mail["Subject"]
+    assert mail["To"] == "admin@township.example"
+    assert mail["Subject"] == "learnhours 夜間作業失敗：national-2026 2026-11-23"
     assert "無法連線到倉儲資料庫" in mail.get_body(("plain",)).get_content()
     (line,) = syslog.lines()
     assert line.startswith("<27>learnhours[")  # daemon.err, tagged as journalctl -t reads it

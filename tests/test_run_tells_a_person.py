@@ -79,3 +79,15 @@ def test_run_refused_because_another_run_holds_tonight_tells_the_administrator_a
     assert "plan:national-2026" in mail.get_body(("plain",)).get_content()
     (line,) = syslog.lines()
     assert "夜間作業失敗" in line and "plan:national-2026" in line
+
+
+@pytest.mark.usefixtures("admin")
+def test_a_refused_night_of_current_names_tonights_plans_in_the_subject(tmp_path, syslog):
+    """`current` is no plan: the notice names the plans the night would have judged."""
+    run = ["--database-url", f"sqlite:///{tmp_path / 'w.db'}", "run", "--plan", "current",
+           "--as-of", AS_OF, "--inbox", str(tmp_path / "no-such-inbox")]  # fmt: skip
+    assert main(run) == 2
+    (mail,) = MEMORY_OUTBOX
+    assert mail["Subject"] == f"learnhours 夜間作業失敗：{PLAN} {AS_OF}"
+    (line,) = syslog.lines()
+    assert f"夜間作業失敗（{PLAN}，{AS_OF}）" in line

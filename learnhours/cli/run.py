@@ -185,7 +185,12 @@ def _told_when_refused(args: argparse.Namespace) -> Iterator[None]:
     try:
         yield
     except (SettingsError, MailConfigError, PlanError) as exc:
-        _tell_a_person(args, exc, args.plan)
+        from learnhours.flows.failure import plans_of_the_night
+        from learnhours.taipei import taipei_today
+
+        settings = getattr(args, "settings", None)
+        _tell_a_person(args, exc, plans_of_the_night(settings, args.plan,
+                                                     args.as_of or taipei_today()))  # fmt: skip
         raise
 
 

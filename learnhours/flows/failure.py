@@ -16,7 +16,7 @@ from learnhours.extractors.portal import FetchError
 from learnhours.flows.missed_nights import each_night
 from learnhours.notifiers.backends import MailBackend, MailConfigError, Outgoing
 from learnhours.notifiers.render import build_message, new_message_id
-from learnhours.plans import PlanError
+from learnhours.plans import Catalog, PlanError
 from learnhours.settings import (
     NOTICE,
     Settings,
@@ -285,6 +285,19 @@ def tell_a_person(
     line = f"夜間作業失敗（{plans}，{day.isoformat()}）：{cause}；{mailed}"
     logged = to_syslog(settings.syslog_address, line)
     return f"{mailed}；{logged}"
+
+
+def plans_of_the_night(settings: Settings | None, plan_id: str, day: date) -> str:
+    """What a night that failed before it knew its plans names in the notice's subject: for
+    `current`, tonight's open plans (a closed year's only when it is the one named), as the run
+    names them once it knows; `plan_id` when the plans cannot be read. Never raises."""
+    if settings is None:
+        return plan_id
+    try:
+        night = steps.tonight(Catalog.read(settings.plans_dir), plan_id, day)
+    except Exception:  # noqa: BLE001 - the subject is best effort, the failure is what matters
+        return plan_id
+    return ",".join(p.id for p in night.judged) or plan_id
 
 
 def tell_recovered(

@@ -27,6 +27,7 @@ from learnhours.flows.failure import (
     expected_failures_said_once,
     notice_settings,
     plain_cause,
+    plans_of_the_night,
     tell_a_person,
     tell_recovered,
 )
@@ -320,7 +321,8 @@ def _night(
         run_id = run_log.start(engine, plan_id)
     except Exception as exc:  # noqa: BLE001 - nowhere to record it: the admin and syslog say it
         cause = plain_cause(exc)
-        note = tell_a_person(settings or notice_settings(given), plan_id, as_of, cause)
+        tonight = plans_of_the_night(settings, plan_id, as_of)
+        note = tell_a_person(settings or notice_settings(given), tonight, as_of, cause)
         return _failed(cause, plan_id, as_of, note, logger)
     run = Run(settings, engine, mail)
     if killed:

@@ -276,11 +276,15 @@ def _read_toml(path: Path, only: frozenset[str] | None = None) -> dict[str, Any]
     return data
 
 
+# An empty environment variable is no setting, but for these, where empty is a value of its own.
+_EMPTY_IS_A_VALUE = frozenset({"syslog_address"})  # empty: a failed night written nowhere
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
     found = {}
     for name in SETTING_NAMES:
         value = environ.get(env_name(name))
-        if value is not None and value.strip():
+        if value is not None and (value.strip() or name in _EMPTY_IS_A_VALUE):
             found[name] = value.strip()
     return found
 

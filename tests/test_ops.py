@@ -376,6 +376,17 @@ def test_what_a_failed_night_says_of_its_notices_is_in_chinese(tmp_path):
     )
 
 
+def test_an_empty_syslog_address_in_the_environment_writes_nowhere(tmp_path):
+    """As documented (`empty: nowhere`), from the environment too, where an empty value is
+    otherwise no setting: the failure notice's own settings read it alike."""
+    from learnhours.settings import NOTICE, load_settings
+
+    environ = {"LEARNHOURS_SYSLOG_ADDRESS": ""}
+    assert load_settings(cwd=tmp_path, environ={}).syslog_address == "/dev/log"
+    assert load_settings(cwd=tmp_path, environ=environ).syslog_address == ""
+    assert load_settings(cwd=tmp_path, environ=environ, only=NOTICE).syslog_address == ""
+
+
 def test_cli_fetch_downloads_new_exports_then_ingests_them(tmp_path, monkeypatch, capsys):
     from learnhours.cli import main
     from learnhours.demo_data import build_sample

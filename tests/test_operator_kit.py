@@ -155,10 +155,11 @@ def test_env_examples_load_alike_in_bash_and_in_systemd(name, tmp_path):
 def test_learnhours_env_example_names_only_real_settings(name, tmp_path):
     example = {k: v for k, v in _env_file(name).items() if not k.startswith("PREFECT_")}
     assert set(example) - {ENV_CONFIG} <= {env_name(n) for n in SETTING_NAMES}
-    if ENV_CONFIG in example:  # the office's folder, as docs/operations.md has init make it
-        assert example[ENV_CONFIG] == "/srv/office/learnhours.toml"
-        create_office(tmp_path / "office")
-        example[ENV_CONFIG] = str(tmp_path / "office" / "learnhours.toml")
+    # The office's folder, as docs/operations.md has init make it: the orchestrator's night and
+    # each compute machine's shares read the same settings and plans.
+    assert example[ENV_CONFIG] == "/srv/office/learnhours.toml"
+    create_office(tmp_path / "office")
+    example[ENV_CONFIG] = str(tmp_path / "office" / "learnhours.toml")
     settings = load_settings(cwd=tmp_path, environ=example)
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.smtp_password is not None and settings.mail_from

@@ -308,6 +308,7 @@ def load_settings(
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
     only: frozenset[str] | None = None,
+    read_config: bool = True,
     **overrides: Any,
 ) -> Settings:
     """The settings for a command started in `cwd` (default: the working directory).
@@ -315,6 +316,7 @@ def load_settings(
     `overrides` are the command line's (None: not given). Raises SettingsError naming the file or
     variable of a value that cannot be used. `only`: these settings read, the others left at
     their defaults (NOTICE: what tells a person that the settings as a whole are wrong).
+    `read_config` False: no learnhours.toml read (one that cannot be is what went wrong).
     """
     environ = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
@@ -325,7 +327,7 @@ def load_settings(
         if not config_file.is_file():
             raise SettingsError(f"{config_file}: 找不到設定檔（--config / {ENV_CONFIG}）")
     else:
-        config_file = find_config(cwd)
+        config_file = find_config(cwd) if read_config else None
     root = config_file.parent if config_file else cwd
     defaults = {
         name: field.default

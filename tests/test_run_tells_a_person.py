@@ -91,3 +91,23 @@ def test_a_refused_night_of_current_names_tonights_plans_in_the_subject(tmp_path
     assert mail["Subject"] == f"learnhours 夜間作業失敗：{PLAN} {AS_OF}"
     (line,) = syslog.lines()
     assert f"夜間作業失敗（{PLAN}，{AS_OF}）" in line
+
+
+@pytest.mark.usefixtures("admin")
+def test_a_settings_file_that_cannot_be_read_still_reaches_the_administrator(
+    tmp_path, syslog, capsys, monkeypatch
+):
+    """The office's learnhours.toml with a syntax error: the notice's own settings come from the
+    environment (where the administrator's address and the mail password live), and say what is
+    wrong."""
+    monkeypatch.delenv("LEARNHOURS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # the office folder, as cron and systemd start it
+    (tmp_path / "learnhours.toml").write_text('database_url = "sqlite:///w.db\n', "utf-8")
+    run = ["run", "--plan", PLAN, "--as-of", AS_OF]
+    assert main(run) == 2
+    assert "設定錯誤" in capsys.readouterr().err
+    (mail,) = MEMORY_OUTBOX
+    assert mail["To"] == "admin@township.example"
+    assert "learnhours.toml" in mail.get_body(("plain",)).get_content()
+    (line,) = syslog.lines()
+    assert "設定錯誤" in line and "learnhours.toml" in line

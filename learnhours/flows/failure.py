@@ -334,10 +334,17 @@ def _admin_mail(
 
 def notice_settings(given: dict[str, Any]) -> Settings | None:
     """When the run's settings cannot be read: those of the notice alone (the admin's address,
-    mail, syslog), so that a mistake in another setting still reaches a person."""
-    for attempt in (lambda: parameter_overrides(given), dict):
+    mail, syslog), so that a mistake in another setting still reaches a person: with the run's
+    parameters, else without them, else from the environment alone (a learnhours.toml that
+    cannot be read at all)."""
+    attempts = (
+        lambda: load_settings(only=NOTICE, **parameter_overrides(given)),
+        lambda: load_settings(only=NOTICE),
+        lambda: load_settings(only=NOTICE, read_config=False),
+    )
+    for attempt in attempts:
         try:
-            return load_settings(only=NOTICE, **attempt())
-        except Exception:  # noqa: BLE001, S112 - without the run's parameters, then nothing
+            return attempt()
+        except Exception:  # noqa: BLE001, S112 - the next, with less
             continue
     return None

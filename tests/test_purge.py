@@ -103,6 +103,11 @@ def _installation(engine, tmp_path: Path) -> dict:
         f"--- {NOW - timedelta(days=2):%Y-%m-%d %H:%M:%S} UTC notify\nTraceback …\n  new\n",
         encoding="utf-8",
     )
+    log.with_name("errors.log.1").write_text(  # rotated: older entries, let go alike
+        f"--- {NOW - timedelta(days=600):%Y-%m-%d %H:%M:%S} UTC run\nTraceback …\n  rotated old\n"
+        f"--- {NOW - timedelta(days=10):%Y-%m-%d %H:%M:%S} UTC run\nTraceback …\n  rotated new\n",
+        encoding="utf-8",
+    )
     return {"inbox": inbox, "outbox": outbox, "errors_log": log, "left": left, "stays": stays,
             "kept_files": {roster, fresh, never_loaded}}  # fmt: skip
 
@@ -113,6 +118,7 @@ def _state(engine, where: dict) -> dict:
         "rows": {t.name: _count(engine, t) for t in tables},
         "files": sorted(p.name for p in (*where["inbox"].iterdir(), *where["outbox"].iterdir())),
         "log": where["errors_log"].read_text(encoding="utf-8"),
+        "rotated": where["errors_log"].with_name("errors.log.1").read_text(encoding="utf-8"),
     }
 
 
@@ -135,12 +141,14 @@ def test_p4_purge_lets_each_kind_go_after_its_keeping_period_a_dry_run_only_coun
         "notices": 3,  # sent, superseded, failed: a pending or stuck one stays however old
         "outbox_files": 1,
         "run_logs": 2,  # a run still `running` is not touched
-        "error_entries": 1,
+        "error_entries": 2,  # one in errors.log, one in errors.log.1
     }
     assert {p for p in where["inbox"].iterdir()} == where["kept_files"]
     assert sorted(p.name for p in where["outbox"].iterdir()) == ["new.eml", "old.txt"]
     assert "  old\n" not in (log := where["errors_log"].read_text(encoding="utf-8"))
     assert log.endswith("  new\n")
+    rotated = where["errors_log"].with_name("errors.log.1").read_text(encoding="utf-8")
+    assert "rotated old" not in rotated and rotated.endswith("  rotated new\n")
     assert _count(engine, person, person.c.person_id == where["left"]) == 0
     assert _count(engine, learning_record, learning_record.c.person_id == where["left"]) == 0
     assert _count(engine, learning_record, learning_record.c.person_id == where["stays"]) == 3

@@ -101,7 +101,9 @@ def purge(
         done.run_logs = retention.run_logs(connection, before(keep.run_logs_days), dry_run)
         done.inbox_files = _inbox_files(connection, inbox, before(keep.inbox_days), dry_run)
     done.outbox_files = _old_files(outbox, "*.eml", before(keep.outbox_days), dry_run)
-    done.error_entries = _old_entries(errors_log, before(keep.run_logs_days), dry_run)
+    rotated = errors_log.with_name(errors_log.name + ".1")  # the file before it (cli.boundary)
+    done.error_entries = sum(_old_entries(log, before(keep.run_logs_days), dry_run)
+                             for log in (errors_log, rotated))  # fmt: skip
     return done
 
 

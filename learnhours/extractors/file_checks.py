@@ -33,11 +33,12 @@ _KINDS = (
 
 def os_error_words(exc: OSError, path: Path | str) -> str:
     """`找不到檔案：/inbox/x.csv`: the cause in Chinese, with the path (no English strerror)."""
-    words = _WORDS.get(exc.errno or 0)
-    if words is None:
-        code = errno.errorcode.get(exc.errno or 0, "")
-        words = f"作業系統錯誤（{code or exc.errno}）"
-    return f"{words}：{path}"
+    return f"{_WORDS.get(exc.errno or 0) or os_error_code(exc)}：{path}"
+
+
+def os_error_code(exc: OSError) -> str:
+    """`作業系統錯誤（EIO）`: an error without words of its own, by its code (no English strerror)."""
+    return f"作業系統錯誤（{errno.errorcode.get(exc.errno or 0, '') or exc.errno}）"
 
 
 def not_a_regular_file(path: Path) -> str | None:

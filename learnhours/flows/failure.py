@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from learnhours import steps
+from learnhours.extractors.file_checks import os_error_code
 from learnhours.extractors.portal import FetchError
 from learnhours.flows.missed_nights import each_night
 from learnhours.notifiers.backends import MailBackend, MailConfigError, Outgoing
@@ -250,7 +251,7 @@ def to_syslog(address: str, text: str) -> str:
             syslog.connect(address)
             syslog.send(datagram)
     except OSError as exc:
-        return f"未寫入 syslog（{address}）：{_SOCKET_WORDS.get(exc.errno or 0, _os_error(exc))}"
+        return f"未寫入 syslog（{address}）：{_SOCKET_WORDS.get(exc.errno or 0) or os_error_code(exc)}"
     return f"已寫入 syslog（{address}）"
 
 
@@ -260,10 +261,6 @@ _SOCKET_WORDS = {
     errno.EACCES: "沒有寫入這個通訊端的權限",
     errno.ENOTSOCK: "這不是通訊端",
 }
-
-
-def _os_error(exc: OSError) -> str:
-    return f"作業系統錯誤（{errno.errorcode.get(exc.errno or 0, exc.errno)}）"
 
 
 def tell_a_person(

@@ -82,14 +82,8 @@ def roster_in_force(connection: Connection) -> int | None:
 
 def refused_cells(connection: Connection, batch_id: int) -> list[tuple[str, str]]:
     """(column, value) of each problem of the batch's refused rows."""
-    return [
-        (c, v)
-        for c, v in connection.execute(
-            select(rejected_row.c.column_name, rejected_row.c.value).where(
-                rejected_row.c.batch_id == batch_id
-            )
-        ).all()
-    ]
+    query = select(rejected_row.c.column_name, rejected_row.c.value)
+    return list(connection.execute(query.where(rejected_row.c.batch_id == batch_id)).tuples())
 
 
 def reopen_batch(connection: Connection, batch_id: int, file_name: str, header: list[str]) -> int:

@@ -148,3 +148,34 @@ def test_p1_the_password_is_never_in_the_settings_file_nor_a_run_parameter(tmp_p
         load_settings(cwd=tmp_path, environ={})
     with pytest.raises(SettingsError, match="LEARNHOURS_WORKBOOK_PASSWORD"):
         parameter_overrides({"workbook_password": "x"})
+
+
+def test_p1_a_nights_workbooks_work_the_password_out_once_each_with_a_key_of_its_own(monkeypatch):
+    """Office hashes the password 100,000 times per file: a night's workbooks, locked with one
+    password, do it once; each still opens with the password alone, and each has its own key."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+    from openpyxl import Workbook
+
+    from learnhours.notifiers import workbook_password
+
+    spun: list[str] = []
+    original = workbook_password._ITERATED_HASH
+
+    def counted(password, salt, algorithm, spins):
+        spun.append(password)
+        return original(password, salt, algorithm, spins)
+
+    monkeypatch.setattr(workbook_password, "_ITERATED_HASH", counted)
+    workbook_password._iterated_hash.cache_clear()
+    plain = BytesIO()
+    Workbook().save(plain)
+    password = "另一個-人事室-密碼"
+    first, second = (workbook_password.encrypted(plain.getvalue(), password) for _ in range(2))
+    assert first != second
+    for locked in (first, second):
+        assert load_workbook(unlocked(locked, password)).sheetnames == ["Sheet"]
+        with pytest.raises(InvalidKeyError):
+            OOXMLFile(BytesIO(locked)).load_key(password="not-it", verify_password=True)
+    assert spun == [password, "not-it"]
+    keys = [OOXMLFile(BytesIO(locked)).info["encryptedKeyValue"] for locked in (first, second)]
+    assert keys[0] != keys[1]

@@ -88,6 +88,27 @@ def test_every_plan_file_loads():
         assert plan.id == (f"{path.stem}-2031" if plan.recurs else path.stem)
 
 
+def test_libyaml_reads_every_shipped_plan_as_pyyaml_does_node_for_node():
+    """Plans are read with libyaml's parser, for speed: the data, and the line of every node the
+    clerk's messages point at, are PyYAML's own."""
+    import yaml
+
+    from learnhours.plans.files import _parsed
+    from learnhours.plans.messages import FastPlanLoader, PlanLoader
+
+    def lines(node):
+        children = node.value if isinstance(node.value, list) else []
+        flat = [c for pair in children for c in (pair if isinstance(pair, tuple) else (pair,))]
+        return [(node.tag, node.start_mark.line, node.end_mark.line), *(x for c in flat for x in lines(c))]
+
+    paths = [*plan_files(), *sorted((SHIPPED_PLANS / "examples").glob("*.yaml"))]
+    assert len(paths) > 10 and FastPlanLoader.__mro__[1] is yaml.CSafeLoader
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        (fast, fast_data), (slow, slow_data) = _parsed(text, FastPlanLoader), _parsed(text, PlanLoader)
+        assert fast_data == slow_data and lines(fast) == lines(slow), path
+
+
 def test_good_plan_loads(tmp_path):
     assert load_plan(_write(tmp_path, GOOD)).requirement("gender").target(False) == 2
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from learnhours.plans.messages import PlanLoader, Problem, problems, where
+from learnhours.plans.messages import FastPlanLoader, PlanLoader, Problem, problems, where
 from learnhours.plans.schema import Plan
 from learnhours.plans.values import Loc, PlanError
 from learnhours.taipei import ROC_OFFSET, taipei_today
@@ -23,12 +23,10 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
     """The plan file's YAML node (for line numbers) and its data; PlanError if it is not YAML."""
     try:
         text = path.read_text(encoding="utf-8")
-        loader = PlanLoader(text)
         try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+            node, data = _parsed(text, FastPlanLoader)
+        except yaml.YAMLError:
+            node, data = _parsed(text, PlanLoader)
     except OSError as exc:
         raise PlanError(f"{path}: 無法讀取計畫檔：{_os_words(exc)}") from exc
     except UnicodeDecodeError as exc:
@@ -50,6 +48,15 @@ def _read(path: Path) -> tuple[yaml.Node, dict[str, Any]]:
     if not isinstance(data, dict) or node is None:
         raise PlanError(f"{path}: 計畫檔應為 YAML 對應表（key: value）")
     return node, data
+
+
+def _parsed(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 _OS_WORDS = {

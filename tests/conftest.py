@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,12 @@ from sqlalchemy import create_engine, text
 from learnhours.warehouse.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
+# Compiled modules are kept between runs, in var/pycache, even where Python is told not to write
+# them (PYTHONDONTWRITEBYTECODE): else each worker, and each command a test starts, compiles
+# learnhours and pytest rewrites every test module afresh, seconds a run. The source tree stays clean.
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"] = str(ROOT / "var" / "pycache")
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # Each pytest-xdist worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) gets a Prefect home of its own.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ.setdefault("PREFECT_HOME", str(ROOT / "var" / f"prefect-test-{_WORKER}"))

@@ -280,7 +280,7 @@ class Webhook:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/learnhours"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def wait_for(self, words: str, seconds: float = 180) -> str:
         deadline = time.monotonic() + seconds

@@ -5,7 +5,7 @@ reads a plan."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -226,12 +226,12 @@ def standings_sums(
         return parts
 
     sums: list[ColumnElement[Any]] = []  # each distinct SUM once
+    found: dict[Hashable, int] = {}  # a SUM's structure and values -> its column
 
     def column(parts: list, value: ColumnElement[Any]) -> int:
         summed = case((and_(*parts), value)) if parts else value
-        at = next((i for i, s in enumerate(sums) if s.compare(summed)), None)
-        if at is None:
-            at = len(sums)
+        at = found.setdefault(_fingerprint(summed), len(sums))
+        if at == len(sums):
             sums.append(summed)
         return at
 
@@ -284,6 +284,20 @@ def standings_sums(
         # The records' key leads with the person: their rows are read, not the plan's.
         query = query.where(lr.person_id == person_id)
     return Sums(query, len(sums), layout, windows, codes)
+
+
+def _fingerprint(expression: ColumnElement[Any]) -> Hashable:
+    """Equal for expressions of the same structure and values (what `compare` tells, without
+    comparing each new SUM with every one before it): SQLAlchemy's cache key, which leaves
+    values out, with the values."""
+    key = expression._generate_cache_key()
+    if key is None:  # not cacheable: a SUM of its own
+        return id(expression)
+    return key.key, tuple(_hashable(b.effective_value) for b in key.bindparams)
+
+
+def _hashable(value: object) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _cents_of(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.Expr]:

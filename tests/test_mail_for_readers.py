@@ -151,6 +151,34 @@ def test_i34_1_inlining_changes_no_word_of_any_mail():
     assert all("<style>" in html for r in plain.values() for _t, html in r)
 
 
+def test_i34_1_templates_are_compiled_once_per_process_and_an_override_is_its_own(
+    monkeypatch, tmp_path
+):
+    """Each Templates (the shipped folder, an installation's) is an Environment of its own: the
+    templates they share are compiled once, an override's own wording is compiled for itself."""
+    from jinja2 import Environment
+
+    compiled: list[str] = []
+    real = Environment.compile
+
+    def counted(self, source, name=None, filename=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        compiled.append(name)
+        return real(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(Environment, "compile", counted)
+    first = _rendered(Templates())
+    compiled.clear()
+    assert _rendered(Templates()) == first and compiled == []
+    (tmp_path / "reminder.txt").write_text(
+        "{{ person.name }} 您好：本署自訂的提醒。\n", encoding="utf-8"
+    )
+    override = _rendered(Templates(tmp_path))
+    assert compiled == ["reminder.txt"]
+    assert all(text.endswith("您好：本署自訂的提醒。") for text, _html in override["reminder"])
+    assert override["digest"] == first["digest"]
+    assert _rendered(Templates()) == first  # the shipped wording, not the override's
+
+
 def test_i34_1_styles_are_inlined_once_per_template_not_per_mail(monkeypatch):
     calls: list[bool] = []
     real = inline_css.inline

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import (
+    BytecodeCache,
     ChoiceLoader,
     Environment,
     FileSystemLoader,
@@ -21,6 +22,7 @@ from jinja2 import (
     StrictUndefined,
     select_autoescape,
 )
+from jinja2.bccache import Bucket
 
 from learnhours.notifiers.inline_css import InliningLoader
 
@@ -38,6 +40,27 @@ TEMPLATE_NAMES = (
     "rollup.txt",
     "rollup.html",
 )
+
+
+class _CompiledOnce(BytecodeCache):
+    """Each template compiled once per process, whichever Templates loads it (the shipped
+    folder, an installation's, each a new Environment): Jinja keys the code by the template's
+    name and file and keeps it only while its source is the same. Every Environment here is
+    made with the same options (Templates), so their code is the same code."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledOnce()
 
 
 class Templates:
@@ -62,6 +85,7 @@ class Templates:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_COMPILED,
         )
 
     def overrides(self) -> list[Path]:

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from learnhours.warehouse.schema import metadata
+from learnhours.warehouse.schema import compared, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` run by hand: use the configured URL
@@ -10,6 +10,11 @@ if connection is None:  # `alembic` run by hand: use the configured URL
 
     connection = create_engine_for(context.config.get_main_option("sqlalchemy.url") or "").connect()
 
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    include_object=compared(connection.dialect.name),
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -34,9 +34,10 @@ class PostgresRecords(RecordStore):
             f"SELECT {columns} FROM learning_record WITH NO DATA"
         )
         self.stage_sql = f"COPY {_STAGE} ({columns}) FROM STDIN"
+        # The stage is emptied in the same round trip as the move, ready for the next chunk.
         self.move_sql = (
             f"INSERT INTO learning_record ({columns}) SELECT {columns} FROM {_STAGE} "
-            "ON CONFLICT DO NOTHING RETURNING line_no"
+            f"ON CONFLICT DO NOTHING RETURNING line_no; TRUNCATE {_STAGE}"
         )
         # The planner's statistics still describe the table as it was before this file: left
         # alone it hashes the whole growing table for every chunk. Per-key index probes are what
@@ -46,12 +47,11 @@ class PostgresRecords(RecordStore):
 
     def insert_skipping_stored(self, rows: list[tuple]) -> list[tuple]:
         cursor = self.cursor
-        cursor.execute(f"TRUNCATE {_STAGE}")
         # Each row carries its COPY text line (driver_rows.with_copy_text) before the line number.
         tail = f"\t{self.batch}\n"
         with cursor.copy(self.stage_sql) as copy:
             copy.write("".join([f"{row[-2]}\t{row[-1]}{tail}" for row in rows]))
-        cursor.execute(self.move_sql)
+        cursor.execute(self.move_sql)  # the INSERT's result first, then the TRUNCATE's
         went_in = {line for (line,) in cursor.fetchall()}
         if len(went_in) == len(rows):
             return []

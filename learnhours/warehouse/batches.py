@@ -171,8 +171,21 @@ def reject_all(
             }
             for p in row.problems
         ]
-    if rows:
-        connection.execute(rejected_row.insert(), rows)
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        # One statement over arrays: a chunk's refusals in one round trip, where executemany
+        # pipelines one INSERT per problem (most of a chunk's time for its dozen refusals).
+        columns = ("line_no", "column_name", "value", "reason", "person_id")
+        connection.exec_driver_sql(
+            f"INSERT INTO rejected_row (batch_id, {', '.join(columns)}) "
+            f"SELECT {int(batch_id)}, {', '.join(columns)} "
+            "FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            f"WITH ORDINALITY AS r({', '.join(columns)}, n) ORDER BY n",
+            tuple([row[c] for row in rows] for c in columns),
+        )
+        return
+    connection.execute(rejected_row.insert(), rows)
 
 
 def mark_seen(engine: Engine, digests: Iterable[str], when: datetime | None = None) -> int:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import re
-import uuid
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import (
     BytecodeCache,
@@ -78,8 +79,11 @@ class Templates:
             if folder
             else shipped
         )
-        self.env = Environment(
+        self.env: Environment = _Environment(
             loader=InliningLoader(loader) if inline else loader,
+            # Each template is read, inlined and compiled once; whether its file was edited is
+            # asked once a night (`templates`), not by a stat of every file for every mail.
+            auto_reload=False,
             # The .txt alternatives are plain text: escaping them would show "&lt;" to people.
             autoescape=select_autoescape(["html"], default_for_string=False),
             undefined=StrictUndefined,
@@ -99,14 +103,43 @@ class Templates:
         text = self.env.get_template(f"{template}.txt").render(**context)
         return text, self.env.get_template(f"{template}.html").render(**context)
 
+    def reread_edited(self) -> Templates:
+        """Every template read again when a file of one was edited since it was compiled (an
+        agency's new wording reaches a process that stays up from one night to the next)."""
+        cache = self.env.cache
+        if cache is not None and not all(t.is_up_to_date for t in cache.values()):
+            cache.clear()
+        return self
+
+
+class _Environment(Environment):
+    """Jinja2's environment, reading `row.name` of a dict (the rows handed to templates) as
+    Jinja2 does, without first failing to find an attribute: a reminder reads some 230."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A dict has no attribute of its own but those of its class: any other name is a key.
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 SHIPPED = Templates()
 
 
-@lru_cache(maxsize=8)
 def templates(folder: Path | None) -> Templates:
-    """The installation's templates (one Environment per folder and process: compiled once)."""
-    return Templates(folder) if folder else SHIPPED
+    """The installation's templates (one Environment per folder and process: compiled once),
+    read again where a file was edited since."""
+    return (_templates(folder) if folder else SHIPPED).reread_edited()
+
+
+@lru_cache(maxsize=8)
+def _templates(folder: Path) -> Templates:
+    return Templates(folder)
 
 
 # One address, no display-name tricks: local@domain with a dot in the domain, nothing else.
@@ -211,7 +244,8 @@ def build_mime(
     Reminders are most of a night's mail: this skips the email package's header objects, which
     cost several times the SMTP send itself. Tests parse its output with Python's email parser.
     """
-    boundary = f"=_lh_{uuid.uuid4().hex}"  # "_" is not in the base64 alphabet: never in a body
+    # "_" is not in the base64 alphabet: never in a body. Not uuid4: a system call per mail.
+    boundary = f"=_lh_{random.getrandbits(128):032x}"
     head = [
         f"From: {encoded_sender(sender)}",
         f"To: {valid_address(to)}",

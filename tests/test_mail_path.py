@@ -1,0 +1,123 @@
+"""Issue 35 goal 4: a night's mail costs little per notice — what belongs to a template is done
+once per template and night, not per mail — and every mail says exactly what it said before."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from pathlib import Path
+
+from jinja2 import Environment
+
+from learnhours.notifiers import render
+from learnhours.notifiers.drafts import Draft
+from learnhours.notifiers.render import Templates, build_mime
+from learnhours.notifiers.template_check import sample_notices
+from learnhours.plans import SHIPPED_PLANS, load_plan
+
+
+def _parts(mime: bytes) -> tuple[str, str]:
+    parsed = email.message_from_bytes(mime, policy=email.policy.default)
+    return (
+        parsed.get_body(("plain",)).get_content(),
+        parsed.get_body(("html",)).get_content(),
+    )
+
+
+def _mails(templates: Templates, plan_file: Path) -> list[tuple[str, str, str]]:
+    """(kind, text, html) of every kind of notice of the plan, rendered with `templates`."""
+    out = []
+    for kind, make in sample_notices(templates, load_plan(plan_file)):
+        made = make()
+        if isinstance(made, tuple):
+            mimes = [made[1]]
+        else:
+            assert isinstance(made, list)
+            mimes = [d.mime for d in made if isinstance(d, Draft)]
+        out += [(kind, *_parts(m)) for m in mimes]
+    return out
+
+
+def _stock(templates: Templates) -> Templates:
+    """The same templates read by Jinja2's own environment, as every mail was rendered before."""
+    env = templates.env
+    templates.env = Environment(
+        loader=env.loader, autoescape=env.autoescape, undefined=env.undefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
+    return templates
+
+
+def test_i35_4_every_mail_of_every_plan_says_what_stock_jinja_renders():
+    plans = [
+        *sorted(SHIPPED_PLANS.glob("*.yaml")),
+        *sorted((SHIPPED_PLANS / "examples").glob("*.yaml")),
+    ]  # noqa: E501
+    assert len(plans) >= 10
+    for plan_file in plans:
+        ours, stock = _mails(Templates(), plan_file), _mails(_stock(Templates()), plan_file)
+        assert {kind for kind, *_ in ours} == {"reminder", "digest", "summary", "rollup"}
+        assert ours == stock, plan_file.name
+
+
+def test_i35_4_a_row_read_by_a_name_it_lacks_is_said_as_before(tmp_path):
+    (tmp_path / "reminder.txt").write_text(
+        "{% for row in rows %}{{ row.nmae }}{% endfor %}", encoding="utf-8"
+    )
+    errors = []
+    for templates in (Templates(tmp_path), _stock(Templates(tmp_path))):
+        try:
+            _mails(templates, SHIPPED_PLANS / "national.yaml")
+        except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+            errors.append((type(exc), str(exc)))
+    assert errors[0] == errors[1]
+    assert "'dict object' has no attribute 'nmae'" in errors[0][1]
+
+
+def test_i35_4_a_mail_reads_no_template_file(monkeypatch):
+    templates = Templates()
+    _mails(templates, SHIPPED_PLANS / "national.yaml")  # each template compiled, once
+    looked: list[str] = []
+    real_getmtime, real_stat = os.path.getmtime, os.stat
+
+    def getmtime(path):  # noqa: ANN001, ANN202
+        looked.append(str(path))
+        return real_getmtime(path)
+
+    def stat(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        looked.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "getmtime", getmtime)
+    monkeypatch.setattr(os, "stat", stat)
+    for _ in range(3):
+        _mails(templates, SHIPPED_PLANS / "national.yaml")
+    assert [p for p in looked if "templates" in p] == []
+
+
+def test_i35_4_an_edited_template_is_read_again_the_next_night(tmp_path):
+    path = tmp_path / "reminder.txt"
+    path.write_text("第一版 {{ person.name }}", encoding="utf-8")
+    first = render.templates(tmp_path)
+    (_kind, text, _html), *_ = _mails(first, SHIPPED_PLANS / "national.yaml")
+    assert text.startswith("第一版")
+    path.write_text("第二版 {{ person.name }}", encoding="utf-8")
+    os.utime(path, (path.stat().st_mtime + 10, path.stat().st_mtime + 10))
+    again = render.templates(tmp_path)  # the next night's context
+    (_kind, text, _html), *_ = _mails(again, SHIPPED_PLANS / "national.yaml")
+    assert text.startswith("第二版")
+
+
+def test_i35_4_a_message_is_built_without_asking_the_system_for_randomness(monkeypatch):
+    def refused(n: int) -> bytes:
+        raise AssertionError("a system call for each mail")
+
+    monkeypatch.setattr(os, "urandom", refused)
+    made = [
+        build_mime(sender="人事室 <hr@demo.example>", to="lin@demo.example", subject="提醒",
+                   text="內文", html="<p>內文</p>", message_id=f"<{n}@demo.example>")
+        for n in range(2)
+    ]  # fmt: skip
+    assert [_parts(m) for m in made] == [("內文", "<p>內文</p>")] * 2
+    assert made[0].split(b"boundary=")[1][:40] != made[1].split(b"boundary=")[1][:40]

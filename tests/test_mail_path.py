@@ -6,15 +6,20 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+from datetime import date
 from pathlib import Path
 
+import psycopg
+import pytest
 from jinja2 import Environment
+from sqlalchemy import select
 
-from learnhours.notifiers import render
+from learnhours.notifiers import ledger, render
 from learnhours.notifiers.drafts import Draft
-from learnhours.notifiers.render import Templates, build_mime
+from learnhours.notifiers.render import Templates, build_mime, new_message_id
 from learnhours.notifiers.template_check import sample_notices
 from learnhours.plans import SHIPPED_PLANS, load_plan
+from learnhours.warehouse.schema import notice
 
 
 def _parts(mime: bytes) -> tuple[str, str]:
@@ -121,3 +126,46 @@ def test_i35_4_a_message_is_built_without_asking_the_system_for_randomness(monke
     ]  # fmt: skip
     assert [_parts(m) for m in made] == [("內文", "<p>內文</p>")] * 2
     assert made[0].split(b"boundary=")[1][:40] != made[1].split(b"boundary=")[1][:40]
+
+
+def _draft(i: int) -> Draft:
+    sender, to = "人事室 <hr@example.gov.tw>", f"p{i}@example.gov.tw"
+    message_id = new_message_id(sender)
+    mime = build_mime(sender=sender, to=to, subject=f"第 {i} 封", text=f"同仁{i}您好",
+                      html=f"<p>同仁{i}您好</p>", message_id=message_id)  # fmt: skip
+    return Draft("reminder", f"K{i:04d}", 30, to, f"第 {i} 封", mime, message_id, f"同仁{i}")
+
+
+def test_i35_4_a_ledger_batch_comes_back_as_written_each_key_once(any_engine):
+    day = date(2026, 11, 23)
+    with any_engine.begin() as connection:
+        assert ledger.enqueue(connection, "p", [_draft(0), _draft(1)], day) == 2
+    again = [_draft(1), _draft(2), _draft(3)]  # K0001 is in the ledger already
+    (added,) = list(ledger.write(any_engine, "p", again, day))
+    assert [(w.recipient_key, w.message_id, w.to_address, w.kind, w.created_on) for w in added] == [
+        (d.recipient_key, d.message_id, d.to_address, "reminder", day) for d in again[1:]
+    ]
+    with any_engine.connect() as connection:
+        stored = dict(connection.execute(select(notice.c.id, notice.c.mime)).all())
+    assert [stored[w.id] for w in added] == [d.mime.decode() for d in again[1:]]
+
+
+@pytest.mark.postgres
+def test_i35_4_a_ledger_batch_on_postgresql_is_one_short_statement_for_every_row(
+    pg_engine, monkeypatch
+):
+    """SQLAlchemy wrote a batch of 500 as one INSERT of 6,000 placeholders, which psycopg parsed
+    anew in Python at every batch: it cost more than the rest of writing a reminder."""
+    handed: list[str] = []
+    for name in ("execute", "executemany"):
+        real = getattr(psycopg.Cursor, name)
+
+        def spy(self, query, *args, _real=real, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            handed.append(str(query))
+            return _real(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, name, spy)
+    (added,) = list(ledger.write(pg_engine, "p", [_draft(i) for i in range(300)], date.today()))
+    assert len(added) == 300
+    inserts = [q for q in handed if q.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1 and len(inserts[0]) < 1_000

@@ -125,7 +125,7 @@ def deliver(
     if kinds:
         query = query.where(notice.c.kind.in_(kinds))
     with engine.connect() as connection:
-        pending = connection.execute(query.order_by(notice.c.id)).all()
+        pending = [Waiting(*row) for row in connection.execute(query.order_by(notice.c.id))]
     if keys is not None:
         pending = [row for row in pending if in_scope(row.recipient_key, keys)]
     if not pending and arriving is None:

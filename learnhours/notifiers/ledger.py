@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from itertools import islice
-from typing import Any
+from types import ModuleType
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from psycopg.rows import args_row
+from sqlalchemy import Connection, Dialect, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnhours.notifiers.drafts import Draft
@@ -48,21 +51,59 @@ _ENQUEUE_BATCH = 500  # rendered messages held at once: memory stays flat howeve
 # What delivery needs of a notice, its message aside (read a chunk at a time as it goes out).
 TO_SEND = (notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recipient_key,
            notice.c.kind, notice.c.created_on)  # fmt: skip
-Waiting = Row[*tuple[Any, ...]]  # a notice to send, as TO_SEND reads it
+
+
+class Waiting(NamedTuple):
+    """A notice to send, as TO_SEND reads it."""
+
+    id: int
+    message_id: str
+    to_address: str
+    recipient_key: str
+    kind: str
+    created_on: date
+
 
 # What a notice's stored message becomes once it can no longer go out (delivered, set aside).
 FORGOTTEN = ""
 
+# The columns a new notice is written with (the rest take their defaults).
+_WRITTEN = ("plan_id", "kind", "recipient_key", "stage", "created_on", "message_id", "to_address",
+            "subject", "mime", "status", "detail", "attempts")  # fmt: skip
 
-def _insert(connection: Connection):  # noqa: ANN202  (the dialect's Insert)
-    """Drafts not yet in the ledger, added; the rows added come back (an existing key is left
-    alone: it is not returned)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+
+def _insert(dialect: ModuleType):  # noqa: ANN202  (the dialect's Insert)
     return (
         dialect.insert(notice)
         .on_conflict_do_nothing(index_elements=["plan_id", "kind", "recipient_key", "stage"])
         .returning(*TO_SEND)
     )
+
+
+@lru_cache(maxsize=4)
+def _postgresql_insert(dialect: Dialect) -> str:
+    return str(_insert(postgresql).compile(dialect=dialect, column_keys=list(_WRITTEN)))
+
+
+def _added(connection: Connection, rows: list[dict[str, object]]) -> list[Waiting]:
+    """Rows not yet in the ledger, added; the rows added come back (an existing key is left
+    alone: it is not returned)."""
+    if not rows:
+        return []
+    if connection.dialect.name != "postgresql":
+        return [Waiting(*row) for row in connection.execute(_insert(sqlite), rows)]
+    # psycopg's own executemany: one prepared statement, the rows in a pipeline. SQLAlchemy's
+    # writes one INSERT of 6,000 placeholders a batch, which psycopg parses anew in Python each
+    # time: it cost more than everything else of writing a reminder to the ledger.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor(row_factory=args_row(Waiting))
+    cursor.executemany(_postgresql_insert(connection.dialect), rows, returning=True)
+    added: list[Waiting] = []
+    while True:
+        added += cursor.fetchall()
+        if not cursor.nextset():
+            return added
 
 
 def _row(plan_id: str, d: Draft, today: date) -> dict[str, object]:
@@ -93,9 +134,8 @@ def enqueue(connection: Connection, plan_id: str, drafts: Iterable[Draft], today
     """Add drafts not yet in the ledger; returns how many are new. An existing key is left alone.
 
     `drafts` is read as it comes (drafts.rendered renders each when asked), a batch at a time."""
-    statement = _insert(connection)
     return sum(
-        len(connection.execute(statement, [_row(plan_id, d, today) for d in batch]).all())
+        len(_added(connection, [_row(plan_id, d, today) for d in batch]))
         for batch in _batches(drafts)
     )
 
@@ -109,9 +149,7 @@ def write(
     delivering meanwhile wait for no one)."""
     for batch in _batches(drafts):
         with engine.begin() as connection:
-            added = connection.execute(
-                _insert(connection), [_row(plan_id, d, today) for d in batch]
-            ).all()
+            added = _added(connection, [_row(plan_id, d, today) for d in batch])
         yield added
 
 

@@ -407,6 +407,35 @@ def test_smtp_starttls_with_verify_false_and_auth_login(self_signed):
     assert len(handler.ehlo_peers) == 2  # before and after STARTTLS, same connection
 
 
+def test_i35_4_a_backends_connections_share_one_tls_context_and_plain_smtp_reads_none(
+    self_signed, monkeypatch
+):
+    """Reading the system's CA store costs 25 ms or more; a night opens connections at every
+    part, each made its own context, plain SMTP too."""
+    from learnhours.notifiers.backends import smtp
+
+    made: list[bool] = []
+    real = smtp.client_tls_context
+
+    def counted(verify: bool = True) -> ssl.SSLContext:
+        made.append(verify)
+        return real(verify)
+
+    monkeypatch.setattr(smtp, "client_tls_context", counted)
+    handler = Recorder()
+    with smtp_server(handler) as server:
+        backend = smtp_backend(f"smtp://127.0.0.1:{server.port}?timeout=5")
+        for i in range(2):
+            assert outcomes(list(backend.send_batch(wire([make_message(i)])))) == ["sent"]
+    assert made == []
+    with smtp_server(handler, tls_context=server_tls(self_signed), require_starttls=True) as server:
+        backend = smtp_backend(f"smtp+starttls://127.0.0.1:{server.port}?verify=false&timeout=5")
+        for i in range(3):
+            assert outcomes(list(backend.send_batch(wire([make_message(i)])))) == ["sent"]
+        assert server.connections == 3
+    assert made == [False]
+
+
 def test_smtp_starttls_verification_on_rejects_a_self_signed_certificate(self_signed):
     handler = Recorder()
     with smtp_server(handler, tls_context=server_tls(self_signed), require_starttls=True) as server:

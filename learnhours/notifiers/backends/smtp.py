@@ -8,6 +8,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -275,6 +276,7 @@ class SmtpBackend(MailBackend):
         self.settings = settings
         self._password = _Secret(password or "", settings.username)
         self._ssl_context = ssl_context
+        self._tls_made = threading.Lock()
         self._local_hostname = local_hostname
         self.connections = settings.connections
         self._pacer = Pacer.per_second(settings.rate, clock, sleep)
@@ -327,7 +329,7 @@ class SmtpBackend(MailBackend):
     def _connect(self, timeout: float | None = None) -> _Conn:
         s = self.settings
         timeout = timeout or s.timeout
-        ctx = self._ssl_context or client_tls_context(s.verify)
+        ctx = None if s.security == "plain" else self._tls()
         conn: _Conn | None = None
         try:
             if s.security == "tls":
@@ -357,6 +359,14 @@ class SmtpBackend(MailBackend):
             raise BackendUnavailable(f"郵件伺服器 {s.url}", self._explain(exc, timeout)) from None
         log.info("connected to %s", s.url)
         return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context, made once for every connection of the backend: reading the system's
+        CA store costs 25 ms or more, and a night opens connections part after part."""
+        with self._tls_made:
+            if self._ssl_context is None:
+                self._ssl_context = client_tls_context(self.settings.verify)
+            return self._ssl_context
 
     def _explain(self, exc: BaseException, timeout: float) -> str:
         """Why the connection or login failed and what to do, in Chinese: the run's cause and

@@ -169,3 +169,21 @@ def test_i35_4_a_ledger_batch_on_postgresql_is_one_short_statement_for_every_row
     assert len(added) == 300
     inserts = [q for q in handed if q.lstrip().upper().startswith("INSERT")]
     assert len(inserts) == 1 and len(inserts[0]) < 1_000
+
+
+def test_i35_4_a_tracks_nesting_is_worked_out_once_not_for_every_mail(monkeypatch):
+    from learnhours.notifiers import reminders
+
+    worked: list[int] = []
+    real = reminders.children
+
+    def counted(checks):  # noqa: ANN001, ANN202
+        worked.append(len(checks))
+        return real(checks)
+
+    monkeypatch.setattr(reminders, "children", counted)
+    plan = load_plan(SHIPPED_PLANS / "national.yaml")  # a night's: one plan, read once
+    for _ in range(3):
+        for _kind, make in sample_notices(Templates(), plan):  # a reminder, two digests...
+            make()
+    assert len(worked) <= 1

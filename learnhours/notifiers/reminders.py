@@ -22,7 +22,7 @@ from learnhours.notifiers.drafts import (
 from learnhours.notifiers.record_lists import RecordBook, record_list
 from learnhours.notifiers.render import HeaderInjection, clean_line, valid_address
 from learnhours.plain_hours import plain
-from learnhours.plans import Plan, UnitTier
+from learnhours.plans import Check, Plan, UnitTier
 from learnhours.taipei import roc
 from learnhours.transforms.compliance import (
     AgencyResult,
@@ -40,17 +40,38 @@ def requirement_rows(plan: Plan, p: PersonResult) -> list[dict[str, object]]:
     """A row per requirement; one the plan sets no hours for is left out unless hours count toward it
     (as `learnhours explain` does), so nobody reads "應完成 0 小時"."""
     supervisor = p.member.is_supervisor
-    return [
-        {
-            "name": r.name,
-            "hours": plain(p.hours[r.id]),
-            "target": plain(r.target(supervisor, p.member)),
-            "gap": plain(p.gaps[r.id]),
-            "short": p.gaps[r.id] > 0,
-        }
-        for r in p.checks
-        if (r.target(supervisor, p.member) > 0 or p.hours[r.id] > 0) and r.id not in p.excused
-    ]
+    rows: list[dict[str, object]] = []
+    for r in p.checks:
+        if r.id in p.excused:
+            continue
+        target = r.target(supervisor, p.member)
+        if target > 0 or p.hours[r.id] > 0:
+            rows.append({
+                "name": r.name,
+                "hours": plain(p.hours[r.id]),
+                "target": plain(target),
+                "gap": plain(p.gaps[r.id]),
+                "short": p.gaps[r.id] > 0,
+            })  # fmt: skip
+    return rows
+
+
+def _nesting(checks: tuple[Check, ...]) -> tuple[dict[str, list[Check]], frozenset[str]]:
+    """A track's requirements nested (rule 6): each one's children, and the ids of those inside
+    no other. Worked out once per track, not for every reminder and every digest's line."""
+    # By the track's own tuple (a requirement may hold a list: it has no hash); the tuple is
+    # kept with what was worked out, so its id is never another's meanwhile.
+    found = _NESTED.get(id(checks))
+    if found is None or found[0] is not checks:
+        if len(_NESTED) >= 64:
+            _NESTED.clear()
+        found = _NESTED[id(checks)] = (
+            checks, children(checks), frozenset(r.id for r in roots(checks))
+        )
+    return found[1], found[2]
+
+
+_NESTED: dict[int, tuple[tuple[Check, ...], dict[str, list[Check]], frozenset[str]]] = {}
 
 
 def missing_text(plan: Plan, p: PersonResult) -> str:
@@ -63,7 +84,7 @@ def overlap_note(plan: Plan, p: PersonResult) -> str:
     """Why the listed gaps add up to more than the needed hours (rule 6), with the plan's own nesting."""
     if sum(p.gaps.values()) <= p.needed:
         return ""
-    kids = children(p.checks)
+    kids, _top = _nesting(p.checks)
     parent = {c.id: r for r in p.checks for c in kids[r.id]}
     chains = []
     for r in p.checks:
@@ -393,8 +414,7 @@ def missing_parts(p: PersonResult) -> str:
     in the total already shown, `尚差 20 小時`): `當前政府重大政策 1 小時、環境教育 4 小時`.
     "" when only an overall requirement is short: `尚差 6 小時` says it all (the digest said
     `尚差 6 小時，須含 年度學習時數 6 小時`)."""
-    kids = children(p.checks)
-    top = {r.id for r in roots(p.checks)}
+    kids, top = _nesting(p.checks)
     short = [r for r in p.checks if p.gaps.get(r.id, 0) > 0]
     parts = [r for r in short if not (r.id in top and kids[r.id])]
     return "、".join(f"{r.name} {plain(p.gaps[r.id])} 小時" for r in parts)

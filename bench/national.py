@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import hashlib
 import os
 import smtplib
 import socket
@@ -109,9 +110,9 @@ def _fill(url: str, people: list[dict], ids: list[str], courses, records: int) -
 
 
 @contextlib.contextmanager
-def warehouse(database_url: str | None, folder: Path) -> Iterator[str]:
-    """The bench's own warehouse: a fresh schema on the PostgreSQL server, dropped afterwards; or
-    a SQLite file in `folder`."""
+def warehouse(database_url: str | None, folder: Path, keep: bool = False) -> Iterator[str]:
+    """The bench's own warehouse: a fresh schema on the PostgreSQL server, dropped afterwards
+    unless `keep`; or a SQLite file in `folder`."""
     if not database_url:
         yield f"sqlite:///{folder / 'national.db'}"
         return
@@ -122,8 +123,11 @@ def warehouse(database_url: str | None, folder: Path) -> Iterator[str]:
     try:
         yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with create_engine(database_url, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if keep:
+            print(f"kept: schema {schema} (DROP SCHEMA \"{schema}\" CASCADE when done)")
+        else:
+            with create_engine(database_url, isolation_level="AUTOCOMMIT").connect() as c:
+                c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def thirty_days_before(plan) -> date:  # noqa: ANN001
@@ -290,8 +294,9 @@ def floor(url: str, plan, as_of, export: Path, port: int, sample: _Sample, store
 
 
 def commands(url: str, plan, as_of) -> None:  # noqa: ANN001
-    """`learnhours status` and `units` of the whole plan as CSV, each its own process: time and
-    maximum RSS (the issue's goal: < 500 MB at 400k people)."""
+    """`learnhours status` and `units` of the whole plan as CSV, each its own process: time,
+    maximum RSS (the issue's goal: < 500 MB at 400k people) and a digest of the output (the
+    same figures give the same digest, whatever the code that wrote them)."""
     for command in ("status", "units"):
         with tempfile.NamedTemporaryFile("w+") as rss:
             t0 = time.perf_counter()
@@ -299,12 +304,15 @@ def commands(url: str, plan, as_of) -> None:  # noqa: ANN001
                 ["/usr/bin/time", "-o", rss.name, "-f", "%M",
                  str(Path(sys.executable).with_name("learnhours")), command, "--database-url", url,
                  "--plan", plan.id, "--as-of", as_of.isoformat(), "--format", "csv"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+                capture_output=True, check=False,
             )  # fmt: skip
             seconds = time.perf_counter() - t0
             peak = int(rss.read().split()[-1]) / 1024
+        digest = hashlib.sha256(done.stdout).hexdigest()[:16]
+        lines = done.stdout.count(b"\n")
         print(f"  learnhours {command} --format csv{'':<24} {seconds:8.1f} s   peak RSS "
-              f"{peak:7.0f} MB; exit {done.returncode}", flush=True)  # fmt: skip
+              f"{peak:7.0f} MB; exit {done.returncode}, {lines:,} lines, "
+              f"sha256 {digest}", flush=True)  # fmt: skip
 
 
 class _Lines:
@@ -352,12 +360,25 @@ def main() -> None:
         action="store_false",
         help="leave out the physical floor (keyed load, GROUP BY, raw SMTP)",
     )
+    parser.add_argument(
+        "--commands-only",
+        action="store_true",
+        help="fill, ingest the month's export, then only learnhours status and units",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the PostgreSQL schema afterwards (run the commands on it again)",
+    )
     parser.add_argument("--connections", type=int, default=1,
                         help="SMTP connections side by side (?connections=; default 1)")  # fmt: skip
     args = parser.parse_args()
     plan = find_plan(f"{args.plan}-2026")
     as_of = thirty_days_before(plan)
-    with tempfile.TemporaryDirectory() as tmp, warehouse(args.database_url, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        warehouse(args.database_url, Path(tmp), args.keep) as url,
+    ):
         port = _free_port()
         sink = _sink(port)
         try:
@@ -374,6 +395,12 @@ def main() -> None:
                               hr_addresses=("hr@example.gov.tw",))  # fmt: skip
             with engine.connect() as c:
                 stored = c.execute(text("SELECT count(*) FROM learning_record")).scalar_one()
+            if args.commands_only:
+                print("the month's export ingested, then status and units", flush=True)
+                _step("ingest the month's export", [], lambda: ingest_file(engine, export))
+                engine.dispose()
+                commands(url, plan, as_of)
+                return
             if args.dry_run:
                 _dry_run(engine, plan, as_of, mail)
             sample = _Sample()

@@ -225,3 +225,28 @@ def test_a_whole_plan_in_columns_judges_as_alone_on_postgresql(pg_engine, path):
     _fill(pg_engine, plan, 4, size=40)
     for as_of in _days(plan)[1::2]:
         _same(pg_engine, plan, as_of)
+
+
+@pytest.mark.parametrize("path", PLAN_FILES[:2] + PLAN_FILES[-2:], ids=lambda p: p.stem)
+def test_a_plan_judged_a_slice_of_people_at_a_time_is_the_plan_judged_whole(
+    engine, path, monkeypatch
+):
+    """Judging's stages run a slice of people at a time (compiled_rules.SLICE) and status
+    writes its texts a slice at a time (Rows.SLICE): the same frame, people, units and rows."""
+    from polars.testing import assert_frame_equal
+
+    from learnhours.cli.status import Rows, status_rows, unit_rows
+    from learnhours.transforms import compiled_rules
+
+    plan = _plan(path)
+    _fill(engine, plan, 7, size=60)
+    as_of = plan.judged_on + timedelta(days=1)
+    whole = compute(engine, plan, as_of)
+    monkeypatch.setattr(compiled_rules, "SLICE", 7)
+    monkeypatch.setattr(Rows, "SLICE", 5)
+    sliced = compute(engine, plan, as_of)
+    assert_frame_equal(sliced.frame, whole.frame)
+    assert [_person(p) for p in sliced.people] == [_person(p) for p in whole.people]
+    assert [_unit(u) for u in sliced.units] == [_unit(u) for u in whole.units]
+    assert unit_rows(sliced) == unit_rows(whole)
+    assert list(status_rows(sliced)) == [status_rows(whole)[i] for i in range(whole.frame.height)]

@@ -13,21 +13,25 @@ from learnhours.cli.output import STATUS_WORDS, UNIT_WORDS, _emit, _rate
 
 
 class Rows(Sequence[dict]):
-    """A frame's rows as dicts, made one at a time as they are read."""
+    """The columns `shown` of a frame's rows as dicts, made one at a time as they are read, a
+    slice of rows at a time (the texts of a nation's hours are never all held at once)."""
 
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame
+    SLICE = 10_000
+
+    def __init__(self, frame: pl.DataFrame, shown: Sequence[pl.Expr | str]) -> None:
+        self.frame, self.shown = frame, list(shown)
 
     def __len__(self) -> int:
         return self.frame.height
 
     def __getitem__(self, index):  # noqa: ANN001, ANN204 - as a Sequence's
         if isinstance(index, slice):
-            return [self.frame.row(i, named=True) for i in range(len(self))[index]]
-        return self.frame.row(index, named=True)
+            return [self[i] for i in range(len(self))[index]]
+        return self.frame.slice(index, 1).select(self.shown).row(0, named=True)
 
     def __iter__(self) -> Iterator[dict]:
-        return self.frame.iter_rows(named=True)
+        for at in range(0, self.frame.height, self.SLICE):
+            yield from self.frame.slice(at, self.SLICE).select(self.shown).iter_rows(named=True)
 
 
 def status_rows(result, judged: bool = True) -> Rows:  # noqa: ANN001
@@ -44,14 +48,13 @@ def status_rows(result, judged: bool = True) -> Rows:  # noqa: ANN001
     extra = [c for c in result.plan.columns if c.id != "total"]
     agencies = ["agency_code", "agency"] if result.several_agencies else []
     outcome = pl.col("outcomes").list.join("、") if judged else pl.lit("")
-    texts = result.frame.select(
+    return Rows(result.frame, [
         "person_id", "name", *agencies, "unit", "status",
         hours_text(pl.col("needed")).alias("needed_hours"),
         hours_text(pl.col("total")).alias("total_hours"),
         *(hours_text(pl.col(f"h:{c.id}")).fill_null("").alias(f"{c.id}_hours") for c in extra),
         outcome.alias("outcome"),
-    )  # fmt: skip
-    return Rows(texts)
+    ])  # fmt: skip
 
 
 def unit_rows(result, judged: bool = True) -> list[dict]:  # noqa: ANN001

@@ -100,6 +100,7 @@ def compute(
             sums = plan_queries.standings_frame(connection, plan, as_of, agencies)
         people = roster.result()
     judged = compiled_rules.judge(plan, as_of, people, sums)
+    del roster, people, sums  # what judging read, let go before the units are grouped
     return judged_people(plan, as_of, judged, tuple(agencies) if agencies is not None else None)
 
 

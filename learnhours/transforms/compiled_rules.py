@@ -12,7 +12,7 @@ back as units, agencies and people by transforms.judged_results.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -239,13 +239,11 @@ def judge(
     for t in tracks:
         nestings.setdefault(t.id, Nesting.of(t.checks, t.excusers))
     profiles = profile_frame(plan, as_of, roster, nestings)
-    people = roster.join(
-        profiles.frame, on=profiles.fields, how="left", nulls_equal=True, maintain_order="left"
-    )
-    if bound_only:
+    people = _beside(roster, profiles.fields, profiles.frame, nulls_equal=True)
+    if bound_only and not people.get_column("bound").all():
         people = people.filter(pl.col("bound"))
     figures = [n for n in sums.columns if n != "person_id"]
-    people = people.join(sums, on="person_id", how="left", maintain_order="left")
+    people = _beside(people, ["person_id"], sums)
     people = people.with_columns(
         pl.col(n).fill_null(False) if BUNDLE in n else pl.col(n).fill_null(0) for n in figures
     )
@@ -269,13 +267,45 @@ def judge(
         mine = people.filter(pl.col("track") == i) if len(tracks) > 1 else people
         if mine.is_empty() and parts:
             continue
-        done = _on_track(plan, as_of, t, nestings[t.id], mine)
         per = [f"{k}:{c.id}" for c in t.checks for k in ("h", "g", "j", "x")]
-        parts.append(done.select("_row", *ROSTER, "track", "reason", *shown, *per, *rooms))
+        kept = ["_row", *ROSTER, "track", "reason", *shown, *per, *rooms]
+        parts.append(_sliced(mine, functools.partial(_kept, plan, as_of, t, nestings[t.id], kept)))
     judged = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
     if len(parts) > 1:
         judged = judged.sort("_row")
     return _solved(judged.drop("_row"), tracks, nestings)
+
+
+# People are judged this many at a time: a track's stages add a dozen columns a requirement and
+# the needed hours' cases one a structure, each held for a slice of the people, not a nation's.
+SLICE = 50_000
+
+
+def _sliced(people: pl.DataFrame, judged: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """`judged` (row by row: no column reads another row) of `people`, a slice at a time."""
+    if people.height <= SLICE:
+        return judged(people)
+    slices = (judged(people.slice(at, SLICE)) for at in range(0, people.height, SLICE))
+    return pl.concat(slices, rechunk=False)
+
+
+def _kept(
+    plan: Plan, as_of: date, t: TrackView, nesting: Nesting, kept: list[str], people: pl.DataFrame
+) -> pl.DataFrame:
+    """`people` of track `t` judged (_on_track), with only the columns `kept`."""
+    return _on_track(plan, as_of, t, nesting, people).select(kept)
+
+
+def _beside(
+    frame: pl.DataFrame, on: Sequence[str], other: pl.DataFrame, *, nulls_equal: bool = False
+) -> pl.DataFrame:
+    """`frame` with `other`'s columns beside each row, matched on `on` (unique in `other`; null
+    where none matches): a left join that leaves `frame`'s own columns as they are, not copied
+    (a nation's roster columns are most of judging's memory)."""
+    found = frame.select(on).join(
+        other, on=list(on), how="left", nulls_equal=nulls_equal, maintain_order="left"
+    )
+    return frame.hstack(found.drop(on).get_columns())
 
 
 def _room_keys(tracks: Sequence[TrackView]) -> list[pl.Expr]:
@@ -314,7 +344,7 @@ def _solved(
         solved.append(
             mine.join(distinct, on=[*gaps, *rooms], nulls_equal=True).select("person_id", "solved")
         )
-    judged = judged.join(pl.concat(solved), on="person_id", how="left", maintain_order="left")
+    judged = _beside(judged, ["person_id"], pl.concat(solved))
     return judged.with_columns(
         pl.when(pl.col("solve")).then(pl.col("solved")).otherwise(pl.col("needed")).alias("needed")
     ).drop("solve", "solved", *rooms_kept)

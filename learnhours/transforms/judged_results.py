@@ -36,18 +36,27 @@ def _groups(judged: pl.DataFrame, by: list[str], ids: Sequence[str]) -> pl.DataF
         "bundle_and_requirements": pl.col("judged_bundle_done") & pl.col("judged_requirements_met"),
         "bundle_or_requirements": pl.col("judged_bundle_done") | pl.col("judged_requirements_met"),
     }
+    # Each person's part of the sums as a plain column first (a column each, row by row): a
+    # group's sums are then plain sums, not its people's rows gathered per expression.
+    summed = {
+        "headcount": counted,
+        "met": pl.col("status") == "met",
+        **{f"k:{kind}": expr & counted for kind, expr in kinds.items()},
+    }
+    parts = judged.select(
+        AGENCY_KEY.alias("agency_key"), "unit", "agency", "agency_code",
+        *(expr.cast(pl.UInt32).alias(name) for name, expr in summed.items()),
+        *(pl.when(counted).then(pl.col(f"j:{rid}").fill_null(0)).otherwise(0).alias(f"a:{rid}")
+          for rid in ids),
+    )  # fmt: skip
     return (
-        judged.with_columns(AGENCY_KEY.alias("agency_key"))
-        .group_by(by, maintain_order=True)
+        parts.group_by(by, maintain_order=True)
         .agg(
             pl.col("agency").first(),
             pl.col("agency_code").first(),
-            counted.sum().alias("headcount"),
-            (pl.col("status") == "met").sum().alias("met"),
-            *((expr & counted).sum().alias(f"k:{kind}") for kind, expr in kinds.items()),
-            *(pl.col(f"j:{rid}").filter(counted).fill_null(0).sum().alias(f"a:{rid}")
-              for rid in ids),
-        )  # fmt: skip
+            *(pl.col(name).sum() for name in summed),
+            *(pl.col(f"a:{rid}").sum() for rid in ids),
+        )
         .sort(by)
     )
 

@@ -49,10 +49,11 @@ def test_a_typo_in_the_project_file_names_the_file_and_the_known_settings(tmp_pa
 
 
 def test_no_lower_layer_reads_the_environment():
-    """Only settings.py (and the CLI preparing Prefect's own) look at os.environ."""
+    """Only settings.py (and the CLI preparing Prefect's and Polars' own) look at os.environ."""
     allowed = {
         "learnhours/settings.py",
         "learnhours/cli/run.py",  # Prefect's own settings, before Prefect is imported
+        "learnhours/cli/__init__.py",  # Polars' allocator's own setting, before Polars loads
         "learnhours/cli/ingest.py",  # CI: no progress line
         "learnhours/ingest/parser_process.py",  # hands it to its child process
     }

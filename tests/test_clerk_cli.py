@@ -522,14 +522,16 @@ def test_i16_7_explain_finds_people_and_rejected_rows_on_postgres(pg_engine, tmp
 
 def test_the_command_has_polars_give_freed_memory_back_at_once_unless_the_operator_says_otherwise():
     """A nation's `status` peaks lower when each stage's freed frames go back before the next
-    stage's are made (the allocator's setting, read by Polars as it loads)."""
+    stage's are made (the allocator's setting, read by Polars as it loads): in the command and
+    in what the nightly flow's run imports alike."""
     import subprocess
     import sys
 
-    show = "import os, learnhours.cli; print(os.environ['_RJEM_MALLOC_CONF'])"
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
-    ours = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
-    assert ours.stdout.strip().endswith(",dirty_decay_ms:0,muzzy_decay_ms:0")
+    for module in ("learnhours.cli", "learnhours.steps"):
+        show = f"import os, {module}, polars; print(os.environ['_RJEM_MALLOC_CONF'])"
+        ours = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
+        assert ours.stdout.strip().endswith(",dirty_decay_ms:0,muzzy_decay_ms:0"), module
     env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:2000"
     theirs = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
     assert theirs.stdout.strip().endswith(",dirty_decay_ms:2000")

@@ -187,3 +187,56 @@ def test_i35_4_a_tracks_nesting_is_worked_out_once_not_for_every_mail(monkeypatc
         for _kind, make in sample_notices(Templates(), plan):  # a reminder, two digests...
             make()
     assert len(worked) <= 1
+
+
+def test_i35_4_the_next_groups_records_are_read_while_this_groups_reminders_are_rendered():
+    import threading
+
+    from learnhours.notifiers import record_lists
+
+    asked: list[tuple[str, int, str]] = []
+    second_read = threading.Event()
+
+    def read(ids):  # noqa: ANN001, ANN202
+        asked.append((ids[0], len(ids), threading.current_thread().name))
+        if ids[0] == people[500]:
+            second_read.set()
+        return {pid: record_lists.Held() for pid in ids}
+
+    people = [f"A{i:09d}" for i in range(1_200)]
+    book = record_lists.RecordBook(read, group=500, ahead=True)
+    book.expect(people)
+    assert book.of(people[0]).records == ()
+    assert second_read.wait(10)  # a guard, not a timing: read before anyone of it is asked for
+    for pid in people:
+        assert book.of(pid).records == ()
+    assert [(first, n) for first, n, _thread in asked] == [
+        (people[0], 500), (people[500], 500), (people[1000], 200)
+    ]
+    assert [thread == threading.current_thread().name for *_x, thread in asked] == [
+        True, False, False
+    ]
+
+
+def test_i35_4_a_failed_read_ahead_is_raised_where_its_records_are_asked_for():
+    from learnhours.notifiers import record_lists
+
+    def read(ids):  # noqa: ANN001, ANN202
+        if ids[0] == "B":
+            raise OSError("the warehouse went away")
+        return {}
+
+    book = record_lists.RecordBook(read, group=1, ahead=True)
+    book.expect(["A", "B"])
+    book.of("A")
+    with pytest.raises(OSError, match="went away"):
+        book.of("B")
+
+
+def test_i35_4_records_are_read_ahead_only_where_another_thread_sees_the_warehouse(tmp_path):
+    from sqlalchemy import create_engine
+
+    from learnhours.notifiers.record_lists import any_thread_reads
+
+    assert not any_thread_reads(create_engine("sqlite://"))
+    assert any_thread_reads(create_engine(f"sqlite:///{tmp_path / 'w.db'}"))

@@ -6,6 +6,7 @@ clerk reads them: the most recent first, then a count of the rest."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -41,13 +42,18 @@ Reader = Callable[[Sequence[str]], Mapping[str, Held]]
 
 class RecordBook:
     """Each reminded person's records, read `GROUP` people at a time in the order given by
-    `expect` (the order their reminders are rendered in): only one group is held at once."""
+    `expect` (the order their reminders are rendered in): only one group is held at once.
 
-    def __init__(self, read: Reader, group: int = GROUP) -> None:
-        self._read, self._group = read, group
+    `ahead`: the next group is read in a thread of its own while this one's reminders are
+    rendered (the reader must then be one any thread may call: not an in-memory SQLite
+    database's), so rendering does not wait on the database's reads of scattered records."""
+
+    def __init__(self, read: Reader, group: int = GROUP, *, ahead: bool = False) -> None:
+        self._read, self._group, self._ahead = read, group, ahead
         self._order: list[str] = []
         self._at: dict[str, int] = {}
         self._held: dict[str, Held] = {}
+        self._next: _Reading | None = None  # the group after this one, being read
         self.reads = 0  # how many times the reader was asked (a test counts the queries)
         # A verdict by what it depends on: thousands take the same course on the same day.
         self._verdicts: dict[tuple, RecordVerdict] = {}
@@ -57,14 +63,21 @@ class RecordBook:
         self._order = list(order)
         self._at = {pid: i for i, pid in enumerate(self._order)}
         self._held = {}
+        self._next = None
 
     def of(self, person_id: str) -> Held:
         if person_id not in self._held:
             at = self._at.get(person_id)
             ids = self._order[at : at + self._group] if at is not None else [person_id]
-            found = self._read(ids)
-            self.reads += 1
+            reading, self._next = self._next, None
+            found = reading.result() if reading is not None and reading.ids == ids else None
+            if found is None:
+                found = self._read(ids)
+                self.reads += 1
             self._held = {pid: found.get(pid, Held()) for pid in ids}
+            if self._ahead and at is not None and at + self._group < len(self._order):
+                self._next = _Reading(self._read, self._order[at + self._group : at + 2 * self._group])
+                self.reads += 1
         return self._held[person_id]
 
     def judged(self, ctx: Context, p: PersonResult, r: StoredRecord) -> RecordVerdict:
@@ -86,6 +99,31 @@ class RecordBook:
         return found
 
 
+class _Reading:
+    """One group's records read in a thread of its own; `result` waits for them (and raises
+    what the reader raised)."""
+
+    def __init__(self, read: Reader, ids: list[str]) -> None:
+        self.ids = ids
+        self._found: Mapping[str, Held] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(read,), daemon=True,
+                                        name="learnhours-records")  # fmt: skip
+        self._thread.start()
+
+    def _run(self, read: Reader) -> None:
+        try:
+            self._found = read(self.ids)
+        except BaseException as exc:  # raised where the records are asked for
+            self._error = exc
+
+    def result(self) -> Mapping[str, Held]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
+
+
 def earliest_counted(plan: Plan) -> date | None:
     """The earliest course end a record of the plan can count with: its tracks' longest window
     (a requirement over two years reaches into last year); None when some requirement counts over
@@ -97,6 +135,12 @@ def earliest_counted(plan: Plan) -> date | None:
         years = max((c.years for c in track.checks), default=1)
         starts.append(window_start(plan.period.start, years))
     return min(starts, default=plan.period.start)
+
+
+def any_thread_reads(engine: Engine) -> bool:
+    """Whether another thread sees what this one does (an in-memory SQLite database is one per
+    thread)."""
+    return not (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"))
 
 
 def from_warehouse(engine: Engine, plan: Plan) -> Reader:

@@ -299,7 +299,8 @@ def judge_part(
                     for stage in {s for s in (*ctx.stages.values(), *own) if s is not None}
                     for kind in ("reminder", "digest")}  # fmt: skip
             # Each reminder lists the person's records: read a group of people at a time.
-            book = RecordBook(record_lists.from_warehouse(engine, plan))
+            book = RecordBook(record_lists.from_warehouse(engine, plan),
+                              ahead=record_lists.any_thread_reads(engine))  # fmt: skip
             # Each digest says how its unit moved since the last one: read once for the part.
             history = digest_history.previous(connection, job.ledger_id,
                                               [u.key for u in result.units if u.headcount])

@@ -213,9 +213,17 @@ def test_larger_random_rosters_in_columns_are_judged_as_each_person_and_agency_a
 
 def test_the_bundle_and_its_tiers_in_columns_are_judged_as_alone(engine):
     plan = miaoli_with_bundle()
-    _fill(engine, plan, 3, size=120)
+    _fill(engine, plan, 3, size=60)
     for as_of in _days(plan):
         _same(engine, plan, as_of)
+
+
+@pytest.mark.slow
+def test_a_larger_roster_of_the_bundle_and_its_tiers_is_judged_as_each_person_alone(engine):
+    plan = miaoli_with_bundle()
+    _fill(engine, plan, 7, size=200)
+    for as_of in _days(plan):
+        _same(engine, plan, as_of, every=1)
 
 
 @pytest.mark.postgres

@@ -34,9 +34,9 @@ os.environ["LEARNHOURS_PLANS_DIR"] = str(ROOT / "plans")
 # a roomy one, every SQLite commit's sync to disk costs nothing (~3 s of the fast loop here). Not
 # where the operator chose a TMPDIR of their own, nor a small /dev/shm (a container's 64 MB).
 _SHM = Path("/dev/shm")
-if "TMPDIR" not in os.environ and _SHM.is_dir() and os.access(_SHM, os.W_OK):
-    if shutil.disk_usage(_SHM).free > 4 * 2**30:
-        os.environ["TMPDIR"] = tempfile.tempdir = str(_SHM)
+_ROOMY = _SHM.is_dir() and os.access(_SHM, os.W_OK) and shutil.disk_usage(_SHM).free > 4 * 2**30
+if "TMPDIR" not in os.environ and _ROOMY:
+    os.environ["TMPDIR"] = tempfile.tempdir = str(_SHM)
 # A command a test runs without --database-url must never open the project's own warehouse.
 _SESSION_VAR = Path(tempfile.mkdtemp(prefix="learnhours-tests-"))
 atexit.register(shutil.rmtree, _SESSION_VAR, ignore_errors=True)

@@ -282,10 +282,14 @@ def test_i15_5_billion_laughs_is_refused_by_name(engine, tmp_path):
 
 
 def _peak_rss_mb(script: str) -> tuple[float, str]:
-    """Run `script` in a fresh interpreter; its peak resident memory in MB and its stdout."""
-    wrapped = (
-        script
-        + "\nimport resource\nprint('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    """Run `script` in a fresh interpreter; its peak resident memory in MB and its stdout.
+
+    The interpreter's own high-water mark (VmHWM), not getrusage's ru_maxrss: Linux carries
+    ru_maxrss across exec from the forked copy of this process, so a test worker grown past
+    300 MB made every child look as large as itself."""
+    wrapped = script + (
+        "\nfrom pathlib import Path\nprint('RSS', next(line.split()[1] for line in "
+        "Path('/proc/self/status').read_text().splitlines() if line.startswith('VmHWM:')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", wrapped], cwd=ROOT, capture_output=True, text=True, timeout=300

@@ -101,6 +101,23 @@ def _cpu(who: int = resource.RUSAGE_SELF) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _server_cpu(backend: int | None) -> float | None:
+    """A PostgreSQL backend's CPU seconds so far (/proc; None when the server is not local)."""
+    try:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_of(engine) -> int | None:  # noqa: ANN001
+    """The backend of the pooled connection ingest_file will use (one connection, reused)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as c:
+        return c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
 # --- a warehouse already holding records (--existing N) ------------------------------------------
 # Made straight in SQL, in a child process of its own before a side is timed (its memory is not the
 # side's): the same people as the file, each with their earlier records under course keys the file
@@ -248,11 +265,15 @@ def side_project(csv_path: str, url: str) -> dict:
     from learnhours.warehouse.db import connect
 
     engine = connect(url)
+    backend = _backend_of(engine)
+    server = _server_cpu(backend)
     own, children = _cpu(), _cpu(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     report = ingest_file(engine, Path(csv_path))
     seconds = time.perf_counter() - start
     cpu = (_cpu() - own, _cpu(resource.RUSAGE_CHILDREN) - children)  # the writer's, the parser's
+    after = _server_cpu(backend)
+    server = after - server if after is not None and server is not None else None
     start = time.perf_counter()
     again = ingest_file(engine, Path(csv_path))
     reseconds = time.perf_counter() - start
@@ -268,6 +289,7 @@ def side_project(csv_path: str, url: str) -> dict:
         "rss_mb": rss,
         "parser_rss_mb": parser_rss,
         "cpu": cpu,
+        "server_cpu": server,
     }
     if os.environ.get("LH_BENCH_NO_REDELIVERY"):
         return result
@@ -347,6 +369,8 @@ def side_postgres_native(csv_path: str, url: str, keyed: str = "", existing: str
             con.execute(
                 _table_sql("bench_stage", False).replace("CREATE TABLE", "CREATE TEMP TABLE")
             )
+        backend = con.info.backend_pid
+        server = _server_cpu(backend)
         start = time.perf_counter()
         with (
             con.cursor() as cur,
@@ -360,9 +384,12 @@ def side_postgres_native(csv_path: str, url: str, keyed: str = "", existing: str
             con.execute("INSERT INTO bench_raw SELECT * FROM bench_stage ON CONFLICT DO NOTHING")
         con.commit()
         seconds = time.perf_counter() - start
+        after = _server_cpu(backend)
         con.execute("DROP TABLE bench_raw")
         con.commit()
     how = "psycopg COPY FROM STDIN" + (" (+ INSERT .. ON CONFLICT DO NOTHING)" if keyed else "")
+    if after is not None and server is not None:
+        how += f", server CPU {after - server:.1f} s"
     return {"seconds": seconds, "how": how, "rss_mb": _rss_mb()}
 
 
@@ -508,6 +535,7 @@ def main() -> None:
         )
         print(
             f"  CPU: writing process {ours['cpu'][0]:.1f} s, parsing process {ours['cpu'][1]:.1f} s"
+            + (f", server {ours['server_cpu']:.1f} s" if ours["server_cpu"] is not None else "")
         )
         print(f"re-ingest (same file, skipped by hash): {ours['reingest_seconds']:.2f} s")
         if ours["redelivery_seconds"] is not None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from learnhours.demo_data import EXPORT_HEADER, make_id
-from learnhours.ingest import chunks, columns, ingest_file
+from learnhours.ingest import chunks, column_records, columns, ingest_file
 from learnhours.warehouse.schema import learning_record, rejected_row, source_block
 from tests.test_ingest_formats import BATCH_25, ELEARNING, ENVIRONMENT
 
@@ -267,7 +267,7 @@ def test_the_columns_check_digit_is_the_row_paths():
         for check in "0123456789"
     ]
     ids += ["", "A12345678", "A1234567890", "a123456789", "A12345678x", "Ａ123456789"]
-    frame = pl.DataFrame({"pid": ids}).select(columns._valid_id(pl.col("pid")))
+    frame = pl.DataFrame({"pid": ids}).select(column_records.valid_id(pl.col("pid")))
     assert frame.to_series().to_list() == [is_valid_id(pid) for pid in ids]
 
 
@@ -292,3 +292,34 @@ def test_pg_a_random_file_loads_the_same_through_columns_as_row_by_row(
             with pg_engine.begin() as c:
                 c.execute(table.delete())
     assert found[1] == found[0]
+
+
+@pytest.mark.postgres
+def test_pg_the_columns_escape_a_cell_for_copy_as_the_row_path_does(
+    pg_engine, tmp_path, monkeypatch
+):
+    """A name or agency code holding a backslash or a tab (a comma file's cell may) reaches
+    PostgreSQL's COPY text escaped, as driver_rows.copy_text escapes it row by row."""
+    rng = random.Random(11)
+    people = [make_id(rng) for _ in range(6)]
+    names = ["王\\小明", "李\t四", "陳大文\\", "林\\t美玲", "張三", "\\N"]
+    lines = [",".join(EXPORT_HEADER)]
+    for n, (pid, name) in enumerate(zip(people, names, strict=True)):
+        lines.append(
+            f"{pid},{name},3796\\8000{n}A,示範鎮公所,1001,環境教育,1,示範訓練中心,337,,2,0,"
+            "2,2,112-05-01,112-05-31,112-05-10,112-05-10,,全勤,112-06-01"
+        )
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = []
+    for reading in (False, True):
+        monkeypatch.setattr(chunks, "COLUMNS", reading)
+        found.append((_report(ingest_file(pg_engine, path)), _stored(pg_engine)))
+        for table in (learning_record, rejected_row, source_block):
+            with pg_engine.begin() as c:
+                c.execute(table.delete())
+        with pg_engine.begin() as c:
+            c.exec_driver_sql("DELETE FROM ingest_batch")
+    assert found[1] == found[0]
+    assert found[1][0][2] == 6  # all loaded
+    assert {r.name for r in found[1][1][0]} == set(names)

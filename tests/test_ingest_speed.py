@@ -338,3 +338,28 @@ def test_copy_text_round_trips_awkward_names_on_postgresql(pg_engine, tmp_path):
         batch = c.execute(select(ingest_batch.c.id)).scalar_one()
         kept = [steps.source_row(c, batch, line)["姓名"] for line in (2, 3, 4)]
     assert kept == names
+
+
+@pytest.mark.parametrize(
+    ("setting", "parser"),
+    [
+        ("dirty_decay_ms:0,muzzy_decay_ms:0",  # the package's own (learnhours/__init__.py)
+         "dirty_decay_ms:0,muzzy_decay_ms:0,dirty_decay_ms:500,muzzy_decay_ms:1000"),
+        ("narenas:2", "narenas:2"),  # an operator's own setting stands
+    ],
+)  # fmt: skip
+def test_the_parsing_process_keeps_polars_own_allocator_decay(
+    engine, tmp_path, monkeypatch, setting, parser
+):
+    """The package has freed pages given back at once (a command's peak); the parsing process,
+    which frees a batch's frames hundreds of times a file, keeps Polars' own decay instead."""
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", setting)
+    monkeypatch.setattr(parser_process, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parser_process.os, "cpu_count", lambda: 2)
+    real, envs = parser_process.subprocess.Popen, []
+    monkeypatch.setattr(
+        parser_process.subprocess, "Popen", lambda *a, **k: envs.append(k["env"]) or real(*a, **k)
+    )
+    report = ingest_file(engine, export_file(tmp_path, _rows()))
+    assert envs and report.loaded == 32
+    assert envs[0]["_RJEM_MALLOC_CONF"] == parser

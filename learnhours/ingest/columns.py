@@ -16,22 +16,20 @@ two paths to the same outcomes.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from itertools import accumulate
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 import polars as pl
 
 from learnhours.extractors import tables
 from learnhours.extractors.csv_text import MAX_RECORD_LINES, CsvRows, LineDecoder, header_width
 from learnhours.extractors.tables import Table
+from learnhours.ingest import column_records
 from learnhours.ingest.rows import field_names, outcomes
-from learnhours.transforms import records
-from learnhours.warehouse.driver_rows import copy_text
 
 # The encodings whose lines the columns decode as the line reader does (UTF-16 is read through
 # its UTF-8 text, CR-only line ends line by line: those files take the row path whole).
@@ -41,12 +39,7 @@ BATCH_BYTES = 1 << 20  # the lines read at once: some seven thousand rows (Polar
 # and the lines it could reach are read by it together.
 _REACH = MAX_RECORD_LINES
 _NOT_BLANK = {",": r"[!-+\--~]", "\t": r"[!-~]"}  # a printable ASCII character but the separator
-_BAD = "\x00bad"  # a value a check refused (no cell holds a NUL: such lines are the reader's)
 _KEY_SEPARATOR = "\x1f"
-_COURSES_KEPT = 65536
-# A 身分證字號's letter as its check digit counts it (transforms.ids), and the weights.
-_LETTERS = dict(zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36), strict=True))
-_WEIGHTS = (1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1)
 
 
 def readable(table: Table) -> bool:
@@ -188,7 +181,7 @@ class _Batches:
         self.delimiter = table.delimiter
         self.limit = min(csv.field_size_limit(), tables.MAX_LINE_BYTES)
         self.gregorian = table.kind.gregorian
-        self.courses = _Courses(postgres)
+        self.courses = column_records.Courses(postgres)
 
     def by_reader(self, offset: int, line: int) -> Iterator[Batch]:
         """The rest of the file from `offset` (line `line`) through the line reader, one outcome
@@ -319,27 +312,34 @@ class _Batches:
         text = pl.col("t").str.strip_suffix("\r")
         frame = frame.select(
             "i",
-            text.str.split(delimiter).alias("cells"),
+            text.alias("t"),
             (text.str.count_matches(delimiter, literal=True) + 1).alias("n"),
             text.str.contains(_NOT_BLANK[delimiter]).alias("filled"),
         )
         unsure = frame.filter(~pl.col("filled"))
-        blank = {
+        blank = [
             i
-            for i, cells in zip(unsure["i"], unsure["cells"].to_list(), strict=True)
-            if not "".join(cells).strip()
-        }
+            for i, line in zip(unsure["i"], unsure["t"], strict=True)
+            if not line.replace(delimiter, "").strip()
+        ]
         if blank:
-            frame = frame.filter(~pl.col("i").is_in(list(blank)))
-        wide = frame.filter(pl.col("n") > self.width)
+            frame = frame.filter(~pl.col("i").is_in(blank))
+        rows_way = frame.filter(pl.col("n") > self.width)["i"].to_list()  # wider than the header
         frame = frame.filter(pl.col("n") <= self.width)
-        rows_way = _cells(wide)
         if getattr(self.maker, "fast", False):
-            made = self._by_columns(frame, first, got)
+            made = self._by_columns(frame.drop("filled"), texts, first, got)
         else:
-            made = ([], [], [], _cells(frame))
-        self._by_rows(rows_way + made[3], first, got)
+            made = ([], [], [], frame["i"].to_list())
+        self._by_rows(self._cells(texts, rows_way + made[3]), first, got)
         return made[0], made[1], made[2]
+
+    def _cells(self, texts: list[str], indexes: list[int]) -> list[tuple[int, list]]:
+        """(index, cells) of the lines at `indexes`, split as the columns split them."""
+        delimiter = self.delimiter
+        return [
+            (i, (texts[i][:-1] if texts[i].endswith("\r") else texts[i]).split(delimiter))
+            for i in indexes
+        ]
 
     def _by_rows(self, rows: list[tuple[int, list]], first: int, got: dict[int, object]) -> None:
         if not rows:
@@ -350,14 +350,13 @@ class _Batches:
             got[line - first] = outcome
 
     def _by_columns(
-        self, frame: pl.DataFrame, first: int, got: dict[int, object]
-    ) -> tuple[list[int], list, list[int], list]:
+        self, frame: pl.DataFrame, texts: list[str], first: int, got: dict[int, object]
+    ) -> tuple[list[int], list, list[int], list[int]]:
         """Rows of known courses whose own cells pass, made: (indexes, rows, positions of rows
-        whose course has no code, the other rows for the rows' way)."""
+        whose course has no code, indexes of the other rows, for the rows' way)."""
         maker: Any = self.maker
         at = list(self.field_map)  # the file's column of each field, in `names` order
-        narrow = frame.filter(pl.col("n") <= max(at))  # padded by the rows' way
-        frame = frame.filter(pl.col("n") > max(at))
+        narrow = frame.filter(pl.col("n") <= max(at))["i"].to_list()  # padded by the rows' way
         cells = pl.col("cells")
         own = {
             field: cells.list.get(at[k]).alias(field)
@@ -368,192 +367,37 @@ class _Batches:
         }  # fmt: skip
         # The course's cells as one text (no cell holds _KEY_SEPARATOR: such lines are the reader's).
         course_cells = [at[k] for k in maker.rest_at]
-        frame = frame.select(
-            "i", "cells", *own.values(),
-            cells.list.gather(course_cells).list.join(_KEY_SEPARATOR).alias("key"),
+        frame = (
+            frame.lazy()
+            .filter(pl.col("n") > max(at))
+            .select("i", pl.col("t").str.split(self.delimiter).alias("cells"))
+            .select(
+                "i", *own.values(),
+                cells.list.gather(course_cells).list.join(_KEY_SEPARATOR).alias("key"),
+            )
+            .collect()
         )  # fmt: skip
         courses = self.courses
-        new = (
-            frame.group_by("key", maintain_order=True)
-            .agg(pl.col("i").first().alias("rep"))
-            .join(courses.known, on="key", how="anti", maintain_order="left")
-        )
+        distinct = frame.group_by("key", maintain_order=True).agg(pl.col("i").first().alias("rep"))
+        batch_keys = distinct["key"].to_list()
+        new = [(key, rep) for key, rep in zip(batch_keys, distinct["rep"], strict=True)
+               if key not in courses.index]  # fmt: skip
         missing: list[int] = []
-        if new.height:
-            keys = [tuple(key.split(_KEY_SEPARATOR)) for key in new["key"].to_list()]
+        if new:
+            keys = [tuple(key.split(_KEY_SEPARATOR)) for key, _rep in new]
             found = [maker.courses.get(key) for key in keys]
-            missing = [rep for rep, c in zip(new["rep"].to_list(), found, strict=True) if c is None]
+            missing = [rep for (_key, rep), c in zip(new, found, strict=True) if c is None]
             if missing:
                 # The course's first row the row path's way: it remembers the course if it passes.
-                self._by_rows(_cells(frame.filter(pl.col("i").is_in(missing))), first, got)
+                self._by_rows(self._cells(texts, missing), first, got)
                 found = [c or maker.courses.get(key) for key, c in zip(keys, found, strict=True)]
-            courses.add([(k, c) for k, c in zip(new["key"].to_list(), found, strict=True) if c])
-        frame = frame.filter(~pl.col("i").is_in(missing)).join(
-            courses.known, on="key", how="left", maintain_order="left"
-        )
-        frame = self._persons(frame, maker)
-        rows_way = _cells(narrow) + _cells(frame.filter(~pl.col("ok")))
-        return (*self._rows_made(frame.filter(pl.col("ok")), first), rows_way)
-
-    def _persons(self, frame: pl.DataFrame, maker: Any) -> pl.DataFrame:
-        """The person's own cells judged (the ID in columns, the rest once per distinct value by
-        the row path's functions), their dates put with the course's; `ok`: the row is made
-        here."""
-        gregorian = self.gregorian
-
-        def mapped(column: str, judge: Callable[[str], str | None]) -> pl.Expr:
-            values = frame[column].unique().to_list()
-            return pl.col(column).replace_strict(
-                values, [judge(v) for v in values], default=None, return_dtype=pl.String
-            )
-
-        def date(raw: str) -> str | None:
-            try:
-                day = records._parse_date_text(raw, gregorian=gregorian)
-            except Exception:  # noqa: BLE001 - the row path says what it is
-                return _BAD
-            return day.isoformat() if day is not None else None
-
-        def score(raw: str) -> str | None:
-            if not raw:
-                return None
-            try:
-                records._parse_score_text(raw)
-            except Exception:  # noqa: BLE001 - the row path says what it is
-                return _BAD
-            return None
-
-        none = pl.lit(None, dtype=pl.String)
-        columns = frame.columns
-        frame = frame.with_columns(
-            mapped("name", records.clean),
-            mapped("s0", date) if "s0" in columns else none.alias("s0"),
-            mapped("e0", date) if "e0" in columns else none.alias("e0"),
-            mapped("score", score) if "score" in columns else none.alias("score"),
-            mapped("agency", records.agency_code) if "agency" in columns else none.alias("agency"),
-        )
-        frame = frame.with_columns(
-            pl.coalesce("s0", "cs").alias("s1"), pl.coalesce("e0", "ce").alias("e1")
-        ).with_columns(pl.coalesce("s1", "e1").alias("start"), pl.coalesce("e1", "s1").alias("end"))
-        bad = (
-            pl.col("ci").is_null()
-            | (pl.col("ci") < 0)
-            | ~_valid_id(pl.col("pid"))
-            | (pl.col("s0") == _BAD).fill_null(False)
-            | (pl.col("e0") == _BAD).fill_null(False)
-            | (pl.col("score") == _BAD).fill_null(False)
-            | (pl.col("start").is_null() & pl.col("end").is_null())
-            | (pl.col("end") < pl.col("start")).fill_null(False)
-            | ~pl.col("never_over").fill_null(False)
-        )
-        if maker.name_required:
-            bad = bad | (pl.col("name") == "")
-        for column, at in (("s0", maker.start_at), ("e0", maker.end_at)):
-            if at is not None and at in maker.dates_required:
-                bad = bad | pl.col(column).is_null()
-        return frame.with_columns((~bad).alias("ok"))
-
-    def _rows_made(self, fast: pl.DataFrame, first: int) -> tuple[list, list, list]:
-        """The driver rows of rows that passed, as records._RecordMaker._cached makes them, each
-        with its line: (indexes, rows, positions of rows whose course has no code)."""
-        codeless = (
-            fast.with_row_index("pos").filter(~pl.col("coded"))["pos"].to_list()
-            if fast.height
-            else []
-        )
-        sha1 = hashlib.sha1
-        # The digest's input (records._digest_head and the name), put together in columns.
-        digested = fast.select(pl.concat_str("b", "end", "a", "name").cast(pl.Binary))
-        digests = [sha1(data).hexdigest() for data in digested.to_series().to_list()]
-        at = fast["i"].to_list()
-        columns = [fast[c].to_list() for c in ("pid", "name", "start", "end", "agency", "ci")]
-        keys, middles, tails = self.courses.keys, self.courses.middles, self.courses.tails
-        if not self.postgres:
-            rows = [
-                (pid, *keys[ci], start, end, name, *middles[ci], digest, agency, *tails[ci],
-                 first + i)
-                for i, pid, name, start, end, agency, ci, digest in zip(
-                    at, *columns, digests, strict=True
-                )
-            ]  # fmt: skip
-            return at, rows, codeless
-        # PostgreSQL's rows carry their COPY text line (driver_rows.with_copy_text) before it.
-        key_text, middle_text, tail_text = self.courses.texts
-        rows = [
-            (pid, *keys[ci], start, end, name, *middles[ci], digest, agency, *tails[ci],
-             f"{pid}\t{key_text[ci]}\t{start}\t{end}\t{copy_text(name)}\t{middle_text[ci]}\t"
-             f"{digest}\t{copy_text(agency)}\t{tail_text[ci]}", first + i)
-            for i, pid, name, start, end, agency, ci, digest in zip(
-                at, *columns, digests, strict=True
-            )
-        ]  # fmt: skip
-        return at, rows, codeless
-
-
-class _Courses:
-    """The courses met in the file so far, by their cells as one text: what records._Course says
-    of each, as columns (`known`, joined to each batch) and as lists by index (`ci`).
-
-    Forgotten whole when it holds _COURSES_KEPT (memory stays bounded on any file): the row
-    normalizer keeps its own courses (records._COURSE_CACHE_SIZE), which fill this again."""
-
-    _SCHEMA: ClassVar = {
-        "key": pl.String, "ci": pl.Int32, "cs": pl.String, "ce": pl.String,
-        "never_over": pl.Boolean, "b": pl.String, "a": pl.String, "coded": pl.Boolean,
-    }  # fmt: skip
-
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-        self.forget()
-
-    def forget(self) -> None:
-        self.known = pl.DataFrame(schema=self._SCHEMA)
-        self.keys: list[tuple] = []
-        self.middles: list[tuple] = []
-        self.tails: list[tuple] = []
-        self.texts: tuple[list[str], list[str], list[str]] = ([], [], [])
-
-    def add(self, found: list[tuple[str, Any]]) -> None:
-        if len(self.keys) + len(found) > _COURSES_KEPT:
-            self.forget()
-        start = len(self.keys)
-        for _key, course in found:
-            self.keys.append(course.key)
-            self.middles.append(course.middle)
-            self.tails.append(course.tail)
-            if self.postgres:
-                for texts, values in zip(self.texts, (course.key, course.middle, course.tail),
-                                         strict=True):  # fmt: skip
-                    texts.append("\t".join(map(copy_text, values)))
-        rows = pl.DataFrame(
-            {
-                "key": [key for key, _c in found],
-                "ci": range(start, start + len(found)),
-                "cs": [c.course_start.isoformat() if c.course_start else None for _k, c in found],
-                "ce": [c.course_end.isoformat() if c.course_end else None for _k, c in found],
-                "never_over": [c.never_over for _k, c in found],
-                "b": [c.digest[0].decode() for _k, c in found],
-                "a": [c.digest[1].decode() for _k, c in found],
-                "coded": [c.middle[0] is not None for _k, c in found],
-            },
-            schema=self._SCHEMA,
-        )
-        self.known = pl.concat([self.known, rows], rechunk=False)
-
-
-def _cells(frame: pl.DataFrame) -> list[tuple[int, list]]:
-    return list(zip(frame["i"].to_list(), frame["cells"].to_list(), strict=True))
-
-
-def _valid_id(pid: pl.Expr) -> pl.Expr:
-    """transforms.ids.is_valid_id in columns, for IDs written as normalize_id leaves them (one
-    capital letter, nine digits): anything else is the row path's to normalize and judge."""
-    letter = pid.str.slice(0, 1).replace_strict(
-        list(_LETTERS), list(_LETTERS.values()), default=0, return_dtype=pl.Int32
-    )
-    digits = [pid.str.slice(k, 1).cast(pl.Int32, strict=False) for k in range(1, 10)]
-    total = (letter // 10) * _WEIGHTS[0] + (letter % 10) * _WEIGHTS[1]
-    for weight, digit in zip(_WEIGHTS[2:], digits, strict=True):
-        total = total + weight * digit
-    shaped = pid.str.contains(r"^[A-Z][1289][0-9]{8}$")
-    return (shaped & (total % 10 == 0)).fill_null(False)
+            courses.add([(key, c) for (key, _rep), c in zip(new, found, strict=True) if c])
+        if missing:
+            frame = frame.filter(~pl.col("i").is_in(missing))
+        # The batch's own courses: a small table to join (the file's may be tens of thousands).
+        known = courses.known.filter(pl.col("key").is_in(batch_keys))
+        frame = frame.join(known, on="key", how="left", maintain_order="left")
+        frame = column_records.judged(frame, maker, self.gregorian)
+        rows_way = narrow + frame.filter(~pl.col("ok"))["i"].to_list()
+        made = column_records.made_rows(frame.filter(pl.col("ok")), first, courses)
+        return (*made, rows_way)

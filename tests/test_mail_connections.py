@@ -7,13 +7,14 @@ SMTP server on loopback (aiosmtpd)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import threading
 from collections import Counter
 from datetime import date
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from learnhours.notifiers import delivery as mailing
 from learnhours.notifiers import drafts, ledger
@@ -254,3 +255,69 @@ def test_i35_4_a_notices_message_is_stored_without_pglz_on_postgresql(pg_engine)
             "WHERE attrelid = 'notice'::regclass AND attname = 'mime'"
         )).one()  # fmt: skip
     assert (compression, storage) == (("l", "x") if lz4 else ("\x00", "e"))
+
+
+class _Kept(MemoryBackend):
+    """Keeps the bytes of each message as they were handed over, by Message-ID."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[str, bytes] = {}
+
+    def deliver(self, messages):  # noqa: ANN001, ANN201
+        for message in messages:
+            self.raw[message.message_id] = message.raw
+            yield mailing.Delivery(message.message_id, "sent", "kept")
+
+
+def _messages_read_back(engine) -> list[str]:  # noqa: ANN001
+    """The statements that will read a notice's message from the ledger, as they run."""
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def statement(conn, cursor, sql, *args) -> None:  # noqa: ANN001, ANN002
+        if sql.lstrip().upper().startswith("SELECT") and "notice.mime" in sql:
+            seen.append(sql)
+
+    return seen
+
+
+def test_i35_4_a_notice_written_tonight_goes_out_as_written_not_read_back(
+    any_engine, twin, monkeypatch
+):
+    """The writer hands each committed row's message to delivery: the same bytes go out as
+    when each is read back from the ledger (HELD 0), and no message is read back."""
+    monkeypatch.setattr(ledger, "_ENQUEUE_BATCH", 5)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 3)
+    written = [_draft(i) for i in range(12)]
+    sent = {}
+    for engine, held in ((any_engine, "held"), (twin, 0)):
+        if held == 0:
+            monkeypatch.setattr(mailing, "HELD", 0)
+        reads = _messages_read_back(engine)
+        backend = _Kept()
+        queued, done = Outbox(engine, PLAN, TODAY, backend, SENDER).send(iter(written),
+                                                                         ("reminder",))  # fmt: skip
+        assert queued == 12 and done.counts == {"sent": 12}
+        assert _statuses(engine) == {"sent": 12}
+        with engine.connect() as connection:
+            digests = dict(connection.execute(select(notice.c.message_id, notice.c.digest)).all())
+        assert digests == {mid: hashlib.sha256(raw).hexdigest() for mid, raw in backend.raw.items()}
+        sent[held] = (backend.raw, len(reads))
+    (in_memory, reads_in_memory), (read_back, reads_back) = sent["held"], sent[0]
+    assert in_memory == read_back  # byte for byte, every message
+    assert reads_in_memory == 0 and reads_back == 5  # batches of 5, 5, 2 in chunks of 3 at most
+
+
+def test_i35_4_messages_waiting_in_memory_are_bounded_the_rest_read_back_when_sent(monkeypatch):
+    monkeypatch.setattr(mailing, "HELD", 3)
+    monkeypatch.setattr(mailing, "MARK_EVERY", 2)
+    work = mailing._Work(1)
+    row = ledger.Waiting(0, "<m>", "p@example.gov.tw", "K", "reminder", TODAY, b"raw")
+    work.put([row._replace(id=i) for i in range(5)])
+    first = work.take(True)
+    assert first is not None and [r.message for r in first] == [b"raw", b"raw"]
+    work.put([row._replace(id=5)])  # two held now: room for one more
+    work.close()
+    carried = [r.message for chunk in iter(lambda: work.take(True), None) for r in chunk]
+    assert carried == [b"raw", None, None, b"raw"]

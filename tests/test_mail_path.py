@@ -240,3 +240,106 @@ def test_i35_4_records_are_read_ahead_only_where_another_thread_sees_the_warehou
 
     assert not any_thread_reads(create_engine("sqlite://"))
     assert any_thread_reads(create_engine(f"sqlite:///{tmp_path / 'w.db'}"))
+
+
+def test_i35_4_a_stored_message_gets_the_configured_sender_whatever_its_from_lines():
+    from learnhours.notifiers.delivery import _with_sender
+
+    sender = "人事室 <hr@example.gov.tw>"
+    line = f"From: {render.encoded_sender(sender)}".encode()
+    made = build_mime(sender=sender, to="a@example.gov.tw", subject="提醒", text="t", html="<p>h</p>",
+                      message_id=new_message_id(sender))  # fmt: skip
+    assert made.startswith(line + b"\r\n")
+    assert _with_sender(made, line) == made  # rendered with the sender configured now
+    head, sep, body = made.partition(b"\r\n\r\n")
+    rest = head.split(b"\r\n")[1:]
+    for stored in (
+        b"\r\n".join([b"From: old@example.gov.tw", *rest]),  # another sender
+        b"\r\n".join([line, b" =?utf-8?b?5Lq65LqL?=", *rest]),  # folded: the fold is its own
+        b"\r\n".join([line, *rest[:2], b"FROM: x@example.gov.tw", *rest[2:]]),  # a second From
+        b"\r\n".join([*rest[:1], line, *rest[1:]]),  # not first
+    ):
+        assert _with_sender(stored + sep + body, line) == made
+
+
+@pytest.mark.parametrize("address", [
+    "a@b.c", "hr@demo.gov.tw", "x.y@z", "a..b@c.d", ".a@b.c", "a.@b.c", "A+b-c_d@x-y.z",
+    "人@x.tw", "a b@c.d", "<a@b.c>", "Name <a@b.c>", "", "a@b", "a@b..c", "a@-b.c", "o'hara@x.tw",
+    "a!#$%&'*+/=?^_`{|}~-@x.tw", "a@b.c ", " a@b.c", "a@[1.2.3.4]", '"a b"@c.d', "a@b.c,d@e.f",
+])  # fmt: skip
+def test_i35_4_smtp_commands_quote_an_address_as_smtplib_does(address):
+    import smtplib
+
+    from learnhours.notifiers.backends.smtp import _quoted
+
+    assert _quoted(address) == smtplib.quoteaddr(address)
+
+
+def test_i35_4_a_listed_records_verdict_is_judge_records_on_every_day_of_every_plan(tmp_path):
+    """The list's verdicts, shared by records of the same course and hours on days judged alike,
+    are each record's own `judge_record` verdict: days around every day a plan's tracks and
+    requirements name, and days between (and a plan whose requirements have deadlines and
+    windows of their own)."""
+    import random
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from learnhours.notifiers.drafts import Context
+    from learnhours.notifiers.record_lists import RecordBook, _days
+    from learnhours.transforms.compliance import Member, PersonResult
+    from learnhours.transforms.explain import StoredRecord, judge_record
+
+    pick = random.Random(35)
+    courses = [("環境教育", 501), ("性別主流化", 337), ("資安專業課程", 521), ("資安通識", 522),
+               ("公文寫作", 12), ("民主治理", 386), ("政策說明", None)]  # fmt: skip
+    plans = [*sorted(SHIPPED_PLANS.glob("*.yaml")), *sorted((SHIPPED_PLANS / "examples").glob("*.yaml"))]
+    own = (SHIPPED_PLANS / "examples" / "infosec.yaml").read_text(encoding="utf-8")
+    for requirement, lines in (("general", "years: 3"), ("professional", "deadline: 09-30")):
+        old = f"      - id: {requirement}\n"
+        assert old in own
+        own = own.replace(old, f"{old}        {lines}\n")
+    (tmp_path / "infosec.yaml").write_text(own, encoding="utf-8")
+    plans.append(tmp_path / "infosec.yaml")
+    tracks = 0
+    for plan_file in plans:
+        plan = load_plan(plan_file)
+        for track in plan.track_views:
+            if any(c.per_person for c in track.checks):
+                continue
+            tracks += 1
+            for today in (plan.period.start + timedelta(days=200), plan.period.end - timedelta(days=20)):
+                ctx = Context(plan, today, today, "", "人事室 <hr@example.gov.tw>")
+                book = RecordBook(lambda ids: {})
+                member = Member("A123456789", "王小明", "人事室", False, "編制內", None, None, None,
+                                "a@example.gov.tw")  # fmt: skip
+                person = PersonResult(member, "short", {}, {}, Decimal(1), False, track=track)
+                named = _days(plan, track, today)
+                days = [d + timedelta(days=k) for d in named for k in (-1, 0, 1)]
+                days += [plan.period.start + timedelta(days=pick.randrange(-1200, 400)) for _ in range(60)]
+                for n in range(1_500):  # a few courses on many days: verdicts shared
+                    end = pick.choice(days)
+                    name, code = pick.choice(courses)
+                    record = StoredRecord(
+                        None, name, "1", code, end, end, Decimal(pick.choice([2, 3])),
+                        pick.choice(["hour"] * 5 + ["day"]),
+                        pick.choice([None] * 9 + ["請假超過三分之一"]),
+                        pick.choice(["agency_export", "elearning"]), "f.csv", n, 1, 1,
+                        organizer=pick.choice([None] * 5 + ["行政院人事行政總處"]),
+                    )  # fmt: skip
+                    assert book.judged(ctx, person, record) == judge_record(
+                        plan, record, today, track, member
+                    ), (plan_file.name, track.id, today, record)
+    assert tracks >= 10
+
+
+def test_i35_4_a_mails_date_is_the_second_it_was_built(monkeypatch):
+    from email.utils import formatdate
+
+    clock = [1_795_000_000.25]
+    monkeypatch.setattr(render.time, "time", lambda: clock[0])
+    for now in (1_795_000_000.25, 1_795_000_000.75, 1_795_000_001.0, 1_795_086_400.5):
+        clock[0] = now
+        made = build_mime(sender="hr@example.gov.tw", to="a@example.gov.tw", subject="s", text="t",
+                          html="h", message_id=new_message_id("hr@example.gov.tw"))  # fmt: skip
+        parsed = email.message_from_bytes(made, policy=email.policy.default)
+        assert parsed["Date"] == formatdate(int(now), localtime=True)

@@ -25,6 +25,10 @@ from learnhours.warehouse.schema import notice
 
 log = logging.getLogger(__name__)
 MARK_EVERY = 50  # ledger commits per this many messages; a crash leaves at most this many `sending`
+# Messages handed over by the writer held at most, waiting for a connection (~20 KB each): past
+# it, a notice's message is read back from the ledger when it goes out. Memory stays bounded
+# when the server takes mail more slowly than it is rendered.
+HELD = 2_000
 _STATUS = {
     "sent": "sent",
     "retry": "pending",
@@ -110,7 +114,8 @@ def deliver(
     corrected LEARNHOURS_MAIL_FROM applies to notices queued before it.
 
     `arriving`: notices being written meanwhile (`write`), sent as each batch of them comes;
-    this thread reads it (renders them) while the connections send.
+    this thread reads it (renders them) while the connections send. Their messages come with
+    them (HELD at most wait in memory; the others are read back from the ledger when sent).
 
     Rows go to `sending` a chunk at a time before the wire, so a crash after sending never leads
     to a resend. Each connection claims its own chunks (only rows still pending are taken, so
@@ -226,13 +231,31 @@ class _Work:
         self._closed = False  # nothing more will arrive
         self._sending = connections  # connections neither lost nor done
         self._handing_back = 0  # lost connections whose unsent notices are on their way back
+        self._held = 0  # messages held in the chunks (HELD at most)
         self._changed = threading.Condition()
 
     def put(self, rows: Sequence[Waiting]) -> None:
         with self._changed:
+            rows = self._bounded(rows)
             for start in range(0, len(rows), MARK_EVERY):
                 self._chunks.append(list(rows[start : start + MARK_EVERY]))
             self._changed.notify_all()
+
+    def _bounded(self, rows: Sequence[Waiting]) -> Sequence[Waiting]:
+        """The rows, those with a message past HELD without it (read back when sent)."""
+        carried = sum(row.message is not None for row in rows)
+        if self._held + carried <= HELD:
+            self._held += carried
+            return rows
+        kept: list[Waiting] = []
+        for row in rows:
+            if row.message is not None:
+                if self._held < HELD:
+                    self._held += 1
+                else:
+                    row = row._replace(message=None)
+            kept.append(row)
+        return kept
 
     def close(self) -> None:
         with self._changed:
@@ -243,6 +266,7 @@ class _Work:
         with self._changed:
             self.stopped = self._closed = True
             self._chunks.clear()
+            self._held = 0
             self._changed.notify_all()
 
     def take(self, sending: bool) -> list[Waiting] | None:
@@ -252,7 +276,9 @@ class _Work:
             while not (self._chunks or self.stopped or (self._closed and not self._handing_back)):
                 self._changed.wait()
             if self._chunks and not self.stopped:
-                return self._chunks.popleft()
+                chunk = self._chunks.popleft()
+                self._held -= sum(row.message is not None for row in chunk)
+                return chunk
             if sending:
                 self._sending -= 1
             return None
@@ -271,6 +297,7 @@ class _Work:
         with self._changed:
             self._handing_back -= 1
             if not self.stopped:
+                rows = self._bounded(rows)
                 for start in range(0, len(rows), MARK_EVERY):
                     self._chunks.appendleft(list(rows[start : start + MARK_EVERY]))
             self._changed.notify_all()
@@ -307,14 +334,19 @@ def _one_connection(
                         .returning(notice.c.id)
                     ).scalars()
                 )
+                # The messages the writer did not hand over, read from the ledger.
+                unread = sorted(r.id for r in chunk if r.id in claimed and r.message is None)
                 mime = dict(
                     connection.execute(
-                        select(notice.c.id, notice.c.mime).where(notice.c.id.in_(sorted(claimed)))
+                        select(notice.c.id, notice.c.mime).where(notice.c.id.in_(unread))
                     ).all()
-                )
+                ) if unread else {}  # fmt: skip
             for row in chunk:
                 if row.id in claimed:
-                    marked[row.id] = rows[row.id] = row
+                    marked[row.id] = row
+                    # Kept without its message (handed back, it is read from the ledger): what
+                    # a connection sent is not held till the end of the night.
+                    rows[row.id] = row if row.message is None else row._replace(message=None)
                     ids[row.message_id] = row.id
             for row in chunk:
                 if row.id not in claimed:
@@ -323,7 +355,8 @@ def _one_connection(
                     return
                 result.tried = True
                 del marked[row.id]
-                raw = _crlf(mime.pop(row.id).encode("utf-8"))
+                raw = _crlf(row.message if row.message is not None
+                            else mime.pop(row.id).encode("utf-8"))  # fmt: skip
                 if from_line:
                     raw = _with_sender(raw, from_line)
                 sent_digests[row.message_id] = hashlib.sha256(raw).hexdigest()
@@ -382,6 +415,12 @@ def _name(row) -> str:  # noqa: ANN001 - a row of deliver's query
 
 def _with_sender(raw: bytes, from_line: bytes) -> bytes:
     """The stored message with its From header (and folded continuation lines) replaced."""
+    # Most were rendered tonight with this very From, their first header and their only one.
+    lead = len(from_line) + 2
+    if raw[:lead] == from_line + b"\r\n" and raw[lead : lead + 1] not in (b" ", b"\t"):
+        end = raw.find(b"\r\n\r\n")
+        if end > 0 and b"\nfrom:" not in raw[lead - 1 : end].lower():
+            return raw
     head, sep, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     kept: list[bytes] = []

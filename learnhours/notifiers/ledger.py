@@ -54,7 +54,8 @@ TO_SEND = (notice.c.id, notice.c.message_id, notice.c.to_address, notice.c.recip
 
 
 class Waiting(NamedTuple):
-    """A notice to send, as TO_SEND reads it."""
+    """A notice to send, as TO_SEND reads it; with its message when the writer hands it over
+    (`write`), else delivery reads the message from the ledger as it goes out."""
 
     id: int
     message_id: str
@@ -62,6 +63,7 @@ class Waiting(NamedTuple):
     recipient_key: str
     kind: str
     created_on: date
+    message: bytes | None = None  # the wire bytes as written, the row already committed
 
 
 # What a notice's stored message becomes once it can no longer go out (delivered, set aside).
@@ -144,13 +146,16 @@ def write(
     engine: Engine, plan_id: str, drafts: Iterable[Draft], today: date
 ) -> Iterator[Sequence[Waiting]]:
     """`enqueue` a batch at a time, each batch rendered first and then committed on its own: the
-    rows it added come back at once, to be sent while the next batch is rendered. No
-    transaction is open while mail is rendered (SQLite has one writer: the connections
-    delivering meanwhile wait for no one)."""
+    rows it added come back at once, each with its message, to be sent while the next batch is
+    rendered (a committed row's message, handed over instead of read back: what the ledger holds
+    is what goes out; a restart sends from the ledger what was not marked sent). No transaction
+    is open while mail is rendered (SQLite has one writer: the connections delivering meanwhile
+    wait for no one)."""
     for batch in _batches(drafts):
         with engine.begin() as connection:
             added = _added(connection, [_row(plan_id, d, today) for d in batch])
-        yield added
+        written = {d.message_id: d.mime for d in batch}
+        yield [row._replace(message=written[row.message_id]) for row in added]
 
 
 def already_noticed(connection: Connection, plan_id: str, kind: str, stage: int) -> set[str]:

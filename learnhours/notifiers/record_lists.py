@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -55,8 +56,9 @@ class RecordBook:
         self._held: dict[str, Held] = {}
         self._next: _Reading | None = None  # the group after this one, being read
         self.reads = 0  # how many times the reader was asked (a test counts the queries)
-        # A verdict by what it depends on: thousands take the same course on the same day.
+        # A verdict by what it depends on: thousands take the same course, on days judged alike.
         self._verdicts: dict[tuple, RecordVerdict] = {}
+        self._bounds: dict[tuple[str, date], tuple[date, ...]] = {}
 
     def expect(self, order: Sequence[str]) -> None:
         """The people whose records will be asked for, in that order."""
@@ -81,22 +83,33 @@ class RecordBook:
         return self._held[person_id]
 
     def judged(self, ctx: Context, p: PersonResult, r: StoredRecord) -> RecordVerdict:
-        """`judge_record` for the person's record; the same course, day and hours on a track
-        judged once (a requirement counted from each one's hire date is judged person by
-        person). The verdict's `record` may be another person's of the same course, day, hours
-        and channel: what the list reads of it is the same."""
+        """`judge_record` for the person's record; the same course and hours on a track judged
+        once for the days it judges alike (a requirement counted from each one's hire date is
+        judged person by person).
+
+        A record's end date is judged only against the plan's and track's own days (the period,
+        tonight, the counted-until day, each requirement's window and deadline: `_days`): a
+        counted record's verdict is the same on every day between two of them, one not counted
+        says its day in words and is judged per day."""
         track = p.track
         if track is None or any(c.per_person for c in track.checks):
             return judge_record(ctx.plan, r, ctx.today, track, p.member)
-        key = (track.id, ctx.today, r.course_name, r.category_code, r.end_date, r.quantity,
-               r.unit, r.zero_reason, r.source_kind, r.digital_share, r.organizer)  # fmt: skip
-        found = self._verdicts.get(key)
+        days = self._bounds.get((track.id, ctx.today))
+        if days is None:
+            days = self._bounds[(track.id, ctx.today)] = _days(ctx.plan, track, ctx.today)
+        end = r.end_date
+        key = (track.id, ctx.today, r.course_name, r.category_code, bisect_left(days, end),
+               bisect_right(days, end), r.quantity, r.unit, r.zero_reason, r.source_kind,
+               r.digital_share, r.organizer)  # fmt: skip
+        found = self._verdicts.get(key) or self._verdicts.get((*key, end))
         if found is None:
             found = judge_record(ctx.plan, r, ctx.today, track, p.member)
             if len(self._verdicts) >= MEMO:
                 self._verdicts.clear()
-            self._verdicts[key] = found
-        return found
+            self._verdicts[key if not found.why_not else (*key, end)] = found
+        if found.record is r:
+            return found
+        return RecordVerdict(r, found.hours, found.counts_for, found.why_not, found.left_out)
 
 
 class _Reading:
@@ -122,6 +135,19 @@ class _Reading:
         if self._error is not None:
             raise self._error
         return self._found
+
+
+def _days(plan: Plan, track: TrackView, today: date) -> tuple[date, ...]:
+    """The days `judge_record` compares a record's end date with, for a track without a
+    requirement counted from each one's own hire date: sorted."""
+    years = max((c.years for c in track.checks), default=1)
+    days = {plan.period.start, plan.period.end, today, track.counted_until,
+            window_start(plan.period.start, years)}  # fmt: skip
+    for c in track.checks:
+        days.add(window_start(plan.period.start, c.years))
+        if c.deadline is not None:
+            days.add(c.deadline)
+    return tuple(sorted(days))
 
 
 def earliest_counted(plan: Plan) -> date | None:
@@ -164,6 +190,7 @@ _PUNCT = re.compile(rf"(?<=[{_CJK}])[:;,!?()]|[:;,!?()](?=[{_CJK}])")
 _FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in ":;,!?()"}
 
 
+@lru_cache(maxsize=4096)  # a night lists a few thousand courses, each for thousands of people
 def as_written(course: str) -> str:
     """A stored course name with the punctuation beside Chinese characters full-width again."""
     return _PUNCT.sub(lambda m: _FULL_WIDTH[m.group()], course)

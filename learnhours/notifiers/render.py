@@ -6,6 +6,7 @@ import base64
 import logging
 import random
 import re
+import time
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -251,7 +252,7 @@ def build_mime(
         f"To: {valid_address(to)}",
         *([f"Reply-To: {valid_address(reply_to)}"] if reply_to else []),
         f"Subject: {encoded_words(clean_line(subject, '主旨'))}",
-        f"Date: {formatdate(localtime=True)}",
+        f"Date: {_date_now()}",
         f"Message-ID: {clean_line(message_id, 'Message-ID')}",
         *(f"{name}: {value}" for name, value in AUTOMATIC),
         "MIME-Version: 1.0",
@@ -268,6 +269,21 @@ def build_mime(
         b"",
     ]
     return b"\r\n".join(parts)
+
+
+_DATE: tuple[int, str] = (0, "")  # the Date header of this second, and the second
+
+
+def _date_now() -> str:
+    """formatdate(localtime=True), worked out once a second (the zone's rules are asked each
+    time: a night renders hundreds of mails a second)."""
+    global _DATE
+    now = int(time.time())
+    second, text = _DATE
+    if second != now:
+        text = formatdate(now, localtime=True)
+        _DATE = (now, text)
+    return text
 
 
 def readdressed(mime: bytes, to: str, subject: str) -> bytes:
@@ -287,6 +303,7 @@ def readdressed(mime: bytes, to: str, subject: str) -> bytes:
     return lines + b"\r\n" + b"\r\n".join(kept) + sep + body
 
 
+@lru_cache(maxsize=1024)  # a night's subjects: a few hours and days, a unit's name
 def encoded_words(text: str) -> str:
     """RFC 2047 B-encoded words of at most 45 UTF-8 bytes (72 characters each), folded by LF+SP.
 

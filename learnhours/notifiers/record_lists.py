@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from sqlalchemy import Engine
@@ -59,6 +60,7 @@ class RecordBook:
         # A verdict by what it depends on: thousands take the same course, on days judged alike.
         self._verdicts: dict[tuple, RecordVerdict] = {}
         self._bounds: dict[tuple[str, date], tuple[date, ...]] = {}
+        self._person_by_person: dict[str, bool] = {}
 
     def expect(self, order: Sequence[str]) -> None:
         """The people whose records will be asked for, in that order."""
@@ -83,33 +85,61 @@ class RecordBook:
         return self._held[person_id]
 
     def judged(self, ctx: Context, p: PersonResult, r: StoredRecord) -> RecordVerdict:
-        """`judge_record` for the person's record; the same course and hours on a track judged
-        once for the days it judges alike (a requirement counted from each one's hire date is
-        judged person by person).
-
-        A record's end date is judged only against the plan's and track's own days (the period,
-        tonight, the counted-until day, each requirement's window and deadline: `_days`): a
-        counted record's verdict is the same on every day between two of them, one not counted
-        says its day in words and is judged per day."""
-        track = p.track
-        if track is None or any(c.per_person for c in track.checks):
-            return judge_record(ctx.plan, r, ctx.today, track, p.member)
-        days = self._bounds.get((track.id, ctx.today))
-        if days is None:
-            days = self._bounds[(track.id, ctx.today)] = _days(ctx.plan, track, ctx.today)
-        end = r.end_date
-        key = (track.id, ctx.today, r.course_name, r.category_code, bisect_left(days, end),
-               bisect_right(days, end), r.quantity, r.unit, r.zero_reason, r.source_kind,
-               r.digital_share, r.organizer)  # fmt: skip
-        found = self._verdicts.get(key) or self._verdicts.get((*key, end))
-        if found is None:
-            found = judge_record(ctx.plan, r, ctx.today, track, p.member)
-            if len(self._verdicts) >= MEMO:
-                self._verdicts.clear()
-            self._verdicts[key if not found.why_not else (*key, end)] = found
+        """`judge_record` for the person's record (`verdicts` of one)."""
+        (found,) = self.verdicts(ctx, p, [r])
         if found.record is r:
             return found
         return RecordVerdict(r, found.hours, found.counts_for, found.why_not, found.left_out)
+
+    def verdicts(
+        self, ctx: Context, p: PersonResult, records: Sequence[StoredRecord]
+    ) -> list[RecordVerdict]:
+        """`judge_record` for each of the person's records, in order; the same course and hours
+        on a track judged once for the days it judges alike (a requirement counted from each
+        one's hire date is judged person by person). A verdict's `record` may be another
+        person's, of the same course and hours on a day judged alike: the day and name a list
+        shows are the record's own (`records`).
+
+        A record's end date is judged only against the plan's and track's own days (the period,
+        tonight, the counted-until day, each requirement's window and deadline: `_days`): a
+        counted record's verdict is the same on every day between two of them; one not counted
+        says its day in words and is judged per day."""
+        track, today = p.track, ctx.today
+        if track is None or self._per_person(track):
+            return [judge_record(ctx.plan, r, today, track, p.member) for r in records]
+        days = self._bounds.get((track.id, today))
+        if days is None:
+            days = self._bounds[(track.id, today)] = _days(ctx.plan, track, today)
+        memo, out = self._verdicts, []
+        for r in records:
+            end = r.end_date
+            key = (track.id, today, r.course_name, r.category_code, bisect_left(days, end),
+                   bisect_right(days, end), r.quantity, r.unit, r.zero_reason, r.source_kind,
+                   r.digital_share, r.organizer)  # fmt: skip
+            found = memo.get(key)
+            if found is _BY_DAY:
+                found = memo.get((*key, end))
+            if found is None:
+                found = judge_record(ctx.plan, r, today, track, p.member)
+                if len(memo) >= MEMO:
+                    memo.clear()
+                if found.why_not:
+                    memo[key], memo[(*key, end)] = _BY_DAY, found
+                else:
+                    memo[key] = found
+            out.append(found)
+        return out
+
+    def _per_person(self, track: TrackView) -> bool:
+        found = self._person_by_person.get(track.id)
+        if found is None:
+            found = self._person_by_person[track.id] = any(c.per_person for c in track.checks)
+        return found
+
+
+# In the verdicts' memo: the days of this class are judged one by one (a verdict not counted).
+_BY_DAY = RecordVerdict(StoredRecord(None, "", "", None, date.min, date.min, Decimal(0), "", None,
+                                     "", "", 0, 0, 0), Decimal(0), (), "by day")  # fmt: skip
 
 
 class _Reading:
@@ -217,17 +247,14 @@ def record_list(ctx: Context, p: PersonResult, book: RecordBook) -> dict[str, ob
     registration lag, and from which day a course may not be registered yet."""
     track = p.track
     held = book.of(p.member.person_id)
-    verdicts = [book.judged(ctx, p, r) for r in held.records]
-    newest = sorted(verdicts, key=lambda v: (v.record.end_date, v.record.course_name),
-                    reverse=True)  # fmt: skip
+    judged = zip(held.records, book.verdicts(ctx, p, held.records), strict=True)
+    newest = sorted(judged, key=_newest_first, reverse=True)
     # A record no requirement of the plan takes (a kind it leaves out, another organizer's) is
     # not counted either, its reason the requirements' own.
-    counted = [v for v in newest if not v.why_not and v.counts_for]
+    counted = [(r, v) for r, v in newest if not v.why_not and v.counts_for]
     # Last year's records are not this year's business unless they count (a two-year window).
-    others = [
-        v for v in newest
-        if (v.why_not or not v.counts_for) and v.record.end_date >= ctx.plan.period.start
-    ]  # fmt: skip
+    start = ctx.plan.period.start
+    others = [(r, v) for r, v in newest if (v.why_not or not v.counts_for) and r.end_date >= start]
     lag = track.lag if track else 0
     # A refused row with several problems is one row: its reasons, which name their columns.
     lines: dict[tuple[str, int], list[str]] = {}
@@ -236,10 +263,10 @@ def record_list(ctx: Context, p: PersonResult, book: RecordBook) -> dict[str, ob
     refused = [{"where": f"{name} 第 {line} 行", "why": "；".join(dict.fromkeys(why))}
                for (name, line), why in lines.items()]  # fmt: skip
     return {
-        "counted": [_counted_row(ctx.today, track, v) for v in counted[:SHOWN]],
+        "counted": [_counted_row(ctx.today, track, r, v) for r, v in counted[:SHOWN]],
         "counted_count": len(counted),
         "earlier": max(0, len(counted) - SHOWN),
-        "others": [_other_row(ctx.today, track, v) for v in others[:SHOWN]],
+        "others": [_other_row(ctx.today, track, r, v) for r, v in others[:SHOWN]],
         "others_count": len(others),
         "refused": refused[:SHOWN],
         "refused_count": len(refused),
@@ -254,21 +281,32 @@ def _recent(today: date, track: TrackView | None, r: StoredRecord) -> int:
     return lag if lag and r.end_date > _unsure_after(today, lag) else 0
 
 
-def _counted_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
+def _newest_first(judged: tuple[StoredRecord, RecordVerdict]) -> tuple[date, str]:
+    return judged[0].end_date, judged[0].course_name
+
+
+def _counted_row(
+    today: date, track: TrackView | None, r: StoredRecord, v: RecordVerdict
+) -> dict[str, object]:
     return {
-        "day": roc(v.record.end_date),
-        "course": as_written(v.record.course_name),
-        "hours": plain(v.hours),
+        "day": roc(r.end_date),
+        "course": as_written(r.course_name),
+        "hours": _plain(v.hours),
         "toward": "、".join(v.counts_for),
         "left_out": "；".join(v.left_out),
-        "recent": _recent(today, track, v.record),
+        "recent": _recent(today, track, r),
     }
 
 
-def _other_row(today: date, track: TrackView | None, v: RecordVerdict) -> dict[str, object]:
+def _other_row(
+    today: date, track: TrackView | None, r: StoredRecord, v: RecordVerdict
+) -> dict[str, object]:
     return {
-        "day": roc(v.record.end_date),
-        "course": as_written(v.record.course_name),
+        "day": roc(r.end_date),
+        "course": as_written(r.course_name),
         "why": v.why_not or "；".join(v.left_out) or "不屬於本計畫任何一項要求",
-        "recent": _recent(today, track, v.record),
+        "recent": _recent(today, track, r),
     }
+
+
+_plain = lru_cache(maxsize=256)(plain)  # a list's hours: a few values, each for many records

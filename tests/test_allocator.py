@@ -15,8 +15,8 @@ import ctypes, os, sys, tempfile, threading
 if sys.argv[1] == "package":
     import learnhours
 def work():
-    for _ in range(200):
-        blocks = [bytearray(64 * 1024) for _ in range(20)]
+    for _ in range(5):
+        blocks = [bytearray(64 * 1024) for _ in range(4)]
         del blocks
 barrier = threading.Barrier(8)
 def run():

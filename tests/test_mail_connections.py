@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from datetime import date
 
+import psycopg
 import pytest
 from sqlalchemy import event, select, text
 
@@ -321,3 +322,49 @@ def test_i35_4_messages_waiting_in_memory_are_bounded_the_rest_read_back_when_se
     work.close()
     carried = [r.message for chunk in iter(lambda: work.take(True), None) for r in chunk]
     assert carried == [b"raw", None, None, b"raw"]
+
+
+def test_i35_4_each_outcome_is_recorded_on_its_own_notice(any_engine):
+    _queued(any_engine, 6)
+    backend = MemoryBackend(faults={"p1@example.gov.tw": "failed", "p2@example.gov.tw": "retry",
+                                    "p5@example.gov.tw": "unknown"})  # fmt: skip
+    done = mailing.deliver(any_engine, backend, PLAN)
+    assert done.counts == {"sent": 3, "failed": 1, "retry": 1, "unknown": 1}
+    with any_engine.connect() as connection:
+        rows = {
+            key: rest
+            for key, *rest in connection.execute(
+                select(notice.c.recipient_key, notice.c.status, notice.c.detail,
+                       notice.c.sent_at.is_not(None), notice.c.mime == "", notice.c.digest,
+                       notice.c.attempts)
+            )
+        }  # fmt: skip
+    sent = [rows.pop(f"K{i:04d}") for i in (0, 3, 4)]
+    assert all(s[:4] == ["sent", "kept in memory", True, True] and len(s[4]) == 64 for s in sent)
+    assert rows == {
+        "K0001": ["failed", "simulated failed", False, False, None, 1],
+        "K0002": ["pending", "simulated retry", False, False, None, 1],
+        "K0005": ["sending", "simulated: connection lost after the content", False, False,
+                  None, 1],
+    }  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_i35_4_a_chunks_outcomes_are_one_statement_on_postgresql(pg_engine, monkeypatch):
+    """psycopg's executemany ran an UPDATE per notice, each a round of Python work in the
+    sending thread and a plan in the server."""
+    monkeypatch.setattr(mailing, "MARK_EVERY", 10)
+    _queued(pg_engine, 25)
+    handed: list[tuple[str, str]] = []
+    for name in ("execute", "executemany"):
+        real = getattr(psycopg.Cursor, name)
+
+        def spy(self, query, *args, _real=real, _name=name, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            handed.append((_name, str(query)))
+            return _real(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, name, spy)
+    assert mailing.deliver(pg_engine, MemoryBackend(), PLAN).counts == {"sent": 25}
+    marks = [(how, q) for how, q in handed if "SET status" in q and "detail" in q]
+    assert [how for how, _q in marks] == ["execute"] * 3  # chunks of 10, 10, 5
+    assert _statuses(pg_engine) == {"sent": 25}

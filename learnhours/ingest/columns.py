@@ -380,8 +380,10 @@ class _Batches:
         courses = self.courses
         distinct = frame.group_by("key", maintain_order=True).agg(pl.col("i").first().alias("rep"))
         batch_keys = distinct["key"].to_list()
-        new = [(key, rep) for key, rep in zip(batch_keys, distinct["rep"], strict=True)
-               if key not in courses.index]  # fmt: skip
+        index = courses.index
+        new_at = [j for j, key in enumerate(batch_keys) if key not in index]
+        reps = distinct["rep"].gather(new_at).to_list() if new_at else []
+        new = [(batch_keys[j], rep) for j, rep in zip(new_at, reps, strict=True)]
         missing: list[int] = []
         if new:
             keys = [tuple(key.split(_KEY_SEPARATOR)) for key, _rep in new]

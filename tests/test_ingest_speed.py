@@ -343,7 +343,7 @@ def test_copy_text_round_trips_awkward_names_on_postgresql(pg_engine, tmp_path):
 @pytest.mark.parametrize(
     ("setting", "parser"),
     [
-        ("dirty_decay_ms:0,muzzy_decay_ms:0",  # the package's own (learnhours/__init__.py)
+        ("dirty_decay_ms:0,muzzy_decay_ms:0",  # the package's own (learnhours/allocator.py)
          "dirty_decay_ms:0,muzzy_decay_ms:0,dirty_decay_ms:500,muzzy_decay_ms:1000"),
         ("narenas:2", "narenas:2"),  # an operator's own setting stands
     ],

@@ -27,7 +27,7 @@ from learnhours.warehouse.driver_rows import Chunk
 PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
 _CHUNKS_AHEAD = 4  # parsed chunks waiting for the writer: memory stays flat on any file size
 _END = marshal.dumps(None)
-# The package has Polars' allocator give freed pages back at once (learnhours/__init__.py: a
+# The package has Polars' allocator give freed pages back at once (learnhours/allocator.py: a
 # command's peak). The parsing process makes and frees a batch's frames hundreds of times a file:
 # there that costs ~2 s of CPU per million rows (14.0 -> 12.0 s), and Polars' own decay keeps
 # ~13 MB more (188 -> 200 MB). An operator's own setting stands.

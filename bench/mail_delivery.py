@@ -169,7 +169,6 @@ def _book():  # noqa: ANN202
     """Each reminded person's records, as the warehouse would give a group of them: 14 of this
     year (12 counted, one not, one still inside its registration lag) and a refused row; people
     took the same courses on one of 30 days (the same course, day and hours judge alike)."""
-    from dataclasses import replace
     from datetime import timedelta
 
     from learnhours.notifiers.record_lists import Held, RecordBook
@@ -192,7 +191,7 @@ def _book():  # noqa: ANN202
 
     def shifted(pid: str) -> Held:
         days = timedelta(days=int(pid[-2:]) % 30)
-        return Held([replace(r, start_date=r.start_date - days, end_date=r.end_date - days)
+        return Held([r._replace(start_date=r.start_date - days, end_date=r.end_date - days)
                      for r in records], refused)  # fmt: skip
 
     return RecordBook(lambda ids: {pid: shifted(pid) for pid in ids})

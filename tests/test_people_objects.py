@@ -58,7 +58,7 @@ def test_people_share_equal_hours_and_texts_and_keep_their_own_values():
 
 
 def test_a_judged_person_costs_little_memory():
-    plan, judged = _judged(3000)
+    plan, judged = _judged(1500)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -66,7 +66,7 @@ def test_a_judged_person_costs_little_memory():
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert len(people) == judged.height == 3000
+    assert len(people) == judged.height == 1500
     # Each person's own: their objects, dicts of hours and Member (name, ID, e-mail); ~3.6 KB a
     # person when every value was an object of its own.
     assert held / len(people) < 2_000, f"{held / len(people):.0f} bytes a person"

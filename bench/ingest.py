@@ -37,6 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -419,20 +422,22 @@ def _schema_tag() -> str:
     return hashlib.sha1("\n".join(versions).encode()).hexdigest()[:8]
 
 
-BENCH_SCHEMA = "lh_bench"
-
-
-def _bench_schema(url: str) -> str:
-    """A schema of the bench's own, so a shared database's other tables are never touched."""
+@contextmanager
+def _bench_schema(url: str) -> Iterator[str]:
+    """A schema of this run's own (two runs on one server never meet), so a shared database's
+    other tables are never touched; dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(url)
-    with engine.begin() as c:
-        c.execute(
-            text(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; CREATE SCHEMA {BENCH_SCHEMA}")
-        )
-    engine.dispose()
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{BENCH_SCHEMA}"
+    schema = f"lh_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.connect() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
 
 
 def main() -> None:
@@ -507,12 +512,12 @@ def main() -> None:
                 shutil.copyfile(path, kept)
 
         if options.postgres:
-            url = _bench_schema(options.postgres)
-            native = _child("postgres", str(csv_path), url)
-            prefill(url, "native")
-            keyed = _child("postgres", str(csv_path), url, "keyed", *flag)
-            prefill(url, "product")
-            ours = _child("project", str(csv_path), url)
+            with _bench_schema(options.postgres) as url:
+                native = _child("postgres", str(csv_path), url)
+                prefill(url, "native")
+                keyed = _child("postgres", str(csv_path), url, "keyed", *flag)
+                prefill(url, "product")
+                ours = _child("project", str(csv_path), url)
         else:
             native = _child("sqlite", str(csv_path), str(work / "native.db"))
             prefill(f"sqlite:///{work / 'keyed.db'}", "native")

@@ -83,7 +83,8 @@ def roster_in_force(connection: Connection) -> int | None:
 def refused_cells(connection: Connection, batch_id: int) -> list[tuple[str, str]]:
     """(column, value) of each problem of the batch's refused rows."""
     query = select(rejected_row.c.column_name, rejected_row.c.value)
-    return list(connection.execute(query.where(rejected_row.c.batch_id == batch_id)).tuples())
+    rows = connection.execute(query.where(rejected_row.c.batch_id == batch_id))
+    return [(column, value) for column, value in rows]
 
 
 def reopen_batch(connection: Connection, batch_id: int, file_name: str, header: list[str]) -> int:

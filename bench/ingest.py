@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -424,20 +423,19 @@ def _schema_tag() -> str:
 
 @contextmanager
 def _bench_schema(url: str) -> Iterator[str]:
-    """A schema of this run's own (two runs on one server never meet), so a shared database's
-    other tables are never touched; dropped afterwards."""
+    """A schema of this run's own (bench/compliance.py's: two runs on one server never meet), so a
+    shared database's other tables are never touched; dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    schema = f"lh_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # Imported here: each side's own process stays without the product's imports (its peak RSS).
+    from bench.compliance import _schema_url
+
+    schema, schema_url = _schema_url(url)
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        yield schema_url
     finally:
-        with engine.connect() as c:
+        with create_engine(url, isolation_level="AUTOCOMMIT").connect() as c:
             c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def main() -> None:
